@@ -1,0 +1,54 @@
+import { defineConfig } from '@playwright/test';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+
+// scripts/test.sh builds the binary and passes its path and a fresh data folder.
+const port = Number(process.env.HERALD_E2E_PORT ?? 3100);
+const bin = process.env.HERALD_BIN ?? path.resolve(__dirname, '../target/debug/herald');
+const data = process.env.HERALD_E2E_DATA ?? fs.mkdtempSync(path.join(os.tmpdir(), 'herald-e2e-'));
+
+export default defineConfig({
+  testDir: './tests',
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  // One server and one database for the suite; tests change shared state (the toggle).
+  workers: 1,
+  fullyParallel: false,
+  retries: 0,
+  reporter: [['list'], ['json', { outputFile: 'playwright-report/results.json' }]],
+  use: {
+    baseURL: `http://127.0.0.1:${port}`,
+    trace: 'retain-on-failure',
+    launchOptions: {
+      executablePath: '/usr/bin/chromium',
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    },
+  },
+  webServer: {
+    command: bin,
+    cwd: path.resolve(__dirname, '..'),
+    url: `http://127.0.0.1:${port}/login`,
+    timeout: 120_000,
+    reuseExistingServer: false,
+    stdout: 'pipe',
+    stderr: 'pipe',
+    env: {
+      ...process.env,
+      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+      LEPTOS_SITE_ROOT: path.resolve(__dirname, '../target/site'),
+      HERALD_DATA_DIR: data,
+      DATABASE_URL: '',
+      HERALD_DEMO_DATA: 'true',
+    } as Record<string, string>,
+  },
+});

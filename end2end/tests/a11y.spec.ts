@@ -1,0 +1,22 @@
+import AxeBuilder from '@axe-core/playwright';
+import { test, expect, signIn, hydrated } from './fixtures';
+
+async function seriousViolations(page: import('@playwright/test').Page) {
+  const result = await new AxeBuilder({ page }).analyze();
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
+}
+
+test('the sign-in page has no serious accessibility violations', async ({ page }) => {
+  await page.goto('/login');
+  await hydrated(page);
+  expect(await seriousViolations(page)).toEqual([]);
+});
+
+for (const role of ['manager', 'admin'] as const) {
+  test(`the broadcast list (${role}) has no serious accessibility violations`, async ({ page }) => {
+    await signIn(page, role);
+    expect(await seriousViolations(page)).toEqual([]);
+  });
+}

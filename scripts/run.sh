@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# README command 1: install what is missing, build (release), and serve Herald on
+# http://127.0.0.1:3000 with an SQLite database under ./data (demo data on first start).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ensure_build_tools
+say "Building Herald (release)"
+cargo leptos build --release
+print_wasm_size
+say "Starting Herald"
+exec "$CARGO_TARGET_DIR/release/herald" "$@"

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# README command 2: every test. Formatting and lints, Rust unit and integration tests on SQLite
+# and PostgreSQL, then the Playwright suite in headless Chromium against the real binary.
+# Outside CI, a missing PostgreSQL or browser is skipped with a note; with CI=true it fails.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+skipped=()
+started=$(date +%s)
+
+ensure_build_tools
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+# cargo-leptos debug builds pass this cfg; using it here too shares one build cache.
+export RUSTFLAGS="${RUSTFLAGS:-} --cfg erase_components"
+
+say "cargo clippy (server and browser builds)"
+cargo clippy --all-targets --features ssr -- -D warnings
+cargo clippy --lib --target wasm32-unknown-unknown --features hydrate -- -D warnings
+
+# PostgreSQL: TEST_DATABASE_URL, else the local server on the standard port.
+pg_ready() { pg_isready -q -h "$1" -p "$2" 2>/dev/null || (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+if [ -z "${TEST_DATABASE_URL:-}" ]; then
+  if ! pg_ready 127.0.0.1 5432 && is_root && command -v pg_ctlcluster >/dev/null; then
+    say "Starting the local PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    sleep 2
+  fi
+  if pg_ready 127.0.0.1 5432; then
+    export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres"
+  elif is_ci; then
+    echo "CI=true: no PostgreSQL at 127.0.0.1:5432 and TEST_DATABASE_URL is not set" >&2
+    exit 1
+  else
+    skipped+=("PostgreSQL tests: no server at 127.0.0.1:5432 (set TEST_DATABASE_URL)")
+  fi
+fi
+
+say "Rust tests (SQLite${TEST_DATABASE_URL:+ and PostgreSQL})"
+cargo test --features ssr
+
+say "Building Herald for the end-to-end tests"
+cargo leptos build
+
+run_e2e=1
+if ! [ -x /usr/bin/chromium ]; then
+  if is_root; then
+    say "Installing Chromium (Debian)"
+    apt_install chromium || true
+  fi
+  if ! [ -x /usr/bin/chromium ]; then
+    if is_ci; then
+      echo "CI=true: /usr/bin/chromium is missing and could not be installed" >&2
+      exit 1
+    fi
+    skipped+=("end-to-end tests: no /usr/bin/chromium (apt-get install chromium)")
+    run_e2e=0
+  fi
+fi
+
+if [ "$run_e2e" = 1 ]; then
+  say "End-to-end tests (Playwright, headless Chromium)"
+  (cd end2end && { [ -d node_modules/@playwright/test ] && [ node_modules/.package-lock.json -nt package-lock.json ]; } || npm ci --no-audit --no-fund --silent)
+  e2e_data="$(mktemp -d)"
+  trap 'rm -rf "$e2e_data"' EXIT
+  export HERALD_BIN="$CARGO_TARGET_DIR/debug/herald" HERALD_E2E_DATA="$e2e_data"
+  set +e
+  (cd end2end && npx playwright test)
+  e2e_status=$?
+  set -e
+  node -e '
+    const r = require("./end2end/playwright-report/results.json").stats;
+    console.log(`e2e: ${r.expected + r.flaky} passed, ${r.unexpected} failed, ${r.skipped} skipped`);
+  ' || true
+  [ "$e2e_status" = 0 ] || exit "$e2e_status"
+fi
+
+print_wasm_size
+echo "All tests finished in $(( $(date +%s) - started )) s."
+if [ "${#skipped[@]}" -gt 0 ]; then
+  echo "SKIPPED (not in CI):"
+  printf '  - %s\n' "${skipped[@]}"
+fi

@@ -1,0 +1,103 @@
+//! Signing in and out, and who is signed in.
+
+use leptos::prelude::*;
+
+use super::AppError;
+use crate::model::CurrentUser;
+
+/// The signed-in user, or `None`.
+#[server(endpoint = "me")]
+pub async fn get_current_user() -> Result<Option<CurrentUser>, AppError> {
+    use crate::server::auth::{ANY_ROLE, require_role};
+    match require_role(ANY_ROLE).await {
+        Ok(u) => Ok(Some(u)),
+        Err(AppError::Unauthorized) => {
+            // Not an error for this question: reset the 401 that require_role set.
+            if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+                res.set_status(http::StatusCode::OK);
+            }
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Checks the credentials, sets the session cookie and goes to `next`.
+///
+/// Works as a plain form post too: on failure it then redirects back to the sign-in page with
+/// the message and the email typed (never the password).
+#[server(endpoint = "login")]
+pub async fn login(
+    email: String,
+    password: String,
+    tz: Option<String>,
+    next: Option<String>,
+) -> Result<(), AppError> {
+    use crate::model::list_query::encode_component;
+    use crate::server::{accounts, auth};
+    let state = auth::state()?;
+    match accounts::sign_in(&state, &email, &password, tz.as_deref()).await {
+        Ok((token, _user)) => {
+            let res = expect_context::<leptos_axum::ResponseOptions>();
+            let cookie = auth::session_cookie(
+                &token,
+                state.config.session_hours * 3600,
+                state.config.secure_cookies,
+            );
+            res.insert_header(
+                http::header::SET_COOKIE,
+                http::HeaderValue::from_str(&cookie).map_err(AppError::internal)?,
+            );
+            leptos_axum::redirect(&accounts::safe_next(next.as_deref()));
+            Ok(())
+        }
+        Err(e) => {
+            let e = e.with_status();
+            if is_plain_form_post() {
+                let mut to = format!(
+                    "/login?error={}&email={}",
+                    encode_component(&e.to_string()),
+                    encode_component(email.trim())
+                );
+                if let Some(n) = next.filter(|n| !n.is_empty()) {
+                    to.push_str(&format!("&next={}", encode_component(&n)));
+                }
+                leptos_axum::redirect(&to);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Ends the session and goes to the sign-in page.
+#[server(endpoint = "logout")]
+pub async fn logout() -> Result<(), AppError> {
+    use crate::server::{accounts, auth};
+    let state = auth::state()?;
+    if let Some(parts) = use_context::<http::request::Parts>()
+        && let Some(token) = auth::session_token(&parts.headers)
+    {
+        accounts::sign_out(&state, &token).await?;
+    }
+    let res = expect_context::<leptos_axum::ResponseOptions>();
+    res.insert_header(
+        http::header::SET_COOKIE,
+        http::HeaderValue::from_str(&auth::clear_session_cookie(state.config.secure_cookies))
+            .map_err(AppError::internal)?,
+    );
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// Whether this request is an ordinary HTML form submission (no JavaScript on the page).
+#[cfg(feature = "ssr")]
+fn is_plain_form_post() -> bool {
+    use_context::<http::request::Parts>()
+        .and_then(|p| {
+            p.headers
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.contains("text/html"))
+        })
+        .unwrap_or(false)
+}

@@ -1,0 +1,24 @@
+//! The broadcast list and its pause toggle.
+
+use leptos::prelude::*;
+
+use super::AppError;
+use crate::model::ListPage;
+use crate::model::list_query::RawListParams;
+
+/// One page of the list; any signed-in role may read it.
+#[server(endpoint = "broadcasts/list")]
+pub async fn list_broadcasts(params: RawListParams) -> Result<ListPage, AppError> {
+    use crate::server::auth::{ANY_ROLE, require_role, state};
+    let user = require_role(ANY_ROLE).await?;
+    crate::server::broadcasts::list_page(&state()?, &user, &params).await
+}
+
+/// Pauses (`paused = true`) or resumes a broadcast. Admins only.
+#[server(endpoint = "broadcasts/set-paused")]
+pub async fn set_paused(id: i64, paused: bool) -> Result<(), AppError> {
+    use crate::model::Role;
+    use crate::server::auth::{require_role, state};
+    let user = require_role(&[Role::Admin]).await?;
+    crate::server::broadcasts::set_paused(&state()?, &user, id, paused).await
+}

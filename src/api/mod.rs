@@ -1,0 +1,8 @@
+//! Server functions: the API between pages and server. Each one checks the caller's role,
+//! calls a service in `server/`, and maps the error.
+
+pub mod auth;
+pub mod broadcasts;
+pub mod error;
+
+pub use error::AppError;

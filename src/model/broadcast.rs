@@ -1,0 +1,176 @@
+//! Broadcasts as the list shows them.
+
+use serde::{Deserialize, Serialize};
+
+use super::ListQuery;
+
+/// A broadcast's status as people see it.
+///
+/// The database stores the lifecycle (`draft`, `scheduled`, `sending`, `sent`, `failed`,
+/// `cancelled`) and, separately, a `paused` flag; `Paused` is what a paused Scheduled or
+/// Sending broadcast shows, so resuming returns it to where it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BroadcastStatus {
+    Sending,
+    Scheduled,
+    Paused,
+    Sent,
+    Failed,
+    Cancelled,
+    Draft,
+}
+
+impl BroadcastStatus {
+    /// Every status in sort-by-status order.
+    pub const IN_SORT_ORDER: [BroadcastStatus; 7] = [
+        BroadcastStatus::Sending,
+        BroadcastStatus::Scheduled,
+        BroadcastStatus::Paused,
+        BroadcastStatus::Sent,
+        BroadcastStatus::Failed,
+        BroadcastStatus::Cancelled,
+        BroadcastStatus::Draft,
+    ];
+
+    /// Position in "sort by status": sending first, then not processed (scheduled), paused,
+    /// sent, failed, cancelled, draft. The SQL column `status_rank` in both migrations
+    /// computes the same number; a storage test checks they agree.
+    pub fn rank(self) -> i64 {
+        Self::IN_SORT_ORDER
+            .iter()
+            .position(|s| *s == self)
+            .expect("every status is in IN_SORT_ORDER") as i64
+    }
+
+    /// The status shown for a stored lifecycle state and pause flag.
+    pub fn from_stored(state: &str, paused: bool) -> Option<Self> {
+        let s = match state {
+            "draft" => Self::Draft,
+            "scheduled" | "sending" if paused => Self::Paused,
+            "scheduled" => Self::Scheduled,
+            "sending" => Self::Sending,
+            "sent" => Self::Sent,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            _ => return None,
+        };
+        Some(s)
+    }
+
+    /// The label in the list. DESIGN.md: a scheduled broadcast reads "Not processed".
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Sending => "Sending",
+            Self::Scheduled => "Not processed",
+            Self::Paused => "Paused",
+            Self::Sent => "Sent",
+            Self::Failed => "Failed",
+            Self::Cancelled => "Cancelled",
+            Self::Draft => "Draft",
+        }
+    }
+
+    /// A stable lowercase name for CSS classes and tests.
+    pub fn css(self) -> &'static str {
+        match self {
+            Self::Sending => "sending",
+            Self::Scheduled => "scheduled",
+            Self::Paused => "paused",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Draft => "draft",
+        }
+    }
+
+    /// Whether the pause/resume toggle applies: only to unfinished broadcasts that will or do send.
+    pub fn toggleable(self) -> bool {
+        matches!(self, Self::Scheduled | Self::Sending | Self::Paused)
+    }
+}
+
+/// One line of the broadcast list, with dates already rendered in the viewer's time zone
+/// (so the server's HTML and the hydrated page show the same text).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BroadcastRow {
+    pub id: i64,
+    pub name: String,
+    pub status: BroadcastStatus,
+    pub created: String,
+    /// Scheduled time before sending starts, actual start time after; `None` for drafts without a time.
+    pub send_date: Option<String>,
+    /// True when `send_date` is when sending actually started.
+    pub send_date_actual: bool,
+}
+
+/// One page of the broadcast list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListPage {
+    pub rows: Vec<BroadcastRow>,
+    /// The query as understood (after defaults and corrections).
+    pub query: ListQuery,
+    /// Cursor for the next page, when there is one.
+    pub next: Option<String>,
+    /// Cursor for the previous page, when there is one.
+    pub prev: Option<String>,
+    /// Things about the request that were corrected (unknown sort key, overlong search …).
+    pub notices: Vec<String>,
+    pub time_zone: String,
+    /// Whether the viewer may use the pause/resume toggle.
+    pub can_pause: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_order_is_sending_scheduled_paused_sent_then_draft_last() {
+        use BroadcastStatus::*;
+        let mut all = vec![Draft, Sent, Paused, Cancelled, Scheduled, Failed, Sending];
+        all.sort_by_key(|s| s.rank());
+        assert_eq!(
+            all,
+            vec![Sending, Scheduled, Paused, Sent, Failed, Cancelled, Draft]
+        );
+    }
+
+    #[test]
+    fn paused_shows_only_for_unfinished_broadcasts() {
+        use BroadcastStatus::*;
+        assert_eq!(
+            BroadcastStatus::from_stored("scheduled", true),
+            Some(Paused)
+        );
+        assert_eq!(BroadcastStatus::from_stored("sending", true), Some(Paused));
+        assert_eq!(
+            BroadcastStatus::from_stored("sending", false),
+            Some(Sending)
+        );
+        assert_eq!(BroadcastStatus::from_stored("sent", true), Some(Sent));
+        assert_eq!(BroadcastStatus::from_stored("draft", true), Some(Draft));
+        assert_eq!(BroadcastStatus::from_stored("bogus", false), None);
+    }
+
+    #[test]
+    fn scheduled_reads_not_processed() {
+        assert_eq!(BroadcastStatus::Scheduled.label(), "Not processed");
+    }
+
+    #[test]
+    fn toggle_applies_to_scheduled_sending_and_paused_only() {
+        let toggleable: Vec<_> = BroadcastStatus::IN_SORT_ORDER
+            .into_iter()
+            .filter(|s| s.toggleable())
+            .collect();
+        assert_eq!(
+            toggleable,
+            vec![
+                BroadcastStatus::Sending,
+                BroadcastStatus::Scheduled,
+                BroadcastStatus::Paused
+            ]
+        );
+    }
+}

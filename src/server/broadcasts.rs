@@ -1,0 +1,75 @@
+//! The broadcast list and the pause toggle, as services the server functions call.
+
+use super::AppState;
+use super::db::{BroadcastRecord, PauseError};
+use super::timefmt;
+use crate::api::AppError;
+use crate::model::list_query::{PageAnchor, RawListParams};
+use crate::model::{BroadcastRow, CurrentUser, ListPage, ListQuery};
+
+/// One page of the list for `viewer`, dates in the viewer's time zone.
+pub async fn list_page(
+    state: &AppState,
+    viewer: &CurrentUser,
+    raw: &RawListParams,
+) -> Result<ListPage, AppError> {
+    let (query, notices) = ListQuery::parse(raw);
+    let page = state.db.list_broadcasts(&query).await?;
+    let tz = timefmt::zone(&viewer.time_zone);
+    let first = page.rows.first().map(|r| r.cursor(query.sort));
+    let last = page.rows.last().map(|r| r.cursor(query.sort));
+    let rows = page.rows.iter().map(|r| row(r, tz)).collect();
+    Ok(ListPage {
+        rows,
+        next: page
+            .has_next
+            .then_some(last)
+            .flatten()
+            .map(|c| query.href(PageAnchor::After(c))),
+        prev: page
+            .has_prev
+            .then_some(first)
+            .flatten()
+            .map(|c| query.href(PageAnchor::Before(c))),
+        query,
+        notices,
+        time_zone: tz.name().to_string(),
+        can_pause: viewer.role.can_pause(),
+    })
+}
+
+fn row(r: &BroadcastRecord, tz: chrono_tz::Tz) -> BroadcastRow {
+    let (send, actual) = match (r.started_at, r.scheduled_at) {
+        (Some(t), _) => (Some(t), true),
+        (None, Some(t)) => (Some(t), false),
+        (None, None) => (None, false),
+    };
+    BroadcastRow {
+        id: r.id,
+        name: r.name.clone(),
+        status: r.display_status(),
+        created: timefmt::local(r.created_at, tz),
+        send_date: send.map(|t| timefmt::local(t, tz)),
+        send_date_actual: actual,
+    }
+}
+
+/// Pauses or resumes broadcast `id` on behalf of `actor` (whose role was already checked).
+pub async fn set_paused(
+    state: &AppState,
+    actor: &CurrentUser,
+    id: i64,
+    paused: bool,
+) -> Result<(), AppError> {
+    let now = state.clock.now();
+    match state.db.set_paused(id, paused, actor.id, now).await {
+        Ok(_) => Ok(()),
+        Err(PauseError::NotFound(_)) => {
+            Err(AppError::NotFound("That broadcast no longer exists.".into()).with_status())
+        }
+        Err(e @ PauseError::NotPausable(_)) => {
+            Err(AppError::Conflict(format!("Cannot change it: {e}.")).with_status())
+        }
+        Err(PauseError::Db(e)) => Err(e.into()),
+    }
+}

@@ -1,0 +1,185 @@
+//! Runtime configuration: Leptos.toml, then environment variables on top.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use leptos::config::LeptosOptions;
+use serde::Deserialize;
+
+/// Herald's own settings (the `[herald]` table of Leptos.toml).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub demo_data: bool,
+    pub session_hours: i64,
+    pub secure_cookies: bool,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct HeraldTable {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    demo_data: Option<bool>,
+    session_hours: Option<i64>,
+    secure_cookies: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FileShape {
+    #[serde(default)]
+    herald: HeraldTable,
+}
+
+/// Where the configuration file is: `HERALD_CONFIG`, else `Leptos.toml` in the working folder.
+pub fn config_path() -> PathBuf {
+    std::env::var_os("HERALD_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("Leptos.toml"))
+}
+
+/// Reads the Leptos options and Herald's settings from `path`, with environment overrides.
+pub fn load(path: &Path) -> Result<(LeptosOptions, Config)> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read the configuration file {} (run Herald from the project folder, or set HERALD_CONFIG)",
+            path.display()
+        )
+    })?;
+    let shape: FileShape = toml::from_str(&text)
+        .with_context(|| format!("the configuration file {} is not valid", path.display()))?;
+    let conf = leptos::config::get_configuration(Some(&path.to_string_lossy()))
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| {
+            format!(
+                "the [package.metadata.leptos] table in {} is not valid",
+                path.display()
+            )
+        })?;
+    let config = resolve(shape.herald, |k| std::env::var(k).ok())?;
+    Ok((conf.leptos_options, config))
+}
+
+/// Applies defaults and environment overrides (`env` looks a variable up; injectable for tests).
+fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Config> {
+    let data_dir = env("HERALD_DATA_DIR")
+        .map(PathBuf::from)
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("data"));
+    let database_url = env("DATABASE_URL")
+        .or(file.database_url)
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("herald.db").to_string_lossy()));
+    let demo_data = match env("HERALD_DEMO_DATA") {
+        Some(v) => parse_bool("HERALD_DEMO_DATA", &v)?,
+        None => file.demo_data.unwrap_or(true),
+    };
+    let session_hours = match env("HERALD_SESSION_HOURS") {
+        Some(v) => v
+            .trim()
+            .parse()
+            .with_context(|| format!("HERALD_SESSION_HOURS must be a whole number, not {v:?}"))?,
+        None => file.session_hours.unwrap_or(12),
+    };
+    if !(1..=24 * 90).contains(&session_hours) {
+        bail!("session-hours must be between 1 and 2160, not {session_hours}");
+    }
+    let secure_cookies = match env("HERALD_SECURE_COOKIES") {
+        Some(v) => parse_bool("HERALD_SECURE_COOKIES", &v)?,
+        None => file.secure_cookies.unwrap_or(false),
+    };
+    Ok(Config {
+        data_dir,
+        database_url,
+        demo_data,
+        session_hours,
+        secure_cookies,
+    })
+}
+
+fn parse_bool(name: &str, v: &str) -> Result<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => bail!("{name} must be true or false, not {v:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_put_sqlite_in_the_data_folder() {
+        let c = resolve(HeraldTable::default(), env_of(&[])).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+        assert_eq!(c.database_url, "sqlite://data/herald.db");
+        assert!(c.demo_data);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let file = HeraldTable {
+            data_dir: Some("from-file".into()),
+            database_url: Some("".into()),
+            demo_data: Some(true),
+            session_hours: Some(5),
+            secure_cookies: Some(false),
+        };
+        let c = resolve(
+            file,
+            env_of(&[
+                ("HERALD_DATA_DIR", "/tmp/x"),
+                ("HERALD_DEMO_DATA", "no"),
+                ("HERALD_SESSION_HOURS", "2"),
+                ("HERALD_SECURE_COOKIES", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.database_url, "sqlite:///tmp/x/herald.db");
+        assert!(!c.demo_data);
+        assert_eq!(c.session_hours, 2);
+        assert!(c.secure_cookies);
+        let c = resolve(
+            HeraldTable::default(),
+            env_of(&[("DATABASE_URL", "postgres://h/db")]),
+        )
+        .unwrap();
+        assert_eq!(c.database_url, "postgres://h/db");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_variable_named() {
+        let e = resolve(
+            HeraldTable::default(),
+            env_of(&[("HERALD_DEMO_DATA", "maybe")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("HERALD_DEMO_DATA"), "{e}");
+        let e = resolve(
+            HeraldTable::default(),
+            env_of(&[("HERALD_SESSION_HOURS", "0")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("session-hours"), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_leptos_toml_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("Leptos.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let shape: FileShape = toml::from_str(&text).unwrap();
+        assert!(shape.herald.data_dir.is_some());
+    }
+}

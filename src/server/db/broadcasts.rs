@@ -1,0 +1,322 @@
+//! Broadcasts: the list (search, sort, keyset pages) and the pause toggle.
+
+use chrono::{DateTime, Utc};
+
+use super::{Db, DbError, Dialect, on_pool};
+use crate::model::list_query::{PAGE_SIZE, PageAnchor};
+use crate::model::{BroadcastStatus, Cursor, ListQuery, SortDir, SortKey};
+
+/// A broadcast as stored (the columns the list and the toggle need).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BroadcastRecord {
+    pub id: i64,
+    pub name: String,
+    pub body: String,
+    pub status: String,
+    pub paused: bool,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub status_rank: i64,
+    pub send_sort: DateTime<Utc>,
+}
+
+impl BroadcastRecord {
+    /// The status people see; stored values are constrained by the schema, so an unknown
+    /// one means a newer schema wrote it and reads as Draft rather than failing the page.
+    pub fn display_status(&self) -> BroadcastStatus {
+        BroadcastStatus::from_stored(&self.status, self.paused).unwrap_or(BroadcastStatus::Draft)
+    }
+
+    /// This row's position for keyset pagination under `sort`.
+    pub fn cursor(&self, sort: SortKey) -> Cursor {
+        let (rank, t) = match sort {
+            SortKey::Status => (self.status_rank, self.send_sort),
+            SortKey::Created => (0, self.created_at),
+            SortKey::SendDate => (0, self.send_sort),
+        };
+        Cursor {
+            rank,
+            micros: t.timestamp_micros(),
+            id: self.id,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, name, body, status, paused, scheduled_at, started_at, finished_at, \
+                       created_at, updated_at, status_rank, send_sort";
+
+/// A broadcast to insert (the wizard and the demo data use this).
+#[derive(Debug, Clone)]
+pub struct NewBroadcast {
+    pub name: String,
+    pub body: String,
+    /// Stored lifecycle state: draft, scheduled, sending, sent, failed or cancelled.
+    pub status: String,
+    pub paused: bool,
+    pub audience_json: String,
+    pub channel_ids_json: String,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: Option<i64>,
+}
+
+/// Why a pause/resume did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum PauseError {
+    #[error("no broadcast with id {0}")]
+    NotFound(i64),
+    #[error("a {0} broadcast cannot be paused or resumed")]
+    NotPausable(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<sqlx::Error> for PauseError {
+    fn from(e: sqlx::Error) -> Self {
+        PauseError::Db(DbError::Sqlx(e))
+    }
+}
+
+/// One page of rows plus whether more lie beyond each end.
+#[derive(Debug)]
+pub struct Page {
+    pub rows: Vec<BroadcastRecord>,
+    pub has_prev: bool,
+    pub has_next: bool,
+}
+
+/// The SQL for one page of the list, and whether its rows come back in reverse order.
+/// Parameters, in order: the search pattern (if searching), then the cursor's values.
+fn list_sql(dialect: Dialect, q: &ListQuery) -> (String, bool) {
+    let mut sql = format!("SELECT {COLUMNS} FROM broadcasts WHERE 1 = 1");
+    let mut n = 0;
+    if !q.search.is_empty() {
+        n += 1;
+        let like = match dialect {
+            // SQLite's LIKE ignores ASCII case already.
+            Dialect::Sqlite => "LIKE",
+            Dialect::Postgres => "ILIKE",
+        };
+        sql.push_str(&format!(
+            " AND (name {like} ${n} ESCAPE '\\' OR body {like} ${n} ESCAPE '\\')"
+        ));
+    }
+    let cols: &[&str] = match q.sort {
+        SortKey::Status => &["status_rank", "send_sort", "id"],
+        SortKey::Created => &["created_at", "id"],
+        SortKey::SendDate => &["send_sort", "id"],
+    };
+    let reversed = matches!(q.anchor, PageAnchor::Before(_));
+    let dir = if reversed { q.dir.flip() } else { q.dir };
+    if let PageAnchor::After(_) | PageAnchor::Before(_) = q.anchor {
+        let op = match dir {
+            SortDir::Asc => ">",
+            SortDir::Desc => "<",
+        };
+        let params: Vec<String> = cols
+            .iter()
+            .map(|_| {
+                n += 1;
+                format!("${n}")
+            })
+            .collect();
+        sql.push_str(&format!(
+            " AND ({}) {op} ({})",
+            cols.join(", "),
+            params.join(", ")
+        ));
+    }
+    let order: Vec<String> = cols
+        .iter()
+        .map(|c| format!("{c} {}", dir.as_str().to_uppercase()))
+        .collect();
+    sql.push_str(&format!(
+        " ORDER BY {} LIMIT {}",
+        order.join(", "),
+        PAGE_SIZE + 1
+    ));
+    (sql, reversed)
+}
+
+/// `text` as a LIKE pattern matching it anywhere, with LIKE's wildcards escaped.
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+impl Db {
+    pub async fn insert_broadcast(&self, b: &NewBroadcast) -> Result<i64, DbError> {
+        let sql = "INSERT INTO broadcasts (name, body, status, paused, audience, channel_ids, \
+                   scheduled_at, started_at, finished_at, created_at, updated_at, created_by) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) RETURNING id";
+        let id: i64 = on_pool!(self, p => sqlx::query_scalar(sql)
+            .bind(&b.name)
+            .bind(&b.body)
+            .bind(&b.status)
+            .bind(b.paused)
+            .bind(&b.audience_json)
+            .bind(&b.channel_ids_json)
+            .bind(b.scheduled_at)
+            .bind(b.started_at)
+            .bind(b.finished_at)
+            .bind(b.created_at)
+            .bind(b.created_by)
+            .fetch_one(p)
+            .await?);
+        Ok(id)
+    }
+
+    pub async fn broadcast(&self, id: i64) -> Result<BroadcastRecord, DbError> {
+        let sql = format!("SELECT {COLUMNS} FROM broadcasts WHERE id = $1");
+        let b = on_pool!(self, p => sqlx::query_as::<_, BroadcastRecord>(&sql).bind(id).fetch_optional(p).await?);
+        b.ok_or(DbError::NotFound)
+    }
+
+    pub async fn count_broadcasts(&self) -> Result<i64, DbError> {
+        let n: i64 = on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM broadcasts").fetch_one(p).await?);
+        Ok(n)
+    }
+
+    /// One page of the list, walking the index of the chosen sort from the query's cursor.
+    pub async fn list_broadcasts(&self, q: &ListQuery) -> Result<Page, DbError> {
+        let (sql, reversed) = list_sql(self.dialect(), q);
+        let pattern = (!q.search.is_empty()).then(|| contains_pattern(&q.search));
+        let cursor = match q.anchor {
+            PageAnchor::First => None,
+            PageAnchor::After(c) | PageAnchor::Before(c) => Some(c),
+        };
+        let cursor_time =
+            cursor.map(|c| DateTime::<Utc>::from_timestamp_micros(c.micros).unwrap_or_default());
+        let mut rows = on_pool!(self, p => {
+            let mut query = sqlx::query_as::<_, BroadcastRecord>(&sql);
+            if let Some(pattern) = &pattern {
+                query = query.bind(pattern);
+            }
+            if let (Some(c), Some(t)) = (cursor, cursor_time) {
+                if q.sort == SortKey::Status {
+                    query = query.bind(c.rank);
+                }
+                query = query.bind(t).bind(c.id);
+            }
+            query.fetch_all(p).await?
+        });
+        let more = rows.len() > PAGE_SIZE;
+        rows.truncate(PAGE_SIZE);
+        if reversed {
+            rows.reverse();
+        }
+        let came_from_somewhere = cursor.is_some();
+        Ok(Page {
+            rows,
+            has_prev: if reversed { more } else { came_from_somewhere },
+            has_next: if reversed { came_from_somewhere } else { more },
+        })
+    }
+
+    /// Pauses or resumes a Scheduled or Sending broadcast and records who did it.
+    pub async fn set_paused(
+        &self,
+        id: i64,
+        paused: bool,
+        actor_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<BroadcastRecord, PauseError> {
+        let update = format!(
+            "UPDATE broadcasts SET paused = $1, updated_at = $2 \
+             WHERE id = $3 AND status IN ('scheduled', 'sending') RETURNING {COLUMNS}"
+        );
+        let select = format!("SELECT {COLUMNS} FROM broadcasts WHERE id = $1");
+        let action = if paused { "pause" } else { "resume" };
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let updated = sqlx::query_as::<_, BroadcastRecord>(&update)
+                .bind(paused)
+                .bind(now)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(record) = updated else {
+                let existing = sqlx::query_as::<_, BroadcastRecord>(&select)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                return Err(match existing {
+                    None => PauseError::NotFound(id),
+                    Some(b) => PauseError::NotPausable(b.display_status().label().to_lowercase()),
+                });
+            };
+            sqlx::query(
+                "INSERT INTO audit_log (at, actor_id, action, subject_type, subject_id, detail) \
+                 VALUES ($1, $2, $3, 'broadcast', $4, '')",
+            )
+            .bind(now)
+            .bind(actor_id)
+            .bind(action)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(record)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_in_search_text_are_literal() {
+        assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
+
+    #[test]
+    fn list_sql_numbers_parameters_in_bind_order() {
+        let q = ListQuery {
+            search: "x".into(),
+            sort: SortKey::Status,
+            dir: SortDir::Asc,
+            anchor: PageAnchor::After(Cursor {
+                rank: 1,
+                micros: 0,
+                id: 1,
+            }),
+        };
+        let (sql, reversed) = list_sql(Dialect::Postgres, &q);
+        assert!(!reversed);
+        assert!(sql.contains("ILIKE $1"), "{sql}");
+        assert!(
+            sql.contains("(status_rank, send_sort, id) > ($2, $3, $4)"),
+            "{sql}"
+        );
+        assert!(sql.ends_with("ORDER BY status_rank ASC, send_sort ASC, id ASC LIMIT 26"));
+
+        let q = ListQuery {
+            search: String::new(),
+            sort: SortKey::Created,
+            dir: SortDir::Desc,
+            anchor: PageAnchor::Before(Cursor {
+                rank: 0,
+                micros: 0,
+                id: 1,
+            }),
+        };
+        let (sql, reversed) = list_sql(Dialect::Sqlite, &q);
+        assert!(reversed);
+        assert!(sql.contains("(created_at, id) > ($1, $2)"), "{sql}");
+        assert!(sql.contains("ORDER BY created_at ASC, id ASC"), "{sql}");
+    }
+}

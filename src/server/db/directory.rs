@@ -1,0 +1,120 @@
+//! Customers, tags, robot reply groups and channels (what the demo data needs so far).
+
+use chrono::{DateTime, Utc};
+
+use super::{Db, DbError, on_pool};
+
+/// A customer to insert, with the tags and robot groups it belongs to.
+#[derive(Debug, Clone, Default)]
+pub struct NewCustomer {
+    pub name: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub whatsapp_id: Option<String>,
+    pub telegram_chat_id: Option<String>,
+    pub assignee_id: Option<i64>,
+    pub time_zone: String,
+    pub opted_out: bool,
+    pub tag_ids: Vec<i64>,
+    pub group_ids: Vec<i64>,
+}
+
+/// A channel to connect.
+#[derive(Debug, Clone)]
+pub struct NewChannel {
+    pub kind: String,
+    pub name: String,
+    pub config_json: String,
+    pub rate_per_sec: i64,
+}
+
+impl Db {
+    pub async fn insert_tag(&self, name: &str) -> Result<i64, DbError> {
+        let id: i64 = on_pool!(self, p => sqlx::query_scalar("INSERT INTO tags (name) VALUES ($1) RETURNING id")
+            .bind(name)
+            .fetch_one(p)
+            .await?);
+        Ok(id)
+    }
+
+    pub async fn insert_robot_group(&self, name: &str) -> Result<i64, DbError> {
+        let id: i64 = on_pool!(self, p => sqlx::query_scalar("INSERT INTO robot_groups (name) VALUES ($1) RETURNING id")
+            .bind(name)
+            .fetch_one(p)
+            .await?);
+        Ok(id)
+    }
+
+    pub async fn insert_channel(&self, c: &NewChannel, now: DateTime<Utc>) -> Result<i64, DbError> {
+        let sql = "INSERT INTO channels (kind, name, config, rate_per_sec, created_at) \
+                   VALUES ($1, $2, $3, $4, $5) RETURNING id";
+        let id: i64 = on_pool!(self, p => sqlx::query_scalar(sql)
+            .bind(&c.kind)
+            .bind(&c.name)
+            .bind(&c.config_json)
+            .bind(c.rate_per_sec)
+            .bind(now)
+            .fetch_one(p)
+            .await?);
+        Ok(id)
+    }
+
+    /// Inserts customers with their tag and group links, all or nothing.
+    pub async fn insert_customers(
+        &self,
+        customers: &[NewCustomer],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, DbError> {
+        let insert = "INSERT INTO customers (name, phone, email, whatsapp_id, telegram_chat_id, \
+                      assignee_id, time_zone, opted_out, created_at, updated_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id";
+        let ids = on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let mut ids = Vec::with_capacity(customers.len());
+            for c in customers {
+                let id: i64 = sqlx::query_scalar(insert)
+                    .bind(&c.name)
+                    .bind(&c.phone)
+                    .bind(&c.email)
+                    .bind(&c.whatsapp_id)
+                    .bind(&c.telegram_chat_id)
+                    .bind(c.assignee_id)
+                    .bind(&c.time_zone)
+                    .bind(c.opted_out)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                for t in &c.tag_ids {
+                    sqlx::query("INSERT INTO customer_tags (customer_id, tag_id) VALUES ($1, $2)")
+                        .bind(id)
+                        .bind(t)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for g in &c.group_ids {
+                    sqlx::query("INSERT INTO customer_robot_groups (customer_id, group_id) VALUES ($1, $2)")
+                        .bind(id)
+                        .bind(g)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                ids.push(id);
+            }
+            tx.commit().await?;
+            ids
+        });
+        Ok(ids)
+    }
+
+    pub async fn count_customers(&self) -> Result<i64, DbError> {
+        let n: i64 = on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM customers").fetch_one(p).await?);
+        Ok(n)
+    }
+
+    /// Customers carrying the tag called `name`.
+    pub async fn count_customers_tagged(&self, name: &str) -> Result<i64, DbError> {
+        let sql = "SELECT COUNT(*) FROM customer_tags ct JOIN tags t ON t.id = ct.tag_id WHERE t.name = $1";
+        let n: i64 = on_pool!(self, p => sqlx::query_scalar(sql).bind(name).fetch_one(p).await?);
+        Ok(n)
+    }
+}

@@ -1,0 +1,227 @@
+//! Storage: one interface over SQLite (embedded default) and PostgreSQL (scale-out).
+//!
+//! [`Db`] wraps a pool of either kind. Most statements are the same text on both (sqlx binds
+//! `$1`-style parameters on SQLite too); where the dialects differ, [`Dialect`] picks the text.
+//! Each method body is written once and compiled for both pool types by [`on_pool!`].
+
+mod broadcasts;
+mod directory;
+mod users;
+
+pub use broadcasts::{BroadcastRecord, NewBroadcast, PauseError};
+pub use directory::{NewChannel, NewCustomer};
+pub use users::UserRecord;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+/// Runs `$body` with `$pool` bound to whichever pool `$db` holds.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match &$db.pool {
+            $crate::server::db::Pool::Sqlite($pool) => $body,
+            $crate::server::db::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Which SQL dialect a statement must be written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The database, whichever backend it is.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub(crate) pool: Pool,
+}
+
+/// Why the database could not be opened; each says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(
+        "DATABASE_URL {0:?} is not supported: use sqlite://path/to/file.db or postgres://user@host/db"
+    )]
+    UnsupportedUrl(String),
+    #[error("cannot create the data folder {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "the database file {path} is not a valid SQLite database ({source}); move it away to start afresh, or restore a backup"
+    )]
+    Corrupt { path: String, source: sqlx::Error },
+    #[error("cannot open the database {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("cannot bring the database {url} up to date: {source}")]
+    Migrate {
+        url: String,
+        source: sqlx::migrate::MigrateError,
+    },
+}
+
+/// Errors from queries, for callers that need to tell "not found" from a broken database.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+}
+
+/// `url` with any password replaced by `***`, safe for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+impl Db {
+    /// Opens (creating and migrating as needed) the database at `url`.
+    pub async fn connect(url: &str) -> Result<Db, OpenError> {
+        let shown = redact_url(url);
+        if url.starts_with("sqlite:") {
+            Self::connect_sqlite(url, &shown).await
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .map_err(|source| OpenError::Connect {
+                    url: shown.clone(),
+                    source,
+                })?;
+            sqlx::migrate!("migrations/postgres")
+                .run(&pool)
+                .await
+                .map_err(|source| OpenError::Migrate { url: shown, source })?;
+            Ok(Db {
+                pool: Pool::Postgres(pool),
+            })
+        } else {
+            Err(OpenError::UnsupportedUrl(shown))
+        }
+    }
+
+    async fn connect_sqlite(url: &str, shown: &str) -> Result<Db, OpenError> {
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|_| OpenError::UnsupportedUrl(shown.to_string()))?;
+        let path = opts.get_filename().to_path_buf();
+        if !in_memory && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| OpenError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let opts = opts
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        // One connection for an in-memory database: each connection would see its own.
+        let max = if in_memory { 1 } else { 8 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .connect_with(opts)
+            .await
+            .map_err(|source| classify_sqlite_error(&path, shown, source))?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|source| match source {
+                sqlx::migrate::MigrateError::Execute(e) if is_not_a_database(&e) => {
+                    OpenError::Corrupt {
+                        path: path.display().to_string(),
+                        source: e,
+                    }
+                }
+                source => OpenError::Migrate {
+                    url: shown.to_string(),
+                    source,
+                },
+            })?;
+        Ok(Db {
+            pool: Pool::Sqlite(pool),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self.pool {
+            Pool::Sqlite(_) => Dialect::Sqlite,
+            Pool::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Closes every connection (waits for queries in flight).
+    pub async fn close(&self) {
+        on_pool!(self, p => p.close().await)
+    }
+}
+
+fn is_not_a_database(e: &sqlx::Error) -> bool {
+    match e {
+        // SQLITE_NOTADB = 26; SQLITE_CORRUPT = 11.
+        sqlx::Error::Database(d) => matches!(d.code().as_deref(), Some("26") | Some("11")),
+        _ => false,
+    }
+}
+
+fn classify_sqlite_error(path: &std::path::Path, shown: &str, source: sqlx::Error) -> OpenError {
+    if is_not_a_database(&source) {
+        OpenError::Corrupt {
+            path: path.display().to_string(),
+            source,
+        }
+    } else {
+        OpenError::Connect {
+            url: shown.to_string(),
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_never_appear_in_shown_urls() {
+        assert_eq!(
+            redact_url("postgres://herald:s3cret@db:5432/herald"),
+            "postgres://herald:***@db:5432/herald"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(
+            redact_url("sqlite://data/herald.db"),
+            "sqlite://data/herald.db"
+        );
+    }
+}

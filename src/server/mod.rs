@@ -1,0 +1,14 @@
+//! Everything that runs only on the server.
+
+pub mod accounts;
+pub mod auth;
+pub mod broadcasts;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod seed;
+pub mod serve;
+pub mod state;
+pub mod timefmt;
+
+pub use state::AppState;

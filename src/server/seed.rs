@@ -1,0 +1,444 @@
+//! Demo data for a new install: staff of every role, ~2,000 customers, tags, robot groups,
+//! a sandbox channel and ~20 broadcasts in every status. Deterministic, so tests can count.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::auth::hash_password;
+use super::db::{Db, NewBroadcast, NewChannel, NewCustomer};
+use crate::model::Role;
+
+/// The password of every demo account (printed at start; change it in a real install).
+pub const DEMO_PASSWORD: &str = "herald-demo";
+
+/// The demo accounts: (email, name, role).
+pub const DEMO_USERS: [(&str, &str, Role); 3] = [
+    ("admin@herald.test", "Ada Admin", Role::Admin),
+    ("staff@herald.test", "Sam Staff", Role::Staff),
+    ("manager@herald.test", "Mia Manager", Role::Manager),
+];
+
+pub const DEMO_CUSTOMERS: usize = 2_000;
+
+/// Tags and the share of customers carrying each, in per mille.
+pub const DEMO_TAGS: [(&str, u64); 7] = [
+    ("VIP", 100),
+    ("New", 250),
+    ("Churned", 80),
+    ("Wholesale", 120),
+    ("Newsletter", 400),
+    ("Beta tester", 50),
+    ("Returning", 300),
+];
+
+pub const DEMO_GROUPS: [&str; 3] = ["Onboarding-bot", "Support-bot", "Sales-bot"];
+
+const FIRST: [&str; 40] = [
+    "Olivia", "Liam", "Emma", "Noah", "Amelia", "Oliver", "Sophia", "Elijah", "Mia", "Lucas",
+    "Aisha", "Mateo", "Yuki", "Arjun", "Fatima", "Kenji", "Ingrid", "Diego", "Chloé", "Tomasz",
+    "Priya", "Omar", "Zoe", "Henrik", "Leila", "Santiago", "Hannah", "Kwame", "Sofía", "Mehmet",
+    "Nadia", "Lars", "Chen", "Ama", "Rafael", "Elena", "Jonas", "Mei", "Ibrahim", "Grace",
+];
+const LAST: [&str; 40] = [
+    "Smith",
+    "García",
+    "Müller",
+    "Kowalski",
+    "Nguyen",
+    "Okafor",
+    "Rossi",
+    "Johansson",
+    "Tanaka",
+    "Patel",
+    "Silva",
+    "Dubois",
+    "Kim",
+    "Hernández",
+    "Novak",
+    "Andersen",
+    "Cohen",
+    "Mensah",
+    "O'Brien",
+    "Fischer",
+    "Yilmaz",
+    "Ivanova",
+    "Costa",
+    "Haddad",
+    "Lindqvist",
+    "Moreau",
+    "Sato",
+    "Brown",
+    "Schmidt",
+    "López",
+    "Jansen",
+    "Ahmed",
+    "Wilson",
+    "Popescu",
+    "Nakamura",
+    "Bakker",
+    "Santos",
+    "Rahman",
+    "Taylor",
+    "Walsh",
+];
+const ZONES: [&str; 8] = [
+    "Europe/London",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Los_Angeles",
+    "Asia/Tokyo",
+    "Asia/Kolkata",
+    "Australia/Sydney",
+    "Africa/Lagos",
+];
+
+/// A small deterministic generator (SplitMix64): demo data must not need a random crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn per_mille(&mut self, p: u64) -> bool {
+        self.below(1000) < p
+    }
+}
+
+/// Whether the database is new (no staff accounts yet).
+pub async fn is_empty(db: &Db) -> anyhow::Result<bool> {
+    Ok(db.count_users().await? == 0)
+}
+
+/// Fills an empty database with the demo data. `now` anchors every date.
+pub async fn load(db: &Db, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let hash = {
+        let pw = DEMO_PASSWORD.to_string();
+        tokio::task::spawn_blocking(move || hash_password(&pw)).await??
+    };
+    let mut staff = Vec::new();
+    for (email, name, role) in DEMO_USERS {
+        staff.push(db.create_user(email, name, role, &hash, now).await?);
+    }
+    let mut tag_ids = Vec::new();
+    for (name, _) in DEMO_TAGS {
+        tag_ids.push(db.insert_tag(name).await?);
+    }
+    let mut group_ids = Vec::new();
+    for name in DEMO_GROUPS {
+        group_ids.push(db.insert_robot_group(name).await?);
+    }
+    let sandbox = db
+        .insert_channel(
+            &NewChannel {
+                kind: "sandbox".into(),
+                name: "Sandbox".into(),
+                config_json: r#"{"delivered":0.95,"read":0.6,"reply":0.1,"fail":0.02}"#.into(),
+                rate_per_sec: 200,
+            },
+            now,
+        )
+        .await?;
+
+    let mut rng = Rng(0x4845_5241_4c44);
+    let customers: Vec<NewCustomer> = (0..DEMO_CUSTOMERS)
+        .map(|i| {
+            let first = FIRST[rng.below(FIRST.len() as u64) as usize];
+            let last = LAST[rng.below(LAST.len() as u64) as usize];
+            let phone = format!("+1555{:07}", 1_000_000 + i);
+            let email = format!(
+                "{}.{}{}@example.com",
+                ascii_slug(first),
+                ascii_slug(last),
+                i
+            );
+            let tags = DEMO_TAGS
+                .iter()
+                .zip(&tag_ids)
+                .filter(|((_, share), _)| rng.per_mille(*share))
+                .map(|(_, id)| *id)
+                .collect();
+            let groups = group_ids
+                .iter()
+                .filter(|_| rng.per_mille(300))
+                .copied()
+                .collect();
+            NewCustomer {
+                name: format!("{first} {last}"),
+                whatsapp_id: rng.per_mille(600).then(|| phone[1..].to_string()),
+                telegram_chat_id: rng
+                    .per_mille(300)
+                    .then(|| (100_000_000 + rng.below(900_000_000)).to_string()),
+                phone: Some(phone),
+                email: rng.per_mille(800).then_some(email),
+                assignee_id: rng.per_mille(500).then(|| staff[rng.below(2) as usize]),
+                time_zone: ZONES[rng.below(ZONES.len() as u64) as usize].to_string(),
+                opted_out: rng.per_mille(20),
+                tag_ids: tags,
+                group_ids: groups,
+            }
+        })
+        .collect();
+    db.insert_customers(&customers, now).await?;
+
+    for b in demo_broadcasts(now, staff[1], sandbox) {
+        db.insert_broadcast(&b).await?;
+    }
+    Ok(())
+}
+
+fn ascii_slug(s: &str) -> String {
+    s.chars()
+        .filter_map(|c| match c {
+            'é' => Some('e'),
+            'í' => Some('i'),
+            'á' => Some('a'),
+            'ü' => Some('u'),
+            'ó' => Some('o'),
+            c if c.is_ascii_alphabetic() => Some(c.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// ~20 broadcasts covering every status, dated around `now`.
+pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<NewBroadcast> {
+    let h = TimeDelta::hours;
+    let d = TimeDelta::days;
+    // (name, body, status, paused, created, scheduled, started, finished)
+    type Spec = (
+        &'static str,
+        &'static str,
+        &'static str,
+        bool,
+        TimeDelta,
+        Option<TimeDelta>,
+        Option<TimeDelta>,
+        Option<TimeDelta>,
+    );
+    let specs: [Spec; 20] = [
+        (
+            "Black Friday early access",
+            "Hi {{first_name}} 🎉 VIPs shop Black Friday a day early: use code EARLY20 for 20% off.",
+            "sending",
+            false,
+            -d(3),
+            Some(-h(1)),
+            Some(-h(1)),
+            None,
+        ),
+        (
+            "Order delay apology",
+            "Hi {{first_name}}, your order is running late 🙏 We've refunded shipping.",
+            "sending",
+            false,
+            -d(1),
+            Some(-h(2)),
+            Some(-h(2)),
+            None,
+        ),
+        (
+            "Cyber Monday reminder",
+            "{{first_name}}, Cyber Monday deals start tomorrow at 9:00 ⏰",
+            "scheduled",
+            false,
+            -d(2),
+            Some(d(4)),
+            None,
+            None,
+        ),
+        (
+            "Holiday opening hours",
+            "Our support team is here 9–17 from 24 Dec to 2 Jan 🎄",
+            "scheduled",
+            false,
+            -d(5),
+            Some(d(20)),
+            None,
+            None,
+        ),
+        (
+            "New wholesale price list",
+            "Hello {{name}}, the 2027 wholesale price list is attached 📄",
+            "scheduled",
+            false,
+            -h(30),
+            Some(d(7)),
+            None,
+            None,
+        ),
+        (
+            "Welcome series: day 3",
+            "Hi {{first_name}}! Three tips to get the most out of your account 💡",
+            "scheduled",
+            false,
+            -d(10),
+            Some(h(6)),
+            None,
+            None,
+        ),
+        (
+            "Beta feature invite",
+            "{{first_name}}, want to try our new dashboard before anyone else? 🚀",
+            "scheduled",
+            true,
+            -d(4),
+            Some(d(2)),
+            None,
+            None,
+        ),
+        (
+            "Winback offer",
+            "We miss you, {{first_name}} 💙 Here's 15% off your next order.",
+            "sending",
+            true,
+            -d(2),
+            Some(-h(5)),
+            Some(-h(5)),
+            None,
+        ),
+        (
+            "November newsletter",
+            "What's new in November: faster delivery, new colours, and more 📰",
+            "sent",
+            false,
+            -d(25),
+            Some(-d(20)),
+            Some(-d(20)),
+            Some(-d(20) + h(1)),
+        ),
+        (
+            "Spring sale",
+            "Spring sale 🌷 30% off everything this weekend only.",
+            "sent",
+            false,
+            -d(240),
+            Some(-d(235)),
+            Some(-d(235)),
+            Some(-d(235) + h(2)),
+        ),
+        (
+            "Service outage resolved",
+            "Good news: the outage is over and everything works again ✅",
+            "sent",
+            false,
+            -d(60),
+            None,
+            Some(-d(60)),
+            Some(-d(60) + h(1)),
+        ),
+        (
+            "Survey: how did we do?",
+            "Hi {{first_name}}, two minutes to tell us how we did? ⭐",
+            "sent",
+            false,
+            -d(45),
+            Some(-d(40)),
+            Some(-d(40)),
+            Some(-d(40) + h(3)),
+        ),
+        (
+            "Loyalty points update",
+            "{{first_name}}, you now have more points to spend 🎁",
+            "sent",
+            false,
+            -d(15),
+            Some(-d(14)),
+            Some(-d(14)),
+            Some(-d(14) + h(1)),
+        ),
+        (
+            "Price change notice",
+            "From 1 January some prices change; details inside.",
+            "sent",
+            false,
+            -d(8),
+            Some(-d(7)),
+            Some(-d(7)),
+            Some(-d(7) + h(1)),
+        ),
+        (
+            "SMS gateway test",
+            "Test message, please ignore.",
+            "failed",
+            false,
+            -d(30),
+            Some(-d(29)),
+            Some(-d(29)),
+            Some(-d(29) + h(1)),
+        ),
+        (
+            "Summer clearance",
+            "Summer clearance ☀️ up to 50% off.",
+            "cancelled",
+            false,
+            -d(150),
+            Some(-d(140)),
+            None,
+            None,
+        ),
+        (
+            "Draft: referral programme",
+            "Invite a friend, {{first_name}}, and you both get €10 👯",
+            "draft",
+            false,
+            -d(3),
+            None,
+            None,
+            None,
+        ),
+        (
+            "Draft: app launch",
+            "Our app is here 📱 Download it today.",
+            "draft",
+            false,
+            -h(20),
+            Some(d(30)),
+            None,
+            None,
+        ),
+        (
+            "Draft: VIP dinner invite",
+            "{{first_name}}, join us for our VIP dinner 🍷",
+            "draft",
+            false,
+            -h(5),
+            None,
+            None,
+            None,
+        ),
+        (
+            "Draft: feedback follow-up",
+            "Thanks for your feedback, {{first_name}} 🙌",
+            "draft",
+            false,
+            -h(1),
+            None,
+            None,
+            None,
+        ),
+    ];
+    specs
+        .into_iter()
+        .map(
+            |(name, body, status, paused, created, scheduled, started, finished)| NewBroadcast {
+                name: name.into(),
+                body: body.into(),
+                status: status.into(),
+                paused,
+                audience_json: r#"{"match":"all","conditions":[]}"#.into(),
+                channel_ids_json: format!("[{channel}]"),
+                created_at: now + created,
+                scheduled_at: scheduled.map(|t| now + t),
+                started_at: started.map(|t| now + t),
+                finished_at: finished.map(|t| now + t),
+                created_by: Some(author),
+            },
+        )
+        .collect()
+}

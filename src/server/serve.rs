@@ -1,0 +1,148 @@
+//! Starting Herald: configuration, database, demo data, HTTP server.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use leptos_axum::{LeptosRoutes, generate_route_list};
+
+use super::auth::user_for_headers;
+use super::clock::{Clock, SystemClock};
+use super::db::Db;
+use super::{AppState, config, seed};
+use crate::app::{App, shell};
+use crate::model::list_query::encode_component;
+
+/// Runs Herald until Ctrl-C or SIGTERM. Every failure to start comes back as a message that
+/// says what to do, never a panic.
+pub async fn run() -> anyhow::Result<()> {
+    let path = config::config_path();
+    let (leptos_options, config) = config::load(&path)?;
+    let db = Db::connect(&config.database_url).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    if config.demo_data && seed::is_empty(&db).await? {
+        seed::load(&db, clock.now())
+            .await
+            .context("loading the demo data failed")?;
+        println!(
+            "Loaded demo data: {} customers, {} broadcasts.",
+            db.count_customers().await?,
+            db.count_broadcasts().await?
+        );
+    }
+    let addr = leptos_options.site_addr;
+    let state = AppState {
+        leptos_options,
+        db: db.clone(),
+        config: Arc::new(config),
+        clock,
+    };
+    let app = router(state.clone());
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {addr}: is another Herald running? (LEPTOS_SITE_ADDR picks another address)")
+    })?;
+    println!("Herald is running at http://{addr}");
+    if state.config.demo_data {
+        println!("Demo sign-ins (password \"{}\"):", seed::DEMO_PASSWORD);
+        for (email, _, role) in seed::DEMO_USERS {
+            println!("  {email:<22} {role}");
+        }
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server stopped with an error")?;
+    db.close().await;
+    Ok(())
+}
+
+/// The whole HTTP application for `state`.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let options = state.leptos_options.clone();
+    Router::new()
+        .leptos_routes_with_context(&state, routes, || {}, move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_sign_in,
+        ))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// Page requests without a valid session go to the sign-in page (which then comes back).
+/// Server functions check roles themselves; static files are public.
+async fn require_sign_in(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let is_page = req.method() == Method::GET
+        && !path.starts_with("/pkg/")
+        && !path.starts_with("/api/")
+        && !path.contains('.');
+    if !is_page {
+        return next.run(req).await;
+    }
+    let user = match user_for_headers(&state, req.headers()).await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = ?e, "session lookup failed");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "Herald cannot reach its database right now. Please try again in a moment.",
+            )
+                .into_response();
+        }
+    };
+    match (path, user) {
+        ("/login", Some(_)) => Redirect::to("/").into_response(),
+        ("/login", None) | (_, Some(_)) => next.run(req).await,
+        (_, None) => {
+            let wanted = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            let to = if wanted == "/" {
+                "/login".to_string()
+            } else {
+                format!("/login?next={}", encode_component(wanted))
+            };
+            Redirect::to(&to).into_response()
+        }
+    }
+}
+
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    res
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,205 @@
+//! The home page: every broadcast, searchable and sortable, with the pause/resume toggle.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::{Form, Redirect};
+use leptos_router::hooks::use_query_map;
+
+use crate::api::AppError;
+use crate::api::broadcasts::{SetPaused, list_broadcasts};
+use crate::model::list_query::{MAX_SEARCH_CHARS, RawListParams};
+use crate::model::{BroadcastRow, BroadcastStatus, ListPage, SortDir, SortKey};
+use crate::ui::header::AppHeader;
+
+const NOT_ADMIN: &str = "Only admins can pause or resume broadcasts.";
+
+#[component]
+pub fn BroadcastListPage() -> impl IntoView {
+    let query = use_query_map();
+    let toggle = ServerAction::<SetPaused>::new();
+    let params = move || {
+        let q = query.read();
+        RawListParams {
+            q: q.get("q"),
+            sort: q.get("sort"),
+            dir: q.get("dir"),
+            after: q.get("after"),
+            before: q.get("before"),
+        }
+    };
+    let page = Resource::new(
+        move || (params(), toggle.version().get()),
+        |(p, _)| list_broadcasts(p),
+    );
+    let search = move || query.read().get("q").unwrap_or_default();
+    let sort = move || query.read().get("sort");
+    let dir = move || query.read().get("dir");
+    let toggle_error = move || match toggle.value().get() {
+        Some(Err(e)) => Some(e.to_string()),
+        _ => None,
+    };
+
+    view! {
+        <Title text="Broadcasts · Herald"/>
+        <AppHeader/>
+        <main>
+            <div class="page-head">
+                <h1>"Broadcasts"</h1>
+            </div>
+            <Form action="/" method="get" attr:class="search" attr:role="search">
+                <label for="q" class="visually-hidden">"Search broadcasts"</label>
+                <input
+                    id="q"
+                    type="search"
+                    name="q"
+                    placeholder="Search by name or message"
+                    maxlength=MAX_SEARCH_CHARS.to_string()
+                    value=search
+                />
+                {move || sort().map(|s| view! { <input type="hidden" name="sort" value=s/> })}
+                {move || dir().map(|d| view! { <input type="hidden" name="dir" value=d/> })}
+                <button type="submit">"Search"</button>
+            </Form>
+            {move || toggle_error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <Transition fallback=|| view! { <p class="muted">"Loading broadcasts…"</p> }>
+                {move || Suspend::new(async move {
+                    match page.await {
+                        Ok(p) => view! { <ListView page=p toggle/> }.into_any(),
+                        Err(AppError::Unauthorized) => view! { <Redirect path="/login"/> }.into_any(),
+                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </main>
+    }
+}
+
+#[component]
+fn ListView(page: ListPage, toggle: ServerAction<SetPaused>) -> impl IntoView {
+    let q = page.query.clone();
+    let header = move |key: SortKey, label: &'static str| {
+        let sorted = q.sort == key;
+        let aria = sorted.then_some(match q.dir {
+            SortDir::Asc => "ascending",
+            SortDir::Desc => "descending",
+        });
+        let arrow = match (sorted, q.dir) {
+            (false, _) => "",
+            (true, SortDir::Asc) => " ▲",
+            (true, SortDir::Desc) => " ▼",
+        };
+        view! {
+            <th scope="col" aria-sort=aria>
+                <a href=q.sort_href(key) data-sort=key.as_str()>{label}{arrow}</a>
+            </th>
+        }
+    };
+    let can_pause = page.can_pause;
+    let empty = page.rows.is_empty();
+    let searched = page.query.search.clone();
+    view! {
+        {page.notices.into_iter().map(|n| view! { <p class="notice" role="status">{n}</p> }).collect_view()}
+        {(!can_pause).then(|| view! { <p class="muted small" id="toggle-reason">{NOT_ADMIN}</p> })}
+        <table class="broadcasts">
+            <caption class="visually-hidden">"Broadcasts"</caption>
+            <thead>
+                <tr>
+                    <th scope="col">"Name"</th>
+                    {header(SortKey::Created, "Created")}
+                    {header(SortKey::SendDate, "Sending date")}
+                    {header(SortKey::Status, "Status")}
+                    <th scope="col">"Active"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {page.rows.into_iter().map(|r| view! { <Row row=r can_pause toggle/> }).collect_view()}
+            </tbody>
+        </table>
+        {empty.then(|| {
+            let text = if searched.is_empty() {
+                "No broadcasts yet.".to_string()
+            } else {
+                format!("No broadcasts match “{searched}”.")
+            };
+            view! { <p class="empty">{text}</p> }
+        })}
+        <nav class="pager" aria-label="Pages">
+            {page.prev.map(|h| view! { <a href=h rel="prev">"← Previous"</a> })}
+            {page.next.map(|h| view! { <a href=h rel="next">"Next →"</a> })}
+        </nav>
+        <p class="muted small">"Times are in " {page.time_zone} "."</p>
+    }
+}
+
+#[component]
+fn Row(row: BroadcastRow, can_pause: bool, toggle: ServerAction<SetPaused>) -> impl IntoView {
+    let status = row.status;
+    let send = match (&row.send_date, row.send_date_actual) {
+        (Some(d), true) => view! { <span>{d.clone()}</span> }.into_any(),
+        (Some(d), false) => {
+            view! { <span>{d.clone()} " " <span class="muted small">"(scheduled)"</span></span> }
+                .into_any()
+        }
+        (None, _) => view! { <span class="muted">"—"</span> }.into_any(),
+    };
+    view! {
+        <tr data-id=row.id data-status=status.css()>
+            <td class="name">{row.name.clone()}</td>
+            <td>{row.created.clone()}</td>
+            <td>{send}</td>
+            <td>
+                <span class=format!("status status-{}", status.css())>{status.label()}</span>
+            </td>
+            <td>
+                <Toggle id=row.id name=row.name status can_pause toggle/>
+            </td>
+        </tr>
+    }
+}
+
+/// The pause/resume switch: "on" means the broadcast is active (will send or is sending).
+#[component]
+fn Toggle(
+    id: i64,
+    name: String,
+    status: BroadcastStatus,
+    can_pause: bool,
+    toggle: ServerAction<SetPaused>,
+) -> impl IntoView {
+    if !status.toggleable() {
+        return view! { <span class="muted" title="Only scheduled or sending broadcasts can be paused">"—"</span> }
+            .into_any();
+    }
+    let active = status != BroadcastStatus::Paused;
+    let label = format!("{}: {name}", if active { "Pause" } else { "Resume" });
+    let text = if active { "On" } else { "Paused" };
+    if !can_pause {
+        return view! {
+            <button
+                type="button"
+                class="switch"
+                role="switch"
+                aria-checked=active.to_string()
+                aria-label=label
+                aria-describedby="toggle-reason"
+                title=NOT_ADMIN
+                disabled
+            >
+                <span class="knob" aria-hidden="true"></span>
+                {text}
+            </button>
+        }
+        .into_any();
+    }
+    view! {
+        <ActionForm action=toggle>
+            <input type="hidden" name="id" value=id.to_string()/>
+            <input type="hidden" name="paused" value=active.to_string()/>
+            <button type="submit" class="switch" role="switch" aria-checked=active.to_string() aria-label=label>
+                <span class="knob" aria-hidden="true"></span>
+                {text}
+            </button>
+        </ActionForm>
+    }
+    .into_any()
+}

@@ -1,0 +1,5 @@
+//! Pages and components.
+
+pub mod broadcast_list;
+pub mod header;
+pub mod login;

@@ -1,0 +1,266 @@
+//! The HTTP surface through the real router: sign-in redirects, cookies, and the server-side
+//! role check on every server function (whatever the page shows).
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use herald::server::clock::SystemClock;
+use herald::server::{AppState, config, seed, serve};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+async fn app() -> (Router, common::TestDb) {
+    let t = common::sqlite().await;
+    let clock = Arc::new(SystemClock);
+    seed::load(&t.db, herald::server::clock::Clock::now(&*clock))
+        .await
+        .unwrap();
+    let (leptos_options, config) = config::load(Path::new("Leptos.toml")).unwrap();
+    let state = AppState {
+        leptos_options,
+        db: t.db.clone(),
+        config: Arc::new(config),
+        clock,
+    };
+    (serve::router(state), t)
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+async fn send(app: &Router, req: Request<Body>) -> Reply {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut b = Request::get(path).header(header::ACCEPT, "text/html");
+    if let Some(c) = cookie {
+        b = b.header(header::COOKIE, c);
+    }
+    b.body(Body::empty()).unwrap()
+}
+
+fn post(path: &str, form: &str, cookie: Option<&str>, accept_html: bool) -> Request<Body> {
+    let mut b = Request::post(path)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::REFERER, "http://localhost/")
+        .header(
+            header::ACCEPT,
+            if accept_html {
+                "text/html"
+            } else {
+                "application/json"
+            },
+        );
+    if let Some(c) = cookie {
+        b = b.header(header::COOKIE, c);
+    }
+    b.body(Body::from(form.to_string())).unwrap()
+}
+
+/// Signs in and returns the `name=value` of the session cookie.
+async fn sign_in(app: &Router, email: &str) -> String {
+    let form = format!("email={email}&password={}", seed::DEMO_PASSWORD);
+    let r = send(app, post("/api/login", &form, None, false)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let cookie = r.headers[header::SET_COOKIE].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    cookie.split(';').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_sign_in_sets_one() {
+    let (app, t) = app().await;
+    let r = send(&app, get("/", None)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.headers[header::LOCATION], "/login");
+    let r = send(&app, get("/?sort=created", None)).await;
+    assert_eq!(
+        r.headers[header::LOCATION],
+        "/login?next=%2F%3Fsort%3Dcreated"
+    );
+
+    let r = send(&app, get("/login", None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Sign in"));
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+
+    // Wrong password from a script: a 400 with the message.
+    let r = send(
+        &app,
+        post(
+            "/api/login",
+            "email=admin@herald.test&password=nope",
+            None,
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("Wrong email or password"), "{}", r.body);
+    assert!(!r.headers.contains_key(header::SET_COOKIE));
+    // …and from a plain form: back to the form with the message and the email kept.
+    let r = send(
+        &app,
+        post(
+            "/api/login",
+            "email=admin@herald.test&password=nope",
+            None,
+            true,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FOUND);
+    let loc = r.headers[header::LOCATION].to_str().unwrap();
+    assert!(loc.starts_with("/login?error=Wrong%20email"), "{loc}");
+    assert!(
+        loc.contains("email=admin%40herald.test") && !loc.contains("nope"),
+        "{loc}"
+    );
+
+    let cookie = sign_in(&app, "admin@herald.test").await;
+    let r = send(&app, get("/", Some(&cookie))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body.contains("Black Friday early access"),
+        "the list renders on the server"
+    );
+    assert!(r.body.contains("Not processed"));
+    let r = send(&app, get("/login", Some(&cookie))).await;
+    assert_eq!(
+        r.status,
+        StatusCode::SEE_OTHER,
+        "signed in: the form is skipped"
+    );
+
+    let r = send(&app, post("/api/logout", "", Some(&cookie), false)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let r = send(&app, get("/", Some(&cookie))).await;
+    assert_eq!(
+        r.status,
+        StatusCode::SEE_OTHER,
+        "the old cookie no longer works"
+    );
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn only_admins_pause_whatever_the_page_shows() {
+    let (app, t) = app().await;
+    let rows =
+        t.db.list_broadcasts(&herald::model::ListQuery::default())
+            .await
+            .unwrap()
+            .rows;
+    let target = rows
+        .iter()
+        .find(|r| r.status == "scheduled" && !r.paused)
+        .unwrap()
+        .id;
+    let form = format!("id={target}&paused=true");
+
+    let r = send(&app, post("/api/broadcasts/set-paused", &form, None, false)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    for who in ["manager@herald.test", "staff@herald.test"] {
+        let cookie = sign_in(&app, who).await;
+        let r = send(
+            &app,
+            post("/api/broadcasts/set-paused", &form, Some(&cookie), false),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{who}: {}", r.body);
+        assert!(
+            !t.db.broadcast(target).await.unwrap().paused,
+            "{who} changed nothing"
+        );
+    }
+    let admin = sign_in(&app, "admin@herald.test").await;
+    let r = send(
+        &app,
+        post("/api/broadcasts/set-paused", &form, Some(&admin), false),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(t.db.broadcast(target).await.unwrap().paused);
+
+    // A sent broadcast cannot be paused: a clear 409, nothing changed.
+    let sent = rows.iter().find(|r| r.status == "sent").unwrap().id;
+    let r = send(
+        &app,
+        post(
+            "/api/broadcasts/set-paused",
+            &format!("id={sent}&paused=true"),
+            Some(&admin),
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    // Garbage arguments: a 400, not a panic.
+    let r = send(
+        &app,
+        post(
+            "/api/broadcasts/set-paused",
+            "id=abc&paused=maybe",
+            Some(&admin),
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_list_function_refuses_anonymous_callers_and_corrects_bad_input() {
+    let (app, t) = app().await;
+    let r = send(
+        &app,
+        post("/api/broadcasts/list", "params[q]=sale", None, false),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    let r = send(&app, post("/api/broadcasts/list", "", None, false)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let cookie = sign_in(&app, "manager@herald.test").await;
+    let long = "x".repeat(5000);
+    let r = send(
+        &app,
+        get(
+            &format!("/?sort=nope&dir=sideways&after=99999999999999999999999&q={long}"),
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Unknown sort"), "notice shown");
+    assert!(r.body.contains("That page link is not valid"));
+    assert!(r.body.contains("was cut"));
+    t.cleanup().await;
+}
