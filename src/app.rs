@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{SsrMode, path};
 
 use crate::ui::broadcast_list::BroadcastListPage;
 use crate::ui::login::LoginPage;
@@ -35,7 +35,8 @@ pub fn App() -> impl IntoView {
         <Title text="Herald"/>
         <Router>
             <Routes fallback=NotFound>
-                <Route path=path!("/") view=BroadcastListPage/>
+                // Async: the server sends the finished page, so it works without JavaScript.
+                <Route path=path!("/") view=BroadcastListPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=LoginPage/>
             </Routes>
         </Router>

@@ -6,11 +6,25 @@ use super::AppError;
 use crate::model::ListPage;
 use crate::model::list_query::RawListParams;
 
-/// One page of the list; any signed-in role may read it.
+/// One page of the list; any signed-in role may read it. The arguments are the URL's
+/// (flat, so that "all missing" is a valid empty request).
 #[server(endpoint = "broadcasts/list")]
-pub async fn list_broadcasts(params: RawListParams) -> Result<ListPage, AppError> {
+pub async fn list_broadcasts(
+    q: Option<String>,
+    sort: Option<String>,
+    dir: Option<String>,
+    after: Option<String>,
+    before: Option<String>,
+) -> Result<ListPage, AppError> {
     use crate::server::auth::{ANY_ROLE, require_role, state};
     let user = require_role(ANY_ROLE).await?;
+    let params = RawListParams {
+        q,
+        sort,
+        dir,
+        after,
+        before,
+    };
     crate::server::broadcasts::list_page(&state()?, &user, &params).await
 }
 

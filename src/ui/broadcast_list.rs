@@ -29,7 +29,7 @@ pub fn BroadcastListPage() -> impl IntoView {
     };
     let page = Resource::new(
         move || (params(), toggle.version().get()),
-        |(p, _)| list_broadcasts(p),
+        |(p, _)| list_broadcasts(p.q, p.sort, p.dir, p.after, p.before),
     );
     let search = move || query.read().get("q").unwrap_or_default();
     let sort = move || query.read().get("sort");
