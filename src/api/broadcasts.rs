@@ -4,7 +4,6 @@ use leptos::prelude::*;
 
 use super::AppError;
 use crate::model::ListPage;
-use crate::model::list_query::RawListParams;
 
 /// One page of the list; any signed-in role may read it. The arguments are the URL's
 /// (flat, so that "all missing" is a valid empty request).
@@ -16,6 +15,7 @@ pub async fn list_broadcasts(
     after: Option<String>,
     before: Option<String>,
 ) -> Result<ListPage, AppError> {
+    use crate::model::list_query::RawListParams;
     use crate::server::auth::{ANY_ROLE, require_role, state};
     let user = require_role(ANY_ROLE).await?;
     let params = RawListParams {

@@ -186,9 +186,8 @@ pub async fn load(db: &Db, now: DateTime<Utc>) -> anyhow::Result<()> {
         .collect();
     db.insert_customers(&customers, now).await?;
 
-    for b in demo_broadcasts(now, staff[1], sandbox) {
-        db.insert_broadcast(&b).await?;
-    }
+    db.insert_broadcasts(&demo_broadcasts(now, staff[1], sandbox))
+        .await?;
     Ok(())
 }
 
@@ -202,6 +201,26 @@ fn ascii_slug(s: &str) -> String {
             'ó' => Some('o'),
             c if c.is_ascii_alphabetic() => Some(c.to_ascii_lowercase()),
             _ => None,
+        })
+        .collect()
+}
+
+/// `n` broadcasts for benchmarks: the demo set repeated with numbered names, spread over the
+/// `n` minutes before `now` so every sort has distinct and tied keys.
+pub fn many_broadcasts(n: usize, now: DateTime<Utc>) -> Vec<NewBroadcast> {
+    let base = demo_broadcasts(now, 0, 0);
+    (0..n)
+        .map(|i| {
+            let mut b = base[i % base.len()].clone();
+            let shift = TimeDelta::minutes(i as i64);
+            b.name = format!("{} #{i}", b.name);
+            b.created_at -= shift;
+            b.scheduled_at = b.scheduled_at.map(|t| t - shift);
+            b.started_at = b.started_at.map(|t| t - shift);
+            b.finished_at = b.finished_at.map(|t| t - shift);
+            b.created_by = None;
+            b.channel_ids_json = "[]".into();
+            b
         })
         .collect()
 }

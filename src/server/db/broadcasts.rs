@@ -179,6 +179,36 @@ impl Db {
         Ok(id)
     }
 
+    /// Inserts many broadcasts in one transaction, a few hundred rows per statement.
+    pub async fn insert_broadcasts(&self, all: &[NewBroadcast]) -> Result<(), DbError> {
+        const HEAD: &str = "INSERT INTO broadcasts (name, body, status, paused, audience, \
+                            channel_ids, scheduled_at, started_at, finished_at, created_at, \
+                            updated_at, created_by) ";
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            for chunk in all.chunks(500) {
+                let mut qb = sqlx::QueryBuilder::new(HEAD);
+                qb.push_values(chunk, |mut row, b| {
+                    row.push_bind(&b.name)
+                        .push_bind(&b.body)
+                        .push_bind(&b.status)
+                        .push_bind(b.paused)
+                        .push_bind(&b.audience_json)
+                        .push_bind(&b.channel_ids_json)
+                        .push_bind(b.scheduled_at)
+                        .push_bind(b.started_at)
+                        .push_bind(b.finished_at)
+                        .push_bind(b.created_at)
+                        .push_bind(b.created_at)
+                        .push_bind(b.created_by);
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     pub async fn broadcast(&self, id: i64) -> Result<BroadcastRecord, DbError> {
         let sql = format!("SELECT {COLUMNS} FROM broadcasts WHERE id = $1");
         let b = on_pool!(self, p => sqlx::query_as::<_, BroadcastRecord>(&sql).bind(id).fetch_optional(p).await?);

@@ -1,0 +1,165 @@
+//! `herald-bench`: prints performance figures (no pass/fail; see README "Benchmarks").
+//!
+//! Now: the broadcast list at 100,000 broadcasts (search + sort + keyset page), on SQLite and on
+//! PostgreSQL (TEST_DATABASE_URL or DATABASE_URL; skipped with a note when unset), and the
+//! gzipped size of the built WASM bundle.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use herald::model::list_query::PageAnchor;
+use herald::model::{ListQuery, SortDir, SortKey};
+use herald::server::db::Db;
+use herald::server::seed;
+
+const BROADCASTS: usize = 100_000;
+const RUNS: usize = 200;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!("herald-bench on {cores} cores\n");
+
+    let dir = std::env::temp_dir().join(format!("herald-bench-{}", std::process::id()));
+    let sqlite = Db::connect(&format!("sqlite://{}", dir.join("bench.db").display())).await?;
+    let result = list_bench("SQLite", &sqlite).await;
+    sqlite.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result?;
+
+    match std::env::var("TEST_DATABASE_URL").or_else(|_| std::env::var("DATABASE_URL")) {
+        Ok(url) if url.starts_with("postgres") => {
+            let name = format!("herald_bench_{}", std::process::id());
+            let admin = sqlx::PgPool::connect(&url).await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&admin)
+                .await?;
+            let db_url = format!(
+                "{}/{name}",
+                url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url)
+            );
+            let pg = Db::connect(&db_url).await?;
+            let result = list_bench("PostgreSQL", &pg).await;
+            pg.close().await;
+            sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+                .execute(&admin)
+                .await?;
+            result?;
+        }
+        _ => println!("PostgreSQL: skipped (set TEST_DATABASE_URL=postgres://…)\n"),
+    }
+
+    wasm_size();
+    Ok(())
+}
+
+async fn list_bench(label: &str, db: &Db) -> anyhow::Result<()> {
+    print!("{label}: inserting {BROADCASTS} broadcasts … ");
+    std::io::stdout().flush()?;
+    let t = Instant::now();
+    db.insert_broadcasts(&seed::many_broadcasts(BROADCASTS, Utc::now()))
+        .await?;
+    println!("{:.1} s", t.elapsed().as_secs_f64());
+
+    // Each case: the first page, and a page deep in the list (reached by its cursor).
+    let cases: [(&str, &str, SortKey, SortDir); 6] = [
+        ("status sort", "", SortKey::Status, SortDir::Asc),
+        ("created, newest first", "", SortKey::Created, SortDir::Desc),
+        (
+            "sending date, oldest first",
+            "",
+            SortKey::SendDate,
+            SortDir::Asc,
+        ),
+        (
+            "search \"newsletter\" (common)",
+            "newsletter",
+            SortKey::Status,
+            SortDir::Asc,
+        ),
+        (
+            "search \"#99999\" (one match)",
+            "#99999",
+            SortKey::Created,
+            SortDir::Desc,
+        ),
+        (
+            "search with no match",
+            "zzzz-nothing",
+            SortKey::Status,
+            SortDir::Asc,
+        ),
+    ];
+    println!("  list page of 25 ({RUNS} runs each)             p50        p99");
+    for (name, search, sort, dir) in cases {
+        let first = ListQuery {
+            search: search.into(),
+            sort,
+            dir,
+            anchor: PageAnchor::First,
+        };
+        // A cursor about two thirds into the unfiltered order.
+        let deep = if search.is_empty() {
+            let mid = db
+                .list_broadcasts(&ListQuery {
+                    anchor: PageAnchor::First,
+                    dir: dir.flip(),
+                    ..first.clone()
+                })
+                .await?;
+            mid.rows.last().map(|r| ListQuery {
+                anchor: PageAnchor::After(r.cursor(sort)),
+                ..first.clone()
+            })
+        } else {
+            None
+        };
+        for (which, q) in [("first page", Some(first)), ("deep page", deep)] {
+            let Some(q) = q else { continue };
+            let mut times = Vec::with_capacity(RUNS);
+            for _ in 0..RUNS {
+                let t = Instant::now();
+                let page = db.list_broadcasts(&q).await?;
+                times.push(t.elapsed());
+                std::hint::black_box(page);
+            }
+            times.sort();
+            println!(
+                "  {:<44} {:>7.2} ms {:>7.2} ms",
+                format!("{name}, {which}"),
+                ms(times[RUNS / 2]),
+                ms(times[RUNS * 99 / 100])
+            );
+        }
+    }
+    println!("  (target: p99 <= 50 ms)\n");
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn wasm_size() {
+    let path = std::path::Path::new("target/site/pkg/herald.wasm");
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let gz = std::process::Command::new("gzip")
+                .args(["-9", "-c"])
+                .arg(path)
+                .output()
+                .map(|o| o.stdout.len())
+                .unwrap_or(0);
+            println!(
+                "WASM bundle ({}): {} KB raw, {} KB gzipped (target <= 200 KB; release build: scripts/run.sh or cargo leptos build --release)",
+                path.display(),
+                bytes.len() / 1024,
+                gz / 1024
+            );
+        }
+        Err(_) => println!("WASM bundle: not built yet (cargo leptos build --release)"),
+    }
+}
