@@ -12,8 +12,10 @@ ensure_build_tools
 say "cargo fmt --check"
 cargo fmt --all -- --check
 
-# cargo-leptos debug builds pass this cfg; using it here too shares one build cache.
-export RUSTFLAGS="${RUSTFLAGS:-} --cfg erase_components"
+# cargo-leptos debug builds add `--cfg erase_components` to RUSTFLAGS; cargo and clippy get the
+# same flags so that all of them share one build cache (cargo-leptos itself is run without ours).
+user_rustflags="${RUSTFLAGS:-}"
+export RUSTFLAGS="${user_rustflags:+$user_rustflags }--cfg erase_components"
 
 say "cargo clippy (server and browser builds)"
 cargo clippy --all-targets --features ssr -- -D warnings
@@ -41,7 +43,7 @@ say "Rust tests (SQLite${TEST_DATABASE_URL:+ and PostgreSQL})"
 cargo test --features ssr
 
 say "Building Herald for the end-to-end tests"
-cargo leptos build
+RUSTFLAGS="$user_rustflags" cargo leptos build
 
 run_e2e=1
 if ! [ -x /usr/bin/chromium ]; then
@@ -76,7 +78,6 @@ if [ "$run_e2e" = 1 ]; then
   [ "$e2e_status" = 0 ] || exit "$e2e_status"
 fi
 
-print_wasm_size
 echo "All tests finished in $(( $(date +%s) - started )) s."
 if [ "${#skipped[@]}" -gt 0 ]; then
   echo "SKIPPED (not in CI):"
