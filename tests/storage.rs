@@ -213,9 +213,17 @@ async fn search_matches_name_and_text_ignoring_case_with_literal_wildcards(db: &
     };
     assert_eq!(hit("spring").await, vec!["Newsletter", "Spring SALE"]);
     assert_eq!(hit("sale").await, vec!["Spring SALE"]);
+    // Shorter than a trigram: the fallback path, same meaning.
+    assert_eq!(hit("sA").await, vec!["Price list", "Spring SALE"]);
+    assert_eq!(hit("ZZ").await, Vec::<String>::new());
     assert_eq!(hit("50%").await, vec!["Spring SALE"], "% is literal");
     assert_eq!(hit("5_0").await, Vec::<String>::new(), "_ is literal");
     assert_eq!(hit("no such thing").await, Vec::<String>::new());
+    assert_eq!(
+        hit("\"quoted\" OR *").await,
+        Vec::<String>::new(),
+        "query syntax is literal"
+    );
     assert_eq!(
         hit("'; DROP TABLE broadcasts; --").await,
         Vec::<String>::new()

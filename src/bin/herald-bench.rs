@@ -65,7 +65,7 @@ async fn list_bench(label: &str, db: &Db) -> anyhow::Result<()> {
     println!("{:.1} s", t.elapsed().as_secs_f64());
 
     // Each case: the first page, and a page deep in the list (reached by its cursor).
-    let cases: [(&str, &str, SortKey, SortDir); 6] = [
+    let cases: [(&str, &str, SortKey, SortDir); 7] = [
         ("status sort", "", SortKey::Status, SortDir::Asc),
         ("created, newest first", "", SortKey::Created, SortDir::Desc),
         (

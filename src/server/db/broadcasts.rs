@@ -93,19 +93,24 @@ pub struct Page {
 /// The SQL for one page of the list, and whether its rows come back in reverse order.
 /// Parameters, in order: the search pattern (if searching), then the cursor's values.
 fn list_sql(dialect: Dialect, q: &ListQuery) -> (String, bool) {
-    let mut sql = format!("SELECT {COLUMNS} FROM broadcasts WHERE 1 = 1");
+    let mut from = "broadcasts".to_string();
+    let mut filter = String::new();
     let mut n = 0;
-    if !q.search.is_empty() {
+    if let Some((predicate, _)) = search_filter(dialect, &q.search) {
         n += 1;
-        let like = match dialect {
-            // SQLite's LIKE ignores ASCII case already.
-            Dialect::Sqlite => "LIKE",
-            Dialect::Postgres => "ILIKE",
-        };
-        sql.push_str(&format!(
-            " AND (name {like} ${n} ESCAPE '\\' OR body {like} ${n} ESCAPE '\\')"
-        ));
+        let predicate = predicate.replace("$N", &format!("${n}"));
+        match dialect {
+            // The OFFSET 0 fence makes PostgreSQL collect the trigram-index hits first and sort
+            // them, instead of walking the sort index and testing every row it passes.
+            Dialect::Postgres => {
+                from = format!(
+                    "(SELECT * FROM broadcasts WHERE TRUE{predicate} OFFSET 0) AS broadcasts"
+                )
+            }
+            Dialect::Sqlite => filter = predicate,
+        }
     }
+    let mut sql = format!("SELECT {COLUMNS} FROM {from} WHERE 1 = 1{filter}");
     let cols: &[&str] = match q.sort {
         SortKey::Status => &["status_rank", "send_sort", "id"],
         SortKey::Created => &["created_at", "id"],
@@ -155,6 +160,33 @@ fn contains_pattern(text: &str) -> String {
     }
     p.push('%');
     p
+}
+
+/// Shortest search text the trigram indexes can serve; shorter text falls back to LIKE.
+const TRIGRAM: usize = 3;
+
+/// The search condition (with `$N` for its one parameter) and the parameter's value, or `None`
+/// when not searching. Both backends match any substring of name or text, ignoring case.
+fn search_filter(dialect: Dialect, text: &str) -> Option<(&'static str, String)> {
+    if text.is_empty() {
+        return None;
+    }
+    Some(match dialect {
+        Dialect::Sqlite if text.chars().count() >= TRIGRAM => (
+            // A quoted FTS5 phrase is literal: only `"` needs escaping (by doubling).
+            " AND id IN (SELECT rowid FROM broadcasts_fts WHERE broadcasts_fts MATCH $N)",
+            format!("\"{}\"", text.replace('"', "\"\"")),
+        ),
+        // SQLite's LIKE ignores ASCII case already.
+        Dialect::Sqlite => (
+            " AND (name LIKE $N ESCAPE '\\' OR body LIKE $N ESCAPE '\\')",
+            contains_pattern(text),
+        ),
+        Dialect::Postgres => (
+            " AND (name ILIKE $N ESCAPE '\\' OR body ILIKE $N ESCAPE '\\')",
+            contains_pattern(text),
+        ),
+    })
 }
 
 impl Db {
@@ -223,7 +255,7 @@ impl Db {
     /// One page of the list, walking the index of the chosen sort from the query's cursor.
     pub async fn list_broadcasts(&self, q: &ListQuery) -> Result<Page, DbError> {
         let (sql, reversed) = list_sql(self.dialect(), q);
-        let pattern = (!q.search.is_empty()).then(|| contains_pattern(&q.search));
+        let pattern = search_filter(self.dialect(), &q.search).map(|(_, value)| value);
         let cursor = match q.anchor {
             PageAnchor::First => None,
             PageAnchor::After(c) | PageAnchor::Before(c) => Some(c),
@@ -233,7 +265,9 @@ impl Db {
         let mut rows = on_pool!(self, p => {
             let mut query = sqlx::query_as::<_, BroadcastRecord>(&sql);
             if let Some(pattern) = &pattern {
-                query = query.bind(pattern);
+                // Not a cached prepared statement: PostgreSQL then plans with the actual
+                // pattern, which is what lets it use the trigram indexes.
+                query = query.bind(pattern).persistent(false);
             }
             if let (Some(c), Some(t)) = (cursor, cursor_time) {
                 if q.sort == SortKey::Status {
@@ -314,6 +348,17 @@ mod tests {
     }
 
     #[test]
+    fn sqlite_search_uses_the_trigram_index_from_three_characters() {
+        let (sql, value) = search_filter(Dialect::Sqlite, "say \"hi\"").unwrap();
+        assert!(sql.contains("broadcasts_fts MATCH"));
+        assert_eq!(value, "\"say \"\"hi\"\"\"");
+        let (sql, value) = search_filter(Dialect::Sqlite, "é%").unwrap();
+        assert!(sql.contains("LIKE"));
+        assert_eq!(value, "%é\\%%");
+        assert!(search_filter(Dialect::Postgres, "").is_none());
+    }
+
+    #[test]
     fn list_sql_numbers_parameters_in_bind_order() {
         let q = ListQuery {
             search: "x".into(),
@@ -327,7 +372,10 @@ mod tests {
         };
         let (sql, reversed) = list_sql(Dialect::Postgres, &q);
         assert!(!reversed);
-        assert!(sql.contains("ILIKE $1"), "{sql}");
+        assert!(
+            sql.contains("name ILIKE $1 ESCAPE '\\' OR body ILIKE $1"),
+            "{sql}"
+        );
         assert!(
             sql.contains("(status_rank, send_sort, id) > ($2, $3, $4)"),
             "{sql}"
