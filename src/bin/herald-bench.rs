@@ -92,6 +92,12 @@ async fn list_bench(label: &str, db: &Db) -> anyhow::Result<()> {
             SortKey::Status,
             SortDir::Asc,
         ),
+        (
+            "search \"#9\" (2 chars: no index)",
+            "#9",
+            SortKey::Status,
+            SortDir::Asc,
+        ),
     ];
     println!("  list page of 25 ({RUNS} runs each)             p50        p99");
     for (name, search, sort, dir) in cases {

@@ -99,15 +99,14 @@ fn list_sql(dialect: Dialect, q: &ListQuery) -> (String, bool) {
     if let Some((predicate, _)) = search_filter(dialect, &q.search) {
         n += 1;
         let predicate = predicate.replace("$N", &format!("${n}"));
-        match dialect {
+        if dialect == Dialect::Postgres && q.search.chars().count() >= TRIGRAM {
             // The OFFSET 0 fence makes PostgreSQL collect the trigram-index hits first and sort
-            // them, instead of walking the sort index and testing every row it passes.
-            Dialect::Postgres => {
-                from = format!(
-                    "(SELECT * FROM broadcasts WHERE TRUE{predicate} OFFSET 0) AS broadcasts"
-                )
-            }
-            Dialect::Sqlite => filter = predicate,
+            // them, instead of walking the sort index and testing every row it passes. (Text
+            // too short for a trigram is usually common: walking finds a page soonest.)
+            from =
+                format!("(SELECT * FROM broadcasts WHERE TRUE{predicate} OFFSET 0) AS broadcasts");
+        } else {
+            filter = predicate;
         }
     }
     let mut sql = format!("SELECT {COLUMNS} FROM {from} WHERE 1 = 1{filter}");
