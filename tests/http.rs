@@ -200,6 +200,22 @@ async fn only_admins_pause_whatever_the_page_shows() {
             "{who} changed nothing"
         );
     }
+    // The same refusal from the page's plain form: back to the page it came from, with the reason.
+    let manager = sign_in(&app, "manager@herald.test").await;
+    let mut req = post("/api/broadcasts/set-paused", &form, Some(&manager), true);
+    req.headers_mut().insert(
+        header::REFERER,
+        "http://localhost/?sort=created".parse().unwrap(),
+    );
+    let r = send(&app, req).await;
+    assert_eq!(r.status, StatusCode::FOUND);
+    let loc = r.headers[header::LOCATION].to_str().unwrap();
+    assert!(
+        loc.starts_with("/?sort=created&error=Your%20role%20%28manager%29"),
+        "{loc}"
+    );
+    assert!(!t.db.broadcast(target).await.unwrap().paused);
+
     let admin = sign_in(&app, "admin@herald.test").await;
     let r = send(
         &app,

@@ -53,7 +53,7 @@ pub async fn login(
         }
         Err(e) => {
             let e = e.with_status();
-            if is_plain_form_post() {
+            if super::form::is_plain_form_post() {
                 let mut to = format!(
                     "/login?error={}&email={}",
                     encode_component(&e.to_string()),
@@ -87,17 +87,4 @@ pub async fn logout() -> Result<(), AppError> {
     );
     leptos_axum::redirect("/login");
     Ok(())
-}
-
-/// Whether this request is an ordinary HTML form submission (no JavaScript on the page).
-#[cfg(feature = "ssr")]
-fn is_plain_form_post() -> bool {
-    use_context::<http::request::Parts>()
-        .and_then(|p| {
-            p.headers
-                .get(http::header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.contains("text/html"))
-        })
-        .unwrap_or(false)
 }

@@ -33,6 +33,14 @@ pub async fn list_broadcasts(
 pub async fn set_paused(id: i64, paused: bool) -> Result<(), AppError> {
     use crate::model::Role;
     use crate::server::auth::{require_role, state};
-    let user = require_role(&[Role::Admin]).await?;
-    crate::server::broadcasts::set_paused(&state()?, &user, id, paused).await
+    let result = match require_role(&[Role::Admin]).await {
+        Ok(user) => crate::server::broadcasts::set_paused(&state()?, &user, id, paused).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = &result
+        && super::form::is_plain_form_post()
+    {
+        super::form::back_with_error("/", e);
+    }
+    result
 }

@@ -4,5 +4,6 @@
 pub mod auth;
 pub mod broadcasts;
 pub mod error;
+pub mod form;
 
 pub use error::AppError;

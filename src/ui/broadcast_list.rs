@@ -1,8 +1,11 @@
 //! The home page: every broadcast, searchable and sortable, with the pause/resume toggle.
+//! Rendered whole on the server; search is a GET form, sorting and paging are links, and the
+//! toggle is a form posting to the `set_paused` server function, which comes back here.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
-use leptos_router::components::{Form, Redirect};
+use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::AppError;
@@ -16,28 +19,24 @@ const NOT_ADMIN: &str = "Only admins can pause or resume broadcasts.";
 #[component]
 pub fn BroadcastListPage() -> impl IntoView {
     let query = use_query_map();
-    let toggle = ServerAction::<SetPaused>::new();
-    let params = move || {
-        let q = query.read();
-        RawListParams {
-            q: q.get("q"),
-            sort: q.get("sort"),
-            dir: q.get("dir"),
-            after: q.get("after"),
-            before: q.get("before"),
-        }
-    };
+    let (params, error) = query.with_untracked(|q| {
+        (
+            RawListParams {
+                q: q.get("q"),
+                sort: q.get("sort"),
+                dir: q.get("dir"),
+                after: q.get("after"),
+                before: q.get("before"),
+            },
+            q.get("error"),
+        )
+    });
+    let search = params.q.clone().unwrap_or_default();
+    let (sort, dir) = (params.sort.clone(), params.dir.clone());
     let page = Resource::new(
-        move || (params(), toggle.version().get()),
-        |(p, _)| list_broadcasts(p.q, p.sort, p.dir, p.after, p.before),
+        move || params.clone(),
+        |p| list_broadcasts(p.q, p.sort, p.dir, p.after, p.before),
     );
-    let search = move || query.read().get("q").unwrap_or_default();
-    let sort = move || query.read().get("sort");
-    let dir = move || query.read().get("dir");
-    let toggle_error = move || match toggle.value().get() {
-        Some(Err(e)) => Some(e.to_string()),
-        _ => None,
-    };
 
     view! {
         <Title text="Broadcasts · Herald"/>
@@ -46,7 +45,7 @@ pub fn BroadcastListPage() -> impl IntoView {
             <div class="page-head">
                 <h1>"Broadcasts"</h1>
             </div>
-            <Form action="/" method="get" attr:class="search" attr:role="search">
+            <form method="get" action="/" class="search" role="search">
                 <label for="q" class="visually-hidden">"Search broadcasts"</label>
                 <input
                     id="q"
@@ -56,26 +55,26 @@ pub fn BroadcastListPage() -> impl IntoView {
                     maxlength=MAX_SEARCH_CHARS.to_string()
                     value=search
                 />
-                {move || sort().map(|s| view! { <input type="hidden" name="sort" value=s/> })}
-                {move || dir().map(|d| view! { <input type="hidden" name="dir" value=d/> })}
+                {sort.map(|s| view! { <input type="hidden" name="sort" value=s/> })}
+                {dir.map(|d| view! { <input type="hidden" name="dir" value=d/> })}
                 <button type="submit">"Search"</button>
-            </Form>
-            {move || toggle_error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-            <Transition fallback=|| view! { <p class="muted">"Loading broadcasts…"</p> }>
+            </form>
+            {error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <Suspense fallback=|| view! { <p class="muted">"Loading broadcasts…"</p> }>
                 {move || Suspend::new(async move {
                     match page.await {
-                        Ok(p) => view! { <ListView page=p toggle/> }.into_any(),
+                        Ok(p) => view! { <ListView page=p/> }.into_any(),
                         Err(AppError::Unauthorized) => view! { <Redirect path="/login"/> }.into_any(),
                         Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                     }
                 })}
-            </Transition>
+            </Suspense>
         </main>
     }
 }
 
 #[component]
-fn ListView(page: ListPage, toggle: ServerAction<SetPaused>) -> impl IntoView {
+fn ListView(page: ListPage) -> impl IntoView {
     let q = page.query.clone();
     let header = move |key: SortKey, label: &'static str| {
         let sorted = q.sort == key;
@@ -112,7 +111,7 @@ fn ListView(page: ListPage, toggle: ServerAction<SetPaused>) -> impl IntoView {
                 </tr>
             </thead>
             <tbody>
-                {page.rows.into_iter().map(|r| view! { <Row row=r can_pause toggle/> }).collect_view()}
+                {page.rows.into_iter().map(|r| view! { <Row row=r can_pause/> }).collect_view()}
             </tbody>
         </table>
         {empty.then(|| {
@@ -132,7 +131,7 @@ fn ListView(page: ListPage, toggle: ServerAction<SetPaused>) -> impl IntoView {
 }
 
 #[component]
-fn Row(row: BroadcastRow, can_pause: bool, toggle: ServerAction<SetPaused>) -> impl IntoView {
+fn Row(row: BroadcastRow, can_pause: bool) -> impl IntoView {
     let status = row.status;
     let send = match (&row.send_date, row.send_date_actual) {
         (Some(d), true) => view! { <span>{d.clone()}</span> }.into_any(),
@@ -151,7 +150,7 @@ fn Row(row: BroadcastRow, can_pause: bool, toggle: ServerAction<SetPaused>) -> i
                 <span class=format!("status status-{}", status.css())>{status.label()}</span>
             </td>
             <td>
-                <Toggle id=row.id name=row.name status can_pause toggle/>
+                <Toggle id=row.id name=row.name status can_pause/>
             </td>
         </tr>
     }
@@ -159,13 +158,7 @@ fn Row(row: BroadcastRow, can_pause: bool, toggle: ServerAction<SetPaused>) -> i
 
 /// The pause/resume switch: "on" means the broadcast is active (will send or is sending).
 #[component]
-fn Toggle(
-    id: i64,
-    name: String,
-    status: BroadcastStatus,
-    can_pause: bool,
-    toggle: ServerAction<SetPaused>,
-) -> impl IntoView {
+fn Toggle(id: i64, name: String, status: BroadcastStatus, can_pause: bool) -> impl IntoView {
     if !status.toggleable() {
         return view! { <span class="muted" title="Only scheduled or sending broadcasts can be paused">"—"</span> }
             .into_any();
@@ -192,14 +185,14 @@ fn Toggle(
         .into_any();
     }
     view! {
-        <ActionForm action=toggle>
+        <form method="post" action=SetPaused::url()>
             <input type="hidden" name="id" value=id.to_string()/>
             <input type="hidden" name="paused" value=active.to_string()/>
             <button type="submit" class="switch" role="switch" aria-checked=active.to_string() aria-label=label>
                 <span class="knob" aria-hidden="true"></span>
                 {text}
             </button>
-        </ActionForm>
+        </form>
     }
     .into_any()
 }

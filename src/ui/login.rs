@@ -1,6 +1,7 @@
-//! The sign-in page. Works as a plain form without JavaScript.
+//! The sign-in page: a plain form posting to the `login` server function.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -9,24 +10,21 @@ use crate::api::auth::Login;
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
-    let login = ServerAction::<Login>::new();
-    // Without JavaScript a failed sign-in comes back with ?error=…&email=…; with it, the
-    // action's value carries the error and the form keeps what was typed.
-    let error = move || match login.value().get() {
-        Some(Err(e)) => Some(e.to_string()),
-        _ => query.read().get("error"),
-    };
-    let email = move || query.read().get("email").unwrap_or_default();
-    let next = move || query.read().get("next").unwrap_or_default();
+    // A failed sign-in comes back as ?error=…&email=…&next=… (never the password).
+    let (error, email, next) = query.with_untracked(|q| {
+        (
+            q.get("error"),
+            q.get("email").unwrap_or_default(),
+            q.get("next").unwrap_or_default(),
+        )
+    });
     view! {
         <Title text="Sign in · Herald"/>
         <main class="login">
-            <ActionForm action=login>
+            <form method="post" action=Login::url()>
                 <h1>"Herald"</h1>
                 <p class="muted">"Broadcast messages to your customers."</p>
-                {move || {
-                    error().map(|e| view! { <p class="error" role="alert" id="login-error">{e}</p> })
-                }}
+                {error.map(|e| view! { <p class="error" role="alert" id="login-error">{e}</p> })}
                 <label for="email">"Email"</label>
                 <input id="email" name="email" type="email" autocomplete="username" required value=email/>
                 <label for="password">"Password"</label>
@@ -40,7 +38,7 @@ pub fn LoginPage() -> impl IntoView {
                 <input type="hidden" name="tz" id="tz" value=""/>
                 <input type="hidden" name="next" value=next/>
                 <button type="submit" class="primary">"Sign in"</button>
-            </ActionForm>
+            </form>
             // Sends the browser's time zone, so dates show in local time.
             <script inner_html="document.getElementById('tz').value=Intl.DateTimeFormat().resolvedOptions().timeZone||''"></script>
         </main>

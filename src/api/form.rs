@@ -1,0 +1,59 @@
+//! Plain HTML forms post straight to server functions. When one fails, the person should land
+//! back on the page they came from with the message shown, not on a JSON error.
+
+/// The page a form was posted from (path and query of the Referer), if it is on this site.
+#[cfg(feature = "ssr")]
+fn referer_path() -> Option<String> {
+    let parts = leptos::prelude::use_context::<http::request::Parts>()?;
+    let referer = parts.headers.get(http::header::REFERER)?.to_str().ok()?;
+    let after_scheme = referer.split_once("://").map(|(_, r)| r).unwrap_or(referer);
+    let path = &after_scheme[after_scheme.find('/')?..];
+    (path.starts_with('/') && !path.starts_with("//")).then(|| path.to_string())
+}
+
+/// `path` with the query parameter `key` set to `value` (replacing any earlier one).
+pub fn with_param(path: &str, key: &str, value: &str) -> String {
+    use crate::model::list_query::encode_component;
+    let (base, query) = path.split_once('?').unwrap_or((path, ""));
+    let mut pairs: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && p.split('=').next() != Some(key))
+        .collect();
+    let set = format!("{key}={}", encode_component(value));
+    pairs.push(&set);
+    format!("{base}?{}", pairs.join("&"))
+}
+
+/// Whether this request is an ordinary HTML form submission (a browser navigation).
+#[cfg(feature = "ssr")]
+pub fn is_plain_form_post() -> bool {
+    leptos::prelude::use_context::<http::request::Parts>()
+        .and_then(|p| {
+            p.headers
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.contains("text/html"))
+        })
+        .unwrap_or(false)
+}
+
+/// Sends the browser back to the page it posted from with `?error=…`, or to `fallback`.
+#[cfg(feature = "ssr")]
+pub fn back_with_error(fallback: &str, error: &crate::api::AppError) {
+    let to = referer_path().unwrap_or_else(|| fallback.to_string());
+    leptos_axum::redirect(&with_param(&to, "error", &error.to_string()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_param;
+
+    #[test]
+    fn sets_or_replaces_one_parameter() {
+        assert_eq!(with_param("/", "error", "No."), "/?error=No.");
+        assert_eq!(
+            with_param("/?sort=created&error=old", "error", "new one"),
+            "/?sort=created&error=new%20one"
+        );
+    }
+}
