@@ -6,6 +6,7 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::ui::broadcast_list::BroadcastListPage;
+use crate::ui::customers::CustomersPage;
 use crate::ui::login::LoginPage;
 
 /// The document around every page (rendered on the server only).
@@ -37,6 +38,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=NotFound>
                 // Async: the server sends the finished page, so it works without JavaScript.
                 <Route path=path!("/") view=BroadcastListPage ssr=SsrMode::Async/>
+                <Route path=path!("/customers") view=CustomersPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=LoginPage/>
             </Routes>
         </Router>

@@ -10,7 +10,20 @@ async fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match herald::server::serve::run().await {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [] | ["serve"] => herald::server::serve::run().await,
+        ["generate-customers", n] => match n.replace('_', "").parse::<usize>() {
+            Ok(n) if n > 0 => herald::server::serve::generate_customers(n).await,
+            _ => Err(anyhow::anyhow!(
+                "generate-customers needs a positive number, not {n:?}"
+            )),
+        },
+        _ => Err(anyhow::anyhow!(
+            "unknown arguments {args:?}\nusage: herald [serve] | herald generate-customers N"
+        )),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("herald: {e:#}");

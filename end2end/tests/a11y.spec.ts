@@ -20,3 +20,9 @@ for (const role of ['manager', 'admin'] as const) {
     expect(await seriousViolations(page)).toEqual([]);
   });
 }
+
+test('the customers page has no serious accessibility violations', async ({ page }) => {
+  await signIn(page, 'staff');
+  await page.goto('/customers?tag=VIP');
+  expect(await seriousViolations(page)).toEqual([]);
+});

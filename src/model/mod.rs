@@ -1,9 +1,11 @@
 //! Types shared by the browser and the server.
 
 pub mod broadcast;
+pub mod customer;
 pub mod list_query;
 pub mod user;
 
 pub use broadcast::{BroadcastRow, BroadcastStatus, ListPage};
+pub use customer::{CustomerAnchor, CustomerPage, CustomerQuery, CustomerRow};
 pub use list_query::{Cursor, ListQuery, SortDir, SortKey};
 pub use user::{CurrentUser, Role};

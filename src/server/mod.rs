@@ -5,6 +5,7 @@ pub mod auth;
 pub mod broadcasts;
 pub mod clock;
 pub mod config;
+pub mod customers;
 pub mod db;
 pub mod seed;
 pub mod serve;

@@ -92,9 +92,12 @@ const ZONES: [&str; 8] = [
 ];
 
 /// A small deterministic generator (SplitMix64): demo data must not need a random crate.
-struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(0x4845_5241_4c44 ^ seed)
+    }
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -145,50 +148,64 @@ pub async fn load(db: &Db, now: DateTime<Utc>) -> anyhow::Result<()> {
         )
         .await?;
 
-    let mut rng = Rng(0x4845_5241_4c44);
-    let customers: Vec<NewCustomer> = (0..DEMO_CUSTOMERS)
-        .map(|i| {
-            let first = FIRST[rng.below(FIRST.len() as u64) as usize];
-            let last = LAST[rng.below(LAST.len() as u64) as usize];
-            let phone = format!("+1555{:07}", 1_000_000 + i);
-            let email = format!(
-                "{}.{}{}@example.com",
-                ascii_slug(first),
-                ascii_slug(last),
-                i
-            );
-            let tags = DEMO_TAGS
-                .iter()
-                .zip(&tag_ids)
-                .filter(|((_, share), _)| rng.per_mille(*share))
-                .map(|(_, id)| *id)
-                .collect();
-            let groups = group_ids
-                .iter()
-                .filter(|_| rng.per_mille(300))
-                .copied()
-                .collect();
-            NewCustomer {
-                name: format!("{first} {last}"),
-                whatsapp_id: rng.per_mille(600).then(|| phone[1..].to_string()),
-                telegram_chat_id: rng
-                    .per_mille(300)
-                    .then(|| (100_000_000 + rng.below(900_000_000)).to_string()),
-                phone: Some(phone),
-                email: rng.per_mille(800).then_some(email),
-                assignee_id: rng.per_mille(500).then(|| staff[rng.below(2) as usize]),
-                time_zone: ZONES[rng.below(ZONES.len() as u64) as usize].to_string(),
-                opted_out: rng.per_mille(20),
-                tag_ids: tags,
-                group_ids: groups,
-            }
-        })
+    let mut rng = Rng::new(0);
+    let tags: Vec<(i64, u64)> = tag_ids
+        .iter()
+        .zip(DEMO_TAGS)
+        .map(|(id, (_, share))| (*id, share))
         .collect();
-    db.insert_customers(&customers, now).await?;
+    let customers: Vec<NewCustomer> = (0..DEMO_CUSTOMERS)
+        .map(|i| demo_customer(i, &mut rng, &tags, &group_ids, &staff[..2]))
+        .collect();
+    db.insert_customers_bulk(&customers, now).await?;
 
     db.insert_broadcasts(&demo_broadcasts(now, staff[1], sandbox))
         .await?;
     Ok(())
+}
+
+/// The `i`-th generated customer: a realistic name, a unique phone, usually an email, channel
+/// ids, tags drawn with their shares (`(tag id, per mille)`), robot groups (30% each), an
+/// assignee from `staff` for half, a time zone, and 2% opted out.
+pub fn demo_customer(
+    i: usize,
+    rng: &mut Rng,
+    tags: &[(i64, u64)],
+    groups: &[i64],
+    staff: &[i64],
+) -> NewCustomer {
+    let first = FIRST[rng.below(FIRST.len() as u64) as usize];
+    let last = LAST[rng.below(LAST.len() as u64) as usize];
+    let phone = format!("+1555{:07}", 1_000_000 + i);
+    let email = format!(
+        "{}.{}{}@example.com",
+        ascii_slug(first),
+        ascii_slug(last),
+        i
+    );
+    NewCustomer {
+        name: format!("{first} {last}"),
+        whatsapp_id: rng.per_mille(600).then(|| phone[1..].to_string()),
+        telegram_chat_id: rng
+            .per_mille(300)
+            .then(|| (100_000_000 + rng.below(900_000_000)).to_string()),
+        phone: Some(phone),
+        email: rng.per_mille(800).then_some(email),
+        assignee_id: (!staff.is_empty() && rng.per_mille(500))
+            .then(|| staff[rng.below(staff.len() as u64) as usize]),
+        time_zone: ZONES[rng.below(ZONES.len() as u64) as usize].to_string(),
+        opted_out: rng.per_mille(20),
+        tag_ids: tags
+            .iter()
+            .filter(|(_, share)| rng.per_mille(*share))
+            .map(|(id, _)| *id)
+            .collect(),
+        group_ids: groups
+            .iter()
+            .filter(|_| rng.per_mille(300))
+            .copied()
+            .collect(),
+    }
 }
 
 fn ascii_slug(s: &str) -> String {

@@ -60,6 +60,31 @@ pub async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `herald generate-customers N`: adds N generated customers to the configured database.
+pub async fn generate_customers(count: usize) -> anyhow::Result<()> {
+    let (_, config) = config::load(&config::config_path())?;
+    let db = Db::connect(&config.database_url).await?;
+    let started = std::time::Instant::now();
+    println!(
+        "Adding {count} customers to {} …",
+        super::db::redact_url(&config.database_url)
+    );
+    super::customers::generate(&db, count, SystemClock.now(), |done| {
+        println!(
+            "  {done:>9} ({:.0}/s)",
+            done as f64 / started.elapsed().as_secs_f64()
+        );
+    })
+    .await?;
+    println!(
+        "Done in {:.1} s; {} customers in all.",
+        started.elapsed().as_secs_f64(),
+        db.count_customers().await?
+    );
+    db.close().await;
+    Ok(())
+}
+
 /// The whole HTTP application for `state`.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);

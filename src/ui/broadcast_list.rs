@@ -40,7 +40,7 @@ pub fn BroadcastListPage() -> impl IntoView {
 
     view! {
         <Title text="Broadcasts · Herald"/>
-        <AppHeader/>
+        <AppHeader current="broadcasts"/>
         <main>
             <div class="page-head">
                 <h1>"Broadcasts"</h1>

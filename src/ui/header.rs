@@ -5,14 +5,16 @@ use leptos::server_fn::ServerFn;
 
 use crate::api::auth::{Logout, get_current_user};
 
+/// The bar at the top; `current` names the page being shown ("broadcasts", "customers").
 #[component]
-pub fn AppHeader() -> impl IntoView {
+pub fn AppHeader(current: &'static str) -> impl IntoView {
     let user = Resource::new(|| (), |_| get_current_user());
     view! {
         <header class="topbar">
             <a href="/" class="brand">"Herald"</a>
             <nav aria-label="Main">
-                <a href="/" aria-current="page">"Broadcasts"</a>
+                <a href="/" aria-current=(current == "broadcasts").then_some("page")>"Broadcasts"</a>
+                <a href="/customers" aria-current=(current == "customers").then_some("page")>"Customers"</a>
             </nav>
             <div class="who">
                 <Suspense fallback=|| ()>

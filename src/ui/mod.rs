@@ -1,5 +1,6 @@
 //! Pages and components.
 
 pub mod broadcast_list;
+pub mod customers;
 pub mod header;
 pub mod login;

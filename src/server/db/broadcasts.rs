@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, DbError, Dialect, on_pool};
+use super::{Db, DbError, Dialect, on_pool, search};
 use crate::model::list_query::{PAGE_SIZE, PageAnchor};
 use crate::model::{BroadcastStatus, Cursor, ListQuery, SortDir, SortKey};
 
@@ -96,15 +96,11 @@ fn list_sql(dialect: Dialect, q: &ListQuery) -> (String, bool) {
     let mut from = "broadcasts".to_string();
     let mut filter = String::new();
     let mut n = 0;
-    if let Some((predicate, _)) = search_filter(dialect, &q.search) {
+    if let Some((predicate, _)) = search::filter(dialect, &q.search, &SEARCH) {
         n += 1;
         let predicate = predicate.replace("$N", &format!("${n}"));
-        if dialect == Dialect::Postgres && q.search.chars().count() >= TRIGRAM {
-            // The OFFSET 0 fence makes PostgreSQL collect the trigram-index hits first and sort
-            // them, instead of walking the sort index and testing every row it passes. (Text
-            // too short for a trigram is usually common: walking finds a page soonest.)
-            from =
-                format!("(SELECT * FROM broadcasts WHERE TRUE{predicate} OFFSET 0) AS broadcasts");
+        if dialect == Dialect::Postgres && search::fence_on_postgres(&q.search) {
+            from = search::fenced("broadcasts", &predicate);
         } else {
             filter = predicate;
         }
@@ -147,92 +143,54 @@ fn list_sql(dialect: Dialect, q: &ListQuery) -> (String, bool) {
     (sql, reversed)
 }
 
-/// `text` as a LIKE pattern matching it anywhere, with LIKE's wildcards escaped.
-fn contains_pattern(text: &str) -> String {
-    let mut p = String::with_capacity(text.len() + 2);
-    p.push('%');
-    for ch in text.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(ch);
-    }
-    p.push('%');
-    p
-}
+/// The broadcast columns search looks in, and their index.
+const SEARCH: search::Searchable = search::Searchable {
+    table: "broadcasts",
+    fts_table: "broadcasts_fts",
+    columns: &["name", "body"],
+};
 
-/// Shortest search text the trigram indexes can serve; shorter text falls back to LIKE.
-const TRIGRAM: usize = 3;
-
-/// The search condition (with `$N` for its one parameter) and the parameter's value, or `None`
-/// when not searching. Both backends match any substring of name or text, ignoring case.
-fn search_filter(dialect: Dialect, text: &str) -> Option<(&'static str, String)> {
-    if text.is_empty() {
-        return None;
-    }
-    Some(match dialect {
-        Dialect::Sqlite if text.chars().count() >= TRIGRAM => (
-            // A quoted FTS5 phrase is literal: only `"` needs escaping (by doubling).
-            " AND id IN (SELECT rowid FROM broadcasts_fts WHERE broadcasts_fts MATCH $N)",
-            format!("\"{}\"", text.replace('"', "\"\"")),
-        ),
-        // SQLite's LIKE ignores ASCII case already.
-        Dialect::Sqlite => (
-            " AND (name LIKE $N ESCAPE '\\' OR body LIKE $N ESCAPE '\\')",
-            contains_pattern(text),
-        ),
-        Dialect::Postgres => (
-            " AND (name ILIKE $N ESCAPE '\\' OR body ILIKE $N ESCAPE '\\')",
-            contains_pattern(text),
-        ),
-    })
+/// An `INSERT INTO broadcasts … VALUES …` builder for `rows`, for either backend.
+macro_rules! insert_broadcasts_query {
+    ($rows:expr) => {{
+        let mut qb = sqlx::QueryBuilder::new(
+            "INSERT INTO broadcasts (name, body, status, paused, audience, channel_ids, \
+             scheduled_at, started_at, finished_at, created_at, updated_at, created_by) ",
+        );
+        qb.push_values($rows, |mut row, b: &NewBroadcast| {
+            row.push_bind(&b.name)
+                .push_bind(&b.body)
+                .push_bind(&b.status)
+                .push_bind(b.paused)
+                .push_bind(&b.audience_json)
+                .push_bind(&b.channel_ids_json)
+                .push_bind(b.scheduled_at)
+                .push_bind(b.started_at)
+                .push_bind(b.finished_at)
+                .push_bind(b.created_at)
+                .push_bind(b.created_at)
+                .push_bind(b.created_by);
+        });
+        qb
+    }};
 }
 
 impl Db {
     pub async fn insert_broadcast(&self, b: &NewBroadcast) -> Result<i64, DbError> {
-        let sql = "INSERT INTO broadcasts (name, body, status, paused, audience, channel_ids, \
-                   scheduled_at, started_at, finished_at, created_at, updated_at, created_by) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) RETURNING id";
-        let id: i64 = on_pool!(self, p => sqlx::query_scalar(sql)
-            .bind(&b.name)
-            .bind(&b.body)
-            .bind(&b.status)
-            .bind(b.paused)
-            .bind(&b.audience_json)
-            .bind(&b.channel_ids_json)
-            .bind(b.scheduled_at)
-            .bind(b.started_at)
-            .bind(b.finished_at)
-            .bind(b.created_at)
-            .bind(b.created_by)
-            .fetch_one(p)
-            .await?);
+        let id: i64 = on_pool!(self, p => {
+            let mut qb = insert_broadcasts_query!(std::slice::from_ref(b));
+            qb.push(" RETURNING id");
+            qb.build_query_scalar().fetch_one(p).await?
+        });
         Ok(id)
     }
 
     /// Inserts many broadcasts in one transaction, a few hundred rows per statement.
     pub async fn insert_broadcasts(&self, all: &[NewBroadcast]) -> Result<(), DbError> {
-        const HEAD: &str = "INSERT INTO broadcasts (name, body, status, paused, audience, \
-                            channel_ids, scheduled_at, started_at, finished_at, created_at, \
-                            updated_at, created_by) ";
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             for chunk in all.chunks(500) {
-                let mut qb = sqlx::QueryBuilder::new(HEAD);
-                qb.push_values(chunk, |mut row, b| {
-                    row.push_bind(&b.name)
-                        .push_bind(&b.body)
-                        .push_bind(&b.status)
-                        .push_bind(b.paused)
-                        .push_bind(&b.audience_json)
-                        .push_bind(&b.channel_ids_json)
-                        .push_bind(b.scheduled_at)
-                        .push_bind(b.started_at)
-                        .push_bind(b.finished_at)
-                        .push_bind(b.created_at)
-                        .push_bind(b.created_at)
-                        .push_bind(b.created_by);
-                });
+                let mut qb = insert_broadcasts_query!(chunk);
                 qb.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
@@ -254,7 +212,7 @@ impl Db {
     /// One page of the list, walking the index of the chosen sort from the query's cursor.
     pub async fn list_broadcasts(&self, q: &ListQuery) -> Result<Page, DbError> {
         let (sql, reversed) = list_sql(self.dialect(), q);
-        let pattern = search_filter(self.dialect(), &q.search).map(|(_, value)| value);
+        let pattern = search::filter(self.dialect(), &q.search, &SEARCH).map(|(_, value)| value);
         let cursor = match q.anchor {
             PageAnchor::First => None,
             PageAnchor::After(c) | PageAnchor::Before(c) => Some(c),
@@ -342,22 +300,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn like_wildcards_in_search_text_are_literal() {
-        assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
-    }
-
-    #[test]
-    fn sqlite_search_uses_the_trigram_index_from_three_characters() {
-        let (sql, value) = search_filter(Dialect::Sqlite, "say \"hi\"").unwrap();
-        assert!(sql.contains("broadcasts_fts MATCH"));
-        assert_eq!(value, "\"say \"\"hi\"\"\"");
-        let (sql, value) = search_filter(Dialect::Sqlite, "é%").unwrap();
-        assert!(sql.contains("LIKE"));
-        assert_eq!(value, "%é\\%%");
-        assert!(search_filter(Dialect::Postgres, "").is_none());
-    }
-
-    #[test]
     fn list_sql_numbers_parameters_in_bind_order() {
         let q = ListQuery {
             search: "x".into(),
@@ -372,7 +314,7 @@ mod tests {
         let (sql, reversed) = list_sql(Dialect::Postgres, &q);
         assert!(!reversed);
         assert!(
-            sql.contains("name ILIKE $1 ESCAPE '\\' OR body ILIKE $1"),
+            sql.contains("broadcasts.name ILIKE $1 ESCAPE '\\' OR broadcasts.body ILIKE $1"),
             "{sql}"
         );
         assert!(

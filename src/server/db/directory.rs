@@ -59,53 +59,6 @@ impl Db {
         Ok(id)
     }
 
-    /// Inserts customers with their tag and group links, all or nothing.
-    pub async fn insert_customers(
-        &self,
-        customers: &[NewCustomer],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<i64>, DbError> {
-        let insert = "INSERT INTO customers (name, phone, email, whatsapp_id, telegram_chat_id, \
-                      assignee_id, time_zone, opted_out, created_at, updated_at) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id";
-        let ids = on_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            let mut ids = Vec::with_capacity(customers.len());
-            for c in customers {
-                let id: i64 = sqlx::query_scalar(insert)
-                    .bind(&c.name)
-                    .bind(&c.phone)
-                    .bind(&c.email)
-                    .bind(&c.whatsapp_id)
-                    .bind(&c.telegram_chat_id)
-                    .bind(c.assignee_id)
-                    .bind(&c.time_zone)
-                    .bind(c.opted_out)
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                for t in &c.tag_ids {
-                    sqlx::query("INSERT INTO customer_tags (customer_id, tag_id) VALUES ($1, $2)")
-                        .bind(id)
-                        .bind(t)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                for g in &c.group_ids {
-                    sqlx::query("INSERT INTO customer_robot_groups (customer_id, group_id) VALUES ($1, $2)")
-                        .bind(id)
-                        .bind(g)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                ids.push(id);
-            }
-            tx.commit().await?;
-            ids
-        });
-        Ok(ids)
-    }
-
     pub async fn count_customers(&self) -> Result<i64, DbError> {
         let n: i64 = on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM customers").fetch_one(p).await?);
         Ok(n)

@@ -5,10 +5,13 @@
 //! Each method body is written once and compiled for both pool types by [`on_pool!`].
 
 mod broadcasts;
+mod customers;
 mod directory;
+pub mod search;
 mod users;
 
 pub use broadcasts::{BroadcastRecord, NewBroadcast, PauseError};
+pub use customers::{CustomerPageRows, CustomerRecord};
 pub use directory::{NewChannel, NewCustomer};
 pub use users::UserRecord;
 

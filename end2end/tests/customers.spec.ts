@@ -1,0 +1,31 @@
+import { test, expect, signIn } from './fixtures';
+
+test('the customers page lists, searches and filters by tag', async ({ page }) => {
+  await signIn(page, 'staff');
+  await page.getByRole('link', { name: 'Customers' }).click();
+  await expect(page.getByRole('heading', { name: 'Customers' })).toBeVisible();
+  const rows = page.locator('table.customers tbody tr');
+  await expect(rows).toHaveCount(25);
+  await expect(page.getByRole('link', { name: 'Next →' })).toBeVisible();
+
+  await page.getByRole('searchbox', { name: 'Search customers' }).fill('smith');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await expect(page).toHaveURL(/q=smith/);
+  for (const name of await page.locator('table.customers tbody td.name').allTextContents()) {
+    expect(name.toLowerCase()).toContain('smith');
+  }
+
+  await page.getByRole('searchbox', { name: 'Search customers' }).fill('');
+  await page.getByLabel('Tag').selectOption('VIP');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await expect(page).toHaveURL(/tag=VIP/);
+  const count = await rows.count();
+  expect(count).toBeGreaterThan(0);
+  for (let i = 0; i < count; i++) {
+    await expect(rows.nth(i).locator('td.tags')).toContainText('VIP');
+  }
+  await page.getByRole('link', { name: 'Next →' }).click();
+  await expect(page).toHaveURL(/tag=VIP&after=\d+/);
+  await expect(rows.first().locator('td.tags')).toContainText('VIP');
+  await expect(page.getByLabel('Tag')).toHaveValue('VIP');
+});

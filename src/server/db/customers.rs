@@ -1,0 +1,260 @@
+//! The customers list (search, tag filter, keyset pages by name) and bulk loading.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{Db, DbError, Dialect, NewCustomer, on_pool, search};
+use crate::model::list_query::PAGE_SIZE;
+use crate::model::{CustomerAnchor, CustomerQuery};
+
+/// A customer as the list needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CustomerRecord {
+    pub id: i64,
+    pub name: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub opted_out: bool,
+    pub assignee: Option<String>,
+}
+
+/// One page of customers plus whether more lie beyond each end.
+#[derive(Debug)]
+pub struct CustomerPageRows {
+    pub rows: Vec<CustomerRecord>,
+    pub has_prev: bool,
+    pub has_next: bool,
+}
+
+const SEARCH: search::Searchable = search::Searchable {
+    table: "customers",
+    fts_table: "customers_fts",
+    columns: &["name", "phone", "email"],
+};
+
+/// The SQL for one page and whether its rows come back reversed. Parameters in order: the
+/// search value (if searching), the tag name (if filtering), the cursor id (if paging).
+fn list_sql(dialect: Dialect, q: &CustomerQuery) -> (String, bool) {
+    let mut from = "customers".to_string();
+    let mut filter = String::new();
+    let mut n = 0;
+    if let Some((predicate, _)) = search::filter(dialect, &q.search, &SEARCH) {
+        n += 1;
+        let predicate = predicate.replace("$N", &format!("${n}"));
+        if dialect == Dialect::Postgres && search::fence_on_postgres(&q.search) {
+            from = search::fenced("customers", &predicate);
+        } else {
+            filter = predicate;
+        }
+    }
+    if q.tag.is_some() {
+        n += 1;
+        filter.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM customer_tags ct JOIN tags t ON t.id = ct.tag_id \
+             WHERE ct.customer_id = customers.id AND t.name = ${n})"
+        ));
+    }
+    let reversed = matches!(q.anchor, CustomerAnchor::Before(_));
+    let (op, dir) = if reversed {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    if q.anchor != CustomerAnchor::First {
+        n += 1;
+        filter.push_str(&format!(
+            " AND (customers.name, customers.id) {op} \
+             ((SELECT name FROM customers WHERE id = ${n}), ${n})"
+        ));
+    }
+    let sql = format!(
+        "SELECT customers.id, customers.name, customers.phone, customers.email, \
+         customers.opted_out, u.name AS assignee \
+         FROM {from} LEFT JOIN staff_users u ON u.id = customers.assignee_id \
+         WHERE 1 = 1{filter} ORDER BY customers.name {dir}, customers.id {dir} LIMIT {}",
+        PAGE_SIZE + 1
+    );
+    (sql, reversed)
+}
+
+impl Db {
+    /// One page of customers in name order.
+    pub async fn list_customers(&self, q: &CustomerQuery) -> Result<CustomerPageRows, DbError> {
+        let (sql, reversed) = list_sql(self.dialect(), q);
+        let search_value = search::filter(self.dialect(), &q.search, &SEARCH).map(|(_, v)| v);
+        let cursor = match q.anchor {
+            CustomerAnchor::First => None,
+            CustomerAnchor::After(id) | CustomerAnchor::Before(id) => Some(id),
+        };
+        let mut rows = on_pool!(self, p => {
+            let mut query = sqlx::query_as::<_, CustomerRecord>(&sql);
+            if let Some(v) = &search_value {
+                // Planned with the actual pattern, so PostgreSQL can use the trigram indexes.
+                query = query.bind(v).persistent(false);
+            }
+            if let Some(t) = &q.tag {
+                query = query.bind(t);
+            }
+            if let Some(id) = cursor {
+                query = query.bind(id);
+            }
+            query.fetch_all(p).await?
+        });
+        let more = rows.len() > PAGE_SIZE;
+        rows.truncate(PAGE_SIZE);
+        if reversed {
+            rows.reverse();
+        }
+        Ok(CustomerPageRows {
+            rows,
+            has_prev: if reversed { more } else { cursor.is_some() },
+            has_next: if reversed { cursor.is_some() } else { more },
+        })
+    }
+
+    /// Tag names and robot group names of each of `ids`, each list sorted.
+    pub async fn customer_labels(
+        &self,
+        ids: &[i64],
+    ) -> Result<(HashMap<i64, Vec<String>>, HashMap<i64, Vec<String>>), DbError> {
+        let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
+        let mut groups: HashMap<i64, Vec<String>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok((tags, groups));
+        }
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        // Ids are integers from our own query: safe to inline, and one statement per page.
+        let tag_sql = format!(
+            "SELECT ct.customer_id, t.name FROM customer_tags ct JOIN tags t ON t.id = ct.tag_id \
+             WHERE ct.customer_id IN ({list}) ORDER BY t.name"
+        );
+        let group_sql = format!(
+            "SELECT cg.customer_id, g.name FROM customer_robot_groups cg \
+             JOIN robot_groups g ON g.id = cg.group_id \
+             WHERE cg.customer_id IN ({list}) ORDER BY g.name"
+        );
+        let (t, g) = on_pool!(self, p => (
+            sqlx::query_as::<_, (i64, String)>(&tag_sql).fetch_all(p).await?,
+            sqlx::query_as::<_, (i64, String)>(&group_sql).fetch_all(p).await?,
+        ));
+        for (id, name) in t {
+            tags.entry(id).or_default().push(name);
+        }
+        for (id, name) in g {
+            groups.entry(id).or_default().push(name);
+        }
+        Ok((tags, groups))
+    }
+
+    pub async fn tag_names(&self) -> Result<Vec<String>, DbError> {
+        let names = on_pool!(self, p => sqlx::query_scalar("SELECT name FROM tags ORDER BY name").fetch_all(p).await?);
+        Ok(names)
+    }
+
+    /// The id of the tag called `name`, creating it if needed.
+    pub async fn ensure_tag(&self, name: &str) -> Result<i64, DbError> {
+        let id: i64 = on_pool!(self, p => sqlx::query_scalar(
+            "INSERT INTO tags (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
+        ).bind(name).fetch_one(p).await?);
+        Ok(id)
+    }
+
+    /// The id of the robot group called `name`, creating it if needed.
+    pub async fn ensure_robot_group(&self, name: &str) -> Result<i64, DbError> {
+        let id: i64 = on_pool!(self, p => sqlx::query_scalar(
+            "INSERT INTO robot_groups (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
+        ).bind(name).fetch_one(p).await?);
+        Ok(id)
+    }
+
+    /// Inserts customers (each with a phone, which must be new) and their tag and group links in
+    /// one transaction, a thousand rows per statement: for generating large test sets.
+    pub async fn insert_customers_bulk(
+        &self,
+        customers: &[NewCustomer],
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            for chunk in customers.chunks(1000) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO customers (name, phone, email, whatsapp_id, telegram_chat_id, \
+                     assignee_id, time_zone, opted_out, created_at, updated_at) ",
+                );
+                qb.push_values(chunk, |mut row, c| {
+                    row.push_bind(&c.name)
+                        .push_bind(&c.phone)
+                        .push_bind(&c.email)
+                        .push_bind(&c.whatsapp_id)
+                        .push_bind(&c.telegram_chat_id)
+                        .push_bind(c.assignee_id)
+                        .push_bind(&c.time_zone)
+                        .push_bind(c.opted_out)
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                qb.push(" RETURNING id, phone");
+                let ids: Vec<(i64, Option<String>)> =
+                    qb.build_query_as().fetch_all(&mut *tx).await?;
+                let by_phone: HashMap<&str, i64> = ids
+                    .iter()
+                    .filter_map(|(id, phone)| phone.as_deref().map(|p| (p, *id)))
+                    .collect();
+                let mut tag_links = Vec::new();
+                let mut group_links = Vec::new();
+                for c in chunk {
+                    let Some(id) = c.phone.as_deref().and_then(|p| by_phone.get(p)) else {
+                        continue;
+                    };
+                    tag_links.extend(c.tag_ids.iter().map(|t| (*id, *t)));
+                    group_links.extend(c.group_ids.iter().map(|g| (*id, *g)));
+                }
+                for (table, column, links) in [
+                    ("customer_tags", "tag_id", &tag_links),
+                    ("customer_robot_groups", "group_id", &group_links),
+                ] {
+                    for part in links.chunks(5000) {
+                        let mut qb = sqlx::QueryBuilder::new(format!(
+                            "INSERT INTO {table} (customer_id, {column}) "
+                        ));
+                        qb.push_values(part, |mut row, (c, t)| {
+                            row.push_bind(*c).push_bind(*t);
+                        });
+                        qb.build().execute(&mut *tx).await?;
+                    }
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_sql_binds_search_then_tag_then_cursor() {
+        let q = CustomerQuery {
+            search: "smith".into(),
+            tag: Some("VIP".into()),
+            anchor: CustomerAnchor::Before(9),
+        };
+        let (sql, reversed) = list_sql(Dialect::Postgres, &q);
+        assert!(reversed);
+        assert!(sql.contains("customers.name ILIKE $1"), "{sql}");
+        assert!(sql.contains("t.name = $2"), "{sql}");
+        assert!(
+            sql.contains(
+                "(customers.name, customers.id) < ((SELECT name FROM customers WHERE id = $3), $3)"
+            ),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("ORDER BY customers.name DESC, customers.id DESC"),
+            "{sql}"
+        );
+    }
+}

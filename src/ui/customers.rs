@@ -1,0 +1,116 @@
+//! The customers page: everyone Herald can send to, searchable and filterable by tag.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Redirect;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::AppError;
+use crate::api::customers::list_customers;
+use crate::model::list_query::MAX_SEARCH_CHARS;
+use crate::model::{CustomerPage, CustomerRow};
+use crate::ui::header::AppHeader;
+
+#[component]
+pub fn CustomersPage() -> impl IntoView {
+    let query = use_query_map();
+    let (q, tag, after, before) =
+        query.with_untracked(|m| (m.get("q"), m.get("tag"), m.get("after"), m.get("before")));
+    let search = q.clone().unwrap_or_default();
+    let page = Resource::new(
+        move || (q.clone(), tag.clone(), after.clone(), before.clone()),
+        |(q, tag, after, before)| list_customers(q, tag, after, before),
+    );
+    view! {
+        <Title text="Customers · Herald"/>
+        <AppHeader current="customers"/>
+        <main>
+            <div class="page-head">
+                <h1>"Customers"</h1>
+            </div>
+            <Suspense fallback=|| view! { <p class="muted">"Loading customers…"</p> }>
+                {move || {
+                    let search = search.clone();
+                    Suspend::new(async move {
+                        match page.await {
+                            Ok(p) => view! { <CustomerList page=p search/> }.into_any(),
+                            Err(AppError::Unauthorized) => view! { <Redirect path="/login"/> }.into_any(),
+                            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                        }
+                    })
+                }}
+            </Suspense>
+        </main>
+    }
+}
+
+#[component]
+fn CustomerList(page: CustomerPage, search: String) -> impl IntoView {
+    let chosen = page.query.tag.clone().unwrap_or_default();
+    let empty = page.rows.is_empty();
+    view! {
+        <form method="get" action="/customers" class="search" role="search">
+            <label for="q" class="visually-hidden">"Search customers"</label>
+            <input
+                id="q"
+                type="search"
+                name="q"
+                placeholder="Search by name, phone or email"
+                maxlength=MAX_SEARCH_CHARS.to_string()
+                value=search
+            />
+            <label for="tag" class="visually-hidden">"Tag"</label>
+            <select id="tag" name="tag">
+                <option value="" selected=chosen.is_empty()>"Any tag"</option>
+                {page.all_tags.into_iter().map(|t| {
+                    let selected = t == chosen;
+                    view! { <option value=t.clone() selected=selected>{t.clone()}</option> }
+                }).collect_view()}
+            </select>
+            <button type="submit">"Search"</button>
+        </form>
+        {page.notices.into_iter().map(|n| view! { <p class="notice" role="status">{n}</p> }).collect_view()}
+        <table class="customers">
+            <caption class="visually-hidden">"Customers"</caption>
+            <thead>
+                <tr>
+                    <th scope="col">"Name"</th>
+                    <th scope="col">"Phone"</th>
+                    <th scope="col">"Email"</th>
+                    <th scope="col">"Tags"</th>
+                    <th scope="col">"Robot groups"</th>
+                    <th scope="col">"Assignee"</th>
+                    <th scope="col">"Opted out"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {page.rows.into_iter().map(|r| view! { <CustomerLine row=r/> }).collect_view()}
+            </tbody>
+        </table>
+        {empty.then(|| view! { <p class="empty">"No customers match."</p> })}
+        <nav class="pager" aria-label="Pages">
+            {page.prev.map(|h| view! { <a href=h rel="prev">"← Previous"</a> })}
+            {page.next.map(|h| view! { <a href=h rel="next">"Next →"</a> })}
+        </nav>
+    }
+}
+
+#[component]
+fn CustomerLine(row: CustomerRow) -> impl IntoView {
+    let dash = || view! { <span class="muted">"—"</span> };
+    view! {
+        <tr data-id=row.id>
+            <td class="name">{row.name}</td>
+            <td>{row.phone.map(|p| p.into_any()).unwrap_or_else(|| dash().into_any())}</td>
+            <td>{row.email.map(|e| e.into_any()).unwrap_or_else(|| dash().into_any())}</td>
+            <td class="tags">
+                {row.tags.into_iter().map(|t| view! { <span class="chip">{t}</span> }).collect_view()}
+            </td>
+            <td class="groups">
+                {row.groups.into_iter().map(|g| view! { <span class="chip chip-bot">{g}</span> }).collect_view()}
+            </td>
+            <td>{row.assignee.map(|a| a.into_any()).unwrap_or_else(|| dash().into_any())}</td>
+            <td>{if row.opted_out { "Yes" } else { "" }}</td>
+        </tr>
+    }
+}
