@@ -9,12 +9,20 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use herald::model::list_query::PageAnchor;
-use herald::model::{ListQuery, SortDir, SortKey};
+use herald::model::{CustomerAnchor, CustomerQuery, ListQuery, SortDir, SortKey};
 use herald::server::db::Db;
 use herald::server::seed;
 
 const BROADCASTS: usize = 100_000;
 const RUNS: usize = 200;
+
+/// Customers for the customers-list figures (HERALD_BENCH_CUSTOMERS overrides).
+fn customers() -> usize {
+    std::env::var("HERALD_BENCH_CUSTOMERS")
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(1_000_000)
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -25,7 +33,10 @@ async fn main() -> anyhow::Result<()> {
 
     let dir = std::env::temp_dir().join(format!("herald-bench-{}", std::process::id()));
     let sqlite = Db::connect(&format!("sqlite://{}", dir.join("bench.db").display())).await?;
-    let result = list_bench("SQLite", &sqlite).await;
+    let result = match list_bench("SQLite", &sqlite).await {
+        Ok(()) => customer_bench("SQLite", &sqlite).await,
+        e => e,
+    };
     sqlite.close().await;
     let _ = std::fs::remove_dir_all(&dir);
     result?;
@@ -42,7 +53,10 @@ async fn main() -> anyhow::Result<()> {
                 url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url)
             );
             let pg = Db::connect(&db_url).await?;
-            let result = list_bench("PostgreSQL", &pg).await;
+            let result = match list_bench("PostgreSQL", &pg).await {
+                Ok(()) => customer_bench("PostgreSQL", &pg).await,
+                e => e,
+            };
             pg.close().await;
             sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
                 .execute(&admin)
@@ -142,6 +156,61 @@ async fn list_bench(label: &str, db: &Db) -> anyhow::Result<()> {
         }
     }
     println!("  (target: p99 <= 50 ms)\n");
+    Ok(())
+}
+
+async fn customer_bench(label: &str, db: &Db) -> anyhow::Result<()> {
+    let n = customers();
+    print!("{label}: generating {n} customers (herald generate-customers) … ");
+    std::io::stdout().flush()?;
+    let t = Instant::now();
+    herald::server::customers::generate(db, n, Utc::now(), |_| {}).await?;
+    let secs = t.elapsed().as_secs_f64();
+    println!("{secs:.1} s ({:.0}/s)", n as f64 / secs);
+
+    let q = |search: &str, tag: Option<&str>| CustomerQuery {
+        search: search.into(),
+        tag: tag.map(Into::into),
+        anchor: CustomerAnchor::First,
+    };
+    // A cursor in the middle of the name order: the first "Mateo …".
+    let deep = {
+        let mid = db.list_customers(&q("Mateo", None)).await?.rows;
+        let mut deep = q("", None);
+        deep.anchor = CustomerAnchor::After(mid.first().map(|r| r.id).unwrap_or(1));
+        deep
+    };
+    let cases = [
+        ("first page", q("", None)),
+        ("deep page", deep),
+        ("search \"smith\" (common name)", q("smith", None)),
+        ("search one phone", q("5551500000", None)),
+        ("search with no match", q("zzzz-nothing", None)),
+        ("tag VIP (10%)", q("", Some("VIP"))),
+        (
+            "tag Beta tester (5%) + search \"ola\"",
+            q("ola", Some("Beta tester")),
+        ),
+    ];
+    println!("  customers page of 25 ({RUNS} runs each)         p50        p99");
+    for (name, query) in cases {
+        let mut times = Vec::with_capacity(RUNS);
+        for _ in 0..RUNS {
+            let t = Instant::now();
+            let page = db.list_customers(&query).await?;
+            let ids: Vec<i64> = page.rows.iter().map(|r| r.id).collect();
+            std::hint::black_box(db.customer_labels(&ids).await?);
+            times.push(t.elapsed());
+        }
+        times.sort();
+        println!(
+            "  {:<44} {:>7.2} ms {:>7.2} ms",
+            name,
+            ms(times[RUNS / 2]),
+            ms(times[RUNS * 99 / 100])
+        );
+    }
+    println!();
     Ok(())
 }
 

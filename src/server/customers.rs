@@ -82,5 +82,6 @@ pub async fn generate(
         done += n;
         progress(done);
     }
+    db.analyze_customers().await?;
     Ok(())
 }
