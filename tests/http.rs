@@ -280,3 +280,81 @@ async fn the_list_function_refuses_anonymous_callers_and_corrects_bad_input() {
     assert!(r.body.contains("was cut"));
     t.cleanup().await;
 }
+
+#[tokio::test]
+async fn customer_export_follows_the_filter_streams_every_row_and_defuses_formulas() {
+    use herald::server::db::NewCustomer;
+    use herald::server::export::CUSTOMER_COLUMNS;
+    let (app, t) = app().await;
+    let vip = t.db.ensure_tag("VIP").await.unwrap();
+    let evil = "=HYPERLINK(\"http://evil.example\",\"click\")";
+    t.db.insert_customers_bulk(
+        &[NewCustomer {
+            name: evil.into(),
+            phone: Some("+19990000001".into()),
+            time_zone: "UTC".into(),
+            tag_ids: vec![vip],
+            ..Default::default()
+        }],
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    // More than one export batch in all.
+    herald::server::customers::generate(&t.db, 3_000, chrono::Utc::now(), |_| {})
+        .await
+        .unwrap();
+
+    let r = send(&app, get("/customers/export.csv", None)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    let cookie = sign_in(&app, "manager@herald.test").await;
+    let read = |body: &str| {
+        let mut rdr = csv::Reader::from_reader(body.as_bytes());
+        let head: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+        assert_eq!(head, CUSTOMER_COLUMNS);
+        rdr.records().map(|r| r.unwrap()).collect::<Vec<_>>()
+    };
+
+    let r = send(&app, get("/customers/export.csv", Some(&cookie))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        r.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let all = read(&r.body);
+    assert_eq!(all.len() as i64, t.db.count_customers().await.unwrap());
+
+    let r = send(&app, get("/customers/export.csv?tag=VIP", Some(&cookie))).await;
+    let vips = read(&r.body);
+    assert_eq!(
+        vips.len() as i64,
+        t.db.count_customers_tagged("VIP").await.unwrap()
+    );
+    assert!(vips.iter().all(|row| row[5].split(';').any(|t| t == "VIP")));
+    let row = vips
+        .iter()
+        .find(|row| row[1] == *"+19990000001")
+        .expect("the planted row");
+    assert_eq!(&row[0], format!("'{evil}"), "formula defused");
+
+    let r = send(&app, get("/customers/export.csv?q=smith", Some(&cookie))).await;
+    let smiths = read(&r.body);
+    assert!(!smiths.is_empty());
+    assert!(
+        smiths
+            .iter()
+            .all(|row| row[0].to_lowercase().contains("smith")
+                || row[1].contains("smith")
+                || row[2].to_lowercase().contains("smith"))
+    );
+    t.cleanup().await;
+}

@@ -29,3 +29,19 @@ test('the customers page lists, searches and filters by tag', async ({ page }) =
   await expect(rows.first().locator('td.tags')).toContainText('VIP');
   await expect(page.getByLabel('Tag')).toHaveValue('VIP');
 });
+
+test('the filtered customers export downloads as CSV', async ({ page }) => {
+  await signIn(page, 'manager');
+  await page.goto('/customers?tag=Wholesale');
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: 'Export these customers (CSV)' }).click(),
+  ]);
+  expect(download.suggestedFilename()).toBe('customers.csv');
+  const fs = await import('node:fs/promises');
+  const text = await fs.readFile(await download.path(), 'utf8');
+  const lines = text.trim().split('\n');
+  expect(lines[0]).toBe('name,phone,email,whatsapp_id,telegram_chat_id,tags,robot_groups,assignee_email,time_zone,opted_out');
+  expect(lines.length).toBeGreaterThan(100);
+  for (const line of lines.slice(1)) expect(line).toContain('Wholesale');
+});

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod customers;
 pub mod db;
+pub mod export;
 pub mod seed;
 pub mod serve;
 pub mod state;

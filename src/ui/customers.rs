@@ -8,7 +8,7 @@ use leptos_router::hooks::use_query_map;
 use crate::api::AppError;
 use crate::api::customers::list_customers;
 use crate::model::list_query::MAX_SEARCH_CHARS;
-use crate::model::{CustomerPage, CustomerRow};
+use crate::model::{CustomerAnchor, CustomerPage, CustomerRow};
 use crate::ui::header::AppHeader;
 
 #[component]
@@ -47,6 +47,11 @@ pub fn CustomersPage() -> impl IntoView {
 #[component]
 fn CustomerList(page: CustomerPage, search: String) -> impl IntoView {
     let chosen = page.query.tag.clone().unwrap_or_default();
+    // The same filter as the page, without the page position.
+    let export =
+        page.query
+            .href(CustomerAnchor::First)
+            .replacen("/customers", "/customers/export.csv", 1);
     let empty = page.rows.is_empty();
     view! {
         <form method="get" action="/customers" class="search" role="search">
@@ -70,6 +75,9 @@ fn CustomerList(page: CustomerPage, search: String) -> impl IntoView {
             <button type="submit">"Search"</button>
         </form>
         {page.notices.into_iter().map(|n| view! { <p class="notice" role="status">{n}</p> }).collect_view()}
+        <p class="actions">
+            <a href=export download="customers.csv">"Export these customers (CSV)"</a>
+        </p>
         <table class="customers">
             <caption class="visually-hidden">"Customers"</caption>
             <thead>

@@ -15,8 +15,13 @@ pub struct CustomerRecord {
     pub name: String,
     pub phone: Option<String>,
     pub email: Option<String>,
+    pub whatsapp_id: Option<String>,
+    pub telegram_chat_id: Option<String>,
+    pub time_zone: String,
     pub opted_out: bool,
+    /// The assignee's name and email.
     pub assignee: Option<String>,
+    pub assignee_email: Option<String>,
 }
 
 /// One page of customers plus whether more lie beyond each end.
@@ -35,7 +40,7 @@ const SEARCH: search::Searchable = search::Searchable {
 
 /// The SQL for one page and whether its rows come back reversed. Parameters in order: the
 /// search value (if searching), the tag name (if filtering), the cursor id (if paging).
-fn list_sql(dialect: Dialect, q: &CustomerQuery) -> (String, bool) {
+fn list_sql(dialect: Dialect, q: &CustomerQuery, limit: usize) -> (String, bool) {
     let mut from = "customers".to_string();
     let mut filter = String::new();
     let mut n = 0;
@@ -72,10 +77,11 @@ fn list_sql(dialect: Dialect, q: &CustomerQuery) -> (String, bool) {
     }
     let sql = format!(
         "SELECT customers.id, customers.name, customers.phone, customers.email, \
-         customers.opted_out, u.name AS assignee \
+         customers.whatsapp_id, customers.telegram_chat_id, customers.time_zone, \
+         customers.opted_out, u.name AS assignee, u.email AS assignee_email \
          FROM {from} LEFT JOIN staff_users u ON u.id = customers.assignee_id \
          WHERE 1 = 1{filter} ORDER BY customers.name {dir}, customers.id {dir} LIMIT {}",
-        PAGE_SIZE + 1
+        limit + 1
     );
     (sql, reversed)
 }
@@ -83,7 +89,16 @@ fn list_sql(dialect: Dialect, q: &CustomerQuery) -> (String, bool) {
 impl Db {
     /// One page of customers in name order.
     pub async fn list_customers(&self, q: &CustomerQuery) -> Result<CustomerPageRows, DbError> {
-        let (sql, reversed) = list_sql(self.dialect(), q);
+        self.customers_batch(q, PAGE_SIZE).await
+    }
+
+    /// Up to `limit` customers in name order from the query's anchor (pages and exports).
+    pub async fn customers_batch(
+        &self,
+        q: &CustomerQuery,
+        limit: usize,
+    ) -> Result<CustomerPageRows, DbError> {
+        let (sql, reversed) = list_sql(self.dialect(), q, limit);
         let search_value = search::filter(self.dialect(), &q.search, &SEARCH).map(|(_, v)| v);
         let cursor = match q.anchor {
             CustomerAnchor::First => None,
@@ -103,8 +118,8 @@ impl Db {
             }
             query.fetch_all(p).await?
         });
-        let more = rows.len() > PAGE_SIZE;
-        rows.truncate(PAGE_SIZE);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
         if reversed {
             rows.reverse();
         }
@@ -254,7 +269,7 @@ mod tests {
             tag: Some("VIP".into()),
             anchor: CustomerAnchor::Before(9),
         };
-        let (sql, reversed) = list_sql(Dialect::Postgres, &q);
+        let (sql, reversed) = list_sql(Dialect::Postgres, &q, PAGE_SIZE);
         assert!(reversed);
         assert!(sql.contains("customers.name ILIKE $1"), "{sql}");
         assert!(sql.contains("WHERE name = $2"), "{sql}");
