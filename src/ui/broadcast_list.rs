@@ -5,14 +5,13 @@
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
-use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::AppError;
 use crate::api::broadcasts::{SetPaused, list_broadcasts};
 use crate::model::list_query::{MAX_SEARCH_CHARS, RawListParams};
 use crate::model::{BroadcastRow, BroadcastStatus, ListPage, SortDir, SortKey};
 use crate::ui::header::AppHeader;
+use crate::ui::page_or_error;
 
 const NOT_ADMIN: &str = "Only admins can pause or resume broadcasts.";
 
@@ -62,11 +61,7 @@ pub fn BroadcastListPage() -> impl IntoView {
             {error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
             <Suspense fallback=|| view! { <p class="muted">"Loading broadcasts…"</p> }>
                 {move || Suspend::new(async move {
-                    match page.await {
-                        Ok(p) => view! { <ListView page=p/> }.into_any(),
-                        Err(AppError::Unauthorized) => view! { <Redirect path="/login"/> }.into_any(),
-                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-                    }
+                    page_or_error(page.await, |p| view! { <ListView page=p/> }.into_any())
                 })}
             </Suspense>
         </main>

@@ -2,14 +2,13 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::AppError;
 use crate::api::customers::list_customers;
 use crate::model::list_query::MAX_SEARCH_CHARS;
 use crate::model::{CustomerAnchor, CustomerPage, CustomerRow};
 use crate::ui::header::AppHeader;
+use crate::ui::page_or_error;
 
 #[component]
 pub fn CustomersPage() -> impl IntoView {
@@ -32,11 +31,7 @@ pub fn CustomersPage() -> impl IntoView {
                 {move || {
                     let search = search.clone();
                     Suspend::new(async move {
-                        match page.await {
-                            Ok(p) => view! { <CustomerList page=p search/> }.into_any(),
-                            Err(AppError::Unauthorized) => view! { <Redirect path="/login"/> }.into_any(),
-                            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-                        }
+                        page_or_error(page.await, |p| view! { <CustomerList page=p search/> }.into_any())
                     })
                 }}
             </Suspense>

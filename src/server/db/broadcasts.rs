@@ -93,18 +93,8 @@ pub struct Page {
 /// The SQL for one page of the list, and whether its rows come back in reverse order.
 /// Parameters, in order: the search pattern (if searching), then the cursor's values.
 fn list_sql(dialect: Dialect, q: &ListQuery) -> (String, bool) {
-    let mut from = "broadcasts".to_string();
-    let mut filter = String::new();
     let mut n = 0;
-    if let Some((predicate, _)) = search::filter(dialect, &q.search, &SEARCH) {
-        n += 1;
-        let predicate = predicate.replace("$N", &format!("${n}"));
-        if dialect == Dialect::Postgres && search::fence_on_postgres(&q.search) {
-            from = search::fenced("broadcasts", &predicate);
-        } else {
-            filter = predicate;
-        }
-    }
+    let (from, filter) = search::clause(dialect, &q.search, &SEARCH, &mut n);
     let mut sql = format!("SELECT {COLUMNS} FROM {from} WHERE 1 = 1{filter}");
     let cols: &[&str] = match q.sort {
         SortKey::Status => &["status_rank", "send_sort", "id"],
@@ -212,7 +202,7 @@ impl Db {
     /// One page of the list, walking the index of the chosen sort from the query's cursor.
     pub async fn list_broadcasts(&self, q: &ListQuery) -> Result<Page, DbError> {
         let (sql, reversed) = list_sql(self.dialect(), q);
-        let pattern = search::filter(self.dialect(), &q.search, &SEARCH).map(|(_, value)| value);
+        let pattern = search::value(self.dialect(), &q.search, &SEARCH);
         let cursor = match q.anchor {
             PageAnchor::First => None,
             PageAnchor::After(c) | PageAnchor::Before(c) => Some(c),

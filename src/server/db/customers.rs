@@ -41,18 +41,8 @@ const SEARCH: search::Searchable = search::Searchable {
 /// The SQL for one page and whether its rows come back reversed. Parameters in order: the
 /// search value (if searching), the tag name (if filtering), the cursor id (if paging).
 fn list_sql(dialect: Dialect, q: &CustomerQuery, limit: usize) -> (String, bool) {
-    let mut from = "customers".to_string();
-    let mut filter = String::new();
     let mut n = 0;
-    if let Some((predicate, _)) = search::filter(dialect, &q.search, &SEARCH) {
-        n += 1;
-        let predicate = predicate.replace("$N", &format!("${n}"));
-        if dialect == Dialect::Postgres && search::fence_on_postgres(&q.search) {
-            from = search::fenced("customers", &predicate);
-        } else {
-            filter = predicate;
-        }
-    }
+    let (from, mut filter) = search::clause(dialect, &q.search, &SEARCH, &mut n);
     if q.tag.is_some() {
         n += 1;
         // The tag id as a scalar subquery (not a join): PostgreSQL then walks the name index
@@ -99,7 +89,7 @@ impl Db {
         limit: usize,
     ) -> Result<CustomerPageRows, DbError> {
         let (sql, reversed) = list_sql(self.dialect(), q, limit);
-        let search_value = search::filter(self.dialect(), &q.search, &SEARCH).map(|(_, v)| v);
+        let search_value = search::value(self.dialect(), &q.search, &SEARCH);
         let cursor = match q.anchor {
             CustomerAnchor::First => None,
             CustomerAnchor::After(id) | CustomerAnchor::Before(id) => Some(id),

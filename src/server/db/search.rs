@@ -45,16 +45,32 @@ pub fn filter(dialect: Dialect, text: &str, on: &Searchable) -> Option<(String, 
     })
 }
 
-/// Whether PostgreSQL should collect the index hits before ordering (see `fenced`).
-pub fn fence_on_postgres(text: &str) -> bool {
-    text.chars().count() >= TRIGRAM
+/// The FROM source and the extra WHERE text for searching `text` in `on`, numbering the one
+/// parameter after `*n` (and advancing it); `(table, "")` when not searching.
+///
+/// On PostgreSQL a trigram search goes behind an `OFFSET 0` fence: the planner then collects
+/// the index hits first and sorts them, instead of walking the sort index and testing every
+/// row it passes. (Text too short for a trigram is usually common: walking is better there.)
+pub fn clause(dialect: Dialect, text: &str, on: &Searchable, n: &mut usize) -> (String, String) {
+    let Some((predicate, _)) = filter(dialect, text, on) else {
+        return (on.table.to_string(), String::new());
+    };
+    *n += 1;
+    let predicate = predicate.replace("$N", &format!("${n}"));
+    if dialect == Dialect::Postgres && text.chars().count() >= TRIGRAM {
+        let t = on.table;
+        (
+            format!("(SELECT * FROM {t} WHERE TRUE{predicate} OFFSET 0) AS {t}"),
+            String::new(),
+        )
+    } else {
+        (on.table.to_string(), predicate)
+    }
 }
 
-/// `table` filtered by `predicate` behind an `OFFSET 0` fence: PostgreSQL then collects the
-/// trigram-index hits first and sorts them, instead of walking the sort index and testing
-/// every row it passes. (Text too short for a trigram is usually common: walking is better.)
-pub fn fenced(table: &str, predicate: &str) -> String {
-    format!("(SELECT * FROM {table} WHERE TRUE{predicate} OFFSET 0) AS {table}")
+/// The value to bind for `clause`'s parameter, if searching.
+pub fn value(dialect: Dialect, text: &str, on: &Searchable) -> Option<String> {
+    filter(dialect, text, on).map(|(_, v)| v)
 }
 
 /// `text` as a LIKE pattern matching it anywhere, with LIKE's wildcards escaped.
