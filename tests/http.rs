@@ -358,3 +358,90 @@ async fn customer_export_follows_the_filter_streams_every_row_and_defuses_formul
     );
     t.cleanup().await;
 }
+
+#[tokio::test]
+async fn bulk_tagging_changes_exactly_the_ticked_customers_for_staff_only() {
+    let (app, t) = app().await;
+    let page =
+        t.db.list_customers(&herald::model::CustomerQuery::parse(None, None, None, None).0)
+            .await
+            .unwrap();
+    let ids: Vec<i64> = page.rows.iter().take(3).map(|r| r.id).collect();
+    let form = |action: &str| {
+        let mut f: String = ids.iter().map(|id| format!("id={id}&")).collect();
+        f.push_str(&format!(
+            "tag=Spring%20promo&action={action}&back=%2Fcustomers%3Fq%3Dx"
+        ));
+        f
+    };
+    let tagged = || async { t.db.count_customers_tagged("Spring promo").await.unwrap() };
+
+    let r = send(&app, post("/customers/tags", &form("add"), None, true)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let manager = sign_in(&app, "manager@herald.test").await;
+    let r = send(
+        &app,
+        post("/customers/tags", &form("add"), Some(&manager), true),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(tagged().await, 0, "nothing changed");
+
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let r = send(
+        &app,
+        post("/customers/tags", &form("add"), Some(&staff), true),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let loc = r.headers[header::LOCATION].to_str().unwrap();
+    assert!(
+        loc.starts_with("/customers?q=x&notice=Tagged%203%20customers"),
+        "{loc}"
+    );
+    assert_eq!(tagged().await, 3);
+    // Again: idempotent, and says so.
+    let r = send(
+        &app,
+        post("/customers/tags", &form("add"), Some(&staff), true),
+    )
+    .await;
+    assert!(
+        r.headers[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .contains("Tagged%200%20customers")
+    );
+    assert_eq!(tagged().await, 3);
+
+    let r = send(
+        &app,
+        post("/customers/tags", &form("remove"), Some(&staff), true),
+    )
+    .await;
+    assert!(
+        r.headers[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .contains("Removed")
+    );
+    assert_eq!(tagged().await, 0);
+
+    // Nothing ticked: back with a message, nothing changed.
+    let r = send(
+        &app,
+        post(
+            "/customers/tags",
+            "tag=VIP&action=add&back=%2Fcustomers",
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    let loc = r.headers[header::LOCATION].to_str().unwrap();
+    assert!(
+        loc.starts_with("/customers?error=Tick%20at%20least"),
+        "{loc}"
+    );
+    t.cleanup().await;
+}

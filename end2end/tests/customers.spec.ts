@@ -16,7 +16,7 @@ test('the customers page lists, searches and filters by tag', async ({ page }) =
   }
 
   await page.getByRole('searchbox', { name: 'Search customers' }).fill('');
-  await page.getByLabel('Tag').selectOption('VIP');
+  await page.getByLabel('Tag', { exact: true }).selectOption('VIP');
   await page.getByRole('button', { name: 'Search' }).click();
   await expect(page).toHaveURL(/tag=VIP/);
   const count = await rows.count();
@@ -27,7 +27,7 @@ test('the customers page lists, searches and filters by tag', async ({ page }) =
   await page.getByRole('link', { name: 'Next →' }).click();
   await expect(page).toHaveURL(/tag=VIP&after=\d+/);
   await expect(rows.first().locator('td.tags')).toContainText('VIP');
-  await expect(page.getByLabel('Tag')).toHaveValue('VIP');
+  await expect(page.getByLabel('Tag', { exact: true })).toHaveValue('VIP');
 });
 
 test('the filtered customers export downloads as CSV', async ({ page }) => {
@@ -44,4 +44,26 @@ test('the filtered customers export downloads as CSV', async ({ page }) => {
   expect(lines[0]).toBe('name,phone,email,whatsapp_id,telegram_chat_id,tags,robot_groups,assignee_email,time_zone,opted_out');
   expect(lines.length).toBeGreaterThan(100);
   for (const line of lines.slice(1)) expect(line).toContain('Wholesale');
+});
+
+test('staff tick customers and tag them; managers cannot', async ({ page }) => {
+  await signIn(page, 'staff');
+  await page.goto('/customers?q=garc');
+  const rows = page.locator('table.customers tbody tr');
+  const first = await rows.nth(0).locator('td.name').textContent();
+  const second = await rows.nth(1).locator('td.name').textContent();
+  await rows.nth(0).getByRole('checkbox').check();
+  await rows.nth(1).getByRole('checkbox').check();
+  await page.getByLabel('Tag for the ticked customers').fill('Spring 2027');
+  await page.getByRole('button', { name: 'Add tag' }).click();
+  await expect(page.getByRole('status')).toContainText('Tagged 2 customers');
+  await expect(page).toHaveURL(/q=garc/);
+  await page.goto('/customers?tag=Spring%202027');
+  await expect(page.locator('table.customers tbody td.name')).toHaveText([first!, second!].sort());
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signIn(page, 'manager');
+  await page.goto('/customers');
+  await expect(page.getByRole('button', { name: 'Add tag' })).toHaveCount(0);
+  await expect(page.locator('table.customers tbody input[type=checkbox]')).toHaveCount(0);
 });

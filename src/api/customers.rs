@@ -14,9 +14,10 @@ pub async fn list_customers(
     before: Option<String>,
 ) -> Result<CustomerPage, AppError> {
     use crate::server::auth::{ANY_ROLE, require_role, state};
-    require_role(ANY_ROLE).await?;
+    let user = require_role(ANY_ROLE).await?;
     crate::server::customers::list_page(
         &state()?,
+        &user,
         q.as_deref(),
         tag.as_deref(),
         after.as_deref(),

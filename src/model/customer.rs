@@ -110,6 +110,8 @@ pub struct CustomerPage {
     pub notices: Vec<String>,
     /// Every tag name, for the filter.
     pub all_tags: Vec<String>,
+    /// Whether the viewer may add and remove tags (staff and admins).
+    pub can_tag: bool,
 }
 
 #[cfg(test)]

@@ -6,11 +6,12 @@ use super::AppState;
 use super::db::{Db, NewCustomer};
 use super::seed;
 use crate::api::AppError;
-use crate::model::{CustomerAnchor, CustomerPage, CustomerQuery, CustomerRow};
+use crate::model::{CurrentUser, CustomerAnchor, CustomerPage, CustomerQuery, CustomerRow, Role};
 
 /// One page of customers for the customers page.
 pub async fn list_page(
     state: &AppState,
+    viewer: &CurrentUser,
     search: Option<&str>,
     tag: Option<&str>,
     after: Option<&str>,
@@ -51,6 +52,7 @@ pub async fn list_page(
         query,
         notices,
         all_tags: state.db.tag_names().await?,
+        can_tag: matches!(viewer.role, Role::Staff | Role::Admin),
     })
 }
 

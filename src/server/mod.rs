@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod broadcasts;
+pub mod bulk_tags;
 pub mod clock;
 pub mod config;
 pub mod customers;

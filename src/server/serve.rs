@@ -94,6 +94,10 @@ pub fn router(state: AppState) -> Router {
             "/customers/export.csv",
             axum::routing::get(super::export::customers_csv),
         )
+        .route(
+            "/customers/tags",
+            axum::routing::post(super::bulk_tags::handle),
+        )
         .leptos_routes_with_context(&state, routes, || {}, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(

@@ -15,6 +15,7 @@ pub fn CustomersPage() -> impl IntoView {
     let query = use_query_map();
     let (q, tag, after, before) =
         query.with_untracked(|m| (m.get("q"), m.get("tag"), m.get("after"), m.get("before")));
+    let (notice, error) = query.with_untracked(|m| (m.get("notice"), m.get("error")));
     let search = q.clone().unwrap_or_default();
     let page = Resource::new(
         move || (q.clone(), tag.clone(), after.clone(), before.clone()),
@@ -27,6 +28,8 @@ pub fn CustomersPage() -> impl IntoView {
             <div class="page-head">
                 <h1>"Customers"</h1>
             </div>
+            {notice.map(|n| view! { <p class="success" role="status">{n}</p> })}
+            {error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
             <Suspense fallback=|| view! { <p class="muted">"Loading customers…"</p> }>
                 {move || {
                     let search = search.clone();
@@ -42,6 +45,10 @@ pub fn CustomersPage() -> impl IntoView {
 #[component]
 fn CustomerList(page: CustomerPage, search: String) -> impl IntoView {
     let chosen = page.query.tag.clone().unwrap_or_default();
+    let can_tag = page.can_tag;
+    let tag_names = page.all_tags.clone();
+    // Back to this very page (search, filter and position) after tagging.
+    let back = page.query.href(page.query.anchor);
     // The same filter as the page, without the page position.
     let export =
         page.query
@@ -73,10 +80,25 @@ fn CustomerList(page: CustomerPage, search: String) -> impl IntoView {
         <p class="actions">
             <a href=export download="customers.csv">"Export these customers (CSV)"</a>
         </p>
+        {can_tag.then(|| view! {
+            <div class="bulk" role="group" aria-label="Tag the selected customers">
+                <label for="bulk-tag">"Tag for the ticked customers"</label>
+                <input id="bulk-tag" name="tag" form="bulk" list="tag-names" maxlength="100" required/>
+                <datalist id="tag-names">
+                    {tag_names.into_iter().map(|t| view! { <option value=t></option> }).collect_view()}
+                </datalist>
+                <button type="submit" form="bulk" name="action" value="add">"Add tag"</button>
+                <button type="submit" form="bulk" name="action" value="remove">"Remove tag"</button>
+            </div>
+        })}
+        <form method="post" action="/customers/tags" id="bulk">
+            <input type="hidden" name="back" value=back/>
+        </form>
         <table class="customers">
             <caption class="visually-hidden">"Customers"</caption>
             <thead>
                 <tr>
+                    {can_tag.then(|| view! { <th scope="col"><span class="visually-hidden">"Select"</span></th> })}
                     <th scope="col">"Name"</th>
                     <th scope="col">"Phone"</th>
                     <th scope="col">"Email"</th>
@@ -87,7 +109,7 @@ fn CustomerList(page: CustomerPage, search: String) -> impl IntoView {
                 </tr>
             </thead>
             <tbody>
-                {page.rows.into_iter().map(|r| view! { <CustomerLine row=r/> }).collect_view()}
+                {page.rows.into_iter().map(|r| view! { <CustomerLine row=r can_tag/> }).collect_view()}
             </tbody>
         </table>
         {empty.then(|| view! { <p class="empty">"No customers match."</p> })}
@@ -99,10 +121,17 @@ fn CustomerList(page: CustomerPage, search: String) -> impl IntoView {
 }
 
 #[component]
-fn CustomerLine(row: CustomerRow) -> impl IntoView {
+fn CustomerLine(row: CustomerRow, can_tag: bool) -> impl IntoView {
     let dash = || view! { <span class="muted">"—"</span> };
+    let select = can_tag.then(|| {
+        let label = format!("Select {}", row.name);
+        view! {
+            <td><input type="checkbox" name="id" form="bulk" value=row.id.to_string() aria-label=label/></td>
+        }
+    });
     view! {
         <tr data-id=row.id>
+            {select}
             <td class="name">{row.name}</td>
             <td>{row.phone.map(|p| p.into_any()).unwrap_or_else(|| dash().into_any())}</td>
             <td>{row.email.map(|e| e.into_any()).unwrap_or_else(|| dash().into_any())}</td>

@@ -154,6 +154,50 @@ impl Db {
         Ok((tags, groups))
     }
 
+    /// Gives the tag called `tag` (created if new) to every customer in `ids`; returns how many
+    /// did not have it yet.
+    pub async fn add_tag_to(&self, ids: &[i64], tag: &str) -> Result<u64, DbError> {
+        let tag_id = self.ensure_tag(tag).await?;
+        let mut added = 0;
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            for chunk in ids.chunks(1000) {
+                let mut qb = sqlx::QueryBuilder::new("INSERT INTO customer_tags (customer_id, tag_id) ");
+                qb.push("SELECT id, ").push_bind(tag_id).push(" FROM customers WHERE id IN (");
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                qb.push(") ON CONFLICT DO NOTHING");
+                added += qb.build().execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+        });
+        Ok(added)
+    }
+
+    /// Takes the tag called `tag` from every customer in `ids`; returns how many had it.
+    pub async fn remove_tag_from(&self, ids: &[i64], tag: &str) -> Result<u64, DbError> {
+        let mut removed = 0;
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            for chunk in ids.chunks(1000) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "DELETE FROM customer_tags WHERE tag_id = (SELECT id FROM tags WHERE name = ",
+                );
+                qb.push_bind(tag).push(") AND customer_id IN (");
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                qb.push(")");
+                removed += qb.build().execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+        });
+        Ok(removed)
+    }
+
     /// Refreshes PostgreSQL's planner statistics after a bulk load (SQLite keeps none).
     pub async fn analyze_customers(&self) -> Result<(), DbError> {
         if let super::Pool::Postgres(p) = &self.pool {
