@@ -6,6 +6,7 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::ui::broadcast_list::BroadcastListPage;
+use crate::ui::customer_edit::CustomerEditPage;
 use crate::ui::customers::CustomersPage;
 use crate::ui::login::LoginPage;
 
@@ -39,6 +40,7 @@ pub fn App() -> impl IntoView {
                 // Async: the server sends the finished page, so it works without JavaScript.
                 <Route path=path!("/") view=BroadcastListPage ssr=SsrMode::Async/>
                 <Route path=path!("/customers") view=CustomersPage ssr=SsrMode::Async/>
+                <Route path=path!("/customers/:id") view=CustomerEditPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=LoginPage/>
             </Routes>
         </Router>

@@ -445,3 +445,91 @@ async fn bulk_tagging_changes_exactly_the_ticked_customers_for_staff_only() {
     );
     t.cleanup().await;
 }
+
+#[tokio::test]
+async fn editing_a_customer_saves_everything_or_keeps_what_was_typed() {
+    let (app, t) = app().await;
+    let rows =
+        t.db.list_customers(&herald::model::CustomerQuery::parse(None, None, None, None).0)
+            .await
+            .unwrap()
+            .rows;
+    let (id, other_phone) = (rows[0].id, rows[1].phone.clone().unwrap());
+    let save = format!("/customers/{id}/save");
+    let good = "name=Ada+Lovelace&phone=%2B44+20+7946+0958&email=ADA%40example.org&whatsapp_id=442079460958\
+                &telegram_chat_id=-100123&tags=VIP%2C+Pioneers&group=Sales-bot&assignee=&time_zone=Europe%2FLondon&opted_out=on";
+
+    let manager = sign_in(&app, "manager@herald.test").await;
+    let r = send(&app, post(&save, good, Some(&manager), true)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let r = send(&app, post(&save, good, Some(&staff), true)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers[header::LOCATION],
+        format!("/customers/{id}?notice=Saved.").as_str()
+    );
+    let (c, assignee, tags, groups) = t.db.customer_for_edit(id).await.unwrap();
+    assert_eq!(c.name, "Ada Lovelace");
+    assert_eq!(c.phone.as_deref(), Some("+442079460958"));
+    assert_eq!(c.email.as_deref(), Some("ada@example.org"));
+    assert_eq!(c.telegram_chat_id.as_deref(), Some("-100123"));
+    assert_eq!(
+        (c.time_zone.as_str(), c.opted_out, assignee),
+        ("Europe/London", true, 0)
+    );
+    assert_eq!(tags, vec!["Pioneers", "VIP"]);
+    assert_eq!(groups, vec!["Sales-bot"]);
+    // The new name is searchable at once.
+    let found = t
+        .db
+        .list_customers(&herald::model::CustomerQuery::parse(Some("lovelace"), None, None, None).0)
+        .await
+        .unwrap();
+    assert_eq!(
+        found.rows.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![id]
+    );
+
+    // Bad input: back to the form with every message and everything typed; nothing stored.
+    let bad = "name=Ada+Byron&phone=12345&email=nope&tags=VIP&time_zone=Mars%2FOlympus";
+    let r = send(&app, post(&save, bad, Some(&staff), true)).await;
+    let loc = r.headers[header::LOCATION].to_str().unwrap();
+    assert!(loc.starts_with(&format!("/customers/{id}?error=")), "{loc}");
+    for part in [
+        "not%20a%20phone",
+        "not%20an%20email",
+        "not%20a%20time%20zone",
+        "name=Ada%20Byron",
+        "phone=12345",
+        "time_zone=Mars%2FOlympus",
+    ] {
+        assert!(loc.contains(part), "{part} missing from {loc}");
+    }
+    assert_eq!(
+        t.db.customer_for_edit(id).await.unwrap().0.name,
+        "Ada Lovelace"
+    );
+    // The page shows the typed values and the messages.
+    let page = send(&app, get(loc, Some(&staff))).await;
+    assert!(page.body.contains("value=\"Ada Byron\""), "typed name kept");
+    assert!(page.body.contains("is not a time zone"));
+
+    // Another customer's phone: refused by name, nothing stored.
+    let taken = format!(
+        "name=Ada&phone={}&time_zone=UTC",
+        other_phone.replace('+', "%2B")
+    );
+    let r = send(&app, post(&save, &taken, Some(&staff), true)).await;
+    let loc = r.headers[header::LOCATION].to_str().unwrap();
+    assert!(
+        loc.contains("another%20customer%20already%20has%20this%20phone"),
+        "{loc}"
+    );
+    assert_eq!(
+        t.db.customer_for_edit(id).await.unwrap().0.name,
+        "Ada Lovelace"
+    );
+    t.cleanup().await;
+}

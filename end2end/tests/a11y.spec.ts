@@ -26,3 +26,11 @@ test('the customers page has no serious accessibility violations', async ({ page
   await page.goto('/customers?tag=VIP');
   expect(await seriousViolations(page)).toEqual([]);
 });
+
+test('the customer edit page has no serious accessibility violations', async ({ page }) => {
+  await signIn(page, 'staff');
+  await page.goto('/customers');
+  await page.locator('table.customers tbody td.name a').first().click();
+  await expect(page.getByRole('button', { name: 'Save' })).toBeVisible();
+  expect(await seriousViolations(page)).toEqual([]);
+});

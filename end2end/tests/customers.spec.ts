@@ -67,3 +67,25 @@ test('staff tick customers and tag them; managers cannot', async ({ page }) => {
   await expect(page.getByRole('button', { name: 'Add tag' })).toHaveCount(0);
   await expect(page.locator('table.customers tbody input[type=checkbox]')).toHaveCount(0);
 });
+
+test('staff open a customer, fix a mistake without losing what they typed, and save', async ({ page }) => {
+  await signIn(page, 'staff');
+  await page.goto('/customers?q=nguyen');
+  await page.locator('table.customers tbody td.name a').first().click();
+  await expect(page.getByLabel('Name')).toBeVisible();
+  await page.getByLabel('Name').fill('Linh Nguyen');
+  await page.getByLabel('Email').fill('not-an-email');
+  await page.getByLabel('Tags').fill('VIP, Early adopter');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByRole('alert')).toContainText('is not an email address');
+  await expect(page.getByLabel('Name')).toHaveValue('Linh Nguyen');
+  await expect(page.getByLabel('Tags')).toHaveValue('VIP, Early adopter');
+  await page.getByLabel('Email').fill('linh@example.com');
+  await page.getByLabel('Time zone').fill('Asia/Ho_Chi_Minh');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByRole('status')).toHaveText('Saved.');
+  await expect(page.getByRole('heading', { name: 'Linh Nguyen' })).toBeVisible();
+  await expect(page.getByLabel('Email')).toHaveValue('linh@example.com');
+  await page.goto('/customers?tag=Early%20adopter');
+  await expect(page.locator('table.customers tbody td.name')).toHaveText(['Linh Nguyen']);
+});

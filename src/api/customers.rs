@@ -25,3 +25,40 @@ pub async fn list_customers(
     )
     .await
 }
+
+/// One customer for the edit page (any role may look; staff and admins may save).
+#[server(endpoint = "customers/edit")]
+pub async fn customer_edit(id: i64) -> Result<crate::model::customer_edit::CustomerEdit, AppError> {
+    use crate::model::Role;
+    use crate::model::customer_edit::{CustomerEdit, CustomerForm};
+    use crate::server::auth::{ANY_ROLE, require_role, state};
+    let user = require_role(ANY_ROLE).await?;
+    let state = state()?;
+    let (c, assignee, tags, groups) = state.db.customer_for_edit(id).await?;
+    Ok(CustomerEdit {
+        id,
+        form: CustomerForm {
+            name: c.name,
+            phone: c.phone.unwrap_or_default(),
+            email: c.email.unwrap_or_default(),
+            whatsapp_id: c.whatsapp_id.unwrap_or_default(),
+            telegram_chat_id: c.telegram_chat_id.unwrap_or_default(),
+            tags: tags.join(", "),
+            groups,
+            assignee: if assignee > 0 {
+                assignee.to_string()
+            } else {
+                String::new()
+            },
+            time_zone: c.time_zone,
+            opted_out: c.opted_out,
+        },
+        all_groups: state.db.robot_group_names().await?,
+        staff: state.db.staff_names().await?,
+        zones: chrono_tz::TZ_VARIANTS
+            .iter()
+            .map(|z| z.name().to_string())
+            .collect(),
+        can_edit: matches!(user.role, Role::Staff | Role::Admin),
+    })
+}

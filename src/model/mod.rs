@@ -2,6 +2,7 @@
 
 pub mod broadcast;
 pub mod customer;
+pub mod customer_edit;
 pub mod list_query;
 pub mod user;
 

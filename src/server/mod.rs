@@ -6,6 +6,7 @@ pub mod broadcasts;
 pub mod bulk_tags;
 pub mod clock;
 pub mod config;
+pub mod customer_edit;
 pub mod customers;
 pub mod db;
 pub mod export;

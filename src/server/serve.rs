@@ -98,6 +98,10 @@ pub fn router(state: AppState) -> Router {
             "/customers/tags",
             axum::routing::post(super::bulk_tags::handle),
         )
+        .route(
+            "/customers/{id}/save",
+            axum::routing::post(super::customer_edit::save),
+        )
         .leptos_routes_with_context(&state, routes, || {}, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(

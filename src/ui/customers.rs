@@ -132,7 +132,7 @@ fn CustomerLine(row: CustomerRow, can_tag: bool) -> impl IntoView {
     view! {
         <tr data-id=row.id>
             {select}
-            <td class="name">{row.name}</td>
+            <td class="name"><a href=format!("/customers/{}", row.id)>{row.name}</a></td>
             <td>{row.phone.map(|p| p.into_any()).unwrap_or_else(|| dash().into_any())}</td>
             <td>{row.email.map(|e| e.into_any()).unwrap_or_else(|| dash().into_any())}</td>
             <td class="tags">

@@ -32,6 +32,40 @@ pub struct CustomerPageRows {
     pub has_next: bool,
 }
 
+/// Why an edit was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error("no such customer")]
+    NotFound,
+    /// Another customer already has this phone or email (the field's name).
+    #[error("another customer already has this {0}")]
+    Taken(&'static str),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl UpdateError {
+    fn from_sqlx(e: sqlx::Error) -> Self {
+        if let Some(d) = e.as_database_error()
+            && d.kind() == sqlx::error::ErrorKind::UniqueViolation
+        {
+            let m = format!("{} {}", d.message(), d.constraint().unwrap_or(""));
+            return UpdateError::Taken(if m.contains("email") {
+                "email"
+            } else {
+                "phone number"
+            });
+        }
+        UpdateError::Db(DbError::Sqlx(e))
+    }
+}
+
+impl From<sqlx::Error> for UpdateError {
+    fn from(e: sqlx::Error) -> Self {
+        UpdateError::Db(DbError::Sqlx(e))
+    }
+}
+
 const SEARCH: search::Searchable = search::Searchable {
     table: "customers",
     fts_table: "customers_fts",
@@ -196,6 +230,93 @@ impl Db {
             tx.commit().await?;
         });
         Ok(removed)
+    }
+
+    /// One customer's stored fields, tag names and robot group names.
+    pub async fn customer_for_edit(
+        &self,
+        id: i64,
+    ) -> Result<(CustomerRecord, i64, Vec<String>, Vec<String>), DbError> {
+        let sql = "SELECT customers.id, customers.name, customers.phone, customers.email, \
+                   customers.whatsapp_id, customers.telegram_chat_id, customers.time_zone, \
+                   customers.opted_out, u.name AS assignee, u.email AS assignee_email \
+                   FROM customers LEFT JOIN staff_users u ON u.id = customers.assignee_id \
+                   WHERE customers.id = $1";
+        let row = on_pool!(self, p => sqlx::query_as::<_, CustomerRecord>(sql).bind(id).fetch_optional(p).await?)
+            .ok_or(DbError::NotFound)?;
+        let assignee: Option<i64> = on_pool!(self, p => sqlx::query_scalar("SELECT assignee_id FROM customers WHERE id = $1").bind(id).fetch_one(p).await?);
+        let (mut tags, mut groups) = self.customer_labels(&[id]).await?;
+        Ok((
+            row,
+            assignee.unwrap_or(0),
+            tags.remove(&id).unwrap_or_default(),
+            groups.remove(&id).unwrap_or_default(),
+        ))
+    }
+
+    pub async fn robot_group_names(&self) -> Result<Vec<String>, DbError> {
+        let names = on_pool!(self, p => sqlx::query_scalar("SELECT name FROM robot_groups ORDER BY name").fetch_all(p).await?);
+        Ok(names)
+    }
+
+    /// Every staff account as (id, name), by name.
+    pub async fn staff_names(&self) -> Result<Vec<(i64, String)>, DbError> {
+        let rows = on_pool!(self, p => sqlx::query_as::<_, (i64, String)>("SELECT id, name FROM staff_users ORDER BY name").fetch_all(p).await?);
+        Ok(rows)
+    }
+
+    /// Stores an edited customer: fields, tags (created if new) and robot groups (existing
+    /// ones only), all or nothing.
+    pub async fn update_customer(
+        &self,
+        id: i64,
+        c: &crate::model::customer_edit::ValidCustomer,
+        now: DateTime<Utc>,
+    ) -> Result<(), UpdateError> {
+        let mut tag_ids = Vec::new();
+        for t in &c.tags {
+            tag_ids.push(self.ensure_tag(t).await?);
+        }
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(
+                "UPDATE customers SET name = $1, phone = $2, email = $3, whatsapp_id = $4, \
+                 telegram_chat_id = $5, assignee_id = $6, time_zone = $7, opted_out = $8, \
+                 updated_at = $9 WHERE id = $10",
+            )
+            .bind(&c.name)
+            .bind(&c.phone)
+            .bind(&c.email)
+            .bind(&c.whatsapp_id)
+            .bind(&c.telegram_chat_id)
+            .bind(c.assignee_id)
+            .bind(&c.time_zone)
+            .bind(c.opted_out)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(UpdateError::from_sqlx)?
+            .rows_affected();
+            if n == 0 {
+                return Err(UpdateError::NotFound);
+            }
+            sqlx::query("DELETE FROM customer_tags WHERE customer_id = $1").bind(id).execute(&mut *tx).await?;
+            for t in &tag_ids {
+                sqlx::query("INSERT INTO customer_tags (customer_id, tag_id) VALUES ($1, $2)")
+                    .bind(id).bind(t).execute(&mut *tx).await?;
+            }
+            sqlx::query("DELETE FROM customer_robot_groups WHERE customer_id = $1").bind(id).execute(&mut *tx).await?;
+            for g in &c.groups {
+                sqlx::query(
+                    "INSERT INTO customer_robot_groups (customer_id, group_id) \
+                     SELECT $1, id FROM robot_groups WHERE name = $2",
+                )
+                .bind(id).bind(g).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     /// Refreshes PostgreSQL's planner statistics after a bulk load (SQLite keeps none).

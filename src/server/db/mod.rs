@@ -11,7 +11,7 @@ pub mod search;
 mod users;
 
 pub use broadcasts::{BroadcastRecord, NewBroadcast, PauseError};
-pub use customers::{CustomerPageRows, CustomerRecord};
+pub use customers::{CustomerPageRows, CustomerRecord, UpdateError};
 pub use directory::{NewChannel, NewCustomer};
 pub use users::UserRecord;
 

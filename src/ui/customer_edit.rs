@@ -1,0 +1,118 @@
+//! One customer's page: edit name, addresses per channel, tags, robot groups, assignee, time
+//! zone and opt-out. A plain form posting to `/customers/{id}/save`.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use crate::api::customers::customer_edit;
+use crate::model::customer_edit::{CustomerEdit, CustomerForm};
+use crate::ui::header::AppHeader;
+use crate::ui::page_or_error;
+
+#[component]
+pub fn CustomerEditPage() -> impl IntoView {
+    let id = use_params_map()
+        .with_untracked(|p| p.get("id"))
+        .and_then(|id| id.parse::<i64>().ok())
+        .unwrap_or(0);
+    let query = use_query_map();
+    // After a refused save the URL carries the message and everything that was typed.
+    let (notice, error, typed) = query.with_untracked(|q| {
+        let error = q.get("error");
+        let typed = error.as_ref().map(|_| CustomerForm {
+            name: q.get("name").unwrap_or_default(),
+            phone: q.get("phone").unwrap_or_default(),
+            email: q.get("email").unwrap_or_default(),
+            whatsapp_id: q.get("whatsapp_id").unwrap_or_default(),
+            telegram_chat_id: q.get("telegram_chat_id").unwrap_or_default(),
+            tags: q.get("tags").unwrap_or_default(),
+            groups: q.get_all("group").unwrap_or_default(),
+            assignee: q.get("assignee").unwrap_or_default(),
+            time_zone: q.get("time_zone").unwrap_or_default(),
+            opted_out: q.get("opted_out").is_some(),
+        });
+        (q.get("notice"), error, typed)
+    });
+    let data = Resource::new(move || id, customer_edit);
+    view! {
+        <Title text="Customer · Herald"/>
+        <AppHeader current="customers"/>
+        <main class="narrow">
+            <p><a href="/customers">"← All customers"</a></p>
+            {notice.map(|n| view! { <p class="success" role="status">{n}</p> })}
+            {error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || {
+                    let typed = typed.clone();
+                    Suspend::new(async move {
+                        page_or_error(data.await, |d| view! { <EditForm data=d typed/> }.into_any())
+                    })
+                }}
+            </Suspense>
+        </main>
+    }
+}
+
+#[component]
+fn EditForm(data: CustomerEdit, typed: Option<CustomerForm>) -> impl IntoView {
+    let f = typed.unwrap_or(data.form);
+    let action = format!("/customers/{}/save", data.id);
+    let field = |id: &'static str,
+                 label: &'static str,
+                 value: String,
+                 kind: &'static str,
+                 hint: &'static str| {
+        view! {
+            <label for=id>{label}</label>
+            <input id=id name=id type=kind value=value/>
+            {(!hint.is_empty()).then(|| view! { <span class="muted small">{hint}</span> })}
+        }
+    };
+    let groups = f.groups.clone();
+    view! {
+        <h1>{f.name.clone()}</h1>
+        <form method="post" action=action class="edit">
+            <fieldset disabled=!data.can_edit>
+                {(!data.can_edit).then(|| view! { <p class="muted">"Managers can look but not change customers."</p> })}
+                <label for="name">"Name"</label>
+                <input id="name" name="name" value=f.name.clone() required maxlength="200"/>
+                {field("phone", "Phone (SMS)", f.phone.clone(), "tel", "With + and the country code.")}
+                {field("email", "Email", f.email.clone(), "text", "")}
+                {field("whatsapp_id", "WhatsApp id", f.whatsapp_id.clone(), "text", "The phone number's digits, without +.")}
+                {field("telegram_chat_id", "Telegram chat id", f.telegram_chat_id.clone(), "text", "")}
+                {field("tags", "Tags", f.tags.clone(), "text", "Separated by commas; new ones are created.")}
+                <fieldset class="groups">
+                    <legend>"Robot groups"</legend>
+                    {data.all_groups.into_iter().map(|g| {
+                        let checked = groups.contains(&g);
+                        view! {
+                            <label class="check">
+                                <input type="checkbox" name="group" value=g.clone() checked=checked/>
+                                {g.clone()}
+                            </label>
+                        }
+                    }).collect_view()}
+                </fieldset>
+                <label for="assignee">"Assignee"</label>
+                <select id="assignee" name="assignee">
+                    <option value="" selected=f.assignee.is_empty()>"Nobody"</option>
+                    {data.staff.into_iter().map(|(id, name)| {
+                        let selected = f.assignee == id.to_string();
+                        view! { <option value=id.to_string() selected=selected>{name}</option> }
+                    }).collect_view()}
+                </select>
+                <label for="time_zone">"Time zone"</label>
+                <input id="time_zone" name="time_zone" list="zones" value=f.time_zone.clone() required/>
+                <datalist id="zones">
+                    {data.zones.into_iter().map(|z| view! { <option value=z></option> }).collect_view()}
+                </datalist>
+                <label for="opted_out" class="check">
+                    <input type="checkbox" id="opted_out" name="opted_out" checked=f.opted_out/>
+                    "Opted out: never include in a broadcast"
+                </label>
+                <button type="submit" class="primary">"Save"</button>
+            </fieldset>
+        </form>
+    }
+}
