@@ -34,3 +34,9 @@ test('the customer edit page has no serious accessibility violations', async ({ 
   await expect(page.getByRole('button', { name: 'Save' })).toBeVisible();
   expect(await seriousViolations(page)).toEqual([]);
 });
+
+test('the tags page has no serious accessibility violations', async ({ page }) => {
+  await signIn(page, 'staff');
+  await page.goto('/labels');
+  expect(await seriousViolations(page)).toEqual([]);
+});

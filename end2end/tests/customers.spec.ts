@@ -89,3 +89,27 @@ test('staff open a customer, fix a mistake without losing what they typed, and s
   await page.goto('/customers?tag=Early%20adopter');
   await expect(page.locator('table.customers tbody td.name')).toHaveText(['Linh Nguyen']);
 });
+
+test('tags are created, renamed and deleted on the tags page; managers only look', async ({ page }) => {
+  await signIn(page, 'admin');
+  await page.getByRole('link', { name: 'Tags & groups' }).click();
+  await page.getByLabel('New tag').fill('Trade fair 2027');
+  await page.getByRole('button', { name: 'Create' }).first().click();
+  await expect(page.getByRole('status')).toHaveText('Created the tag “Trade fair 2027”.');
+  await page.getByLabel('New name for Trade fair 2027').fill('Trade fair Berlin');
+  await page.locator('tr[data-name="Trade fair 2027"]').getByRole('button', { name: 'Rename' }).click();
+  await expect(page.getByRole('status')).toHaveText('Renamed to “Trade fair Berlin”.');
+  await page.getByLabel('Delete Trade fair Berlin').click();
+  await expect(page.getByRole('status')).toHaveText('Deleted the tag.');
+  await expect(page.locator('tr[data-name="Trade fair Berlin"]')).toHaveCount(0);
+  // A duplicate name is refused with a clear message.
+  await page.getByLabel('New tag').fill('VIP');
+  await page.getByRole('button', { name: 'Create' }).first().click();
+  await expect(page.getByRole('alert')).toContainText('already taken');
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signIn(page, 'manager');
+  await page.goto('/labels');
+  await expect(page.locator('tr[data-name="VIP"]')).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Create' })).toHaveCount(0);
+});

@@ -62,3 +62,28 @@ pub async fn customer_edit(id: i64) -> Result<crate::model::customer_edit::Custo
         can_edit: matches!(user.role, Role::Staff | Role::Admin),
     })
 }
+
+/// Every tag and robot group with its customer count.
+#[server(endpoint = "labels/list")]
+pub async fn list_labels() -> Result<crate::model::labels::LabelsPage, AppError> {
+    use crate::model::Role;
+    use crate::model::labels::{LabelRow, LabelsPage};
+    use crate::server::auth::{ANY_ROLE, require_role, state};
+    use crate::server::db::LabelKind;
+    let user = require_role(ANY_ROLE).await?;
+    let state = state()?;
+    let rows = |v: Vec<(i64, String, i64)>| {
+        v.into_iter()
+            .map(|(id, name, customers)| LabelRow {
+                id,
+                name,
+                customers,
+            })
+            .collect()
+    };
+    Ok(LabelsPage {
+        tags: rows(state.db.labels(LabelKind::Tag).await?),
+        groups: rows(state.db.labels(LabelKind::RobotGroup).await?),
+        can_edit: matches!(user.role, Role::Staff | Role::Admin),
+    })
+}

@@ -1,8 +1,10 @@
 //! Types shared by the browser and the server.
 
+pub mod audience;
 pub mod broadcast;
 pub mod customer;
 pub mod customer_edit;
+pub mod labels;
 pub mod list_query;
 pub mod user;
 

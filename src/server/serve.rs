@@ -102,6 +102,7 @@ pub fn router(state: AppState) -> Router {
             "/customers/{id}/save",
             axum::routing::post(super::customer_edit::save),
         )
+        .route("/labels", axum::routing::post(super::labels::handle))
         .leptos_routes_with_context(&state, routes, || {}, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(

@@ -7,12 +7,14 @@
 mod broadcasts;
 mod customers;
 mod directory;
+mod labels;
 pub mod search;
 mod users;
 
 pub use broadcasts::{BroadcastRecord, NewBroadcast, PauseError};
 pub use customers::{CustomerPageRows, CustomerRecord, UpdateError};
 pub use directory::{NewChannel, NewCustomer};
+pub use labels::{LabelError, LabelKind};
 pub use users::UserRecord;
 
 use std::str::FromStr;

@@ -1,0 +1,134 @@
+//! Tags and robot reply groups ("labels"): list with customer counts, create, rename, delete.
+
+use super::{Db, DbError, on_pool};
+use crate::model::audience::{AudienceRule, Field};
+
+/// Which kind of label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelKind {
+    Tag,
+    RobotGroup,
+}
+
+impl LabelKind {
+    pub fn parse(s: &str) -> Option<LabelKind> {
+        match s {
+            "tag" => Some(LabelKind::Tag),
+            "group" => Some(LabelKind::RobotGroup),
+            _ => None,
+        }
+    }
+    fn table(self) -> &'static str {
+        match self {
+            LabelKind::Tag => "tags",
+            LabelKind::RobotGroup => "robot_groups",
+        }
+    }
+    fn links(self) -> (&'static str, &'static str) {
+        match self {
+            LabelKind::Tag => ("customer_tags", "tag_id"),
+            LabelKind::RobotGroup => ("customer_robot_groups", "group_id"),
+        }
+    }
+    fn field(self) -> Field {
+        match self {
+            LabelKind::Tag => Field::Tag,
+            LabelKind::RobotGroup => Field::RobotGroup,
+        }
+    }
+    /// "tag" or "robot group", for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            LabelKind::Tag => "tag",
+            LabelKind::RobotGroup => "robot group",
+        }
+    }
+}
+
+/// Why a label change did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum LabelError {
+    #[error("it no longer exists")]
+    NotFound,
+    #[error("that name is already taken")]
+    Exists,
+    /// The name of an unfinished broadcast whose audience uses the label.
+    #[error("the broadcast “{0}” uses it in its audience")]
+    InUse(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<sqlx::Error> for LabelError {
+    fn from(e: sqlx::Error) -> Self {
+        if e.as_database_error()
+            .is_some_and(|d| d.kind() == sqlx::error::ErrorKind::UniqueViolation)
+        {
+            LabelError::Exists
+        } else {
+            LabelError::Db(DbError::Sqlx(e))
+        }
+    }
+}
+
+impl Db {
+    /// Every label of `kind` as (id, name, customers carrying it), by name.
+    pub async fn labels(&self, kind: LabelKind) -> Result<Vec<(i64, String, i64)>, DbError> {
+        let (links, col) = kind.links();
+        let sql = format!(
+            "SELECT l.id, l.name, (SELECT COUNT(*) FROM {links} x WHERE x.{col} = l.id) \
+             FROM {} l ORDER BY l.name",
+            kind.table()
+        );
+        let rows =
+            on_pool!(self, p => sqlx::query_as::<_, (i64, String, i64)>(&sql).fetch_all(p).await?);
+        Ok(rows)
+    }
+
+    pub async fn create_label(&self, kind: LabelKind, name: &str) -> Result<i64, LabelError> {
+        let sql = format!(
+            "INSERT INTO {} (name) VALUES ($1) RETURNING id",
+            kind.table()
+        );
+        let id: i64 = on_pool!(self, p => sqlx::query_scalar(&sql).bind(name).fetch_one(p).await?);
+        Ok(id)
+    }
+
+    pub async fn rename_label(
+        &self,
+        kind: LabelKind,
+        id: i64,
+        name: &str,
+    ) -> Result<(), LabelError> {
+        let sql = format!("UPDATE {} SET name = $1 WHERE id = $2", kind.table());
+        let n = on_pool!(self, p => sqlx::query(&sql).bind(name).bind(id).execute(p).await?.rows_affected());
+        if n == 0 {
+            Err(LabelError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Deletes a label (and its links to customers), unless a broadcast that has not finished
+    /// (draft, scheduled, sending, paused) names it in its audience.
+    pub async fn delete_label(&self, kind: LabelKind, id: i64) -> Result<(), LabelError> {
+        let audiences: Vec<(String, String)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT name, audience FROM broadcasts WHERE status IN ('draft', 'scheduled', 'sending') ORDER BY id",
+        )
+        .fetch_all(p)
+        .await?);
+        for (name, json) in audiences {
+            let rule: AudienceRule = serde_json::from_str(&json).unwrap_or_default();
+            if rule.mentions(kind.field(), id) {
+                return Err(LabelError::InUse(name));
+            }
+        }
+        let sql = format!("DELETE FROM {} WHERE id = $1", kind.table());
+        let n = on_pool!(self, p => sqlx::query(&sql).bind(id).execute(p).await?.rows_affected());
+        if n == 0 {
+            Err(LabelError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+}
