@@ -29,7 +29,6 @@ pub async fn list_customers(
 /// One customer for the edit page (any role may look; staff and admins may save).
 #[server(endpoint = "customers/edit")]
 pub async fn customer_edit(id: i64) -> Result<crate::model::customer_edit::CustomerEdit, AppError> {
-    use crate::model::Role;
     use crate::model::customer_edit::{CustomerEdit, CustomerForm};
     use crate::server::auth::{ANY_ROLE, require_role, state};
     let user = require_role(ANY_ROLE).await?;
@@ -59,31 +58,6 @@ pub async fn customer_edit(id: i64) -> Result<crate::model::customer_edit::Custo
             .iter()
             .map(|z| z.name().to_string())
             .collect(),
-        can_edit: matches!(user.role, Role::Staff | Role::Admin),
-    })
-}
-
-/// Every tag and robot group with its customer count.
-#[server(endpoint = "labels/list")]
-pub async fn list_labels() -> Result<crate::model::labels::LabelsPage, AppError> {
-    use crate::model::Role;
-    use crate::model::labels::{LabelRow, LabelsPage};
-    use crate::server::auth::{ANY_ROLE, require_role, state};
-    use crate::server::db::LabelKind;
-    let user = require_role(ANY_ROLE).await?;
-    let state = state()?;
-    let rows = |v: Vec<(i64, String, i64)>| {
-        v.into_iter()
-            .map(|(id, name, customers)| LabelRow {
-                id,
-                name,
-                customers,
-            })
-            .collect()
-    };
-    Ok(LabelsPage {
-        tags: rows(state.db.labels(LabelKind::Tag).await?),
-        groups: rows(state.db.labels(LabelKind::RobotGroup).await?),
-        can_edit: matches!(user.role, Role::Staff | Role::Admin),
+        can_edit: user.role.can_edit(),
     })
 }

@@ -6,5 +6,6 @@ pub mod broadcasts;
 pub mod customers;
 pub mod error;
 pub mod form;
+pub mod labels;
 
 pub use error::AppError;

@@ -30,6 +30,14 @@ impl Role {
         Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
+    /// The roles that may change customers, tags and broadcasts (managers only read).
+    pub const EDITORS: [Role; 2] = [Role::Staff, Role::Admin];
+
+    /// Whether this role may change customers, tags and broadcasts.
+    pub fn can_edit(self) -> bool {
+        Role::EDITORS.contains(&self)
+    }
+
     /// Whether this role may pause and resume broadcasts (the list's toggle).
     pub fn can_pause(self) -> bool {
         matches!(self, Role::Admin)
@@ -63,6 +71,12 @@ mod tests {
         }
         assert_eq!(Role::parse("root"), None);
         assert_eq!(Role::parse("Admin"), None, "names are exact");
+    }
+
+    #[test]
+    fn managers_only_read() {
+        assert!(Role::Staff.can_edit() && Role::Admin.can_edit());
+        assert!(!Role::Manager.can_edit());
     }
 
     #[test]

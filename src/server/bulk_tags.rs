@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::AppState;
-use super::auth::{check_role, user_for_headers};
+use super::auth::require_role_for_handler;
 use crate::api::form::with_param;
 use crate::model::Role;
 
@@ -68,28 +68,13 @@ pub fn parse(body: &[u8]) -> Result<BulkTag, (String, String)> {
 }
 
 pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let user = match user_for_headers(&state, &headers).await {
+    let user = match require_role_for_handler(&state, &headers, &Role::EDITORS).await {
         Ok(u) => u,
-        Err(e) => {
-            tracing::error!(error = ?e, "session lookup failed");
-            return Redirect::to("/customers?error=The%20database%20is%20unavailable.")
-                .into_response();
-        }
+        Err(response) => return response,
     };
     let req = match parse(&body) {
         Ok(r) => r,
         Err((msg, back)) => return Redirect::to(&with_param(&back, "error", &msg)).into_response(),
-    };
-    let user = match check_role(user, &[Role::Staff, Role::Admin]) {
-        Ok(u) => u,
-        Err(e) => {
-            return (
-                axum::http::StatusCode::from_u16(e.status())
-                    .unwrap_or(axum::http::StatusCode::FORBIDDEN),
-                e.to_string(),
-            )
-                .into_response();
-        }
     };
     let result = if req.add {
         state.db.add_tag_to(&req.ids, &req.tag).await

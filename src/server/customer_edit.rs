@@ -3,11 +3,11 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::AppState;
-use super::auth::{check_role, user_for_headers};
+use super::auth::require_role_for_handler;
 use super::db::UpdateError;
 use super::timefmt;
 use crate::model::Role;
@@ -67,23 +67,9 @@ pub async fn save(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let user = match user_for_headers(&state, &headers).await {
+    let user = match require_role_for_handler(&state, &headers, &Role::EDITORS).await {
         Ok(u) => u,
-        Err(e) => {
-            tracing::error!(error = ?e, "session lookup failed");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The database is unavailable.",
-            )
-                .into_response();
-        }
-    };
-    let user = match check_role(user, &[Role::Staff, Role::Admin]) {
-        Ok(u) => u,
-        Err(e) => {
-            let code = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN);
-            return (code, e.to_string()).into_response();
-        }
+        Err(response) => return response,
     };
     let form = parse_form(&body);
     let mut problems: Vec<String> = match form.validate() {

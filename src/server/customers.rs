@@ -6,7 +6,7 @@ use super::AppState;
 use super::db::{Db, NewCustomer};
 use super::seed;
 use crate::api::AppError;
-use crate::model::{CurrentUser, CustomerAnchor, CustomerPage, CustomerQuery, CustomerRow, Role};
+use crate::model::{CurrentUser, CustomerAnchor, CustomerPage, CustomerQuery, CustomerRow};
 
 /// One page of customers for the customers page.
 pub async fn list_page(
@@ -52,7 +52,7 @@ pub async fn list_page(
         query,
         notices,
         all_tags: state.db.tag_names().await?,
-        can_tag: matches!(viewer.role, Role::Staff | Role::Admin),
+        can_tag: viewer.role.can_edit(),
     })
 }
 

@@ -4,12 +4,12 @@ use std::borrow::Cow;
 
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::AppState;
-use super::auth::user_for_headers;
+use super::auth::{ANY_ROLE, require_role_for_handler};
 use super::db::{CustomerRecord, Db};
 use crate::model::{CustomerAnchor, CustomerQuery};
 
@@ -57,17 +57,8 @@ pub async fn customers_csv(
     headers: HeaderMap,
     Query(params): Query<ExportParams>,
 ) -> Response {
-    match user_for_headers(&state, &headers).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return (StatusCode::UNAUTHORIZED, "Please sign in to export.").into_response(),
-        Err(e) => {
-            tracing::error!(error = ?e, "session lookup failed");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The database is unavailable.",
-            )
-                .into_response();
-        }
+    if let Err(response) = require_role_for_handler(&state, &headers, ANY_ROLE).await {
+        return response;
     }
     let (query, _) = CustomerQuery::parse(params.q.as_deref(), params.tag.as_deref(), None, None);
     let stream =

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::customers::list_labels;
+use crate::api::labels::list_labels;
 use crate::model::labels::{LabelRow, LabelsPage};
 use crate::ui::header::AppHeader;
 use crate::ui::page_or_error;
