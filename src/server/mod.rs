@@ -10,6 +10,7 @@ pub mod customer_edit;
 pub mod customers;
 pub mod db;
 pub mod export;
+pub mod import;
 pub mod labels;
 pub mod seed;
 pub mod serve;
