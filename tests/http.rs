@@ -470,14 +470,14 @@ async fn editing_a_customer_saves_everything_or_keeps_what_was_typed() {
         r.headers[header::LOCATION],
         format!("/customers/{id}?notice=Saved.").as_str()
     );
-    let (c, assignee, tags, groups) = t.db.customer_for_edit(id).await.unwrap();
+    let (c, tags, groups) = t.db.customer_for_edit(id).await.unwrap();
     assert_eq!(c.name, "Ada Lovelace");
     assert_eq!(c.phone.as_deref(), Some("+442079460958"));
     assert_eq!(c.email.as_deref(), Some("ada@example.org"));
     assert_eq!(c.telegram_chat_id.as_deref(), Some("-100123"));
     assert_eq!(
-        (c.time_zone.as_str(), c.opted_out, assignee),
-        ("Europe/London", true, 0)
+        (c.time_zone.as_str(), c.opted_out, c.assignee_id),
+        ("Europe/London", true, None)
     );
     assert_eq!(tags, vec!["Pioneers", "VIP"]);
     assert_eq!(groups, vec!["Sales-bot"]);

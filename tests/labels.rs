@@ -57,14 +57,13 @@ async fn labels_are_created_renamed_and_deleted_unless_in_use(db: &Db) {
         let rule = format!(
             r#"{{"match":"all","conditions":[{{"field":"{field}","op":"is","id":{id}}}]}}"#
         );
-        let b = db
-            .insert_broadcast(&broadcast(
-                &format!("Spring launch {field}"),
-                "scheduled",
-                rule,
-            ))
-            .await
-            .unwrap();
+        db.insert_broadcast(&broadcast(
+            &format!("Spring launch {field}"),
+            "scheduled",
+            rule,
+        ))
+        .await
+        .unwrap();
         match db.delete_label(kind, id).await {
             Err(LabelError::InUse(name)) => assert_eq!(name, format!("Spring launch {field}")),
             other => panic!("expected InUse, got {other:?}"),
@@ -87,7 +86,6 @@ async fn labels_are_created_renamed_and_deleted_unless_in_use(db: &Db) {
             1,
             "the one in use stays"
         );
-        let _ = b;
     }
 }
 

@@ -33,7 +33,7 @@ pub async fn customer_edit(id: i64) -> Result<crate::model::customer_edit::Custo
     use crate::server::auth::{ANY_ROLE, require_role, state};
     let user = require_role(ANY_ROLE).await?;
     let state = state()?;
-    let (c, assignee, tags, groups) = state.db.customer_for_edit(id).await?;
+    let (c, tags, groups) = state.db.customer_for_edit(id).await?;
     Ok(CustomerEdit {
         id,
         form: CustomerForm {
@@ -44,11 +44,7 @@ pub async fn customer_edit(id: i64) -> Result<crate::model::customer_edit::Custo
             telegram_chat_id: c.telegram_chat_id.unwrap_or_default(),
             tags: tags.join(", "),
             groups,
-            assignee: if assignee > 0 {
-                assignee.to_string()
-            } else {
-                String::new()
-            },
+            assignee: c.assignee_id.map(|a| a.to_string()).unwrap_or_default(),
             time_zone: c.time_zone,
             opted_out: c.opted_out,
         },

@@ -74,6 +74,29 @@ pub fn parse_phone(s: &str) -> Result<String, String> {
     }
 }
 
+/// A WhatsApp id: the phone number's 7 to 15 digits (a leading `+` is dropped).
+pub fn parse_whatsapp_id(s: &str) -> Result<String, String> {
+    let w = s.trim().trim_start_matches('+');
+    if (7..=15).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(w.to_string())
+    } else {
+        Err(format!(
+            "“{w}” is not a WhatsApp id: use the phone number's digits, without +."
+        ))
+    }
+}
+
+/// A Telegram chat id: a whole number (group chats are negative).
+pub fn parse_telegram_chat_id(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    match t.parse::<i64>() {
+        Ok(_) => Ok(t.to_string()),
+        Err(_) => Err(format!(
+            "“{t}” is not a Telegram chat id: it is a whole number."
+        )),
+    }
+}
+
 /// An email address, lowercased: one `@`, something before it, a dotted domain after it.
 pub fn parse_email(s: &str) -> Result<String, String> {
     let s = s.trim().to_lowercase();
@@ -119,24 +142,20 @@ impl CustomerForm {
                 errors.push(("email", e));
                 None
             });
-        let whatsapp_id = optional(&self.whatsapp_id).map(str::to_string);
-        if let Some(w) = &whatsapp_id
-            && (!(7..=15).contains(&w.len()) || !w.bytes().all(|b| b.is_ascii_digit()))
-        {
-            errors.push((
-                "whatsapp_id",
-                "A WhatsApp id is the phone number's digits, without +.".into(),
-            ));
-        }
-        let telegram_chat_id = optional(&self.telegram_chat_id).map(str::to_string);
-        if let Some(t) = &telegram_chat_id
-            && t.parse::<i64>().is_err()
-        {
-            errors.push((
-                "telegram_chat_id",
-                "A Telegram chat id is a whole number.".into(),
-            ));
-        }
+        let whatsapp_id = optional(&self.whatsapp_id)
+            .map(parse_whatsapp_id)
+            .transpose()
+            .unwrap_or_else(|e| {
+                errors.push(("whatsapp_id", e));
+                None
+            });
+        let telegram_chat_id = optional(&self.telegram_chat_id)
+            .map(parse_telegram_chat_id)
+            .transpose()
+            .unwrap_or_else(|e| {
+                errors.push(("telegram_chat_id", e));
+                None
+            });
         let mut tags: Vec<String> = Vec::new();
         for t in self
             .tags

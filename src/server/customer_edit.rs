@@ -72,9 +72,11 @@ pub async fn save(
         Err(response) => return response,
     };
     let form = parse_form(&body);
-    let mut problems: Vec<String> = match form.validate() {
+    // Every problem at once: the form's own checks, then the time zone's name.
+    let checked = form.validate();
+    let mut problems: Vec<String> = match &checked {
         Ok(_) => Vec::new(),
-        Err(errors) => errors.into_iter().map(|(_, m)| m).collect(),
+        Err(errors) => errors.iter().map(|(_, m)| m.clone()).collect(),
     };
     if !form.time_zone.trim().is_empty() && !timefmt::is_zone(form.time_zone.trim()) {
         problems.push(format!(
@@ -82,7 +84,7 @@ pub async fn save(
             form.time_zone.trim()
         ));
     }
-    let valid = match form.validate() {
+    let valid = match checked {
         Ok(v) if problems.is_empty() => v,
         _ => return Redirect::to(&back_to_form(id, &problems.join(" "), &form)).into_response(),
     };

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::io::Read;
 
-use crate::model::customer_edit::{parse_email, parse_phone};
+use crate::model::customer_edit::{
+    parse_email, parse_phone, parse_telegram_chat_id, parse_whatsapp_id,
+};
 
 /// A column Herald understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -151,20 +153,20 @@ pub fn check_row(
             Err(_) => return fail(format!("“{e}” is not an email address")),
         },
     };
-    let telegram_chat_id = some(get(Column::TelegramChatId));
-    if let Some(t) = &telegram_chat_id
-        && t.parse::<i64>().is_err()
-    {
-        return fail(format!("the Telegram chat id “{t}” is not a whole number"));
-    }
-    let whatsapp_id = some(get(Column::WhatsappId)).map(|w| w.trim_start_matches('+').to_string());
-    if let Some(w) = &whatsapp_id
-        && (!(7..=15).contains(&w.len()) || !w.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return fail(format!(
-            "the WhatsApp id “{w}” is not a phone number's digits"
-        ));
-    }
+    let telegram_chat_id = match some(get(Column::TelegramChatId)) {
+        None => None,
+        Some(t) => match parse_telegram_chat_id(&t) {
+            Ok(t) => Some(t),
+            Err(e) => return fail(e),
+        },
+    };
+    let whatsapp_id = match some(get(Column::WhatsappId)) {
+        None => None,
+        Some(w) => match parse_whatsapp_id(&w) {
+            Ok(w) => Some(w),
+            Err(e) => return fail(e),
+        },
+    };
     let assignee_email = some(get(Column::AssigneeEmail)).map(|a| a.to_lowercase());
     if let Some(a) = &assignee_email
         && !is_staff(a)

@@ -19,6 +19,7 @@ pub struct CustomerRecord {
     pub telegram_chat_id: Option<String>,
     pub time_zone: String,
     pub opted_out: bool,
+    pub assignee_id: Option<i64>,
     /// The assignee's name and email.
     pub assignee: Option<String>,
     pub assignee_email: Option<String>,
@@ -102,7 +103,7 @@ fn list_sql(dialect: Dialect, q: &CustomerQuery, limit: usize) -> (String, bool)
     let sql = format!(
         "SELECT customers.id, customers.name, customers.phone, customers.email, \
          customers.whatsapp_id, customers.telegram_chat_id, customers.time_zone, \
-         customers.opted_out, u.name AS assignee, u.email AS assignee_email \
+         customers.opted_out, customers.assignee_id, u.name AS assignee, u.email AS assignee_email \
          FROM {from} LEFT JOIN staff_users u ON u.id = customers.assignee_id \
          WHERE 1 = 1{filter} ORDER BY customers.name {dir}, customers.id {dir} LIMIT {}",
         limit + 1
@@ -236,19 +237,17 @@ impl Db {
     pub async fn customer_for_edit(
         &self,
         id: i64,
-    ) -> Result<(CustomerRecord, i64, Vec<String>, Vec<String>), DbError> {
+    ) -> Result<(CustomerRecord, Vec<String>, Vec<String>), DbError> {
         let sql = "SELECT customers.id, customers.name, customers.phone, customers.email, \
                    customers.whatsapp_id, customers.telegram_chat_id, customers.time_zone, \
-                   customers.opted_out, u.name AS assignee, u.email AS assignee_email \
+                   customers.opted_out, customers.assignee_id, u.name AS assignee, u.email AS assignee_email \
                    FROM customers LEFT JOIN staff_users u ON u.id = customers.assignee_id \
                    WHERE customers.id = $1";
         let row = on_pool!(self, p => sqlx::query_as::<_, CustomerRecord>(sql).bind(id).fetch_optional(p).await?)
             .ok_or(DbError::NotFound)?;
-        let assignee: Option<i64> = on_pool!(self, p => sqlx::query_scalar("SELECT assignee_id FROM customers WHERE id = $1").bind(id).fetch_one(p).await?);
         let (mut tags, mut groups) = self.customer_labels(&[id]).await?;
         Ok((
             row,
-            assignee.unwrap_or(0),
             tags.remove(&id).unwrap_or_default(),
             groups.remove(&id).unwrap_or_default(),
         ))
