@@ -8,6 +8,7 @@ use leptos_router::{SsrMode, path};
 use crate::ui::broadcast_list::BroadcastListPage;
 use crate::ui::customer_edit::CustomerEditPage;
 use crate::ui::customers::CustomersPage;
+use crate::ui::import::ImportPageView;
 use crate::ui::labels::LabelsPageView;
 use crate::ui::login::LoginPage;
 
@@ -41,6 +42,8 @@ pub fn App() -> impl IntoView {
                 // Async: the server sends the finished page, so it works without JavaScript.
                 <Route path=path!("/") view=BroadcastListPage ssr=SsrMode::Async/>
                 <Route path=path!("/customers") view=CustomersPage ssr=SsrMode::Async/>
+                <Route path=path!("/customers/import") view=ImportPageView ssr=SsrMode::Async/>
+                <Route path=path!("/customers/import/:id") view=ImportPageView ssr=SsrMode::Async/>
                 <Route path=path!("/customers/:id") view=CustomerEditPage ssr=SsrMode::Async/>
                 <Route path=path!("/labels") view=LabelsPageView ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=LoginPage/>

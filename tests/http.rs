@@ -25,6 +25,10 @@ async fn app() -> (Router, common::TestDb) {
     let state = AppState {
         leptos_options,
         db: t.db.clone(),
+        imports: herald::server::import_web::Imports::new(
+            t.dir().join("imports"),
+            config.import_max_bytes,
+        ),
         config: Arc::new(config),
         clock,
     };
@@ -531,5 +535,114 @@ async fn editing_a_customer_saves_everything_or_keeps_what_was_typed() {
         t.db.customer_for_edit(id).await.unwrap().0.name,
         "Ada Lovelace"
     );
+    t.cleanup().await;
+}
+
+/// A multipart upload of `data` as the form's `file` field.
+fn upload(data: &[u8], cookie: &str, declared_len: Option<u64>) -> Request<Body> {
+    let mut body = b"--XBOUNDARYX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"customers.csv\"\r\nContent-Type: text/csv\r\n\r\n".to_vec();
+    body.extend_from_slice(data);
+    body.extend_from_slice(b"\r\n--XBOUNDARYX--\r\n");
+    Request::post("/customers/import")
+        .header(
+            header::CONTENT_TYPE,
+            "multipart/form-data; boundary=XBOUNDARYX",
+        )
+        .header(header::ACCEPT, "text/html")
+        .header(header::COOKIE, cookie)
+        .header(
+            header::CONTENT_LENGTH,
+            declared_len.unwrap_or(body.len() as u64).to_string(),
+        )
+        .body(Body::from(body))
+        .unwrap()
+}
+
+fn location(r: &Reply) -> String {
+    let raw = r.headers[header::LOCATION].to_str().unwrap();
+    form_urlencoded::parse(raw.split_once('?').map(|(_, q)| q).unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "error")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| raw.to_string())
+}
+
+#[tokio::test]
+async fn importing_through_the_pages_checks_the_upload_and_stores_the_customers() {
+    let (app, t) = app().await;
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let manager = sign_in(&app, "manager@herald.test").await;
+    let before = t.db.count_customers().await.unwrap();
+    let csv = "Kunde,Telefon,Tags\nNora Import,+44 20 7946 0101,Imported\nOtto Import,+44 20 7946 0102,Imported\n";
+
+    // Managers may not import, whatever the page shows.
+    let r = send(&app, upload(csv.as_bytes(), &manager, None)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(&app, get("/customers/import", Some(&manager))).await;
+    assert!(!r.body.contains("type=\"file\""), "{}", r.body);
+
+    // Too big (the declared length is enough), or not CSV by its content: a clear message.
+    let r = send(&app, upload(csv.as_bytes(), &staff, Some(2 << 30))).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let message = location(&r);
+    assert!(
+        message.contains("2048 MB") && message.contains("largest file"),
+        "{message}"
+    );
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01";
+    let message = location(&send(&app, upload(png, &staff, None)).await);
+    assert!(message.contains("image"), "{message}");
+    let message = location(&send(&app, upload(b"", &staff, None)).await);
+    assert!(message.contains("empty"), "{message}");
+
+    // A good file: the preview shows its lines and the guessed mapping ("Kunde" is unknown).
+    let r = send(&app, upload(csv.as_bytes(), &staff, None)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = r.headers[header::LOCATION].to_str().unwrap().to_string();
+    assert!(page.starts_with("/customers/import/"), "{page}");
+    let r = send(&app, get(&page, Some(&staff))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Nora Import") && r.body.contains("Kunde"));
+    assert!(
+        r.body.contains(r#"<option value="phone" selected"#),
+        "Telefon is not guessed as phone: {}",
+        r.body
+    );
+
+    // Starting without a name column is refused and keeps the choices.
+    let r = send(
+        &app,
+        post(
+            &page,
+            "col_0=&col_1=phone&col_2=tags&action=start",
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    assert!(location(&r).contains("name"), "{}", location(&r));
+    assert_eq!(t.db.count_customers().await.unwrap(), before);
+
+    let r = send(
+        &app,
+        post(
+            &page,
+            "col_0=name&col_1=phone&col_2=tags&action=start",
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let mut body = String::new();
+    for _ in 0..200 {
+        body = send(&app, get(&page, Some(&staff))).await.body;
+        if !body.contains("<progress") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(body.contains("2 new customers"), "{body}");
+    assert_eq!(t.db.count_customers().await.unwrap(), before + 2);
+    assert_eq!(t.db.count_customers_tagged("Imported").await.unwrap(), 2);
     t.cleanup().await;
 }

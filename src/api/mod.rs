@@ -6,6 +6,7 @@ pub mod broadcasts;
 pub mod customers;
 pub mod error;
 pub mod form;
+pub mod import;
 pub mod labels;
 
 pub use error::AppError;

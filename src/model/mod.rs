@@ -4,6 +4,7 @@ pub mod audience;
 pub mod broadcast;
 pub mod customer;
 pub mod customer_edit;
+pub mod import;
 pub mod labels;
 pub mod list_query;
 pub mod user;

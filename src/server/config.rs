@@ -14,6 +14,8 @@ pub struct Config {
     pub demo_data: bool,
     pub session_hours: i64,
     pub secure_cookies: bool,
+    /// The largest CSV file an import accepts, in bytes.
+    pub import_max_bytes: u64,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -24,6 +26,7 @@ struct HeraldTable {
     demo_data: Option<bool>,
     session_hours: Option<i64>,
     secure_cookies: Option<bool>,
+    import_max_mb: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,7 +92,18 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
         Some(v) => parse_bool("HERALD_SECURE_COOKIES", &v)?,
         None => file.secure_cookies.unwrap_or(false),
     };
+    let import_max_mb = match env("HERALD_IMPORT_MAX_MB") {
+        Some(v) => v
+            .trim()
+            .parse()
+            .with_context(|| format!("HERALD_IMPORT_MAX_MB must be a whole number, not {v:?}"))?,
+        None => file.import_max_mb.unwrap_or(1024),
+    };
+    if !(1..=100 * 1024).contains(&import_max_mb) {
+        bail!("import-max-mb must be between 1 and 102400, not {import_max_mb}");
+    }
     Ok(Config {
+        import_max_bytes: import_max_mb * 1024 * 1024,
         data_dir,
         database_url,
         demo_data,
@@ -135,6 +149,7 @@ mod tests {
             demo_data: Some(true),
             session_hours: Some(5),
             secure_cookies: Some(false),
+            import_max_mb: Some(10),
         };
         let c = resolve(
             file,
@@ -151,6 +166,7 @@ mod tests {
         assert!(!c.demo_data);
         assert_eq!(c.session_hours, 2);
         assert!(c.secure_cookies);
+        assert_eq!(c.import_max_bytes, 10 * 1024 * 1024);
         let c = resolve(
             HeraldTable::default(),
             env_of(&[("DATABASE_URL", "postgres://h/db")]),

@@ -93,6 +93,22 @@ pub async fn customers_csv(
         .into_response()
 }
 
+/// The whole filtered list as one CSV document, in memory: for tests and small lists (the
+/// download streams instead).
+pub async fn customers_csv_bytes(db: &Db, mut query: CustomerQuery) -> anyhow::Result<Vec<u8>> {
+    let mut all = Vec::new();
+    let mut first = true;
+    loop {
+        let (bytes, last_id) = batch(db, &query, first).await?;
+        all.extend_from_slice(&bytes);
+        first = false;
+        match last_id {
+            Some(id) => query.anchor = CustomerAnchor::After(id),
+            None => return Ok(all),
+        }
+    }
+}
+
 /// One batch as CSV bytes (with the header row first), and the last id when more may follow.
 async fn batch(
     db: &Db,

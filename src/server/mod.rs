@@ -11,6 +11,7 @@ pub mod customers;
 pub mod db;
 pub mod export;
 pub mod import;
+pub mod import_web;
 pub mod labels;
 pub mod seed;
 pub mod serve;

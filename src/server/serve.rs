@@ -38,6 +38,10 @@ pub async fn run() -> anyhow::Result<()> {
     let state = AppState {
         leptos_options,
         db: db.clone(),
+        imports: super::import_web::Imports::new(
+            config.data_dir.join("imports"),
+            config.import_max_bytes,
+        ),
         config: Arc::new(config),
         clock,
     };
@@ -103,6 +107,15 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(super::customer_edit::save),
         )
         .route("/labels", axum::routing::post(super::labels::handle))
+        .route(
+            "/customers/import",
+            axum::routing::post(super::import_web::upload)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/customers/import/{id}",
+            axum::routing::post(super::import_web::choose),
+        )
         .leptos_routes_with_context(&state, routes, || {}, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(

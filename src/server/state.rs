@@ -15,4 +15,5 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
+    pub imports: Arc<super::import_web::Imports>,
 }

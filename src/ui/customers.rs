@@ -79,6 +79,7 @@ fn CustomerList(page: CustomerPage, search: String) -> impl IntoView {
         {page.notices.into_iter().map(|n| view! { <p class="notice" role="status">{n}</p> }).collect_view()}
         <p class="actions">
             <a href=export download="customers.csv">"Export these customers (CSV)"</a>
+            {can_tag.then(|| view! { " · " <a href="/customers/import">"Import customers (CSV)"</a> })}
         </p>
         {can_tag.then(|| view! {
             <div class="bulk" role="group" aria-label="Tag the selected customers">

@@ -4,6 +4,7 @@ pub mod broadcast_list;
 pub mod customer_edit;
 pub mod customers;
 pub mod header;
+pub mod import;
 pub mod labels;
 pub mod login;
 

@@ -12,6 +12,14 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A folder for files that lives as long as this database.
+    pub fn dir(&self) -> std::path::PathBuf {
+        match &self._dir {
+            Some(d) => d.path().to_path_buf(),
+            None => std::env::temp_dir(),
+        }
+    }
+
     /// Drops the PostgreSQL database again (SQLite's folder goes with the TempDir).
     pub async fn cleanup(self) {
         self.db.close().await;

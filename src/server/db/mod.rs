@@ -7,6 +7,7 @@
 mod broadcasts;
 mod customers;
 mod directory;
+mod import;
 mod labels;
 pub mod search;
 mod users;
@@ -14,6 +15,7 @@ mod users;
 pub use broadcasts::{BroadcastRecord, NewBroadcast, PauseError};
 pub use customers::{CustomerPageRows, CustomerRecord, UpdateError};
 pub use directory::{NewChannel, NewCustomer};
+pub use import::ImportTally;
 pub use labels::{LabelError, LabelKind};
 pub use users::UserRecord;
 
