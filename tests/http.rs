@@ -646,3 +646,68 @@ async fn importing_through_the_pages_checks_the_upload_and_stores_the_customers(
     assert_eq!(t.db.count_customers_tagged("Imported").await.unwrap(), 2);
     t.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_sandbox_webhook_is_authenticated_refuses_bad_input_and_applies_stop() {
+    let (app, t) = app().await;
+    let channel =
+        t.db.insert_channel(
+            &herald::server::db::NewChannel {
+                kind: "sandbox".into(),
+                name: "Hook test".into(),
+                config_json: r#"{"inbound_token":"s3cret-token"}"#.into(),
+                rate_per_sec: 10,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let path = format!("/webhooks/sandbox/{channel}");
+    let hook = |token: &str, body: Vec<u8>| {
+        Request::post(&path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-herald-token", token)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let stop = br#"{"from": "+15551000000", "text": "STOP", "id": "sb-1"}"#.to_vec();
+    assert_eq!(
+        send(&app, hook("wrong", stop.clone())).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = send(&app, hook("s3cret-token", b"{\"from\": 1".to_vec())).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("expected JSON"), "{}", r.body);
+    let big = format!(
+        r#"{{"from": "+15551000000", "text": "{}"}}"#,
+        "x".repeat(100_000)
+    );
+    assert_eq!(
+        send(&app, hook("s3cret-token", big.into_bytes()))
+            .await
+            .status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let stranger = br#"{"from": "+19999999999", "text": "STOP"}"#.to_vec();
+    assert_eq!(
+        send(&app, hook("s3cret-token", stranger)).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let r = send(&app, hook("s3cret-token", stop)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["opted_out"], true);
+    let customer = v["customer_id"].as_i64().unwrap();
+    let outs = t.db.channel_opt_outs(customer).await.unwrap();
+    assert_eq!(
+        outs.iter().map(|o| o.0.as_str()).collect::<Vec<_>>(),
+        ["sandbox"]
+    );
+    // The seeded sandbox channel's token is its own: this one's does not open it.
+    let other = Request::post(format!("/webhooks/sandbox/{}", channel - 1))
+        .header("x-herald-token", "s3cret-token")
+        .body(Body::from(r#"{"from":"+15551000000","text":"hi"}"#))
+        .unwrap();
+    assert_ne!(send(&app, other).await.status, StatusCode::OK);
+    t.cleanup().await;
+}

@@ -55,5 +55,12 @@ pub async fn customer_edit(id: i64) -> Result<crate::model::customer_edit::Custo
             .map(|z| z.name().to_string())
             .collect(),
         can_edit: user.role.can_edit(),
+        channel_opt_outs: state
+            .db
+            .channel_opt_outs(id)
+            .await?
+            .into_iter()
+            .map(|(kind, at)| format!("{kind} since {}", at.format("%-d %b %Y")))
+            .collect(),
     })
 }

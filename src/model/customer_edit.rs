@@ -31,6 +31,8 @@ pub struct CustomerEdit {
     /// Known IANA time zone names, for suggestions.
     pub zones: Vec<String>,
     pub can_edit: bool,
+    /// Channel kinds the customer opted out of by message (e.g. "sms since 26 Nov 2026").
+    pub channel_opt_outs: Vec<String>,
 }
 
 /// A customer ready to store.

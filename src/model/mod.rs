@@ -2,11 +2,13 @@
 
 pub mod audience;
 pub mod broadcast;
+pub mod channel;
 pub mod customer;
 pub mod customer_edit;
 pub mod import;
 pub mod labels;
 pub mod list_query;
+pub mod opt_out;
 pub mod user;
 
 pub use broadcast::{BroadcastRow, BroadcastStatus, ListPage};

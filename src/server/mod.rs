@@ -12,6 +12,7 @@ pub mod db;
 pub mod export;
 pub mod import;
 pub mod import_web;
+pub mod inbound;
 pub mod labels;
 pub mod seed;
 pub mod serve;

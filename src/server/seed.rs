@@ -141,7 +141,15 @@ pub async fn load(db: &Db, now: DateTime<Utc>) -> anyhow::Result<()> {
             &NewChannel {
                 kind: "sandbox".into(),
                 name: "Sandbox".into(),
-                config_json: r#"{"delivered":0.95,"read":0.6,"reply":0.1,"fail":0.02}"#.into(),
+                config_json: serde_json::json!({
+                    "delivered": 0.95,
+                    "read": 0.6,
+                    "reply": 0.1,
+                    "fail": 0.02,
+                    // Authenticates the sandbox's inbound webhook (X-Herald-Token).
+                    "inbound_token": super::auth::new_session_token(),
+                })
+                .to_string(),
                 rate_per_sec: 200,
             },
             now,

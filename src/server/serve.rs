@@ -113,6 +113,12 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route(
+            "/webhooks/sandbox/{channel_id}",
+            axum::routing::post(super::inbound::sandbox).layer(
+                axum::extract::DefaultBodyLimit::max(super::inbound::MAX_BODY),
+            ),
+        )
+        .route(
             "/customers/import/{id}",
             axum::routing::post(super::import_web::choose),
         )

@@ -111,6 +111,11 @@ fn EditForm(data: CustomerEdit, typed: Option<CustomerForm>) -> impl IntoView {
                     <input type="checkbox" id="opted_out" name="opted_out" checked=f.opted_out/>
                     "Opted out: never include in a broadcast"
                 </label>
+                {(!data.channel_opt_outs.is_empty()).then(|| view! {
+                    <p class="muted opt-outs">
+                        {format!("Replied STOP, so no broadcasts on: {}.", data.channel_opt_outs.join(", "))}
+                    </p>
+                })}
                 <button type="submit" class="primary">"Save"</button>
             </fieldset>
         </form>

@@ -9,6 +9,7 @@ mod customers;
 mod directory;
 mod import;
 mod labels;
+mod opt_out;
 pub mod search;
 mod users;
 
@@ -17,6 +18,7 @@ pub use customers::{CustomerPageRows, CustomerRecord, UpdateError};
 pub use directory::{NewChannel, NewCustomer};
 pub use import::ImportTally;
 pub use labels::{LabelError, LabelKind};
+pub use opt_out::{Inbound, audience_clause};
 pub use users::UserRecord;
 
 use std::str::FromStr;

@@ -1,0 +1,221 @@
+//! Inbound messages, opt-outs per channel kind, and who a broadcast audience reaches: never a
+//! customer who opted out (of everything, or of every chosen channel kind).
+
+use chrono::{DateTime, Utc};
+
+use super::{Db, DbError, on_pool};
+use crate::model::audience::{AudienceRule, Field, Match, Op};
+use crate::model::channel::ChannelKind;
+use crate::model::opt_out::is_stop_request;
+
+/// What storing an inbound message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    pub message_id: i64,
+    /// The message was a stop word, and the customer is now opted out on its channel kind.
+    pub opted_out: bool,
+}
+
+/// The WHERE clause (over `customers c`) for `rule`, reachable on at least one of `kinds`,
+/// opt-outs excluded. Ids and kinds come from typed values, so inlining them is safe.
+pub fn audience_clause(rule: &AudienceRule, kinds: &[ChannelKind]) -> String {
+    let conditions: Vec<String> = rule
+        .conditions
+        .iter()
+        .map(|c| {
+            let (table, column) = match c.field {
+                Field::Tag => ("customer_tags", "tag_id"),
+                Field::RobotGroup => ("customer_robot_groups", "group_id"),
+            };
+            let not = if c.op == Op::IsNot { "NOT " } else { "" };
+            format!(
+                "{not}EXISTS (SELECT 1 FROM {table} x WHERE x.customer_id = c.id AND x.{column} = {})",
+                c.id
+            )
+        })
+        .collect();
+    let rule_sql = if conditions.is_empty() {
+        "1 = 1".to_string()
+    } else {
+        let joiner = if rule.matching == Match::All {
+            " AND "
+        } else {
+            " OR "
+        };
+        format!("({})", conditions.join(joiner))
+    };
+    let reach: Vec<String> = kinds
+        .iter()
+        .map(|k| {
+            let address = k
+                .address_column()
+                .map(|col| format!("{col} IS NOT NULL AND "))
+                .unwrap_or_default();
+            format!(
+                "({address}NOT EXISTS (SELECT 1 FROM customer_opt_outs o \
+                 WHERE o.customer_id = c.id AND o.channel_kind = '{}'))",
+                k.as_str()
+            )
+        })
+        .collect();
+    let reach_sql = if reach.is_empty() {
+        "1 = 0".to_string()
+    } else {
+        format!("({})", reach.join(" OR "))
+    };
+    format!("NOT c.opted_out AND {rule_sql} AND {reach_sql}")
+}
+
+impl Db {
+    /// How many customers `rule` reaches on at least one of `kinds`.
+    pub async fn audience_count(
+        &self,
+        rule: &AudienceRule,
+        kinds: &[ChannelKind],
+    ) -> Result<i64, DbError> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM customers c WHERE {}",
+            audience_clause(rule, kinds)
+        );
+        let n: i64 = on_pool!(self, p => sqlx::query_scalar(&sql).fetch_one(p).await?);
+        Ok(n)
+    }
+
+    /// The customer whose address on `kind` is `address` (the sandbox: phone, then email).
+    pub async fn customer_by_address(
+        &self,
+        kind: ChannelKind,
+        address: &str,
+    ) -> Result<Option<i64>, DbError> {
+        let columns: &[&str] = match kind {
+            ChannelKind::Sandbox => &["phone", "email"],
+            ChannelKind::Webhook => &[],
+            k => &[k.address_column().unwrap_or("phone")],
+        };
+        for column in columns {
+            let sql = format!("SELECT id FROM customers WHERE {column} = $1 ORDER BY id LIMIT 1");
+            let id: Option<i64> = on_pool!(self, p => sqlx::query_scalar(&sql).bind(address).fetch_optional(p).await?);
+            if id.is_some() {
+                return Ok(id);
+            }
+        }
+        Ok(None)
+    }
+
+    /// A channel's kind and its settings JSON (secrets included: server side only).
+    pub async fn channel_kind_and_config(
+        &self,
+        channel_id: i64,
+    ) -> Result<Option<(ChannelKind, String)>, DbError> {
+        let row: Option<(String, String)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT kind, config FROM channels WHERE id = $1",
+        )
+        .bind(channel_id)
+        .fetch_optional(p)
+        .await?);
+        Ok(row.and_then(|(k, c)| ChannelKind::parse(&k).map(|k| (k, c))))
+    }
+
+    /// Stores a message a customer sent on `channel_id`. If its whole text is a stop word, the
+    /// customer is opted out on that channel's kind, in the same transaction.
+    pub async fn record_inbound(
+        &self,
+        channel_id: i64,
+        customer_id: i64,
+        body: &str,
+        provider_message_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Inbound, DbError> {
+        let stop = is_stop_request(body);
+        let result = on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let message_id: i64 = sqlx::query_scalar(
+                "INSERT INTO messages (customer_id, channel_id, direction, body, provider_message_id, created_at) \
+                 VALUES ($1, $2, 'in', $3, $4, $5) RETURNING id",
+            )
+            .bind(customer_id)
+            .bind(channel_id)
+            .bind(body)
+            .bind(provider_message_id)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            let mut opted_out = false;
+            if stop {
+                opted_out = sqlx::query(
+                    "INSERT INTO customer_opt_outs (customer_id, channel_kind, at, message_id) \
+                     SELECT $1, kind, $2, $3 FROM channels WHERE id = $4 ON CONFLICT DO NOTHING",
+                )
+                .bind(customer_id)
+                .bind(now)
+                .bind(message_id)
+                .bind(channel_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    > 0;
+                if opted_out {
+                    sqlx::query(
+                        "INSERT INTO audit_log (at, action, subject_type, subject_id, detail) \
+                         SELECT $1, 'opt-out', 'customer', $2, 'replied “' || $3 || '” on ' || kind FROM channels WHERE id = $4",
+                    )
+                    .bind(now)
+                    .bind(customer_id)
+                    .bind(body.trim())
+                    .bind(channel_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+            Inbound { message_id, opted_out }
+        });
+        Ok(result)
+    }
+
+    /// The channel kinds a customer opted out of by message, with when.
+    pub async fn channel_opt_outs(
+        &self,
+        customer_id: i64,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, DbError> {
+        let rows = on_pool!(self, p => sqlx::query_as::<_, (String, DateTime<Utc>)>(
+            "SELECT channel_kind, at FROM customer_opt_outs WHERE customer_id = $1 ORDER BY channel_kind",
+        )
+        .bind(customer_id)
+        .fetch_all(p)
+        .await?);
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::audience::Condition;
+
+    #[test]
+    fn the_clause_excludes_opt_outs_and_joins_conditions_as_asked() {
+        let rule = AudienceRule {
+            matching: Match::Any,
+            conditions: vec![
+                Condition {
+                    field: Field::Tag,
+                    op: Op::Is,
+                    id: 3,
+                },
+                Condition {
+                    field: Field::RobotGroup,
+                    op: Op::IsNot,
+                    id: 7,
+                },
+            ],
+        };
+        let sql = audience_clause(&rule, &[ChannelKind::Sms, ChannelKind::Webhook]);
+        assert!(sql.starts_with("NOT c.opted_out AND "), "{sql}");
+        assert!(sql.contains("x.tag_id = 3) OR NOT EXISTS"), "{sql}");
+        assert!(sql.contains("x.group_id = 7"), "{sql}");
+        assert!(sql.contains("(phone IS NOT NULL AND NOT EXISTS"), "{sql}");
+        assert!(sql.contains("o.channel_kind = 'webhook'"), "{sql}");
+        assert!(audience_clause(&AudienceRule::default(), &[]).ends_with("1 = 0"));
+    }
+}

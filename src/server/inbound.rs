@@ -1,0 +1,125 @@
+//! Messages customers send in. Each channel's webhook finds the customer by address and calls
+//! [`Db::record_inbound`](super::db::Db::record_inbound), which stores the message and applies
+//! a STOP. The sandbox channel's webhook is here: it is how a demo or a test plays a customer.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::AppState;
+use crate::model::channel::ChannelKind;
+
+/// The largest webhook body accepted.
+pub const MAX_BODY: usize = 64 * 1024;
+
+#[derive(Debug, Deserialize)]
+struct SandboxMessage {
+    /// The customer's phone number or email address.
+    from: String,
+    text: String,
+    /// The provider's id for the message, if it has one.
+    id: Option<String>,
+}
+
+/// Equal without telling by its timing how much of a guess was right.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn reply(status: StatusCode, json: serde_json::Value) -> Response {
+    (status, axum::Json(json)).into_response()
+}
+
+/// `POST /webhooks/sandbox/{channel_id}` with `X-Herald-Token` (the channel's `inbound_token`)
+/// and a JSON body `{"from": "+4420…", "text": "STOP"}`.
+pub async fn sandbox(
+    State(state): State<AppState>,
+    Path(channel_id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let error = |status, message: &str| reply(status, serde_json::json!({ "error": message }));
+    let channel = match state.db.channel_kind_and_config(channel_id).await {
+        Ok(Some((ChannelKind::Sandbox, config))) => config,
+        Ok(_) => return error(StatusCode::NOT_FOUND, "no such sandbox channel"),
+        Err(e) => {
+            tracing::error!(error = ?e, "webhook: channel lookup failed");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+        }
+    };
+    let token = serde_json::from_str::<serde_json::Value>(&channel)
+        .ok()
+        .and_then(|c| c.get("inbound_token")?.as_str().map(String::from));
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return error(
+            StatusCode::FORBIDDEN,
+            "this channel takes no inbound messages",
+        );
+    };
+    let given = headers
+        .get("x-herald-token")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !constant_time_eq(given, token.as_bytes()) {
+        return error(StatusCode::UNAUTHORIZED, "missing or wrong X-Herald-Token");
+    }
+    let msg: SandboxMessage = match serde_json::from_slice(&body) {
+        Ok(m) => m,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("expected JSON {{\"from\": …, \"text\": …}}: {e}"),
+            );
+        }
+    };
+    if msg.text.chars().count() > 4096 || msg.from.len() > 254 {
+        return error(StatusCode::BAD_REQUEST, "message or sender too long");
+    }
+    let customer = match state
+        .db
+        .customer_by_address(ChannelKind::Sandbox, msg.from.trim())
+        .await
+    {
+        Ok(Some(c)) => c,
+        Ok(None) => return error(StatusCode::UNPROCESSABLE_ENTITY, "unknown sender"),
+        Err(e) => {
+            tracing::error!(error = ?e, "webhook: customer lookup failed");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+        }
+    };
+    match state
+        .db
+        .record_inbound(
+            channel_id,
+            customer,
+            &msg.text,
+            msg.id.as_deref(),
+            state.clock.now(),
+        )
+        .await
+    {
+        Ok(i) => reply(
+            StatusCode::OK,
+            serde_json::json!({ "message_id": i.message_id, "customer_id": customer, "opted_out": i.opted_out }),
+        ),
+        Err(e) => {
+            tracing::error!(error = ?e, "webhook: storing the message failed");
+            error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"", b"a"));
+    }
+}
