@@ -19,8 +19,14 @@ async fn main() -> std::process::ExitCode {
                 "generate-customers needs a positive number, not {n:?}"
             )),
         },
+        ["import-customers", file] => {
+            herald::server::serve::import_customers(file.as_ref(), false).await
+        }
+        ["import-customers", file, "--skip-bad"] => {
+            herald::server::serve::import_customers(file.as_ref(), true).await
+        }
         _ => Err(anyhow::anyhow!(
-            "unknown arguments {args:?}\nusage: herald [serve] | herald generate-customers N"
+            "unknown arguments {args:?}\nusage: herald [serve] | herald generate-customers N | herald import-customers FILE.csv [--skip-bad]"
         )),
     };
     match result {

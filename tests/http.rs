@@ -622,6 +622,17 @@ async fn importing_through_the_pages_checks_the_upload_and_stores_the_customers(
     assert!(location(&r).contains("name"), "{}", location(&r));
     assert_eq!(t.db.count_customers().await.unwrap(), before);
 
+    // Another writer holds the database, so the import is seen running: a progress bar on a
+    // page that reloads itself.
+    let blocker =
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", t.dir().join("herald.db").display()))
+            .await
+            .unwrap();
+    let mut hold = blocker.acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
     let r = send(
         &app,
         post(
@@ -633,6 +644,14 @@ async fn importing_through_the_pages_checks_the_upload_and_stores_the_customers(
     )
     .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let running = send(&app, get(&page, Some(&staff))).await.body;
+    assert!(
+        running.contains("<progress") && running.contains(r#"http-equiv="refresh""#),
+        "{running}"
+    );
+    sqlx::query("ROLLBACK").execute(&mut *hold).await.unwrap();
+    drop(hold);
+    blocker.close().await;
     let mut body = String::new();
     for _ in 0..200 {
         body = send(&app, get(&page, Some(&staff))).await.body;

@@ -40,3 +40,17 @@ test('the tags page has no serious accessibility violations', async ({ page }) =
   await page.goto('/labels');
   expect(await seriousViolations(page)).toEqual([]);
 });
+
+test('the import upload and preview pages have no serious accessibility violations', async ({ page }) => {
+  await signIn(page, 'staff');
+  await page.goto('/customers/import');
+  expect(await seriousViolations(page)).toEqual([]);
+  await page.getByLabel(/CSV file/).setInputFiles({
+    name: 'a11y.csv',
+    mimeType: 'text/csv',
+    buffer: Buffer.from('name,phone\nAxe Person,+15550000001\n'),
+  });
+  await page.getByRole('button', { name: 'Upload and preview' }).click();
+  await expect(page.getByRole('button', { name: 'Import', exact: true })).toBeVisible();
+  expect(await seriousViolations(page)).toEqual([]);
+});

@@ -216,6 +216,8 @@ pub struct ImportView {
 /// Everything the import page needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImportPage {
+    /// Staff and admins import; managers only read customers.
+    pub can_import: bool,
     /// The import asked for; `None` on the upload page, or when it is gone.
     pub view: Option<ImportView>,
     /// Whether the person asked to skip bad lines (kept across preview updates).

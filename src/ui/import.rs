@@ -34,6 +34,13 @@ pub fn ImportPageView() -> impl IntoView {
 
 #[component]
 fn Stage(page: ImportPage) -> impl IntoView {
+    if !page.can_import {
+        return view! {
+            <p class="error" role="alert">"Only staff and admins can import customers."</p>
+            <p><a href="/customers">"Back to the customers"</a></p>
+        }
+        .into_any();
+    }
     match page.view {
         None => view! { <Upload max_mb=page.max_mb/> }.into_any(),
         Some(v) => match v.stage.clone() {

@@ -109,8 +109,24 @@ impl Db {
     ) -> Result<ImportTally, DbError> {
         use std::sync::atomic::Ordering::Relaxed;
         let mut tally = ImportTally::default();
+        let postgres = self.dialect() == super::Dialect::Postgres;
         on_pool!(self, p => {
-            let mut tx = Some(p.begin().await?);
+            // SQLite: take the write lock at the start (waiting for other writers as usual); a
+            // deferred transaction that later upgrades fails at once if someone is writing.
+            let mut tx = Some(p.begin_with(if postgres { "BEGIN" } else { "BEGIN IMMEDIATE" }).await?);
+            if postgres && let Some(t) = tx.as_mut() {
+                // The planner's statistics predate the rows this transaction adds; left to
+                // itself it scans the growing table (or its trigram index, whose pending list
+                // grows with the transaction) for every batch's lookups: seconds a batch near a
+                // million rows. Every statement here is a B-tree probe.
+                for setting in [
+                    "SET LOCAL enable_seqscan = off",
+                    // GIN indexes answer only bitmap scans: this keeps the trigram ones out.
+                    "SET LOCAL enable_bitmapscan = off",
+                ] {
+                    sqlx::query(setting).execute(&mut **t).await?;
+                }
+            }
             let mut tag_ids: HashMap<String, i64> = HashMap::new();
             let mut group_ids: HashMap<String, i64> = HashMap::new();
             while let Some(msg) = rx.recv().await {
