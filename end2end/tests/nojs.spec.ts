@@ -27,3 +27,24 @@ test('without JavaScript an admin can still pause and resume', async ({ page }) 
   await row(page, 'Holiday opening hours').getByRole('switch').click();
   await expect(row(page, 'Holiday opening hours').locator('.status')).toHaveText('Not processed');
 });
+
+test('without JavaScript a CSV import works: upload, change a column, import', async ({ page }) => {
+  await signIn(page, 'staff', { js: false });
+  await page.goto('/customers/import');
+  const csv = 'Who,Phone,Note\nNadia NoScript,+44 20 7946 0301,x\nNils NoScript,+44 20 7946 0302,y\n';
+  await page.getByLabel(/CSV file/).setInputFiles({ name: 'nojs.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  await page.getByRole('button', { name: 'Upload and preview' }).click();
+  // "Who" is not a header Herald knows: importing without a name column is refused, the
+  // choices stay, and choosing Name for it fixes that.
+  await page.getByRole('button', { name: 'Import', exact: true }).click();
+  await expect(page.getByRole('alert')).toContainText('“name” column');
+  await expect(page.getByLabel('Phone')).toHaveValue('phone');
+  await page.getByLabel('Who').selectOption('name');
+  await page.getByRole('button', { name: 'Update preview' }).click();
+  await expect(page.getByLabel('Who')).toHaveValue('name');
+  await expect(page.locator('table.preview tbody tr').first()).toContainText('OK');
+  await page.getByRole('button', { name: 'Import', exact: true }).click();
+  await expect(page.getByRole('status')).toContainText('2 new customers');
+  await page.goto('/customers?q=NoScript');
+  await expect(page.locator('table.customers tbody tr')).toHaveCount(2);
+});
