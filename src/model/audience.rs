@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::channel::ChannelKind;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Match {
@@ -43,7 +45,50 @@ pub struct AudienceRule {
     pub conditions: Vec<Condition>,
 }
 
+/// What the in-memory evaluation needs to know of one customer.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFacts {
+    pub tags: Vec<i64>,
+    pub groups: Vec<i64>,
+    /// Opted out of everything.
+    pub opted_out: bool,
+    /// Channel kinds the customer has an address on.
+    pub addresses: Vec<ChannelKind>,
+    /// Channel kinds the customer opted out of by message.
+    pub opted_out_kinds: Vec<ChannelKind>,
+}
+
 impl AudienceRule {
+    /// Whether a customer with these tags and robot groups satisfies the rule. No conditions:
+    /// everyone does.
+    pub fn matches(&self, tags: &[i64], groups: &[i64]) -> bool {
+        let holds = |c: &Condition| {
+            let has = match c.field {
+                Field::Tag => tags.contains(&c.id),
+                Field::RobotGroup => groups.contains(&c.id),
+            };
+            has == (c.op == Op::Is)
+        };
+        match self.matching {
+            _ if self.conditions.is_empty() => true,
+            Match::All => self.conditions.iter().all(holds),
+            Match::Any => self.conditions.iter().any(holds),
+        }
+    }
+
+    /// The channel kind, of `kinds` in priority order, on which this rule reaches `c`: the
+    /// first one where the customer has an address and has not opted out. `None`: not in the
+    /// audience (rule not met, opted out, or unreachable on every kind).
+    pub fn reaches(&self, c: &CustomerFacts, kinds: &[ChannelKind]) -> Option<ChannelKind> {
+        if c.opted_out || !self.matches(&c.tags, &c.groups) {
+            return None;
+        }
+        kinds.iter().copied().find(|k| {
+            (k.address_columns().is_empty() || c.addresses.contains(k))
+                && !c.opted_out_kinds.contains(k)
+        })
+    }
+
     /// Whether any condition names the tag or group `id` of kind `field`.
     pub fn mentions(&self, field: Field, id: i64) -> bool {
         self.conditions
@@ -72,5 +117,41 @@ mod tests {
             serde_json::from_str::<AudienceRule>(&serde_json::to_string(&rule).unwrap()).unwrap(),
             rule
         );
+    }
+
+    #[test]
+    fn in_memory_evaluation_follows_all_any_and_channel_priority() {
+        let cond = |field, op, id| Condition { field, op, id };
+        let vip_not_churned = AudienceRule {
+            matching: Match::All,
+            conditions: vec![cond(Field::Tag, Op::Is, 1), cond(Field::Tag, Op::IsNot, 2)],
+        };
+        assert!(vip_not_churned.matches(&[1, 5], &[]));
+        assert!(!vip_not_churned.matches(&[1, 2], &[]));
+        let any = AudienceRule {
+            matching: Match::Any,
+            conditions: vec![
+                cond(Field::Tag, Op::Is, 1),
+                cond(Field::RobotGroup, Op::Is, 1),
+            ],
+        };
+        assert!(any.matches(&[], &[1]) && !any.matches(&[2], &[2]));
+        assert!(AudienceRule::default().matches(&[], &[]));
+
+        let mut c = CustomerFacts {
+            tags: vec![1],
+            addresses: vec![ChannelKind::Sms, ChannelKind::Email],
+            ..Default::default()
+        };
+        let picked = [ChannelKind::Whatsapp, ChannelKind::Sms, ChannelKind::Email];
+        assert_eq!(vip_not_churned.reaches(&c, &picked), Some(ChannelKind::Sms));
+        c.opted_out_kinds.push(ChannelKind::Sms);
+        assert_eq!(
+            vip_not_churned.reaches(&c, &picked),
+            Some(ChannelKind::Email)
+        );
+        assert_eq!(vip_not_churned.reaches(&c, &picked[..2]), None);
+        c.opted_out = true;
+        assert_eq!(vip_not_churned.reaches(&c, &[ChannelKind::Webhook]), None);
     }
 }

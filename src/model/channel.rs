@@ -40,17 +40,18 @@ impl ChannelKind {
         ChannelKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
-    /// The customers column holding a customer's address on this kind of channel (`None`:
-    /// every customer can be reached, as with a webhook to the customer's own system).
-    pub fn address_column(self) -> Option<&'static str> {
+    /// The customers columns that can hold a customer's address on this kind of channel, in
+    /// the order they are tried (none: every customer can be reached, as with a webhook to the
+    /// customer's own system).
+    pub fn address_columns(self) -> &'static [&'static str] {
         match self {
-            ChannelKind::Whatsapp => Some("whatsapp_id"),
-            ChannelKind::Telegram => Some("telegram_chat_id"),
-            ChannelKind::Email => Some("email"),
-            ChannelKind::Sms => Some("phone"),
+            ChannelKind::Whatsapp => &["whatsapp_id"],
+            ChannelKind::Telegram => &["telegram_chat_id"],
+            ChannelKind::Email => &["email"],
+            ChannelKind::Sms => &["phone"],
             // The sandbox pretends to deliver to whichever of phone or email a customer has.
-            ChannelKind::Sandbox => Some("COALESCE(phone, email)"),
-            ChannelKind::Webhook => None,
+            ChannelKind::Sandbox => &["phone", "email"],
+            ChannelKind::Webhook => &[],
         }
     }
 }

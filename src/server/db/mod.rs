@@ -18,7 +18,7 @@ pub use customers::{CustomerPageRows, CustomerRecord, UpdateError};
 pub use directory::{NewChannel, NewCustomer};
 pub use import::ImportTally;
 pub use labels::{LabelError, LabelKind};
-pub use opt_out::{Inbound, audience_clause};
+pub use opt_out::{AudienceBind, AudienceSql, Inbound, audience_clause};
 pub use users::UserRecord;
 
 use std::str::FromStr;

@@ -16,9 +16,30 @@ pub struct Inbound {
     pub opted_out: bool,
 }
 
-/// The WHERE clause (over `customers c`) for `rule`, reachable on at least one of `kinds`,
-/// opt-outs excluded. Ids and kinds come from typed values, so inlining them is safe.
-pub fn audience_clause(rule: &AudienceRule, kinds: &[ChannelKind]) -> String {
+/// An audience rule compiled to SQL: a WHERE clause over `customers c` with `$n` placeholders,
+/// and the values to bind to them in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudienceSql {
+    pub clause: String,
+    /// Tag and robot-group ids, one per condition, then channel kinds.
+    pub binds: Vec<AudienceBind>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudienceBind {
+    Id(i64),
+    Kind(&'static str),
+}
+
+/// Compiles `rule`, reachable on at least one of `kinds`, opt-outs excluded, with placeholders
+/// numbered from `$first`. The one definition of an audience in SQL; `AudienceRule::reaches`
+/// is the same in memory (tests/audience.rs checks that they agree).
+pub fn audience_clause(rule: &AudienceRule, kinds: &[ChannelKind], first: usize) -> AudienceSql {
+    let mut binds = Vec::new();
+    let mut next = |b: AudienceBind| {
+        binds.push(b);
+        format!("${}", first + binds.len() - 1)
+    };
     let conditions: Vec<String> = rule
         .conditions
         .iter()
@@ -30,7 +51,7 @@ pub fn audience_clause(rule: &AudienceRule, kinds: &[ChannelKind]) -> String {
             let not = if c.op == Op::IsNot { "NOT " } else { "" };
             format!(
                 "{not}EXISTS (SELECT 1 FROM {table} x WHERE x.customer_id = c.id AND x.{column} = {})",
-                c.id
+                next(AudienceBind::Id(c.id))
             )
         })
         .collect();
@@ -47,14 +68,20 @@ pub fn audience_clause(rule: &AudienceRule, kinds: &[ChannelKind]) -> String {
     let reach: Vec<String> = kinds
         .iter()
         .map(|k| {
-            let address = k
-                .address_column()
-                .map(|col| format!("{col} IS NOT NULL AND "))
-                .unwrap_or_default();
+            let columns = k.address_columns();
+            let address = if columns.is_empty() {
+                String::new()
+            } else {
+                let any: Vec<String> = columns
+                    .iter()
+                    .map(|c| format!("c.{c} IS NOT NULL"))
+                    .collect();
+                format!("({}) AND ", any.join(" OR "))
+            };
             format!(
                 "({address}NOT EXISTS (SELECT 1 FROM customer_opt_outs o \
-                 WHERE o.customer_id = c.id AND o.channel_kind = '{}'))",
-                k.as_str()
+                 WHERE o.customer_id = c.id AND o.channel_kind = {}))",
+                next(AudienceBind::Kind(k.as_str()))
             )
         })
         .collect();
@@ -63,7 +90,24 @@ pub fn audience_clause(rule: &AudienceRule, kinds: &[ChannelKind]) -> String {
     } else {
         format!("({})", reach.join(" OR "))
     };
-    format!("NOT c.opted_out AND {rule_sql} AND {reach_sql}")
+    AudienceSql {
+        clause: format!("NOT c.opted_out AND {rule_sql} AND {reach_sql}"),
+        binds,
+    }
+}
+
+/// Binds an audience's values to a query, in order.
+macro_rules! bind_audience {
+    ($query:expr, $sql:expr) => {{
+        let mut q = $query;
+        for b in &$sql.binds {
+            q = match b {
+                AudienceBind::Id(id) => q.bind(*id),
+                AudienceBind::Kind(k) => q.bind(*k),
+            };
+        }
+        q
+    }};
 }
 
 impl Db {
@@ -73,12 +117,27 @@ impl Db {
         rule: &AudienceRule,
         kinds: &[ChannelKind],
     ) -> Result<i64, DbError> {
-        let sql = format!(
-            "SELECT COUNT(*) FROM customers c WHERE {}",
-            audience_clause(rule, kinds)
-        );
-        let n: i64 = on_pool!(self, p => sqlx::query_scalar(&sql).fetch_one(p).await?);
+        let a = audience_clause(rule, kinds, 1);
+        let sql = format!("SELECT COUNT(*) FROM customers c WHERE {}", a.clause);
+        let n: i64 =
+            on_pool!(self, p => bind_audience!(sqlx::query_scalar(&sql), a).fetch_one(p).await?);
         Ok(n)
+    }
+
+    /// The ids of every customer `rule` reaches on at least one of `kinds`, ascending.
+    pub async fn audience_ids(
+        &self,
+        rule: &AudienceRule,
+        kinds: &[ChannelKind],
+    ) -> Result<Vec<i64>, DbError> {
+        let a = audience_clause(rule, kinds, 1);
+        let sql = format!(
+            "SELECT c.id FROM customers c WHERE {} ORDER BY c.id",
+            a.clause
+        );
+        let ids: Vec<i64> =
+            on_pool!(self, p => bind_audience!(sqlx::query_scalar(&sql), a).fetch_all(p).await?);
+        Ok(ids)
     }
 
     /// The customer whose address on `kind` is `address` (the sandbox: phone, then email).
@@ -87,12 +146,7 @@ impl Db {
         kind: ChannelKind,
         address: &str,
     ) -> Result<Option<i64>, DbError> {
-        let columns: &[&str] = match kind {
-            ChannelKind::Sandbox => &["phone", "email"],
-            ChannelKind::Webhook => &[],
-            k => &[k.address_column().unwrap_or("phone")],
-        };
-        for column in columns {
+        for column in kind.address_columns() {
             let sql = format!("SELECT id FROM customers WHERE {column} = $1 ORDER BY id LIMIT 1");
             let id: Option<i64> = on_pool!(self, p => sqlx::query_scalar(&sql).bind(address).fetch_optional(p).await?);
             if id.is_some() {
@@ -210,12 +264,33 @@ mod tests {
                 },
             ],
         };
-        let sql = audience_clause(&rule, &[ChannelKind::Sms, ChannelKind::Webhook]);
+        let a = audience_clause(&rule, &[ChannelKind::Sms, ChannelKind::Sandbox], 4);
+        let sql = &a.clause;
         assert!(sql.starts_with("NOT c.opted_out AND "), "{sql}");
-        assert!(sql.contains("x.tag_id = 3) OR NOT EXISTS"), "{sql}");
-        assert!(sql.contains("x.group_id = 7"), "{sql}");
-        assert!(sql.contains("(phone IS NOT NULL AND NOT EXISTS"), "{sql}");
-        assert!(sql.contains("o.channel_kind = 'webhook'"), "{sql}");
-        assert!(audience_clause(&AudienceRule::default(), &[]).ends_with("1 = 0"));
+        assert!(sql.contains("x.tag_id = $4) OR NOT EXISTS"), "{sql}");
+        assert!(sql.contains("x.group_id = $5"), "{sql}");
+        assert!(
+            sql.contains("((c.phone IS NOT NULL) AND NOT EXISTS"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("(c.phone IS NOT NULL OR c.email IS NOT NULL) AND"),
+            "{sql}"
+        );
+        assert!(sql.contains("o.channel_kind = $7"), "{sql}");
+        assert_eq!(
+            a.binds,
+            vec![
+                AudienceBind::Id(3),
+                AudienceBind::Id(7),
+                AudienceBind::Kind("sms"),
+                AudienceBind::Kind("sandbox")
+            ]
+        );
+        assert!(
+            audience_clause(&AudienceRule::default(), &[], 1)
+                .clause
+                .ends_with("1 = 0")
+        );
     }
 }
