@@ -3,6 +3,7 @@
 pub mod audience;
 pub mod broadcast;
 pub mod channel;
+pub mod compose;
 pub mod customer;
 pub mod customer_edit;
 pub mod import;

@@ -5,6 +5,7 @@
 //! Each method body is written once and compiled for both pool types by [`on_pool!`].
 
 mod broadcasts;
+mod compose;
 mod customers;
 mod directory;
 mod import;
@@ -14,6 +15,7 @@ pub mod search;
 mod users;
 
 pub use broadcasts::{BroadcastRecord, NewBroadcast, PauseError};
+pub use compose::ComposeError;
 pub use customers::{CustomerPageRows, CustomerRecord, UpdateError};
 pub use directory::{NewChannel, NewCustomer};
 pub use import::ImportTally;

@@ -1,0 +1,190 @@
+//! What the broadcast wizard saves: content, audience, channels and time, checked before
+//! anything is stored. The server turns the typed local time into UTC (it holds the time-zone
+//! database) and hands it here as `scheduled_at`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::audience::AudienceRule;
+
+pub const MAX_NAME_CHARS: usize = 200;
+pub const MAX_BODY_CHARS: usize = 4096;
+
+/// What the person asked for with the save button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Intent {
+    /// Keep it as a draft: only the name must be there.
+    Draft,
+    /// Send at `scheduled_at`.
+    Schedule,
+    /// Send as soon as possible.
+    SendNow,
+}
+
+/// The wizard's fields.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Compose {
+    pub name: String,
+    pub body: String,
+    pub audience: AudienceRule,
+    /// Connected channels in priority order.
+    pub channel_ids: Vec<i64>,
+    /// The chosen send time in UTC, if one was chosen.
+    pub scheduled_at: Option<DateTime<Utc>>,
+}
+
+/// A broadcast ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidBroadcast {
+    pub name: String,
+    pub body: String,
+    pub audience: AudienceRule,
+    pub channel_ids: Vec<i64>,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    /// `draft` or `scheduled`.
+    pub status: &'static str,
+}
+
+impl Compose {
+    /// Checks every field for `intent`; all problems at once, each with its field.
+    pub fn validate(
+        &self,
+        intent: Intent,
+        now: DateTime<Utc>,
+    ) -> Result<ValidBroadcast, Vec<(&'static str, String)>> {
+        let mut errors = Vec::new();
+        let name = self.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+            errors.push((
+                "name",
+                format!("Enter a name of up to {MAX_NAME_CHARS} characters."),
+            ));
+        }
+        let body = self.body.trim_end().to_string();
+        if body.chars().count() > MAX_BODY_CHARS {
+            errors.push((
+                "body",
+                format!("The message is longer than {MAX_BODY_CHARS} characters."),
+            ));
+        }
+        let mut channel_ids = Vec::new();
+        for id in &self.channel_ids {
+            if !channel_ids.contains(id) {
+                channel_ids.push(*id);
+            }
+        }
+        let scheduled_at = match intent {
+            Intent::Draft => self.scheduled_at,
+            Intent::SendNow => Some(now),
+            Intent::Schedule => match self.scheduled_at {
+                None => {
+                    errors.push(("scheduled_at", "Choose when to send it.".into()));
+                    None
+                }
+                Some(t) if t <= now => {
+                    errors.push((
+                        "scheduled_at",
+                        "That time has passed: choose a time in the future, or send now.".into(),
+                    ));
+                    None
+                }
+                Some(t) => Some(t),
+            },
+        };
+        if intent != Intent::Draft {
+            if body.trim().is_empty() {
+                errors.push(("body", "Write the message.".into()));
+            }
+            if channel_ids.is_empty() {
+                errors.push(("channels", "Choose at least one channel.".into()));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(ValidBroadcast {
+            name,
+            body,
+            audience: self.audience.clone(),
+            channel_ids,
+            scheduled_at,
+            status: if intent == Intent::Draft {
+                "draft"
+            } else {
+                "scheduled"
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
+    }
+
+    fn filled() -> Compose {
+        Compose {
+            name: " Winter sale ".into(),
+            body: "Hi {{first_name}} 👋".into(),
+            audience: AudienceRule::default(),
+            channel_ids: vec![2, 1, 2],
+            scheduled_at: Some(now() + chrono::Duration::hours(1)),
+        }
+    }
+
+    #[test]
+    fn a_draft_needs_only_a_name() {
+        let v = Compose {
+            name: "Idea".into(),
+            ..Default::default()
+        }
+        .validate(Intent::Draft, now())
+        .unwrap();
+        assert_eq!(v.status, "draft");
+        let e = Compose::default()
+            .validate(Intent::Draft, now())
+            .unwrap_err();
+        assert_eq!(e.iter().map(|(f, _)| *f).collect::<Vec<_>>(), vec!["name"]);
+    }
+
+    #[test]
+    fn scheduling_needs_text_channels_and_a_future_time() {
+        let v = filled().validate(Intent::Schedule, now()).unwrap();
+        assert_eq!(v.name, "Winter sale");
+        assert_eq!(v.channel_ids, vec![2, 1], "duplicates dropped, order kept");
+        assert_eq!(v.status, "scheduled");
+        let past = Compose {
+            scheduled_at: Some(now() - chrono::Duration::minutes(1)),
+            ..filled()
+        };
+        let e = past.validate(Intent::Schedule, now()).unwrap_err();
+        assert!(e[0].1.contains("passed"), "{e:?}");
+        assert_eq!(
+            past.validate(Intent::SendNow, now()).unwrap().scheduled_at,
+            Some(now())
+        );
+        let empty = Compose {
+            name: "x".into(),
+            ..Default::default()
+        };
+        let fields: Vec<_> = empty
+            .validate(Intent::Schedule, now())
+            .unwrap_err()
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(fields, vec!["scheduled_at", "body", "channels"]);
+        let long = Compose {
+            body: "x".repeat(MAX_BODY_CHARS + 1),
+            ..filled()
+        };
+        assert_eq!(
+            long.validate(Intent::Draft, now()).unwrap_err()[0].0,
+            "body"
+        );
+    }
+}

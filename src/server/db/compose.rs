@@ -1,0 +1,220 @@
+//! Saving what the wizard composed: create (idempotent on the wizard's key), edit while the
+//! broadcast has not started, and copy any broadcast into a new draft.
+
+use chrono::{DateTime, Utc};
+
+use super::{Db, DbError, on_pool};
+use crate::model::compose::ValidBroadcast;
+
+/// Why a save did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    #[error("no such broadcast")]
+    NotFound,
+    /// It has started (or finished, or was cancelled): it can be paused, cancelled or copied.
+    #[error("this broadcast is {0}: it can no longer be edited; copy it instead")]
+    Started(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<sqlx::Error> for ComposeError {
+    fn from(e: sqlx::Error) -> Self {
+        ComposeError::Db(DbError::Sqlx(e))
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("plain data serialises")
+}
+
+impl Db {
+    /// Stores a new broadcast. A second call with the same `client_key` returns the first
+    /// broadcast's id and changes nothing: `(id, created)`.
+    pub async fn create_broadcast(
+        &self,
+        b: &ValidBroadcast,
+        created_by: i64,
+        client_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, bool), ComposeError> {
+        let audience = json(&b.audience);
+        let channels = json(&b.channel_ids);
+        let created = on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO broadcasts (name, body, audience, channel_ids, scheduled_at, status, \
+                 created_by, created_at, updated_at, client_key) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) \
+                 ON CONFLICT (client_key) WHERE client_key IS NOT NULL DO NOTHING RETURNING id",
+            )
+            .bind(&b.name)
+            .bind(&b.body)
+            .bind(&audience)
+            .bind(&channels)
+            .bind(b.scheduled_at)
+            .bind(b.status)
+            .bind(created_by)
+            .bind(now)
+            .bind(client_key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let result = match id {
+                Some(id) => {
+                    sqlx::query(
+                        "INSERT INTO audit_log (at, actor_id, action, subject_type, subject_id, detail) \
+                         VALUES ($1, $2, 'create', 'broadcast', $3, $4)",
+                    )
+                    .bind(now)
+                    .bind(created_by)
+                    .bind(id)
+                    .bind(b.status)
+                    .execute(&mut *tx)
+                    .await?;
+                    (id, true)
+                }
+                None => {
+                    let id: i64 = sqlx::query_scalar("SELECT id FROM broadcasts WHERE client_key = $1")
+                        .bind(client_key)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    (id, false)
+                }
+            };
+            tx.commit().await?;
+            result
+        });
+        Ok(created)
+    }
+
+    /// Replaces a broadcast's content, audience, channels, time and status, if it has not
+    /// started (a draft, or scheduled and not yet sending).
+    pub async fn update_broadcast(
+        &self,
+        id: i64,
+        b: &ValidBroadcast,
+        by: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), ComposeError> {
+        let audience = json(&b.audience);
+        let channels = json(&b.channel_ids);
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(
+                "UPDATE broadcasts SET name = $1, body = $2, audience = $3, channel_ids = $4, \
+                 scheduled_at = $5, status = $6, updated_at = $7 \
+                 WHERE id = $8 AND status IN ('draft', 'scheduled') AND started_at IS NULL",
+            )
+            .bind(&b.name)
+            .bind(&b.body)
+            .bind(&audience)
+            .bind(&channels)
+            .bind(b.scheduled_at)
+            .bind(b.status)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                let status: Option<String> = sqlx::query_scalar("SELECT status FROM broadcasts WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                return Err(match status {
+                    None => ComposeError::NotFound,
+                    Some(s) => ComposeError::Started(s),
+                });
+            }
+            sqlx::query(
+                "INSERT INTO audit_log (at, actor_id, action, subject_type, subject_id, detail) \
+                 VALUES ($1, $2, 'edit', 'broadcast', $3, $4)",
+            )
+            .bind(now)
+            .bind(by)
+            .bind(id)
+            .bind(b.status)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// A new draft with another broadcast's content, attachments, audience and channels, and
+    /// no time. Works from any broadcast, sent ones included.
+    pub async fn copy_broadcast(
+        &self,
+        id: i64,
+        by: i64,
+        now: DateTime<Utc>,
+    ) -> Result<i64, ComposeError> {
+        let copy = on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let copy: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO broadcasts (name, body, attachments, audience, channel_ids, status, \
+                 created_by, copied_from, created_at, updated_at) \
+                 SELECT 'Copy of ' || name, body, attachments, audience, channel_ids, 'draft', \
+                 $1, id, $2, $2 FROM broadcasts WHERE id = $3 RETURNING id",
+            )
+            .bind(by)
+            .bind(now)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(copy) = copy else {
+                return Err(ComposeError::NotFound);
+            };
+            sqlx::query(
+                "INSERT INTO audit_log (at, actor_id, action, subject_type, subject_id, detail) \
+                 VALUES ($1, $2, 'copy', 'broadcast', $3, $4)",
+            )
+            .bind(now)
+            .bind(by)
+            .bind(copy)
+            .bind(format!("from {id}"))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            copy
+        });
+        Ok(copy)
+    }
+
+    /// What the wizard needs to reopen a broadcast: (content, status, copied from).
+    pub async fn broadcast_for_edit(
+        &self,
+        id: i64,
+    ) -> Result<(crate::model::compose::Compose, String, Option<i64>), ComposeError> {
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            Option<DateTime<Utc>>,
+            String,
+            Option<i64>,
+        );
+        let row: Option<Row> = on_pool!(self, p => sqlx::query_as(
+            "SELECT name, body, audience, channel_ids, scheduled_at, status, copied_from \
+             FROM broadcasts WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await?);
+        let (name, body, audience, channels, scheduled_at, status, copied_from) =
+            row.ok_or(ComposeError::NotFound)?;
+        Ok((
+            crate::model::compose::Compose {
+                name,
+                body,
+                // Stored by Herald itself; an unreadable value reads as the empty rule.
+                audience: serde_json::from_str(&audience).unwrap_or_default(),
+                channel_ids: serde_json::from_str(&channels).unwrap_or_default(),
+                scheduled_at,
+            },
+            status,
+            copied_from,
+        ))
+    }
+}
