@@ -21,7 +21,9 @@ async fn app() -> (Router, common::TestDb) {
     seed::load(&t.db, herald::server::clock::Clock::now(&*clock))
         .await
         .unwrap();
-    let (leptos_options, config) = config::load(Path::new("Leptos.toml")).unwrap();
+    let (leptos_options, mut config) = config::load(Path::new("Leptos.toml")).unwrap();
+    // Uploads go to the test's own folder, not the checkout's data/.
+    config.data_dir = t.dir();
     let state = AppState {
         leptos_options,
         db: t.db.clone(),
@@ -728,5 +730,99 @@ async fn the_sandbox_webhook_is_authenticated_refuses_bad_input_and_applies_stop
         .body(Body::from(r#"{"from":"+15551000000","text":"hi"}"#))
         .unwrap();
     assert_ne!(send(&app, other).await.status, StatusCode::OK);
+    t.cleanup().await;
+}
+
+/// A multipart body with one `file` field.
+fn multipart_file(path: &str, name: &str, data: &[u8], cookie: &str) -> Request<Body> {
+    let mut body = format!(
+        "--XB\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(data);
+    body.extend_from_slice(b"\r\n--XB--\r\n");
+    Request::post(path)
+        .header(header::CONTENT_TYPE, "multipart/form-data; boundary=XB")
+        .header(header::COOKIE, cookie)
+        .body(Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn attachments_are_checked_by_content_and_served_only_to_signed_in_people() {
+    let (app, t) = app().await;
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let manager = sign_in(&app, "manager@herald.test").await;
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01";
+    let exe = b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xFF\xFF\0\0";
+    let files = || {
+        std::fs::read_dir(t.dir().join("attachments"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+
+    let r = send(
+        &app,
+        multipart_file("/attachments", "logo.png", png, &manager),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(&app, multipart_file("/attachments", "cat.png", exe, &staff)).await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(r.body.contains("its content is EXE"), "{}", r.body);
+    assert_eq!(files(), 0, "a refused upload leaves no file behind");
+    let r = send(
+        &app,
+        multipart_file("/attachments", "../../evil.sh", b"#!/bin/sh", &staff),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let r = send(
+        &app,
+        multipart_file("/attachments", "../../logo.png", png, &staff),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["name"], "logo.png");
+    assert_eq!(v["mime"], "image/png");
+    let url = v["url"].as_str().unwrap().to_string();
+    assert_eq!(files(), 1);
+
+    // Served to any signed-in role with its type and nosniff; signed out, the sign-in page.
+    let r = send(&app, get(&url, Some(&manager))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "image/png");
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    assert!(
+        r.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("inline")
+    );
+    let r = send(&app, get(&url, None)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        send(&app, get("/attachments/..%2F..%2Fherald.db", Some(&staff)))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    let pdf = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n";
+    let r = send(
+        &app,
+        multipart_file("/attachments", "menu.pdf", pdf, &staff),
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let r = send(&app, get(v["url"].as_str().unwrap(), Some(&staff))).await;
+    assert!(
+        r.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
     t.cleanup().await;
 }

@@ -1,6 +1,7 @@
 //! Everything that runs only on the server.
 
 pub mod accounts;
+pub mod attachments;
 pub mod auth;
 pub mod broadcasts;
 pub mod bulk_tags;

@@ -154,6 +154,15 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route(
+            "/attachments",
+            axum::routing::post(super::attachments::upload)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/attachments/{id}",
+            axum::routing::get(super::attachments::serve),
+        )
+        .route(
             "/webhooks/sandbox/{channel_id}",
             axum::routing::post(super::inbound::sandbox).layer(
                 axum::extract::DefaultBodyLimit::max(super::inbound::MAX_BODY),

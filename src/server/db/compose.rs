@@ -218,3 +218,43 @@ impl Db {
         ))
     }
 }
+
+impl Db {
+    /// Records an uploaded attachment (its file is already under its id).
+    pub async fn insert_attachment(
+        &self,
+        id: &str,
+        file_name: &str,
+        mime: &str,
+        size: u64,
+        by: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        on_pool!(self, p => {
+            sqlx::query(
+                "INSERT INTO attachments (id, file_name, mime, size, uploaded_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id)
+            .bind(file_name)
+            .bind(mime)
+            .bind(size as i64)
+            .bind(by)
+            .bind(now)
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// An attachment's (file name, MIME type).
+    pub async fn attachment(&self, id: &str) -> Result<Option<(String, String)>, DbError> {
+        let row = on_pool!(self, p => sqlx::query_as::<_, (String, String)>(
+            "SELECT file_name, mime FROM attachments WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await?);
+        Ok(row)
+    }
+}
