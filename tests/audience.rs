@@ -166,6 +166,25 @@ async fn sql_and_memory_agree_on_random_rules(db: &Db) {
             db.audience_count(&rule, &kinds).await.unwrap(),
             in_memory.len() as i64
         );
+        // Each customer on the first picked kind that reaches them; the rest unreachable.
+        let mut per_kind = vec![0i64; kinds.len()];
+        let mut unreachable = 0;
+        for f in &facts {
+            match rule.reaches(f, &kinds) {
+                Some(k) => per_kind[kinds.iter().position(|x| *x == k).unwrap()] += 1,
+                None if !f.opted_out && rule.matches(&f.tags, &f.groups) => unreachable += 1,
+                None => {}
+            }
+        }
+        let b = db.audience_breakdown(&rule, &kinds).await.unwrap();
+        assert_eq!(
+            (b.per_kind.clone(), b.unreachable),
+            (per_kind, unreachable),
+            "round {round}: breakdown of {rule:?} on {kinds:?}"
+        );
+        assert_eq!(b.reachable(), in_memory.len() as i64);
+        let sample = db.audience_sample(&rule, &kinds, 5).await.unwrap();
+        assert_eq!(sample.len(), in_memory.len().min(5));
     }
 }
 

@@ -4,23 +4,23 @@
 //! `$1`-style parameters on SQLite too); where the dialects differ, [`Dialect`] picks the text.
 //! Each method body is written once and compiled for both pool types by [`on_pool!`].
 
+mod audience;
 mod broadcasts;
 mod compose;
 mod customers;
 mod directory;
 mod import;
 mod labels;
-mod opt_out;
 pub mod search;
 mod users;
 
+pub use audience::{AudienceBind, AudienceSql, Breakdown, Inbound, audience_clause};
 pub use broadcasts::{BroadcastRecord, NewBroadcast, PauseError};
 pub use compose::ComposeError;
 pub use customers::{CustomerPageRows, CustomerRecord, UpdateError};
 pub use directory::{NewChannel, NewCustomer};
 pub use import::ImportTally;
 pub use labels::{LabelError, LabelKind};
-pub use opt_out::{AudienceBind, AudienceSql, Inbound, audience_clause};
 pub use users::UserRecord;
 
 use std::str::FromStr;

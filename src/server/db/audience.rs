@@ -1,5 +1,5 @@
-//! Inbound messages, opt-outs per channel kind, and who a broadcast audience reaches: never a
-//! customer who opted out (of everything, or of every chosen channel kind).
+//! Audiences (who a rule reaches, and on which channel), inbound messages, and opt-outs per
+//! channel kind. No audience ever includes a customer who opted out.
 
 use chrono::{DateTime, Utc};
 
@@ -31,60 +31,76 @@ pub enum AudienceBind {
     Kind(&'static str),
 }
 
-/// Compiles `rule`, reachable on at least one of `kinds`, opt-outs excluded, with placeholders
-/// numbered from `$first`. The one definition of an audience in SQL; `AudienceRule::reaches`
-/// is the same in memory (tests/audience.rs checks that they agree).
-pub fn audience_clause(rule: &AudienceRule, kinds: &[ChannelKind], first: usize) -> AudienceSql {
-    let mut binds = Vec::new();
-    let mut next = |b: AudienceBind| {
-        binds.push(b);
-        format!("${}", first + binds.len() - 1)
-    };
-    let conditions: Vec<String> = rule
-        .conditions
-        .iter()
-        .map(|c| {
-            let (table, column) = match c.field {
-                Field::Tag => ("customer_tags", "tag_id"),
-                Field::RobotGroup => ("customer_robot_groups", "group_id"),
-            };
-            let not = if c.op == Op::IsNot { "NOT " } else { "" };
-            format!(
-                "{not}EXISTS (SELECT 1 FROM {table} x WHERE x.customer_id = c.id AND x.{column} = {})",
-                next(AudienceBind::Id(c.id))
-            )
-        })
-        .collect();
-    let rule_sql = if conditions.is_empty() {
-        "1 = 1".to_string()
-    } else {
+/// Builds SQL text and its binds together, numbering placeholders in order.
+struct Builder {
+    first: usize,
+    binds: Vec<AudienceBind>,
+}
+
+impl Builder {
+    fn bind(&mut self, b: AudienceBind) -> String {
+        self.binds.push(b);
+        format!("${}", self.first + self.binds.len() - 1)
+    }
+
+    /// Whether customer `c` satisfies the rule's conditions.
+    fn rule(&mut self, rule: &AudienceRule) -> String {
+        let conditions: Vec<String> = rule
+            .conditions
+            .iter()
+            .map(|c| {
+                let (table, column) = match c.field {
+                    Field::Tag => ("customer_tags", "tag_id"),
+                    Field::RobotGroup => ("customer_robot_groups", "group_id"),
+                };
+                let not = if c.op == Op::IsNot { "NOT " } else { "" };
+                format!(
+                    "{not}EXISTS (SELECT 1 FROM {table} x WHERE x.customer_id = c.id AND x.{column} = {})",
+                    self.bind(AudienceBind::Id(c.id))
+                )
+            })
+            .collect();
+        if conditions.is_empty() {
+            return "1 = 1".to_string();
+        }
         let joiner = if rule.matching == Match::All {
             " AND "
         } else {
             " OR "
         };
         format!("({})", conditions.join(joiner))
+    }
+
+    /// Whether customer `c` can be reached on `kind`: an address, and no opt-out there.
+    fn reach(&mut self, kind: ChannelKind) -> String {
+        let columns = kind.address_columns();
+        let address = if columns.is_empty() {
+            String::new()
+        } else {
+            let any: Vec<String> = columns
+                .iter()
+                .map(|c| format!("c.{c} IS NOT NULL"))
+                .collect();
+            format!("({}) AND ", any.join(" OR "))
+        };
+        format!(
+            "({address}NOT EXISTS (SELECT 1 FROM customer_opt_outs o \
+             WHERE o.customer_id = c.id AND o.channel_kind = {}))",
+            self.bind(AudienceBind::Kind(kind.as_str()))
+        )
+    }
+}
+
+/// Compiles `rule`, reachable on at least one of `kinds`, opt-outs excluded, with placeholders
+/// numbered from `$first`. The one definition of an audience in SQL; `AudienceRule::reaches`
+/// is the same in memory (tests/audience.rs checks that they agree).
+pub fn audience_clause(rule: &AudienceRule, kinds: &[ChannelKind], first: usize) -> AudienceSql {
+    let mut b = Builder {
+        first,
+        binds: Vec::new(),
     };
-    let reach: Vec<String> = kinds
-        .iter()
-        .map(|k| {
-            let columns = k.address_columns();
-            let address = if columns.is_empty() {
-                String::new()
-            } else {
-                let any: Vec<String> = columns
-                    .iter()
-                    .map(|c| format!("c.{c} IS NOT NULL"))
-                    .collect();
-                format!("({}) AND ", any.join(" OR "))
-            };
-            format!(
-                "({address}NOT EXISTS (SELECT 1 FROM customer_opt_outs o \
-                 WHERE o.customer_id = c.id AND o.channel_kind = {}))",
-                next(AudienceBind::Kind(k.as_str()))
-            )
-        })
-        .collect();
+    let rule_sql = b.rule(rule);
+    let reach: Vec<String> = kinds.iter().map(|k| b.reach(*k)).collect();
     let reach_sql = if reach.is_empty() {
         "1 = 0".to_string()
     } else {
@@ -92,7 +108,24 @@ pub fn audience_clause(rule: &AudienceRule, kinds: &[ChannelKind], first: usize)
     };
     AudienceSql {
         clause: format!("NOT c.opted_out AND {rule_sql} AND {reach_sql}"),
-        binds,
+        binds: b.binds,
+    }
+}
+
+/// How an audience splits over channels picked in priority order (the pre-flight check).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Breakdown {
+    /// Customers reached on each picked kind (each on the first kind that reaches them),
+    /// aligned with the kinds asked about.
+    pub per_kind: Vec<i64>,
+    /// Customers the rule matches (and who did not opt out of everything) whom no picked kind
+    /// reaches.
+    pub unreachable: i64,
+}
+
+impl Breakdown {
+    pub fn reachable(&self) -> i64 {
+        self.per_kind.iter().sum()
     }
 }
 
@@ -138,6 +171,68 @@ impl Db {
         let ids: Vec<i64> =
             on_pool!(self, p => bind_audience!(sqlx::query_scalar(&sql), a).fetch_all(p).await?);
         Ok(ids)
+    }
+
+    /// Who `rule` reaches on `kinds` in priority order, and who it cannot reach: one grouped
+    /// query.
+    pub async fn audience_breakdown(
+        &self,
+        rule: &AudienceRule,
+        kinds: &[ChannelKind],
+    ) -> Result<Breakdown, DbError> {
+        let mut b = Builder {
+            first: 1,
+            binds: Vec::new(),
+        };
+        let slots: Vec<String> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("WHEN {} THEN {i}", b.reach(*k)))
+            .collect();
+        let slot = if slots.is_empty() {
+            "-1".to_string()
+        } else {
+            format!("CASE {} ELSE -1 END", slots.join(" "))
+        };
+        let rule_sql = b.rule(rule);
+        let sql = format!(
+            "SELECT CAST({slot} AS BIGINT) AS slot, COUNT(*) FROM customers c \
+             WHERE NOT c.opted_out AND {rule_sql} GROUP BY 1"
+        );
+        let a = AudienceSql {
+            clause: String::new(),
+            binds: b.binds,
+        };
+        let rows: Vec<(i64, i64)> =
+            on_pool!(self, p => bind_audience!(sqlx::query_as(&sql), a).fetch_all(p).await?);
+        let mut out = Breakdown {
+            per_kind: vec![0; kinds.len()],
+            unreachable: 0,
+        };
+        for (slot, n) in rows {
+            match usize::try_from(slot) {
+                Ok(i) if i < kinds.len() => out.per_kind[i] = n,
+                _ => out.unreachable += n,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The first `n` names, alphabetically, of the customers `rule` reaches on `kinds`.
+    pub async fn audience_sample(
+        &self,
+        rule: &AudienceRule,
+        kinds: &[ChannelKind],
+        n: usize,
+    ) -> Result<Vec<String>, DbError> {
+        let a = audience_clause(rule, kinds, 1);
+        let sql = format!(
+            "SELECT c.name FROM customers c WHERE {} ORDER BY c.name, c.id LIMIT {n}",
+            a.clause
+        );
+        let names: Vec<String> =
+            on_pool!(self, p => bind_audience!(sqlx::query_scalar(&sql), a).fetch_all(p).await?);
+        Ok(names)
     }
 
     /// The customer whose address on `kind` is `address` (the sandbox: phone, then email).
