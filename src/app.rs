@@ -11,6 +11,7 @@ use crate::ui::customers::CustomersPage;
 use crate::ui::import::ImportPageView;
 use crate::ui::labels::LabelsPageView;
 use crate::ui::login::LoginPage;
+use crate::ui::wizard::WizardView;
 
 /// The document around every page (rendered on the server only).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -41,6 +42,8 @@ pub fn App() -> impl IntoView {
             <Routes fallback=NotFound>
                 // Async: the server sends the finished page, so it works without JavaScript.
                 <Route path=path!("/") view=BroadcastListPage ssr=SsrMode::Async/>
+                <Route path=path!("/broadcasts/new") view=WizardView ssr=SsrMode::Async/>
+                <Route path=path!("/broadcasts/:id/edit") view=WizardView ssr=SsrMode::Async/>
                 <Route path=path!("/customers") view=CustomersPage ssr=SsrMode::Async/>
                 <Route path=path!("/customers/import") view=ImportPageView ssr=SsrMode::Async/>
                 <Route path=path!("/customers/import/:id") view=ImportPageView ssr=SsrMode::Async/>

@@ -826,3 +826,101 @@ async fn attachments_are_checked_by_content_and_served_only_to_signed_in_people(
     );
     t.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_wizard_saves_each_step_creates_once_and_schedules() {
+    let (app, t) = app().await;
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let manager = sign_in(&app, "manager@herald.test").await;
+    let before = t.db.count_broadcasts().await.unwrap();
+    let vip = t.db.ensure_tag("VIP").await.unwrap();
+    let channel = t.db.enabled_channels().await.unwrap()[0].0;
+    let location = |r: &Reply| r.headers[header::LOCATION].to_str().unwrap().to_string();
+
+    let step1 = "step=1&key=k0123456789abcdef0123&name=Winter%20sale&body=Hi%20%7B%7Bfirst_name%7D%7D%20%E2%9D%84&send_at=2099-12-24T09%3A30&go=next";
+    let r = send(
+        &app,
+        post("/broadcasts/wizard", step1, Some(&manager), true),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(&app, post("/broadcasts/wizard", step1, Some(&staff), true)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let to = location(&r);
+    assert!(to.ends_with("/edit?step=2"), "{to}");
+    let id: i64 = to.split('/').nth(2).unwrap().parse().unwrap();
+    // The same first save again (a double click): the same broadcast, no second one.
+    let r = send(&app, post("/broadcasts/wizard", step1, Some(&staff), true)).await;
+    assert_eq!(location(&r), to);
+    assert_eq!(t.db.count_broadcasts().await.unwrap(), before + 1);
+    assert_eq!(t.db.broadcast(id).await.unwrap().status, "draft");
+
+    // Step 2 shows the live count; choosing "tag is VIP" narrows it.
+    let page = send(&app, get(&to, Some(&staff))).await.body;
+    assert!(page.contains("customers match"), "{page}");
+    let form =
+        format!("step=2&id={id}&match=all&cond_0_field=tag&cond_0_op=is&cond_0_id={vip}&go=next");
+    let r = send(&app, post("/broadcasts/wizard", &form, Some(&staff), true)).await;
+    assert!(location(&r).ends_with("/edit?step=3"));
+    let page = send(&app, get(&location(&r), Some(&staff))).await.body;
+    let vips =
+        t.db.audience_breakdown(&t.db.broadcast_for_edit(id).await.unwrap().0.audience, &[])
+            .await
+            .unwrap()
+            .unreachable;
+    assert!(
+        vips > 0 && page.contains(&format!("of {vips} matching customers")),
+        "{page}"
+    );
+
+    // Step 3 without a channel: refused with the reason, still a draft.
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &format!("step=3&id={id}&channels_shown=1&go=schedule"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    assert!(
+        location(&r).contains("step=3&error=Choose%20at%20least%20one%20channel"),
+        "{}",
+        location(&r)
+    );
+    assert_eq!(t.db.broadcast(id).await.unwrap().status, "draft");
+    let form =
+        format!("step=3&id={id}&channels_shown=1&channel={channel}&prio_{channel}=1&go=schedule");
+    let r = send(&app, post("/broadcasts/wizard", &form, Some(&staff), true)).await;
+    assert!(location(&r).starts_with("/?notice="), "{}", location(&r));
+    let b = t.db.broadcast(id).await.unwrap();
+    assert_eq!(b.status, "scheduled");
+    let (c, _, _) = t.db.broadcast_for_edit(id).await.unwrap();
+    assert_eq!(c.channel_ids, vec![channel]);
+    assert!(
+        c.audience
+            .mentions(herald::model::audience::Field::Tag, vip)
+    );
+    assert_eq!(c.body, "Hi {{first_name}} ❄");
+
+    // A time in the past is refused at scheduling and sends the person back to step 1.
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &format!("step=1&id={id}&send_at=2020-01-01T10%3A00&go=next"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    assert!(location(&r).ends_with("step=2"));
+    let r = send(&app, post("/broadcasts/wizard", &form, Some(&staff), true)).await;
+    assert!(
+        location(&r).contains("step=1&error=That%20time%20has%20passed"),
+        "{}",
+        location(&r)
+    );
+    t.cleanup().await;
+}

@@ -188,3 +188,42 @@ mod tests {
         );
     }
 }
+
+/// A channel the wizard offers, with how many of the audience it would reach where it stands
+/// in the chosen priority order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelChoice {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    /// Its place in the priority order (1 = first), if picked.
+    pub priority: Option<usize>,
+    /// Customers reached on it (each on the first picked channel that reaches them).
+    pub reached: i64,
+}
+
+/// Everything a wizard step shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WizardPage {
+    /// `None` while the broadcast has not been saved yet.
+    pub id: Option<i64>,
+    /// Makes a repeated first save find the same broadcast.
+    pub key: String,
+    pub step: u8,
+    pub compose: Compose,
+    /// The send time as the person's wall clock (`2026-12-24T09:30`), for the time field.
+    pub send_at_local: String,
+    pub time_zone: String,
+    pub status: String,
+    /// Why it cannot be edited, once it has started.
+    pub locked: Option<String>,
+    pub can_edit: bool,
+    pub tags: Vec<(i64, String)>,
+    pub groups: Vec<(i64, String)>,
+    /// Customers the rule matches, opted-out ones left out.
+    pub matching: i64,
+    pub sample: Vec<String>,
+    pub channels: Vec<ChannelChoice>,
+    /// Matching customers no picked channel reaches.
+    pub unreachable: i64,
+}

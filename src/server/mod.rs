@@ -19,5 +19,6 @@ pub mod seed;
 pub mod serve;
 pub mod state;
 pub mod timefmt;
+pub mod wizard;
 
 pub use state::AppState;

@@ -154,6 +154,14 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route(
+            "/broadcasts/wizard",
+            axum::routing::post(super::wizard::save),
+        )
+        .route(
+            "/broadcasts/{id}/copy",
+            axum::routing::post(super::wizard::copy),
+        )
+        .route(
             "/attachments",
             axum::routing::post(super::attachments::upload)
                 .layer(axum::extract::DefaultBodyLimit::disable()),

@@ -18,6 +18,7 @@ const NOT_ADMIN: &str = "Only admins can pause or resume broadcasts.";
 #[component]
 pub fn BroadcastListPage() -> impl IntoView {
     let query = use_query_map();
+    let notice = query.with_untracked(|q| q.get("notice"));
     let (params, error) = query.with_untracked(|q| {
         (
             RawListParams {
@@ -43,6 +44,7 @@ pub fn BroadcastListPage() -> impl IntoView {
         <main>
             <div class="page-head">
                 <h1>"Broadcasts"</h1>
+                <a href="/broadcasts/new" class="button primary">"New Broadcast"</a>
             </div>
             <form method="get" action="/" class="search" role="search">
                 <label for="q" class="visually-hidden">"Search broadcasts"</label>
@@ -58,6 +60,7 @@ pub fn BroadcastListPage() -> impl IntoView {
                 {dir.map(|d| view! { <input type="hidden" name="dir" value=d/> })}
                 <button type="submit">"Search"</button>
             </form>
+            {notice.map(|n| view! { <p class="success" role="status">{n}</p> })}
             {error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
             <Suspense fallback=|| view! { <p class="muted">"Loading broadcasts…"</p> }>
                 {move || Suspend::new(async move {
@@ -138,7 +141,7 @@ fn Row(row: BroadcastRow, can_pause: bool) -> impl IntoView {
     };
     view! {
         <tr data-id=row.id data-status=status.css()>
-            <td class="name">{row.name.clone()}</td>
+            <td class="name"><a href=format!("/broadcasts/{}/edit", row.id)>{row.name.clone()}</a></td>
             <td>{row.created.clone()}</td>
             <td>{send}</td>
             <td>

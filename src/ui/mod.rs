@@ -7,6 +7,7 @@ pub mod header;
 pub mod import;
 pub mod labels;
 pub mod login;
+pub mod wizard;
 
 use leptos::prelude::*;
 use leptos_router::components::Redirect;

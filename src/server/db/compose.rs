@@ -258,3 +258,15 @@ impl Db {
         Ok(row)
     }
 }
+
+impl Db {
+    /// Enabled channels as (id, name, kind), by name.
+    pub async fn enabled_channels(&self) -> Result<Vec<(i64, String, String)>, DbError> {
+        let rows = on_pool!(self, p => sqlx::query_as::<_, (i64, String, String)>(
+            "SELECT id, name, kind FROM channels WHERE enabled ORDER BY name, id",
+        )
+        .fetch_all(p)
+        .await?);
+        Ok(rows)
+    }
+}

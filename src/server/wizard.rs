@@ -1,0 +1,443 @@
+//! The broadcast wizard on the server: what each step shows, and `POST /broadcasts/wizard`,
+//! which every step's form posts to. Each post stores what was typed in the draft (so leaving
+//! midway loses nothing) and moves to the asked step; the last step schedules it.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::AppState;
+use super::auth::require_role_for_handler;
+use super::db::ComposeError;
+use super::timefmt;
+use crate::api::AppError;
+use crate::model::audience::{Condition, Field, Match, Op};
+use crate::model::channel::ChannelKind;
+use crate::model::compose::{ChannelChoice, Compose, Intent, WizardPage};
+use crate::model::list_query::encode_component;
+use crate::model::{CurrentUser, Role};
+
+/// Names shown as a sample of the audience.
+const SAMPLE: usize = 5;
+/// Most conditions one rule may hold.
+pub const MAX_CONDITIONS: usize = 20;
+
+fn locked_reason(status: &str) -> Option<String> {
+    match status {
+        "draft" | "scheduled" => None,
+        s => Some(format!(
+            "This broadcast is {s}: it can no longer be edited. You can pause or cancel it from the list, or copy it into a new draft."
+        )),
+    }
+}
+
+/// What wizard step `step` shows for broadcast `id` (or a new one).
+pub async fn page(
+    state: &AppState,
+    user: &CurrentUser,
+    id: Option<i64>,
+    step: u8,
+) -> Result<WizardPage, AppError> {
+    let db = &state.db;
+    let (compose, status) = match id {
+        Some(id) => {
+            let (c, status, _) = db.broadcast_for_edit(id).await.map_err(compose_error)?;
+            (c, status)
+        }
+        None => (Compose::default(), "draft".to_string()),
+    };
+    let tz = timefmt::zone(&user.time_zone);
+    let send_at_local = compose
+        .scheduled_at
+        .map(|t| t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string())
+        .unwrap_or_default();
+    let tags = db
+        .labels(super::db::LabelKind::Tag)
+        .await?
+        .into_iter()
+        .map(|(id, name, _)| (id, name))
+        .collect();
+    let groups = db
+        .labels(super::db::LabelKind::RobotGroup)
+        .await?
+        .into_iter()
+        .map(|(id, name, _)| (id, name))
+        .collect();
+    let all = db.enabled_channels().await?;
+    let picked: Vec<(i64, ChannelKind)> = compose
+        .channel_ids
+        .iter()
+        .filter_map(|id| {
+            all.iter()
+                .find(|(c, _, _)| c == id)
+                .and_then(|(c, _, k)| ChannelKind::parse(k).map(|k| (*c, k)))
+        })
+        .collect();
+    let kinds: Vec<ChannelKind> = picked.iter().map(|(_, k)| *k).collect();
+    let breakdown = db.audience_breakdown(&compose.audience, &kinds).await?;
+    let matching = breakdown.reachable() + breakdown.unreachable;
+    let sample = db
+        .audience_sample(&compose.audience, &[ChannelKind::Webhook], SAMPLE)
+        .await?;
+    let channels = all
+        .into_iter()
+        .map(|(id, name, kind)| {
+            let priority = picked.iter().position(|(c, _)| *c == id);
+            ChannelChoice {
+                id,
+                name,
+                kind,
+                priority: priority.map(|p| p + 1),
+                reached: priority.map(|p| breakdown.per_kind[p]).unwrap_or(0),
+            }
+        })
+        .collect();
+    Ok(WizardPage {
+        id,
+        key: super::auth::new_session_token()[..32].to_string(),
+        step: step.clamp(1, 3),
+        locked: locked_reason(&status),
+        status,
+        compose,
+        send_at_local,
+        time_zone: user.time_zone.clone(),
+        can_edit: user.role.can_edit(),
+        tags,
+        groups,
+        matching,
+        sample,
+        channels,
+        unreachable: breakdown.unreachable,
+    })
+}
+
+fn compose_error(e: ComposeError) -> AppError {
+    match e {
+        ComposeError::NotFound => AppError::NotFound("No such broadcast.".into()).with_status(),
+        ComposeError::Started(s) => {
+            AppError::Conflict(locked_reason(&s).unwrap_or_else(|| "It cannot be edited.".into()))
+                .with_status()
+        }
+        ComposeError::Db(e) => e.into(),
+    }
+}
+
+/// The posted form, as far as it goes: each step sends only its own fields.
+#[derive(Debug, Default)]
+struct Posted {
+    id: Option<i64>,
+    key: String,
+    step: u8,
+    go: String,
+    name: Option<String>,
+    body: Option<String>,
+    send_at: Option<String>,
+    matching: Option<String>,
+    conditions: Vec<(usize, Option<Field>, Option<Op>, Option<i64>)>,
+    channel_step: bool,
+    channels: Vec<(i64, Option<usize>)>,
+}
+
+fn parse(body: &[u8]) -> Posted {
+    let mut p = Posted {
+        step: 1,
+        ..Default::default()
+    };
+    let mut conds: std::collections::BTreeMap<usize, (Option<Field>, Option<Op>, Option<i64>)> =
+        Default::default();
+    let mut prio: std::collections::HashMap<i64, usize> = Default::default();
+    let mut picked = Vec::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        let v = v.into_owned();
+        match &*k {
+            "id" => p.id = v.parse().ok(),
+            "key" => {
+                p.key = v
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric())
+                    .take(64)
+                    .collect()
+            }
+            "step" => p.step = v.parse().unwrap_or(1),
+            "go" => p.go = v,
+            "name" => p.name = Some(v),
+            "body" => p.body = Some(v),
+            "send_at" => p.send_at = Some(v),
+            "match" => p.matching = Some(v),
+            "channels_shown" => p.channel_step = true,
+            "channel" => {
+                if let Ok(id) = v.parse::<i64>() {
+                    picked.push(id);
+                }
+            }
+            k => {
+                if let Some(rest) = k.strip_prefix("prio_")
+                    && let (Ok(id), Ok(n)) = (rest.parse::<i64>(), v.trim().parse::<usize>())
+                {
+                    prio.insert(id, n);
+                } else if let Some(rest) = k.strip_prefix("cond_")
+                    && let Some((n, part)) = rest.split_once('_')
+                    && let Ok(n) = n.parse::<usize>()
+                    && n < MAX_CONDITIONS
+                {
+                    let e = conds.entry(n).or_default();
+                    match part {
+                        "field" => {
+                            e.0 = match v.as_str() {
+                                "tag" => Some(Field::Tag),
+                                "robot_group" => Some(Field::RobotGroup),
+                                _ => None,
+                            }
+                        }
+                        "op" => {
+                            e.1 = match v.as_str() {
+                                "is" => Some(Op::Is),
+                                "is_not" => Some(Op::IsNot),
+                                _ => None,
+                            }
+                        }
+                        "id" => e.2 = v.parse().ok(),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    p.conditions = conds
+        .into_iter()
+        .map(|(n, (f, o, i))| (n, f, o, i))
+        .collect();
+    p.channels = picked
+        .into_iter()
+        .map(|id| (id, prio.get(&id).copied()))
+        .collect();
+    p
+}
+
+fn to_step(id: i64, step: u8, error: Option<&str>) -> Response {
+    let mut url = format!("/broadcasts/{id}/edit?step={step}");
+    if let Some(e) = error {
+        url.push_str(&format!("&error={}", encode_component(e)));
+    }
+    Redirect::to(&url).into_response()
+}
+
+/// `POST /broadcasts/wizard`.
+pub async fn save(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let user = match require_role_for_handler(&state, &headers, &Role::EDITORS).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let p = parse(&body);
+    let now = state.clock.now();
+    let db = &state.db;
+    let mut was_scheduled = false;
+    let mut compose = match p.id {
+        Some(id) => match db.broadcast_for_edit(id).await {
+            Ok((c, status, _)) => {
+                if let Some(reason) = locked_reason(&status) {
+                    return to_step(id, p.step, Some(&reason));
+                }
+                was_scheduled = status == "scheduled";
+                c
+            }
+            Err(_) => return Redirect::to("/?error=No%20such%20broadcast.").into_response(),
+        },
+        None => Compose::default(),
+    };
+    // Merge what this step sent.
+    let mut problems: Vec<String> = Vec::new();
+    if let Some(n) = p.name {
+        compose.name = n;
+    }
+    if let Some(b) = p.body {
+        compose.body = b;
+    }
+    if let Some(s) = &p.send_at {
+        if s.trim().is_empty() {
+            compose.scheduled_at = None;
+        } else {
+            match timefmt::local_to_utc(s, timefmt::zone(&user.time_zone)) {
+                Ok(t) => compose.scheduled_at = Some(t),
+                Err(e) => problems.push(e),
+            }
+        }
+    }
+    if let Some(m) = &p.matching {
+        compose.audience.matching = if m == "any" { Match::Any } else { Match::All };
+        let remove: Option<usize> = p.go.strip_prefix("remove_").and_then(|n| n.parse().ok());
+        compose.audience.conditions = p
+            .conditions
+            .iter()
+            .filter(|(n, ..)| Some(*n) != remove)
+            .filter_map(|(_, f, o, i)| {
+                Some(Condition {
+                    field: (*f)?,
+                    op: (*o)?,
+                    id: (*i)?,
+                })
+            })
+            .collect();
+    }
+    if p.channel_step {
+        let mut chosen = p.channels.clone();
+        // Unnumbered picks go after numbered ones, in the order shown.
+        chosen.sort_by_key(|(_, n)| n.unwrap_or(usize::MAX));
+        compose.channel_ids = chosen.into_iter().map(|(id, _)| id).collect();
+    }
+    let intent = match p.go.as_str() {
+        "schedule" => Intent::Schedule,
+        "now" => Intent::SendNow,
+        _ => Intent::Draft,
+    };
+    // Always keep what was typed: a scheduled broadcast stays scheduled while it is still
+    // valid as one; anything else is kept as a draft (only a name is needed for that).
+    let kept = if was_scheduled {
+        compose
+            .validate(Intent::Schedule, now)
+            .or_else(|_| compose.validate(Intent::Draft, now))
+    } else {
+        compose.validate(Intent::Draft, now)
+    };
+    let draft = match kept {
+        Ok(v) => v,
+        Err(errors) => {
+            let message = errors
+                .into_iter()
+                .map(|(_, m)| m)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let url = match p.id {
+                Some(id) => format!(
+                    "/broadcasts/{id}/edit?step=1&error={}",
+                    encode_component(&message)
+                ),
+                None => format!(
+                    "/broadcasts/new?error={}&body={}",
+                    encode_component(&message),
+                    encode_component(&compose.body)
+                ),
+            };
+            return Redirect::to(&url).into_response();
+        }
+    };
+    let id = match p.id {
+        Some(id) => match db.update_broadcast(id, &draft, user.id, now).await {
+            Ok(()) => id,
+            Err(ComposeError::Started(s)) => {
+                return to_step(id, p.step, locked_reason(&s).as_deref());
+            }
+            Err(e) => {
+                tracing::error!(error = ?e, "saving a draft failed");
+                return to_step(
+                    id,
+                    p.step,
+                    Some("The draft could not be saved; please try again."),
+                );
+            }
+        },
+        None => {
+            let key = if p.key.len() >= 16 {
+                p.key.clone()
+            } else {
+                super::auth::new_session_token()[..32].to_string()
+            };
+            match db.create_broadcast(&draft, user.id, &key, now).await {
+                Ok((id, _)) => id,
+                Err(e) => {
+                    tracing::error!(error = ?e, "creating a draft failed");
+                    return Redirect::to("/broadcasts/new?error=The%20draft%20could%20not%20be%20saved%3B%20please%20try%20again.").into_response();
+                }
+            }
+        }
+    };
+    if let Some(first) = problems.first() {
+        return to_step(id, p.step, Some(first));
+    }
+    let next = match p.go.as_str() {
+        "next" => p.step.saturating_add(1).min(3),
+        "back" => p.step.saturating_sub(1).max(1),
+        "draft" => {
+            return Redirect::to(&format!(
+                "/?notice={}",
+                encode_component(&if draft.status == "scheduled" {
+                    format!("Saved “{}”; it is still scheduled.", draft.name)
+                } else {
+                    format!("Saved the draft “{}”.", draft.name)
+                })
+            ))
+            .into_response();
+        }
+        "schedule" | "now" => {
+            return match compose.validate(intent, now) {
+                Ok(v) => match db.update_broadcast(id, &v, user.id, now).await {
+                    Ok(()) => Redirect::to(&format!(
+                        "/?notice={}",
+                        encode_component(&format!(
+                            "“{}” is scheduled for {}.",
+                            v.name,
+                            v.scheduled_at
+                                .map(|t| timefmt::local(t, timefmt::zone(&user.time_zone)))
+                                .unwrap_or_default()
+                        ))
+                    ))
+                    .into_response(),
+                    Err(e) => to_step(id, 3, Some(&compose_error(e).to_string())),
+                },
+                Err(errors) => {
+                    let (field, _) = errors[0];
+                    let step = match field {
+                        "name" | "body" | "scheduled_at" => 1,
+                        _ => 3,
+                    };
+                    let message = errors
+                        .into_iter()
+                        .map(|(_, m)| m)
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    to_step(id, step, Some(&message))
+                }
+            };
+        }
+        _ => p.step,
+    };
+    // Step 1 checks its own fields before moving on.
+    if p.step == 1 && next > 1 {
+        let check = compose
+            .validate(Intent::SendNow, now)
+            .err()
+            .unwrap_or_default();
+        if let Some((_, m)) = check.into_iter().find(|(f, _)| *f == "body") {
+            return to_step(id, 1, Some(&m));
+        }
+    }
+    to_step(id, next, None)
+}
+
+/// `POST /broadcasts/{id}/copy`: a new draft from any broadcast, opened in the wizard.
+pub async fn copy(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Response {
+    let user = match require_role_for_handler(&state, &headers, &Role::EDITORS).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    match state
+        .db
+        .copy_broadcast(id, user.id, state.clock.now())
+        .await
+    {
+        Ok(copy) => to_step(copy, 1, None),
+        Err(ComposeError::NotFound) => {
+            Redirect::to("/?error=No%20such%20broadcast.").into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = ?e, "copying a broadcast failed");
+            Redirect::to("/?error=The%20copy%20could%20not%20be%20made%3B%20please%20try%20again.")
+                .into_response()
+        }
+    }
+}
