@@ -123,6 +123,9 @@ fn compose_error(e: ComposeError) -> AppError {
     }
 }
 
+/// One posted condition row: kind, test and value, each as far as it was chosen.
+type ConditionRow = (Option<Field>, Option<Op>, Option<i64>);
+
 /// The posted form, as far as it goes: each step sends only its own fields.
 #[derive(Debug, Default)]
 struct Posted {
@@ -134,7 +137,7 @@ struct Posted {
     body: Option<String>,
     send_at: Option<String>,
     matching: Option<String>,
-    conditions: Vec<(usize, Option<Field>, Option<Op>, Option<i64>)>,
+    conditions: Vec<(usize, ConditionRow)>,
     channel_step: bool,
     channels: Vec<(i64, Option<usize>)>,
 }
@@ -144,8 +147,7 @@ fn parse(body: &[u8]) -> Posted {
         step: 1,
         ..Default::default()
     };
-    let mut conds: std::collections::BTreeMap<usize, (Option<Field>, Option<Op>, Option<i64>)> =
-        Default::default();
+    let mut conds: std::collections::BTreeMap<usize, ConditionRow> = Default::default();
     let mut prio: std::collections::HashMap<i64, usize> = Default::default();
     let mut picked = Vec::new();
     for (k, v) in form_urlencoded::parse(body) {
@@ -204,10 +206,7 @@ fn parse(body: &[u8]) -> Posted {
             }
         }
     }
-    p.conditions = conds
-        .into_iter()
-        .map(|(n, (f, o, i))| (n, f, o, i))
-        .collect();
+    p.conditions = conds.into_iter().collect();
     p.channels = picked
         .into_iter()
         .map(|id| (id, prio.get(&id).copied()))
@@ -270,8 +269,8 @@ pub async fn save(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         compose.audience.conditions = p
             .conditions
             .iter()
-            .filter(|(n, ..)| Some(*n) != remove)
-            .filter_map(|(_, f, o, i)| {
+            .filter(|(n, _)| Some(*n) != remove)
+            .filter_map(|(_, (f, o, i))| {
                 Some(Condition {
                     field: (*f)?,
                     op: (*o)?,
