@@ -16,6 +16,23 @@ test('create a broadcast in three steps, see it not processed, then change its t
   await page.getByLabel('Name (only staff see it)').fill('Spring launch');
   await page.getByLabel('Message').fill('Hello {{first_name}} 🌷 spring is here');
   await page.getByLabel(/Send at/).fill('2099-04-01T10:00');
+
+  // A program renamed .png is refused and nothing typed is lost; a real image is attached.
+  const exe = Buffer.from('4d5a90000300000004000000ffff0000', 'hex');
+  await page.getByLabel(/Add a file/).setInputFiles({ name: 'cat.png', mimeType: 'image/png', buffer: exe });
+  await page.getByRole('button', { name: 'Attach' }).click();
+  await expect(page.getByRole('alert')).toContainText('its content is EXE');
+  await expect(page.getByLabel('Message')).toHaveValue('Hello {{first_name}} 🌷 spring is here');
+  await expect(page.getByLabel(/Send at/)).toHaveValue('2099-04-01T10:00');
+  const png = Buffer.from(
+    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
+    'base64',
+  );
+  await page.getByLabel(/Add a file/).setInputFiles({ name: 'spring.png', mimeType: 'image/png', buffer: png });
+  await page.getByRole('button', { name: 'Attach' }).click();
+  await expect(page.locator('ul.attachments li')).toHaveCount(1);
+  await expect(page.locator('ul.attachments li')).toContainText('spring.png');
+  await expect(page.locator('ul.attachments img')).toHaveJSProperty('naturalWidth', 1);
   await noSeriousViolations(page);
   await page.getByRole('button', { name: 'Next' }).click();
 

@@ -21,6 +21,24 @@ pub enum Intent {
     SendNow,
 }
 
+/// A file the broadcast carries (the file itself is kept by the server under `id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentRef {
+    pub id: String,
+    pub name: String,
+    pub mime: String,
+    pub size: u64,
+}
+
+impl AttachmentRef {
+    pub fn is_image(&self) -> bool {
+        self.mime.starts_with("image/")
+    }
+}
+
+/// Most attachments one broadcast may carry.
+pub const MAX_ATTACHMENTS: usize = 10;
+
 /// The wizard's fields.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Compose {
@@ -31,6 +49,8 @@ pub struct Compose {
     pub channel_ids: Vec<i64>,
     /// The chosen send time in UTC, if one was chosen.
     pub scheduled_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub attachments: Vec<AttachmentRef>,
 }
 
 /// A broadcast ready to store.
@@ -41,6 +61,7 @@ pub struct ValidBroadcast {
     pub audience: AudienceRule,
     pub channel_ids: Vec<i64>,
     pub scheduled_at: Option<DateTime<Utc>>,
+    pub attachments: Vec<AttachmentRef>,
     /// `draft` or `scheduled`.
     pub status: &'static str,
 }
@@ -92,8 +113,8 @@ impl Compose {
             },
         };
         if intent != Intent::Draft {
-            if body.trim().is_empty() {
-                errors.push(("body", "Write the message.".into()));
+            if body.trim().is_empty() && self.attachments.is_empty() {
+                errors.push(("body", "Write the message or attach a file.".into()));
             }
             if channel_ids.is_empty() {
                 errors.push(("channels", "Choose at least one channel.".into()));
@@ -108,6 +129,7 @@ impl Compose {
             audience: self.audience.clone(),
             channel_ids,
             scheduled_at,
+            attachments: self.attachments.clone(),
             status: if intent == Intent::Draft {
                 "draft"
             } else {
@@ -133,6 +155,7 @@ mod tests {
             audience: AudienceRule::default(),
             channel_ids: vec![2, 1, 2],
             scheduled_at: Some(now() + chrono::Duration::hours(1)),
+            attachments: Vec::new(),
         }
     }
 

@@ -230,7 +230,7 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-fn folder(state: &AppState) -> PathBuf {
+pub fn folder(state: &AppState) -> PathBuf {
     state.config.data_dir.join("attachments")
 }
 
@@ -289,7 +289,6 @@ async fn receive(
     dir: &Path,
     path: &Path,
 ) -> Result<(String, &'static AllowedType, u64), (StatusCode, String)> {
-    let bad = |m: String| (StatusCode::UNSUPPORTED_MEDIA_TYPE, m);
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
@@ -301,46 +300,54 @@ async fn receive(
                 ));
             }
         };
-        if field.name() != Some("file") {
-            continue;
+        if field.name() == Some("file") {
+            return receive_field(field, dir, path).await;
         }
-        let raw_name = field.file_name().unwrap_or("").to_string();
-        let name = display_name(&raw_name);
-        // Refused before reading a byte when the name already rules it out.
-        let t = type_for_name(&raw_name).map_err(bad)?;
-        let store_err = |e: std::io::Error| {
-            tracing::error!(error = ?e, "writing an attachment failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The upload could not be stored; please try again.".to_string(),
-            )
-        };
-        tokio::fs::create_dir_all(dir).await.map_err(store_err)?;
-        let mut out = tokio::fs::File::create(path).await.map_err(store_err)?;
-        let mut field = field;
-        let (mut size, mut head) = (0u64, Vec::new());
-        while let Some(chunk) = field.chunk().await.map_err(|_| {
-            (
-                StatusCode::BAD_REQUEST,
-                "The upload was interrupted; please try again.".to_string(),
-            )
-        })? {
-            size += chunk.len() as u64;
-            if size > t.max_bytes {
-                return Err((
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    check(&raw_name, &head, size).err().unwrap_or_default(),
-                ));
-            }
-            if head.len() < 8192 {
-                head.extend_from_slice(&chunk[..chunk.len().min(8192 - head.len())]);
-            }
-            out.write_all(&chunk).await.map_err(store_err)?;
-        }
-        out.flush().await.map_err(store_err)?;
-        let t = check(&raw_name, &head, size).map_err(bad)?;
-        return Ok((name, t, size));
     }
+}
+
+/// Streams one multipart file field to `path` within its type's limit, then checks it.
+pub async fn receive_field(
+    mut field: axum::extract::multipart::Field<'_>,
+    dir: &Path,
+    path: &Path,
+) -> Result<(String, &'static AllowedType, u64), (StatusCode, String)> {
+    let bad = |m: String| (StatusCode::UNSUPPORTED_MEDIA_TYPE, m);
+    let raw_name = field.file_name().unwrap_or("").to_string();
+    let name = display_name(&raw_name);
+    // Refused before reading a byte when the name already rules it out.
+    let t = type_for_name(&raw_name).map_err(bad)?;
+    let store_err = |e: std::io::Error| {
+        tracing::error!(error = ?e, "writing an attachment failed");
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The upload could not be stored; please try again.".to_string(),
+        )
+    };
+    tokio::fs::create_dir_all(dir).await.map_err(store_err)?;
+    let mut out = tokio::fs::File::create(path).await.map_err(store_err)?;
+    let (mut size, mut head) = (0u64, Vec::new());
+    while let Some(chunk) = field.chunk().await.map_err(|_| {
+        (
+            StatusCode::BAD_REQUEST,
+            "The upload was interrupted; please try again.".to_string(),
+        )
+    })? {
+        size += chunk.len() as u64;
+        if size > t.max_bytes {
+            return Err((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                check(&raw_name, &head, size).err().unwrap_or_default(),
+            ));
+        }
+        if head.len() < 8192 {
+            head.extend_from_slice(&chunk[..chunk.len().min(8192 - head.len())]);
+        }
+        out.write_all(&chunk).await.map_err(store_err)?;
+    }
+    out.flush().await.map_err(store_err)?;
+    let t = check(&raw_name, &head, size).map_err(bad)?;
+    Ok((name, t, size))
 }
 
 /// `GET /attachments/{id}`: any signed-in role, with its stored type and `nosniff`; media

@@ -155,7 +155,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/broadcasts/wizard",
-            axum::routing::post(super::wizard::save),
+            // Step 1 may carry an attachment (20 MB at most; each type has its own limit).
+            axum::routing::post(super::wizard::save)
+                .layer(axum::extract::DefaultBodyLimit::max(21 * 1024 * 1024)),
         )
         .route(
             "/broadcasts/{id}/copy",

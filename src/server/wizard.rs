@@ -14,7 +14,9 @@ use super::timefmt;
 use crate::api::AppError;
 use crate::model::audience::{Condition, Field, Match, Op};
 use crate::model::channel::ChannelKind;
-use crate::model::compose::{ChannelChoice, Compose, Intent, WizardPage};
+use crate::model::compose::{
+    AttachmentRef, ChannelChoice, Compose, Intent, MAX_ATTACHMENTS, WizardPage,
+};
 use crate::model::list_query::encode_component;
 use crate::model::{CurrentUser, Role};
 
@@ -142,7 +144,7 @@ struct Posted {
     channels: Vec<(i64, Option<usize>)>,
 }
 
-fn parse(body: &[u8]) -> Posted {
+fn parse(fields: &[(String, String)]) -> Posted {
     let mut p = Posted {
         step: 1,
         ..Default::default()
@@ -150,9 +152,9 @@ fn parse(body: &[u8]) -> Posted {
     let mut conds: std::collections::BTreeMap<usize, ConditionRow> = Default::default();
     let mut prio: std::collections::HashMap<i64, usize> = Default::default();
     let mut picked = Vec::new();
-    for (k, v) in form_urlencoded::parse(body) {
-        let v = v.into_owned();
-        match &*k {
+    for (k, v) in fields {
+        let v = v.clone();
+        match k.as_str() {
             "id" => p.id = v.parse().ok(),
             "key" => {
                 p.key = v
@@ -222,13 +224,102 @@ fn to_step(id: i64, step: u8, error: Option<&str>) -> Response {
     Redirect::to(&url).into_response()
 }
 
+/// A file attached on step 1 (multipart posts): stored, or why not.
+type Upload = Result<AttachmentRef, String>;
+
+/// Reads the step's fields: a plain form, or (step 1, which can carry a file) multipart.
+async fn read_form(
+    state: &AppState,
+    user_id: i64,
+    req: axum::extract::Request,
+) -> (Vec<(String, String)>, Option<Upload>) {
+    use axum::extract::FromRequest;
+    let multipart = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !multipart {
+        let body = Bytes::from_request(req, state).await.unwrap_or_default();
+        let fields = form_urlencoded::parse(&body).into_owned().collect();
+        return (fields, None);
+    }
+    let Ok(mut form) = axum::extract::Multipart::from_request(req, state).await else {
+        return (Vec::new(), None);
+    };
+    let (mut fields, mut upload) = (Vec::new(), None);
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(_) => {
+                upload = Some(Err(
+                    "The upload was interrupted; please try again.".to_string()
+                ));
+                break;
+            }
+        };
+        let name = field.name().unwrap_or("").to_string();
+        if name == "file" {
+            if field.file_name().is_none_or(str::is_empty) {
+                continue; // no file chosen
+            }
+            let dir = super::attachments::folder(state);
+            let id = super::auth::new_session_token()[..32].to_string();
+            let path = dir.join(&id);
+            upload = Some(
+                match super::attachments::receive_field(field, &dir, &path).await {
+                    Ok((file_name, t, size)) => {
+                        match state
+                            .db
+                            .insert_attachment(
+                                &id,
+                                &file_name,
+                                t.mime,
+                                size,
+                                user_id,
+                                state.clock.now(),
+                            )
+                            .await
+                        {
+                            Ok(()) => Ok(AttachmentRef {
+                                id,
+                                name: file_name,
+                                mime: t.mime.to_string(),
+                                size,
+                            }),
+                            Err(e) => {
+                                tracing::error!(error = ?e, "recording an attachment failed");
+                                let _ = tokio::fs::remove_file(&path).await;
+                                Err("The file could not be stored; please try again.".into())
+                            }
+                        }
+                    }
+                    Err((_, message)) => {
+                        let _ = tokio::fs::remove_file(&path).await;
+                        Err(message)
+                    }
+                },
+            );
+        } else if let Ok(text) = field.text().await {
+            fields.push((name, text));
+        }
+    }
+    (fields, upload)
+}
+
 /// `POST /broadcasts/wizard`.
-pub async fn save(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn save(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req: axum::extract::Request,
+) -> Response {
     let user = match require_role_for_handler(&state, &headers, &Role::EDITORS).await {
         Ok(u) => u,
         Err(r) => return r,
     };
-    let p = parse(&body);
+    let (fields, upload) = read_form(&state, user.id, req).await;
+    let p = parse(&fields);
     let now = state.clock.now();
     let db = &state.db;
     let mut was_scheduled = false;
@@ -278,6 +369,17 @@ pub async fn save(State(state): State<AppState>, headers: HeaderMap, body: Bytes
                 })
             })
             .collect();
+    }
+    match upload {
+        Some(Ok(a)) if compose.attachments.len() < MAX_ATTACHMENTS => compose.attachments.push(a),
+        Some(Ok(_)) => problems.push(format!(
+            "A broadcast can carry at most {MAX_ATTACHMENTS} files."
+        )),
+        Some(Err(m)) => problems.push(m),
+        None => {}
+    }
+    if let Some(gone) = p.go.strip_prefix("detach_") {
+        compose.attachments.retain(|a| a.id != gone);
     }
     if p.channel_step {
         let mut chosen = p.channels.clone();

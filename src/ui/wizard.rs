@@ -85,7 +85,8 @@ fn Wizard(page: WizardPage) -> impl IntoView {
                 view! { <li aria-current=current>{format!("{}. {s}", i + 1)}</li> }
             }).collect_view()}
         </ol>
-        <form method="post" action="/broadcasts/wizard" class="wizard">
+        <form method="post" action="/broadcasts/wizard" class="wizard"
+            enctype=(step == 1).then_some("multipart/form-data")>
             <input type="hidden" name="step" value=step.to_string()/>
             <input type="hidden" name="key" value=page.key.clone()/>
             {page.id.map(|id| view! { <input type="hidden" name="id" value=id.to_string()/> })}
@@ -118,6 +119,29 @@ fn ContentStep(page: WizardPage) -> impl IntoView {
         <label for="body">"Message"</label>
         <textarea id="body" name="body" rows="6" maxlength=MAX_BODY_CHARS.to_string()>{c.body}</textarea>
         <p class="muted">"Personalise with {{first_name}} or {{name}}."</p>
+        <fieldset class="attachments">
+            <legend>"Attachments"</legend>
+            {(!c.attachments.is_empty()).then(|| view! {
+                <ul class="attachments">
+                    {c.attachments.into_iter().map(|a| {
+                        let url = format!("/attachments/{}", a.id);
+                        let label = format!("Remove {}", a.name);
+                        view! {
+                            <li>
+                                {a.is_image().then(|| view! { <img src=url.clone() alt="" width="64" height="64" loading="lazy"/> })}
+                                <a href=url>{a.name.clone()}</a>
+                                <span class="muted">{format!(" {:.0} KB", a.size as f64 / 1024.0)}</span>
+                                <button type="submit" name="go" value=format!("detach_{}", a.id) class="link" aria-label=label>"Remove"</button>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            })}
+            <label for="file">"Add a file (mp3, png, jpg, gif, mp4, m4a, webm, pdf, vcf, ogg, 3gpp, wav, mov, aac)"</label>
+            <input id="file" type="file" name="file"
+                accept=".mp3,.png,.jpg,.jpeg,.gif,.mp4,.m4a,.webm,.pdf,.vcf,.ogg,.3gp,.3gpp,.wav,.mov,.aac"/>
+            <button type="submit" name="go" value="attach" class="secondary">"Attach"</button>
+        </fieldset>
         <label for="send_at">{format!("Send at ({})", page.time_zone)}</label>
         <input id="send_at" name="send_at" type="datetime-local" value=page.send_at_local/>
         <p class="muted">"Leave empty to decide later, or use “Send now” on the last step."</p>

@@ -264,6 +264,7 @@ impl Db {
                     .bind(id)
                     .fetch_optional(&mut *tx)
                     .await?;
+                tx.rollback().await?;
                 return Err(match existing {
                     None => PauseError::NotFound(id),
                     Some(b) => PauseError::NotPausable(b.display_status().label().to_lowercase()),

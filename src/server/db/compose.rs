@@ -40,12 +40,13 @@ impl Db {
     ) -> Result<(i64, bool), ComposeError> {
         let audience = json(&b.audience);
         let channels = json(&b.channel_ids);
+        let attachments = json(&b.attachments);
         let created = on_pool!(self, p => {
             let mut tx = p.begin().await?;
             let id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO broadcasts (name, body, audience, channel_ids, scheduled_at, status, \
-                 created_by, created_at, updated_at, client_key) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) \
+                 created_by, created_at, updated_at, client_key, attachments) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10) \
                  ON CONFLICT (client_key) WHERE client_key IS NOT NULL DO NOTHING RETURNING id",
             )
             .bind(&b.name)
@@ -57,6 +58,7 @@ impl Db {
             .bind(created_by)
             .bind(now)
             .bind(client_key)
+            .bind(&attachments)
             .fetch_optional(&mut *tx)
             .await?;
             let result = match id {
@@ -98,11 +100,12 @@ impl Db {
     ) -> Result<(), ComposeError> {
         let audience = json(&b.audience);
         let channels = json(&b.channel_ids);
+        let attachments = json(&b.attachments);
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             let n = sqlx::query(
                 "UPDATE broadcasts SET name = $1, body = $2, audience = $3, channel_ids = $4, \
-                 scheduled_at = $5, status = $6, updated_at = $7 \
+                 scheduled_at = $5, status = $6, updated_at = $7, attachments = $9 \
                  WHERE id = $8 AND status IN ('draft', 'scheduled') AND started_at IS NULL",
             )
             .bind(&b.name)
@@ -113,6 +116,7 @@ impl Db {
             .bind(b.status)
             .bind(now)
             .bind(id)
+            .bind(&attachments)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -121,6 +125,9 @@ impl Db {
                     .bind(id)
                     .fetch_optional(&mut *tx)
                     .await?;
+                // Ended here and now: a transaction merely dropped is rolled back later, and
+                // on SQLite the next writer could find the lock still taken.
+                tx.rollback().await?;
                 return Err(match status {
                     None => ComposeError::NotFound,
                     Some(s) => ComposeError::Started(s),
@@ -163,6 +170,7 @@ impl Db {
             .fetch_optional(&mut *tx)
             .await?;
             let Some(copy) = copy else {
+                tx.rollback().await?;
                 return Err(ComposeError::NotFound);
             };
             sqlx::query(
@@ -194,15 +202,16 @@ impl Db {
             Option<DateTime<Utc>>,
             String,
             Option<i64>,
+            String,
         );
         let row: Option<Row> = on_pool!(self, p => sqlx::query_as(
-            "SELECT name, body, audience, channel_ids, scheduled_at, status, copied_from \
-             FROM broadcasts WHERE id = $1",
+            "SELECT name, body, audience, channel_ids, scheduled_at, status, copied_from, \
+             attachments FROM broadcasts WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(p)
         .await?);
-        let (name, body, audience, channels, scheduled_at, status, copied_from) =
+        let (name, body, audience, channels, scheduled_at, status, copied_from, attachments) =
             row.ok_or(ComposeError::NotFound)?;
         Ok((
             crate::model::compose::Compose {
@@ -212,6 +221,7 @@ impl Db {
                 audience: serde_json::from_str(&audience).unwrap_or_default(),
                 channel_ids: serde_json::from_str(&channels).unwrap_or_default(),
                 scheduled_at,
+                attachments: serde_json::from_str(&attachments).unwrap_or_default(),
             },
             status,
             copied_from,

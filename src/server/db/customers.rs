@@ -298,6 +298,7 @@ impl Db {
             .map_err(UpdateError::from_sqlx)?
             .rows_affected();
             if n == 0 {
+                tx.rollback().await?;
                 return Err(UpdateError::NotFound);
             }
             sqlx::query("DELETE FROM customer_tags WHERE customer_id = $1").bind(id).execute(&mut *tx).await?;
