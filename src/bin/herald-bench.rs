@@ -210,7 +210,81 @@ async fn customer_bench(label: &str, db: &Db) -> anyhow::Result<()> {
             ms(times[RUNS * 99 / 100])
         );
     }
+    audience_bench(db).await?;
     println!();
+    Ok(())
+}
+
+/// The wizard's live audience count and pre-flight breakdown over all generated customers.
+async fn audience_bench(db: &Db) -> anyhow::Result<()> {
+    use herald::model::audience::{AudienceRule, Condition, Field, Match, Op};
+    use herald::model::channel::ChannelKind;
+    let vip = db.ensure_tag("VIP").await?;
+    let new = db.ensure_tag("New").await?;
+    let sales = db.ensure_robot_group("Sales-bot").await?;
+    let cond = |field, op, id| Condition { field, op, id };
+    let cases = [
+        (
+            "everyone, sandbox",
+            AudienceRule::default(),
+            vec![ChannelKind::Sandbox],
+        ),
+        (
+            "tag VIP, sandbox",
+            AudienceRule {
+                matching: Match::All,
+                conditions: vec![cond(Field::Tag, Op::Is, vip)],
+            },
+            vec![ChannelKind::Sandbox],
+        ),
+        (
+            "VIP and not New, WhatsApp then SMS",
+            AudienceRule {
+                matching: Match::All,
+                conditions: vec![
+                    cond(Field::Tag, Op::Is, vip),
+                    cond(Field::Tag, Op::IsNot, new),
+                ],
+            },
+            vec![ChannelKind::Whatsapp, ChannelKind::Sms],
+        ),
+        (
+            "VIP or Sales-bot, email then SMS",
+            AudienceRule {
+                matching: Match::Any,
+                conditions: vec![
+                    cond(Field::Tag, Op::Is, vip),
+                    cond(Field::RobotGroup, Op::Is, sales),
+                ],
+            },
+            vec![ChannelKind::Email, ChannelKind::Sms],
+        ),
+    ];
+    const AUDIENCE_RUNS: usize = 5;
+    println!(
+        "  audience (wizard), {AUDIENCE_RUNS} runs each        count p50   breakdown p50   customers"
+    );
+    for (name, rule, kinds) in cases {
+        let (mut counts, mut breakdowns) = (Vec::new(), Vec::new());
+        let mut n = 0;
+        for _ in 0..AUDIENCE_RUNS {
+            let t = Instant::now();
+            n = db.audience_count(&rule, &kinds).await?;
+            counts.push(t.elapsed());
+            let t = Instant::now();
+            std::hint::black_box(db.audience_breakdown(&rule, &kinds).await?);
+            breakdowns.push(t.elapsed());
+        }
+        counts.sort();
+        breakdowns.sort();
+        println!(
+            "  {:<40} {:>9.0} ms {:>12.0} ms {:>11}",
+            name,
+            ms(counts[AUDIENCE_RUNS / 2]),
+            ms(breakdowns[AUDIENCE_RUNS / 2]),
+            n
+        );
+    }
     Ok(())
 }
 
