@@ -350,8 +350,10 @@ pub async fn run(
     })
 }
 
-/// Counts the bad lines a file has, for tests and the checks of a whole file.
-pub fn check_file(
+/// A whole file checked in memory: the mapping from its header, the good rows, the bad lines.
+/// Tests only; the import itself streams through `check_lines`.
+#[cfg(test)]
+fn check_file(
     input: impl Read,
     is_zone: &dyn Fn(&str) -> bool,
     is_staff: &dyn Fn(&str) -> bool,

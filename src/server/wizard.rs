@@ -77,11 +77,22 @@ pub async fn page(
         })
         .collect();
     let kinds: Vec<ChannelKind> = picked.iter().map(|(_, k)| *k).collect();
-    let breakdown = db.audience_breakdown(&compose.audience, &kinds).await?;
+    let step = step.clamp(1, 3);
+    // The audience queries take up to seconds at a million customers: only the steps that
+    // show them run them (step 2 the count and sample, step 3 the per-channel breakdown).
+    let breakdown = if step == 1 {
+        super::db::Breakdown::default()
+    } else {
+        db.audience_breakdown(&compose.audience, if step == 3 { &kinds } else { &[] })
+            .await?
+    };
     let matching = breakdown.reachable() + breakdown.unreachable;
-    let sample = db
-        .audience_sample(&compose.audience, &[ChannelKind::Webhook], SAMPLE)
-        .await?;
+    let sample = if step == 2 {
+        db.audience_sample(&compose.audience, &[ChannelKind::Webhook], SAMPLE)
+            .await?
+    } else {
+        Vec::new()
+    };
     let channels = all
         .into_iter()
         .map(|(id, name, kind)| {
@@ -91,14 +102,16 @@ pub async fn page(
                 name,
                 kind,
                 priority: priority.map(|p| p + 1),
-                reached: priority.map(|p| breakdown.per_kind[p]).unwrap_or(0),
+                reached: priority
+                    .and_then(|p| breakdown.per_kind.get(p).copied())
+                    .unwrap_or(0),
             }
         })
         .collect();
     Ok(WizardPage {
         id,
         key: super::auth::new_session_token()[..32].to_string(),
-        step: step.clamp(1, 3),
+        step,
         locked: locked_reason(&status),
         status,
         compose,

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, DbError, Dialect, on_pool, search};
+use super::{Db, DbError, Dialect, audit_in, on_pool, search};
 use crate::model::list_query::{PAGE_SIZE, PageAnchor};
 use crate::model::{BroadcastStatus, Cursor, ListQuery, SortDir, SortKey};
 
@@ -270,16 +270,7 @@ impl Db {
                     Some(b) => PauseError::NotPausable(b.display_status().label().to_lowercase()),
                 });
             };
-            sqlx::query(
-                "INSERT INTO audit_log (at, actor_id, action, subject_type, subject_id, detail) \
-                 VALUES ($1, $2, $3, 'broadcast', $4, '')",
-            )
-            .bind(now)
-            .bind(actor_id)
-            .bind(action)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            audit_in!(tx, now, actor_id, action, "broadcast", id, "")?;
             tx.commit().await?;
             Ok(record)
         })

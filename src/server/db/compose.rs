@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, DbError, on_pool};
+use super::{Db, DbError, audit_in, on_pool};
 use crate::model::compose::ValidBroadcast;
 
 /// Why a save did not happen.
@@ -63,16 +63,7 @@ impl Db {
             .await?;
             let result = match id {
                 Some(id) => {
-                    sqlx::query(
-                        "INSERT INTO audit_log (at, actor_id, action, subject_type, subject_id, detail) \
-                         VALUES ($1, $2, 'create', 'broadcast', $3, $4)",
-                    )
-                    .bind(now)
-                    .bind(created_by)
-                    .bind(id)
-                    .bind(b.status)
-                    .execute(&mut *tx)
-                    .await?;
+                    audit_in!(tx, now, created_by, "create", "broadcast", id, b.status)?;
                     (id, true)
                 }
                 None => {
@@ -133,16 +124,7 @@ impl Db {
                     Some(s) => ComposeError::Started(s),
                 });
             }
-            sqlx::query(
-                "INSERT INTO audit_log (at, actor_id, action, subject_type, subject_id, detail) \
-                 VALUES ($1, $2, 'edit', 'broadcast', $3, $4)",
-            )
-            .bind(now)
-            .bind(by)
-            .bind(id)
-            .bind(b.status)
-            .execute(&mut *tx)
-            .await?;
+            audit_in!(tx, now, by, "edit", "broadcast", id, b.status)?;
             tx.commit().await?;
         });
         Ok(())
@@ -173,16 +155,7 @@ impl Db {
                 tx.rollback().await?;
                 return Err(ComposeError::NotFound);
             };
-            sqlx::query(
-                "INSERT INTO audit_log (at, actor_id, action, subject_type, subject_id, detail) \
-                 VALUES ($1, $2, 'copy', 'broadcast', $3, $4)",
-            )
-            .bind(now)
-            .bind(by)
-            .bind(copy)
-            .bind(format!("from {id}"))
-            .execute(&mut *tx)
-            .await?;
+            audit_in!(tx, now, by, "copy", "broadcast", copy, format!("from {id}"))?;
             tx.commit().await?;
             copy
         });

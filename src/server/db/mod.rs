@@ -42,6 +42,26 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Appends to the audit log inside an open transaction `$tx` (so the entry commits or rolls
+/// back with the change it records). `Db::audit` does the same outside a transaction.
+macro_rules! audit_in {
+    ($tx:expr, $at:expr, $actor:expr, $action:expr, $subject_type:expr, $subject_id:expr, $detail:expr) => {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor_id, action, subject_type, subject_id, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind($at)
+        .bind($actor)
+        .bind($action)
+        .bind($subject_type)
+        .bind($subject_id)
+        .bind($detail)
+        .execute(&mut *$tx)
+        .await
+    };
+}
+pub(crate) use audit_in;
+
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
     Sqlite(SqlitePool),
