@@ -924,3 +924,141 @@ async fn the_wizard_saves_each_step_creates_once_and_schedules() {
     );
     t.cleanup().await;
 }
+
+fn post_json(path: &str, json: &str, cookie: &str) -> Request<Body> {
+    Request::post(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "application/json")
+        .header(header::COOKIE, cookie)
+        .body(Body::from(json.to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_wizard_keeps_listed_files_reads_condition_kinds_and_counts_live() {
+    let (app, t) = app().await;
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let manager = sign_in(&app, "manager@herald.test").await;
+    let location = |r: &Reply| r.headers[header::LOCATION].to_str().unwrap().to_string();
+
+    // A file uploaded on its own (the drag-and-drop path) joins the draft when the step's form
+    // lists it; ids that name no upload are ignored; a file no longer listed is dropped.
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01";
+    let r = send(&app, multipart_file("/attachments", "a.png", png, &staff)).await;
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let file = v["id"].as_str().unwrap().to_string();
+    let step1 = format!(
+        "step=1&key=k0123456789abcdef9999&name=Files&body=Hi&attachments_shown=1&attachment={file}&attachment=0123456789abcdef0123456789abcdef&go=stay"
+    );
+    let r = send(&app, post("/broadcasts/wizard", &step1, Some(&staff), true)).await;
+    let id: i64 = location(&r).split('/').nth(2).unwrap().parse().unwrap();
+    let (c, _, _) = t.db.broadcast_for_edit(id).await.unwrap();
+    assert_eq!(
+        c.attachments
+            .iter()
+            .map(|a| (a.id.as_str(), a.name.as_str(), a.size))
+            .collect::<Vec<_>>(),
+        vec![(file.as_str(), "a.png", png.len() as u64)]
+    );
+    let page = send(&app, get(&location(&r), Some(&staff))).await.body;
+    assert!(
+        page.contains(&format!("name=\"attachment\" value=\"{file}\"")),
+        "{page}"
+    );
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &format!("step=1&id={id}&name=Files&body=Hi&attachments_shown=1&go=stay"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        t.db.broadcast_for_edit(id)
+            .await
+            .unwrap()
+            .0
+            .attachments
+            .is_empty()
+    );
+
+    // An unknown placeholder keeps the draft but does not pass step 1.
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &format!("step=1&id={id}&name=Files&body=Hi%20%7B%7Bnick%7D%7D&go=next"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    assert!(
+        location(&r).contains("step=1&error=Unknown%20placeholder"),
+        "{}",
+        location(&r)
+    );
+    assert_eq!(
+        t.db.broadcast_for_edit(id).await.unwrap().0.body,
+        "Hi {{nick}}"
+    );
+
+    // The value names its kind: a robot group picked while the kind menu says "Tag" is a
+    // robot-group condition. Row keys need not start at 0 or be consecutive.
+    let group = t.db.ensure_robot_group("Onboarding").await.unwrap();
+    let form = format!(
+        "step=2&id={id}&match=any&cond_7_field=tag&cond_7_op=is_not&cond_7_id=robot_group%3A{group}&cond_9_field=tag&cond_9_op=is&cond_9_id=&go=stay"
+    );
+    send(&app, post("/broadcasts/wizard", &form, Some(&staff), true)).await;
+    let rule = t.db.broadcast_for_edit(id).await.unwrap().0.audience;
+    assert_eq!(rule.matching, herald::model::audience::Match::Any);
+    assert_eq!(
+        rule.conditions,
+        vec![herald::model::audience::Condition {
+            field: herald::model::audience::Field::RobotGroup,
+            op: herald::model::audience::Op::IsNot,
+            id: group
+        }]
+    );
+
+    // The live count: editors only, and the same number the wizard's own count gives.
+    let vip = t.db.ensure_tag("VIP").await.unwrap();
+    let json = format!(
+        r#"{{"rule":{{"match":"all","conditions":[{{"field":"tag","op":"is","id":{vip}}}]}}}}"#
+    );
+    let r = send(
+        &app,
+        post_json("/api/broadcasts/audience-preview", &json, &manager),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = send(
+        &app,
+        post_json("/api/broadcasts/audience-preview", &json, &staff),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let rule: herald::model::audience::AudienceRule =
+        serde_json::from_str(&json[8..json.len() - 1]).unwrap();
+    let expected =
+        t.db.audience_breakdown(&rule, &[])
+            .await
+            .unwrap()
+            .unreachable;
+    assert!(expected > 0);
+    assert_eq!(v["matching"], expected);
+    let sample = v["sample"].as_array().unwrap().len();
+    assert!((1..=5).contains(&sample), "{sample} names");
+    let r = send(
+        &app,
+        post_json("/api/broadcasts/audience-preview", "{nope", &staff),
+    )
+    .await;
+    assert!(r.status.is_client_error() || r.status.is_server_error());
+    assert_ne!(r.status, StatusCode::OK);
+    t.cleanup().await;
+}

@@ -3,7 +3,8 @@
 use leptos::prelude::*;
 
 use super::AppError;
-use crate::model::compose::WizardPage;
+use crate::model::audience::AudienceRule;
+use crate::model::compose::{AudiencePreview, WizardPage};
 
 /// One wizard step for a new broadcast (`id` absent) or an existing one. Any role may look;
 /// staff and admins may save (the form says so, and the save handler checks).
@@ -12,4 +13,14 @@ pub async fn load_wizard(id: Option<i64>, step: Option<u8>) -> Result<WizardPage
     use crate::server::auth::{ANY_ROLE, require_role, state};
     let user = require_role(ANY_ROLE).await?;
     crate::server::wizard::page(&state()?, &user, id, step.unwrap_or(1)).await
+}
+
+/// How many customers `rule` matches (opted-out ones left out) and a few of their names: the
+/// audience editor asks on every change. Staff and admins, who edit audiences.
+#[server(endpoint = "broadcasts/audience-preview", input = leptos::server_fn::codec::Json)]
+pub async fn preview_audience(rule: AudienceRule) -> Result<AudiencePreview, AppError> {
+    use crate::model::Role;
+    use crate::server::auth::{require_role, state};
+    require_role(&Role::EDITORS).await?;
+    crate::server::wizard::preview(&state()?, rule).await
 }

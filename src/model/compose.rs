@@ -116,6 +116,10 @@ impl Compose {
             if body.trim().is_empty() && self.attachments.is_empty() {
                 errors.push(("body", "Write the message or attach a file.".into()));
             }
+            // A draft keeps whatever was typed; sending needs placeholders it can fill in.
+            if let Some(p) = super::personalize::problem(&body) {
+                errors.push(("body", p));
+            }
             if channel_ids.is_empty() {
                 errors.push(("channels", "Choose at least one channel.".into()));
             }
@@ -209,6 +213,13 @@ mod tests {
             long.validate(Intent::Draft, now()).unwrap_err()[0].0,
             "body"
         );
+        let unknown = Compose {
+            body: "Hi {{nick}}".into(),
+            ..filled()
+        };
+        let e = unknown.validate(Intent::SendNow, now()).unwrap_err();
+        assert_eq!(e[0].0, "body");
+        assert!(e[0].1.contains("{{nick}}"), "{e:?}");
     }
 }
 
@@ -249,4 +260,13 @@ pub struct WizardPage {
     pub channels: Vec<ChannelChoice>,
     /// Matching customers no picked channel reaches.
     pub unreachable: i64,
+    /// The name the message preview is filled in for: a customer of the audience.
+    pub sample_name: String,
+}
+
+/// The live count of the audience editor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AudiencePreview {
+    pub matching: i64,
+    pub sample: Vec<String>,
 }

@@ -10,6 +10,7 @@ pub mod import;
 pub mod labels;
 pub mod list_query;
 pub mod opt_out;
+pub mod personalize;
 pub mod user;
 
 pub use broadcast::{BroadcastRow, BroadcastStatus, ListPage};

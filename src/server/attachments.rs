@@ -375,9 +375,9 @@ pub async fn serve(
     let Ok(file) = tokio::fs::File::open(folder(&state).join(&id)).await else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let inline = ALLOWED.iter().any(|t| t.mime == record.1 && t.inline);
+    let inline = ALLOWED.iter().any(|t| t.mime == record.mime && t.inline);
     let ascii: String = record
-        .0
+        .name
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
@@ -393,7 +393,7 @@ pub async fn serve(
     );
     (
         [
-            (header::CONTENT_TYPE, record.1),
+            (header::CONTENT_TYPE, record.mime),
             (header::CONTENT_DISPOSITION, disposition),
             (header::CACHE_CONTROL, "private, max-age=3600".to_string()),
         ],

@@ -12,10 +12,10 @@ use super::auth::require_role_for_handler;
 use super::db::ComposeError;
 use super::timefmt;
 use crate::api::AppError;
-use crate::model::audience::{Condition, Field, Match, Op};
+use crate::model::audience::{AudienceRule, Condition, Field, Match, Op};
 use crate::model::channel::ChannelKind;
 use crate::model::compose::{
-    AttachmentRef, ChannelChoice, Compose, Intent, MAX_ATTACHMENTS, WizardPage,
+    AttachmentRef, AudiencePreview, ChannelChoice, Compose, Intent, MAX_ATTACHMENTS, WizardPage,
 };
 use crate::model::list_query::encode_component;
 use crate::model::{CurrentUser, Role};
@@ -23,7 +23,9 @@ use crate::model::{CurrentUser, Role};
 /// Names shown as a sample of the audience.
 const SAMPLE: usize = 5;
 /// Most conditions one rule may hold.
-pub const MAX_CONDITIONS: usize = 20;
+pub const MAX_CONDITIONS: usize = crate::ui::compose_islands::MAX_ROWS;
+/// Condition rows are named `cond_{key}_…`; the editor's keys grow as rows come and go.
+const MAX_ROW_KEY: usize = 1000;
 
 fn locked_reason(status: &str) -> Option<String> {
     match status {
@@ -87,6 +89,13 @@ pub async fn page(
             .await?
     };
     let matching = breakdown.reachable() + breakdown.unreachable;
+    // The preview on step 1 is filled in for one customer of the audience.
+    let sample_name = if step == 1 {
+        db.audience_first_name(&compose.audience).await?
+    } else {
+        None
+    }
+    .unwrap_or_else(|| "Ann Example".to_string());
     let sample = if step == 2 {
         db.audience_sample(&compose.audience, &[ChannelKind::Webhook], SAMPLE)
             .await?
@@ -124,6 +133,26 @@ pub async fn page(
         sample,
         channels,
         unreachable: breakdown.unreachable,
+        sample_name,
+    })
+}
+
+/// The audience editor's live count: matching customers (opted-out ones left out) and the
+/// first names of them.
+pub async fn preview(state: &AppState, rule: AudienceRule) -> Result<AudiencePreview, AppError> {
+    if rule.conditions.len() > MAX_CONDITIONS {
+        return Err(AppError::BadRequest(format!(
+            "A rule may hold at most {MAX_CONDITIONS} conditions."
+        )));
+    }
+    let db = &state.db;
+    let breakdown = db.audience_breakdown(&rule, &[]).await?;
+    let sample = db
+        .audience_sample(&rule, &[ChannelKind::Webhook], SAMPLE)
+        .await?;
+    Ok(AudiencePreview {
+        matching: breakdown.reachable() + breakdown.unreachable,
+        sample,
     })
 }
 
@@ -155,6 +184,9 @@ struct Posted {
     conditions: Vec<(usize, ConditionRow)>,
     channel_step: bool,
     channels: Vec<(i64, Option<usize>)>,
+    /// Step 1 lists the broadcast's files as `attachment` fields (removing one drops its field).
+    attachments_shown: bool,
+    attachments: Vec<String>,
 }
 
 fn parse(fields: &[(String, String)]) -> Posted {
@@ -183,6 +215,12 @@ fn parse(fields: &[(String, String)]) -> Posted {
             "send_at" => p.send_at = Some(v),
             "match" => p.matching = Some(v),
             "channels_shown" => p.channel_step = true,
+            "attachments_shown" => p.attachments_shown = true,
+            "attachment" => {
+                if v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    p.attachments.push(v);
+                }
+            }
             "channel" => {
                 if let Ok(id) = v.parse::<i64>() {
                     picked.push(id);
@@ -196,11 +234,11 @@ fn parse(fields: &[(String, String)]) -> Posted {
                 } else if let Some(rest) = k.strip_prefix("cond_")
                     && let Some((n, part)) = rest.split_once('_')
                     && let Ok(n) = n.parse::<usize>()
-                    && n < MAX_CONDITIONS
+                    && n < MAX_ROW_KEY
                 {
                     let e = conds.entry(n).or_default();
                     match part {
-                        "field" => {
+                        "field" if e.2.is_none() => {
                             e.0 = match v.as_str() {
                                 "tag" => Some(Field::Tag),
                                 "robot_group" => Some(Field::RobotGroup),
@@ -214,7 +252,14 @@ fn parse(fields: &[(String, String)]) -> Posted {
                                 _ => None,
                             }
                         }
-                        "id" => e.2 = v.parse().ok(),
+                        // `tag:3` / `robot_group:5` (the value names its kind), or a bare id.
+                        "id" => match crate::ui::compose_islands::parse_choice(&v) {
+                            Some((f, id)) => {
+                                e.0 = Some(f);
+                                e.2 = Some(id);
+                            }
+                            None => e.2 = v.parse().ok(),
+                        },
                         _ => {}
                     }
                 }
@@ -381,7 +426,23 @@ pub async fn save(
                     id: (*i)?,
                 })
             })
+            .take(MAX_CONDITIONS)
             .collect();
+    }
+    if p.attachments_shown {
+        // Files still listed, in their order: ones the draft had, and ones uploaded since.
+        let mut kept = Vec::new();
+        for id in p.attachments.iter().take(MAX_ATTACHMENTS) {
+            if kept.iter().any(|a: &AttachmentRef| &a.id == id) {
+                continue;
+            }
+            if let Some(a) = compose.attachments.iter().find(|a| &a.id == id) {
+                kept.push(a.clone());
+            } else if let Ok(Some(a)) = db.attachment(id).await {
+                kept.push(a);
+            }
+        }
+        compose.attachments = kept;
     }
     match upload {
         Some(Ok(a)) if compose.attachments.len() < MAX_ATTACHMENTS => compose.attachments.push(a),

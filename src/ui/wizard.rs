@@ -7,8 +7,8 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::compose::load_wizard;
-use crate::model::audience::{Field, Match, Op};
-use crate::model::compose::{MAX_BODY_CHARS, MAX_NAME_CHARS, WizardPage};
+use crate::model::compose::{MAX_NAME_CHARS, WizardPage};
+use crate::ui::compose_islands::{AttachmentPicker, AudienceEditor, MessageEditor};
 use crate::ui::header::AppHeader;
 use crate::ui::page_or_error;
 
@@ -116,32 +116,8 @@ fn ContentStep(page: WizardPage) -> impl IntoView {
     view! {
         <label for="name">"Name (only staff see it)"</label>
         <input id="name" name="name" value=c.name required maxlength=MAX_NAME_CHARS.to_string()/>
-        <label for="body">"Message"</label>
-        <textarea id="body" name="body" rows="6" maxlength=MAX_BODY_CHARS.to_string()>{c.body}</textarea>
-        <p class="muted">"Personalise with {{first_name}} or {{name}}."</p>
-        <fieldset class="attachments">
-            <legend>"Attachments"</legend>
-            {(!c.attachments.is_empty()).then(|| view! {
-                <ul class="attachments">
-                    {c.attachments.into_iter().map(|a| {
-                        let url = format!("/attachments/{}", a.id);
-                        let label = format!("Remove {}", a.name);
-                        view! {
-                            <li>
-                                {a.is_image().then(|| view! { <img src=url.clone() alt="" width="64" height="64" loading="lazy"/> })}
-                                <a href=url>{a.name.clone()}</a>
-                                <span class="muted">{format!(" {:.0} KB", a.size as f64 / 1024.0)}</span>
-                                <button type="submit" name="go" value=format!("detach_{}", a.id) class="link" aria-label=label>"Remove"</button>
-                            </li>
-                        }
-                    }).collect_view()}
-                </ul>
-            })}
-            <label for="file">"Add a file (mp3, png, jpg, gif, mp4, m4a, webm, pdf, vcf, ogg, 3gpp, wav, mov, aac)"</label>
-            <input id="file" type="file" name="file"
-                accept=".mp3,.png,.jpg,.jpeg,.gif,.mp4,.m4a,.webm,.pdf,.vcf,.ogg,.3gp,.3gpp,.wav,.mov,.aac"/>
-            <button type="submit" name="go" value="attach" class="secondary">"Attach"</button>
-        </fieldset>
+        <MessageEditor body=c.body sample_name=page.sample_name/>
+        <AttachmentPicker attachments=c.attachments/>
         <label for="send_at">{format!("Send at ({})", page.time_zone)}</label>
         <input id="send_at" name="send_at" type="datetime-local" value=page.send_at_local/>
         <p class="muted">"Leave empty to decide later, or use “Send now” on the last step."</p>
@@ -150,81 +126,13 @@ fn ContentStep(page: WizardPage) -> impl IntoView {
 
 #[component]
 fn AudienceStep(page: WizardPage) -> impl IntoView {
-    let rule = page.compose.audience.clone();
-    let any = rule.matching == Match::Any;
-    let tags = page.tags.clone();
-    let groups = page.groups.clone();
-    // The stored conditions plus one empty row to add another.
-    let rows: Vec<Option<crate::model::audience::Condition>> = rule
-        .conditions
-        .iter()
-        .copied()
-        .map(Some)
-        .chain(std::iter::once(None))
-        .collect();
     view! {
-        <fieldset>
-            <legend>"Who receives it"</legend>
-            <label for="match">"Customers matching"</label>
-            <select id="match" name="match">
-                <option value="all" selected=!any>"All conditions"</option>
-                <option value="any" selected=any>"Any condition"</option>
-            </select>
-            <table class="conditions">
-                <thead><tr><th scope="col">"What"</th><th scope="col">"Is"</th><th scope="col">"Which"</th><th scope="col"><span class="visually-hidden">"Remove"</span></th></tr></thead>
-                <tbody>
-                    {rows.into_iter().enumerate().map(|(n, c)| {
-                        let field = c.map(|c| c.field);
-                        let op = c.map(|c| c.op);
-                        let chosen = c.map(|c| c.id);
-                        let tags = tags.clone();
-                        let groups = groups.clone();
-                        view! {
-                            <tr>
-                                <td>
-                                    <select name=format!("cond_{n}_field") aria-label=format!("Condition {} kind", n + 1)>
-                                        <option value="tag" selected=field != Some(Field::RobotGroup)>"Tag"</option>
-                                        <option value="robot_group" selected=field == Some(Field::RobotGroup)>"Robot group"</option>
-                                    </select>
-                                </td>
-                                <td>
-                                    <select name=format!("cond_{n}_op") aria-label=format!("Condition {} test", n + 1)>
-                                        <option value="is" selected=op != Some(Op::IsNot)>"is"</option>
-                                        <option value="is_not" selected=op == Some(Op::IsNot)>"is not"</option>
-                                    </select>
-                                </td>
-                                <td>
-                                    <select name=format!("cond_{n}_id") aria-label=format!("Condition {} value", n + 1)>
-                                        <option value="" selected=chosen.is_none()>"(choose)"</option>
-                                        <optgroup label="Tags">
-                                            {tags.into_iter().map(|(id, name)| view! {
-                                                <option value=id.to_string() selected=chosen == Some(id) && field == Some(Field::Tag)>{name}</option>
-                                            }).collect_view()}
-                                        </optgroup>
-                                        <optgroup label="Robot groups">
-                                            {groups.into_iter().map(|(id, name)| view! {
-                                                <option value=id.to_string() selected=chosen == Some(id) && field == Some(Field::RobotGroup)>{name}</option>
-                                            }).collect_view()}
-                                        </optgroup>
-                                    </select>
-                                </td>
-                                <td>{c.is_some().then(|| view! {
-                                    <button type="submit" name="go" value=format!("remove_{n}") class="link" aria-label=format!("Remove condition {}", n + 1)>"Remove"</button>
-                                })}</td>
-                            </tr>
-                        }
-                    }).collect_view()}
-                </tbody>
-            </table>
-            <button type="submit" name="go" value="stay" class="secondary">"Apply and count"</button>
-        </fieldset>
-        <p class="audience-count" role="status">
-            {format!("{} customer{} match", page.matching, if page.matching == 1 { "" } else { "s" })}
-            " (opted-out customers are never included)"
-        </p>
-        {(!page.sample.is_empty()).then(|| view! {
-            <p class="muted">{format!("For example: {}", page.sample.join(", "))}</p>
-        })}
+        <AudienceEditor
+            rule=page.compose.audience
+            tags=page.tags
+            groups=page.groups
+            matching=page.matching
+            sample=page.sample/>
     }
 }
 

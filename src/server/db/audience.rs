@@ -254,6 +254,21 @@ impl Db {
         Ok(names)
     }
 
+    /// The name of one named customer `rule` matches (the first found, not sorted: it must be
+    /// cheap at a million customers).
+    pub async fn audience_first_name(
+        &self,
+        rule: &AudienceRule,
+    ) -> Result<Option<String>, DbError> {
+        let a = audience_clause(self.dialect(), rule, &[ChannelKind::Webhook], 1);
+        let sql = format!(
+            "SELECT c.name FROM customers c WHERE {} AND c.name <> '' LIMIT 1",
+            a.clause
+        );
+        let name: Option<String> = on_pool!(self, p => bind_audience!(sqlx::query_scalar(&sql), a).fetch_optional(p).await?);
+        Ok(name)
+    }
+
     /// The customer whose address on `kind` is `address` (the sandbox: phone, then email).
     pub async fn customer_by_address(
         &self,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Db, DbError, audit_in, on_pool};
-use crate::model::compose::ValidBroadcast;
+use crate::model::compose::{AttachmentRef, ValidBroadcast};
 
 /// Why a save did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -231,14 +231,19 @@ impl Db {
     }
 
     /// An attachment's (file name, MIME type).
-    pub async fn attachment(&self, id: &str) -> Result<Option<(String, String)>, DbError> {
-        let row = on_pool!(self, p => sqlx::query_as::<_, (String, String)>(
-            "SELECT file_name, mime FROM attachments WHERE id = $1",
+    pub async fn attachment(&self, id: &str) -> Result<Option<AttachmentRef>, DbError> {
+        let row = on_pool!(self, p => sqlx::query_as::<_, (String, String, i64)>(
+            "SELECT file_name, mime, size FROM attachments WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(p)
         .await?);
-        Ok(row)
+        Ok(row.map(|(name, mime, size)| AttachmentRef {
+            id: id.to_string(),
+            name,
+            mime,
+            size: size.max(0) as u64,
+        }))
     }
 }
 

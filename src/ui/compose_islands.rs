@@ -1,0 +1,599 @@
+//! The wizard's interactive parts, as islands: the message editor (emoji picker and a live
+//! preview for a sample recipient), the attachment picker (drag-and-drop with an upload
+//! progress bar) and the audience editor (conditions with a live count). Each renders the same
+//! form fields the plain form posts, so every step still works without JavaScript.
+
+use leptos::prelude::*;
+#[cfg(feature = "hydrate")]
+use wasm_bindgen::JsCast;
+
+use crate::model::audience::{AudienceRule, Condition, Field, Match, Op};
+use crate::model::compose::{AttachmentRef, MAX_ATTACHMENTS, MAX_BODY_CHARS};
+use crate::model::personalize;
+
+/// Emoji offered by the picker, with the names screen readers announce.
+const EMOJI: [(&str, &str); 32] = [
+    ("😀", "grinning face"),
+    ("😊", "smiling face"),
+    ("😉", "winking face"),
+    ("😍", "heart eyes"),
+    ("🥳", "party face"),
+    ("😎", "cool face"),
+    ("🤔", "thinking face"),
+    ("😢", "crying face"),
+    ("👋", "waving hand"),
+    ("👍", "thumbs up"),
+    ("🙏", "folded hands"),
+    ("👏", "clapping hands"),
+    ("🤝", "handshake"),
+    ("💪", "flexed biceps"),
+    ("❤️", "red heart"),
+    ("✨", "sparkles"),
+    ("🎉", "party popper"),
+    ("🎁", "gift"),
+    ("🔥", "fire"),
+    ("⭐", "star"),
+    ("✅", "check mark"),
+    ("❗", "exclamation mark"),
+    ("📣", "megaphone"),
+    ("💬", "speech balloon"),
+    ("📅", "calendar"),
+    ("⏰", "alarm clock"),
+    ("🛒", "shopping cart"),
+    ("💰", "money bag"),
+    ("🏷️", "label"),
+    ("🚚", "delivery truck"),
+    ("📦", "package"),
+    ("🌷", "tulip"),
+];
+
+/// True once the island has hydrated: controls that only work with JavaScript appear then,
+/// and the plain-form fallbacks step aside.
+fn hydrated() -> ReadSignal<bool> {
+    let (on, set) = signal(false);
+    Effect::new(move |_| set.set(true));
+    on
+}
+
+/// Message text with an emoji picker and a preview filled in for `sample_name`.
+#[island]
+pub fn MessageEditor(body: String, sample_name: String) -> impl IntoView {
+    let live = hydrated();
+    let text = RwSignal::new(body.clone());
+    let area = NodeRef::<leptos::html::Textarea>::new();
+    let sample_for_preview = sample_name.clone();
+    let preview = move || {
+        let t = text.get();
+        if t.trim().is_empty() {
+            "(The message is empty.)".to_string()
+        } else {
+            personalize::render(&t, &sample_for_preview)
+        }
+    };
+    let problem = move || personalize::problem(&text.get());
+    let insert = move |emoji: &'static str| {
+        #[cfg(feature = "hydrate")]
+        if let Some(el) = area.get_untracked() {
+            // Selection offsets count UTF-16 code units.
+            let units: Vec<u16> = el.value().encode_utf16().collect();
+            let len = units.len() as u32;
+            let start = el.selection_start().ok().flatten().unwrap_or(len).min(len) as usize;
+            let end = el.selection_end().ok().flatten().unwrap_or(len).min(len) as usize;
+            let mut joined: Vec<u16> = units[..start].to_vec();
+            joined.extend(emoji.encode_utf16());
+            joined.extend_from_slice(&units[end.max(start)..]);
+            let value = String::from_utf16_lossy(&joined);
+            el.set_value(&value);
+            text.set(value);
+            let caret = (start + emoji.encode_utf16().count()) as u32;
+            let _ = el.set_selection_range(caret, caret);
+            let _ = el.focus();
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (emoji, area);
+    };
+    let who = if sample_name.trim().is_empty() {
+        "a customer without a name".to_string()
+    } else {
+        sample_name.clone()
+    };
+    view! {
+        <label for="body">"Message"</label>
+        <textarea id="body" name="body" rows="6" maxlength=MAX_BODY_CHARS.to_string() node_ref=area
+            aria-describedby="body-help"
+            on:input=move |ev| text.set(event_target_value(&ev))>{body}</textarea>
+        <p class="muted" id="body-help">
+            "Personalise with {{first_name}} or {{name}}; a fallback for customers without a name goes after a bar: {{first_name|there}}."
+        </p>
+        <details class="emoji-picker" hidden=move || !live.get()>
+            <summary>"Insert emoji"</summary>
+            <div role="group" aria-label="Emoji" class="emoji-grid">
+                {EMOJI.iter().map(|(e, name)| {
+                    let e: &'static str = e;
+                    view! {
+                        <button type="button" class="emoji" aria-label=format!("Insert {name}") title=*name
+                            on:click=move |_| insert(e)>{e}</button>
+                    }
+                }).collect_view()}
+            </div>
+        </details>
+        {move || problem().map(|p| view! { <p class="error" role="alert">{p}</p> })}
+        <section class="preview" aria-label="Preview">
+            <p class="muted">{format!("Preview for {who}")}</p>
+            <p class="bubble" aria-live="polite">{preview}</p>
+        </section>
+    }
+}
+
+/// An upload in progress (or failed) in the attachment picker.
+#[derive(Clone, Debug, PartialEq)]
+struct Upload {
+    key: u32,
+    name: String,
+    /// 0–100.
+    percent: u32,
+    error: Option<String>,
+}
+
+/// The broadcast's files: listed with thumbnails and a Remove button each; new ones come by
+/// drag-and-drop or the file picker and upload at once with a progress bar. Without
+/// JavaScript the picker posts with the form ("Attach") and Remove posts too.
+#[island]
+pub fn AttachmentPicker(attachments: Vec<AttachmentRef>) -> impl IntoView {
+    let live = hydrated();
+    let files = RwSignal::new(attachments);
+    let uploads = RwSignal::new(Vec::<Upload>::new());
+    let over = RwSignal::new(false);
+    let next_key = StoredValue::new(0u32);
+    let input = NodeRef::<leptos::html::Input>::new();
+
+    let start_upload = move |file: FileHandle| {
+        let key = next_key.get_value();
+        next_key.set_value(key + 1);
+        let name = file_name(&file);
+        if files.with_untracked(Vec::len)
+            + uploads.with_untracked(|u| u.iter().filter(|u| u.error.is_none()).count())
+            >= MAX_ATTACHMENTS
+        {
+            uploads.update(|u| {
+                u.push(Upload {
+                    key,
+                    name,
+                    percent: 0,
+                    error: Some(format!(
+                        "A broadcast can carry at most {MAX_ATTACHMENTS} files."
+                    )),
+                })
+            });
+            return;
+        }
+        uploads.update(|u| {
+            u.push(Upload {
+                key,
+                name,
+                percent: 0,
+                error: None,
+            })
+        });
+        send_file(
+            file,
+            move |percent| {
+                uploads.update(|u| {
+                    if let Some(x) = u.iter_mut().find(|x| x.key == key) {
+                        x.percent = percent;
+                    }
+                })
+            },
+            move |result| match result {
+                Ok(a) => {
+                    uploads.update(|u| u.retain(|x| x.key != key));
+                    files.update(|f| f.push(a));
+                }
+                Err(message) => uploads.update(|u| {
+                    if let Some(x) = u.iter_mut().find(|x| x.key == key) {
+                        x.error = Some(message);
+                    }
+                }),
+            },
+        );
+    };
+    let take_files = move |list: Option<FileList>| {
+        for f in files_of(list) {
+            start_upload(f);
+        }
+        // The chosen file is uploaded already: the form must not post it again.
+        #[cfg(feature = "hydrate")]
+        if let Some(el) = input.get_untracked() {
+            el.set_value("");
+        }
+    };
+
+    view! {
+        <fieldset class="attachments">
+            <legend>"Attachments"</legend>
+            <input type="hidden" name="attachments_shown" value="1"/>
+            <ul class="attachments">
+                <For each=move || files.get() key=|a| a.id.clone() let:a>
+                    {
+                        let url = format!("/attachments/{}", a.id);
+                        let label = format!("Remove {}", a.name);
+                        let id = a.id.clone();
+                        view! {
+                            <li>
+                                <input type="hidden" name="attachment" value=a.id.clone()/>
+                                {a.is_image().then(|| view! { <img src=url.clone() alt="" width="64" height="64" loading="lazy"/> })}
+                                <a href=url>{a.name.clone()}</a>
+                                <span class="muted">{format!(" {:.0} KB", a.size as f64 / 1024.0)}</span>
+                                <button type="submit" name="go" value=format!("detach_{}", a.id) class="link" aria-label=label
+                                    on:click=move |ev| {
+                                        ev.prevent_default();
+                                        files.update(|f| f.retain(|x| x.id != id));
+                                    }>"Remove"</button>
+                            </li>
+                        }
+                    }
+                </For>
+            </ul>
+            <ul class="uploads" aria-live="polite">
+                <For each=move || uploads.get() key=|u| (u.key, u.percent, u.error.clone()) let:u>
+                    <li>
+                        {u.name.clone()}
+                        {match u.error.clone() {
+                            None => view! {
+                                " "<progress max="100" value=u.percent.to_string() aria-label=format!("Uploading {}", u.name)>{format!("{}%", u.percent)}</progress>
+                            }.into_any(),
+                            Some(e) => view! { <span class="error" role="alert">{format!(": {e}")}</span> }.into_any(),
+                        }}
+                    </li>
+                </For>
+            </ul>
+            <div class="dropzone" class:over=move || over.get()
+                on:dragover=move |ev| { ev.prevent_default(); over.set(true); }
+                on:dragleave=move |_| over.set(false)
+                on:drop=move |ev| {
+                    ev.prevent_default();
+                    over.set(false);
+                    take_files(dropped_files(&ev));
+                }>
+                <label for="file">"Add a file (mp3, png, jpg, gif, mp4, m4a, webm, pdf, vcf, ogg, 3gpp, wav, mov, aac)"</label>
+                <input id="file" type="file" name="file" multiple=move || live.get() node_ref=input
+                    accept=".mp3,.png,.jpg,.jpeg,.gif,.mp4,.m4a,.webm,.pdf,.vcf,.ogg,.3gp,.3gpp,.wav,.mov,.aac"
+                    on:change=move |_| take_files(chosen_files(input))/>
+                <p class="muted" hidden=move || !live.get()>"or drop files here; they upload at once."</p>
+                <button type="submit" name="go" value="attach" class="secondary" hidden=move || live.get()>"Attach"</button>
+            </div>
+        </fieldset>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+type FileHandle = web_sys::File;
+#[cfg(not(feature = "hydrate"))]
+type FileHandle = ();
+#[cfg(feature = "hydrate")]
+type FileList = web_sys::FileList;
+#[cfg(not(feature = "hydrate"))]
+type FileList = ();
+
+#[cfg(feature = "hydrate")]
+fn file_name(f: &FileHandle) -> String {
+    f.name()
+}
+#[cfg(not(feature = "hydrate"))]
+fn file_name(_: &FileHandle) -> String {
+    String::new()
+}
+
+#[cfg(feature = "hydrate")]
+fn files_of(list: Option<FileList>) -> Vec<FileHandle> {
+    list.map(|l| (0..l.length()).filter_map(|i| l.get(i)).collect())
+        .unwrap_or_default()
+}
+#[cfg(not(feature = "hydrate"))]
+fn files_of(_: Option<FileList>) -> Vec<FileHandle> {
+    Vec::new()
+}
+
+#[cfg(feature = "hydrate")]
+fn dropped_files(ev: &leptos::ev::DragEvent) -> Option<FileList> {
+    ev.data_transfer().and_then(|d| d.files())
+}
+#[cfg(not(feature = "hydrate"))]
+fn dropped_files(_: &leptos::ev::DragEvent) -> Option<FileList> {
+    None
+}
+
+#[cfg(feature = "hydrate")]
+fn chosen_files(input: NodeRef<leptos::html::Input>) -> Option<FileList> {
+    input.get_untracked().and_then(|el| el.files())
+}
+#[cfg(not(feature = "hydrate"))]
+fn chosen_files(_: NodeRef<leptos::html::Input>) -> Option<FileList> {
+    None
+}
+
+/// Uploads one file to `POST /attachments`, reporting progress (0–100) and then the stored
+/// attachment or the server's reason for refusing it.
+#[cfg(feature = "hydrate")]
+fn send_file(
+    file: FileHandle,
+    progress: impl Fn(u32) + 'static,
+    done: impl FnOnce(Result<AttachmentRef, String>) + 'static,
+) {
+    use wasm_bindgen::closure::Closure;
+    let failed = "The upload failed; check the connection and try again.";
+    let Ok(xhr) = web_sys::XmlHttpRequest::new() else {
+        return done(Err(failed.into()));
+    };
+    let Ok(form) = web_sys::FormData::new() else {
+        return done(Err(failed.into()));
+    };
+    if form
+        .append_with_blob_and_filename("file", &file, &file.name())
+        .is_err()
+        || xhr.open("POST", "/attachments").is_err()
+    {
+        return done(Err(failed.into()));
+    }
+    if let Ok(up) = xhr.upload() {
+        let on_progress =
+            Closure::<dyn Fn(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
+                if e.length_computable() && e.total() > 0.0 {
+                    progress((e.loaded() / e.total() * 100.0).round() as u32);
+                }
+            });
+        up.set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
+        on_progress.forget();
+    }
+    let request = xhr.clone();
+    let on_end = Closure::once(move || {
+        let status = request.status().unwrap_or(0);
+        let text = request.response_text().ok().flatten().unwrap_or_default();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let result = if (200..300).contains(&status) {
+            serde_json::from_value::<AttachmentRef>(value).map_err(|_| failed.to_string())
+        } else if status == 401 {
+            Err("Your session has ended; sign in again.".to_string())
+        } else {
+            Err(value
+                .get("error")
+                .and_then(|e| e.as_str())
+                .unwrap_or(failed)
+                .to_string())
+        };
+        done(result);
+    });
+    xhr.set_onloadend(Some(on_end.as_ref().unchecked_ref()));
+    on_end.forget();
+    if xhr.send_with_opt_form_data(Some(&form)).is_err() {
+        web_sys::console::warn_1(&"upload could not start".into());
+    }
+}
+#[cfg(not(feature = "hydrate"))]
+fn send_file(
+    _: FileHandle,
+    _: impl Fn(u32) + 'static,
+    _: impl FnOnce(Result<AttachmentRef, String>) + 'static,
+) {
+}
+
+/// One condition row in the editor; `key` names its fields (`cond_{key}_…`).
+#[derive(Clone, Debug, PartialEq)]
+struct Row {
+    key: usize,
+    field: Field,
+    op: Op,
+    id: Option<i64>,
+}
+
+/// Most condition rows the editor shows (the server keeps at most this many conditions).
+pub const MAX_ROWS: usize = 20;
+
+/// "All/Any" and the condition rows, with the matching count and a sample of names that follow
+/// every change. Without JavaScript, "Add condition" and "Remove" post the form, which saves
+/// and shows the count.
+#[island]
+pub fn AudienceEditor(
+    rule: AudienceRule,
+    tags: Vec<(i64, String)>,
+    groups: Vec<(i64, String)>,
+    matching: i64,
+    sample: Vec<String>,
+) -> impl IntoView {
+    let live = hydrated();
+    let any = RwSignal::new(rule.matching == Match::Any);
+    let initial: Vec<Row> = rule
+        .conditions
+        .iter()
+        .map(|c| (c.field, c.op, Some(c.id)))
+        .chain(std::iter::once((Field::Tag, Op::Is, None)))
+        .enumerate()
+        .map(|(key, (field, op, id))| Row { key, field, op, id })
+        .collect();
+    let next_key = StoredValue::new(initial.len());
+    let rows = RwSignal::new(initial);
+    let count = RwSignal::new(Some(matching));
+    let names = RwSignal::new(sample);
+    let failed = RwSignal::new(None::<String>);
+    let tags = StoredValue::new(tags);
+    let groups = StoredValue::new(groups);
+
+    let current_rule = move || AudienceRule {
+        matching: if any.get() { Match::Any } else { Match::All },
+        conditions: rows.with(|r| {
+            r.iter()
+                .filter_map(|r| {
+                    r.id.map(|id| Condition {
+                        field: r.field,
+                        op: r.op,
+                        id,
+                    })
+                })
+                .collect()
+        }),
+    };
+    // Recount whenever the rule changes (not on the first run: the server counted that).
+    let generation = StoredValue::new(0u64);
+    Effect::new(move |previous: Option<AudienceRule>| {
+        let rule = current_rule();
+        if previous.as_ref().is_some_and(|p| *p != rule) {
+            generation.update_value(|g| *g += 1);
+            let mine = generation.get_value();
+            count.set(None);
+            let asked = rule.clone();
+            leptos::task::spawn_local(async move {
+                let answer = crate::api::compose::preview_audience(asked).await;
+                if generation.get_value() != mine {
+                    return; // a newer question is on its way
+                }
+                match answer {
+                    Ok(p) => {
+                        failed.set(None);
+                        count.set(Some(p.matching));
+                        names.set(p.sample);
+                    }
+                    Err(e) => failed.set(Some(e.to_string())),
+                }
+            });
+        }
+        rule
+    });
+
+    let set_row = move |key: usize, change: Box<dyn Fn(&mut Row)>| {
+        rows.update(|r| {
+            if let Some(row) = r.iter_mut().find(|r| r.key == key) {
+                change(row);
+            }
+        })
+    };
+
+    view! {
+        <fieldset>
+            <legend>"Who receives it"</legend>
+            <label for="match">"Customers matching"</label>
+            <select id="match" name="match" on:change=move |ev| any.set(event_target_value(&ev) == "any")>
+                <option value="all" selected=!any.get_untracked()>"All conditions"</option>
+                <option value="any" selected=any.get_untracked()>"Any condition"</option>
+            </select>
+            <table class="conditions">
+                <thead><tr><th scope="col">"What"</th><th scope="col">"Is"</th><th scope="col">"Which"</th><th scope="col"><span class="visually-hidden">"Remove"</span></th></tr></thead>
+                <tbody>
+                    <For each=move || rows.get() key=|r| r.key let:row>
+                        {
+                            let key = row.key;
+                            let n = move || rows.with(|r| r.iter().position(|x| x.key == key).unwrap_or(0) + 1);
+                            let field = RwSignal::new(row.field);
+                            let chosen = row.id.map(|id| match row.field {
+                                Field::Tag => format!("tag:{id}"),
+                                Field::RobotGroup => format!("robot_group:{id}"),
+                            });
+                            view! {
+                                <tr>
+                                    <td>
+                                        <select name=format!("cond_{key}_field") aria-label=move || format!("Condition {} kind", n())
+                                            on:change=move |ev| {
+                                                let f = if event_target_value(&ev) == "robot_group" { Field::RobotGroup } else { Field::Tag };
+                                                field.set(f);
+                                                set_row(key, Box::new(move |r| { if r.field != f { r.field = f; r.id = None; } }));
+                                            }>
+                                            <option value="tag" selected=row.field == Field::Tag>"Tag"</option>
+                                            <option value="robot_group" selected=row.field == Field::RobotGroup>"Robot group"</option>
+                                        </select>
+                                    </td>
+                                    <td>
+                                        <select name=format!("cond_{key}_op") aria-label=move || format!("Condition {} test", n())
+                                            on:change=move |ev| {
+                                                let o = if event_target_value(&ev) == "is_not" { Op::IsNot } else { Op::Is };
+                                                set_row(key, Box::new(move |r| r.op = o));
+                                            }>
+                                            <option value="is" selected=row.op == Op::Is>"is"</option>
+                                            <option value="is_not" selected=row.op == Op::IsNot>"is not"</option>
+                                        </select>
+                                    </td>
+                                    <td>
+                                        <select name=format!("cond_{key}_id") aria-label=move || format!("Condition {} value", n())
+                                            on:change=move |ev| {
+                                                let v = event_target_value(&ev);
+                                                let parsed = parse_choice(&v);
+                                                set_row(key, Box::new(move |r| {
+                                                    r.id = parsed.map(|(_, id)| id);
+                                                    if let Some((f, _)) = parsed { r.field = f; }
+                                                }));
+                                            }>
+                                            <option value="" selected=chosen.is_none()>"(choose)"</option>
+                                            // Before hydration both lists are offered (the kind is read from
+                                            // the value); once live, only the chosen kind's.
+                                            <optgroup label="Tags" hidden=move || live.get() && field.get() != Field::Tag>
+                                                {tags.get_value().into_iter().map(|(id, name)| {
+                                                    let v = format!("tag:{id}");
+                                                    let sel = chosen.as_deref() == Some(v.as_str());
+                                                    view! { <option value=v selected=sel>{name}</option> }
+                                                }).collect_view()}
+                                            </optgroup>
+                                            <optgroup label="Robot groups" hidden=move || live.get() && field.get() != Field::RobotGroup>
+                                                {groups.get_value().into_iter().map(|(id, name)| {
+                                                    let v = format!("robot_group:{id}");
+                                                    let sel = chosen.as_deref() == Some(v.as_str());
+                                                    view! { <option value=v selected=sel>{name}</option> }
+                                                }).collect_view()}
+                                            </optgroup>
+                                        </select>
+                                    </td>
+                                    <td>
+                                        <button type="submit" name="go" value=format!("remove_{key}") class="link"
+                                            aria-label=move || format!("Remove condition {}", n())
+                                            on:click=move |ev| {
+                                                ev.prevent_default();
+                                                rows.update(|r| {
+                                                    r.retain(|x| x.key != key);
+                                                    if r.is_empty() {
+                                                        let k = next_key.get_value();
+                                                        next_key.set_value(k + 1);
+                                                        r.push(Row { key: k, field: Field::Tag, op: Op::Is, id: None });
+                                                    }
+                                                });
+                                            }>"Remove"</button>
+                                    </td>
+                                </tr>
+                            }
+                        }
+                    </For>
+                </tbody>
+            </table>
+            <button type="submit" name="go" value="stay" class="secondary"
+                disabled=move || live.get() && rows.with(|r| r.len() >= MAX_ROWS)
+                on:click=move |ev| {
+                    ev.prevent_default();
+                    rows.update(|r| {
+                        if r.len() < MAX_ROWS {
+                            let k = next_key.get_value();
+                            next_key.set_value(k + 1);
+                            r.push(Row { key: k, field: Field::Tag, op: Op::Is, id: None });
+                        }
+                    });
+                }>"Add condition"</button>
+            <button type="submit" name="go" value="stay" class="secondary" hidden=move || live.get()>"Apply and count"</button>
+        </fieldset>
+        <p class="audience-count" role="status" aria-busy=move || count.get().is_none().to_string()>
+            {move || match count.get() {
+                Some(n) => format!("{n} customer{} match (opted-out customers are never included)", if n == 1 { "" } else { "s" }),
+                None => "Counting…".to_string(),
+            }}
+        </p>
+        {move || failed.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        <p class="muted sample">
+            {move || names.with(|n| if n.is_empty() { String::new() } else { format!("For example: {}", n.join(", ")) })}
+        </p>
+    }
+}
+
+/// A value menu's choice, `tag:3` or `robot_group:5`.
+pub fn parse_choice(v: &str) -> Option<(Field, i64)> {
+    let (kind, id) = v.split_once(':')?;
+    let field = match kind {
+        "tag" => Field::Tag,
+        "robot_group" => Field::RobotGroup,
+        _ => return None,
+    };
+    Some((field, id.parse().ok()?))
+}
