@@ -122,4 +122,64 @@ async fn save_is_idempotent_edit_stops_at_start_and_copy_makes_a_draft(db: &Db) 
     assert!(db.broadcast(copy).await.unwrap().started_at.is_none());
 }
 
-on_both_backends!(save_is_idempotent_edit_stops_at_start_and_copy_makes_a_draft);
+async fn recipients_are_found_exactly_and_test_messages_join_their_conversation(db: &Db) {
+    use herald::model::channel::ChannelKind;
+    seed::load(db, now()).await.unwrap();
+    let one = db.recipient(1).await.unwrap().unwrap();
+    let phone = one.phone.clone().unwrap();
+    assert_eq!(db.find_customers(&phone, 2).await.unwrap(), vec![1]);
+    assert_eq!(
+        db.find_customers(&format!("  {phone} "), 2).await.unwrap(),
+        vec![1]
+    );
+    if let Some(email) = &one.email {
+        assert_eq!(
+            db.find_customers(&email.to_uppercase(), 2).await.unwrap(),
+            vec![1]
+        );
+    }
+    assert!(db.find_customers(&one.name, 5).await.unwrap().contains(&1));
+    assert!(db.find_customers("", 2).await.unwrap().is_empty());
+    assert!(
+        db.find_customers("no such person", 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(one.address(ChannelKind::Sms), Some(phone.clone()));
+    assert_eq!(one.address(ChannelKind::Sandbox), Some(phone.clone()));
+    assert_eq!(one.address(ChannelKind::Webhook), Some("1".to_string()));
+    assert!(one.facts().addresses.contains(&ChannelKind::Sandbox));
+
+    let channel = db.enabled_channels().await.unwrap()[0].0;
+    db.record_inbound(channel, 1, "stop", None, now())
+        .await
+        .unwrap();
+    let after = db.recipient(1).await.unwrap().unwrap();
+    assert_eq!(after.opted_out_kinds, vec![ChannelKind::Sandbox]);
+    let id = db
+        .record_outbound(
+            1,
+            channel,
+            "Hi Ann",
+            "sbx-1",
+            2,
+            Some(7),
+            now() + Duration::seconds(1),
+        )
+        .await
+        .unwrap();
+    assert!(id > 0);
+    let convo = db.conversation(1).await.unwrap();
+    assert_eq!(
+        convo
+            .iter()
+            .map(|m| (m.0.as_str(), m.1.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("in", "stop"), ("out", "Hi Ann")]
+    );
+}
+on_both_backends!(
+    save_is_idempotent_edit_stops_at_start_and_copy_makes_a_draft,
+    recipients_are_found_exactly_and_test_messages_join_their_conversation
+);

@@ -33,6 +33,7 @@ async fn app() -> (Router, common::TestDb) {
         ),
         config: Arc::new(config),
         clock,
+        sandbox: Default::default(),
     };
     (serve::router(state), t)
 }
@@ -1060,5 +1061,134 @@ async fn the_wizard_keeps_listed_files_reads_condition_kinds_and_counts_live() {
     .await;
     assert!(r.status.is_client_error() || r.status.is_server_error());
     assert_ne!(r.status, StatusCode::OK);
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_test_send_goes_to_one_customer_through_the_channel_and_into_their_conversation() {
+    let (app, t) = app().await;
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let manager = sign_in(&app, "manager@herald.test").await;
+    let channel = t.db.enabled_channels().await.unwrap()[0].0;
+    let location = |r: &Reply| r.headers[header::LOCATION].to_str().unwrap().to_string();
+    let ann = t.db.recipient(1).await.unwrap().unwrap();
+    let phone = ann.phone.clone().unwrap();
+    let step1 = "step=1&key=k0123456789abcdef7777&name=Trial&body=Hi%20%7B%7Bfirst_name%7Cthere%7D%7D!&go=next";
+    let r = send(&app, post("/broadcasts/wizard", step1, Some(&staff), true)).await;
+    let id: i64 = location(&r).split('/').nth(2).unwrap().parse().unwrap();
+    let test = |who: &str, go: &str| {
+        format!(
+            "step=3&id={id}&channels_shown=1&channel={channel}&prio_{channel}=1&test_to={}&go={go}",
+            herald::model::list_query::encode_component(who)
+        )
+    };
+
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &test(&phone, "test"),
+            Some(&manager),
+            true,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(t.db.conversation(ann.id).await.unwrap().is_empty());
+
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &test(&phone, "test"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    let to = location(&r);
+    assert!(
+        to.starts_with(&format!(
+            "/broadcasts/{id}/edit?step=3&notice=Test%20sent%20to"
+        )),
+        "{to}"
+    );
+    let page = send(&app, get(&to, Some(&staff))).await.body;
+    assert!(
+        page.contains(&format!("Test sent to {}", ann.name)),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("value=\"{phone}\"")),
+        "what was typed is kept"
+    );
+    let first = herald::model::personalize::first_name(&ann.name);
+    let convo = t.db.conversation(ann.id).await.unwrap();
+    assert_eq!(convo.len(), 1);
+    assert_eq!(convo[0].0, "out");
+    assert_eq!(convo[0].1, format!("Hi {first}!"));
+    assert_eq!(convo[0].2, Some(channel));
+    assert!(convo[0].3.as_deref().unwrap().starts_with("sbx-"));
+    // The broadcast itself is untouched: still a draft, now with its channel saved.
+    let b = t.db.broadcast_for_edit(id).await.unwrap();
+    assert_eq!(b.1, "draft");
+    assert_eq!(b.0.channel_ids, vec![channel]);
+
+    // Nobody by that name; opted out on the channel; no customer with the staff email.
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &test("Nobody Atall", "test"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    assert!(
+        location(&r).contains("&error=No%20customer%20is%20called"),
+        "{}",
+        location(&r)
+    );
+    let bo = t.db.recipient(2).await.unwrap().unwrap();
+    t.db.record_inbound(channel, bo.id, "STOP", None, chrono::Utc::now())
+        .await
+        .unwrap();
+    let before = t.db.conversation(bo.id).await.unwrap().len();
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &test(bo.phone.as_deref().unwrap(), "test"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    assert!(
+        location(&r).contains("cannot%20be%20reached"),
+        "{}",
+        location(&r)
+    );
+    assert_eq!(
+        t.db.conversation(bo.id).await.unwrap().len(),
+        before,
+        "nothing sent"
+    );
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &test("", "test_me"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    assert!(
+        location(&r).contains("No%20customer%20has%20your%20email"),
+        "{}",
+        location(&r)
+    );
     t.cleanup().await;
 }

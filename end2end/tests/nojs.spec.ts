@@ -48,3 +48,30 @@ test('without JavaScript a CSV import works: upload, change a column, import', a
   await page.goto('/customers?q=NoScript');
   await expect(page.locator('table.customers tbody tr')).toHaveCount(2);
 });
+
+test('without JavaScript the wizard attaches files, adds conditions and counts', async ({ page }) => {
+  await signIn(page, 'staff', { js: false });
+  await page.getByRole('link', { name: 'New Broadcast' }).click();
+  await page.getByLabel('Name (only staff see it)').fill('Plain form');
+  await page.getByLabel('Message').fill('Hi {{first_name}}');
+  const png = Buffer.from(
+    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
+    'base64',
+  );
+  await page.getByLabel(/Add a file/).setInputFiles({ name: 'plain.png', mimeType: 'image/png', buffer: png });
+  await page.getByRole('button', { name: 'Attach' }).click();
+  await expect(page.locator('ul.attachments li')).toContainText('plain.png');
+  await expect(page.getByLabel('Message')).toHaveValue('Hi {{first_name}}');
+  await expect(page.locator('section.preview .bubble')).toHaveText(/^Hi \S+$/);
+  await page.getByRole('button', { name: 'Next' }).click();
+  const count = page.locator('.audience-count');
+  const everyone = await count.textContent();
+  await page.getByLabel('Condition 1 value').selectOption({ label: 'VIP' });
+  await page.getByRole('button', { name: 'Apply and count' }).click();
+  await expect(count).not.toHaveText(everyone ?? '');
+  await expect(page.getByLabel('Condition 2 value')).toHaveValue('');
+  await page.getByRole('button', { name: 'Back' }).click();
+  await expect(page.locator('ul.attachments li')).toContainText('plain.png');
+  await page.getByRole('button', { name: 'Remove plain.png' }).click();
+  await expect(page.locator('ul.attachments li')).toHaveCount(0);
+});

@@ -1,4 +1,4 @@
-import { test, expect, signIn, row } from './fixtures';
+import { test, expect, signIn, row, hydrated } from './fixtures';
 import AxeBuilder from '@axe-core/playwright';
 
 async function noSeriousViolations(page: import('@playwright/test').Page) {
@@ -13,37 +13,81 @@ test('create a broadcast in three steps, see it not processed, then change its t
   await signIn(page, 'staff');
   await page.getByRole('link', { name: 'New Broadcast' }).click();
   await expect(page.getByRole('heading', { name: 'New broadcast' })).toBeVisible();
+  await hydrated(page);
   await page.getByLabel('Name (only staff see it)').fill('Spring launch');
   await page.getByLabel('Message').fill('Hello {{first_name}} 🌷 spring is here');
+  // The preview fills the placeholder in for a customer of the audience, as typed.
+  const bubble = page.locator('section.preview .bubble');
+  await expect(bubble).toHaveText(/^Hello \S+ 🌷 spring is here$/);
+  await expect(bubble).not.toContainText('{{');
+  // The emoji picker inserts at the caret.
+  await page.getByLabel('Message').press('End');
+  await page.getByText('Insert emoji').click();
+  await page.getByRole('button', { name: 'Insert party popper' }).click();
+  await expect(page.getByLabel('Message')).toHaveValue('Hello {{first_name}} 🌷 spring is here🎉');
+  await expect(bubble).toHaveText(/spring is here🎉$/);
+  await page.getByLabel('Message').fill('Hello {{nick}}');
+  await expect(page.getByRole('alert')).toContainText('Unknown placeholder {{nick}}');
+  await page.getByLabel('Message').fill('Hello {{first_name}} 🌷 spring is here🎉');
+  await expect(page.getByRole('alert')).toHaveCount(0);
   await page.getByLabel(/Send at/).fill('2099-04-01T10:00');
 
-  // A program renamed .png is refused and nothing typed is lost; a real image is attached.
+  // Files upload as soon as they are chosen: a program renamed .png is refused by content
+  // and nothing typed is lost; a real image shows its thumbnail.
   const exe = Buffer.from('4d5a90000300000004000000ffff0000', 'hex');
   await page.getByLabel(/Add a file/).setInputFiles({ name: 'cat.png', mimeType: 'image/png', buffer: exe });
-  await page.getByRole('button', { name: 'Attach' }).click();
   await expect(page.getByRole('alert')).toContainText('its content is EXE');
-  await expect(page.getByLabel('Message')).toHaveValue('Hello {{first_name}} 🌷 spring is here');
-  await expect(page.getByLabel(/Send at/)).toHaveValue('2099-04-01T10:00');
+  await expect(page.getByLabel('Message')).toHaveValue('Hello {{first_name}} 🌷 spring is here🎉');
   const png = Buffer.from(
     'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
     'base64',
   );
   await page.getByLabel(/Add a file/).setInputFiles({ name: 'spring.png', mimeType: 'image/png', buffer: png });
-  await page.getByRole('button', { name: 'Attach' }).click();
   await expect(page.locator('ul.attachments li')).toHaveCount(1);
   await expect(page.locator('ul.attachments li')).toContainText('spring.png');
   await expect(page.locator('ul.attachments img')).toHaveJSProperty('naturalWidth', 1);
+
+  // Dropped files upload too, with a progress bar while the upload is under way.
+  let release = () => {};
+  const held = new Promise<void>((r) => (release = r));
+  await page.route('**/attachments', async (route) => {
+    await held;
+    await route.continue();
+  });
+  const drop = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['%PDF-1.7\n%\xE2\xE3\xCF\xD3\n'], 'menu.pdf', { type: 'application/pdf' }));
+    return dt;
+  });
+  await page.dispatchEvent('.dropzone', 'drop', { dataTransfer: drop });
+  await expect(page.getByLabel('Uploading menu.pdf')).toBeVisible();
+  release();
+  await expect(page.locator('ul.attachments li')).toHaveCount(2);
+  await expect(page.getByLabel('Uploading menu.pdf')).toHaveCount(0);
+  await page.unroute('**/attachments');
+  // Removing one takes it off the list; the save keeps exactly the files listed.
+  await page.getByRole('button', { name: 'Remove menu.pdf' }).click();
+  await expect(page.locator('ul.attachments li')).toHaveCount(1);
   await noSeriousViolations(page);
   await page.getByRole('button', { name: 'Next' }).click();
 
-  // Audience: All conditions, tag is VIP; the count follows.
+  // Audience: All conditions, tag is VIP; the count follows as the menus change.
   await expect(page).toHaveURL(/\/broadcasts\/\d+\/edit\?step=2$/);
-  const everyone = await page.locator('.audience-count').textContent();
+  await hydrated(page);
+  const count = page.locator('.audience-count');
+  const everyone = await count.textContent();
   await page.getByLabel('Customers matching').selectOption('all');
   await page.getByLabel('Condition 1 value').selectOption({ label: 'VIP' });
-  await page.getByRole('button', { name: 'Apply and count' }).click();
-  await expect(page.locator('.audience-count')).not.toHaveText(everyone ?? '');
-  await expect(page.getByLabel('Condition 1 value')).toHaveValue(/\d+/);
+  await expect(count).toHaveText(/^\d+ customers? match/);
+  await expect(count).not.toHaveText(everyone ?? '');
+  const vips = await count.textContent();
+  await page.getByRole('button', { name: 'Add condition' }).click();
+  await expect(page.getByLabel('Condition 2 kind')).toBeVisible();
+  await page.getByLabel('Condition 2 test').selectOption('is_not');
+  await page.getByLabel('Condition 2 value').selectOption({ label: 'VIP' });
+  await expect(count).toHaveText(/^0 customers match/);
+  await page.getByRole('button', { name: 'Remove condition 2' }).click();
+  await expect(count).toHaveText(vips ?? '');
   await noSeriousViolations(page);
   await page.getByRole('button', { name: 'Next' }).click();
 
@@ -52,14 +96,22 @@ test('create a broadcast in three steps, see it not processed, then change its t
   await page.getByLabel('Sandbox (sandbox)').check();
   await page.getByRole('button', { name: 'Apply and count' }).click();
   await expect(page.locator('.preflight')).toContainText(/^[1-9]\d* of [1-9]\d* matching customers can be reached/);
+  // A test to one customer goes out on the picked channel; the broadcast stays as it was.
+  await page.getByLabel('Customer (exact name, phone or email)').fill('+15551000000');
+  await page.getByRole('button', { name: 'Send test', exact: true }).click();
+  await expect(page.locator('p.notice')).toContainText(/^Test sent to .+ \(\+15551000000\) on Sandbox\.$/);
+  await expect(page.getByLabel('Sandbox (sandbox)')).toBeChecked();
+  await page.getByRole('button', { name: 'Send test to me' }).click();
+  await expect(page.getByRole('alert')).toContainText('No customer has your email (staff@herald.test)');
   await page.getByRole('button', { name: 'Update' }).click();
 
   await expect(page.getByRole('status').first()).toContainText('“Spring launch” is scheduled for 1 Apr 2099, 10:00');
   await expect(row(page, 'Spring launch').locator('.status, td').filter({ hasText: 'Not processed' }).first()).toBeVisible();
 
-  // Edit its time.
+  // Edit its time; the file and the condition are still there.
   await page.getByRole('link', { name: 'Spring launch' }).click();
   await expect(page.getByLabel(/Send at/)).toHaveValue('2099-04-01T10:00');
+  await expect(page.locator('ul.attachments li')).toHaveText(/spring\.png/);
   await page.getByLabel(/Send at/).fill('2099-04-02T11:30');
   await page.getByRole('button', { name: 'Next' }).click();
   await expect(page.getByLabel('Condition 1 value')).not.toHaveValue('');

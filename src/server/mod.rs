@@ -5,6 +5,7 @@ pub mod attachments;
 pub mod auth;
 pub mod broadcasts;
 pub mod bulk_tags;
+pub mod channels;
 pub mod clock;
 pub mod config;
 pub mod customer_edit;

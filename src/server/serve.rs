@@ -44,6 +44,7 @@ pub async fn run() -> anyhow::Result<()> {
         ),
         config: Arc::new(config),
         clock,
+        sandbox: Default::default(),
     };
     let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {

@@ -16,4 +16,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub imports: Arc<super::import_web::Imports>,
+    /// The sandbox channel's simulated provider (its memory of idempotency keys).
+    pub sandbox: Arc<super::channels::sandbox::SandboxProvider>,
 }

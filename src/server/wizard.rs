@@ -187,6 +187,8 @@ struct Posted {
     /// Step 1 lists the broadcast's files as `attachment` fields (removing one drops its field).
     attachments_shown: bool,
     attachments: Vec<String>,
+    /// Who a test goes to (name, phone or email).
+    test_to: Option<String>,
 }
 
 fn parse(fields: &[(String, String)]) -> Posted {
@@ -216,6 +218,7 @@ fn parse(fields: &[(String, String)]) -> Posted {
             "match" => p.matching = Some(v),
             "channels_shown" => p.channel_step = true,
             "attachments_shown" => p.attachments_shown = true,
+            "test_to" => p.test_to = Some(v),
             "attachment" => {
                 if v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric()) {
                     p.attachments.push(v);
@@ -530,6 +533,23 @@ pub async fn save(
     if let Some(first) = problems.first() {
         return to_step(id, p.step, Some(first));
     }
+    if p.go == "test" || p.go == "test_me" {
+        let who = if p.go == "test_me" {
+            Who::Me
+        } else {
+            Who::Typed(p.test_to.clone().unwrap_or_default())
+        };
+        let back = format!("/broadcasts/{id}/edit?step={}", p.step);
+        let mut url = back.clone();
+        match test_send(&state, &user, id, &compose, who).await {
+            Ok(notice) => url.push_str(&format!("&notice={}", encode_component(&notice))),
+            Err(e) => url.push_str(&format!("&error={}", encode_component(&e))),
+        }
+        if let Some(t) = &p.test_to {
+            url.push_str(&format!("&test_to={}", encode_component(t)));
+        }
+        return Redirect::to(&url).into_response();
+    }
     let next = match p.go.as_str() {
         "next" => p.step.saturating_add(1).min(3),
         "back" => p.step.saturating_sub(1).max(1),
@@ -613,6 +633,144 @@ pub async fn copy(
             tracing::error!(error = ?e, "copying a broadcast failed");
             Redirect::to("/?error=The%20copy%20could%20not%20be%20made%3B%20please%20try%20again.")
                 .into_response()
+        }
+    }
+}
+
+/// Who a test send goes to.
+enum Who {
+    /// The customer whose email is the signed-in person's.
+    Me,
+    /// A customer's exact name, phone or email, as typed.
+    Typed(String),
+}
+
+/// Sends the composed message, personalised, to one customer on the first picked channel
+/// that reaches them, through that channel's adapter; stores it in the customer's
+/// conversation. Returns what to tell the person, or why it was not sent.
+async fn test_send(
+    state: &AppState,
+    user: &CurrentUser,
+    broadcast: i64,
+    compose: &Compose,
+    who: Who,
+) -> Result<String, String> {
+    use super::channels::{Outgoing, SendError, adapter};
+    let unavailable = |e: super::db::DbError| {
+        tracing::error!(error = ?e, "test send lookup failed");
+        "The test could not be sent; please try again.".to_string()
+    };
+    let db = &state.db;
+    if compose.body.trim().is_empty() && compose.attachments.is_empty() {
+        return Err("Write the message or attach a file before sending a test.".into());
+    }
+    if let Some(p) = crate::model::personalize::problem(&compose.body) {
+        return Err(p);
+    }
+    let ids = match &who {
+        Who::Me => db
+            .find_customers(&user.email, 2)
+            .await
+            .map_err(unavailable)?,
+        Who::Typed(t) => db.find_customers(t, 2).await.map_err(unavailable)?,
+    };
+    let id = match (ids.as_slice(), &who) {
+        ([one], _) => *one,
+        ([], Who::Me) => {
+            return Err(format!(
+                "No customer has your email ({}). Add yourself on the Customers page, or send the test to a customer you choose.",
+                user.email
+            ));
+        }
+        ([], Who::Typed(t)) if t.trim().is_empty() => {
+            return Err(
+                "Enter the name, phone or email of the customer to send the test to.".into(),
+            );
+        }
+        ([], Who::Typed(t)) => {
+            return Err(format!(
+                "No customer is called or has the phone or email “{}”. Enter it exactly as on the Customers page.",
+                t.trim()
+            ));
+        }
+        (_, _) => {
+            return Err(
+                "Several customers have that name; enter their phone or email instead.".into(),
+            );
+        }
+    };
+    let Some(recipient) = db.recipient(id).await.map_err(unavailable)? else {
+        return Err("That customer no longer exists.".into());
+    };
+    let channels = db.enabled_channels().await.map_err(unavailable)?;
+    let picked: Vec<(i64, String, ChannelKind)> = compose
+        .channel_ids
+        .iter()
+        .filter_map(|cid| {
+            channels
+                .iter()
+                .find(|(c, _, _)| c == cid)
+                .and_then(|(c, n, k)| ChannelKind::parse(k).map(|k| (*c, n.clone(), k)))
+        })
+        .collect();
+    if picked.is_empty() {
+        return Err("Pick a channel first: the test goes out the way the broadcast will.".into());
+    }
+    let kinds: Vec<ChannelKind> = picked.iter().map(|(_, _, k)| *k).collect();
+    let everyone = AudienceRule::default();
+    let Some(kind) = everyone.reaches(&recipient.facts(), &kinds) else {
+        return Err(format!(
+            "{} cannot be reached on the picked channels (no address there, or opted out).",
+            recipient.name
+        ));
+    };
+    let (channel_id, channel_name, _) = picked
+        .iter()
+        .find(|(_, _, k)| *k == kind)
+        .cloned()
+        .expect("the reached kind is a picked one");
+    let Some((_, config)) = db
+        .channel_kind_and_config(channel_id)
+        .await
+        .map_err(unavailable)?
+    else {
+        return Err("That channel no longer exists.".into());
+    };
+    let address = recipient.address(kind).unwrap_or_default();
+    let body = crate::model::personalize::render(&compose.body, &recipient.name);
+    let message = Outgoing {
+        idempotency_key: format!(
+            "test-{broadcast}-{}",
+            &super::auth::new_session_token()[..16]
+        ),
+        address: address.clone(),
+        body: body.clone(),
+        attachments: compose.attachments.clone(),
+    };
+    let channel = adapter(kind, &config, &state.sandbox)?;
+    match channel.send(&message).await {
+        Ok(accepted) => {
+            db.record_outbound(
+                recipient.id,
+                channel_id,
+                &body,
+                &accepted.provider_message_id,
+                user.id,
+                Some(broadcast),
+                state.clock.now(),
+            )
+            .await
+            .map_err(unavailable)?;
+            Ok(format!(
+                "Test sent to {} ({address}) on {channel_name}.",
+                recipient.name
+            ))
+        }
+        Err(SendError::Transient { reason, .. }) => Err(format!(
+            "{channel_name} could not take the test just now ({reason}); try again in a moment."
+        )),
+        Err(SendError::Permanent { reason }) => {
+            Err(format!("{channel_name} refused the test: {reason}"))
         }
     }
 }

@@ -15,11 +15,13 @@ use crate::ui::page_or_error;
 #[component]
 pub fn WizardView() -> impl IntoView {
     let id = use_params_map().with_untracked(|p| p.get("id").and_then(|i| i.parse::<i64>().ok()));
-    let (step, error, body) = use_query_map().with_untracked(|q| {
+    let (step, error, body, notice, test_to) = use_query_map().with_untracked(|q| {
         (
             q.get("step").and_then(|s| s.parse::<u8>().ok()),
             q.get("error"),
             q.get("body"),
+            q.get("notice"),
+            q.get("test_to").unwrap_or_default(),
         )
     });
     let data = Resource::new(move || (id, step), |(id, step)| load_wizard(id, step));
@@ -29,15 +31,17 @@ pub fn WizardView() -> impl IntoView {
         <main class="narrow">
             <p class="crumbs"><a href="/">"Broadcasts"</a></p>
             {error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            {notice.map(|n| view! { <p class="notice" role="status">{n}</p> })}
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || {
                     let body = body.clone();
+                    let test_to = test_to.clone();
                     Suspend::new(async move {
                         page_or_error(data.await, |mut p| {
                             if let Some(b) = body {
                                 p.compose.body = b;
                             }
-                            view! { <Wizard page=p/> }.into_any()
+                            view! { <Wizard page=p test_to=test_to/> }.into_any()
                         })
                     })
                 }}
@@ -47,7 +51,7 @@ pub fn WizardView() -> impl IntoView {
 }
 
 #[component]
-fn Wizard(page: WizardPage) -> impl IntoView {
+fn Wizard(page: WizardPage, test_to: String) -> impl IntoView {
     let title = if page.id.is_some() {
         format!("Edit “{}”", page.compose.name)
     } else {
@@ -93,7 +97,7 @@ fn Wizard(page: WizardPage) -> impl IntoView {
             {match step {
                 1 => view! { <ContentStep page=page.clone()/> }.into_any(),
                 2 => view! { <AudienceStep page=page.clone()/> }.into_any(),
-                _ => view! { <ChannelStep page=page.clone()/> }.into_any(),
+                _ => view! { <ChannelStep page=page.clone() test_to=test_to.clone()/> }.into_any(),
             }}
             <div class="actions">
                 {(step > 1).then(|| view! { <button type="submit" name="go" value="back" class="secondary">"Back"</button> })}
@@ -137,7 +141,7 @@ fn AudienceStep(page: WizardPage) -> impl IntoView {
 }
 
 #[component]
-fn ChannelStep(page: WizardPage) -> impl IntoView {
+fn ChannelStep(page: WizardPage, test_to: String) -> impl IntoView {
     let reachable: i64 = page.channels.iter().map(|c| c.reached).sum();
     view! {
         <input type="hidden" name="channels_shown" value="1"/>
@@ -165,5 +169,15 @@ fn ChannelStep(page: WizardPage) -> impl IntoView {
         <p class="preflight" role="status">
             {format!("{reachable} of {} matching customers can be reached; {} cannot (no address on the picked channels, or opted out there).", page.matching, page.unreachable)}
         </p>
+        <fieldset class="test-send">
+            <legend>"Send a test"</legend>
+            <p class="muted">"The message goes to one customer now, personalised for them, on the first picked channel that reaches them. The broadcast itself stays as it is."</p>
+            <label for="test_to">"Customer (exact name, phone or email)"</label>
+            <input id="test_to" name="test_to" value=test_to autocomplete="off"/>
+            <div class="actions">
+                <button type="submit" name="go" value="test" class="secondary">"Send test"</button>
+                <button type="submit" name="go" value="test_me" class="secondary">"Send test to me"</button>
+            </div>
+        </fieldset>
     }
 }

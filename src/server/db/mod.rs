@@ -11,6 +11,7 @@ mod customers;
 mod directory;
 mod import;
 mod labels;
+mod messages;
 pub mod search;
 mod users;
 
@@ -21,6 +22,7 @@ pub use customers::{CustomerPageRows, CustomerRecord, UpdateError};
 pub use directory::{NewChannel, NewCustomer};
 pub use import::ImportTally;
 pub use labels::{LabelError, LabelKind};
+pub use messages::Recipient;
 pub use users::UserRecord;
 
 use std::str::FromStr;

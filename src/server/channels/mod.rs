@@ -1,0 +1,71 @@
+//! Channel adapters: one trait, one implementation per kind of channel. The test send and the
+//! dispatcher hand an [`Outgoing`] message to [`Channel::send`]; the adapter speaks the
+//! provider's protocol and says whether the provider accepted it, refused it for good, or
+//! should be asked again later.
+
+pub mod sandbox;
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use crate::model::channel::ChannelKind;
+use crate::model::compose::AttachmentRef;
+
+/// One message to one recipient, personalised already.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Stable per delivery, sent to the provider where the protocol allows, so that a resend
+    /// after a crash is recognised and dropped by the provider.
+    pub idempotency_key: String,
+    /// The customer's address on this channel (phone, email, chat id, …).
+    pub address: String,
+    pub body: String,
+    pub attachments: Vec<AttachmentRef>,
+}
+
+/// The provider took the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub provider_message_id: String,
+    /// The provider had seen this idempotency key before and did not send it again.
+    pub replayed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SendError {
+    /// Worth retrying (timeouts, rate limits, provider errors), after `retry_after` if the
+    /// provider said so.
+    #[error("{reason}")]
+    Transient {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// Will not succeed by retrying; the delivery fails with this reason.
+    #[error("{reason}")]
+    Permanent { reason: String },
+}
+
+/// A connected channel that can send.
+pub trait Channel: Send + Sync {
+    fn kind(&self) -> ChannelKind;
+    fn send<'a>(&'a self, message: &'a Outgoing) -> BoxFuture<'a, Result<Accepted, SendError>>;
+}
+
+/// The adapter for a stored channel (`kind` and its settings JSON).
+pub fn adapter(
+    kind: ChannelKind,
+    config: &str,
+    sandbox: &std::sync::Arc<sandbox::SandboxProvider>,
+) -> Result<Box<dyn Channel>, String> {
+    match kind {
+        ChannelKind::Sandbox => Ok(Box::new(sandbox::Sandbox::new(
+            sandbox.clone(),
+            sandbox::Settings::from_config(config),
+        ))),
+        other => Err(format!(
+            "Herald cannot send on {} channels yet; use the sandbox channel.",
+            other.as_str()
+        )),
+    }
+}

@@ -1,0 +1,195 @@
+//! Customers as recipients (who someone typed, their addresses) and the messages sent to them
+//! outside a broadcast's deliveries (test sends; staff replies later).
+
+use chrono::{DateTime, Utc};
+
+use super::{Db, DbError, audit_in, on_pool};
+use crate::model::audience::CustomerFacts;
+use crate::model::channel::ChannelKind;
+
+/// A customer with what it takes to reach them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipient {
+    pub id: i64,
+    pub name: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub whatsapp_id: Option<String>,
+    pub telegram_chat_id: Option<String>,
+    pub opted_out: bool,
+    /// Kinds the customer opted out of by message.
+    pub opted_out_kinds: Vec<ChannelKind>,
+}
+
+impl Recipient {
+    fn column(&self, name: &str) -> Option<&str> {
+        match name {
+            "phone" => self.phone.as_deref(),
+            "email" => self.email.as_deref(),
+            "whatsapp_id" => self.whatsapp_id.as_deref(),
+            "telegram_chat_id" => self.telegram_chat_id.as_deref(),
+            _ => None,
+        }
+        .filter(|v| !v.is_empty())
+    }
+
+    /// The customer's address on `kind`, as the dispatcher picks it (the first address
+    /// column set; a kind without address columns uses the customer id).
+    pub fn address(&self, kind: ChannelKind) -> Option<String> {
+        let columns = kind.address_columns();
+        if columns.is_empty() {
+            return Some(self.id.to_string());
+        }
+        columns
+            .iter()
+            .find_map(|c| self.column(c))
+            .map(str::to_string)
+    }
+
+    /// What the audience rules need to know of this customer (tags and groups aside).
+    pub fn facts(&self) -> CustomerFacts {
+        CustomerFacts {
+            tags: Vec::new(),
+            groups: Vec::new(),
+            opted_out: self.opted_out,
+            addresses: ChannelKind::ALL
+                .into_iter()
+                .filter(|k| {
+                    !k.address_columns().is_empty()
+                        && k.address_columns().iter().any(|c| self.column(c).is_some())
+                })
+                .collect(),
+            opted_out_kinds: self.opted_out_kinds.clone(),
+        }
+    }
+}
+
+type RecipientRow = (
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    bool,
+);
+
+impl Db {
+    /// Customers someone means by `who`: an exact email (any case), phone or name. Each lookup
+    /// uses an index; at most `limit` ids.
+    pub async fn find_customers(&self, who: &str, limit: i64) -> Result<Vec<i64>, DbError> {
+        let who = who.trim();
+        if who.is_empty() {
+            return Ok(Vec::new());
+        }
+        for (sql, value) in [
+            (
+                "SELECT id FROM customers WHERE email = $1 ORDER BY id LIMIT $2",
+                who.to_lowercase(),
+            ),
+            (
+                "SELECT id FROM customers WHERE email = $1 ORDER BY id LIMIT $2",
+                who.to_string(),
+            ),
+            (
+                "SELECT id FROM customers WHERE phone = $1 ORDER BY id LIMIT $2",
+                who.to_string(),
+            ),
+            (
+                "SELECT id FROM customers WHERE name = $1 ORDER BY id LIMIT $2",
+                who.to_string(),
+            ),
+        ] {
+            let ids: Vec<i64> = on_pool!(self, p => sqlx::query_scalar(sql)
+                .bind(&value)
+                .bind(limit)
+                .fetch_all(p)
+                .await?);
+            if !ids.is_empty() {
+                return Ok(ids);
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    pub async fn recipient(&self, id: i64) -> Result<Option<Recipient>, DbError> {
+        let row: Option<RecipientRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT id, name, phone, email, whatsapp_id, telegram_chat_id, opted_out \
+             FROM customers WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await?);
+        let Some((id, name, phone, email, whatsapp_id, telegram_chat_id, opted_out)) = row else {
+            return Ok(None);
+        };
+        let kinds = self.channel_opt_outs(id).await?;
+        Ok(Some(Recipient {
+            id,
+            name,
+            phone,
+            email,
+            whatsapp_id,
+            telegram_chat_id,
+            opted_out,
+            opted_out_kinds: kinds
+                .into_iter()
+                .filter_map(|(k, _)| ChannelKind::parse(&k))
+                .collect(),
+        }))
+    }
+
+    /// Stores a message staff sent to a customer outside a broadcast's deliveries (a test
+    /// send of broadcast `about`), with an audit entry.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_outbound(
+        &self,
+        customer_id: i64,
+        channel_id: i64,
+        body: &str,
+        provider_message_id: &str,
+        staff_user_id: i64,
+        about: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<i64, DbError> {
+        let id = on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO messages (customer_id, channel_id, direction, body, provider_message_id, staff_user_id, created_at) \
+                 VALUES ($1, $2, 'out', $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(customer_id)
+            .bind(channel_id)
+            .bind(body)
+            .bind(provider_message_id)
+            .bind(staff_user_id)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            let detail = match about {
+                Some(b) => format!("test of broadcast {b}, message {id}"),
+                None => format!("message {id}"),
+            };
+            audit_in!(tx, now, staff_user_id, "test-send", "customer", customer_id, detail)?;
+            tx.commit().await?;
+            id
+        });
+        Ok(id)
+    }
+
+    /// The messages of a customer's conversation, oldest first: (direction, body, channel id,
+    /// provider message id, at).
+    pub async fn conversation(
+        &self,
+        customer_id: i64,
+    ) -> Result<Vec<(String, String, Option<i64>, Option<String>, DateTime<Utc>)>, DbError> {
+        let rows = on_pool!(self, p => sqlx::query_as(
+            "SELECT direction, body, channel_id, provider_message_id, created_at FROM messages \
+             WHERE customer_id = $1 ORDER BY created_at, id",
+        )
+        .bind(customer_id)
+        .fetch_all(p)
+        .await?);
+        Ok(rows)
+    }
+}
