@@ -32,10 +32,10 @@ pub enum AudienceBind {
 }
 
 /// Builds SQL text and its binds together, numbering placeholders in order.
-struct Builder {
-    dialect: Dialect,
-    first: usize,
-    binds: Vec<AudienceBind>,
+pub(super) struct Builder {
+    pub(super) dialect: Dialect,
+    pub(super) first: usize,
+    pub(super) binds: Vec<AudienceBind>,
 }
 
 impl Builder {
@@ -45,7 +45,7 @@ impl Builder {
     }
 
     /// Whether customer `c` satisfies the rule's conditions.
-    fn rule(&mut self, rule: &AudienceRule) -> String {
+    pub(super) fn rule(&mut self, rule: &AudienceRule) -> String {
         let conditions: Vec<String> = rule
             .conditions
             .iter()
@@ -84,7 +84,7 @@ impl Builder {
     }
 
     /// Whether customer `c` can be reached on `kind`: an address, and no opt-out there.
-    fn reach(&mut self, kind: ChannelKind) -> String {
+    pub(super) fn reach(&mut self, kind: ChannelKind) -> String {
         let columns = kind.address_columns();
         let address = if columns.is_empty() {
             String::new()

@@ -1,0 +1,404 @@
+//! The dispatcher's storage: firing due schedules (materialising the audience into deliveries
+//! in one `INSERT … SELECT`), claiming batches of deliveries under a lease, recording what the
+//! providers said, and finishing broadcasts. Every step is one short transaction, so a crash at
+//! any moment leaves a state the next round continues from.
+
+use chrono::{DateTime, Utc};
+
+use super::audience::{AudienceBind, Builder};
+use super::{Db, DbError, Dialect, on_pool};
+use crate::model::audience::AudienceRule;
+use crate::model::channel::ChannelKind;
+
+/// A delivery a worker holds: it may send it until the lease ends.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub broadcast_id: i64,
+    pub customer_id: i64,
+    pub channel_id: i64,
+    /// The attempt this claim is (1 = first). A later claim of the same delivery has a higher
+    /// number, so a worker whose lease ran out cannot record over the newer one.
+    pub attempts: i64,
+}
+
+/// What became of one claimed delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The provider took it (`replayed`: it had it already, from a claim before a crash).
+    Sent {
+        provider_message_id: String,
+        replayed: bool,
+    },
+    /// Try again at `at`.
+    Retry { reason: String, at: DateTime<Utc> },
+    /// Given up, with the provider's reason.
+    Failed { reason: String },
+    /// Not sent (the broadcast was paused or cancelled meanwhile): back to pending, the attempt
+    /// not counted.
+    Released,
+}
+
+/// What firing a due broadcast did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fired {
+    /// Deliveries created (the broadcast is sending, or sent at once if there were none).
+    Started { deliveries: i64 },
+    /// Later than the grace period: marked missed, not sent.
+    Missed,
+    /// Another instance fired it first, or it changed meanwhile (paused, edited, cancelled).
+    Skipped,
+}
+
+/// A stored audience rule and channel list, as the broadcast row keeps them.
+fn parse_plan(audience: &str, channels: &str) -> (AudienceRule, Vec<i64>) {
+    (
+        serde_json::from_str(audience).unwrap_or_default(),
+        serde_json::from_str(channels).unwrap_or_default(),
+    )
+}
+
+impl Db {
+    /// Scheduled, unpaused broadcasts whose time has come, oldest first.
+    pub async fn due_broadcasts(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(i64, DateTime<Utc>)>, DbError> {
+        let rows = on_pool!(self, p => sqlx::query_as(
+            "SELECT id, scheduled_at FROM broadcasts WHERE status = 'scheduled' AND NOT paused \
+             AND missed_at IS NULL AND scheduled_at <= $1 ORDER BY scheduled_at, id LIMIT 100",
+        )
+        .bind(now)
+        .fetch_all(p)
+        .await?);
+        Ok(rows)
+    }
+
+    /// The earliest time a scheduled broadcast is due, if any (the dispatcher sleeps until then).
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, DbError> {
+        let t: Option<DateTime<Utc>> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT MIN(scheduled_at) FROM broadcasts WHERE status = 'scheduled' AND NOT paused \
+             AND missed_at IS NULL",
+        )
+        .fetch_one(p)
+        .await?);
+        Ok(t)
+    }
+
+    /// Fires broadcast `id` if it is still due: later than `grace` → missed; otherwise it turns
+    /// Sending and its audience becomes one pending delivery per recipient, on the first of
+    /// its channels that reaches them — all in one transaction, so it happens once however
+    /// many instances try.
+    pub async fn fire(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        grace: chrono::Duration,
+    ) -> Result<Fired, DbError> {
+        let dialect = self.dialect();
+        on_pool!(self, p => {
+            let mut tx = match dialect {
+                Dialect::Sqlite => p.begin_with("BEGIN IMMEDIATE").await?,
+                Dialect::Postgres => p.begin().await?,
+            };
+            let row: Option<(Option<DateTime<Utc>>, String, String)> = sqlx::query_as(
+                "SELECT scheduled_at, audience, channel_ids FROM broadcasts WHERE id = $1 \
+                 AND status = 'scheduled' AND NOT paused AND missed_at IS NULL AND scheduled_at <= $2",
+            )
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((Some(at), audience, channels)) = row else {
+                tx.rollback().await?;
+                return Ok(Fired::Skipped);
+            };
+            if now - at > grace {
+                let n = sqlx::query(
+                    "UPDATE broadcasts SET missed_at = $1, updated_at = $1 WHERE id = $2 AND status = 'scheduled' AND missed_at IS NULL",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                sqlx::query(
+                    "INSERT INTO audit_log (at, action, subject_type, subject_id, detail) VALUES ($1, 'missed', 'broadcast', $2, $3)",
+                )
+                .bind(now)
+                .bind(id)
+                .bind(format!("due at {at}, found at {now}"))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                return Ok(if n > 0 { Fired::Missed } else { Fired::Skipped });
+            }
+            let claimed = sqlx::query(
+                "UPDATE broadcasts SET status = 'sending', started_at = $1, updated_at = $1 \
+                 WHERE id = $2 AND status = 'scheduled'",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if claimed == 0 {
+                tx.rollback().await?;
+                return Ok(Fired::Skipped);
+            }
+            let (rule, channel_ids) = parse_plan(&audience, &channels);
+            // The broadcast's channels that still exist and are enabled, in its order.
+            let mut picked: Vec<(i64, ChannelKind)> = Vec::new();
+            for cid in channel_ids {
+                let kind: Option<String> = sqlx::query_scalar(
+                    "SELECT kind FROM channels WHERE id = $1 AND enabled",
+                )
+                .bind(cid)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(k) = kind.as_deref().and_then(ChannelKind::parse) {
+                    picked.push((cid, k));
+                }
+            }
+            let deliveries = if picked.is_empty() {
+                0
+            } else {
+                let (sql, binds) = materialise_sql(dialect, &rule, &picked);
+                let mut q = sqlx::query(&sql).bind(id).bind(now);
+                for b in &binds {
+                    q = match b {
+                        AudienceBind::Id(v) => q.bind(*v),
+                        AudienceBind::Kind(k) => q.bind(*k),
+                    };
+                }
+                q.execute(&mut *tx).await?.rows_affected() as i64
+            };
+            // Nobody to send to: done at once.
+            let finish = if deliveries == 0 { ", status = 'sent', finished_at = $2" } else { "" };
+            sqlx::query(&format!(
+                "UPDATE broadcasts SET audience_total = $1{finish} WHERE id = $3"
+            ))
+            .bind(deliveries)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO audit_log (at, action, subject_type, subject_id, detail) VALUES ($1, 'start', 'broadcast', $2, $3)",
+            )
+            .bind(now)
+            .bind(id)
+            .bind(format!("{deliveries} deliveries"))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Fired::Started { deliveries })
+        })
+    }
+
+    /// Claims up to `limit` deliveries of sending, unpaused broadcasts: pending ones whose
+    /// retry time has come, and ones whose lease ran out (their worker died). Each claim counts
+    /// an attempt and holds a lease until `lease_until`.
+    pub async fn claim(
+        &self,
+        limit: i64,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Claimed>, DbError> {
+        let pick = "SELECT d.id FROM deliveries d WHERE d.broadcast_id = $3 AND \
+             ((d.state = 'pending' AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= $2)) \
+              OR (d.state = 'sending' AND d.claimed_until < $2)) ORDER BY d.id LIMIT $4";
+        let broadcasts: Vec<i64> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT id FROM broadcasts WHERE status = 'sending' AND NOT paused ORDER BY started_at, id",
+        )
+        .fetch_all(p)
+        .await?);
+        let mut out = Vec::new();
+        for b in broadcasts {
+            let room = limit - out.len() as i64;
+            if room <= 0 {
+                break;
+            }
+            let claimed: Vec<Claimed> = match &self.pool {
+                super::Pool::Sqlite(p) => {
+                    let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                    let rows = sqlx::query_as(&format!(
+                        "UPDATE deliveries SET state = 'sending', claimed_until = $1, attempts = attempts + 1 \
+                         WHERE id IN ({pick}) \
+                         RETURNING id, broadcast_id, customer_id, channel_id, attempts"
+                    ))
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(b)
+                    .bind(room)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    rows
+                }
+                super::Pool::Postgres(p) => {
+                    sqlx::query_as(&format!(
+                        "UPDATE deliveries SET state = 'sending', claimed_until = $1, attempts = attempts + 1 \
+                         WHERE id IN ({pick} FOR UPDATE SKIP LOCKED) \
+                         RETURNING id, broadcast_id, customer_id, channel_id, attempts"
+                    ))
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(b)
+                    .bind(room)
+                    .fetch_all(p)
+                    .await?
+                }
+            };
+            out.extend(claimed);
+        }
+        out.sort_by_key(|c| c.id);
+        Ok(out)
+    }
+
+    /// Records what became of claimed deliveries, with the broadcasts' counters, in one
+    /// transaction. A delivery no longer held by that claim (its lease ran out and another
+    /// worker took it) is left alone.
+    pub async fn record(
+        &self,
+        results: &[(Claimed, Outcome)],
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            // (broadcast, sent, failed)
+            let mut counts: Vec<(i64, i64, i64)> = Vec::new();
+            for (c, outcome) in results {
+                let q = match outcome {
+                    Outcome::Sent { provider_message_id, .. } => sqlx::query(
+                        "UPDATE deliveries SET state = 'sent', provider_message_id = $1, sent_at = $2, \
+                         claimed_until = NULL, error = NULL WHERE id = $3 AND state = 'sending' AND attempts = $4",
+                    )
+                    .bind(provider_message_id)
+                    .bind(now),
+                    Outcome::Retry { reason, at } => sqlx::query(
+                        "UPDATE deliveries SET state = 'pending', error = $1, next_attempt_at = $2, \
+                         claimed_until = NULL WHERE id = $3 AND state = 'sending' AND attempts = $4",
+                    )
+                    .bind(reason)
+                    .bind(*at),
+                    Outcome::Failed { reason } => sqlx::query(
+                        "UPDATE deliveries SET state = 'failed', error = $1, failed_at = $2, \
+                         claimed_until = NULL WHERE id = $3 AND state = 'sending' AND attempts = $4",
+                    )
+                    .bind(reason)
+                    .bind(now),
+                    Outcome::Released => sqlx::query(
+                        "UPDATE deliveries SET state = 'pending', claimed_until = NULL, attempts = attempts - 1 \
+                         WHERE id = $1 AND state = 'sending' AND attempts = $2",
+                    ),
+                };
+                let changed = q
+                    .bind(c.id)
+                    .bind(c.attempts)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if changed == 0 {
+                    continue;
+                }
+                let (s, f) = match outcome {
+                    Outcome::Sent { .. } => (1, 0),
+                    Outcome::Failed { .. } => (0, 1),
+                    _ => (0, 0),
+                };
+                if s + f > 0 {
+                    match counts.iter_mut().find(|x| x.0 == c.broadcast_id) {
+                        Some(x) => {
+                            x.1 += s;
+                            x.2 += f;
+                        }
+                        None => counts.push((c.broadcast_id, s, f)),
+                    }
+                }
+            }
+            for (b, s, f) in counts {
+                sqlx::query(
+                    "UPDATE broadcasts SET sent_count = sent_count + $1, failed_count = failed_count + $2 WHERE id = $3",
+                )
+                .bind(s)
+                .bind(f)
+                .bind(b)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok::<(), DbError>(())
+        })?;
+        Ok(())
+    }
+
+    /// Sending broadcasts with nothing pending or in flight become Sent (or Failed, when every
+    /// delivery failed). Returns the ones finished.
+    pub async fn finish_done(&self, now: DateTime<Utc>) -> Result<Vec<i64>, DbError> {
+        let ids: Vec<i64> = on_pool!(self, p => sqlx::query_scalar(
+            "UPDATE broadcasts SET status = CASE WHEN failed_count >= audience_total THEN 'failed' ELSE 'sent' END, \
+             finished_at = $1, updated_at = $1 \
+             WHERE status = 'sending' AND NOT EXISTS (SELECT 1 FROM deliveries d \
+               WHERE d.broadcast_id = broadcasts.id AND d.state IN ('pending', 'sending')) \
+             RETURNING id",
+        )
+        .bind(now)
+        .fetch_all(p)
+        .await?);
+        Ok(ids)
+    }
+
+    /// Broadcasts whose deliveries must not start now: sending ones that are paused, and
+    /// cancelled ones. Workers check this before each provider request.
+    pub async fn halted_broadcasts(&self) -> Result<Vec<i64>, DbError> {
+        let ids: Vec<i64> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT id FROM broadcasts WHERE (status = 'sending' AND paused) OR status = 'cancelled'",
+        )
+        .fetch_all(p)
+        .await?);
+        Ok(ids)
+    }
+
+    /// Deliveries of `broadcast` by state, for tests and the results page.
+    pub async fn delivery_states(&self, broadcast: i64) -> Result<Vec<(String, i64)>, DbError> {
+        let rows = on_pool!(self, p => sqlx::query_as(
+            "SELECT state, COUNT(*) FROM deliveries WHERE broadcast_id = $1 GROUP BY state ORDER BY state",
+        )
+        .bind(broadcast)
+        .fetch_all(p)
+        .await?);
+        Ok(rows)
+    }
+}
+
+/// `INSERT … SELECT` of one pending delivery per customer the rule reaches on `picked`
+/// (`$1` broadcast, `$2` now, audience values from `$3`), on the first picked channel that
+/// reaches them.
+fn materialise_sql(
+    dialect: Dialect,
+    rule: &AudienceRule,
+    picked: &[(i64, ChannelKind)],
+) -> (String, Vec<AudienceBind>) {
+    let mut b = Builder {
+        dialect,
+        first: 3,
+        binds: Vec::new(),
+    };
+    let whens: Vec<String> = picked
+        .iter()
+        .map(|(id, k)| format!("WHEN {} THEN CAST({id} AS BIGINT)", b.reach(*k)))
+        .collect();
+    let rule_sql = b.rule(rule);
+    let sql = format!(
+        "INSERT INTO deliveries (broadcast_id, customer_id, channel_id, state, created_at) \
+         SELECT $1, s.id, s.channel, 'pending', $2 FROM \
+         (SELECT c.id, CASE {} ELSE NULL END AS channel FROM customers c \
+          WHERE NOT c.opted_out AND {rule_sql}) s WHERE s.channel IS NOT NULL",
+        whens.join(" ")
+    );
+    (sql, b.binds)
+}
