@@ -137,3 +137,16 @@ test('a sent broadcast cannot be edited but can be copied into a draft', async (
   await expect(page.getByRole('status').first()).toContainText('Saved the draft “Copy of November newsletter”');
   await expect(row(page, 'Copy of November newsletter')).toContainText('Draft');
 });
+
+test('a sending broadcast offers pause, cancel and copy instead of editing', async ({ page }) => {
+  await signIn(page, 'admin');
+  await page.getByRole('link', { name: 'Black Friday early access' }).click();
+  await expect(page.getByRole('status').first()).toContainText('This broadcast is sending: it can no longer be edited');
+  await expect(page.getByRole('button', { name: 'Cancel broadcast' })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Copy into a new draft' })).toBeVisible();
+  await page.getByRole('button', { name: 'Pause', exact: true }).click();
+  await expect(page.getByText('It is paused: nothing more is sent until it is resumed.')).toBeVisible();
+  await page.getByRole('button', { name: 'Resume', exact: true }).click();
+  await expect(page.getByRole('button', { name: 'Pause', exact: true })).toBeVisible();
+  await expect(page.getByText('It is paused')).toHaveCount(0);
+});

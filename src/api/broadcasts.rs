@@ -44,3 +44,24 @@ pub async fn set_paused(id: i64, paused: bool) -> Result<(), AppError> {
     }
     result
 }
+
+/// Cancels a scheduled or sending broadcast for good. Staff and admins. From a plain form, the
+/// browser goes to the list with a notice (or back with the error).
+#[server(endpoint = "broadcasts/cancel")]
+pub async fn cancel_broadcast(id: i64) -> Result<(), AppError> {
+    use crate::model::Role;
+    use crate::server::auth::{require_role, state};
+    let result = match require_role(&Role::EDITORS).await {
+        Ok(user) => crate::server::broadcasts::cancel(&state()?, &user, id).await,
+        Err(e) => Err(e),
+    };
+    match &result {
+        Err(e) if super::form::is_plain_form_post() => super::form::back_with_error("/", e),
+        Ok(name) if super::form::is_plain_form_post() => leptos_axum::redirect(&format!(
+            "/?notice={}",
+            crate::model::list_query::encode_component(&format!("Cancelled “{name}”."))
+        )),
+        _ => {}
+    }
+    result.map(|_| ())
+}

@@ -251,6 +251,12 @@ pub struct WizardPage {
     pub status: String,
     /// Why it cannot be edited, once it has started.
     pub locked: Option<String>,
+    /// Paused (the list's toggle); only scheduled and sending broadcasts can be.
+    pub paused: bool,
+    /// Scheduled or sending: it can still be paused or cancelled.
+    pub stoppable: bool,
+    /// The person may pause and resume (admins).
+    pub can_pause: bool,
     pub can_edit: bool,
     pub tags: Vec<(i64, String)>,
     pub groups: Vec<(i64, String)>,

@@ -67,8 +67,26 @@ pub async fn set_paused(
         Err(PauseError::NotFound(_)) => {
             Err(AppError::NotFound("That broadcast no longer exists.".into()).with_status())
         }
-        Err(e @ PauseError::NotPausable(_)) => {
+        Err(e @ (PauseError::NotPausable(_) | PauseError::NotCancellable(_))) => {
             Err(AppError::Conflict(format!("Cannot change it: {e}.")).with_status())
+        }
+        Err(PauseError::Db(e)) => Err(e.into()),
+    }
+}
+
+/// Cancels broadcast `id` on behalf of `actor` (whose role was already checked).
+pub async fn cancel(state: &AppState, actor: &CurrentUser, id: i64) -> Result<String, AppError> {
+    match state
+        .db
+        .cancel_broadcast(id, actor.id, state.clock.now())
+        .await
+    {
+        Ok(b) => Ok(b.name),
+        Err(PauseError::NotFound(_)) => {
+            Err(AppError::NotFound("That broadcast no longer exists.".into()).with_status())
+        }
+        Err(e @ (PauseError::NotPausable(_) | PauseError::NotCancellable(_))) => {
+            Err(AppError::Conflict(format!("Cannot cancel it: {e}.")).with_status())
         }
         Err(PauseError::Db(e)) => Err(e.into()),
     }

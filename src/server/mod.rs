@@ -11,6 +11,7 @@ pub mod config;
 pub mod customer_edit;
 pub mod customers;
 pub mod db;
+pub mod dispatcher;
 pub mod export;
 pub mod import;
 pub mod import_web;

@@ -30,8 +30,12 @@ const MAX_ROW_KEY: usize = 1000;
 fn locked_reason(status: &str) -> Option<String> {
     match status {
         "draft" | "scheduled" => None,
+        "sending" => Some(
+            "This broadcast is sending: it can no longer be edited. You can pause or cancel it, or copy it into a new draft."
+                .to_string(),
+        ),
         s => Some(format!(
-            "This broadcast is {s}: it can no longer be edited. You can pause or cancel it from the list, or copy it into a new draft."
+            "This broadcast is {s}: it can no longer be edited. You can copy it into a new draft."
         )),
     }
 }
@@ -44,12 +48,13 @@ pub async fn page(
     step: u8,
 ) -> Result<WizardPage, AppError> {
     let db = &state.db;
-    let (compose, status) = match id {
+    let (compose, status, paused) = match id {
         Some(id) => {
             let (c, status, _) = db.broadcast_for_edit(id).await.map_err(compose_error)?;
-            (c, status)
+            let paused = db.broadcast(id).await?.paused;
+            (c, status, paused)
         }
-        None => (Compose::default(), "draft".to_string()),
+        None => (Compose::default(), "draft".to_string(), false),
     };
     let tz = timefmt::zone(&user.time_zone);
     let send_at_local = compose
@@ -122,6 +127,9 @@ pub async fn page(
         key: super::auth::new_session_token()[..32].to_string(),
         step,
         locked: locked_reason(&status),
+        paused,
+        stoppable: status == "scheduled" || status == "sending",
+        can_pause: user.role == Role::Admin,
         status,
         compose,
         send_at_local,

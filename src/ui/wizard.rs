@@ -3,9 +3,11 @@
 //! works without JavaScript and leaving midway loses nothing.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
+use crate::api::broadcasts::{CancelBroadcast, SetPaused};
 use crate::api::compose::load_wizard;
 use crate::model::compose::{MAX_NAME_CHARS, WizardPage};
 use crate::ui::compose_islands::{AttachmentPicker, AudienceEditor, MessageEditor};
@@ -64,10 +66,40 @@ fn Wizard(page: WizardPage, test_to: String) -> impl IntoView {
             </form>
         }
     });
+    let stop_forms = page
+        .id
+        .filter(|_| page.stoppable && page.can_edit)
+        .map(|id| {
+            let pause = page.can_pause.then(|| {
+                let (label, to) = if page.paused {
+                    ("Resume", "false")
+                } else {
+                    ("Pause", "true")
+                };
+                view! {
+                    <form method="post" action=SetPaused::url()>
+                        <input type="hidden" name="id" value=id.to_string()/>
+                        <input type="hidden" name="paused" value=to/>
+                        <button type="submit" class="secondary">{label}</button>
+                    </form>
+                }
+            });
+            view! {
+                <div class="stop-actions">
+                    {pause}
+                    <form method="post" action=CancelBroadcast::url()>
+                        <input type="hidden" name="id" value=id.to_string()/>
+                        <button type="submit" class="danger">"Cancel broadcast"</button>
+                    </form>
+                </div>
+            }
+        });
     if let Some(reason) = page.locked.clone() {
         return view! {
             <h1>{title}</h1>
             <p class="notice" role="status">{reason}</p>
+            {page.paused.then(|| view! { <p class="muted">"It is paused: nothing more is sent until it is resumed."</p> })}
+            {stop_forms}
             {copy_form}
         }
         .into_any();
@@ -109,6 +141,7 @@ fn Wizard(page: WizardPage, test_to: String) -> impl IntoView {
                 <button type="submit" name="go" value="draft" class="link">"Save draft and leave"</button>
             </div>
         </form>
+        {stop_forms}
         {copy_form}
     }
     .into_any()

@@ -19,6 +19,9 @@ pub struct Settings {
     pub fail_rate: f64,
     /// How long the provider takes to answer, in milliseconds.
     pub latency_ms: u64,
+    /// The first this-many tries of each message are answered "busy, retry after 1 s" (a
+    /// rate-limit answer, as real providers give).
+    pub busy_first: u32,
 }
 
 impl Settings {
@@ -34,6 +37,8 @@ pub struct SandboxProvider {
     /// Idempotency key → the provider message id it was given.
     seen: Mutex<HashMap<String, String>>,
     sent: Mutex<u64>,
+    /// Idempotency key → tries answered "busy" so far.
+    busy: Mutex<HashMap<String, u32>>,
 }
 
 impl SandboxProvider {
@@ -75,6 +80,17 @@ impl Channel for Sandbox {
                 return Err(SendError::Permanent {
                     reason: "The recipient has no address on this channel.".into(),
                 });
+            }
+            if self.settings.busy_first > 0 {
+                let mut busy = self.provider.busy.lock().expect("sandbox lock");
+                let tries = busy.entry(message.idempotency_key.clone()).or_insert(0);
+                if *tries < self.settings.busy_first {
+                    *tries += 1;
+                    return Err(SendError::Transient {
+                        reason: "Sandbox: too many requests (429, simulated).".into(),
+                        retry_after: Some(Duration::from_secs(1)),
+                    });
+                }
             }
             if fate(&message.idempotency_key) < self.settings.fail_rate {
                 return Err(SendError::Permanent {

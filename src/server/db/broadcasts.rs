@@ -21,6 +21,15 @@ pub struct BroadcastRecord {
     pub updated_at: DateTime<Utc>,
     pub status_rank: i64,
     pub send_sort: DateTime<Utc>,
+    /// Counters, kept in step with the deliveries.
+    pub audience_total: i64,
+    pub sent_count: i64,
+    pub delivered_count: i64,
+    pub read_count: i64,
+    pub replied_count: i64,
+    pub failed_count: i64,
+    /// Set when its time passed by more than the grace period while Herald was down.
+    pub missed_at: Option<DateTime<Utc>>,
 }
 
 impl BroadcastRecord {
@@ -46,7 +55,8 @@ impl BroadcastRecord {
 }
 
 const COLUMNS: &str = "id, name, body, status, paused, scheduled_at, started_at, finished_at, \
-                       created_at, updated_at, status_rank, send_sort";
+                       created_at, updated_at, status_rank, send_sort, audience_total, sent_count, \
+                       delivered_count, read_count, replied_count, failed_count, missed_at";
 
 /// A broadcast to insert (the wizard and the demo data use this).
 #[derive(Debug, Clone)]
@@ -72,6 +82,8 @@ pub enum PauseError {
     NotFound(i64),
     #[error("a {0} broadcast cannot be paused or resumed")]
     NotPausable(String),
+    #[error("a {0} broadcast cannot be cancelled")]
+    NotCancellable(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -271,6 +283,45 @@ impl Db {
                 });
             };
             audit_in!(tx, now, actor_id, action, "broadcast", id, "")?;
+            tx.commit().await?;
+            Ok(record)
+        })
+    }
+}
+
+impl Db {
+    /// Cancels a Scheduled or Sending broadcast for good (paused or not): nothing more is sent;
+    /// deliveries not yet sent stay pending and are never claimed.
+    pub async fn cancel_broadcast(
+        &self,
+        id: i64,
+        actor_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<BroadcastRecord, PauseError> {
+        let update = format!(
+            "UPDATE broadcasts SET status = 'cancelled', finished_at = $1, updated_at = $1 \
+             WHERE id = $2 AND status IN ('scheduled', 'sending') RETURNING {COLUMNS}"
+        );
+        let select = format!("SELECT {COLUMNS} FROM broadcasts WHERE id = $1");
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let updated = sqlx::query_as::<_, BroadcastRecord>(&update)
+                .bind(now)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(record) = updated else {
+                let existing = sqlx::query_as::<_, BroadcastRecord>(&select)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx.rollback().await?;
+                return Err(match existing {
+                    None => PauseError::NotFound(id),
+                    Some(b) => PauseError::NotCancellable(b.display_status().label().to_lowercase()),
+                });
+            };
+            audit_in!(tx, now, actor_id, "cancel", "broadcast", id, "")?;
             tx.commit().await?;
             Ok(record)
         })

@@ -9,6 +9,7 @@ use super::audience::{AudienceBind, Builder};
 use super::{Db, DbError, Dialect, on_pool};
 use crate::model::audience::AudienceRule;
 use crate::model::channel::ChannelKind;
+use crate::model::compose::AttachmentRef;
 
 /// A delivery a worker holds: it may send it until the lease ends.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -361,6 +362,36 @@ impl Db {
         .fetch_all(p)
         .await?);
         Ok(ids)
+    }
+
+    /// A channel's kind, settings and rate limit (per second), if it exists.
+    pub async fn channel_for_sending(
+        &self,
+        id: i64,
+    ) -> Result<Option<(ChannelKind, String, i64)>, DbError> {
+        let row: Option<(String, String, i64)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT kind, config, rate_per_sec FROM channels WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await?);
+        Ok(row.and_then(|(k, c, r)| ChannelKind::parse(&k).map(|k| (k, c, r))))
+    }
+
+    /// A broadcast's message and files.
+    pub async fn broadcast_content(
+        &self,
+        id: i64,
+    ) -> Result<(String, Vec<AttachmentRef>), DbError> {
+        let row: Option<(String, String)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT body, attachments FROM broadcasts WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await?);
+        Ok(row
+            .map(|(body, files)| (body, serde_json::from_str(&files).unwrap_or_default()))
+            .unwrap_or_default())
     }
 
     /// Deliveries of `broadcast` by state, for tests and the results page.

@@ -139,6 +139,45 @@ impl Db {
         }))
     }
 
+    /// The customers `ids` (any order; missing ones left out), with their opt-outs: two
+    /// queries for a whole batch.
+    pub async fn recipients(&self, ids: &[i64]) -> Result<Vec<Recipient>, DbError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let rows: Vec<RecipientRow> = on_pool!(self, p => sqlx::query_as(&format!(
+            "SELECT id, name, phone, email, whatsapp_id, telegram_chat_id, opted_out \
+             FROM customers WHERE id IN ({list})"
+        ))
+        .fetch_all(p)
+        .await?);
+        let outs: Vec<(i64, String)> = on_pool!(self, p => sqlx::query_as(&format!(
+            "SELECT customer_id, channel_kind FROM customer_opt_outs WHERE customer_id IN ({list})"
+        ))
+        .fetch_all(p)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, name, phone, email, whatsapp_id, telegram_chat_id, opted_out)| Recipient {
+                    id,
+                    name,
+                    phone,
+                    email,
+                    whatsapp_id,
+                    telegram_chat_id,
+                    opted_out,
+                    opted_out_kinds: outs
+                        .iter()
+                        .filter(|(c, _)| *c == id)
+                        .filter_map(|(_, k)| ChannelKind::parse(k))
+                        .collect(),
+                },
+            )
+            .collect())
+    }
+
     /// Stores a message staff sent to a customer outside a broadcast's deliveries (a test
     /// send of broadcast `about`), with an audit entry.
     #[allow(clippy::too_many_arguments)]

@@ -1,0 +1,406 @@
+//! The dispatcher: fires due broadcasts, then sends their deliveries in rounds. Each round
+//! claims a batch under a lease, sends each delivery through its channel's adapter (at most
+//! `concurrency` at a time, within the channel's rate), and records the whole batch in one
+//! transaction. It reads the time through [`Clock`], so tests drive it round by round with a
+//! fixed clock instead of sleeping.
+
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use super::channels::sandbox::SandboxProvider;
+use super::channels::{Outgoing, SendError, adapter};
+use super::clock::Clock;
+use super::db::{Claimed, Db, DbError, Fired, Outcome, Recipient};
+use crate::model::channel::ChannelKind;
+use crate::model::compose::AttachmentRef;
+
+/// How the dispatcher works; the defaults suit one instance on a small machine.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Deliveries claimed per round.
+    pub batch: i64,
+    /// How long a claim holds before another worker may take the delivery.
+    pub lease: chrono::Duration,
+    /// Provider requests in flight at once.
+    pub concurrency: usize,
+    /// Attempts before a transiently failing delivery fails for good.
+    pub max_attempts: i64,
+    /// A schedule found later than this (Herald was down) is marked missed, not sent.
+    pub grace: chrono::Duration,
+    /// First retry delay; doubles per attempt up to `retry_max`, with jitter.
+    pub retry_base: chrono::Duration,
+    pub retry_max: chrono::Duration,
+    /// How often an idle dispatcher looks for due broadcasts, and how often it re-reads which
+    /// broadcasts are paused (other instances may have paused them).
+    pub idle: Duration,
+    pub halt_poll: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            batch: 500,
+            lease: chrono::Duration::seconds(60),
+            concurrency: 64,
+            max_attempts: 5,
+            grace: chrono::Duration::minutes(15),
+            retry_base: chrono::Duration::seconds(5),
+            retry_max: chrono::Duration::minutes(10),
+            idle: Duration::from_millis(250),
+            halt_poll: Duration::from_millis(50),
+        }
+    }
+}
+
+/// The wait before attempt `attempt + 1`: `base · 2^(attempt-1)`, capped, then scaled by a
+/// jitter factor in [0.5, 1.0) drawn from `seed`, so retries of many deliveries spread out.
+/// A provider's `Retry-After` wins when it asks for longer.
+pub fn backoff(
+    settings: &Settings,
+    attempt: i64,
+    retry_after: Option<Duration>,
+    seed: u64,
+) -> chrono::Duration {
+    let exp = attempt.clamp(1, 30) - 1;
+    let raw = settings
+        .retry_base
+        .checked_mul(1i32 << exp.min(20))
+        .unwrap_or(settings.retry_max)
+        .min(settings.retry_max);
+    // SplitMix64 of the seed: a cheap, stable draw per delivery and attempt.
+    let mut z = seed
+        .wrapping_add(attempt as u64)
+        .wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let factor = 0.5 + (z >> 11) as f64 / (1u64 << 53) as f64 / 2.0;
+    let jittered =
+        chrono::Duration::milliseconds((raw.num_milliseconds() as f64 * factor).round() as i64);
+    match retry_after.and_then(|d| chrono::Duration::from_std(d).ok()) {
+        Some(asked) if asked > jittered => asked,
+        _ => jittered,
+    }
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Round {
+    pub fired: Vec<(i64, Fired)>,
+    pub claimed: usize,
+    pub sent: usize,
+    pub retried: usize,
+    pub failed: usize,
+    pub released: usize,
+    pub finished: Vec<i64>,
+}
+
+/// A channel as the dispatcher uses it.
+struct ChannelInfo {
+    kind: ChannelKind,
+    config: String,
+    limiter: Arc<DefaultDirectRateLimiter>,
+}
+
+pub struct Dispatcher {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    sandbox: Arc<SandboxProvider>,
+    settings: Settings,
+    /// Broadcasts whose deliveries must not start (paused or cancelled).
+    halted: RwLock<HashSet<i64>>,
+    channels: Mutex<HashMap<i64, Arc<ChannelInfo>>>,
+    wake: tokio::sync::Notify,
+}
+
+impl Dispatcher {
+    pub fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        sandbox: Arc<SandboxProvider>,
+        settings: Settings,
+    ) -> Self {
+        Dispatcher {
+            db,
+            clock,
+            sandbox,
+            settings,
+            halted: RwLock::new(HashSet::new()),
+            channels: Mutex::new(HashMap::new()),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Stops new provider requests for `broadcast` at once in this process (the pause and
+    /// cancel handlers call it; other instances see the change at their next poll).
+    pub fn halt(&self, broadcast: i64) {
+        self.halted.write().expect("halted lock").insert(broadcast);
+    }
+
+    /// Lets `broadcast` send again here, and wakes the loop.
+    pub fn resume(&self, broadcast: i64) {
+        self.halted.write().expect("halted lock").remove(&broadcast);
+        self.wake.notify_one();
+    }
+
+    /// Wakes the loop (a broadcast was scheduled for now).
+    pub fn poke(&self) {
+        self.wake.notify_one();
+    }
+
+    fn is_halted(&self, broadcast: i64) -> bool {
+        self.halted
+            .read()
+            .expect("halted lock")
+            .contains(&broadcast)
+    }
+
+    /// Re-reads which broadcasts are paused or cancelled.
+    pub async fn refresh_halted(&self) -> Result<(), DbError> {
+        let ids = self.db.halted_broadcasts().await?;
+        *self.halted.write().expect("halted lock") = ids.into_iter().collect();
+        Ok(())
+    }
+
+    async fn channel(&self, id: i64) -> Result<Option<Arc<ChannelInfo>>, DbError> {
+        if let Some(c) = self.channels.lock().expect("channels lock").get(&id) {
+            return Ok(Some(c.clone()));
+        }
+        let Some((kind, config, rate)) = self.db.channel_for_sending(id).await? else {
+            return Ok(None);
+        };
+        let per_second = NonZeroU32::new(rate.clamp(1, 100_000) as u32).expect("at least 1");
+        let info = Arc::new(ChannelInfo {
+            kind,
+            config,
+            limiter: Arc::new(RateLimiter::direct(Quota::per_second(per_second))),
+        });
+        self.channels
+            .lock()
+            .expect("channels lock")
+            .insert(id, info.clone());
+        Ok(Some(info))
+    }
+
+    /// Forgets cached channel settings (they were edited).
+    pub fn forget_channels(&self) {
+        self.channels.lock().expect("channels lock").clear();
+    }
+
+    /// One round: fire what is due, send one batch, record it, finish what is done.
+    pub async fn round(&self) -> Result<Round, DbError> {
+        let mut round = Round::default();
+        let now = self.clock.now();
+        for (id, _) in self.db.due_broadcasts(now).await? {
+            let fired = self.db.fire(id, now, self.settings.grace).await?;
+            if fired != Fired::Skipped {
+                tracing::info!(broadcast = id, ?fired, "schedule fired");
+            }
+            round.fired.push((id, fired));
+        }
+        let claimed = self
+            .db
+            .claim(self.settings.batch, now, now + self.settings.lease)
+            .await?;
+        round.claimed = claimed.len();
+        if !claimed.is_empty() {
+            let results = self.send_batch(claimed).await?;
+            for (_, o) in &results {
+                match o {
+                    Outcome::Sent { .. } => round.sent += 1,
+                    Outcome::Retry { .. } => round.retried += 1,
+                    Outcome::Failed { .. } => round.failed += 1,
+                    Outcome::Released => round.released += 1,
+                }
+            }
+            self.db.record(&results, self.clock.now()).await?;
+        }
+        round.finished = self.db.finish_done(self.clock.now()).await?;
+        Ok(round)
+    }
+
+    async fn send_batch(&self, claimed: Vec<Claimed>) -> Result<Vec<(Claimed, Outcome)>, DbError> {
+        // What the batch needs, read once: each broadcast's message and each customer.
+        let mut content: HashMap<i64, (String, Vec<AttachmentRef>)> = HashMap::new();
+        for c in &claimed {
+            if let std::collections::hash_map::Entry::Vacant(e) = content.entry(c.broadcast_id) {
+                e.insert(self.db.broadcast_content(c.broadcast_id).await?);
+            }
+        }
+        let ids: Vec<i64> = claimed.iter().map(|c| c.customer_id).collect();
+        let people: HashMap<i64, Recipient> = self
+            .db
+            .recipients(&ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        let mut channels: HashMap<i64, Option<Arc<ChannelInfo>>> = HashMap::new();
+        for c in &claimed {
+            if let std::collections::hash_map::Entry::Vacant(e) = channels.entry(c.channel_id) {
+                e.insert(self.channel(c.channel_id).await?);
+            }
+        }
+        let jobs = claimed.into_iter().map(|c| {
+            let body = content.get(&c.broadcast_id).cloned();
+            let person = people.get(&c.customer_id).cloned();
+            let channel = channels.get(&c.channel_id).cloned().flatten();
+            async move {
+                let outcome = self.send_one(&c, body, person, channel).await;
+                (c, outcome)
+            }
+        });
+        Ok(futures::stream::iter(jobs)
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await)
+    }
+
+    async fn send_one(
+        &self,
+        c: &Claimed,
+        content: Option<(String, Vec<AttachmentRef>)>,
+        person: Option<Recipient>,
+        channel: Option<Arc<ChannelInfo>>,
+    ) -> Outcome {
+        if self.is_halted(c.broadcast_id) {
+            return Outcome::Released;
+        }
+        let (Some((body, attachments)), Some(person), Some(channel)) = (content, person, channel)
+        else {
+            return Outcome::Failed {
+                reason: "The customer or the channel no longer exists.".into(),
+            };
+        };
+        if person.opted_out || person.opted_out_kinds.contains(&channel.kind) {
+            return Outcome::Failed {
+                reason: "The customer opted out before the message was sent.".into(),
+            };
+        }
+        let Some(address) = person.address(channel.kind) else {
+            return Outcome::Failed {
+                reason: "The customer no longer has an address on this channel.".into(),
+            };
+        };
+        let sender = match adapter(channel.kind, &channel.config, &self.sandbox) {
+            Ok(s) => s,
+            Err(reason) => return Outcome::Failed { reason },
+        };
+        channel.limiter.until_ready().await;
+        // Paused while waiting for the rate limit: do not start the request.
+        if self.is_halted(c.broadcast_id) {
+            return Outcome::Released;
+        }
+        let message = Outgoing {
+            idempotency_key: idempotency_key(c.id),
+            address,
+            body: crate::model::personalize::render(&body, &person.name),
+            attachments,
+        };
+        match sender.send(&message).await {
+            Ok(a) => Outcome::Sent {
+                provider_message_id: a.provider_message_id,
+                replayed: a.replayed,
+            },
+            Err(SendError::Permanent { reason }) => Outcome::Failed { reason },
+            Err(SendError::Transient {
+                reason,
+                retry_after,
+            }) => {
+                if c.attempts >= self.settings.max_attempts {
+                    Outcome::Failed {
+                        reason: format!("Gave up after {} attempts: {reason}", c.attempts),
+                    }
+                } else {
+                    let wait = backoff(&self.settings, c.attempts, retry_after, c.id as u64);
+                    Outcome::Retry {
+                        reason,
+                        at: self.clock.now() + wait,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs until the process ends: rounds back to back while there is work, otherwise a
+    /// look every `idle` (or sooner when poked or when the next schedule is due).
+    pub fn spawn(self: Arc<Self>) {
+        let poller = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = poller.refresh_halted().await {
+                    tracing::warn!(error = ?e, "reading paused broadcasts failed");
+                }
+                tokio::time::sleep(poller.settings.halt_poll).await;
+            }
+        });
+        tokio::spawn(async move {
+            loop {
+                let busy = match self.round().await {
+                    Ok(r) => r.claimed > 0 || r.fired.iter().any(|(_, f)| *f != Fired::Skipped),
+                    Err(e) => {
+                        tracing::error!(error = ?e, "dispatcher round failed");
+                        false
+                    }
+                };
+                if busy {
+                    continue;
+                }
+                let mut wait = self.settings.idle;
+                if let Ok(Some(next)) = self.db.next_due().await {
+                    let until = (next - self.clock.now()).to_std().unwrap_or_default();
+                    wait = wait.min(until);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = self.wake.notified() => {}
+                }
+            }
+        });
+    }
+}
+
+/// The key a delivery carries to the provider: the same for every attempt, so a provider
+/// that saw it already (a crash between its answer and our record) drops the repeat.
+pub fn idempotency_key(delivery_id: i64) -> String {
+    format!("herald-delivery-{delivery_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_is_capped_and_honours_retry_after() {
+        let s = Settings {
+            retry_base: chrono::Duration::seconds(2),
+            retry_max: chrono::Duration::seconds(60),
+            ..Settings::default()
+        };
+        for seed in 0..200u64 {
+            for attempt in 1..=8i64 {
+                let full = (2i64 << (attempt - 1)).min(60) * 1000;
+                let got = backoff(&s, attempt, None, seed).num_milliseconds();
+                assert!(
+                    got >= full / 2 && got < full,
+                    "attempt {attempt}: {got} ms of {full}"
+                );
+            }
+        }
+        let spread: HashSet<i64> = (0..50u64)
+            .map(|seed| backoff(&s, 3, None, seed).num_milliseconds())
+            .collect();
+        assert!(spread.len() > 40, "jitter spreads retries: {spread:?}");
+        assert_eq!(
+            backoff(&s, 1, Some(Duration::from_secs(120)), 7),
+            chrono::Duration::seconds(120)
+        );
+        assert!(backoff(&s, 1, Some(Duration::from_millis(1)), 7) > chrono::Duration::seconds(0));
+        assert!(backoff(&s, 1000, None, 1) < chrono::Duration::seconds(60));
+    }
+}

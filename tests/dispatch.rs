@@ -1,0 +1,361 @@
+//! The dispatcher on SQLite and PostgreSQL, driven round by round with a fixed clock: firing on
+//! time and once, missed schedules, materialisation, pause and resume, leases that run out,
+//! retries with backoff, and failures.
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use herald::model::audience::{AudienceRule, Condition, Field, Match, Op};
+use herald::model::channel::ChannelKind;
+use herald::model::compose::{Compose, Intent};
+use herald::server::channels::sandbox::{Sandbox, SandboxProvider, Settings as SandboxSettings};
+use herald::server::channels::{Channel, Outgoing};
+use herald::server::clock::FixedClock;
+use herald::server::db::{Db, Fired, NewChannel};
+use herald::server::dispatcher::{Dispatcher, Settings, idempotency_key};
+use herald::server::seed;
+
+fn start() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
+}
+
+struct Setup {
+    clock: FixedClock,
+    provider: Arc<SandboxProvider>,
+    dispatcher: Dispatcher,
+    vip: AudienceRule,
+}
+
+async fn setup(db: &Db, settings: Settings) -> Setup {
+    seed::load(db, start()).await.unwrap();
+    let clock = FixedClock::new(start());
+    let provider = Arc::new(SandboxProvider::default());
+    let dispatcher = Dispatcher::new(
+        db.clone(),
+        Arc::new(clock.clone()),
+        provider.clone(),
+        settings,
+    );
+    let vip = db.ensure_tag("VIP").await.unwrap();
+    Setup {
+        clock,
+        provider,
+        dispatcher,
+        vip: AudienceRule {
+            matching: Match::All,
+            conditions: vec![Condition {
+                field: Field::Tag,
+                op: Op::Is,
+                id: vip,
+            }],
+        },
+    }
+}
+
+/// A broadcast scheduled `in_minutes` from now on `channel`, to `rule`.
+async fn schedule(db: &Db, s: &Setup, rule: &AudienceRule, channel: i64, in_minutes: i64) -> i64 {
+    let now = s.clock_now();
+    let v = Compose {
+        name: format!("Test {in_minutes}"),
+        body: "Hi {{first_name|there}}".into(),
+        audience: rule.clone(),
+        channel_ids: vec![channel],
+        scheduled_at: Some(now + Duration::minutes(in_minutes)),
+        attachments: Vec::new(),
+    }
+    .validate(Intent::Schedule, now - Duration::seconds(1))
+    .unwrap();
+    let key = format!("k{}{}", channel, in_minutes * 1000 + now.timestamp() % 1000);
+    db.create_broadcast(&v, 2, &key, now).await.unwrap().0
+}
+
+impl Setup {
+    fn clock_now(&self) -> chrono::DateTime<Utc> {
+        herald::server::clock::Clock::now(&self.clock)
+    }
+}
+
+async fn sandbox_channel(db: &Db, name: &str, config: &str) -> i64 {
+    db.insert_channel(
+        &NewChannel {
+            kind: "sandbox".into(),
+            name: name.into(),
+            config_json: config.into(),
+            rate_per_sec: 100_000,
+        },
+        start(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Runs rounds (moving the clock `step` each time) until `id` finishes; returns the rounds.
+async fn run_until_finished(db: &Db, s: &Setup, id: i64, step: Duration) -> usize {
+    for n in 1..=200 {
+        let r = s.dispatcher.round().await.unwrap();
+        if r.finished.contains(&id) {
+            return n;
+        }
+        s.clock.advance(step);
+    }
+    panic!(
+        "broadcast {id} did not finish: {:?}",
+        db.delivery_states(id).await
+    );
+}
+
+async fn fires_on_time_once_and_sends_each_recipient_once(db: &Db) {
+    let s = setup(
+        db,
+        Settings {
+            batch: 100,
+            ..Settings::default()
+        },
+    )
+    .await;
+    let channel = sandbox_channel(db, "Fast sandbox", "{}").await;
+    let id = schedule(db, &s, &s.vip, channel, 10).await;
+    let expected = db
+        .audience_ids(&s.vip, &[ChannelKind::Sandbox])
+        .await
+        .unwrap();
+    assert!(expected.len() > 100, "more than one batch");
+
+    // Not yet due: nothing happens.
+    s.clock
+        .advance(Duration::minutes(10) - Duration::seconds(1));
+    let r = s.dispatcher.round().await.unwrap();
+    assert!(r.fired.is_empty() && r.claimed == 0, "{r:?}");
+    assert_eq!(db.broadcast(id).await.unwrap().status, "scheduled");
+
+    // Due: it fires, and the audience becomes one pending delivery per recipient.
+    s.clock.advance(Duration::seconds(1));
+    let r = s.dispatcher.round().await.unwrap();
+    assert_eq!(
+        r.fired,
+        vec![(
+            id,
+            Fired::Started {
+                deliveries: expected.len() as i64
+            }
+        )]
+    );
+    assert_eq!(r.claimed, 100);
+    assert_eq!(r.sent, 100);
+    // Another instance trying to fire the same schedule finds it taken.
+    assert_eq!(
+        db.fire(id, s.clock_now(), Duration::minutes(15))
+            .await
+            .unwrap(),
+        Fired::Skipped
+    );
+    let b = db.broadcast(id).await.unwrap();
+    assert_eq!(b.status, "sending");
+    assert_eq!(b.audience_total, expected.len() as i64);
+
+    run_until_finished(db, &s, id, Duration::milliseconds(10)).await;
+    let b = db.broadcast(id).await.unwrap();
+    assert_eq!(b.status, "sent");
+    assert_eq!(b.sent_count, expected.len() as i64);
+    assert_eq!(b.failed_count, 0);
+    assert_eq!(
+        db.delivery_states(id).await.unwrap(),
+        vec![("sent".to_string(), expected.len() as i64)]
+    );
+    assert_eq!(s.provider.sent(), expected.len() as u64, "no one twice");
+}
+
+async fn a_schedule_found_too_late_is_missed_not_sent(db: &Db) {
+    let s = setup(db, Settings::default()).await;
+    let channel = sandbox_channel(db, "Late sandbox", "{}").await;
+    let late = schedule(db, &s, &s.vip, channel, 1).await;
+    let on_time = schedule(db, &s, &s.vip, channel, 10).await;
+    // Herald was down from before the first time until 16 minutes after it.
+    s.clock.advance(Duration::minutes(17));
+    let r = s.dispatcher.round().await.unwrap();
+    assert!(r.fired.contains(&(late, Fired::Missed)), "{r:?}");
+    assert!(
+        matches!(
+            r.fired.iter().find(|(i, _)| *i == on_time),
+            Some((_, Fired::Started { .. }))
+        ),
+        "7 minutes late is within the grace period: {r:?}"
+    );
+    assert_eq!(db.broadcast(late).await.unwrap().status, "scheduled");
+    assert!(db.delivery_states(late).await.unwrap().is_empty());
+    // It stays missed: later rounds do not send it.
+    s.clock.advance(Duration::minutes(1));
+    let r = s.dispatcher.round().await.unwrap();
+    assert!(!r.fired.iter().any(|(i, _)| *i == late));
+}
+
+async fn pause_stops_new_sends_and_resume_sends_exactly_the_rest(db: &Db) {
+    let s = setup(
+        db,
+        Settings {
+            batch: 50,
+            ..Settings::default()
+        },
+    )
+    .await;
+    let channel = sandbox_channel(db, "Pausable sandbox", "{}").await;
+    let id = schedule(db, &s, &s.vip, channel, 1).await;
+    s.clock.advance(Duration::minutes(1));
+    let r = s.dispatcher.round().await.unwrap();
+    assert_eq!(r.sent, 50);
+    let total = db.broadcast(id).await.unwrap().audience_total;
+
+    db.set_paused(id, true, 1, s.clock_now()).await.unwrap();
+    s.dispatcher.halt(id);
+    for _ in 0..3 {
+        let r = s.dispatcher.round().await.unwrap();
+        assert_eq!(r.claimed, 0, "a paused broadcast is not claimed");
+    }
+    assert_eq!(s.provider.sent(), 50);
+    assert_eq!(db.broadcast(id).await.unwrap().status, "sending");
+
+    db.set_paused(id, false, 1, s.clock_now()).await.unwrap();
+    s.dispatcher.resume(id);
+    run_until_finished(db, &s, id, Duration::milliseconds(10)).await;
+    assert_eq!(
+        s.provider.sent(),
+        total as u64,
+        "the rest, and only the rest"
+    );
+    assert_eq!(db.broadcast(id).await.unwrap().sent_count, total);
+    // Cancelled midway: nothing more goes out, and it stays cancelled.
+    let second = schedule(db, &s, &s.vip, channel, 3).await;
+    s.clock.advance(Duration::minutes(3));
+    let r = s.dispatcher.round().await.unwrap();
+    assert_eq!(r.sent, 50);
+    let before = s.provider.sent();
+    db.cancel_broadcast(second, 2, s.clock_now()).await.unwrap();
+    s.dispatcher.refresh_halted().await.unwrap();
+    for _ in 0..3 {
+        let r = s.dispatcher.round().await.unwrap();
+        assert_eq!(r.claimed, 0);
+        assert!(!r.finished.contains(&second));
+    }
+    assert_eq!(s.provider.sent(), before);
+    assert_eq!(db.broadcast(second).await.unwrap().status, "cancelled");
+}
+
+async fn a_lost_worker_s_deliveries_return_and_replays_are_not_second_messages(db: &Db) {
+    let s = setup(db, Settings::default()).await;
+    let channel = sandbox_channel(db, "Crashy sandbox", "{}").await;
+    let id = schedule(db, &s, &s.vip, channel, 1).await;
+    s.clock.advance(Duration::minutes(1));
+    let now = s.clock_now();
+    assert!(matches!(
+        db.fire(id, now, Duration::minutes(15)).await.unwrap(),
+        Fired::Started { .. }
+    ));
+    // A worker claims 30 deliveries, sends them, and dies before recording anything.
+    let lost = db
+        .claim(30, now, now + Duration::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(lost.len(), 30);
+    let sandbox = Sandbox::new(s.provider.clone(), SandboxSettings::default());
+    for c in &lost {
+        sandbox
+            .send(&Outgoing {
+                idempotency_key: idempotency_key(c.id),
+                address: "x".into(),
+                body: "Hi".into(),
+                attachments: Vec::new(),
+            })
+            .await
+            .unwrap();
+    }
+    // Its lease still holds: others leave those deliveries alone.
+    let r = s.dispatcher.round().await.unwrap();
+    let total = db.broadcast(id).await.unwrap().audience_total;
+    assert_eq!(r.claimed as i64, total - 30);
+    // After the lease, they are claimed again; the provider recognises each key.
+    s.clock.advance(Duration::seconds(61));
+    let r = s.dispatcher.round().await.unwrap();
+    assert_eq!(r.claimed, 30);
+    assert!(r.finished.contains(&id));
+    assert_eq!(s.provider.sent(), total as u64, "nobody received it twice");
+    assert_eq!(db.broadcast(id).await.unwrap().sent_count, total);
+    // The dead worker's late record changes nothing: its claim is no longer the current one.
+    let stale: Vec<_> = lost
+        .iter()
+        .map(|c| {
+            (
+                c.clone(),
+                herald::server::db::Outcome::Failed {
+                    reason: "late".into(),
+                },
+            )
+        })
+        .collect();
+    db.record(&stale, s.clock_now()).await.unwrap();
+    assert_eq!(db.broadcast(id).await.unwrap().failed_count, 0);
+}
+
+async fn busy_providers_are_retried_with_backoff_then_given_up_on(db: &Db) {
+    let s = setup(
+        db,
+        Settings {
+            max_attempts: 3,
+            retry_base: Duration::seconds(2),
+            ..Settings::default()
+        },
+    )
+    .await;
+    let some = AudienceRule {
+        matching: Match::All,
+        conditions: vec![Condition {
+            field: Field::Tag,
+            op: Op::Is,
+            id: db.ensure_tag("Churned").await.unwrap(),
+        }],
+    };
+    // Busy twice, then accepts: sent on the third attempt.
+    let patient = sandbox_channel(db, "Busy sandbox", r#"{"busy_first":2}"#).await;
+    let id = schedule(db, &s, &some, patient, 1).await;
+    s.clock.advance(Duration::minutes(1));
+    let r = s.dispatcher.round().await.unwrap();
+    let total = r.claimed;
+    assert!(total > 0 && r.retried == total, "{r:?}");
+    // The retry waits (at least half the 2 s base, with jitter): not claimed at once.
+    let r = s.dispatcher.round().await.unwrap();
+    assert_eq!(r.claimed, 0);
+    s.clock.advance(Duration::seconds(2));
+    let r = s.dispatcher.round().await.unwrap();
+    assert_eq!((r.claimed, r.retried), (total, total));
+    s.clock.advance(Duration::seconds(4));
+    let r = s.dispatcher.round().await.unwrap();
+    assert_eq!((r.claimed, r.sent), (total, total));
+    assert!(r.finished.contains(&id));
+
+    // Busy more often than the attempts allow: failed, with the reason.
+    let hopeless = sandbox_channel(db, "Hopeless sandbox", r#"{"busy_first":9}"#).await;
+    let id = schedule(db, &s, &some, hopeless, 1).await;
+    s.clock.advance(Duration::minutes(1));
+    run_until_finished(db, &s, id, Duration::seconds(30)).await;
+    let b = db.broadcast(id).await.unwrap();
+    assert_eq!(b.status, "failed", "every delivery failed");
+    assert_eq!(b.failed_count, total as i64);
+
+    // Refused for good at once: failed without retrying.
+    let refusing = sandbox_channel(db, "Refusing sandbox", r#"{"fail_rate":1.0}"#).await;
+    let id = schedule(db, &s, &some, refusing, 1).await;
+    s.clock.advance(Duration::minutes(1));
+    let r = s.dispatcher.round().await.unwrap();
+    assert_eq!(r.failed, total);
+    assert!(r.finished.contains(&id));
+}
+
+on_both_backends!(
+    fires_on_time_once_and_sends_each_recipient_once,
+    a_schedule_found_too_late_is_missed_not_sent,
+    pause_stops_new_sends_and_resume_sends_exactly_the_rest,
+    a_lost_worker_s_deliveries_return_and_replays_are_not_second_messages,
+    busy_providers_are_retried_with_backoff_then_given_up_on,
+);
