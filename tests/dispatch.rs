@@ -344,12 +344,109 @@ async fn busy_providers_are_retried_with_backoff_then_given_up_on(db: &Db) {
     assert_eq!(b.failed_count, total as i64);
 
     // Refused for good at once: failed without retrying.
-    let refusing = sandbox_channel(db, "Refusing sandbox", r#"{"fail_rate":1.0}"#).await;
+    let refusing = sandbox_channel(db, "Refusing sandbox", r#"{"fail":1.0}"#).await;
     let id = schedule(db, &s, &some, refusing, 1).await;
     s.clock.advance(Duration::minutes(1));
     let r = s.dispatcher.round().await.unwrap();
     assert_eq!(r.failed, total);
     assert!(r.finished.contains(&id));
+}
+
+/// SplitMix64: a small seeded generator, so a failing sequence can be replayed.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) % n as u64) as usize
+    }
+}
+
+async fn counters_match_a_recount_after_random_report_sequences(db: &Db) {
+    use herald::server::db::{Applied, DeliveryEvent};
+    let s = setup(db, Settings::default()).await;
+    let channel = sandbox_channel(db, "Reporting sandbox", "{}").await;
+    let id = schedule(db, &s, &s.vip, channel, 1).await;
+    s.clock.advance(Duration::minutes(1));
+    run_until_finished(db, &s, id, Duration::milliseconds(10)).await;
+    let rows = db.deliveries_of(id).await.unwrap();
+    assert_eq!(
+        db.counters(id).await.unwrap(),
+        db.recount(id).await.unwrap()
+    );
+    for seed in 0..3u64 {
+        let mut rng = Rng(seed);
+        for _ in 0..300 {
+            let (_, customer, ch, _, provider) = &rows[rng.below(rows.len())];
+            let provider = provider.as_deref().unwrap();
+            let at = s.clock_now();
+            match rng.below(5) {
+                0 | 1 => {
+                    db.apply_event(*ch, provider, &DeliveryEvent::Delivered, at)
+                        .await
+                        .unwrap();
+                }
+                2 => {
+                    db.apply_event(*ch, provider, &DeliveryEvent::Read, at)
+                        .await
+                        .unwrap();
+                }
+                3 => {
+                    let failed = DeliveryEvent::Failed {
+                        reason: "131026 undeliverable".into(),
+                    };
+                    db.apply_event(*ch, provider, &failed, at).await.unwrap();
+                }
+                _ => {
+                    let quoted = (rng.below(2) == 0).then_some(provider);
+                    db.record_inbound_reply(*ch, *customer, "Thanks!", None, quoted, at)
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        assert_eq!(
+            db.counters(id).await.unwrap(),
+            db.recount(id).await.unwrap(),
+            "seed {seed}"
+        );
+    }
+    // Order and repeats: read then a late delivered changes nothing; unknown ids are refused.
+    let now_rows = db.deliveries_of(id).await.unwrap();
+    let (_, _, ch, _, provider) = now_rows
+        .iter()
+        .find(|r| r.3 == "sent")
+        .expect("one still sent");
+    let p = provider.as_deref().unwrap();
+    let at = s.clock_now();
+    assert_eq!(
+        db.apply_event(*ch, p, &DeliveryEvent::Read, at)
+            .await
+            .unwrap(),
+        Applied::Moved
+    );
+    let before = db.counters(id).await.unwrap();
+    assert_eq!(
+        db.apply_event(*ch, p, &DeliveryEvent::Delivered, at)
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(
+        db.apply_event(*ch, p, &DeliveryEvent::Read, at)
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(db.counters(id).await.unwrap(), before);
+    assert_eq!(
+        db.apply_event(*ch, "no-such-id", &DeliveryEvent::Read, at)
+            .await
+            .unwrap(),
+        Applied::Unknown
+    );
 }
 
 on_both_backends!(
@@ -358,4 +455,5 @@ on_both_backends!(
     pause_stops_new_sends_and_resume_sends_exactly_the_rest,
     a_lost_worker_s_deliveries_return_and_replays_are_not_second_messages,
     busy_providers_are_retried_with_backoff_then_given_up_on,
+    counters_match_a_recount_after_random_report_sequences,
 );

@@ -16,7 +16,7 @@ use crate::model::channel::ChannelKind;
 #[serde(default)]
 pub struct Settings {
     /// Share of messages refused for good, 0.0–1.0.
-    pub fail_rate: f64,
+    pub fail: f64,
     /// How long the provider takes to answer, in milliseconds.
     pub latency_ms: u64,
     /// The first this-many tries of each message are answered "busy, retry after 1 s" (a
@@ -92,7 +92,7 @@ impl Channel for Sandbox {
                     });
                 }
             }
-            if fate(&message.idempotency_key) < self.settings.fail_rate {
+            if fate(&message.idempotency_key) < self.settings.fail {
                 return Err(SendError::Permanent {
                     reason: "Sandbox: the recipient's number does not exist (simulated).".into(),
                 });
@@ -137,10 +137,7 @@ mod tests {
         assert!(!first.replayed && again.replayed);
         assert_eq!(first.provider_message_id, again.provider_message_id);
         assert_eq!(provider.sent(), 1);
-        let half = Sandbox::new(
-            provider.clone(),
-            Settings::from_config(r#"{"fail_rate":0.5}"#),
-        );
+        let half = Sandbox::new(provider.clone(), Settings::from_config(r#"{"fail":0.5}"#));
         let mut failed = 0;
         for i in 0..1000 {
             if half.send(&message(&format!("k-{i}"))).await.is_err() {

@@ -14,7 +14,13 @@ pub struct Inbound {
     pub message_id: i64,
     /// The message was a stop word, and the customer is now opted out on its channel kind.
     pub opted_out: bool,
+    /// The delivery it was the first reply to, if any.
+    pub replied: Option<i64>,
 }
+
+/// How long after a broadcast message an inbound message without a reply context counts as
+/// the reply to it.
+pub const REPLY_WINDOW_HOURS: i64 = 72;
 
 /// An audience rule compiled to SQL: a WHERE clause over `customers c` with `$n` placeholders,
 /// and the values to bind to them in order.
@@ -309,7 +315,32 @@ impl Db {
         provider_message_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Inbound, DbError> {
+        self.record_inbound_reply(
+            channel_id,
+            customer_id,
+            body,
+            provider_message_id,
+            None,
+            now,
+        )
+        .await
+    }
+
+    /// [`Db::record_inbound`] for a message that may answer a broadcast: the delivery whose
+    /// provider id is `reply_to` (the provider's reply context), else the customer's latest
+    /// delivery on this channel sent within [`REPLY_WINDOW_HOURS`], is marked replied (once;
+    /// its broadcast's reply counter goes up in the same transaction).
+    pub async fn record_inbound_reply(
+        &self,
+        channel_id: i64,
+        customer_id: i64,
+        body: &str,
+        provider_message_id: Option<&str>,
+        reply_to: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Inbound, DbError> {
         let stop = is_stop_request(body);
+        let since = now - chrono::Duration::hours(REPLY_WINDOW_HOURS);
         let result = on_pool!(self, p => {
             let mut tx = p.begin().await?;
             let message_id: i64 = sqlx::query_scalar(
@@ -350,8 +381,57 @@ impl Db {
                     .await?;
                 }
             }
+            // Which delivery it answers: the one it quotes, else the latest within the window.
+            let mut answered: Option<(i64, i64)> = None;
+            if let Some(r) = reply_to {
+                answered = sqlx::query_as(
+                    "SELECT id, broadcast_id FROM deliveries WHERE channel_id = $1 AND provider_message_id = $2 AND customer_id = $3",
+                )
+                .bind(channel_id)
+                .bind(r)
+                .bind(customer_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            }
+            if answered.is_none() {
+                answered = sqlx::query_as(
+                    "SELECT id, broadcast_id FROM deliveries WHERE customer_id = $1 AND channel_id = $2 \
+                     AND sent_at IS NOT NULL AND sent_at >= $3 AND state IN ('sent', 'delivered', 'read') \
+                     ORDER BY sent_at DESC, id DESC LIMIT 1",
+                )
+                .bind(customer_id)
+                .bind(channel_id)
+                .bind(since)
+                .fetch_optional(&mut *tx)
+                .await?;
+            }
+            let mut replied = None;
+            if let Some((delivery, broadcast)) = answered {
+                sqlx::query("UPDATE messages SET broadcast_id = $1, delivery_id = $2 WHERE id = $3")
+                    .bind(broadcast)
+                    .bind(delivery)
+                    .bind(message_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let first = sqlx::query(
+                    "UPDATE deliveries SET replied_at = $1 WHERE id = $2 AND replied_at IS NULL",
+                )
+                .bind(now)
+                .bind(delivery)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    > 0;
+                if first {
+                    sqlx::query("UPDATE broadcasts SET replied_count = replied_count + 1 WHERE id = $1")
+                        .bind(broadcast)
+                        .execute(&mut *tx)
+                        .await?;
+                    replied = Some(delivery);
+                }
+            }
             tx.commit().await?;
-            Inbound { message_id, opted_out }
+            Inbound { message_id, opted_out, replied }
         });
         Ok(result)
     }

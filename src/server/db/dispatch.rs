@@ -51,6 +51,40 @@ pub enum Fired {
     Skipped,
 }
 
+/// What a provider reported about a message it accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryEvent {
+    Delivered,
+    Read,
+    /// It could not be delivered after all.
+    Failed {
+        reason: String,
+    },
+}
+
+/// What applying a report did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The delivery moved forward (its broadcast's counters with it).
+    Moved,
+    /// Already there or further (a repeat, or a late report after a later one).
+    Unchanged,
+    /// No delivery has that provider id on that channel.
+    Unknown,
+}
+
+/// Rank of a delivery state on the way forward; `failed` is an end of its own.
+fn rank(state: &str) -> i32 {
+    match state {
+        "pending" => 0,
+        "sending" => 1,
+        "sent" => 2,
+        "delivered" => 3,
+        "read" => 4,
+        _ => 5,
+    }
+}
+
 /// A stored audience rule and channel list, as the broadcast row keeps them.
 fn parse_plan(audience: &str, channels: &str) -> (AudienceRule, Vec<i64>) {
     (
@@ -364,6 +398,113 @@ impl Db {
         Ok(ids)
     }
 
+    /// Applies a provider's report on message `provider_message_id` of `channel_id`. States
+    /// only move forward: a repeated report, or "delivered" after "read", changes nothing.
+    /// The broadcast's counters change in the same transaction (a read message counts as
+    /// delivered too; a message that fails after acceptance is no longer a success).
+    pub async fn apply_event(
+        &self,
+        channel_id: i64,
+        provider_message_id: &str,
+        event: &DeliveryEvent,
+        at: DateTime<Utc>,
+    ) -> Result<Applied, DbError> {
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let row: Option<(i64, i64, String)> = sqlx::query_as(
+                "SELECT id, broadcast_id, state FROM deliveries WHERE channel_id = $1 AND provider_message_id = $2",
+            )
+            .bind(channel_id)
+            .bind(provider_message_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((id, broadcast, state)) = row else {
+                tx.rollback().await?;
+                return Ok(Applied::Unknown);
+            };
+            let old = rank(&state);
+            // (new state, delivered +, read +, sent −, failed +)
+            let (new, d, r, s, f) = match event {
+                DeliveryEvent::Delivered if old == 2 => ("delivered", 1, 0, 0, 0),
+                DeliveryEvent::Read if old == 2 => ("read", 1, 1, 0, 0),
+                DeliveryEvent::Read if old == 3 => ("read", 0, 1, 0, 0),
+                DeliveryEvent::Failed { .. } if old == 2 => ("failed", 0, 0, 1, 1),
+                _ => {
+                    tx.rollback().await?;
+                    return Ok(Applied::Unchanged);
+                }
+            };
+            let reason = match event {
+                DeliveryEvent::Failed { reason } => Some(reason.as_str()),
+                _ => None,
+            };
+            let moved = sqlx::query(
+                "UPDATE deliveries SET state = $1, \
+                 delivered_at = CASE WHEN $1 IN ('delivered', 'read') THEN COALESCE(delivered_at, $2) ELSE delivered_at END, \
+                 read_at = CASE WHEN $1 = 'read' THEN $2 ELSE read_at END, \
+                 failed_at = CASE WHEN $1 = 'failed' THEN $2 ELSE failed_at END, \
+                 error = COALESCE($3, error) \
+                 WHERE id = $4 AND state = $5",
+            )
+            .bind(new)
+            .bind(at)
+            .bind(reason)
+            .bind(id)
+            .bind(&state)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if moved == 0 {
+                tx.rollback().await?;
+                return Ok(Applied::Unchanged);
+            }
+            sqlx::query(
+                "UPDATE broadcasts SET delivered_count = delivered_count + $1, read_count = read_count + $2, \
+                 sent_count = sent_count - $3, failed_count = failed_count + $4 WHERE id = $5",
+            )
+            .bind(d as i64)
+            .bind(r as i64)
+            .bind(s as i64)
+            .bind(f as i64)
+            .bind(broadcast)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Applied::Moved)
+        })
+    }
+
+    /// The counters as a full recount of the deliveries gives them: (audience, sent or
+    /// further, delivered or further, read, replied, failed). Tests compare it with the
+    /// maintained counters.
+    pub async fn recount(&self, broadcast: i64) -> Result<[i64; 6], DbError> {
+        let row: (i64, i64, i64, i64, i64, i64) = on_pool!(self, p => sqlx::query_as(
+            "SELECT COUNT(*), \
+             COALESCE(SUM(CASE WHEN state IN ('sent', 'delivered', 'read') THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN state IN ('delivered', 'read') THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN state = 'read' THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN replied_at IS NOT NULL THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END), 0) \
+             FROM deliveries WHERE broadcast_id = $1",
+        )
+        .bind(broadcast)
+        .fetch_one(p)
+        .await?);
+        Ok([row.0, row.1, row.2, row.3, row.4, row.5])
+    }
+
+    /// The maintained counters, in [`Db::recount`]'s order.
+    pub async fn counters(&self, broadcast: i64) -> Result<[i64; 6], DbError> {
+        let row: (i64, i64, i64, i64, i64, i64) = on_pool!(self, p => sqlx::query_as(
+            "SELECT audience_total, sent_count, delivered_count, read_count, replied_count, failed_count \
+             FROM broadcasts WHERE id = $1",
+        )
+        .bind(broadcast)
+        .fetch_one(p)
+        .await?);
+        Ok([row.0, row.1, row.2, row.3, row.4, row.5])
+    }
+
     /// A channel's kind, settings and rate limit (per second), if it exists.
     pub async fn channel_for_sending(
         &self,
@@ -392,6 +533,22 @@ impl Db {
         Ok(row
             .map(|(body, files)| (body, serde_json::from_str(&files).unwrap_or_default()))
             .unwrap_or_default())
+    }
+
+    /// Every delivery of `broadcast` as (id, customer, channel, state, provider message id), by
+    /// id.
+    pub async fn deliveries_of(
+        &self,
+        broadcast: i64,
+    ) -> Result<Vec<(i64, i64, i64, String, Option<String>)>, DbError> {
+        let rows = on_pool!(self, p => sqlx::query_as(
+            "SELECT id, customer_id, channel_id, state, provider_message_id FROM deliveries \
+             WHERE broadcast_id = $1 ORDER BY id",
+        )
+        .bind(broadcast)
+        .fetch_all(p)
+        .await?);
+        Ok(rows)
     }
 
     /// Deliveries of `broadcast` by state, for tests and the results page.

@@ -16,12 +16,14 @@ mod messages;
 pub mod search;
 mod users;
 
-pub use audience::{AudienceBind, AudienceSql, Breakdown, Inbound, audience_clause};
+pub use audience::{
+    AudienceBind, AudienceSql, Breakdown, Inbound, REPLY_WINDOW_HOURS, audience_clause,
+};
 pub use broadcasts::{BroadcastRecord, NewBroadcast, PauseError};
 pub use compose::ComposeError;
 pub use customers::{CustomerPageRows, CustomerRecord, UpdateError};
 pub use directory::{NewChannel, NewCustomer};
-pub use dispatch::{Claimed, Fired, Outcome};
+pub use dispatch::{Applied, Claimed, DeliveryEvent, Fired, Outcome};
 pub use import::ImportTally;
 pub use labels::{LabelError, LabelKind};
 pub use messages::Recipient;
