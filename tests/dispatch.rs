@@ -31,6 +31,11 @@ struct Setup {
 
 async fn setup(db: &Db, settings: Settings) -> Setup {
     seed::load(db, start()).await.unwrap();
+    // The demo's broadcasts in progress go out at one message a second; these tests measure
+    // their own broadcasts only.
+    for (b, _) in db.sending_broadcasts().await.unwrap() {
+        db.cancel_broadcast(b, 1, start()).await.unwrap();
+    }
     let clock = FixedClock::new(start());
     let provider = Arc::new(SandboxProvider::default());
     let dispatcher = Dispatcher::new(
@@ -456,4 +461,27 @@ on_both_backends!(
     a_lost_worker_s_deliveries_return_and_replays_are_not_second_messages,
     busy_providers_are_retried_with_backoff_then_given_up_on,
     counters_match_a_recount_after_random_report_sequences,
+    the_demo_broadcasts_in_progress_have_their_deliveries,
 );
+
+/// The demo data's broadcasts in progress have real deliveries, one per reachable customer on
+/// the paced channel, all pending.
+async fn the_demo_broadcasts_in_progress_have_their_deliveries(db: &Db) {
+    seed::load(db, start()).await.unwrap();
+    let sending = db.sending_broadcasts().await.unwrap();
+    assert_eq!(sending.len(), 2);
+    let everyone = db
+        .audience_count(&AudienceRule::default(), &[ChannelKind::Sandbox])
+        .await
+        .unwrap();
+    for (b, channels) in sending {
+        assert_eq!(channels.len(), 1);
+        assert_eq!(
+            db.delivery_states(b).await.unwrap(),
+            vec![("pending".to_string(), everyone)]
+        );
+        let r = db.broadcast(b).await.unwrap();
+        assert_eq!(r.audience_total, everyone);
+        assert!(r.started_at.unwrap() < start());
+    }
+}

@@ -32,6 +32,12 @@ async fn app() -> (Router, common::TestDb) {
             config.import_max_bytes,
         ),
         config: Arc::new(config),
+        dispatcher: Arc::new(herald::server::dispatcher::Dispatcher::new(
+            t.db.clone(),
+            clock.clone(),
+            Default::default(),
+            Default::default(),
+        )),
         clock,
         sandbox: Default::default(),
     };

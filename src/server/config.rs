@@ -16,6 +16,10 @@ pub struct Config {
     pub secure_cookies: bool,
     /// The largest CSV file an import accepts, in bytes.
     pub import_max_bytes: u64,
+    /// Whether this process sends broadcasts (every instance may; they share the work).
+    pub dispatcher: bool,
+    /// A schedule found later than this, in minutes (Herald was down), is marked missed.
+    pub dispatch_grace_minutes: i64,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -27,6 +31,8 @@ struct HeraldTable {
     session_hours: Option<i64>,
     secure_cookies: Option<bool>,
     import_max_mb: Option<u64>,
+    dispatcher: Option<bool>,
+    dispatch_grace_minutes: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,7 +108,22 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
     if !(1..=100 * 1024).contains(&import_max_mb) {
         bail!("import-max-mb must be between 1 and 102400, not {import_max_mb}");
     }
+    let dispatcher = match env("HERALD_DISPATCHER") {
+        Some(v) => parse_bool("HERALD_DISPATCHER", &v)?,
+        None => file.dispatcher.unwrap_or(true),
+    };
+    let dispatch_grace_minutes = match env("HERALD_DISPATCH_GRACE_MINUTES") {
+        Some(v) => v.trim().parse().with_context(|| {
+            format!("HERALD_DISPATCH_GRACE_MINUTES must be a whole number, not {v:?}")
+        })?,
+        None => file.dispatch_grace_minutes.unwrap_or(15),
+    };
+    if !(0..=7 * 24 * 60).contains(&dispatch_grace_minutes) {
+        bail!("dispatch-grace-minutes must be between 0 and 10080, not {dispatch_grace_minutes}");
+    }
     Ok(Config {
+        dispatcher,
+        dispatch_grace_minutes,
         import_max_bytes: import_max_mb * 1024 * 1024,
         data_dir,
         database_url,
@@ -150,6 +171,8 @@ mod tests {
             session_hours: Some(5),
             secure_cookies: Some(false),
             import_max_mb: Some(10),
+            dispatcher: Some(true),
+            dispatch_grace_minutes: Some(30),
         };
         let c = resolve(
             file,
@@ -158,6 +181,7 @@ mod tests {
                 ("HERALD_DEMO_DATA", "no"),
                 ("HERALD_SESSION_HOURS", "2"),
                 ("HERALD_SECURE_COOKIES", "true"),
+                ("HERALD_DISPATCHER", "off"),
             ]),
         )
         .unwrap();
@@ -167,6 +191,8 @@ mod tests {
         assert_eq!(c.session_hours, 2);
         assert!(c.secure_cookies);
         assert_eq!(c.import_max_bytes, 10 * 1024 * 1024);
+        assert!(!c.dispatcher);
+        assert_eq!(c.dispatch_grace_minutes, 30);
         let c = resolve(
             HeraldTable::default(),
             env_of(&[("DATABASE_URL", "postgres://h/db")]),

@@ -192,39 +192,110 @@ impl Dispatcher {
         self.channels.lock().expect("channels lock").clear();
     }
 
-    /// One round: fire what is due, send one batch, record it, finish what is done.
-    pub async fn round(&self) -> Result<Round, DbError> {
-        let mut round = Round::default();
+    /// Fires the broadcasts whose time has come (or marks them missed).
+    pub async fn fire_due(&self) -> Result<Vec<(i64, Fired)>, DbError> {
         let now = self.clock.now();
+        let mut out = Vec::new();
         for (id, _) in self.db.due_broadcasts(now).await? {
             let fired = self.db.fire(id, now, self.settings.grace).await?;
             if fired != Fired::Skipped {
                 tracing::info!(broadcast = id, ?fired, "schedule fired");
             }
-            round.fired.push((id, fired));
+            out.push((id, fired));
         }
+        Ok(out)
+    }
+
+    /// How many deliveries of a broadcast on `channels` one claim may take: the batch, or
+    /// what its slowest channel sends in a third of the lease, so that a slow channel's claims
+    /// are sent well within their lease.
+    async fn claim_size(&self, channels: &[i64]) -> Result<i64, DbError> {
+        let mut size = self.settings.batch;
+        for c in channels {
+            if let Some((_, _, rate)) = self.db.channel_for_sending(*c).await? {
+                size = size.min((rate * (self.settings.lease.num_seconds() / 3)).max(1));
+            }
+        }
+        Ok(size)
+    }
+
+    /// Claims one batch of broadcast `b`, sends it and records it; adds to `round`.
+    pub async fn send_some(
+        &self,
+        b: i64,
+        channels: &[i64],
+        round: &mut Round,
+    ) -> Result<usize, DbError> {
+        let now = self.clock.now();
+        let size = self.claim_size(channels).await?;
         let claimed = self
             .db
-            .claim(self.settings.batch, now, now + self.settings.lease)
+            .claim_broadcast(b, size, now, now + self.settings.lease)
             .await?;
-        round.claimed = claimed.len();
-        if !claimed.is_empty() {
-            let results = self.send_batch(claimed).await?;
-            for (_, o) in &results {
-                match o {
-                    Outcome::Sent { .. } => round.sent += 1,
-                    Outcome::Retry { .. } => round.retried += 1,
-                    Outcome::Failed { .. } => round.failed += 1,
-                    Outcome::Released => round.released += 1,
-                }
-            }
-            self.db.record(&results, self.clock.now()).await?;
+        let n = claimed.len();
+        round.claimed += n;
+        if n > 0 {
+            self.send_batch(claimed, round).await?;
+        }
+        Ok(n)
+    }
+
+    /// One round, for tests and benchmarks: fire what is due, send one batch of each sending
+    /// broadcast, finish what is done.
+    pub async fn round(&self) -> Result<Round, DbError> {
+        let mut round = Round {
+            fired: self.fire_due().await?,
+            ..Round::default()
+        };
+        for (b, channels) in self.db.sending_broadcasts().await? {
+            self.send_some(b, &channels, &mut round).await?;
         }
         round.finished = self.db.finish_done(self.clock.now()).await?;
         Ok(round)
     }
 
-    async fn send_batch(&self, claimed: Vec<Claimed>) -> Result<Vec<(Claimed, Outcome)>, DbError> {
+    /// Sends a claimed batch and records the outcomes as they come, in chunks (every
+    /// `RECORD_EVERY` outcomes or `RECORD_AFTER`), so progress shows while a slow channel
+    /// works through its batch and a crash loses little.
+    async fn send_batch(&self, claimed: Vec<Claimed>, round: &mut Round) -> Result<(), DbError> {
+        const RECORD_EVERY: usize = 200;
+        const RECORD_AFTER: Duration = Duration::from_millis(250);
+        let jobs = self.prepare(claimed).await?;
+        let mut outcomes =
+            futures::stream::iter(jobs).buffer_unordered(self.settings.concurrency.max(1));
+        let mut pending: Vec<(Claimed, Outcome)> = Vec::new();
+        let mut last = tokio::time::Instant::now();
+        loop {
+            let next = tokio::time::timeout(RECORD_AFTER, outcomes.next()).await;
+            let done = matches!(next, Ok(None));
+            if let Ok(Some((c, o))) = next {
+                match &o {
+                    Outcome::Sent { .. } => round.sent += 1,
+                    Outcome::Retry { .. } => round.retried += 1,
+                    Outcome::Failed { .. } => round.failed += 1,
+                    Outcome::Released => round.released += 1,
+                }
+                pending.push((c, o));
+            }
+            if !pending.is_empty()
+                && (done || pending.len() >= RECORD_EVERY || last.elapsed() >= RECORD_AFTER)
+            {
+                self.db.record(&pending, self.clock.now()).await?;
+                pending.clear();
+                last = tokio::time::Instant::now();
+            }
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The sends of a batch, each ready to run: the message, the customer and the channel
+    /// read once for the whole batch.
+    async fn prepare(
+        &self,
+        claimed: Vec<Claimed>,
+    ) -> Result<Vec<impl std::future::Future<Output = (Claimed, Outcome)> + '_>, DbError> {
         // What the batch needs, read once: each broadcast's message and each customer.
         let mut content: HashMap<i64, (String, Vec<AttachmentRef>)> = HashMap::new();
         for c in &claimed {
@@ -246,19 +317,18 @@ impl Dispatcher {
                 e.insert(self.channel(c.channel_id).await?);
             }
         }
-        let jobs = claimed.into_iter().map(|c| {
-            let body = content.get(&c.broadcast_id).cloned();
-            let person = people.get(&c.customer_id).cloned();
-            let channel = channels.get(&c.channel_id).cloned().flatten();
-            async move {
-                let outcome = self.send_one(&c, body, person, channel).await;
-                (c, outcome)
-            }
-        });
-        Ok(futures::stream::iter(jobs)
-            .buffer_unordered(self.settings.concurrency.max(1))
-            .collect()
-            .await)
+        Ok(claimed
+            .into_iter()
+            .map(|c| {
+                let body = content.get(&c.broadcast_id).cloned();
+                let person = people.get(&c.customer_id).cloned();
+                let channel = channels.get(&c.channel_id).cloned().flatten();
+                async move {
+                    let outcome = self.send_one(&c, body, person, channel).await;
+                    (c, outcome)
+                }
+            })
+            .collect())
     }
 
     async fn send_one(
@@ -287,7 +357,7 @@ impl Dispatcher {
                 reason: "The customer no longer has an address on this channel.".into(),
             };
         };
-        let sender = match adapter(channel.kind, &channel.config, &self.sandbox) {
+        let sender = match adapter(c.channel_id, channel.kind, &channel.config, &self.sandbox) {
             Ok(s) => s,
             Err(reason) => return Outcome::Failed { reason },
         };
@@ -327,8 +397,10 @@ impl Dispatcher {
         }
     }
 
-    /// Runs until the process ends: rounds back to back while there is work, otherwise a
-    /// look every `idle` (or sooner when poked or when the next schedule is due).
+    /// Runs until the process ends. A supervisor fires schedules (within `idle` of their time,
+    /// sooner when poked) and finishes broadcasts; each sending broadcast gets its own sender
+    /// task here, so a slow channel never holds up another broadcast. A third task re-reads
+    /// which broadcasts are paused (other instances may have paused them).
     pub fn spawn(self: Arc<Self>) {
         let poller = self.clone();
         tokio::spawn(async move {
@@ -340,21 +412,15 @@ impl Dispatcher {
             }
         });
         tokio::spawn(async move {
+            let active: Arc<Mutex<HashSet<i64>>> = Default::default();
             loop {
-                let busy = match self.round().await {
-                    Ok(r) => r.claimed > 0 || r.fired.iter().any(|(_, f)| *f != Fired::Skipped),
-                    Err(e) => {
-                        tracing::error!(error = ?e, "dispatcher round failed");
-                        false
-                    }
-                };
-                if busy {
-                    continue;
+                if let Err(e) = self.supervise(&active).await {
+                    tracing::error!(error = ?e, "dispatcher round failed");
                 }
                 let mut wait = self.settings.idle;
                 if let Ok(Some(next)) = self.db.next_due().await {
                     let until = (next - self.clock.now()).to_std().unwrap_or_default();
-                    wait = wait.min(until);
+                    wait = wait.min(until.max(Duration::from_millis(5)));
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
@@ -362,6 +428,37 @@ impl Dispatcher {
                 }
             }
         });
+    }
+
+    async fn supervise(self: &Arc<Self>, active: &Arc<Mutex<HashSet<i64>>>) -> Result<(), DbError> {
+        self.fire_due().await?;
+        for (b, channels) in self.db.sending_broadcasts().await? {
+            if !active.lock().expect("active lock").insert(b) {
+                continue; // already has a sender here
+            }
+            let (me, active) = (self.clone(), active.clone());
+            tokio::spawn(async move {
+                loop {
+                    if me.is_halted(b) {
+                        break;
+                    }
+                    let mut round = Round::default();
+                    match me.send_some(b, &channels, &mut round).await {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::error!(broadcast = b, error = ?e, "sending a batch failed");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            break;
+                        }
+                    }
+                }
+                active.lock().expect("active lock").remove(&b);
+                me.wake.notify_one();
+            });
+        }
+        self.db.finish_done(self.clock.now()).await?;
+        Ok(())
     }
 }
 

@@ -146,6 +146,7 @@ pub async fn load(db: &Db, now: DateTime<Utc>) -> anyhow::Result<()> {
                     "read": 0.6,
                     "reply": 0.1,
                     "fail": 0.02,
+                    "report_delay_ms": 4000,
                     // Authenticates the sandbox's inbound webhook (X-Herald-Token).
                     "inbound_token": super::auth::new_session_token(),
                 })
@@ -167,8 +168,41 @@ pub async fn load(db: &Db, now: DateTime<Utc>) -> anyhow::Result<()> {
         .collect();
     db.insert_customers_bulk(&customers, now).await?;
 
-    db.insert_broadcasts(&demo_broadcasts(now, staff[1], sandbox))
+    // The demo's broadcasts in progress go out on a channel paced at one message a second,
+    // so that a fresh install shows them sending (with real deliveries) for half an hour.
+    let paced = db
+        .insert_channel(
+            &NewChannel {
+                kind: "sandbox".into(),
+                name: "Sandbox, paced".into(),
+                config_json: serde_json::json!({
+                    "delivered": 0.95,
+                    "read": 0.6,
+                    "reply": 0.1,
+                    "fail": 0.02,
+                    "report_delay_ms": 4000,
+                })
+                .to_string(),
+                rate_per_sec: 1,
+            },
+            now,
+        )
         .await?;
+    let mut broadcasts = demo_broadcasts(now, staff[1], sandbox);
+    // Those in progress start as due schedules and are fired as the dispatcher would: their
+    // audience becomes real pending deliveries.
+    let mut in_progress = Vec::new();
+    for b in broadcasts.iter_mut().filter(|b| b.status == "sending") {
+        b.status = "scheduled".into();
+        b.scheduled_at = b.started_at.take();
+        b.channel_ids_json = format!("[{paced}]");
+        in_progress.push((b.name.clone(), b.scheduled_at.unwrap_or(now)));
+    }
+    db.insert_broadcasts(&broadcasts).await?;
+    for (name, at) in in_progress {
+        let id = db.broadcast_id_by_name(&name).await?;
+        db.fire(id, at, chrono::Duration::days(1)).await?;
+    }
     Ok(())
 }
 

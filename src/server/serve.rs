@@ -35,6 +35,20 @@ pub async fn run() -> anyhow::Result<()> {
         );
     }
     let addr = leptos_options.site_addr;
+    let sandbox = Arc::new(super::channels::sandbox::SandboxProvider::default());
+    super::channels::sandbox::apply_reports(db.clone(), clock.clone(), sandbox.report_to_queue());
+    let dispatcher = Arc::new(super::dispatcher::Dispatcher::new(
+        db.clone(),
+        clock.clone(),
+        sandbox.clone(),
+        super::dispatcher::Settings {
+            grace: chrono::Duration::minutes(config.dispatch_grace_minutes),
+            ..Default::default()
+        },
+    ));
+    if config.dispatcher {
+        dispatcher.clone().spawn();
+    }
     let state = AppState {
         leptos_options,
         db: db.clone(),
@@ -44,7 +58,8 @@ pub async fn run() -> anyhow::Result<()> {
         ),
         config: Arc::new(config),
         clock,
-        sandbox: Default::default(),
+        sandbox,
+        dispatcher,
     };
     let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {

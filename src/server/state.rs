@@ -18,4 +18,6 @@ pub struct AppState {
     pub imports: Arc<super::import_web::Imports>,
     /// The sandbox channel's simulated provider (its memory of idempotency keys).
     pub sandbox: Arc<super::channels::sandbox::SandboxProvider>,
+    /// Sends broadcasts; handlers tell it of pauses and new schedules at once.
+    pub dispatcher: Arc<super::dispatcher::Dispatcher>,
 }

@@ -575,17 +575,22 @@ pub async fn save(
         "schedule" | "now" => {
             return match compose.validate(intent, now) {
                 Ok(v) => match db.update_broadcast(id, &v, user.id, now).await {
-                    Ok(()) => Redirect::to(&format!(
-                        "/?notice={}",
-                        encode_component(&format!(
-                            "“{}” is scheduled for {}.",
-                            v.name,
-                            v.scheduled_at
-                                .map(|t| timefmt::local(t, timefmt::zone(&user.time_zone)))
-                                .unwrap_or_default()
-                        ))
-                    ))
-                    .into_response(),
+                    Ok(()) => {
+                        state.dispatcher.poke();
+                        let notice = if intent == Intent::SendNow {
+                            format!("“{}” is being sent now.", v.name)
+                        } else {
+                            format!(
+                                "“{}” is scheduled for {}.",
+                                v.name,
+                                v.scheduled_at
+                                    .map(|t| timefmt::local(t, timefmt::zone(&user.time_zone)))
+                                    .unwrap_or_default()
+                            )
+                        };
+                        Redirect::to(&format!("/?notice={}", encode_component(&notice)))
+                            .into_response()
+                    }
                     Err(e) => to_step(id, 3, Some(&compose_error(e).to_string())),
                 },
                 Err(errors) => {
@@ -755,7 +760,7 @@ async fn test_send(
         body: body.clone(),
         attachments: compose.attachments.clone(),
     };
-    let channel = adapter(kind, &config, &state.sandbox)?;
+    let channel = adapter(channel_id, kind, &config, &state.sandbox)?;
     match channel.send(&message).await {
         Ok(accepted) => {
             db.record_outbound(

@@ -54,14 +54,16 @@ pub trait Channel: Send + Sync {
 
 /// The adapter for a stored channel (`kind` and its settings JSON).
 pub fn adapter(
+    channel_id: i64,
     kind: ChannelKind,
     config: &str,
     sandbox: &std::sync::Arc<sandbox::SandboxProvider>,
 ) -> Result<Box<dyn Channel>, String> {
     match kind {
-        ChannelKind::Sandbox => Ok(Box::new(sandbox::Sandbox::new(
+        ChannelKind::Sandbox => Ok(Box::new(sandbox::Sandbox::for_channel(
             sandbox.clone(),
             sandbox::Settings::from_config(config),
+            channel_id,
         ))),
         other => Err(format!(
             "Herald cannot send on {} channels yet; use the sandbox channel.",

@@ -22,6 +22,30 @@ pub struct Settings {
     /// The first this-many tries of each message are answered "busy, retry after 1 s" (a
     /// rate-limit answer, as real providers give).
     pub busy_first: u32,
+    /// Of the messages it takes: the share reported delivered, the share of those reported
+    /// read, and the share answered by the customer ("Thanks! 👍").
+    pub delivered: f64,
+    pub read: f64,
+    pub reply: f64,
+    /// Reports arrive within this many milliseconds of each step before.
+    pub report_delay_ms: u64,
+}
+
+/// Something the simulated provider reports about a message it took, `after` the send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub channel_id: i64,
+    pub provider_message_id: String,
+    pub after: Duration,
+    pub what: Reported,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reported {
+    Delivered,
+    Read,
+    /// The customer answered with this text.
+    Reply(String),
 }
 
 impl Settings {
@@ -37,11 +61,21 @@ pub struct SandboxProvider {
     /// Idempotency key → the provider message id it was given.
     seen: Mutex<HashMap<String, String>>,
     sent: Mutex<u64>,
+    /// Where reports go (the server applies them as a provider's webhooks would); none: the
+    /// provider reports nothing.
+    reports: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Report>>>,
     /// Idempotency key → tries answered "busy" so far.
     busy: Mutex<HashMap<String, u32>>,
 }
 
 impl SandboxProvider {
+    /// Starts reporting: what the provider reports from now on arrives on the returned queue.
+    pub fn report_to_queue(&self) -> tokio::sync::mpsc::UnboundedReceiver<Report> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        *self.reports.lock().expect("sandbox lock") = Some(tx);
+        rx
+    }
+
     /// Messages accepted (replays not counted).
     pub fn sent(&self) -> u64 {
         *self.sent.lock().expect("sandbox lock")
@@ -51,11 +85,55 @@ impl SandboxProvider {
 pub struct Sandbox {
     provider: Arc<SandboxProvider>,
     settings: Settings,
+    channel_id: i64,
 }
 
 impl Sandbox {
     pub fn new(provider: Arc<SandboxProvider>, settings: Settings) -> Self {
-        Sandbox { provider, settings }
+        Sandbox::for_channel(provider, settings, 0)
+    }
+
+    pub fn for_channel(
+        provider: Arc<SandboxProvider>,
+        settings: Settings,
+        channel_id: i64,
+    ) -> Self {
+        Sandbox {
+            provider,
+            settings,
+            channel_id,
+        }
+    }
+
+    /// What this message's fate says the provider will report, and when.
+    fn reports_for(&self, key: &str, id: &str) -> Vec<Report> {
+        let s = &self.settings;
+        let step = |salt: &str| {
+            Duration::from_millis(
+                (s.report_delay_ms as f64 * (0.2 + 0.8 * fate(&format!("{key}:{salt}:t")))) as u64,
+            )
+        };
+        let mut out = Vec::new();
+        let mut at = Duration::ZERO;
+        let report = |what, after| Report {
+            channel_id: self.channel_id,
+            provider_message_id: id.to_string(),
+            after,
+            what,
+        };
+        if fate(&format!("{key}:delivered")) < s.delivered {
+            at += step("delivered");
+            out.push(report(Reported::Delivered, at));
+            if fate(&format!("{key}:read")) < s.read {
+                at += step("read");
+                out.push(report(Reported::Read, at));
+            }
+        }
+        if fate(&format!("{key}:reply")) < s.reply {
+            at += step("reply");
+            out.push(report(Reported::Reply("Thanks! 👍".into()), at));
+        }
+        out
     }
 }
 
@@ -107,12 +185,81 @@ impl Channel for Sandbox {
             let id = format!("sbx-{}", &crate::server::auth::new_session_token()[..24]);
             seen.insert(message.idempotency_key.clone(), id.clone());
             *self.provider.sent.lock().expect("sandbox lock") += 1;
+            drop(seen);
+            if let Some(tx) = self.provider.reports.lock().expect("sandbox lock").as_ref() {
+                for r in self.reports_for(&message.idempotency_key, &id) {
+                    let _ = tx.send(r);
+                }
+            }
             Ok(Accepted {
                 provider_message_id: id,
                 replayed: false,
             })
         })
     }
+}
+
+/// Applies the provider's reports as they fall due, the way a real provider's webhooks would
+/// arrive: each after its delay. A report about a send not recorded yet (the provider can be
+/// quicker than the dispatcher's bookkeeping) is tried again each second for a while.
+pub fn apply_reports(
+    db: crate::server::db::Db,
+    clock: Arc<dyn crate::server::clock::Clock>,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<Report>,
+) {
+    tokio::spawn(async move {
+        while let Some(report) = queue.recv().await {
+            let (db, clock) = (db.clone(), clock.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(report.after).await;
+                for _ in 0..60 {
+                    match apply_report(&db, &report, clock.now()).await {
+                        Ok(true) => return,
+                        Ok(false) => tokio::time::sleep(Duration::from_secs(1)).await,
+                        Err(e) => {
+                            tracing::warn!(error = ?e, "applying a sandbox report failed");
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// Applies one report; `false` when its message is not known yet.
+pub async fn apply_report(
+    db: &crate::server::db::Db,
+    r: &Report,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, crate::server::db::DbError> {
+    use crate::server::db::{Applied, DeliveryEvent};
+    let event = match &r.what {
+        Reported::Delivered => DeliveryEvent::Delivered,
+        Reported::Read => DeliveryEvent::Read,
+        Reported::Reply(text) => {
+            let Some((_, customer)) = db
+                .delivery_by_provider(r.channel_id, &r.provider_message_id)
+                .await?
+            else {
+                return Ok(false);
+            };
+            db.record_inbound_reply(
+                r.channel_id,
+                customer,
+                text,
+                None,
+                Some(&r.provider_message_id),
+                now,
+            )
+            .await?;
+            return Ok(true);
+        }
+    };
+    Ok(db
+        .apply_event(r.channel_id, &r.provider_message_id, &event, now)
+        .await?
+        != Applied::Unknown)
 }
 
 #[cfg(test)]
@@ -149,6 +296,35 @@ mod tests {
             address: " ".into(),
             ..message("x")
         };
+        let mut queue = provider.report_to_queue();
+        let reporting = Sandbox::for_channel(
+            provider.clone(),
+            Settings::from_config(
+                r#"{"delivered":0.9,"read":0.5,"reply":0.2,"report_delay_ms":1000}"#,
+            ),
+            7,
+        );
+        let (mut delivered, mut read, mut replies) = (0, 0, 0);
+        for i in 0..1000 {
+            reporting.send(&message(&format!("r-{i}"))).await.unwrap();
+            let mut last = Duration::ZERO;
+            while let Ok(r) = queue.try_recv() {
+                assert_eq!(r.channel_id, 7);
+                assert!(r.after >= last && r.after <= Duration::from_millis(3000));
+                last = r.after;
+                match r.what {
+                    Reported::Delivered => delivered += 1,
+                    Reported::Read => read += 1,
+                    Reported::Reply(_) => replies += 1,
+                }
+            }
+        }
+        assert!((850..950).contains(&delivered), "{delivered}");
+        assert!((350..550).contains(&read), "{read}");
+        assert!((150..250).contains(&replies), "{replies}");
+        // A replay reports nothing new.
+        reporting.send(&message("r-1")).await.unwrap();
+        assert!(queue.try_recv().is_err());
         assert!(matches!(
             ok.send(&none).await,
             Err(SendError::Permanent { .. })

@@ -231,64 +231,87 @@ impl Db {
         })
     }
 
-    /// Claims up to `limit` deliveries of sending, unpaused broadcasts: pending ones whose
-    /// retry time has come, and ones whose lease ran out (their worker died). Each claim counts
-    /// an attempt and holds a lease until `lease_until`.
+    /// Sending, unpaused broadcasts with their channel ids, the longest-running first.
+    pub async fn sending_broadcasts(&self) -> Result<Vec<(i64, Vec<i64>)>, DbError> {
+        let rows: Vec<(i64, String)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT id, channel_ids FROM broadcasts WHERE status = 'sending' AND NOT paused ORDER BY started_at, id",
+        )
+        .fetch_all(p)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|(id, c)| (id, serde_json::from_str(&c).unwrap_or_default()))
+            .collect())
+    }
+
+    /// Claims up to `limit` deliveries of sending, unpaused broadcasts, the longest-running
+    /// first.
     pub async fn claim(
         &self,
         limit: i64,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<Claimed>, DbError> {
-        let pick = "SELECT d.id FROM deliveries d WHERE d.broadcast_id = $3 AND \
-             ((d.state = 'pending' AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= $2)) \
-              OR (d.state = 'sending' AND d.claimed_until < $2)) ORDER BY d.id LIMIT $4";
-        let broadcasts: Vec<i64> = on_pool!(self, p => sqlx::query_scalar(
-            "SELECT id FROM broadcasts WHERE status = 'sending' AND NOT paused ORDER BY started_at, id",
-        )
-        .fetch_all(p)
-        .await?);
         let mut out = Vec::new();
-        for b in broadcasts {
+        for (b, _) in self.sending_broadcasts().await? {
             let room = limit - out.len() as i64;
             if room <= 0 {
                 break;
             }
-            let claimed: Vec<Claimed> = match &self.pool {
-                super::Pool::Sqlite(p) => {
-                    let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                    let rows = sqlx::query_as(&format!(
-                        "UPDATE deliveries SET state = 'sending', claimed_until = $1, attempts = attempts + 1 \
-                         WHERE id IN ({pick}) \
-                         RETURNING id, broadcast_id, customer_id, channel_id, attempts"
-                    ))
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(b)
-                    .bind(room)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    tx.commit().await?;
-                    rows
-                }
-                super::Pool::Postgres(p) => {
-                    sqlx::query_as(&format!(
-                        "UPDATE deliveries SET state = 'sending', claimed_until = $1, attempts = attempts + 1 \
-                         WHERE id IN ({pick} FOR UPDATE SKIP LOCKED) \
-                         RETURNING id, broadcast_id, customer_id, channel_id, attempts"
-                    ))
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(b)
-                    .bind(room)
-                    .fetch_all(p)
-                    .await?
-                }
-            };
-            out.extend(claimed);
+            out.extend(self.claim_broadcast(b, room, now, lease_until).await?);
         }
-        out.sort_by_key(|c| c.id);
         Ok(out)
+    }
+
+    /// Claims up to `limit` deliveries of broadcast `b` (if it is sending and not paused):
+    /// pending ones whose retry time has come, and ones whose lease ran out (their worker
+    /// died). Each claim counts an attempt and holds a lease until `lease_until`. On
+    /// PostgreSQL, rows another instance is claiming are skipped, not waited for.
+    pub async fn claim_broadcast(
+        &self,
+        b: i64,
+        limit: i64,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Claimed>, DbError> {
+        let pick = "SELECT d.id FROM deliveries d WHERE d.broadcast_id = $3 AND \
+             ((d.state = 'pending' AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= $2)) \
+              OR (d.state = 'sending' AND d.claimed_until < $2)) \
+             AND EXISTS (SELECT 1 FROM broadcasts x WHERE x.id = $3 AND x.status = 'sending' AND NOT x.paused) \
+             ORDER BY d.id LIMIT $4";
+        let mut claimed: Vec<Claimed> = match &self.pool {
+            super::Pool::Sqlite(p) => {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                let rows = sqlx::query_as(&format!(
+                    "UPDATE deliveries SET state = 'sending', claimed_until = $1, attempts = attempts + 1 \
+                     WHERE id IN ({pick}) \
+                     RETURNING id, broadcast_id, customer_id, channel_id, attempts"
+                ))
+                .bind(lease_until)
+                .bind(now)
+                .bind(b)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                rows
+            }
+            super::Pool::Postgres(p) => {
+                sqlx::query_as(&format!(
+                    "UPDATE deliveries SET state = 'sending', claimed_until = $1, attempts = attempts + 1 \
+                     WHERE id IN ({pick} FOR UPDATE OF d SKIP LOCKED) \
+                     RETURNING id, broadcast_id, customer_id, channel_id, attempts"
+                ))
+                .bind(lease_until)
+                .bind(now)
+                .bind(b)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+            }
+        };
+        claimed.sort_by_key(|c| c.id);
+        Ok(claimed)
     }
 
     /// Records what became of claimed deliveries, with the broadcasts' counters, in one
@@ -503,6 +526,33 @@ impl Db {
         .fetch_one(p)
         .await?);
         Ok([row.0, row.1, row.2, row.3, row.4, row.5])
+    }
+
+    /// The delivery (id, customer) a provider's message id on `channel_id` belongs to.
+    pub async fn delivery_by_provider(
+        &self,
+        channel_id: i64,
+        provider_message_id: &str,
+    ) -> Result<Option<(i64, i64)>, DbError> {
+        let row = on_pool!(self, p => sqlx::query_as(
+            "SELECT id, customer_id FROM deliveries WHERE channel_id = $1 AND provider_message_id = $2",
+        )
+        .bind(channel_id)
+        .bind(provider_message_id)
+        .fetch_optional(p)
+        .await?);
+        Ok(row)
+    }
+
+    /// The id of the (first) broadcast called `name`.
+    pub async fn broadcast_id_by_name(&self, name: &str) -> Result<i64, DbError> {
+        let id = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT id FROM broadcasts WHERE name = $1 ORDER BY id LIMIT 1",
+        )
+        .bind(name)
+        .fetch_one(p)
+        .await?);
+        Ok(id)
     }
 
     /// A channel's kind, settings and rate limit (per second), if it exists.
