@@ -65,3 +65,40 @@ pub async fn cancel_broadcast(id: i64) -> Result<(), AppError> {
     }
     result.map(|_| ())
 }
+
+/// A broadcast's status and progress now; the list's rows ask while it may change. Any role.
+#[server(endpoint = "broadcasts/live")]
+pub async fn broadcast_live(id: i64) -> Result<crate::model::LiveState, AppError> {
+    use crate::server::auth::{ANY_ROLE, require_role, state};
+    require_role(ANY_ROLE).await?;
+    let record = state()?.db.broadcast(id).await?;
+    Ok(crate::server::broadcasts::live_state(&record))
+}
+
+/// Sends a missed broadcast now (its time passed while Herald was down). Staff and admins.
+#[server(endpoint = "broadcasts/send-missed")]
+pub async fn send_missed_now(id: i64) -> Result<(), AppError> {
+    use crate::model::Role;
+    use crate::server::auth::{require_role, state};
+    let result = async {
+        let user = require_role(&Role::EDITORS).await?;
+        let state = state()?;
+        if state
+            .db
+            .send_missed_now(id, user.id, state.clock.now())
+            .await?
+        {
+            state.dispatcher.poke();
+            Ok(())
+        } else {
+            Err(AppError::Conflict("It is no longer waiting to be sent.".into()).with_status())
+        }
+    }
+    .await;
+    if let Err(e) = &result
+        && super::form::is_plain_form_post()
+    {
+        super::form::back_with_error("/", e);
+    }
+    result
+}

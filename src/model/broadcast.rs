@@ -102,6 +102,45 @@ pub struct BroadcastRow {
     pub send_date: Option<String>,
     /// True when `send_date` is when sending actually started.
     pub send_date_actual: bool,
+    pub live: LiveState,
+}
+
+/// What changes while a broadcast sends: its status and how far it has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveState {
+    pub status: BroadcastStatus,
+    /// Deliveries made for it (its audience once it started).
+    pub total: i64,
+    /// Accepted by the provider.
+    pub sent: i64,
+    pub failed: i64,
+    /// Its time passed by more than the grace period while Herald was down; it waits for
+    /// "send now".
+    pub missed: bool,
+}
+
+impl LiveState {
+    /// Deliveries done with (accepted or failed).
+    pub fn done(&self) -> i64 {
+        self.sent + self.failed
+    }
+
+    /// Whether it can still change by itself (the dispatcher may start or advance it).
+    pub fn moving(&self) -> bool {
+        matches!(
+            self.status,
+            BroadcastStatus::Scheduled | BroadcastStatus::Sending | BroadcastStatus::Paused
+        ) && !self.missed
+    }
+
+    /// The status as the list words it.
+    pub fn label(&self) -> &'static str {
+        if self.missed && self.status == BroadcastStatus::Scheduled {
+            "Missed — send now?"
+        } else {
+            self.status.label()
+        }
+    }
 }
 
 /// One page of the broadcast list.
@@ -119,6 +158,8 @@ pub struct ListPage {
     pub time_zone: String,
     /// Whether the viewer may use the pause/resume toggle.
     pub can_pause: bool,
+    /// Whether the viewer may write broadcasts (send a missed one now).
+    pub can_edit: bool,
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ pub mod opt_out;
 pub mod personalize;
 pub mod user;
 
-pub use broadcast::{BroadcastRow, BroadcastStatus, ListPage};
+pub use broadcast::{BroadcastRow, BroadcastStatus, ListPage, LiveState};
 pub use customer::{CustomerAnchor, CustomerPage, CustomerQuery, CustomerRow};
 pub use list_query::{Cursor, ListQuery, SortDir, SortKey};
 pub use user::{CurrentUser, Role};

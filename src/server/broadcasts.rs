@@ -35,6 +35,7 @@ pub async fn list_page(
         notices,
         time_zone: tz.name().to_string(),
         can_pause: viewer.role.can_pause(),
+        can_edit: viewer.role.can_edit(),
     })
 }
 
@@ -51,6 +52,18 @@ fn row(r: &BroadcastRecord, tz: chrono_tz::Tz) -> BroadcastRow {
         created: timefmt::local(r.created_at, tz),
         send_date: send.map(|t| timefmt::local(t, tz)),
         send_date_actual: actual,
+        live: live_state(r),
+    }
+}
+
+/// A broadcast's status and progress, as the list shows them live.
+pub fn live_state(r: &BroadcastRecord) -> crate::model::LiveState {
+    crate::model::LiveState {
+        status: r.display_status(),
+        total: r.audience_total,
+        sent: r.sent_count,
+        failed: r.failed_count,
+        missed: r.missed_at.is_some() && r.status == "scheduled",
     }
 }
 
@@ -63,7 +76,14 @@ pub async fn set_paused(
 ) -> Result<(), AppError> {
     let now = state.clock.now();
     match state.db.set_paused(id, paused, actor.id, now).await {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            if paused {
+                state.dispatcher.halt(id);
+            } else {
+                state.dispatcher.resume(id);
+            }
+            Ok(())
+        }
         Err(PauseError::NotFound(_)) => {
             Err(AppError::NotFound("That broadcast no longer exists.".into()).with_status())
         }
@@ -81,7 +101,10 @@ pub async fn cancel(state: &AppState, actor: &CurrentUser, id: i64) -> Result<St
         .cancel_broadcast(id, actor.id, state.clock.now())
         .await
     {
-        Ok(b) => Ok(b.name),
+        Ok(b) => {
+            state.dispatcher.halt(id);
+            Ok(b.name)
+        }
         Err(PauseError::NotFound(_)) => {
             Err(AppError::NotFound("That broadcast no longer exists.".into()).with_status())
         }

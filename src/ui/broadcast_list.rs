@@ -7,9 +7,9 @@ use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::broadcasts::{SetPaused, list_broadcasts};
+use crate::api::broadcasts::{SendMissedNow, SetPaused, broadcast_live, list_broadcasts};
 use crate::model::list_query::{MAX_SEARCH_CHARS, RawListParams};
-use crate::model::{BroadcastRow, BroadcastStatus, ListPage, SortDir, SortKey};
+use crate::model::{BroadcastRow, BroadcastStatus, ListPage, LiveState, SortDir, SortKey};
 use crate::ui::header::AppHeader;
 use crate::ui::page_or_error;
 
@@ -92,6 +92,7 @@ fn ListView(page: ListPage) -> impl IntoView {
         }
     };
     let can_pause = page.can_pause;
+    let can_edit = page.can_edit;
     let empty = page.rows.is_empty();
     let searched = page.query.search.clone();
     view! {
@@ -109,7 +110,7 @@ fn ListView(page: ListPage) -> impl IntoView {
                 </tr>
             </thead>
             <tbody>
-                {page.rows.into_iter().map(|r| view! { <Row row=r can_pause/> }).collect_view()}
+                {page.rows.into_iter().map(|r| view! { <Row row=r can_pause can_edit/> }).collect_view()}
             </tbody>
         </table>
         {empty.then(|| {
@@ -129,7 +130,7 @@ fn ListView(page: ListPage) -> impl IntoView {
 }
 
 #[component]
-fn Row(row: BroadcastRow, can_pause: bool) -> impl IntoView {
+fn Row(row: BroadcastRow, can_pause: bool, can_edit: bool) -> impl IntoView {
     let status = row.status;
     let send = match (&row.send_date, row.send_date_actual) {
         (Some(d), true) => view! { <span>{d.clone()}</span> }.into_any(),
@@ -145,7 +146,13 @@ fn Row(row: BroadcastRow, can_pause: bool) -> impl IntoView {
             <td>{row.created.clone()}</td>
             <td>{send}</td>
             <td>
-                <span class=format!("status status-{}", status.css())>{status.label()}</span>
+                <LiveStatus id=row.id live=row.live/>
+                {(row.live.missed && can_edit).then(|| view! {
+                    <form method="post" action=SendMissedNow::url() class="inline">
+                        <input type="hidden" name="id" value=row.id.to_string()/>
+                        <button type="submit" class="link" aria-label=format!("Send now: {}", row.name)>"Send now"</button>
+                    </form>
+                })}
             </td>
             <td>
                 <Toggle id=row.id name=row.name status can_pause/>
@@ -193,4 +200,48 @@ fn Toggle(id: i64, name: String, status: BroadcastStatus, can_pause: bool) -> im
         </form>
     }
     .into_any()
+}
+
+/// A row's status, with a progress bar while it sends. While it may still change by itself
+/// (scheduled, sending, paused) it asks the server every 1.5 s, so the list follows the
+/// dispatcher without a reload.
+#[island]
+fn LiveStatus(id: i64, live: LiveState) -> impl IntoView {
+    let state = RwSignal::new(live);
+    Effect::new(move |_| {
+        if !state.get_untracked().moving() {
+            return;
+        }
+        let handle = set_interval_with_handle(
+            move || {
+                if !state.get_untracked().moving() {
+                    return;
+                }
+                leptos::task::spawn_local(async move {
+                    if let Ok(now) = broadcast_live(id).await {
+                        state.set(now);
+                    }
+                });
+            },
+            std::time::Duration::from_millis(1500),
+        );
+        if let Ok(h) = handle {
+            on_cleanup(move || h.clear());
+        }
+    });
+    view! {
+        <span class=move || format!("status status-{}", state.get().status.css())>{move || state.get().label()}</span>
+        {move || {
+            let s = state.get();
+            let shown = s.total > 0
+                && matches!(s.status, BroadcastStatus::Sending | BroadcastStatus::Paused);
+            shown.then(|| {
+                let text = format!("{} of {}", s.done(), s.total);
+                view! {
+                    <progress class="sending" max=s.total.to_string() value=s.done().to_string() aria-label=format!("Sent {text}")></progress>
+                    <span class="small muted progress-text">{text}</span>
+                }
+            })
+        }}
+    }
 }

@@ -217,8 +217,8 @@ pub fn apply_reports(
                         Ok(true) => return,
                         Ok(false) => tokio::time::sleep(Duration::from_secs(1)).await,
                         Err(e) => {
-                            tracing::warn!(error = ?e, "applying a sandbox report failed");
-                            return;
+                            tracing::warn!(error = ?e, "applying a sandbox report failed; trying again");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
                         }
                     }
                 }

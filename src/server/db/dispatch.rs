@@ -432,8 +432,14 @@ impl Db {
         event: &DeliveryEvent,
         at: DateTime<Utc>,
     ) -> Result<Applied, DbError> {
+        let dialect = self.dialect();
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            // Reads, then writes: on SQLite the write lock is taken up front (a deferred
+            // transaction could not upgrade while another writer works).
+            let mut tx = match dialect {
+                Dialect::Sqlite => p.begin_with("BEGIN IMMEDIATE").await?,
+                Dialect::Postgres => p.begin().await?,
+            };
             let row: Option<(i64, i64, String)> = sqlx::query_as(
                 "SELECT id, broadcast_id, state FROM deliveries WHERE channel_id = $1 AND provider_message_id = $2",
             )
@@ -542,6 +548,34 @@ impl Db {
         .fetch_optional(p)
         .await?);
         Ok(row)
+    }
+
+    /// A missed broadcast goes now: its time becomes `now` and the mark is cleared. `false`
+    /// if it was not waiting as missed.
+    pub async fn send_missed_now(
+        &self,
+        id: i64,
+        actor: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        let done = on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(
+                "UPDATE broadcasts SET scheduled_at = $1, missed_at = NULL, updated_at = $1 \
+                 WHERE id = $2 AND status = 'scheduled' AND missed_at IS NOT NULL",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n > 0 {
+                super::audit_in!(tx, now, actor, "send-missed-now", "broadcast", id, "")?;
+            }
+            tx.commit().await?;
+            n > 0
+        });
+        Ok(done)
     }
 
     /// The id of the (first) broadcast called `name`.
