@@ -1,3 +1,4 @@
+// Runs after list.spec and nojs.spec (files run in name order): it adds the newest broadcast.
 import { test, expect, signIn, row, hydrated } from './fixtures';
 
 test('a sending broadcast shows its progress rising without a reload', async ({ page }) => {
