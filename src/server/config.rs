@@ -20,6 +20,9 @@ pub struct Config {
     pub dispatcher: bool,
     /// A schedule found later than this, in minutes (Herald was down), is marked missed.
     pub dispatch_grace_minutes: i64,
+    /// How long a claimed delivery stays with its worker; after a crash, that long until
+    /// another takes it.
+    pub dispatch_lease_seconds: i64,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -33,6 +36,7 @@ struct HeraldTable {
     import_max_mb: Option<u64>,
     dispatcher: Option<bool>,
     dispatch_grace_minutes: Option<i64>,
+    dispatch_lease_seconds: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,7 +125,17 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
     if !(0..=7 * 24 * 60).contains(&dispatch_grace_minutes) {
         bail!("dispatch-grace-minutes must be between 0 and 10080, not {dispatch_grace_minutes}");
     }
+    let dispatch_lease_seconds = match env("HERALD_DISPATCH_LEASE_SECONDS") {
+        Some(v) => v.trim().parse().with_context(|| {
+            format!("HERALD_DISPATCH_LEASE_SECONDS must be a whole number, not {v:?}")
+        })?,
+        None => file.dispatch_lease_seconds.unwrap_or(60),
+    };
+    if !(1..=3600).contains(&dispatch_lease_seconds) {
+        bail!("dispatch-lease-seconds must be between 1 and 3600, not {dispatch_lease_seconds}");
+    }
     Ok(Config {
+        dispatch_lease_seconds,
         dispatcher,
         dispatch_grace_minutes,
         import_max_bytes: import_max_mb * 1024 * 1024,
@@ -173,6 +187,7 @@ mod tests {
             import_max_mb: Some(10),
             dispatcher: Some(true),
             dispatch_grace_minutes: Some(30),
+            dispatch_lease_seconds: None,
         };
         let c = resolve(
             file,

@@ -211,9 +211,10 @@ impl Dispatcher {
     /// are sent well within their lease.
     async fn claim_size(&self, channels: &[i64]) -> Result<i64, DbError> {
         let mut size = self.settings.batch;
+        let third_of_lease_ms = self.settings.lease.num_milliseconds() / 3;
         for c in channels {
             if let Some((_, _, rate)) = self.db.channel_for_sending(*c).await? {
-                size = size.min((rate * (self.settings.lease.num_seconds() / 3)).max(1));
+                size = size.min((rate.saturating_mul(third_of_lease_ms) / 1000).max(1));
             }
         }
         Ok(size)

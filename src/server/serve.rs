@@ -43,6 +43,7 @@ pub async fn run() -> anyhow::Result<()> {
         sandbox.clone(),
         super::dispatcher::Settings {
             grace: chrono::Duration::minutes(config.dispatch_grace_minutes),
+            lease: chrono::Duration::seconds(config.dispatch_lease_seconds),
             ..Default::default()
         },
     ));

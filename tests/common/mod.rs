@@ -7,6 +7,8 @@ use herald::server::db::Db;
 
 pub struct TestDb {
     pub db: Db,
+    /// Where it is, for a Herald process started by the test.
+    pub url: String,
     _dir: Option<tempfile::TempDir>,
     pg: Option<(String, String)>,
 }
@@ -40,6 +42,7 @@ pub async fn sqlite() -> TestDb {
     let db = Db::connect(&url).await.expect("open sqlite");
     TestDb {
         db,
+        url,
         _dir: Some(dir),
         pg: None,
     }
@@ -83,6 +86,7 @@ pub async fn postgres() -> Option<TestDb> {
     let db = Db::connect(&url).await.expect("open postgres");
     Some(TestDb {
         db,
+        url,
         _dir: None,
         pg: Some((admin_url, name)),
     })

@@ -4,6 +4,7 @@
 //! should be asked again later.
 
 pub mod sandbox;
+pub mod webhook;
 
 use std::time::Duration;
 
@@ -65,9 +66,26 @@ pub fn adapter(
             sandbox::Settings::from_config(config),
             channel_id,
         ))),
+        ChannelKind::Webhook => Ok(Box::new(webhook::Webhook::new(
+            serde_json::from_str(config).unwrap_or_default(),
+            http_client(),
+        ))),
         other => Err(format!(
             "Herald cannot send on {} channels yet; use the sandbox channel.",
             other.as_str()
         )),
     }
+}
+
+/// One HTTP client for every adapter (connection pools are shared and kept alive).
+pub fn http_client() -> reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .pool_max_idle_per_host(256)
+                .build()
+                .expect("the HTTP client builds")
+        })
+        .clone()
 }

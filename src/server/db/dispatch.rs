@@ -578,6 +578,18 @@ impl Db {
         Ok(done)
     }
 
+    /// How many audit entries of `action` a broadcast has.
+    pub async fn audit_count(&self, action: &str, broadcast: i64) -> Result<i64, DbError> {
+        let n = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = $1 AND subject_type = 'broadcast' AND subject_id = $2",
+        )
+        .bind(action)
+        .bind(broadcast)
+        .fetch_one(p)
+        .await?);
+        Ok(n)
+    }
+
     /// The id of the (first) broadcast called `name`.
     pub async fn broadcast_id_by_name(&self, name: &str) -> Result<i64, DbError> {
         let id = on_pool!(self, p => sqlx::query_scalar(
