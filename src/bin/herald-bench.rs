@@ -30,6 +30,14 @@ async fn main() -> anyhow::Result<()> {
         .map(|n| n.get())
         .unwrap_or(1);
     println!("herald-bench on {cores} cores\n");
+    // `herald-bench dispatch`: only the dispatcher's figures.
+    let only = std::env::args().nth(1).unwrap_or_default();
+    if only == "dispatch" || only.is_empty() {
+        dispatch::run().await?;
+        if only == "dispatch" {
+            return Ok(());
+        }
+    }
 
     let dir = std::env::temp_dir().join(format!("herald-bench-{}", std::process::id()));
     let sqlite = Db::connect(&format!("sqlite://{}", dir.join("bench.db").display())).await?;
@@ -310,5 +318,229 @@ fn wasm_size() {
             );
         }
         Err(_) => println!("WASM bundle: not built yet (cargo leptos build --release)"),
+    }
+}
+
+/// The dispatcher's figures, on SQLite and PostgreSQL: materialising a million recipients,
+/// deliveries per second from a due schedule to recorded state through a fake receiver over
+/// HTTP on loopback (the webhook channel), and how soon after a pause requests stop.
+mod dispatch {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use axum::routing::post;
+    use chrono::Utc;
+    use herald::model::Role;
+    use herald::model::audience::{AudienceRule, Condition, Field, Match, Op};
+    use herald::model::compose::{Compose, Intent};
+    use herald::server::channels::sandbox::SandboxProvider;
+    use herald::server::clock::SystemClock;
+    use herald::server::db::{Db, Fired, NewChannel};
+    use herald::server::dispatcher::{Dispatcher, Settings};
+
+    /// Customers, hence recipients of the materialising figure (HERALD_BENCH_RECIPIENTS).
+    fn recipients() -> usize {
+        std::env::var("HERALD_BENCH_RECIPIENTS")
+            .ok()
+            .and_then(|v| v.replace('_', "").parse().ok())
+            .unwrap_or(1_000_000)
+    }
+
+    pub async fn run() -> anyhow::Result<()> {
+        let dir = std::env::temp_dir().join(format!("herald-dispatch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let sqlite = Db::connect(&format!("sqlite://{}", dir.join("d.db").display())).await?;
+        let r = bench("SQLite", &sqlite).await;
+        sqlite.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        r?;
+        if let Ok(url) =
+            std::env::var("TEST_DATABASE_URL").or_else(|_| std::env::var("DATABASE_URL"))
+            && url.starts_with("postgres")
+        {
+            let name = format!("herald_dispatch_{}", std::process::id());
+            let admin = sqlx::PgPool::connect(&url).await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&admin)
+                .await?;
+            let pg = Db::connect(&format!(
+                "{}/{name}",
+                url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url)
+            ))
+            .await?;
+            let r = bench("PostgreSQL", &pg).await;
+            pg.close().await;
+            sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+                .execute(&admin)
+                .await?;
+            r?;
+        } else {
+            println!("Dispatcher on PostgreSQL: skipped (set TEST_DATABASE_URL=postgres://…)\n");
+        }
+        Ok(())
+    }
+
+    /// A receiver that takes everything and notes when each request came.
+    async fn receiver() -> anyhow::Result<(String, Arc<Mutex<Vec<Instant>>>)> {
+        let arrivals: Arc<Mutex<Vec<Instant>>> = Default::default();
+        let seen = arrivals.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            post(move |body: axum::body::Bytes| {
+                let seen = seen.clone();
+                async move {
+                    seen.lock().unwrap().push(Instant::now());
+                    let _ = body;
+                    r#"{"id":"ok"}"#
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok((format!("http://{addr}/hook"), arrivals))
+    }
+
+    async fn broadcast(
+        db: &Db,
+        author: i64,
+        channel: i64,
+        rule: AudienceRule,
+        key: &str,
+    ) -> anyhow::Result<i64> {
+        let now = Utc::now();
+        let v = Compose {
+            name: key.into(),
+            body: "Hi {{first_name|there}}, this week only 🎉".into(),
+            audience: rule,
+            channel_ids: vec![channel],
+            ..Default::default()
+        }
+        .validate(Intent::SendNow, now)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        Ok(db.create_broadcast(&v, author, key, now).await?.0)
+    }
+
+    async fn wait_sent(db: &Db, id: i64) -> anyhow::Result<()> {
+        while db.broadcast(id).await?.status != "sent" {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    async fn bench(label: &str, db: &Db) -> anyhow::Result<()> {
+        println!("Dispatcher on {label}:");
+        let now = Utc::now();
+        let t = Instant::now();
+        let count = recipients();
+        herald::server::customers::generate(db, count, now, |_| {}).await?;
+        println!(
+            "  {count} customers generated in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+        let author = db
+            .create_user("bench@herald.test", "Bench", Role::Admin, "x", now)
+            .await?;
+        let (url, arrivals) = receiver().await?;
+        let channel = |name: &str, rate: i64| NewChannel {
+            kind: "webhook".into(),
+            name: name.into(),
+            config_json: serde_json::json!({ "url": url, "secret": "bench" }).to_string(),
+            rate_per_sec: rate,
+        };
+        let fast = db
+            .insert_channel(&channel("Receiver", 1_000_000), now)
+            .await?;
+        let paced = db
+            .insert_channel(&channel("Receiver, paced", 2_000), now)
+            .await?;
+
+        // Materialising: everyone, in one INSERT … SELECT.
+        let everyone = broadcast(
+            db,
+            author,
+            fast,
+            AudienceRule::default(),
+            "bench-materialise",
+        )
+        .await?;
+        let t = Instant::now();
+        let fired = db
+            .fire(everyone, Utc::now(), chrono::Duration::hours(1))
+            .await?;
+        let took = t.elapsed();
+        let Fired::Started { deliveries } = fired else {
+            anyhow::bail!("the broadcast did not start: {fired:?}");
+        };
+        println!(
+            "  materialise: {deliveries} deliveries in {:.2} s (target ≤ 5 s)",
+            took.as_secs_f64()
+        );
+        db.cancel_broadcast(everyone, author, Utc::now()).await?;
+
+        let dispatcher = Arc::new(Dispatcher::new(
+            db.clone(),
+            Arc::new(SystemClock),
+            Arc::new(SandboxProvider::default()),
+            Settings::default(),
+        ));
+        dispatcher.clone().spawn();
+
+        // Throughput: a tenth of the customers (the VIP tag) from due to recorded.
+        let vip = db.ensure_tag("VIP").await?;
+        let rule = AudienceRule {
+            matching: Match::All,
+            conditions: vec![Condition {
+                field: Field::Tag,
+                op: Op::Is,
+                id: vip,
+            }],
+        };
+        let before = arrivals.lock().unwrap().len();
+        let t = Instant::now();
+        let id = broadcast(db, author, fast, rule.clone(), "bench-throughput").await?;
+        dispatcher.poke();
+        wait_sent(db, id).await?;
+        let took = t.elapsed();
+        let n = db.broadcast(id).await?.sent_count;
+        assert_eq!(arrivals.lock().unwrap().len() - before, n as usize);
+        println!(
+            "  send: {n} deliveries in {:.1} s = {:.0} deliveries/s, each recorded (target ≥ 5,000/s)",
+            took.as_secs_f64(),
+            n as f64 / took.as_secs_f64()
+        );
+
+        // Pause: while sending at 2,000/s, as the list's toggle does it.
+        let id = broadcast(db, author, paced, rule, "bench-pause").await?;
+        dispatcher.poke();
+        while db.broadcast(id).await?.sent_count < 2_000 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        db.set_paused(id, true, author, Utc::now()).await?;
+        dispatcher.halt(id);
+        let paused = Instant::now();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let last = arrivals
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| **a > paused)
+            .map(|a| *a - paused)
+            .max();
+        let later = arrivals
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| **a > paused)
+            .count();
+        println!(
+            "  pause: {later} requests arrived after it, the last {:.1} ms after (target ≤ 250 ms)",
+            last.map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
+        );
+        db.cancel_broadcast(id, author, Utc::now()).await?;
+        dispatcher.stop();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        println!();
+        Ok(())
     }
 }

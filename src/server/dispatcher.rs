@@ -116,6 +116,7 @@ pub struct Dispatcher {
     halted: RwLock<HashSet<i64>>,
     channels: Mutex<HashMap<i64, Arc<ChannelInfo>>>,
     wake: tokio::sync::Notify,
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl Dispatcher {
@@ -133,6 +134,7 @@ impl Dispatcher {
             halted: RwLock::new(HashSet::new()),
             channels: Mutex::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
+            stopped: Default::default(),
         }
     }
 
@@ -146,6 +148,17 @@ impl Dispatcher {
     pub fn resume(&self, broadcast: i64) {
         self.halted.write().expect("halted lock").remove(&broadcast);
         self.wake.notify_one();
+    }
+
+    /// Stops the loops started by [`Dispatcher::spawn`] (sends in flight finish first).
+    pub fn stop(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake.notify_waiters();
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Wakes the loop (a broadcast was scheduled for now).
@@ -405,7 +418,7 @@ impl Dispatcher {
     pub fn spawn(self: Arc<Self>) {
         let poller = self.clone();
         tokio::spawn(async move {
-            loop {
+            while !poller.is_stopped() {
                 if let Err(e) = poller.refresh_halted().await {
                     tracing::warn!(error = ?e, "reading paused broadcasts failed");
                 }
@@ -414,7 +427,7 @@ impl Dispatcher {
         });
         tokio::spawn(async move {
             let active: Arc<Mutex<HashSet<i64>>> = Default::default();
-            loop {
+            while !self.is_stopped() {
                 if let Err(e) = self.supervise(&active).await {
                     tracing::error!(error = ?e, "dispatcher round failed");
                 }
@@ -440,7 +453,7 @@ impl Dispatcher {
             let (me, active) = (self.clone(), active.clone());
             tokio::spawn(async move {
                 loop {
-                    if me.is_halted(b) {
+                    if me.is_halted(b) || me.is_stopped() {
                         break;
                     }
                     let mut round = Round::default();
