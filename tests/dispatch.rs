@@ -357,6 +357,51 @@ async fn busy_providers_are_retried_with_backoff_then_given_up_on(db: &Db) {
     assert!(r.finished.contains(&id));
 }
 
+async fn a_schedule_across_a_dst_change_fires_at_its_wall_clock_time(db: &Db) {
+    use herald::server::timefmt::{local_to_utc, zone};
+    // Typed on Saturday 28 March 2026 in Berlin (UTC+1) for Sunday 09:30, after the clocks
+    // went forward to UTC+2 at 02:00: it is due at 07:30 UTC, not 08:30.
+    let berlin = zone("Europe/Berlin");
+    let due = local_to_utc("2026-03-29T09:30", berlin).unwrap();
+    assert_eq!(due, Utc.with_ymd_and_hms(2026, 3, 29, 7, 30, 0).unwrap());
+    let typed_at = Utc.with_ymd_and_hms(2026, 3, 28, 8, 30, 0).unwrap();
+    seed::load(db, typed_at).await.unwrap();
+    for (b, _) in db.sending_broadcasts().await.unwrap() {
+        db.cancel_broadcast(b, 1, typed_at).await.unwrap();
+    }
+    let clock = FixedClock::new(typed_at);
+    let d = Dispatcher::new(
+        db.clone(),
+        Arc::new(clock.clone()),
+        Arc::new(SandboxProvider::default()),
+        Settings::default(),
+    );
+    let channel = db.enabled_channels().await.unwrap()[0].0;
+    let v = Compose {
+        name: "Sunday brunch".into(),
+        body: "Brunch at 10 ☕".into(),
+        channel_ids: vec![channel],
+        scheduled_at: Some(due),
+        ..Default::default()
+    }
+    .validate(Intent::Schedule, typed_at)
+    .unwrap();
+    let id = db
+        .create_broadcast(&v, 2, "dst-key-000000001", typed_at)
+        .await
+        .unwrap()
+        .0;
+    // 09:29:59 Berlin time on Sunday is 07:29:59 UTC: not yet.
+    clock.advance(due - typed_at - Duration::seconds(1));
+    assert!(!d.fire_due().await.unwrap().iter().any(|(i, _)| *i == id));
+    clock.advance(Duration::seconds(1));
+    assert!(matches!(
+        d.fire_due().await.unwrap().iter().find(|(i, _)| *i == id),
+        Some((_, Fired::Started { .. }))
+    ));
+    assert_eq!(db.broadcast(id).await.unwrap().started_at, Some(due));
+}
+
 /// SplitMix64: a small seeded generator, so a failing sequence can be replayed.
 struct Rng(u64);
 impl Rng {
@@ -462,6 +507,7 @@ on_both_backends!(
     busy_providers_are_retried_with_backoff_then_given_up_on,
     counters_match_a_recount_after_random_report_sequences,
     the_demo_broadcasts_in_progress_have_their_deliveries,
+    a_schedule_across_a_dst_change_fires_at_its_wall_clock_time,
 );
 
 /// The demo data's broadcasts in progress have real deliveries, one per reachable customer on

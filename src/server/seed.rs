@@ -146,6 +146,7 @@ pub async fn load(db: &Db, now: DateTime<Utc>) -> anyhow::Result<()> {
                     "read": 0.6,
                     "reply": 0.1,
                     "fail": 0.02,
+                    "undelivered": 0.01,
                     "report_delay_ms": 4000,
                     // Authenticates the sandbox's inbound webhook (X-Herald-Token).
                     "inbound_token": super::auth::new_session_token(),
@@ -180,6 +181,7 @@ pub async fn load(db: &Db, now: DateTime<Utc>) -> anyhow::Result<()> {
                     "read": 0.6,
                     "reply": 0.1,
                     "fail": 0.02,
+                    "undelivered": 0.01,
                     "report_delay_ms": 4000,
                 })
                 .to_string(),

@@ -27,6 +27,8 @@ pub struct Settings {
     pub delivered: f64,
     pub read: f64,
     pub reply: f64,
+    /// Of the messages it takes, the share it reports failed afterwards (undeliverable).
+    pub undelivered: f64,
     /// Reports arrive within this many milliseconds of each step before.
     pub report_delay_ms: u64,
 }
@@ -44,6 +46,8 @@ pub struct Report {
 pub enum Reported {
     Delivered,
     Read,
+    /// Taken, then found undeliverable.
+    Failed(String),
     /// The customer answered with this text.
     Reply(String),
 }
@@ -121,6 +125,14 @@ impl Sandbox {
             after,
             what,
         };
+        if fate(&format!("{key}:undelivered")) < s.undelivered {
+            at += step("undelivered");
+            out.push(report(
+                Reported::Failed("Sandbox: the handset is switched off (simulated).".into()),
+                at,
+            ));
+            return out;
+        }
         if fate(&format!("{key}:delivered")) < s.delivered {
             at += step("delivered");
             out.push(report(Reported::Delivered, at));
@@ -237,6 +249,9 @@ pub async fn apply_report(
     let event = match &r.what {
         Reported::Delivered => DeliveryEvent::Delivered,
         Reported::Read => DeliveryEvent::Read,
+        Reported::Failed(reason) => DeliveryEvent::Failed {
+            reason: reason.clone(),
+        },
         Reported::Reply(text) => {
             let Some((_, customer)) = db
                 .delivery_by_provider(r.channel_id, &r.provider_message_id)
@@ -316,6 +331,7 @@ mod tests {
                     Reported::Delivered => delivered += 1,
                     Reported::Read => read += 1,
                     Reported::Reply(_) => replies += 1,
+                    Reported::Failed(_) => {}
                 }
             }
         }
