@@ -510,6 +510,42 @@ mod dispatch {
             n as f64 / took.as_secs_f64()
         );
 
+        // Firing on time: scheduled 1.5 s ahead; how late did it start?
+        let mut late = Vec::new();
+        for n in 0..3 {
+            let at = Utc::now() + chrono::Duration::milliseconds(1500);
+            let v = Compose {
+                name: format!("bench-on-time-{n}"),
+                body: "On time ⏰".into(),
+                audience: AudienceRule {
+                    matching: Match::All,
+                    conditions: vec![Condition {
+                        field: Field::Tag,
+                        op: Op::Is,
+                        id: -1,
+                    }],
+                },
+                channel_ids: vec![fast],
+                scheduled_at: Some(at),
+                ..Default::default()
+            }
+            .validate(Intent::Schedule, Utc::now())
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let id = db
+                .create_broadcast(&v, author, &format!("bench-on-time-{n}"), Utc::now())
+                .await?
+                .0;
+            dispatcher.poke();
+            let started = loop {
+                if let Some(t) = db.broadcast(id).await?.started_at {
+                    break t;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            };
+            late.push((started - at).num_milliseconds());
+        }
+        println!("  on time: started {late:?} ms after the scheduled time (target ≤ 1,000 ms)");
+
         // Pause: while sending at 2,000/s, as the list's toggle does it.
         let id = broadcast(db, author, paced, rule, "bench-pause").await?;
         dispatcher.poke();

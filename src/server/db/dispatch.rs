@@ -325,11 +325,58 @@ impl Db {
         if results.is_empty() {
             return Ok(());
         }
+        // Accepted ones, the bulk, in one statement; the rest one by one.
+        let sent: Vec<(&Claimed, &str)> = results
+            .iter()
+            .filter_map(|(c, o)| match o {
+                Outcome::Sent {
+                    provider_message_id,
+                    ..
+                } => Some((c, provider_message_id.as_str())),
+                _ => None,
+            })
+            .collect();
+        let rest: Vec<&(Claimed, Outcome)> = results
+            .iter()
+            .filter(|(_, o)| !matches!(o, Outcome::Sent { .. }))
+            .collect();
+        let set_sent = "SET state = 'sent', provider_message_id = v.pid, sent_at = $1, claimed_until = NULL, error = NULL";
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             // (broadcast, sent, failed)
             let mut counts: Vec<(i64, i64, i64)> = Vec::new();
-            for (c, outcome) in results {
+            let mut tally = |b: i64, s: i64, f: i64| match counts.iter_mut().find(|x| x.0 == b) {
+                Some(x) => {
+                    x.1 += s;
+                    x.2 += f;
+                }
+                None => counts.push((b, s, f)),
+            };
+            for chunk in sent.chunks(500) {
+                // One VALUES list of (id, attempt, provider id); both databases take it.
+                let mut sql = String::from("WITH v(id, attempts, pid) AS (VALUES ");
+                for i in 0..chunk.len() {
+                    if i > 0 {
+                        sql.push(',');
+                    }
+                    let n = 2 + 3 * i;
+                    sql.push_str(&format!("(${n}, ${}, ${})", n + 1, n + 2));
+                }
+                sql.push_str(&format!(
+                    ") UPDATE deliveries {set_sent} FROM v WHERE deliveries.id = v.id \
+                     AND deliveries.state = 'sending' AND deliveries.attempts = v.attempts \
+                     RETURNING deliveries.broadcast_id"
+                ));
+                let mut q = sqlx::query_scalar(&sql).bind(now);
+                for (c, pid) in chunk {
+                    q = q.bind(c.id).bind(c.attempts).bind(*pid);
+                }
+                let moved: Vec<i64> = q.fetch_all(&mut *tx).await?;
+                for b in moved {
+                    tally(b, 1, 0);
+                }
+            }
+            for (c, outcome) in rest {
                 let q = match outcome {
                     Outcome::Sent { provider_message_id, .. } => sqlx::query(
                         "UPDATE deliveries SET state = 'sent', provider_message_id = $1, sent_at = $2, \
@@ -363,19 +410,8 @@ impl Db {
                 if changed == 0 {
                     continue;
                 }
-                let (s, f) = match outcome {
-                    Outcome::Sent { .. } => (1, 0),
-                    Outcome::Failed { .. } => (0, 1),
-                    _ => (0, 0),
-                };
-                if s + f > 0 {
-                    match counts.iter_mut().find(|x| x.0 == c.broadcast_id) {
-                        Some(x) => {
-                            x.1 += s;
-                            x.2 += f;
-                        }
-                        None => counts.push((c.broadcast_id, s, f)),
-                    }
+                if matches!(outcome, Outcome::Failed { .. }) {
+                    tally(c.broadcast_id, 0, 1);
                 }
             }
             for (b, s, f) in counts {
