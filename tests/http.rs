@@ -1251,3 +1251,68 @@ async fn staff_cancel_a_scheduled_broadcast_for_good_and_finished_ones_stay() {
     assert!(edit.contains("can no longer be edited") && !edit.contains("Cancel broadcast"));
     t.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_missed_schedule_is_shown_as_such_and_staff_can_send_it_now() {
+    use herald::model::compose::{Compose, Intent};
+    let (app, t) = app().await;
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let manager = sign_in(&app, "manager@herald.test").await;
+    let channel = t.db.enabled_channels().await.unwrap()[0].0;
+    let now = chrono::Utc::now();
+    let two_hours_ago = now - chrono::Duration::hours(2);
+    let v = Compose {
+        name: "Overnight notice".into(),
+        body: "We were closed".into(),
+        channel_ids: vec![channel],
+        scheduled_at: Some(now - chrono::Duration::hours(1)),
+        ..Default::default()
+    }
+    .validate(Intent::Schedule, two_hours_ago)
+    .unwrap();
+    let id =
+        t.db.create_broadcast(&v, 2, "missed-key-000000001", two_hours_ago)
+            .await
+            .unwrap()
+            .0;
+    // Herald comes back an hour after the time: past the 15-minute grace.
+    assert_eq!(
+        t.db.fire(id, now, chrono::Duration::minutes(15))
+            .await
+            .unwrap(),
+        herald::server::db::Fired::Missed
+    );
+    let list = send(&app, get("/?q=Overnight", Some(&staff))).await.body;
+    assert!(list.contains("Missed — send now?"), "{list}");
+    assert!(list.contains("Send now: Overnight notice"), "{list}");
+    let form = format!("id={id}");
+    let r = send(
+        &app,
+        post("/api/broadcasts/send-missed", &form, Some(&manager), false),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(
+        &app,
+        post("/api/broadcasts/send-missed", &form, Some(&staff), true),
+    )
+    .await;
+    assert!(r.status.is_redirection(), "{}", r.status);
+    let b = t.db.broadcast(id).await.unwrap();
+    assert!(b.missed_at.is_none());
+    assert!(b.scheduled_at.unwrap() >= now, "due now, not an hour ago");
+    // Due now: it fires (within the grace period).
+    assert!(matches!(
+        t.db.fire(id, chrono::Utc::now(), chrono::Duration::minutes(15))
+            .await
+            .unwrap(),
+        herald::server::db::Fired::Started { .. }
+    ));
+    let r = send(
+        &app,
+        post("/api/broadcasts/send-missed", &form, Some(&staff), false),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    t.cleanup().await;
+}
