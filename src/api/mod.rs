@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod broadcasts;
+pub mod channels;
 pub mod compose;
 pub mod customers;
 pub mod error;

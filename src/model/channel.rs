@@ -55,3 +55,180 @@ impl ChannelKind {
         }
     }
 }
+
+/// One setting a kind of channel needs (stored in the channel's JSON settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldSpec {
+    pub key: &'static str,
+    pub label: &'static str,
+    /// Credentials: stored, never sent back to the browser or logged; shown masked.
+    pub secret: bool,
+    /// Filled in when left empty on connecting.
+    pub default: &'static str,
+}
+
+const fn field(key: &'static str, label: &'static str) -> FieldSpec {
+    FieldSpec {
+        key,
+        label,
+        secret: false,
+        default: "",
+    }
+}
+
+const fn secret(key: &'static str, label: &'static str) -> FieldSpec {
+    FieldSpec {
+        key,
+        label,
+        secret: true,
+        default: "",
+    }
+}
+
+const fn with_default(key: &'static str, label: &'static str, default: &'static str) -> FieldSpec {
+    FieldSpec {
+        key,
+        label,
+        secret: false,
+        default,
+    }
+}
+
+impl ChannelKind {
+    /// How the kind is called on the page.
+    pub fn label(self) -> &'static str {
+        match self {
+            ChannelKind::Sandbox => "Sandbox (simulated)",
+            ChannelKind::Whatsapp => "WhatsApp Cloud API",
+            ChannelKind::Telegram => "Telegram bot",
+            ChannelKind::Email => "Email (SMTP)",
+            ChannelKind::Sms => "SMS (Twilio-style API)",
+            ChannelKind::Webhook => "Webhook (your own system)",
+        }
+    }
+
+    /// Messages per second by default: the provider's published limit (WhatsApp Cloud API
+    /// 80/s per number, Telegram bots 30/s, Twilio long codes 1/s), a cautious SMTP rate, and
+    /// what Herald's own sandbox and webhook handle comfortably.
+    pub fn default_rate(self) -> i64 {
+        match self {
+            ChannelKind::Sandbox => 200,
+            ChannelKind::Whatsapp => 80,
+            ChannelKind::Telegram => 30,
+            ChannelKind::Email => 10,
+            ChannelKind::Sms => 1,
+            ChannelKind::Webhook => 100,
+        }
+    }
+
+    /// The settings a channel of this kind needs.
+    pub fn fields(self) -> &'static [FieldSpec] {
+        const WHATSAPP: &[FieldSpec] = &[
+            field("phone_number_id", "Phone number ID"),
+            secret("access_token", "Access token"),
+            secret("app_secret", "App secret (verifies webhooks)"),
+            secret("verify_token", "Webhook verify token"),
+            with_default(
+                "base_url",
+                "API base URL",
+                "https://graph.facebook.com/v21.0",
+            ),
+        ];
+        const TELEGRAM: &[FieldSpec] = &[
+            secret("bot_token", "Bot token"),
+            secret("webhook_secret", "Webhook secret token"),
+            with_default("base_url", "API base URL", "https://api.telegram.org"),
+        ];
+        const EMAIL: &[FieldSpec] = &[
+            field("smtp_host", "SMTP host"),
+            with_default("smtp_port", "SMTP port", "587"),
+            field("username", "User name"),
+            secret("password", "Password"),
+            field("from", "From address"),
+        ];
+        const SMS: &[FieldSpec] = &[
+            field("account_sid", "Account SID"),
+            secret("auth_token", "Auth token"),
+            field("from", "From number"),
+            with_default("base_url", "API base URL", "https://api.twilio.com"),
+        ];
+        const WEBHOOK: &[FieldSpec] = &[field("url", "URL"), secret("secret", "Signing secret")];
+        match self {
+            ChannelKind::Sandbox => &[],
+            ChannelKind::Whatsapp => WHATSAPP,
+            ChannelKind::Telegram => TELEGRAM,
+            ChannelKind::Email => EMAIL,
+            ChannelKind::Sms => SMS,
+            ChannelKind::Webhook => WEBHOOK,
+        }
+    }
+
+    /// Whether providers of this kind call back (status reports, replies) at a webhook URL.
+    pub fn has_inbound_webhook(self) -> bool {
+        !matches!(self, ChannelKind::Email | ChannelKind::Webhook)
+    }
+}
+
+/// A stored secret as the page shows it: its length hidden, its last 4 characters kept when
+/// it is long enough for that to give nothing away.
+pub fn mask(secret: &str) -> String {
+    let n = secret.chars().count();
+    if n == 0 {
+        String::new()
+    } else if n < 12 {
+        "••••".to_string()
+    } else {
+        let tail: String = secret.chars().skip(n - 4).collect();
+        format!("••••{tail}")
+    }
+}
+
+/// A connected channel as the channels page shows it (secrets masked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelView {
+    pub id: i64,
+    pub kind: ChannelKind,
+    pub name: String,
+    pub enabled: bool,
+    pub rate_per_sec: i64,
+    /// (key, label, shown value, secret?) for each of the kind's settings.
+    pub settings: Vec<(String, String, String, bool)>,
+    /// Where the provider must send its webhooks, if it sends any.
+    pub webhook_url: Option<String>,
+}
+
+/// The channels page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelsPage {
+    pub channels: Vec<ChannelView>,
+    /// Admins connect and change channels; others are told so.
+    pub can_manage: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_keep_at_most_four_characters_of_long_secrets() {
+        assert_eq!(mask(""), "");
+        assert_eq!(mask("short"), "••••");
+        assert_eq!(mask("123456:ABCDEFGHIJKLmnop"), "••••mnop");
+        assert!(!mask("supersecretvalue").contains("supersecret"));
+    }
+
+    #[test]
+    fn every_kind_has_a_rate_and_secret_fields_are_marked() {
+        for k in ChannelKind::ALL {
+            assert!(k.default_rate() >= 1);
+        }
+        assert_eq!(ChannelKind::Whatsapp.default_rate(), 80);
+        assert_eq!(ChannelKind::Telegram.default_rate(), 30);
+        assert!(
+            ChannelKind::Telegram
+                .fields()
+                .iter()
+                .any(|f| f.key == "bot_token" && f.secret)
+        );
+    }
+}

@@ -166,6 +166,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/labels", axum::routing::post(super::labels::handle))
         .route(
+            "/channels",
+            axum::routing::post(super::channels_web::handle),
+        )
+        .route(
             "/customers/import",
             axum::routing::post(super::import_web::upload)
                 .layer(axum::extract::DefaultBodyLimit::disable()),

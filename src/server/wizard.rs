@@ -549,7 +549,7 @@ pub async fn save(
         };
         let back = format!("/broadcasts/{id}/edit?step={}", p.step);
         let mut url = back.clone();
-        match test_send(&state, &user, id, &compose, who).await {
+        match test_send(&state, &user, Some(id), &compose, who).await {
             Ok(notice) => url.push_str(&format!("&notice={}", encode_component(&notice))),
             Err(e) => url.push_str(&format!("&error={}", encode_component(&e))),
         }
@@ -651,7 +651,7 @@ pub async fn copy(
 }
 
 /// Who a test send goes to.
-enum Who {
+pub enum Who {
     /// The customer whose email is the signed-in person's.
     Me,
     /// A customer's exact name, phone or email, as typed.
@@ -661,10 +661,10 @@ enum Who {
 /// Sends the composed message, personalised, to one customer on the first picked channel
 /// that reaches them, through that channel's adapter; stores it in the customer's
 /// conversation. Returns what to tell the person, or why it was not sent.
-async fn test_send(
+pub async fn test_send(
     state: &AppState,
     user: &CurrentUser,
-    broadcast: i64,
+    broadcast: Option<i64>,
     compose: &Compose,
     who: Who,
 ) -> Result<String, String> {
@@ -753,7 +753,8 @@ async fn test_send(
     let body = crate::model::personalize::render(&compose.body, &recipient.name);
     let message = Outgoing {
         idempotency_key: format!(
-            "test-{broadcast}-{}",
+            "test-{}-{}",
+            broadcast.unwrap_or(0),
             &super::auth::new_session_token()[..16]
         ),
         address: address.clone(),
@@ -769,7 +770,7 @@ async fn test_send(
                 &body,
                 &accepted.provider_message_id,
                 user.id,
-                Some(broadcast),
+                broadcast,
                 state.clock.now(),
             )
             .await

@@ -16,6 +16,7 @@ pub fn AppHeader(current: &'static str) -> impl IntoView {
                 <a href="/" aria-current=(current == "broadcasts").then_some("page")>"Broadcasts"</a>
                 <a href="/customers" aria-current=(current == "customers").then_some("page")>"Customers"</a>
                 <a href="/labels" aria-current=(current == "labels").then_some("page")>"Tags & groups"</a>
+                <a href="/channels" aria-current=(current == "channels").then_some("page")>"Channels"</a>
             </nav>
             <div class="who">
                 <Suspense fallback=|| ()>

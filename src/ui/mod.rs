@@ -1,6 +1,7 @@
 //! Pages and components.
 
 pub mod broadcast_list;
+pub mod channels;
 pub mod compose_islands;
 pub mod customer_edit;
 pub mod customers;

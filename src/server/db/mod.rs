@@ -6,6 +6,7 @@
 
 mod audience;
 mod broadcasts;
+mod channels;
 mod compose;
 mod customers;
 mod directory;
@@ -20,6 +21,7 @@ pub use audience::{
     AudienceBind, AudienceSql, Breakdown, Inbound, REPLY_WINDOW_HOURS, audience_clause,
 };
 pub use broadcasts::{BroadcastRecord, NewBroadcast, PauseError};
+pub use channels::ChannelRecord;
 pub use compose::ComposeError;
 pub use customers::{CustomerPageRows, CustomerRecord, UpdateError};
 pub use directory::{NewChannel, NewCustomer};
