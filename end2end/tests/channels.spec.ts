@@ -6,7 +6,7 @@ test('an admin connects a webhook channel; its secret is never shown again; disa
   await page.getByRole('link', { name: 'Channels' }).click();
   await expect(page.getByRole('heading', { name: 'Channels' })).toBeVisible();
   await page.getByLabel('Kind').selectOption('webhook');
-  await page.getByLabel('Name', { exact: true }).fill('Shop system');
+  await page.locator('#new-name').fill('Shop system');
   await page.locator('#new-webhook-url').fill('https://shop.example/herald');
   await page.locator('#new-webhook-secret').fill('a-very-secret-signing-key');
   await page.getByRole('button', { name: 'Connect' }).click();
