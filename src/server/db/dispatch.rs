@@ -626,6 +626,29 @@ impl Db {
         Ok(n)
     }
 
+    /// PostgreSQL: `VACUUM ANALYZE` the customers and their labels (what autovacuum does after
+    /// a bulk load). SQLite: `ANALYZE`.
+    pub async fn maintain(&self) -> Result<(), DbError> {
+        match &self.pool {
+            super::Pool::Postgres(p) => {
+                for t in [
+                    "customers",
+                    "customer_tags",
+                    "customer_robot_groups",
+                    "customer_opt_outs",
+                ] {
+                    sqlx::query(&format!("VACUUM ANALYZE {t}"))
+                        .execute(p)
+                        .await?;
+                }
+            }
+            super::Pool::Sqlite(p) => {
+                sqlx::query("ANALYZE").execute(p).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// The id of the (first) broadcast called `name`.
     pub async fn broadcast_id_by_name(&self, name: &str) -> Result<i64, DbError> {
         let id = on_pool!(self, p => sqlx::query_scalar(
