@@ -402,6 +402,71 @@ async fn a_schedule_across_a_dst_change_fires_at_its_wall_clock_time(db: &Db) {
     assert_eq!(db.broadcast(id).await.unwrap().started_at, Some(due));
 }
 
+async fn each_recipient_gets_the_first_picked_channel_that_reaches_them(db: &Db) {
+    let s = setup(db, Settings::default()).await;
+    let mail = db
+        .insert_channel(
+            &NewChannel {
+                kind: "email".into(),
+                name: "Mail".into(),
+                config_json: "{}".into(),
+                rate_per_sec: 10,
+            },
+            start(),
+        )
+        .await
+        .unwrap();
+    let texts = db
+        .insert_channel(
+            &NewChannel {
+                kind: "sms".into(),
+                name: "Texts".into(),
+                config_json: "{}".into(),
+                rate_per_sec: 10,
+            },
+            start(),
+        )
+        .await
+        .unwrap();
+    let now = s.clock_now();
+    let v = Compose {
+        name: "Two channels".into(),
+        body: "Hi".into(),
+        audience: AudienceRule::default(),
+        channel_ids: vec![mail, texts],
+        ..Default::default()
+    }
+    .validate(Intent::SendNow, now)
+    .unwrap();
+    let id = db
+        .create_broadcast(&v, 2, "two-channels-key-01", now)
+        .await
+        .unwrap()
+        .0;
+    let Fired::Started { deliveries } = db.fire(id, now, Duration::minutes(15)).await.unwrap()
+    else {
+        panic!("not started");
+    };
+    let expected = db
+        .audience_breakdown(
+            &AudienceRule::default(),
+            &[ChannelKind::Email, ChannelKind::Sms],
+        )
+        .await
+        .unwrap();
+    assert_eq!(deliveries, expected.reachable());
+    let rows = db.deliveries_of(id).await.unwrap();
+    let on = |c: i64| rows.iter().filter(|r| r.2 == c).count() as i64;
+    assert_eq!(
+        (on(mail), on(texts)),
+        (expected.per_kind[0], expected.per_kind[1])
+    );
+    assert!(
+        on(mail) > 0 && on(texts) > 0,
+        "both channels used: {expected:?}"
+    );
+}
+
 /// SplitMix64: a small seeded generator, so a failing sequence can be replayed.
 struct Rng(u64);
 impl Rng {
@@ -508,6 +573,7 @@ on_both_backends!(
     counters_match_a_recount_after_random_report_sequences,
     the_demo_broadcasts_in_progress_have_their_deliveries,
     a_schedule_across_a_dst_change_fires_at_its_wall_clock_time,
+    each_recipient_gets_the_first_picked_channel_that_reaches_them,
 );
 
 /// The demo data's broadcasts in progress have real deliveries, one per reachable customer on

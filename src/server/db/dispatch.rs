@@ -731,6 +731,18 @@ fn materialise_sql(
         first: 3,
         binds: Vec::new(),
     };
+    if let [(id, kind)] = picked {
+        // One channel (the usual case): reachability is a plain condition, which PostgreSQL
+        // plans as an anti-join instead of a probe per customer.
+        let rule_sql = b.rule(rule);
+        let reach = b.reach(*kind);
+        let sql = format!(
+            "INSERT INTO deliveries (broadcast_id, customer_id, channel_id, state, created_at) \
+             SELECT $1, c.id, CAST({id} AS BIGINT), 'pending', $2 FROM customers c \
+             WHERE NOT c.opted_out AND {rule_sql} AND {reach}"
+        );
+        return (sql, b.binds);
+    }
     let whens: Vec<String> = picked
         .iter()
         .map(|(id, k)| format!("WHEN {} THEN CAST({id} AS BIGINT)", b.reach(*k)))
