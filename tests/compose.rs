@@ -157,6 +157,20 @@ async fn recipients_are_found_exactly_and_test_messages_join_their_conversation(
         .unwrap();
     let after = db.recipient(1).await.unwrap().unwrap();
     assert_eq!(after.opted_out_kinds, vec![ChannelKind::Sandbox]);
+    // A provider saying the address is dead (a blocked bot) works like an opt-out there.
+    for _ in 0..2 {
+        db.mark_unreachable(
+            1,
+            ChannelKind::Telegram,
+            "Telegram 403: bot was blocked",
+            now(),
+        )
+        .await
+        .unwrap();
+    }
+    let mut kinds = db.recipient(1).await.unwrap().unwrap().opted_out_kinds;
+    kinds.sort_by_key(|k| k.as_str());
+    assert_eq!(kinds, vec![ChannelKind::Sandbox, ChannelKind::Telegram]);
     let id = db
         .record_outbound(
             1,

@@ -1433,3 +1433,144 @@ async fn admins_connect_and_manage_channels_and_secrets_never_come_back() {
     );
     t.cleanup().await;
 }
+
+fn telegram_update(path: &str, secret: Option<&str>, json: &str) -> Request<Body> {
+    let mut b = Request::post(path).header(header::CONTENT_TYPE, "application/json");
+    if let Some(s) = secret {
+        b = b.header("X-Telegram-Bot-Api-Secret-Token", s);
+    }
+    b.body(Body::from(json.to_string())).unwrap()
+}
+
+#[tokio::test]
+async fn telegram_updates_are_authenticated_stored_once_and_mark_replies() {
+    use herald::server::db::{NewChannel, Outcome};
+    let (app, t) = app().await;
+    let now = chrono::Utc::now();
+    let channel = t
+        .db
+        .insert_channel(
+            &NewChannel {
+                kind: "telegram".into(),
+                name: "Bot".into(),
+                config_json: r#"{"bot_token":"1:x","webhook_secret":"tg-secret-1","base_url":"http://127.0.0.1:9"}"#.into(),
+                rate_per_sec: 30,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let mut customer = None;
+    for id in 1..200 {
+        let r = t.db.recipient(id).await.unwrap().unwrap();
+        if r.telegram_chat_id.is_some() {
+            customer = Some(r);
+            break;
+        }
+    }
+    let customer = customer.expect("a demo customer with a Telegram chat");
+    let chat = customer.telegram_chat_id.clone().unwrap();
+    let path = format!("/webhooks/telegram/{channel}");
+    let update = |update_id: i64, message_id: i64, reply_to: Option<i64>| {
+        let mut m = serde_json::json!({
+            "message_id": message_id, "date": 0, "text": "Yes please!",
+            "chat": { "id": chat.parse::<i64>().unwrap(), "type": "private" },
+            "from": { "id": 1, "is_bot": false, "first_name": "Ann" },
+        });
+        if let Some(r) = reply_to {
+            m["reply_to_message"] = serde_json::json!({ "message_id": r, "date": 0, "chat": { "id": 1, "type": "private" } });
+        }
+        serde_json::json!({ "update_id": update_id, "message": m }).to_string()
+    };
+
+    for secret in [None, Some("wrong")] {
+        let r = send(&app, telegram_update(&path, secret, &update(1, 10, None))).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    }
+    let r = send(&app, telegram_update(&path, Some("tg-secret-1"), "[1,2")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(t.db.conversation(customer.id).await.unwrap().is_empty());
+
+    // A broadcast message on this channel, which the customer then answers by quoting it.
+    let v = herald::model::compose::Compose {
+        name: "Bot news".into(),
+        body: "News!".into(),
+        channel_ids: vec![channel],
+        ..Default::default()
+    }
+    .validate(herald::model::compose::Intent::SendNow, now)
+    .unwrap();
+    let b =
+        t.db.create_broadcast(&v, 2, "telegram-key-0001", now)
+            .await
+            .unwrap()
+            .0;
+    t.db.fire(b, now, chrono::Duration::minutes(15))
+        .await
+        .unwrap();
+    let claimed =
+        t.db.claim_broadcast(b, 100_000, now, now + chrono::Duration::seconds(60))
+            .await
+            .unwrap();
+    let results: Vec<_> = claimed
+        .into_iter()
+        .map(|c| {
+            let id = if c.customer_id == customer.id {
+                format!("{chat}:555")
+            } else {
+                format!("x:{}", c.id)
+            };
+            (
+                c,
+                Outcome::Sent {
+                    provider_message_id: id,
+                    replayed: false,
+                },
+            )
+        })
+        .collect();
+    t.db.record(&results, now).await.unwrap();
+
+    let r = send(
+        &app,
+        telegram_update(&path, Some("tg-secret-1"), &update(2, 11, Some(555))),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert!(v["replied"].is_i64(), "{v}");
+    assert_eq!(t.db.counters(b).await.unwrap()[4], 1, "one reply counted");
+    // Telegram sends the update again: nothing changes.
+    let r = send(
+        &app,
+        telegram_update(&path, Some("tg-secret-1"), &update(2, 11, Some(555))),
+    )
+    .await;
+    assert!(r.body.contains("repeat"), "{}", r.body);
+    let convo = t.db.conversation(customer.id).await.unwrap();
+    assert_eq!(convo.iter().filter(|m| m.0 == "in").count(), 1);
+    assert_eq!(
+        convo.last().unwrap().3.as_deref(),
+        Some(format!("{chat}:11").as_str())
+    );
+    assert_eq!(t.db.counters(b).await.unwrap()[4], 1);
+    // Unknown chats and updates without a message are acknowledged and dropped.
+    let stranger = update(3, 12, None).replace(&chat, "999999999");
+    let r = send(&app, telegram_update(&path, Some("tg-secret-1"), &stranger)).await;
+    assert!(
+        r.status == StatusCode::OK && r.body.contains("unknown chat"),
+        "{}",
+        r.body
+    );
+    let r = send(
+        &app,
+        telegram_update(
+            &path,
+            Some("tg-secret-1"),
+            r#"{"update_id":4,"edited_message":{}}"#,
+        ),
+    )
+    .await;
+    assert!(r.status == StatusCode::OK && r.body.contains("ignored"));
+    t.cleanup().await;
+}

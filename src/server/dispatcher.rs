@@ -39,6 +39,8 @@ pub struct Settings {
     /// broadcasts are paused (other instances may have paused them).
     pub idle: Duration,
     pub halt_poll: Duration,
+    /// Where attachment files are (`<data-dir>/attachments`).
+    pub files: std::path::PathBuf,
 }
 
 impl Default for Settings {
@@ -53,6 +55,7 @@ impl Default for Settings {
             retry_max: chrono::Duration::minutes(10),
             idle: Duration::from_millis(250),
             halt_poll: Duration::from_millis(50),
+            files: std::path::PathBuf::from("data/attachments"),
         }
     }
 }
@@ -371,7 +374,13 @@ impl Dispatcher {
                 reason: "The customer no longer has an address on this channel.".into(),
             };
         };
-        let sender = match adapter(c.channel_id, channel.kind, &channel.config, &self.sandbox) {
+        let sender = match adapter(
+            c.channel_id,
+            channel.kind,
+            &channel.config,
+            &self.sandbox,
+            &self.settings.files,
+        ) {
             Ok(s) => s,
             Err(reason) => return Outcome::Failed { reason },
         };
@@ -392,6 +401,16 @@ impl Dispatcher {
                 replayed: a.replayed,
             },
             Err(SendError::Permanent { reason }) => Outcome::Failed { reason },
+            Err(SendError::Unreachable { reason }) => {
+                if let Err(e) = self
+                    .db
+                    .mark_unreachable(person.id, channel.kind, &reason, self.clock.now())
+                    .await
+                {
+                    tracing::warn!(error = ?e, "marking an address unreachable failed");
+                }
+                Outcome::Failed { reason }
+            }
             Err(SendError::Transient {
                 reason,
                 retry_after,

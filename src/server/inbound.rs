@@ -111,6 +111,113 @@ pub async fn sandbox(
     }
 }
 
+/// `POST /webhooks/telegram/{channel_id}`: Telegram's updates, authenticated by
+/// `X-Telegram-Bot-Api-Secret-Token` (the channel's webhook secret, set with `setWebhook`).
+/// A message from a known chat is stored in that customer's conversation; one that answers a
+/// broadcast message (`reply_to_message`), or comes within the reply window, marks it replied.
+/// Updates Herald has no use for are acknowledged and dropped; a repeated update changes
+/// nothing.
+pub async fn telegram(
+    State(state): State<AppState>,
+    Path(channel_id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let error = |status, message: &str| reply(status, serde_json::json!({ "error": message }));
+    let config = match state.db.channel_kind_and_config(channel_id).await {
+        Ok(Some((ChannelKind::Telegram, config))) => config,
+        Ok(_) => return error(StatusCode::NOT_FOUND, "no such Telegram channel"),
+        Err(e) => {
+            tracing::error!(error = ?e, "webhook: channel lookup failed");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+        }
+    };
+    let settings: super::channels::telegram::Settings =
+        serde_json::from_str(&config).unwrap_or_default();
+    let given = headers
+        .get("x-telegram-bot-api-secret-token")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if settings.webhook_secret.is_empty()
+        || !constant_time_eq(given, settings.webhook_secret.as_bytes())
+    {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong X-Telegram-Bot-Api-Secret-Token",
+        );
+    }
+    let update: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        _ => return error(StatusCode::BAD_REQUEST, "expected a Telegram Update object"),
+    };
+    let message = &update["message"];
+    let (Some(chat), Some(id)) = (
+        message["chat"]["id"].as_i64(),
+        message["message_id"].as_i64(),
+    ) else {
+        return reply(
+            StatusCode::OK,
+            serde_json::json!({ "ignored": "not a message" }),
+        );
+    };
+    let text = message["text"]
+        .as_str()
+        .or_else(|| message["caption"].as_str())
+        .unwrap_or("(a message without text)");
+    if text.chars().count() > 4096 {
+        return error(StatusCode::BAD_REQUEST, "message too long");
+    }
+    let own_id = format!("{chat}:{id}");
+    let reply_to = message["reply_to_message"]["message_id"]
+        .as_i64()
+        .map(|r| format!("{chat}:{r}"));
+    let db = &state.db;
+    let customer = match db
+        .customer_by_address(ChannelKind::Telegram, &chat.to_string())
+        .await
+    {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return reply(
+                StatusCode::OK,
+                serde_json::json!({ "ignored": "unknown chat" }),
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = ?e, "webhook: customer lookup failed");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+        }
+    };
+    match db.inbound_seen(channel_id, &own_id).await {
+        Ok(true) => return reply(StatusCode::OK, serde_json::json!({ "ignored": "repeat" })),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(error = ?e, "webhook: lookup failed");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+        }
+    }
+    match db
+        .record_inbound_reply(
+            channel_id,
+            customer,
+            text,
+            Some(&own_id),
+            reply_to.as_deref(),
+            state.clock.now(),
+        )
+        .await
+    {
+        Ok(i) => reply(
+            StatusCode::OK,
+            serde_json::json!({ "message_id": i.message_id, "replied": i.replied, "opted_out": i.opted_out }),
+        ),
+        Err(e) => {
+            tracing::error!(error = ?e, "webhook: storing the message failed");
+            error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::constant_time_eq;

@@ -44,6 +44,7 @@ pub async fn run() -> anyhow::Result<()> {
         super::dispatcher::Settings {
             grace: chrono::Duration::minutes(config.dispatch_grace_minutes),
             lease: chrono::Duration::seconds(config.dispatch_lease_seconds),
+            files: config.data_dir.join("attachments"),
             ..Default::default()
         },
     ));
@@ -192,6 +193,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/attachments/{id}",
             axum::routing::get(super::attachments::serve),
+        )
+        .route(
+            "/webhooks/telegram/{channel_id}",
+            axum::routing::post(super::inbound::telegram).layer(
+                axum::extract::DefaultBodyLimit::max(super::inbound::MAX_BODY),
+            ),
         )
         .route(
             "/webhooks/sandbox/{channel_id}",

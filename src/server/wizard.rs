@@ -761,7 +761,13 @@ pub async fn test_send(
         body: body.clone(),
         attachments: compose.attachments.clone(),
     };
-    let channel = adapter(channel_id, kind, &config, &state.sandbox)?;
+    let channel = adapter(
+        channel_id,
+        kind,
+        &config,
+        &state.sandbox,
+        &super::attachments::folder(state),
+    )?;
     match channel.send(&message).await {
         Ok(accepted) => {
             db.record_outbound(
@@ -785,6 +791,15 @@ pub async fn test_send(
         )),
         Err(SendError::Permanent { reason }) => {
             Err(format!("{channel_name} refused the test: {reason}"))
+        }
+        Err(SendError::Unreachable { reason }) => {
+            let _ = db
+                .mark_unreachable(recipient.id, kind, &reason, state.clock.now())
+                .await;
+            Err(format!(
+                "{} cannot be reached on {channel_name} any more: {reason}",
+                recipient.name
+            ))
         }
     }
 }

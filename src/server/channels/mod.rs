@@ -4,6 +4,7 @@
 //! should be asked again later.
 
 pub mod sandbox;
+pub mod telegram;
 pub mod webhook;
 
 use std::time::Duration;
@@ -45,6 +46,10 @@ pub enum SendError {
     /// Will not succeed by retrying; the delivery fails with this reason.
     #[error("{reason}")]
     Permanent { reason: String },
+    /// The recipient cannot be reached on this channel any more (they blocked the bot, say):
+    /// the delivery fails and the address is marked unreachable on this kind of channel.
+    #[error("{reason}")]
+    Unreachable { reason: String },
 }
 
 /// A connected channel that can send.
@@ -59,12 +64,18 @@ pub fn adapter(
     kind: ChannelKind,
     config: &str,
     sandbox: &std::sync::Arc<sandbox::SandboxProvider>,
+    files: &std::path::Path,
 ) -> Result<Box<dyn Channel>, String> {
     match kind {
         ChannelKind::Sandbox => Ok(Box::new(sandbox::Sandbox::for_channel(
             sandbox.clone(),
             sandbox::Settings::from_config(config),
             channel_id,
+        ))),
+        ChannelKind::Telegram => Ok(Box::new(telegram::Telegram::new(
+            serde_json::from_str(config).unwrap_or_default(),
+            http_client(),
+            files.to_path_buf(),
         ))),
         ChannelKind::Webhook => Ok(Box::new(webhook::Webhook::new(
             serde_json::from_str(config).unwrap_or_default(),

@@ -216,6 +216,61 @@ impl Db {
         Ok(id)
     }
 
+    /// Whether a message from a customer with this provider id on this channel is stored
+    /// already (providers send webhooks again when unsure they arrived).
+    pub async fn inbound_seen(
+        &self,
+        channel_id: i64,
+        provider_message_id: &str,
+    ) -> Result<bool, DbError> {
+        let n: i64 = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages WHERE channel_id = $1 AND provider_message_id = $2 AND direction = 'in'",
+        )
+        .bind(channel_id)
+        .bind(provider_message_id)
+        .fetch_one(p)
+        .await?);
+        Ok(n > 0)
+    }
+
+    /// The customer cannot be reached on `kind` any more (the provider said so): like an
+    /// opt-out on that kind, so audiences leave them out there; audited with the reason.
+    pub async fn mark_unreachable(
+        &self,
+        customer_id: i64,
+        kind: ChannelKind,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(
+                "INSERT INTO customer_opt_outs (customer_id, channel_kind, at) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(customer_id)
+            .bind(kind.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n > 0 {
+                let detail = format!("unreachable on {}: {reason}", kind.as_str());
+                sqlx::query(
+                    "INSERT INTO audit_log (at, action, subject_type, subject_id, detail) VALUES ($1, 'unreachable', 'customer', $2, $3)",
+                )
+                .bind(now)
+                .bind(customer_id)
+                .bind(detail)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok::<(), DbError>(())
+        })?;
+        Ok(())
+    }
+
     /// The messages of a customer's conversation, oldest first: (direction, body, channel id,
     /// provider message id, at).
     pub async fn conversation(
