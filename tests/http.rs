@@ -1574,3 +1574,122 @@ async fn telegram_updates_are_authenticated_stored_once_and_mark_replies() {
     assert!(r.status == StatusCode::OK && r.body.contains("ignored"));
     t.cleanup().await;
 }
+
+#[tokio::test]
+async fn sms_callbacks_are_verified_move_deliveries_and_apply_stop() {
+    use herald::server::channels::sms::signature;
+    use herald::server::db::{NewChannel, Outcome};
+    let (app, t) = app().await;
+    let now = chrono::Utc::now();
+    let channel = t
+        .db
+        .insert_channel(
+            &NewChannel {
+                kind: "sms".into(),
+                name: "Texts".into(),
+                config_json: r#"{"account_sid":"AC1","auth_token":"twilio-token","from":"+1555","base_url":"http://127.0.0.1:9"}"#.into(),
+                rate_per_sec: 1,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let path = format!("/webhooks/sms/{channel}");
+    let url = format!("http://localhost{path}");
+    let signed = |params: &[(&str, &str)], sig: Option<String>| {
+        let owned: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        let sig = sig.unwrap_or_else(|| signature("twilio-token", &url, &owned));
+        Request::post(&path)
+            .header(header::HOST, "localhost")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("X-Twilio-Signature", sig)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    // One SMS delivery, accepted as SM1.
+    let ann = t.db.recipient(1).await.unwrap().unwrap();
+    let v = herald::model::compose::Compose {
+        name: "Texted".into(),
+        body: "Hi".into(),
+        channel_ids: vec![channel],
+        ..Default::default()
+    }
+    .validate(herald::model::compose::Intent::SendNow, now)
+    .unwrap();
+    let b =
+        t.db.create_broadcast(&v, 2, "sms-key-0000000001", now)
+            .await
+            .unwrap()
+            .0;
+    t.db.fire(b, now, chrono::Duration::minutes(15))
+        .await
+        .unwrap();
+    let claimed =
+        t.db.claim_broadcast(b, 100_000, now, now + chrono::Duration::seconds(60))
+            .await
+            .unwrap();
+    let results: Vec<_> = claimed
+        .into_iter()
+        .map(|c| {
+            let id = if c.customer_id == ann.id {
+                "SM1".to_string()
+            } else {
+                format!("SMx{}", c.id)
+            };
+            (
+                c,
+                Outcome::Sent {
+                    provider_message_id: id,
+                    replayed: false,
+                },
+            )
+        })
+        .collect();
+    t.db.record(&results, now).await.unwrap();
+
+    let delivered = [("MessageSid", "SM1"), ("MessageStatus", "delivered")];
+    let r = send(&app, signed(&delivered, Some("forged".into()))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(t.db.counters(b).await.unwrap()[2], 0);
+    let r = send(&app, signed(&delivered, None)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(t.db.counters(b).await.unwrap()[2], 1, "delivered counted");
+    let r = send(&app, signed(&delivered, None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        t.db.counters(b).await.unwrap()[2],
+        1,
+        "a repeat changes nothing"
+    );
+
+    // The customer texts STOP: stored, replied, opted out of SMS.
+    let phone = ann.phone.clone().unwrap();
+    let stop = [
+        ("MessageSid", "SMin1"),
+        ("From", phone.as_str()),
+        ("Body", "STOP"),
+    ];
+    let r = send(&app, signed(&stop, None)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "text/xml");
+    let after = t.db.recipient(ann.id).await.unwrap().unwrap();
+    assert!(
+        after
+            .opted_out_kinds
+            .contains(&herald::model::channel::ChannelKind::Sms)
+    );
+    assert_eq!(
+        t.db.counters(b).await.unwrap()[4],
+        1,
+        "the answer counts as a reply"
+    );
+    let r = send(&app, signed(&[("Foo", "bar")], None)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    t.cleanup().await;
+}

@@ -218,6 +218,126 @@ pub async fn telegram(
     }
 }
 
+/// `POST /webhooks/sms/{channel_id}`: a Twilio-style provider's status callbacks
+/// (`MessageSid` + `MessageStatus`) and inbound messages (`From` + `Body`), form-encoded and
+/// signed with `X-Twilio-Signature` over this URL. Statuses move the delivery forward
+/// (`delivered`; `undelivered`/`failed` with the error code); an inbound text is stored in the
+/// customer's conversation (a STOP opts them out of SMS) and may mark a reply.
+pub async fn sms(
+    State(state): State<AppState>,
+    Path(channel_id): Path<i64>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> Response {
+    use super::db::DeliveryEvent;
+    let error = |status, message: &str| reply(status, serde_json::json!({ "error": message }));
+    let config = match state.db.channel_kind_and_config(channel_id).await {
+        Ok(Some((ChannelKind::Sms, config))) => config,
+        Ok(_) => return error(StatusCode::NOT_FOUND, "no such SMS channel"),
+        Err(e) => {
+            tracing::error!(error = ?e, "webhook: channel lookup failed");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+        }
+    };
+    let settings: super::channels::sms::Settings =
+        serde_json::from_str(&config).unwrap_or_default();
+    let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    // The URL the provider signed: as it reached us (scheme from the cookie setting, as the
+    // channels page shows it).
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let scheme = if state.config.secure_cookies {
+        "https"
+    } else {
+        "http"
+    };
+    let url = format!(
+        "{scheme}://{host}{}",
+        uri.path_and_query().map(|p| p.as_str()).unwrap_or("")
+    );
+    let expected = super::channels::sms::signature(&settings.auth_token, &url, &params);
+    let given = headers
+        .get("x-twilio-signature")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if settings.auth_token.is_empty() || !constant_time_eq(given, expected.as_bytes()) {
+        return error(StatusCode::FORBIDDEN, "missing or wrong X-Twilio-Signature");
+    }
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let now = state.clock.now();
+    let twiml = || {
+        (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, "text/xml")],
+            "<Response/>",
+        )
+            .into_response()
+    };
+    if let (Some(sid), Some(status)) = (get("MessageSid"), get("MessageStatus")) {
+        let event = match status {
+            "delivered" => Some(DeliveryEvent::Delivered),
+            "undelivered" | "failed" => Some(DeliveryEvent::Failed {
+                reason: format!(
+                    "SMS {status}{}",
+                    get("ErrorCode")
+                        .map(|c| format!(" (error {c})"))
+                        .unwrap_or_default()
+                ),
+            }),
+            _ => None, // queued, sending, sent: nothing new
+        };
+        if let Some(event) = event
+            && let Err(e) = state.db.apply_event(channel_id, sid, &event, now).await
+        {
+            tracing::error!(error = ?e, "webhook: applying a status failed");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+        }
+        return twiml();
+    }
+    let (Some(from), Some(text)) = (get("From"), get("Body")) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected MessageStatus, or From and Body",
+        );
+    };
+    if text.chars().count() > 4096 {
+        return error(StatusCode::BAD_REQUEST, "message too long");
+    }
+    let sid = get("MessageSid").unwrap_or("");
+    let db = &state.db;
+    let customer = match db.customer_by_address(ChannelKind::Sms, from.trim()).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return twiml(), // not one of ours: acknowledged, dropped
+        Err(e) => {
+            tracing::error!(error = ?e, "webhook: customer lookup failed");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+        }
+    };
+    if !sid.is_empty() && db.inbound_seen(channel_id, sid).await.unwrap_or(false) {
+        return twiml();
+    }
+    match db
+        .record_inbound_reply(
+            channel_id,
+            customer,
+            text,
+            (!sid.is_empty()).then_some(sid),
+            None,
+            now,
+        )
+        .await
+    {
+        Ok(_) => twiml(),
+        Err(e) => {
+            tracing::error!(error = ?e, "webhook: storing the message failed");
+            error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::constant_time_eq;

@@ -195,6 +195,12 @@ pub fn router(state: AppState) -> Router {
             axum::routing::get(super::attachments::serve),
         )
         .route(
+            "/webhooks/sms/{channel_id}",
+            axum::routing::post(super::inbound::sms).layer(axum::extract::DefaultBodyLimit::max(
+                super::inbound::MAX_BODY,
+            )),
+        )
+        .route(
             "/webhooks/telegram/{channel_id}",
             axum::routing::post(super::inbound::telegram).layer(
                 axum::extract::DefaultBodyLimit::max(super::inbound::MAX_BODY),

@@ -4,6 +4,7 @@
 //! should be asked again later.
 
 pub mod sandbox;
+pub mod sms;
 pub mod telegram;
 pub mod webhook;
 
@@ -76,6 +77,10 @@ pub fn adapter(
             serde_json::from_str(config).unwrap_or_default(),
             http_client(),
             files.to_path_buf(),
+        ))),
+        ChannelKind::Sms => Ok(Box::new(sms::Sms::new(
+            serde_json::from_str(config).unwrap_or_default(),
+            http_client(),
         ))),
         ChannelKind::Webhook => Ok(Box::new(webhook::Webhook::new(
             serde_json::from_str(config).unwrap_or_default(),
