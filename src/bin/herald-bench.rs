@@ -349,11 +349,18 @@ mod dispatch {
     pub async fn run() -> anyhow::Result<()> {
         let dir = std::env::temp_dir().join(format!("herald-dispatch-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
-        let sqlite = Db::connect(&format!("sqlite://{}", dir.join("d.db").display())).await?;
-        let r = bench("SQLite", &sqlite).await;
-        sqlite.close().await;
-        let _ = std::fs::remove_dir_all(&dir);
-        r?;
+        // HERALD_BENCH_ONLY=postgres skips SQLite (and =sqlite, PostgreSQL).
+        let only = std::env::var("HERALD_BENCH_ONLY").unwrap_or_default();
+        if only != "postgres" {
+            let sqlite = Db::connect(&format!("sqlite://{}", dir.join("d.db").display())).await?;
+            let r = bench("SQLite", &sqlite).await;
+            sqlite.close().await;
+            let _ = std::fs::remove_dir_all(&dir);
+            r?;
+        }
+        if only == "sqlite" {
+            return Ok(());
+        }
         if let Ok(url) =
             std::env::var("TEST_DATABASE_URL").or_else(|_| std::env::var("DATABASE_URL"))
             && url.starts_with("postgres")

@@ -733,13 +733,14 @@ fn materialise_sql(
     };
     if let [(id, kind)] = picked {
         // One channel (the usual case): reachability is a plain condition, which PostgreSQL
-        // plans as an anti-join instead of a probe per customer.
+        // plans as an anti-join instead of a probe per customer. Rows go in customer order,
+        // so the (broadcast, customer) index grows at its end instead of splitting pages.
         let rule_sql = b.rule(rule);
         let reach = b.reach(*kind);
         let sql = format!(
             "INSERT INTO deliveries (broadcast_id, customer_id, channel_id, state, created_at) \
              SELECT $1, c.id, CAST({id} AS BIGINT), 'pending', $2 FROM customers c \
-             WHERE NOT c.opted_out AND {rule_sql} AND {reach}"
+             WHERE NOT c.opted_out AND {rule_sql} AND {reach} ORDER BY c.id"
         );
         return (sql, b.binds);
     }
@@ -752,7 +753,7 @@ fn materialise_sql(
         "INSERT INTO deliveries (broadcast_id, customer_id, channel_id, state, created_at) \
          SELECT $1, s.id, s.channel, 'pending', $2 FROM \
          (SELECT c.id, CASE {} ELSE NULL END AS channel FROM customers c \
-          WHERE NOT c.opted_out AND {rule_sql}) s WHERE s.channel IS NOT NULL",
+          WHERE NOT c.opted_out AND {rule_sql}) s WHERE s.channel IS NOT NULL ORDER BY s.id",
         whens.join(" ")
     );
     (sql, b.binds)
