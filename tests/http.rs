@@ -1693,3 +1693,141 @@ async fn sms_callbacks_are_verified_move_deliveries_and_apply_stop() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     t.cleanup().await;
 }
+
+#[tokio::test]
+async fn whatsapp_webhooks_verify_move_statuses_forward_and_attribute_replies() {
+    use herald::server::channels::webhook::signature;
+    use herald::server::db::{NewChannel, Outcome};
+    let (app, t) = app().await;
+    let now = chrono::Utc::now();
+    let channel = t
+        .db
+        .insert_channel(
+            &NewChannel {
+                kind: "whatsapp".into(),
+                name: "WA".into(),
+                config_json: r#"{"phone_number_id":"1061","access_token":"EAAG","app_secret":"meta-app-secret","verify_token":"verify-me","base_url":"http://127.0.0.1:9"}"#.into(),
+                rate_per_sec: 80,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let path = format!("/webhooks/whatsapp/{channel}");
+    // The handshake, with no session (providers have none).
+    let r = send(
+        &app,
+        Request::get(format!(
+            "{path}?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444"
+        ))
+        .body(Body::empty())
+        .unwrap(),
+    )
+    .await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "1158201444"));
+    let r = send(
+        &app,
+        Request::get(format!(
+            "{path}?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1"
+        ))
+        .body(Body::empty())
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    let mut customer = None;
+    for id in 1..200 {
+        let r = t.db.recipient(id).await.unwrap().unwrap();
+        if r.whatsapp_id.is_some() {
+            customer = Some(r);
+            break;
+        }
+    }
+    let customer = customer.expect("a demo customer on WhatsApp");
+    let wa_id = customer.whatsapp_id.clone().unwrap();
+    let v = herald::model::compose::Compose {
+        name: "WA news".into(),
+        body: "News".into(),
+        channel_ids: vec![channel],
+        ..Default::default()
+    }
+    .validate(herald::model::compose::Intent::SendNow, now)
+    .unwrap();
+    let b =
+        t.db.create_broadcast(&v, 2, "wa-key-00000000001", now)
+            .await
+            .unwrap()
+            .0;
+    t.db.fire(b, now, chrono::Duration::minutes(15))
+        .await
+        .unwrap();
+    let claimed =
+        t.db.claim_broadcast(b, 100_000, now, now + chrono::Duration::seconds(60))
+            .await
+            .unwrap();
+    let results: Vec<_> = claimed
+        .into_iter()
+        .map(|c| {
+            let id = if c.customer_id == customer.id {
+                "wamid.OURS".to_string()
+            } else {
+                format!("wamid.{}", c.id)
+            };
+            (
+                c,
+                Outcome::Sent {
+                    provider_message_id: id,
+                    replayed: false,
+                },
+            )
+        })
+        .collect();
+    t.db.record(&results, now).await.unwrap();
+
+    let post_signed = |json: String, sig: Option<&str>| {
+        let sig = sig
+            .map(str::to_string)
+            .unwrap_or_else(|| signature("meta-app-secret", json.as_bytes()));
+        Request::post(&path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("X-Hub-Signature-256", sig)
+            .body(Body::from(json))
+            .unwrap()
+    };
+    let statuses = |status: &str| {
+        serde_json::json!({ "object": "whatsapp_business_account", "entry": [{ "id": "WABA", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp", "metadata": { "display_phone_number": "15550000", "phone_number_id": "1061" },
+            "statuses": [{ "id": "wamid.OURS", "status": status, "timestamp": "1700000000", "recipient_id": wa_id }]
+        }}]}]})
+        .to_string()
+    };
+    let r = send(&app, post_signed(statuses("read"), Some("sha256=00"))).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = send(&app, post_signed(statuses("read"), None)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let read = t.db.counters(b).await.unwrap();
+    assert_eq!((read[2], read[3]), (1, 1), "read counts as delivered too");
+    // A late "delivered" after "read" changes nothing.
+    send(&app, post_signed(statuses("delivered"), None)).await;
+    assert_eq!(t.db.counters(b).await.unwrap(), read);
+
+    // The customer answers, quoting our message: stored once, replied once.
+    let inbound = serde_json::json!({ "object": "whatsapp_business_account", "entry": [{ "id": "WABA", "changes": [{ "field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": { "display_phone_number": "15550000", "phone_number_id": "1061" },
+        "contacts": [{ "profile": { "name": "Ann" }, "wa_id": wa_id }],
+        "messages": [{ "from": wa_id, "id": "wamid.THEIRS", "timestamp": "1700000100", "type": "text",
+                       "text": { "body": "Count me in" }, "context": { "from": "15550000", "id": "wamid.OURS" } }]
+    }}]}]})
+    .to_string();
+    for _ in 0..2 {
+        let r = send(&app, post_signed(inbound.clone(), None)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    assert_eq!(t.db.counters(b).await.unwrap()[4], 1);
+    let convo = t.db.conversation(customer.id).await.unwrap();
+    assert_eq!(convo.iter().filter(|m| m.0 == "in").count(), 1);
+    let r = send(&app, post_signed("[]".into(), None)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    t.cleanup().await;
+}

@@ -338,6 +338,163 @@ pub async fn sms(
     }
 }
 
+async fn whatsapp_settings(
+    state: &AppState,
+    channel_id: i64,
+) -> Result<super::channels::whatsapp::Settings, Response> {
+    match state.db.channel_kind_and_config(channel_id).await {
+        Ok(Some((ChannelKind::Whatsapp, config))) => {
+            Ok(serde_json::from_str(&config).unwrap_or_default())
+        }
+        Ok(_) => Err(reply(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({ "error": "no such WhatsApp channel" }),
+        )),
+        Err(e) => {
+            tracing::error!(error = ?e, "webhook: channel lookup failed");
+            Err(reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({ "error": "database unavailable" }),
+            ))
+        }
+    }
+}
+
+/// `GET /webhooks/whatsapp/{channel_id}`: Meta's verification handshake. With
+/// `hub.mode=subscribe` and the channel's verify token, the answer is `hub.challenge`.
+pub async fn whatsapp_verify(
+    State(state): State<AppState>,
+    Path(channel_id): Path<i64>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let settings = match whatsapp_settings(&state, channel_id).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let token = q.get("hub.verify_token").map(String::as_str).unwrap_or("");
+    if q.get("hub.mode").map(String::as_str) == Some("subscribe")
+        && !settings.verify_token.is_empty()
+        && constant_time_eq(token.as_bytes(), settings.verify_token.as_bytes())
+    {
+        let challenge: String = q
+            .get("hub.challenge")
+            .map(|c| c.chars().take(200).collect())
+            .unwrap_or_default();
+        return (StatusCode::OK, challenge).into_response();
+    }
+    (StatusCode::FORBIDDEN, "verification failed").into_response()
+}
+
+/// `POST /webhooks/whatsapp/{channel_id}`: status reports and inbound messages, signed with
+/// `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with the app secret, compared in
+/// constant time). Statuses move deliveries forward (`failed` with the error's code and
+/// title); an inbound message is stored once in the customer's conversation, and one whose
+/// `context.id` is a broadcast message marks that delivery replied.
+pub async fn whatsapp(
+    State(state): State<AppState>,
+    Path(channel_id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use super::db::DeliveryEvent;
+    let error = |status, message: &str| reply(status, serde_json::json!({ "error": message }));
+    let settings = match whatsapp_settings(&state, channel_id).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let expected = super::channels::webhook::signature(&settings.app_secret, &body);
+    let given = headers
+        .get("x-hub-signature-256")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if settings.app_secret.is_empty() || !constant_time_eq(given, expected.as_bytes()) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong X-Hub-Signature-256",
+        );
+    }
+    let payload: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "expected a WhatsApp webhook object",
+            );
+        }
+    };
+    let db = &state.db;
+    let now = state.clock.now();
+    let unavailable = |e: super::db::DbError| {
+        tracing::error!(error = ?e, "webhook: storing failed");
+        error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+    };
+    let (mut statuses, mut messages) = (0, 0);
+    let empty = Vec::new();
+    for entry in payload["entry"].as_array().unwrap_or(&empty) {
+        for change in entry["changes"].as_array().unwrap_or(&empty) {
+            let value = &change["value"];
+            for s in value["statuses"].as_array().unwrap_or(&empty) {
+                let Some(id) = s["id"].as_str() else { continue };
+                let event = match s["status"].as_str() {
+                    Some("delivered") => DeliveryEvent::Delivered,
+                    Some("read") => DeliveryEvent::Read,
+                    Some("failed") => DeliveryEvent::Failed {
+                        reason: format!(
+                            "WhatsApp {}: {}",
+                            s["errors"][0]["code"].as_i64().unwrap_or(0),
+                            s["errors"][0]["title"].as_str().unwrap_or("failed")
+                        ),
+                    },
+                    _ => continue, // sent: known already
+                };
+                if let Err(e) = db.apply_event(channel_id, id, &event, now).await {
+                    return unavailable(e);
+                }
+                statuses += 1;
+            }
+            for m in value["messages"].as_array().unwrap_or(&empty) {
+                let (Some(from), Some(id)) = (m["from"].as_str(), m["id"].as_str()) else {
+                    continue;
+                };
+                let text = m["text"]["body"]
+                    .as_str()
+                    .or_else(|| m["button"]["text"].as_str())
+                    .or_else(|| m[m["type"].as_str().unwrap_or("")]["caption"].as_str())
+                    .unwrap_or("(a message without text)");
+                let customer = match db.customer_by_address(ChannelKind::Whatsapp, from).await {
+                    Ok(Some(c)) => c,
+                    Ok(None) => continue,
+                    Err(e) => return unavailable(e),
+                };
+                match db.inbound_seen(channel_id, id).await {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => return unavailable(e),
+                }
+                let text: String = text.chars().take(4096).collect();
+                if let Err(e) = db
+                    .record_inbound_reply(
+                        channel_id,
+                        customer,
+                        &text,
+                        Some(id),
+                        m["context"]["id"].as_str(),
+                        now,
+                    )
+                    .await
+                {
+                    return unavailable(e);
+                }
+                messages += 1;
+            }
+        }
+    }
+    reply(
+        StatusCode::OK,
+        serde_json::json!({ "statuses": statuses, "messages": messages }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::constant_time_eq;

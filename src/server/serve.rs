@@ -195,6 +195,14 @@ pub fn router(state: AppState) -> Router {
             axum::routing::get(super::attachments::serve),
         )
         .route(
+            "/webhooks/whatsapp/{channel_id}",
+            axum::routing::get(super::inbound::whatsapp_verify)
+                .post(super::inbound::whatsapp)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    super::inbound::MAX_BODY,
+                )),
+        )
+        .route(
             "/webhooks/sms/{channel_id}",
             axum::routing::post(super::inbound::sms).layer(axum::extract::DefaultBodyLimit::max(
                 super::inbound::MAX_BODY,
@@ -233,6 +241,8 @@ async fn require_sign_in(State(state): State<AppState>, req: Request, next: Next
     let is_page = req.method() == Method::GET
         && !path.starts_with("/pkg/")
         && !path.starts_with("/api/")
+        // Providers call webhooks (Meta's verification handshake is a GET).
+        && !path.starts_with("/webhooks/")
         && !path.contains('.');
     if !is_page {
         return next.run(req).await;

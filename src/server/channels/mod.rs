@@ -7,6 +7,7 @@ pub mod sandbox;
 pub mod sms;
 pub mod telegram;
 pub mod webhook;
+pub mod whatsapp;
 
 use std::time::Duration;
 
@@ -74,6 +75,11 @@ pub fn adapter(
             channel_id,
         ))),
         ChannelKind::Telegram => Ok(Box::new(telegram::Telegram::new(
+            serde_json::from_str(config).unwrap_or_default(),
+            http_client(),
+            files.to_path_buf(),
+        ))),
+        ChannelKind::Whatsapp => Ok(Box::new(whatsapp::WhatsApp::new(
             serde_json::from_str(config).unwrap_or_default(),
             http_client(),
             files.to_path_buf(),

@@ -1,0 +1,212 @@
+//! WhatsApp Cloud API.
+//!
+//! Sending: `POST {base}/{phone-number-id}/messages` with a bearer token and
+//! `{"messaging_product":"whatsapp","to":…,"type":"text","text":{"body":…}}`. A file is first
+//! uploaded (`POST {base}/{phone-number-id}/media`, multipart `file`, `type`,
+//! `messaging_product`) and then sent by its media id as `image`, `video`, `audio` or
+//! `document` (by its type; others as documents), the text as its caption where WhatsApp
+//! takes one. The answer's `messages[0].id` (a `wamid.…`) names the message.
+//!
+//! Errors: code 130429 (throughput) and HTTP 429 are rate limits, retried; 5xx is retried;
+//! others fail with the error's code and message.
+//!
+//! Webhooks: the GET verification handshake (`hub.mode=subscribe`, `hub.verify_token`,
+//! `hub.challenge`), and POSTs signed with `X-Hub-Signature-256: sha256=<HMAC-SHA256 of the raw
+//! body with the app secret>`, carrying `statuses` (sent, delivered, read, failed) and
+//! `messages` (with `context.id` when the customer replied to one of ours).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use super::{Accepted, Channel, Outgoing, SendError};
+use crate::model::channel::ChannelKind;
+use crate::model::compose::AttachmentRef;
+
+/// The channel's settings (from `channels.config`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub phone_number_id: String,
+    pub access_token: String,
+    /// Signs the webhooks Meta sends (`X-Hub-Signature-256`).
+    pub app_secret: String,
+    /// What Meta sends back in the verification handshake.
+    pub verify_token: String,
+    pub base_url: String,
+}
+
+pub struct WhatsApp {
+    settings: Settings,
+    client: reqwest::Client,
+    files: PathBuf,
+}
+
+impl WhatsApp {
+    pub fn new(settings: Settings, client: reqwest::Client, files: PathBuf) -> Self {
+        WhatsApp {
+            settings,
+            client,
+            files,
+        }
+    }
+
+    fn url(&self, what: &str) -> String {
+        let base = if self.settings.base_url.is_empty() {
+            "https://graph.facebook.com/v21.0"
+        } else {
+            self.settings.base_url.trim_end_matches('/')
+        };
+        format!("{base}/{}/{what}", self.settings.phone_number_id)
+    }
+
+    async fn call(&self, request: reqwest::RequestBuilder) -> Result<serde_json::Value, SendError> {
+        let response = request
+            .bearer_auth(&self.settings.access_token)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(|e| SendError::Transient {
+                reason: if e.is_timeout() {
+                    "WhatsApp did not answer in time.".into()
+                } else {
+                    "WhatsApp could not be reached.".into()
+                },
+                retry_after: None,
+            })?;
+        let status = response.status().as_u16();
+        let wait = super::webhook::retry_after(response.headers());
+        let v: serde_json::Value = response.json().await.unwrap_or_default();
+        if (200..300).contains(&status) {
+            return Ok(v);
+        }
+        let code = v["error"]["code"].as_i64().unwrap_or(status as i64);
+        let reason = format!(
+            "WhatsApp {code}: {}",
+            v["error"]["message"].as_str().unwrap_or("no message")
+        );
+        if code == 130429 || code == 131056 || status == 429 || status >= 500 {
+            Err(SendError::Transient {
+                reason,
+                retry_after: wait,
+            })
+        } else {
+            Err(SendError::Permanent { reason })
+        }
+    }
+
+    /// Uploads a file; its media id.
+    async fn upload(&self, file: &AttachmentRef) -> Result<String, SendError> {
+        let bytes = tokio::fs::read(self.files.join(&file.id))
+            .await
+            .map_err(|_| SendError::Permanent {
+                reason: format!("The attachment {} is missing on the server.", file.name),
+            })?;
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(file.name.clone())
+            .mime_str(&file.mime)
+            .map_err(|_| SendError::Permanent {
+                reason: format!("The attachment {} has an unusable type.", file.name),
+            })?;
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", file.mime.clone())
+            .part("file", part);
+        let v = self
+            .call(self.client.post(self.url("media")).multipart(form))
+            .await?;
+        v["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| SendError::Permanent {
+                reason: "WhatsApp's upload answer had no media id.".into(),
+            })
+    }
+
+    async fn message(&self, body: serde_json::Value) -> Result<String, SendError> {
+        let v = self
+            .call(self.client.post(self.url("messages")).json(&body))
+            .await?;
+        v["messages"][0]["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| SendError::Permanent {
+                reason: "WhatsApp's answer had no message id.".into(),
+            })
+    }
+}
+
+/// WhatsApp's message type for a file of this MIME type.
+pub fn media_type(mime: &str) -> &'static str {
+    match mime {
+        "image/png" | "image/jpeg" => "image",
+        "video/mp4" | "video/3gpp" => "video",
+        "audio/mpeg" | "audio/mp4" | "audio/ogg" | "audio/aac" | "audio/x-m4a" => "audio",
+        _ => "document",
+    }
+}
+
+impl Channel for WhatsApp {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Whatsapp
+    }
+
+    fn send<'a>(&'a self, m: &'a Outgoing) -> BoxFuture<'a, Result<Accepted, SendError>> {
+        Box::pin(async move {
+            if self.settings.phone_number_id.is_empty() || self.settings.access_token.is_empty() {
+                return Err(SendError::Permanent {
+                    reason: "The WhatsApp channel is missing its phone number id or token.".into(),
+                });
+            }
+            let text = m.body.trim();
+            let mut first: Option<String> = None;
+            // The text rides as the first file's caption when that file takes one (audio
+            // does not); otherwise it goes first on its own.
+            let captioned = m
+                .attachments
+                .first()
+                .is_some_and(|f| media_type(&f.mime) != "audio");
+            if !text.is_empty() && !captioned {
+                first = Some(
+                    self.message(serde_json::json!({
+                        "messaging_product": "whatsapp",
+                        "recipient_type": "individual",
+                        "to": m.address,
+                        "type": "text",
+                        "text": { "preview_url": false, "body": text },
+                    }))
+                    .await?,
+                );
+            }
+            for (i, file) in m.attachments.iter().enumerate() {
+                let media = self.upload(file).await?;
+                let kind = media_type(&file.mime);
+                let mut object = serde_json::json!({ "id": media });
+                if i == 0 && captioned && !text.is_empty() {
+                    object["caption"] = serde_json::Value::String(text.to_string());
+                }
+                if kind == "document" {
+                    object["filename"] = serde_json::Value::String(file.name.clone());
+                }
+                let id = self
+                    .message(serde_json::json!({
+                        "messaging_product": "whatsapp",
+                        "recipient_type": "individual",
+                        "to": m.address,
+                        "type": kind,
+                        kind: object,
+                    }))
+                    .await?;
+                first.get_or_insert(id);
+            }
+            let id = first.ok_or_else(|| SendError::Permanent {
+                reason: "Nothing to send.".into(),
+            })?;
+            Ok(Accepted {
+                provider_message_id: id,
+                replayed: false,
+            })
+        })
+    }
+}
