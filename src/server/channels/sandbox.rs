@@ -15,7 +15,7 @@ use crate::model::channel::ChannelKind;
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(default)]
 pub struct Settings {
-    /// Share of messages refused for good, 0.0–1.0.
+    /// Share of addresses refused for good ("the number does not exist"), 0.0–1.0.
     pub fail: f64,
     /// How long the provider takes to answer, in milliseconds.
     pub latency_ms: u64,
@@ -182,7 +182,9 @@ impl Channel for Sandbox {
                     });
                 }
             }
-            if fate(&message.idempotency_key) < self.settings.fail {
+            // A dead number is dead for every message: the fate follows the address, so tests
+            // and demos see the same customers refused each time.
+            if fate(&format!("address:{}", message.address)) < self.settings.fail {
                 return Err(SendError::Permanent {
                     reason: "Sandbox: the recipient's number does not exist (simulated).".into(),
                 });
@@ -302,7 +304,11 @@ mod tests {
         let half = Sandbox::new(provider.clone(), Settings::from_config(r#"{"fail":0.5}"#));
         let mut failed = 0;
         for i in 0..1000 {
-            if half.send(&message(&format!("k-{i}"))).await.is_err() {
+            let to_someone = Outgoing {
+                address: format!("+1555{i:07}"),
+                ..message(&format!("k-{i}"))
+            };
+            if half.send(&to_someone).await.is_err() {
                 failed += 1;
             }
         }
