@@ -1444,7 +1444,7 @@ fn telegram_update(path: &str, secret: Option<&str>, json: &str) -> Request<Body
 
 #[tokio::test]
 async fn telegram_updates_are_authenticated_stored_once_and_mark_replies() {
-    use herald::server::db::{NewChannel, Outcome};
+    use herald::server::db::NewChannel;
     let (app, t) = app().await;
     let now = chrono::Utc::now();
     let channel = t
@@ -1492,44 +1492,15 @@ async fn telegram_updates_are_authenticated_stored_once_and_mark_replies() {
     assert!(t.db.conversation(customer.id).await.unwrap().is_empty());
 
     // A broadcast message on this channel, which the customer then answers by quoting it.
-    let v = herald::model::compose::Compose {
-        name: "Bot news".into(),
-        body: "News!".into(),
-        channel_ids: vec![channel],
-        ..Default::default()
-    }
-    .validate(herald::model::compose::Intent::SendNow, now)
-    .unwrap();
-    let b =
-        t.db.create_broadcast(&v, 2, "telegram-key-0001", now)
-            .await
-            .unwrap()
-            .0;
-    t.db.fire(b, now, chrono::Duration::minutes(15))
-        .await
-        .unwrap();
-    let claimed =
-        t.db.claim_broadcast(b, 100_000, now, now + chrono::Duration::seconds(60))
-            .await
-            .unwrap();
-    let results: Vec<_> = claimed
-        .into_iter()
-        .map(|c| {
-            let id = if c.customer_id == customer.id {
-                format!("{chat}:555")
-            } else {
-                format!("x:{}", c.id)
-            };
-            (
-                c,
-                Outcome::Sent {
-                    provider_message_id: id,
-                    replayed: false,
-                },
-            )
-        })
-        .collect();
-    t.db.record(&results, now).await.unwrap();
+    let b = sent_on(
+        &t,
+        channel,
+        customer.id,
+        format!("{chat}:555"),
+        |d| format!("x:{}", d),
+        "telegram-key-0001",
+    )
+    .await;
 
     let r = send(
         &app,
@@ -1578,7 +1549,7 @@ async fn telegram_updates_are_authenticated_stored_once_and_mark_replies() {
 #[tokio::test]
 async fn sms_callbacks_are_verified_move_deliveries_and_apply_stop() {
     use herald::server::channels::sms::signature;
-    use herald::server::db::{NewChannel, Outcome};
+    use herald::server::db::NewChannel;
     let (app, t) = app().await;
     let now = chrono::Utc::now();
     let channel = t
@@ -1614,44 +1585,15 @@ async fn sms_callbacks_are_verified_move_deliveries_and_apply_stop() {
     };
     // One SMS delivery, accepted as SM1.
     let ann = t.db.recipient(1).await.unwrap().unwrap();
-    let v = herald::model::compose::Compose {
-        name: "Texted".into(),
-        body: "Hi".into(),
-        channel_ids: vec![channel],
-        ..Default::default()
-    }
-    .validate(herald::model::compose::Intent::SendNow, now)
-    .unwrap();
-    let b =
-        t.db.create_broadcast(&v, 2, "sms-key-0000000001", now)
-            .await
-            .unwrap()
-            .0;
-    t.db.fire(b, now, chrono::Duration::minutes(15))
-        .await
-        .unwrap();
-    let claimed =
-        t.db.claim_broadcast(b, 100_000, now, now + chrono::Duration::seconds(60))
-            .await
-            .unwrap();
-    let results: Vec<_> = claimed
-        .into_iter()
-        .map(|c| {
-            let id = if c.customer_id == ann.id {
-                "SM1".to_string()
-            } else {
-                format!("SMx{}", c.id)
-            };
-            (
-                c,
-                Outcome::Sent {
-                    provider_message_id: id,
-                    replayed: false,
-                },
-            )
-        })
-        .collect();
-    t.db.record(&results, now).await.unwrap();
+    let b = sent_on(
+        &t,
+        channel,
+        ann.id,
+        "SM1".to_string(),
+        |d| format!("SMx{}", d),
+        "sms-key-0000000001",
+    )
+    .await;
 
     let delivered = [("MessageSid", "SM1"), ("MessageStatus", "delivered")];
     let r = send(&app, signed(&delivered, Some("forged".into()))).await;
@@ -1697,7 +1639,7 @@ async fn sms_callbacks_are_verified_move_deliveries_and_apply_stop() {
 #[tokio::test]
 async fn whatsapp_webhooks_verify_move_statuses_forward_and_attribute_replies() {
     use herald::server::channels::webhook::signature;
-    use herald::server::db::{NewChannel, Outcome};
+    use herald::server::db::NewChannel;
     let (app, t) = app().await;
     let now = chrono::Utc::now();
     let channel = t
@@ -1746,44 +1688,15 @@ async fn whatsapp_webhooks_verify_move_statuses_forward_and_attribute_replies() 
     }
     let customer = customer.expect("a demo customer on WhatsApp");
     let wa_id = customer.whatsapp_id.clone().unwrap();
-    let v = herald::model::compose::Compose {
-        name: "WA news".into(),
-        body: "News".into(),
-        channel_ids: vec![channel],
-        ..Default::default()
-    }
-    .validate(herald::model::compose::Intent::SendNow, now)
-    .unwrap();
-    let b =
-        t.db.create_broadcast(&v, 2, "wa-key-00000000001", now)
-            .await
-            .unwrap()
-            .0;
-    t.db.fire(b, now, chrono::Duration::minutes(15))
-        .await
-        .unwrap();
-    let claimed =
-        t.db.claim_broadcast(b, 100_000, now, now + chrono::Duration::seconds(60))
-            .await
-            .unwrap();
-    let results: Vec<_> = claimed
-        .into_iter()
-        .map(|c| {
-            let id = if c.customer_id == customer.id {
-                "wamid.OURS".to_string()
-            } else {
-                format!("wamid.{}", c.id)
-            };
-            (
-                c,
-                Outcome::Sent {
-                    provider_message_id: id,
-                    replayed: false,
-                },
-            )
-        })
-        .collect();
-    t.db.record(&results, now).await.unwrap();
+    let b = sent_on(
+        &t,
+        channel,
+        customer.id,
+        "wamid.OURS".to_string(),
+        |d| format!("wamid.{}", d),
+        "wa-key-00000000001",
+    )
+    .await;
 
     let post_signed = |json: String, sig: Option<&str>| {
         let sig = sig
@@ -1830,4 +1743,53 @@ async fn whatsapp_webhooks_verify_move_statuses_forward_and_attribute_replies() 
     let r = send(&app, post_signed("[]".into(), None)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     t.cleanup().await;
+}
+
+/// A broadcast to everyone on `channel`, fired, every delivery accepted by the provider:
+/// `customer`'s as `theirs`, the others as `other(delivery id)`. Returns the broadcast.
+async fn sent_on(
+    t: &common::TestDb,
+    channel: i64,
+    customer: i64,
+    theirs: String,
+    other: impl Fn(i64) -> String,
+    key: &str,
+) -> i64 {
+    use herald::server::db::Outcome;
+    let now = chrono::Utc::now();
+    let v = herald::model::compose::Compose {
+        name: format!("Sent on {channel}"),
+        body: "News".into(),
+        channel_ids: vec![channel],
+        ..Default::default()
+    }
+    .validate(herald::model::compose::Intent::SendNow, now)
+    .unwrap();
+    let b = t.db.create_broadcast(&v, 2, key, now).await.unwrap().0;
+    t.db.fire(b, now, chrono::Duration::minutes(15))
+        .await
+        .unwrap();
+    let claimed =
+        t.db.claim_broadcast(b, 100_000, now, now + chrono::Duration::seconds(60))
+            .await
+            .unwrap();
+    let results: Vec<_> = claimed
+        .into_iter()
+        .map(|c| {
+            let id = if c.customer_id == customer {
+                theirs.clone()
+            } else {
+                other(c.id)
+            };
+            (
+                c,
+                Outcome::Sent {
+                    provider_message_id: id,
+                    replayed: false,
+                },
+            )
+        })
+        .collect();
+    t.db.record(&results, now).await.unwrap();
+    b
 }

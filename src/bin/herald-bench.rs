@@ -24,6 +24,42 @@ fn customers() -> usize {
         .unwrap_or(1_000_000)
 }
 
+/// A fresh PostgreSQL database for one benchmark, on the server named by TEST_DATABASE_URL
+/// (or DATABASE_URL); `None` when there is none. Drop it with [`TempPg::drop`].
+struct TempPg {
+    admin: sqlx::PgPool,
+    name: String,
+    db: Db,
+}
+
+impl TempPg {
+    async fn create(prefix: &str) -> anyhow::Result<Option<TempPg>> {
+        let Ok(url) = std::env::var("TEST_DATABASE_URL").or_else(|_| std::env::var("DATABASE_URL"))
+        else {
+            return Ok(None);
+        };
+        if !url.starts_with("postgres") {
+            return Ok(None);
+        }
+        let name = format!("{prefix}_{}", std::process::id());
+        let admin = sqlx::PgPool::connect(&url).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await?;
+        let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
+        let db = Db::connect(&format!("{base}/{name}")).await?;
+        Ok(Some(TempPg { admin, name, db }))
+    }
+
+    async fn drop(self) -> anyhow::Result<()> {
+        self.db.close().await;
+        sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            .execute(&self.admin)
+            .await?;
+        Ok(())
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism()
@@ -56,29 +92,16 @@ async fn main() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     result?;
 
-    match std::env::var("TEST_DATABASE_URL").or_else(|_| std::env::var("DATABASE_URL")) {
-        Ok(url) if url.starts_with("postgres") => {
-            let name = format!("herald_bench_{}", std::process::id());
-            let admin = sqlx::PgPool::connect(&url).await?;
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&admin)
-                .await?;
-            let db_url = format!(
-                "{}/{name}",
-                url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url)
-            );
-            let pg = Db::connect(&db_url).await?;
-            let result = match list_bench("PostgreSQL", &pg).await {
-                Ok(()) => customer_bench("PostgreSQL", &pg).await,
+    match TempPg::create("herald_bench").await? {
+        Some(pg) => {
+            let result = match list_bench("PostgreSQL", &pg.db).await {
+                Ok(()) => customer_bench("PostgreSQL", &pg.db).await,
                 e => e,
             };
-            pg.close().await;
-            sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-                .execute(&admin)
-                .await?;
+            pg.drop().await?;
             result?;
         }
-        _ => println!("PostgreSQL: skipped (set TEST_DATABASE_URL=postgres://…)\n"),
+        None => println!("PostgreSQL: skipped (set TEST_DATABASE_URL=postgres://…)\n"),
     }
 
     wasm_size();
@@ -332,6 +355,7 @@ fn wasm_size() {
 /// deliveries per second from a due schedule to recorded state through a fake receiver over
 /// HTTP on loopback (the webhook channel), and how soon after a pause requests stop.
 mod dispatch {
+    use crate::TempPg;
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
@@ -368,25 +392,9 @@ mod dispatch {
         if only == "sqlite" {
             return Ok(());
         }
-        if let Ok(url) =
-            std::env::var("TEST_DATABASE_URL").or_else(|_| std::env::var("DATABASE_URL"))
-            && url.starts_with("postgres")
-        {
-            let name = format!("herald_dispatch_{}", std::process::id());
-            let admin = sqlx::PgPool::connect(&url).await?;
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&admin)
-                .await?;
-            let pg = Db::connect(&format!(
-                "{}/{name}",
-                url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url)
-            ))
-            .await?;
-            let r = bench("PostgreSQL", &pg).await;
-            pg.close().await;
-            sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-                .execute(&admin)
-                .await?;
+        if let Some(pg) = TempPg::create("herald_dispatch").await? {
+            let r = bench("PostgreSQL", &pg.db).await;
+            pg.drop().await?;
             r?;
         } else {
             println!("Dispatcher on PostgreSQL: skipped (set TEST_DATABASE_URL=postgres://…)\n");
@@ -603,6 +611,7 @@ mod dispatch {
 /// Webhook ingestion: signed WhatsApp status callbacks ("delivered") posted over HTTP on
 /// loopback to the real router, each verified (HMAC-SHA256) and applied with its counters.
 mod webhooks {
+    use crate::TempPg;
     use std::sync::Arc;
     use std::time::Instant;
 
@@ -624,25 +633,9 @@ mod webhooks {
         let r = bench("SQLite", sqlite.clone(), &dir).await;
         sqlite.close().await;
         r?;
-        if let Ok(url) =
-            std::env::var("TEST_DATABASE_URL").or_else(|_| std::env::var("DATABASE_URL"))
-            && url.starts_with("postgres")
-        {
-            let name = format!("herald_hooks_{}", std::process::id());
-            let admin = sqlx::PgPool::connect(&url).await?;
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&admin)
-                .await?;
-            let pg = Db::connect(&format!(
-                "{}/{name}",
-                url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url)
-            ))
-            .await?;
-            let r = bench("PostgreSQL", pg.clone(), &dir).await;
-            pg.close().await;
-            sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-                .execute(&admin)
-                .await?;
+        if let Some(pg) = TempPg::create("herald_hooks").await? {
+            let r = bench("PostgreSQL", pg.db.clone(), &dir).await;
+            pg.drop().await?;
             r?;
         }
         let _ = std::fs::remove_dir_all(&dir);

@@ -107,6 +107,8 @@ pub struct Round {
 struct ChannelInfo {
     kind: ChannelKind,
     config: String,
+    /// Messages per second.
+    rate: i64,
     limiter: Arc<DefaultDirectRateLimiter>,
 }
 
@@ -187,13 +189,17 @@ impl Dispatcher {
         if let Some(c) = self.channels.lock().expect("channels lock").get(&id) {
             return Ok(Some(c.clone()));
         }
-        let Some((kind, config, rate)) = self.db.channel_for_sending(id).await? else {
+        let Some((_, kind, _, config, _, rate)) = self.db.channel(id).await? else {
+            return Ok(None);
+        };
+        let Some(kind) = ChannelKind::parse(&kind) else {
             return Ok(None);
         };
         let per_second = NonZeroU32::new(rate.clamp(1, 100_000) as u32).expect("at least 1");
         let info = Arc::new(ChannelInfo {
             kind,
             config,
+            rate,
             limiter: Arc::new(RateLimiter::direct(Quota::per_second(per_second))),
         });
         self.channels
@@ -229,8 +235,8 @@ impl Dispatcher {
         let mut size = self.settings.batch;
         let third_of_lease_ms = self.settings.lease.num_milliseconds() / 3;
         for c in channels {
-            if let Some((_, _, rate)) = self.db.channel_for_sending(*c).await? {
-                size = size.min((rate.saturating_mul(third_of_lease_ms) / 1000).max(1));
+            if let Some(info) = self.channel(*c).await? {
+                size = size.min((info.rate.saturating_mul(third_of_lease_ms) / 1000).max(1));
             }
         }
         Ok(size)

@@ -41,17 +41,15 @@ pub async fn sandbox(
     body: Bytes,
 ) -> Response {
     let error = |status, message: &str| reply(status, serde_json::json!({ "error": message }));
-    let channel = match state.db.channel_kind_and_config(channel_id).await {
-        Ok(Some((ChannelKind::Sandbox, config))) => config,
-        Ok(_) => return error(StatusCode::NOT_FOUND, "no such sandbox channel"),
-        Err(e) => {
-            tracing::error!(error = ?e, "webhook: channel lookup failed");
-            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
-        }
-    };
-    let token = serde_json::from_str::<serde_json::Value>(&channel)
-        .ok()
-        .and_then(|c| c.get("inbound_token")?.as_str().map(String::from));
+    let channel: serde_json::Value =
+        match channel_settings(&state, channel_id, ChannelKind::Sandbox).await {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
+    let token = channel
+        .get("inbound_token")
+        .and_then(|t| t.as_str())
+        .map(String::from);
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return error(
             StatusCode::FORBIDDEN,
@@ -124,16 +122,11 @@ pub async fn telegram(
     body: Bytes,
 ) -> Response {
     let error = |status, message: &str| reply(status, serde_json::json!({ "error": message }));
-    let config = match state.db.channel_kind_and_config(channel_id).await {
-        Ok(Some((ChannelKind::Telegram, config))) => config,
-        Ok(_) => return error(StatusCode::NOT_FOUND, "no such Telegram channel"),
-        Err(e) => {
-            tracing::error!(error = ?e, "webhook: channel lookup failed");
-            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
-        }
-    };
     let settings: super::channels::telegram::Settings =
-        serde_json::from_str(&config).unwrap_or_default();
+        match channel_settings(&state, channel_id, ChannelKind::Telegram).await {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
     let given = headers
         .get("x-telegram-bot-api-secret-token")
         .map(|v| v.as_bytes())
@@ -232,16 +225,11 @@ pub async fn sms(
 ) -> Response {
     use super::db::DeliveryEvent;
     let error = |status, message: &str| reply(status, serde_json::json!({ "error": message }));
-    let config = match state.db.channel_kind_and_config(channel_id).await {
-        Ok(Some((ChannelKind::Sms, config))) => config,
-        Ok(_) => return error(StatusCode::NOT_FOUND, "no such SMS channel"),
-        Err(e) => {
-            tracing::error!(error = ?e, "webhook: channel lookup failed");
-            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
-        }
-    };
     let settings: super::channels::sms::Settings =
-        serde_json::from_str(&config).unwrap_or_default();
+        match channel_settings(&state, channel_id, ChannelKind::Sms).await {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
     let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     // The URL the provider signed: as it reached us (scheme from the cookie setting, as the
     // channels page shows it).
@@ -338,17 +326,18 @@ pub async fn sms(
     }
 }
 
-async fn whatsapp_settings(
+/// The settings of channel `channel_id` if it is of `kind`, read as `T`; otherwise the
+/// response to give (404 for another kind or none, 503 when the database is down).
+async fn channel_settings<T: serde::de::DeserializeOwned + Default>(
     state: &AppState,
     channel_id: i64,
-) -> Result<super::channels::whatsapp::Settings, Response> {
+    kind: ChannelKind,
+) -> Result<T, Response> {
     match state.db.channel_kind_and_config(channel_id).await {
-        Ok(Some((ChannelKind::Whatsapp, config))) => {
-            Ok(serde_json::from_str(&config).unwrap_or_default())
-        }
+        Ok(Some((k, config))) if k == kind => Ok(serde_json::from_str(&config).unwrap_or_default()),
         Ok(_) => Err(reply(
             StatusCode::NOT_FOUND,
-            serde_json::json!({ "error": "no such WhatsApp channel" }),
+            serde_json::json!({ "error": format!("no such {} channel", kind.as_str()) }),
         )),
         Err(e) => {
             tracing::error!(error = ?e, "webhook: channel lookup failed");
@@ -367,10 +356,11 @@ pub async fn whatsapp_verify(
     Path(channel_id): Path<i64>,
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let settings = match whatsapp_settings(&state, channel_id).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let settings: super::channels::whatsapp::Settings =
+        match channel_settings(&state, channel_id, ChannelKind::Whatsapp).await {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
     let token = q.get("hub.verify_token").map(String::as_str).unwrap_or("");
     if q.get("hub.mode").map(String::as_str) == Some("subscribe")
         && !settings.verify_token.is_empty()
@@ -398,10 +388,11 @@ pub async fn whatsapp(
 ) -> Response {
     use super::db::DeliveryEvent;
     let error = |status, message: &str| reply(status, serde_json::json!({ "error": message }));
-    let settings = match whatsapp_settings(&state, channel_id).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let settings: super::channels::whatsapp::Settings =
+        match channel_settings(&state, channel_id, ChannelKind::Whatsapp).await {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
     let expected = super::channels::webhook::signature(&settings.app_secret, &body);
     let given = headers
         .get("x-hub-signature-256")

@@ -111,3 +111,28 @@ pub fn http_client() -> reqwest::Client {
         })
         .clone()
 }
+
+/// A request that got no answer: worth retrying. `who` names the provider in the reason.
+pub fn no_answer(who: &str, e: &reqwest::Error) -> SendError {
+    SendError::Transient {
+        reason: if e.is_timeout() {
+            format!("{who} did not answer in time.")
+        } else {
+            format!("{who} could not be reached.")
+        },
+        retry_after: None,
+    }
+}
+
+/// A refusal by HTTP status: 429 and 5xx are worth retrying (after `retry_after` if the
+/// provider said), anything else fails for good.
+pub fn refused(status: u16, reason: String, retry_after: Option<std::time::Duration>) -> SendError {
+    if status == 429 || status >= 500 {
+        SendError::Transient {
+            reason,
+            retry_after,
+        }
+    } else {
+        SendError::Permanent { reason }
+    }
+}

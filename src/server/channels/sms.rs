@@ -98,14 +98,7 @@ impl Channel for Sms {
                 .timeout(Duration::from_secs(30))
                 .send()
                 .await
-                .map_err(|e| SendError::Transient {
-                    reason: if e.is_timeout() {
-                        "The SMS provider did not answer in time.".into()
-                    } else {
-                        "The SMS provider could not be reached.".into()
-                    },
-                    retry_after: None,
-                })?;
+                .map_err(|e| super::no_answer("The SMS provider", &e))?;
             let status = response.status().as_u16();
             let wait = super::webhook::retry_after(response.headers());
             let v: serde_json::Value = response.json().await.unwrap_or_default();
@@ -125,14 +118,7 @@ impl Channel for Sms {
                 v["code"].as_i64().unwrap_or(status as i64),
                 v["message"].as_str().unwrap_or("no message")
             );
-            if status == 429 || status >= 500 {
-                Err(SendError::Transient {
-                    reason,
-                    retry_after: wait,
-                })
-            } else {
-                Err(SendError::Permanent { reason })
-            }
+            Err(super::refused(status, reason, wait))
         })
     }
 }

@@ -60,14 +60,7 @@ impl Telegram {
             .timeout(Duration::from_secs(30))
             .send()
             .await
-            .map_err(|e| SendError::Transient {
-                reason: if e.is_timeout() {
-                    "Telegram did not answer in time.".into()
-                } else {
-                    "Telegram could not be reached.".into()
-                },
-                retry_after: None,
-            })?;
+            .map_err(|e| super::no_answer("Telegram", &e))?;
         let status = response.status().as_u16();
         let v: serde_json::Value = response.json().await.unwrap_or_default();
         if v["ok"].as_bool() == Some(true) {

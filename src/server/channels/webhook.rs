@@ -101,19 +101,7 @@ impl Channel for Webhook {
                 .body(body)
                 .send()
                 .await;
-            let response = match answer {
-                Ok(r) => r,
-                Err(e) => {
-                    return Err(SendError::Transient {
-                        reason: if e.is_timeout() {
-                            "The receiver did not answer in time.".into()
-                        } else {
-                            "The receiver could not be reached.".into()
-                        },
-                        retry_after: None,
-                    });
-                }
-            };
+            let response = answer.map_err(|e| super::no_answer("The receiver", &e))?;
             let status = response.status();
             let wait = retry_after(response.headers());
             let text = response.text().await.unwrap_or_default();
@@ -130,14 +118,7 @@ impl Channel for Webhook {
             }
             let said: String = text.chars().take(200).collect();
             let reason = format!("HTTP {}: {}", status.as_u16(), said.trim());
-            if status.as_u16() == 429 || status.is_server_error() {
-                Err(SendError::Transient {
-                    reason,
-                    retry_after: wait,
-                })
-            } else {
-                Err(SendError::Permanent { reason })
-            }
+            Err(super::refused(status.as_u16(), reason, wait))
         })
     }
 }

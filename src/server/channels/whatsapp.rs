@@ -67,14 +67,7 @@ impl WhatsApp {
             .timeout(Duration::from_secs(30))
             .send()
             .await
-            .map_err(|e| SendError::Transient {
-                reason: if e.is_timeout() {
-                    "WhatsApp did not answer in time.".into()
-                } else {
-                    "WhatsApp could not be reached.".into()
-                },
-                retry_after: None,
-            })?;
+            .map_err(|e| super::no_answer("WhatsApp", &e))?;
         let status = response.status().as_u16();
         let wait = super::webhook::retry_after(response.headers());
         let v: serde_json::Value = response.json().await.unwrap_or_default();
@@ -86,14 +79,13 @@ impl WhatsApp {
             "WhatsApp {code}: {}",
             v["error"]["message"].as_str().unwrap_or("no message")
         );
-        if code == 130429 || code == 131056 || status == 429 || status >= 500 {
-            Err(SendError::Transient {
-                reason,
-                retry_after: wait,
-            })
+        // 130429 (throughput) and 131056 (pair rate) are WhatsApp's rate limits.
+        let status = if code == 130429 || code == 131056 {
+            429
         } else {
-            Err(SendError::Permanent { reason })
-        }
+            status
+        };
+        Err(super::refused(status, reason, wait))
     }
 
     /// Uploads a file; its media id.

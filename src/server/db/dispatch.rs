@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::audience::{AudienceBind, Builder};
-use super::{Db, DbError, Dialect, on_pool};
+use super::{Db, DbError, Dialect, audit_in, on_pool};
 use crate::model::audience::AudienceRule;
 use crate::model::channel::ChannelKind;
 use crate::model::compose::AttachmentRef;
@@ -157,14 +157,7 @@ impl Db {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-                sqlx::query(
-                    "INSERT INTO audit_log (at, action, subject_type, subject_id, detail) VALUES ($1, 'missed', 'broadcast', $2, $3)",
-                )
-                .bind(now)
-                .bind(id)
-                .bind(format!("due at {at}, found at {now}"))
-                .execute(&mut *tx)
-                .await?;
+                audit_in!(tx, now, None::<i64>, "missed", "broadcast", id, format!("due at {at}, found at {now}"))?;
                 tx.commit().await?;
                 return Ok(if n > 0 { Fired::Missed } else { Fired::Skipped });
             }
@@ -218,14 +211,7 @@ impl Db {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
-                "INSERT INTO audit_log (at, action, subject_type, subject_id, detail) VALUES ($1, 'start', 'broadcast', $2, $3)",
-            )
-            .bind(now)
-            .bind(id)
-            .bind(format!("{deliveries} deliveries"))
-            .execute(&mut *tx)
-            .await?;
+            audit_in!(tx, now, None::<i64>, "start", "broadcast", id, format!("{deliveries} deliveries"))?;
             tx.commit().await?;
             Ok(Fired::Started { deliveries })
         })
@@ -606,7 +592,7 @@ impl Db {
             .await?
             .rows_affected();
             if n > 0 {
-                super::audit_in!(tx, now, actor, "send-missed-now", "broadcast", id, "")?;
+                audit_in!(tx, now, actor, "send-missed-now", "broadcast", id, "")?;
             }
             tx.commit().await?;
             n > 0
@@ -658,20 +644,6 @@ impl Db {
         .fetch_one(p)
         .await?);
         Ok(id)
-    }
-
-    /// A channel's kind, settings and rate limit (per second), if it exists.
-    pub async fn channel_for_sending(
-        &self,
-        id: i64,
-    ) -> Result<Option<(ChannelKind, String, i64)>, DbError> {
-        let row: Option<(String, String, i64)> = on_pool!(self, p => sqlx::query_as(
-            "SELECT kind, config, rate_per_sec FROM channels WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(p)
-        .await?);
-        Ok(row.and_then(|(k, c, r)| ChannelKind::parse(&k).map(|k| (k, c, r))))
     }
 
     /// A broadcast's message and files.

@@ -256,14 +256,7 @@ impl Db {
             .rows_affected();
             if n > 0 {
                 let detail = format!("unreachable on {}: {reason}", kind.as_str());
-                sqlx::query(
-                    "INSERT INTO audit_log (at, action, subject_type, subject_id, detail) VALUES ($1, 'unreachable', 'customer', $2, $3)",
-                )
-                .bind(now)
-                .bind(customer_id)
-                .bind(detail)
-                .execute(&mut *tx)
-                .await?;
+                audit_in!(tx, now, None::<i64>, "unreachable", "customer", customer_id, detail)?;
             }
             tx.commit().await?;
             Ok::<(), DbError>(())
