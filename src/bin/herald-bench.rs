@@ -576,7 +576,12 @@ mod dispatch {
         // Pause: while sending at 2,000/s, as the list's toggle does it.
         let id = broadcast(db, author, paced, rule, "bench-pause").await?;
         dispatcher.poke();
-        while db.broadcast(id).await?.sent_count < 2_000 {
+        // Pause a second in (or halfway, for a small audience).
+        loop {
+            let b = db.broadcast(id).await?;
+            if b.audience_total > 0 && b.sent_count >= (b.audience_total / 2).min(2_000) {
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         db.set_paused(id, true, author, Utc::now()).await?;
