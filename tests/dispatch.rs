@@ -268,6 +268,8 @@ async fn a_lost_worker_s_deliveries_return_and_replays_are_not_second_messages(d
     for c in &lost {
         sandbox
             .send(&Outgoing {
+                subject: String::new(),
+                unsubscribe_url: None,
                 idempotency_key: idempotency_key(c.id),
                 address: "x".into(),
                 body: "Hi".into(),

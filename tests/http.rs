@@ -40,6 +40,7 @@ async fn app() -> (Router, common::TestDb) {
         )),
         clock,
         sandbox: Default::default(),
+        links: Default::default(),
     };
     (serve::router(state), t)
 }

@@ -66,6 +66,8 @@ async fn fake_twilio() -> (String, Calls) {
 
 fn out(to: &str) -> Outgoing {
     Outgoing {
+        subject: String::new(),
+        unsubscribe_url: None,
         idempotency_key: "herald-delivery-3".into(),
         address: to.into(),
         body: "Hi Bo, 20% off today".into(),

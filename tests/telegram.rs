@@ -52,6 +52,8 @@ async fn fake_telegram(token: &'static str) -> (String, Calls) {
 
 fn out(to: &str, body: &str, attachments: Vec<AttachmentRef>) -> Outgoing {
     Outgoing {
+        subject: String::new(),
+        unsubscribe_url: None,
         idempotency_key: "herald-delivery-1".into(),
         address: to.into(),
         body: body.into(),

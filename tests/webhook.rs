@@ -44,6 +44,8 @@ async fn receiver(answers: Vec<Answer>) -> (String, Seen) {
 
 fn message() -> Outgoing {
     Outgoing {
+        subject: String::new(),
+        unsubscribe_url: None,
         idempotency_key: "herald-delivery-7".into(),
         address: "42".into(),
         body: "Hi Ann 🎉".into(),

@@ -52,6 +52,8 @@ async fn fake_graph() -> (String, Calls) {
 
 fn out(to: &str, files: Vec<AttachmentRef>) -> Outgoing {
     Outgoing {
+        subject: String::new(),
+        unsubscribe_url: None,
         idempotency_key: "herald-delivery-9".into(),
         address: to.into(),
         body: "Hi Ann 🌷".into(),

@@ -717,6 +717,7 @@ mod webhooks {
             )),
             clock,
             sandbox: Default::default(),
+            links: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

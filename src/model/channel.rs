@@ -145,6 +145,7 @@ impl ChannelKind {
             field("username", "User name"),
             secret("password", "Password"),
             field("from", "From address"),
+            with_default("security", "Security: starttls, tls or none", "starttls"),
         ];
         const SMS: &[FieldSpec] = &[
             field("account_sid", "Account SID"),
@@ -161,6 +162,20 @@ impl ChannelKind {
             ChannelKind::Sms => SMS,
             ChannelKind::Webhook => WEBHOOK,
         }
+    }
+
+    /// Whether this kind's providers report that a message reached the person's device or
+    /// mailbox (Telegram, plain SMTP and the generic webhook do not).
+    pub fn reports_delivery(self) -> bool {
+        matches!(
+            self,
+            ChannelKind::Sandbox | ChannelKind::Whatsapp | ChannelKind::Sms
+        )
+    }
+
+    /// Whether this kind's providers report reads (only WhatsApp, and the sandbox).
+    pub fn reports_reads(self) -> bool {
+        matches!(self, ChannelKind::Sandbox | ChannelKind::Whatsapp)
     }
 
     /// Whether providers of this kind call back (status reports, replies) at a webhook URL.

@@ -23,6 +23,9 @@ pub struct Config {
     /// How long a claimed delivery stays with its worker; after a crash, that long until
     /// another takes it.
     pub dispatch_lease_seconds: i64,
+    /// Where customers and providers reach this Herald (links in messages), e.g.
+    /// `https://herald.example.com`; `None` means `http://<site-addr>`.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -37,6 +40,7 @@ struct HeraldTable {
     dispatcher: Option<bool>,
     dispatch_grace_minutes: Option<i64>,
     dispatch_lease_seconds: Option<i64>,
+    public_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,7 +138,17 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
     if !(1..=3600).contains(&dispatch_lease_seconds) {
         bail!("dispatch-lease-seconds must be between 1 and 3600, not {dispatch_lease_seconds}");
     }
+    let public_url = env("HERALD_PUBLIC_URL")
+        .or(file.public_url)
+        .map(|u| u.trim().trim_end_matches('/').to_string())
+        .filter(|u| !u.is_empty());
+    if let Some(u) = &public_url
+        && !(u.starts_with("https://") || u.starts_with("http://"))
+    {
+        bail!("public-url must start with https:// or http://, not {u:?}");
+    }
     Ok(Config {
+        public_url,
         dispatch_lease_seconds,
         dispatcher,
         dispatch_grace_minutes,
@@ -188,6 +202,7 @@ mod tests {
             dispatcher: Some(true),
             dispatch_grace_minutes: Some(30),
             dispatch_lease_seconds: None,
+            public_url: Some("https://herald.example.com/".into()),
         };
         let c = resolve(
             file,
@@ -208,6 +223,13 @@ mod tests {
         assert_eq!(c.import_max_bytes, 10 * 1024 * 1024);
         assert!(!c.dispatcher);
         assert_eq!(c.dispatch_grace_minutes, 30);
+        assert_eq!(c.public_url.as_deref(), Some("https://herald.example.com"));
+        let e = resolve(
+            HeraldTable::default(),
+            env_of(&[("HERALD_PUBLIC_URL", "herald.example.com")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("https://"), "{e}");
         let c = resolve(
             HeraldTable::default(),
             env_of(&[("DATABASE_URL", "postgres://h/db")]),

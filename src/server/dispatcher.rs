@@ -13,11 +13,10 @@ use futures::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use super::channels::sandbox::SandboxProvider;
-use super::channels::{Outgoing, SendError, adapter};
+use super::channels::{Channel, Outgoing, SendError, adapter};
 use super::clock::Clock;
-use super::db::{Claimed, Db, DbError, Fired, Outcome, Recipient};
+use super::db::{Claimed, Content, Db, DbError, Fired, Outcome, Recipient};
 use crate::model::channel::ChannelKind;
-use crate::model::compose::AttachmentRef;
 
 /// How the dispatcher works; the defaults suit one instance on a small machine.
 #[derive(Debug, Clone)]
@@ -41,6 +40,8 @@ pub struct Settings {
     pub halt_poll: Duration,
     /// Where attachment files are (`<data-dir>/attachments`).
     pub files: std::path::PathBuf,
+    /// Signs the unsubscribe links in emails.
+    pub links: super::unsubscribe::Links,
 }
 
 impl Default for Settings {
@@ -56,6 +57,7 @@ impl Default for Settings {
             idle: Duration::from_millis(250),
             halt_poll: Duration::from_millis(50),
             files: std::path::PathBuf::from("data/attachments"),
+            links: Default::default(),
         }
     }
 }
@@ -106,10 +108,11 @@ pub struct Round {
 /// A channel as the dispatcher uses it.
 struct ChannelInfo {
     kind: ChannelKind,
-    config: String,
     /// Messages per second.
     rate: i64,
     limiter: Arc<DefaultDirectRateLimiter>,
+    /// Built once and kept (an SMTP adapter keeps its connections open between sends).
+    sender: Result<Arc<dyn Channel>, String>,
 }
 
 pub struct Dispatcher {
@@ -196,9 +199,10 @@ impl Dispatcher {
             return Ok(None);
         };
         let per_second = NonZeroU32::new(rate.clamp(1, 100_000) as u32).expect("at least 1");
+        let sender = adapter(id, kind, &config, &self.sandbox, &self.settings.files).map(Arc::from);
         let info = Arc::new(ChannelInfo {
+            sender,
             kind,
-            config,
             rate,
             limiter: Arc::new(RateLimiter::direct(Quota::per_second(per_second))),
         });
@@ -320,10 +324,10 @@ impl Dispatcher {
         claimed: Vec<Claimed>,
     ) -> Result<Vec<impl std::future::Future<Output = (Claimed, Outcome)> + '_>, DbError> {
         // What the batch needs, read once: each broadcast's message and each customer.
-        let mut content: HashMap<i64, (String, Vec<AttachmentRef>)> = HashMap::new();
+        let mut content: HashMap<i64, Arc<Content>> = HashMap::new();
         for c in &claimed {
             if let std::collections::hash_map::Entry::Vacant(e) = content.entry(c.broadcast_id) {
-                e.insert(self.db.broadcast_content(c.broadcast_id).await?);
+                e.insert(Arc::new(self.db.broadcast_content(c.broadcast_id).await?));
             }
         }
         let ids: Vec<i64> = claimed.iter().map(|c| c.customer_id).collect();
@@ -357,15 +361,14 @@ impl Dispatcher {
     async fn send_one(
         &self,
         c: &Claimed,
-        content: Option<(String, Vec<AttachmentRef>)>,
+        content: Option<Arc<Content>>,
         person: Option<Recipient>,
         channel: Option<Arc<ChannelInfo>>,
     ) -> Outcome {
         if self.is_halted(c.broadcast_id) {
             return Outcome::Released;
         }
-        let (Some((body, attachments)), Some(person), Some(channel)) = (content, person, channel)
-        else {
+        let (Some(content), Some(person), Some(channel)) = (content, person, channel) else {
             return Outcome::Failed {
                 reason: "The customer or the channel no longer exists.".into(),
             };
@@ -380,15 +383,13 @@ impl Dispatcher {
                 reason: "The customer no longer has an address on this channel.".into(),
             };
         };
-        let sender = match adapter(
-            c.channel_id,
-            channel.kind,
-            &channel.config,
-            &self.sandbox,
-            &self.settings.files,
-        ) {
+        let sender = match &channel.sender {
             Ok(s) => s,
-            Err(reason) => return Outcome::Failed { reason },
+            Err(reason) => {
+                return Outcome::Failed {
+                    reason: reason.clone(),
+                };
+            }
         };
         channel.limiter.until_ready().await;
         // Paused while waiting for the rate limit: do not start the request.
@@ -398,8 +399,11 @@ impl Dispatcher {
         let message = Outgoing {
             idempotency_key: idempotency_key(c.id),
             address,
-            body: crate::model::personalize::render(&body, &person.name),
-            attachments,
+            body: crate::model::personalize::render(&content.body, &person.name),
+            attachments: content.attachments.clone(),
+            subject: content.name.clone(),
+            unsubscribe_url: (channel.kind == ChannelKind::Email)
+                .then(|| self.settings.links.unsubscribe_url(person.id, channel.kind)),
         };
         match sender.send(&message).await {
             Ok(a) => Outcome::Sent {

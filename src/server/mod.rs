@@ -22,6 +22,7 @@ pub mod seed;
 pub mod serve;
 pub mod state;
 pub mod timefmt;
+pub mod unsubscribe;
 pub mod wizard;
 
 pub use state::AppState;

@@ -35,6 +35,11 @@ pub async fn run() -> anyhow::Result<()> {
         );
     }
     let addr = leptos_options.site_addr;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let links = super::unsubscribe::Links::load(&db, &public_url).await?;
     let sandbox = Arc::new(super::channels::sandbox::SandboxProvider::default());
     super::channels::sandbox::apply_reports(db.clone(), clock.clone(), sandbox.report_to_queue());
     let dispatcher = Arc::new(super::dispatcher::Dispatcher::new(
@@ -45,6 +50,7 @@ pub async fn run() -> anyhow::Result<()> {
             grace: chrono::Duration::minutes(config.dispatch_grace_minutes),
             lease: chrono::Duration::seconds(config.dispatch_lease_seconds),
             files: config.data_dir.join("attachments"),
+            links: links.clone(),
             ..Default::default()
         },
     ));
@@ -62,6 +68,7 @@ pub async fn run() -> anyhow::Result<()> {
         clock,
         sandbox,
         dispatcher,
+        links,
     };
     let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
@@ -221,6 +228,10 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .route(
+            "/unsubscribe/{token}",
+            axum::routing::get(super::unsubscribe::confirm).post(super::unsubscribe::apply),
+        )
+        .route(
             "/customers/import/{id}",
             axum::routing::post(super::import_web::choose),
         )
@@ -243,6 +254,8 @@ async fn require_sign_in(State(state): State<AppState>, req: Request, next: Next
         && !path.starts_with("/api/")
         // Providers call webhooks (Meta's verification handshake is a GET).
         && !path.starts_with("/webhooks/")
+        // Customers follow unsubscribe links from their mail; the link itself is the permission.
+        && !path.starts_with("/unsubscribe/")
         && !path.contains('.');
     if !is_page {
         return next.run(req).await;

@@ -20,4 +20,6 @@ pub struct AppState {
     pub sandbox: Arc<super::channels::sandbox::SandboxProvider>,
     /// Sends broadcasts; handlers tell it of pauses and new schedules at once.
     pub dispatcher: Arc<super::dispatcher::Dispatcher>,
+    /// Signs the links Herald puts in messages (unsubscribe).
+    pub links: super::unsubscribe::Links,
 }

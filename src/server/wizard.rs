@@ -760,6 +760,9 @@ pub async fn test_send(
         address: address.clone(),
         body: body.clone(),
         attachments: compose.attachments.clone(),
+        subject: compose.name.clone(),
+        unsubscribe_url: (kind == ChannelKind::Email)
+            .then(|| state.links.unsubscribe_url(recipient.id, kind)),
     };
     let channel = adapter(
         channel_id,

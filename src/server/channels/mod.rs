@@ -3,6 +3,7 @@
 //! provider's protocol and says whether the provider accepted it, refused it for good, or
 //! should be asked again later.
 
+pub mod email;
 pub mod sandbox;
 pub mod sms;
 pub mod telegram;
@@ -26,6 +27,11 @@ pub struct Outgoing {
     pub address: String,
     pub body: String,
     pub attachments: Vec<AttachmentRef>,
+    /// Where a subject line exists (email): the broadcast's name.
+    pub subject: String,
+    /// A link that unsubscribes this customer from this kind of channel, where the channel
+    /// carries one (email's `List-Unsubscribe`).
+    pub unsubscribe_url: Option<String>,
 }
 
 /// The provider took the message.
@@ -92,10 +98,10 @@ pub fn adapter(
             serde_json::from_str(config).unwrap_or_default(),
             http_client(),
         ))),
-        other => Err(format!(
-            "Herald cannot send on {} channels yet; use the sandbox channel.",
-            other.as_str()
-        )),
+        ChannelKind::Email => Ok(Box::new(email::Email::new(
+            serde_json::from_str(config).unwrap_or_default(),
+            files.to_path_buf(),
+        ))),
     }
 }
 

@@ -285,6 +285,8 @@ mod tests {
 
     fn message(key: &str) -> Outgoing {
         Outgoing {
+            subject: String::new(),
+            unsubscribe_url: None,
             idempotency_key: key.into(),
             address: "+15550001".into(),
             body: "Hi".into(),

@@ -93,6 +93,14 @@ fn parse_plan(audience: &str, channels: &str) -> (AudienceRule, Vec<i64>) {
     )
 }
 
+/// What a broadcast sends: its name (an email's subject), message and files.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Content {
+    pub name: String,
+    pub body: String,
+    pub attachments: Vec<AttachmentRef>,
+}
+
 impl Db {
     /// Scheduled, unpaused broadcasts whose time has come, oldest first.
     pub async fn due_broadcasts(
@@ -647,18 +655,19 @@ impl Db {
     }
 
     /// A broadcast's message and files.
-    pub async fn broadcast_content(
-        &self,
-        id: i64,
-    ) -> Result<(String, Vec<AttachmentRef>), DbError> {
-        let row: Option<(String, String)> = on_pool!(self, p => sqlx::query_as(
-            "SELECT body, attachments FROM broadcasts WHERE id = $1",
+    pub async fn broadcast_content(&self, id: i64) -> Result<Content, DbError> {
+        let row: Option<(String, String, String)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT name, body, attachments FROM broadcasts WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(p)
         .await?);
         Ok(row
-            .map(|(body, files)| (body, serde_json::from_str(&files).unwrap_or_default()))
+            .map(|(name, body, files)| Content {
+                name,
+                body,
+                attachments: serde_json::from_str(&files).unwrap_or_default(),
+            })
             .unwrap_or_default())
     }
 

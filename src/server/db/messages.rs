@@ -242,7 +242,24 @@ impl Db {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), DbError> {
-        on_pool!(self, p => {
+        let detail = format!("unreachable on {}: {reason}", kind.as_str());
+        self.opt_out_on(customer_id, kind, "unreachable", &detail, now)
+            .await
+            .map(|_| ())
+    }
+
+    /// Leaves `customer_id` out of audiences on `kind` from now on (an unsubscribe link, an
+    /// address the provider gave up on); audited as `action` the first time. Whether this
+    /// changed anything.
+    pub async fn opt_out_on(
+        &self,
+        customer_id: i64,
+        kind: ChannelKind,
+        action: &str,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        let changed = on_pool!(self, p => {
             let mut tx = p.begin().await?;
             let n = sqlx::query(
                 "INSERT INTO customer_opt_outs (customer_id, channel_kind, at) VALUES ($1, $2, $3) \
@@ -255,13 +272,27 @@ impl Db {
             .await?
             .rows_affected();
             if n > 0 {
-                let detail = format!("unreachable on {}: {reason}", kind.as_str());
-                audit_in!(tx, now, None::<i64>, "unreachable", "customer", customer_id, detail)?;
+                audit_in!(tx, now, None::<i64>, action, "customer", customer_id, detail)?;
             }
             tx.commit().await?;
-            Ok::<(), DbError>(())
+            Ok::<bool, DbError>(n > 0)
         })?;
-        Ok(())
+        Ok(changed)
+    }
+
+    /// The server key called `name`, made from `fresh` the first time any instance asks.
+    pub async fn server_key(&self, name: &str, fresh: &str) -> Result<String, DbError> {
+        Ok(on_pool!(self, p => {
+            sqlx::query("INSERT INTO server_keys (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(name)
+                .bind(fresh)
+                .execute(p)
+                .await?;
+            sqlx::query_scalar::<_, String>("SELECT value FROM server_keys WHERE name = $1")
+                .bind(name)
+                .fetch_one(p)
+                .await?
+        }))
     }
 
     /// The messages of a customer's conversation, oldest first: (direction, body, channel id,

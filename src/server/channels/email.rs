@@ -1,0 +1,338 @@
+//! Email over SMTP (lettre): a `multipart/mixed` message holding a `multipart/alternative`
+//! text + HTML body and each attachment as its own MIME part, with `List-Unsubscribe` (a link
+//! and a mailto) and `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
+//!
+//! SMTP keeps no idempotency keys: the delivery's key becomes the `Message-ID`
+//! (`<herald-delivery-42@example.com>`), which receiving systems use to drop a resend, and it
+//! is also the provider message id Herald records. Plain SMTP reports neither delivery nor
+//! reads; 4xx answers and lost connections are retried, 5xx answers fail the delivery, and
+//! "no such mailbox" answers (550/551/553) mark the address unreachable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::{Accepted, Channel, Outgoing, SendError};
+use crate::model::channel::ChannelKind;
+
+/// The channel's settings (from `channels.config`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub smtp_host: String,
+    /// A number, possibly stored as text by the channels page (default 587).
+    pub smtp_port: serde_json::Value,
+    /// `starttls` (default), `tls` (implicit TLS, port 465) or `none` (a relay on this host).
+    pub security: String,
+    pub username: String,
+    pub password: String,
+    /// `News <news@example.com>` or a bare address.
+    pub from: String,
+    /// Seconds to wait for the server (default 30).
+    pub timeout_secs: Option<u64>,
+}
+
+impl Settings {
+    fn port(&self) -> u16 {
+        match &self.smtp_port {
+            serde_json::Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+            serde_json::Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+        .unwrap_or(587)
+    }
+}
+
+pub struct Email {
+    settings: Settings,
+    /// Built once per channel and kept: its pool keeps SMTP connections open between sends.
+    transport: Result<AsyncSmtpTransport<Tokio1Executor>, String>,
+    files: PathBuf,
+}
+
+impl Email {
+    pub fn new(settings: Settings, files: PathBuf) -> Self {
+        let transport = transport(&settings);
+        Email {
+            settings,
+            transport,
+            files,
+        }
+    }
+}
+
+fn transport(s: &Settings) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    let host = s.smtp_host.trim();
+    if host.is_empty() {
+        return Err("The email channel has no SMTP host.".into());
+    }
+    let builder = match s.security.trim() {
+        "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+        "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host)
+            .map_err(|e| format!("The SMTP host {host:?} cannot be used: {e}"))?,
+        "" | "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
+            .map_err(|e| format!("The SMTP host {host:?} cannot be used: {e}"))?,
+        other => {
+            return Err(format!(
+                "Unknown SMTP security {other:?}: use starttls, tls or none."
+            ));
+        }
+    };
+    let mut builder = builder
+        .port(s.port())
+        .timeout(Some(Duration::from_secs(s.timeout_secs.unwrap_or(30))));
+    if !s.username.trim().is_empty() {
+        builder = builder.credentials(Credentials::new(
+            s.username.trim().to_string(),
+            s.password.clone(),
+        ));
+    }
+    Ok(builder.build())
+}
+
+/// `List-Unsubscribe: <https://…>, <mailto:…>`
+#[derive(Clone)]
+struct ListUnsubscribe(String);
+
+impl Header for ListUnsubscribe {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribe(s.to_string()))
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (mail clients unsubscribe with a POST).
+#[derive(Clone)]
+struct ListUnsubscribePost;
+
+impl Header for ListUnsubscribePost {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribePost)
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".into())
+    }
+}
+
+/// The HTML part: the text escaped, paragraphs kept, links made clickable.
+pub fn html_body(text: &str, unsubscribe_url: Option<&str>) -> String {
+    let mut html = String::from(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body style=\"font-family:sans-serif;line-height:1.5\">",
+    );
+    for paragraph in text.split("\n\n") {
+        html.push_str("<p>");
+        let lines: Vec<String> = paragraph.lines().map(link_words).collect();
+        html.push_str(&lines.join("<br>"));
+        html.push_str("</p>");
+    }
+    if let Some(url) = unsubscribe_url {
+        html.push_str(&format!(
+            "<p style=\"font-size:12px;color:#666\"><a href=\"{}\">Unsubscribe</a> from these messages.</p>",
+            escape(url)
+        ));
+    }
+    html.push_str("</body></html>");
+    html
+}
+
+/// The text part: the message, then the unsubscribe link.
+pub fn text_body(text: &str, unsubscribe_url: Option<&str>) -> String {
+    match unsubscribe_url {
+        Some(url) => format!("{text}\n\n--\nUnsubscribe: {url}\n"),
+        None => text.to_string(),
+    }
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn link_words(line: &str) -> String {
+    line.split(' ')
+        .map(|w| {
+            if (w.starts_with("https://") || w.starts_with("http://")) && w.len() > 8 {
+                let url = escape(w);
+                format!("<a href=\"{url}\">{url}</a>")
+            } else {
+                escape(w)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The domain of the sender's address, for Message-IDs.
+fn domain(from: &Mailbox) -> String {
+    from.email.domain().to_string()
+}
+
+impl Email {
+    async fn message(&self, m: &Outgoing) -> Result<(Message, String), SendError> {
+        let permanent = |reason: String| SendError::Permanent { reason };
+        let from: Mailbox = self.settings.from.trim().parse().map_err(|_| {
+            permanent(format!(
+                "The email channel's From address {:?} is not an email address.",
+                self.settings.from
+            ))
+        })?;
+        let to: Mailbox = m
+            .address
+            .trim()
+            .parse()
+            .map_err(|_| permanent(format!("{:?} is not an email address.", m.address)))?;
+        let message_id = format!("<{}@{}>", m.idempotency_key, domain(&from));
+        let subject = if m.subject.trim().is_empty() {
+            "A message for you".to_string()
+        } else {
+            m.subject.trim().to_string()
+        };
+        let mut builder = Message::builder()
+            .from(from.clone())
+            .to(to)
+            .subject(subject)
+            .message_id(Some(message_id.clone()));
+        if let Some(url) = &m.unsubscribe_url {
+            builder = builder
+                .header(ListUnsubscribe(format!(
+                    "<{url}>, <mailto:{}?subject=unsubscribe>",
+                    from.email
+                )))
+                .header(ListUnsubscribePost);
+        }
+        let url = m.unsubscribe_url.as_deref();
+        let body =
+            MultiPart::alternative_plain_html(text_body(&m.body, url), html_body(&m.body, url));
+        let message = if m.attachments.is_empty() {
+            builder.multipart(body)
+        } else {
+            let mut mixed = MultiPart::mixed().multipart(body);
+            for file in &m.attachments {
+                let bytes = tokio::fs::read(self.files.join(&file.id))
+                    .await
+                    .map_err(|_| permanent(format!("The attachment {} is missing.", file.name)))?;
+                let kind = ContentType::parse(&file.mime)
+                    .or_else(|_| ContentType::parse("application/octet-stream"))
+                    .map_err(|e| permanent(format!("{}: {e}", file.name)))?;
+                mixed = mixed.singlepart(Attachment::new(file.name.clone()).body(bytes, kind));
+            }
+            builder.multipart(mixed)
+        }
+        .map_err(|e| permanent(format!("The email could not be built: {e}")))?;
+        Ok((message, message_id))
+    }
+}
+
+/// What an SMTP failure means for the delivery.
+fn classify(e: &lettre::transport::smtp::Error) -> SendError {
+    let code = e.status().map(|c| c.to_string()).unwrap_or_default();
+    if e.is_permanent() {
+        let reason = format!("The mail server refused the message ({code}): {e}");
+        if matches!(code.as_str(), "550" | "551" | "553") {
+            SendError::Unreachable { reason }
+        } else {
+            SendError::Permanent { reason }
+        }
+    } else if e.is_transient() {
+        SendError::Transient {
+            reason: format!("The mail server asked to try later ({code}): {e}"),
+            retry_after: None,
+        }
+    } else if e.is_timeout() {
+        SendError::Transient {
+            reason: "The mail server did not answer in time.".into(),
+            retry_after: None,
+        }
+    } else {
+        SendError::Transient {
+            reason: format!("The mail server could not be reached: {e}"),
+            retry_after: None,
+        }
+    }
+}
+
+impl Channel for Email {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Email
+    }
+
+    fn send<'a>(&'a self, m: &'a Outgoing) -> BoxFuture<'a, Result<Accepted, SendError>> {
+        Box::pin(async move {
+            let transport = self
+                .transport
+                .as_ref()
+                .map_err(|reason| SendError::Permanent {
+                    reason: reason.clone(),
+                })?;
+            let (message, message_id) = self.message(m).await?;
+            transport.send(message).await.map_err(|e| classify(&e))?;
+            Ok(Accepted {
+                provider_message_id: message_id,
+                replayed: false,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped_and_links_clickable() {
+        let h = html_body(
+            "Hi <Ann> & co\nsee https://x.test/a?b=1&c=2\n\nBye",
+            Some("https://h/u/1"),
+        );
+        assert!(
+            h.contains("Hi &lt;Ann&gt; &amp; co<br>see <a href=\"https://x.test/a?b=1&amp;c=2\">")
+        );
+        assert!(h.contains("<p>Bye</p>"));
+        assert!(h.contains("<a href=\"https://h/u/1\">Unsubscribe</a>"));
+        assert_eq!(text_body("Hi", None), "Hi");
+        assert!(text_body("Hi", Some("https://h/u/1")).ends_with("Unsubscribe: https://h/u/1\n"));
+    }
+
+    #[test]
+    fn ports_may_be_text_or_numbers() {
+        let s: Settings = serde_json::from_str(r#"{"smtp_port":"2525"}"#).unwrap();
+        assert_eq!(s.port(), 2525);
+        let s: Settings = serde_json::from_str(r#"{"smtp_port":465}"#).unwrap();
+        assert_eq!(s.port(), 465);
+        assert_eq!(Settings::default().port(), 587);
+        assert!(transport(&Settings::default()).is_err());
+        let bad = Settings {
+            smtp_host: "h".into(),
+            security: "tls1.0".into(),
+            ..Default::default()
+        };
+        assert!(
+            transport(&bad)
+                .unwrap_err()
+                .contains("starttls, tls or none")
+        );
+    }
+}
