@@ -10,10 +10,16 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use herald::model::channel::ChannelKind;
 use herald::server::clock::SystemClock;
 use herald::server::{AppState, config, seed, serve};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
+
+/// The links the test app signs and accepts.
+fn test_links() -> herald::server::unsubscribe::Links {
+    herald::server::unsubscribe::Links::new("http://herald.test", b"test-link-key")
+}
 
 async fn app() -> (Router, common::TestDb) {
     let t = common::sqlite().await;
@@ -40,7 +46,7 @@ async fn app() -> (Router, common::TestDb) {
         )),
         clock,
         sandbox: Default::default(),
-        links: Default::default(),
+        links: test_links(),
     };
     (serve::router(state), t)
 }
@@ -673,6 +679,59 @@ async fn importing_through_the_pages_checks_the_upload_and_stores_the_customers(
     assert!(body.contains("2 new customers"), "{body}");
     assert_eq!(t.db.count_customers().await.unwrap(), before + 2);
     assert_eq!(t.db.count_customers_tagged("Imported").await.unwrap(), 2);
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn unsubscribe_links_need_no_sign_in_ask_first_and_opt_out_of_that_kind_only() {
+    let (app, t) = app().await;
+    let links = test_links();
+    let token = links.unsubscribe_token(3, ChannelKind::Email);
+    assert_eq!(
+        links.unsubscribe_url(3, ChannelKind::Email),
+        format!("http://herald.test/unsubscribe/{token}")
+    );
+    // A GET (link scanners follow those) asks and changes nothing, without a session.
+    let r = send(&app, get(&format!("/unsubscribe/{token}"), None)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("Stop receiving email messages from us?"));
+    assert!(r.body.contains("<form method=\"post\">"));
+    assert!(t.db.channel_opt_outs(3).await.unwrap().is_empty());
+    // A mail client's one-click POST (RFC 8058), no cookie, no referer.
+    let one_click = Request::post(format!("/unsubscribe/{token}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("List-Unsubscribe=One-Click"))
+        .unwrap();
+    let r = send(&app, one_click).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("You are unsubscribed"));
+    let kinds: Vec<String> =
+        t.db.channel_opt_outs(3)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+    assert_eq!(kinds, vec!["email".to_string()]);
+    // Again: still fine, nothing more recorded.
+    let r = send(&app, post(&format!("/unsubscribe/{token}"), "", None, true)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(t.db.channel_opt_outs(3).await.unwrap().len(), 1);
+    // Tampered, foreign or malformed tokens change nothing.
+    let someone_else = token.replacen("3-", "4-", 1);
+    let foreign = herald::server::unsubscribe::Links::new("http://x", b"other-key")
+        .unsubscribe_token(4, ChannelKind::Email);
+    for bad in [
+        someone_else.as_str(),
+        foreign.as_str(),
+        "4-email-xyz",
+        "nonsense",
+    ] {
+        let r = send(&app, post(&format!("/unsubscribe/{bad}"), "", None, true)).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{bad}");
+        assert!(r.body.contains("not valid"));
+    }
+    assert!(t.db.channel_opt_outs(4).await.unwrap().is_empty());
     t.cleanup().await;
 }
 

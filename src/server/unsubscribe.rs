@@ -101,6 +101,17 @@ impl Links {
     }
 }
 
+/// How a customer would call the kind of messages.
+fn noun(kind: ChannelKind) -> &'static str {
+    match kind {
+        ChannelKind::Email => "email",
+        ChannelKind::Sms => "text (SMS)",
+        ChannelKind::Whatsapp => "WhatsApp",
+        ChannelKind::Telegram => "Telegram",
+        ChannelKind::Webhook | ChannelKind::Sandbox => "these",
+    }
+}
+
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -138,7 +149,7 @@ pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -
         &format!(
             "<p>Stop receiving {} messages from us?</p>\
              <form method=\"post\"><button type=\"submit\" class=\"primary\">Unsubscribe</button></form>",
-            kind.label()
+            noun(kind)
         ),
     )
 }
@@ -164,7 +175,7 @@ pub async fn apply(State(state): State<AppState>, Path(token): Path<String>) -> 
             "You are unsubscribed",
             &format!(
                 "<p>You will not receive {} messages from us any more.</p>",
-                kind.label()
+                noun(kind)
             ),
         ),
         Err(e) => {
