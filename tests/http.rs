@@ -47,6 +47,7 @@ async fn app() -> (Router, common::TestDb) {
         clock,
         sandbox: Default::default(),
         links: test_links(),
+        ingest: Arc::new(herald::server::ingest::Ingest::start(t.db.clone())),
     };
     (serve::router(state), t)
 }

@@ -718,6 +718,7 @@ mod webhooks {
             clock,
             sandbox: Default::default(),
             links: Default::default(),
+            ingest: Arc::new(herald::server::ingest::Ingest::start(db.clone())),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

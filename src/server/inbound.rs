@@ -223,7 +223,7 @@ pub async fn sms(
     uri: axum::http::Uri,
     body: Bytes,
 ) -> Response {
-    use super::db::DeliveryEvent;
+    use super::db::{DeliveryEvent, Report};
     let error = |status, message: &str| reply(status, serde_json::json!({ "error": message }));
     let settings: super::channels::sms::Settings =
         match channel_settings(&state, channel_id, ChannelKind::Sms).await {
@@ -278,7 +278,15 @@ pub async fn sms(
             _ => None, // queued, sending, sent: nothing new
         };
         if let Some(event) = event
-            && let Err(e) = state.db.apply_event(channel_id, sid, &event, now).await
+            && let Err(e) = state
+                .ingest
+                .apply(vec![Report {
+                    channel_id,
+                    provider_message_id: sid.to_string(),
+                    event,
+                    at: now,
+                }])
+                .await
         {
             tracing::error!(error = ?e, "webhook: applying a status failed");
             return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
@@ -386,7 +394,7 @@ pub async fn whatsapp(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    use super::db::DeliveryEvent;
+    use super::db::{DeliveryEvent, Report};
     let error = |status, message: &str| reply(status, serde_json::json!({ "error": message }));
     let settings: super::channels::whatsapp::Settings =
         match channel_settings(&state, channel_id, ChannelKind::Whatsapp).await {
@@ -419,7 +427,8 @@ pub async fn whatsapp(
         tracing::error!(error = ?e, "webhook: storing failed");
         error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
     };
-    let (mut statuses, mut messages) = (0, 0);
+    let mut messages = 0;
+    let mut reports = Vec::new();
     let empty = Vec::new();
     for entry in payload["entry"].as_array().unwrap_or(&empty) {
         for change in entry["changes"].as_array().unwrap_or(&empty) {
@@ -438,10 +447,12 @@ pub async fn whatsapp(
                     },
                     _ => continue, // sent: known already
                 };
-                if let Err(e) = db.apply_event(channel_id, id, &event, now).await {
-                    return unavailable(e);
-                }
-                statuses += 1;
+                reports.push(Report {
+                    channel_id,
+                    provider_message_id: id.to_string(),
+                    event,
+                    at: now,
+                });
             }
             for m in value["messages"].as_array().unwrap_or(&empty) {
                 let (Some(from), Some(id)) = (m["from"].as_str(), m["id"].as_str()) else {
@@ -479,6 +490,12 @@ pub async fn whatsapp(
                 messages += 1;
             }
         }
+    }
+    // Statuses are stored together with other requests' (group commit), before the answer.
+    let statuses = reports.len();
+    if let Err(e) = state.ingest.apply(reports).await {
+        tracing::error!(error = ?e, "webhook: storing statuses failed");
+        return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
     }
     reply(
         StatusCode::OK,

@@ -17,6 +17,7 @@ pub mod export;
 pub mod import;
 pub mod import_web;
 pub mod inbound;
+pub mod ingest;
 pub mod labels;
 pub mod seed;
 pub mod serve;

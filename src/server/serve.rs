@@ -69,6 +69,7 @@ pub async fn run() -> anyhow::Result<()> {
         sandbox,
         dispatcher,
         links,
+        ingest: Arc::new(super::ingest::Ingest::start(db.clone())),
     };
     let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {

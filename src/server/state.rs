@@ -22,4 +22,6 @@ pub struct AppState {
     pub dispatcher: Arc<super::dispatcher::Dispatcher>,
     /// Signs the links Herald puts in messages (unsubscribe).
     pub links: super::unsubscribe::Links,
+    /// Stores providers' delivery reports, many requests per transaction.
+    pub ingest: Arc<super::ingest::Ingest>,
 }

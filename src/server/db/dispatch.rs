@@ -3,6 +3,8 @@
 //! providers said, and finishing broadcasts. Every step is one short transaction, so a crash at
 //! any moment leaves a state the next round continues from.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 
 use super::audience::{AudienceBind, Builder};
@@ -60,6 +62,15 @@ pub enum DeliveryEvent {
     Failed {
         reason: String,
     },
+}
+
+/// A provider's report on one message it accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub channel_id: i64,
+    pub provider_message_id: String,
+    pub event: DeliveryEvent,
+    pub at: DateTime<Utc>,
 }
 
 /// What applying a report did.
@@ -462,6 +473,19 @@ impl Db {
         event: &DeliveryEvent,
         at: DateTime<Utc>,
     ) -> Result<Applied, DbError> {
+        let one = [Report {
+            channel_id,
+            provider_message_id: provider_message_id.to_string(),
+            event: event.clone(),
+            at,
+        }];
+        Ok(self.apply_events(&one).await?[0])
+    }
+
+    /// [`Db::apply_event`] for many reports in one transaction (webhook ingestion groups the
+    /// reports that arrive together), applied in order, so a repeat within the batch changes
+    /// nothing either. Counters change once per broadcast. One result per report.
+    pub async fn apply_events(&self, reports: &[Report]) -> Result<Vec<Applied>, DbError> {
         let dialect = self.dialect();
         on_pool!(self, p => {
             // Reads, then writes: on SQLite the write lock is taken up front (a deferred
@@ -470,66 +494,81 @@ impl Db {
                 Dialect::Sqlite => p.begin_with("BEGIN IMMEDIATE").await?,
                 Dialect::Postgres => p.begin().await?,
             };
-            let row: Option<(i64, i64, String)> = sqlx::query_as(
-                "SELECT id, broadcast_id, state FROM deliveries WHERE channel_id = $1 AND provider_message_id = $2",
-            )
-            .bind(channel_id)
-            .bind(provider_message_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((id, broadcast, state)) = row else {
-                tx.rollback().await?;
-                return Ok(Applied::Unknown);
-            };
-            let old = rank(&state);
-            // (new state, delivered +, read +, sent −, failed +)
-            let (new, d, r, s, f) = match event {
-                DeliveryEvent::Delivered if old == 2 => ("delivered", 1, 0, 0, 0),
-                DeliveryEvent::Read if old == 2 => ("read", 1, 1, 0, 0),
-                DeliveryEvent::Read if old == 3 => ("read", 0, 1, 0, 0),
-                DeliveryEvent::Failed { .. } if old == 2 => ("failed", 0, 0, 1, 1),
-                _ => {
-                    tx.rollback().await?;
-                    return Ok(Applied::Unchanged);
+            let mut results = Vec::with_capacity(reports.len());
+            // broadcast → (delivered +, read +, sent −, failed +)
+            let mut deltas: HashMap<i64, [i64; 4]> = HashMap::new();
+            for report in reports {
+                let row: Option<(i64, i64, String)> = sqlx::query_as(
+                    "SELECT id, broadcast_id, state FROM deliveries WHERE channel_id = $1 AND provider_message_id = $2",
+                )
+                .bind(report.channel_id)
+                .bind(&report.provider_message_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((id, broadcast, state)) = row else {
+                    results.push(Applied::Unknown);
+                    continue;
+                };
+                let old = rank(&state);
+                let (new, delta) = match &report.event {
+                    DeliveryEvent::Delivered if old == 2 => ("delivered", [1, 0, 0, 0]),
+                    DeliveryEvent::Read if old == 2 => ("read", [1, 1, 0, 0]),
+                    DeliveryEvent::Read if old == 3 => ("read", [0, 1, 0, 0]),
+                    DeliveryEvent::Failed { .. } if old == 2 => ("failed", [0, 0, 1, 1]),
+                    _ => {
+                        results.push(Applied::Unchanged);
+                        continue;
+                    }
+                };
+                let reason = match &report.event {
+                    DeliveryEvent::Failed { reason } => Some(reason.as_str()),
+                    _ => None,
+                };
+                let moved = sqlx::query(
+                    "UPDATE deliveries SET state = $1, \
+                     delivered_at = CASE WHEN $1 IN ('delivered', 'read') THEN COALESCE(delivered_at, $2) ELSE delivered_at END, \
+                     read_at = CASE WHEN $1 = 'read' THEN $2 ELSE read_at END, \
+                     failed_at = CASE WHEN $1 = 'failed' THEN $2 ELSE failed_at END, \
+                     error = COALESCE($3, error) \
+                     WHERE id = $4 AND state = $5",
+                )
+                .bind(new)
+                .bind(report.at)
+                .bind(reason)
+                .bind(id)
+                .bind(&state)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if moved == 0 {
+                    results.push(Applied::Unchanged);
+                    continue;
                 }
-            };
-            let reason = match event {
-                DeliveryEvent::Failed { reason } => Some(reason.as_str()),
-                _ => None,
-            };
-            let moved = sqlx::query(
-                "UPDATE deliveries SET state = $1, \
-                 delivered_at = CASE WHEN $1 IN ('delivered', 'read') THEN COALESCE(delivered_at, $2) ELSE delivered_at END, \
-                 read_at = CASE WHEN $1 = 'read' THEN $2 ELSE read_at END, \
-                 failed_at = CASE WHEN $1 = 'failed' THEN $2 ELSE failed_at END, \
-                 error = COALESCE($3, error) \
-                 WHERE id = $4 AND state = $5",
-            )
-            .bind(new)
-            .bind(at)
-            .bind(reason)
-            .bind(id)
-            .bind(&state)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if moved == 0 {
-                tx.rollback().await?;
-                return Ok(Applied::Unchanged);
+                let d = deltas.entry(broadcast).or_default();
+                for (total, add) in d.iter_mut().zip(delta) {
+                    *total += add;
+                }
+                results.push(Applied::Moved);
             }
-            sqlx::query(
-                "UPDATE broadcasts SET delivered_count = delivered_count + $1, read_count = read_count + $2, \
-                 sent_count = sent_count - $3, failed_count = failed_count + $4 WHERE id = $5",
-            )
-            .bind(d as i64)
-            .bind(r as i64)
-            .bind(s as i64)
-            .bind(f as i64)
-            .bind(broadcast)
-            .execute(&mut *tx)
-            .await?;
+            if deltas.is_empty() {
+                tx.rollback().await?;
+                return Ok(results);
+            }
+            for (broadcast, [d, r, s, f]) in deltas {
+                sqlx::query(
+                    "UPDATE broadcasts SET delivered_count = delivered_count + $1, read_count = read_count + $2, \
+                     sent_count = sent_count - $3, failed_count = failed_count + $4 WHERE id = $5",
+                )
+                .bind(d)
+                .bind(r)
+                .bind(s)
+                .bind(f)
+                .bind(broadcast)
+                .execute(&mut *tx)
+                .await?;
+            }
             tx.commit().await?;
-            Ok(Applied::Moved)
+            Ok(results)
         })
     }
 

@@ -25,7 +25,7 @@ pub use channels::ChannelRecord;
 pub use compose::ComposeError;
 pub use customers::{CustomerPageRows, CustomerRecord, UpdateError};
 pub use directory::{NewChannel, NewCustomer};
-pub use dispatch::{Applied, Claimed, Content, DeliveryEvent, Fired, Outcome};
+pub use dispatch::{Applied, Claimed, Content, DeliveryEvent, Fired, Outcome, Report};
 pub use import::ImportTally;
 pub use labels::{LabelError, LabelKind};
 pub use messages::Recipient;
