@@ -632,7 +632,62 @@ on_both_backends!(
     the_demo_broadcasts_in_progress_have_their_deliveries,
     a_schedule_across_a_dst_change_fires_at_its_wall_clock_time,
     each_recipient_gets_the_first_picked_channel_that_reaches_them,
+    a_report_that_overtakes_the_recorded_send_is_applied_once_it_is_recorded,
 );
+
+/// A provider's "delivered" can arrive before Herald has written down the provider's id for
+/// the message: it is kept and applied when the send is recorded, counted once.
+async fn a_report_that_overtakes_the_recorded_send_is_applied_once_it_is_recorded(db: &Db) {
+    use herald::server::db::{Applied, DeliveryEvent, Outcome, Report};
+    let s = setup(db, Settings::default()).await;
+    let channel = sandbox_channel(db, "Racing sandbox", "{}").await;
+    let id = schedule(db, &s, &s.vip, channel, 1).await;
+    s.clock.advance(Duration::minutes(1));
+    let now = s.clock_now();
+    db.fire(id, now, Duration::minutes(15)).await.unwrap();
+    let claimed = db
+        .claim_broadcast(id, 2, now, now + Duration::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let early = |pid: &str, event: DeliveryEvent| Report {
+        channel_id: channel,
+        provider_message_id: pid.into(),
+        event,
+        at: now,
+    };
+    // Reports for both messages arrive first (one of them twice, one read).
+    let first = db
+        .apply_events(&[
+            early("fast-1", DeliveryEvent::Delivered),
+            early("fast-1", DeliveryEvent::Delivered),
+            early("fast-2", DeliveryEvent::Read),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(first, vec![Applied::Unknown; 3]);
+    assert_eq!(db.counters(id).await.unwrap()[2], 0);
+    let results: Vec<_> = claimed
+        .into_iter()
+        .zip(["fast-1", "fast-2"])
+        .map(|(c, pid)| {
+            (
+                c,
+                Outcome::Sent {
+                    provider_message_id: pid.into(),
+                    replayed: false,
+                },
+            )
+        })
+        .collect();
+    db.record(&results, now).await.unwrap();
+    let c = db.counters(id).await.unwrap();
+    assert_eq!((c[1], c[2], c[3]), (2, 2, 1), "both delivered, one read");
+    assert_eq!(c, db.recount(id).await.unwrap());
+    // Nothing is left to apply again.
+    assert_eq!(db.apply_early_reports(now).await.unwrap(), 0);
+    assert_eq!(db.counters(id).await.unwrap(), c);
+}
 
 /// The demo data's broadcasts in progress have real deliveries, one per reachable customer on
 /// the paced channel, all pending.

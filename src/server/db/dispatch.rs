@@ -432,7 +432,62 @@ impl Db {
             tx.commit().await?;
             Ok::<(), DbError>(())
         })?;
+        if !sent.is_empty() {
+            self.apply_early_reports(now).await?;
+        }
         Ok(())
+    }
+
+    /// Applies the reports that arrived before their message was recorded, now that it may
+    /// be, and forgets those older than a week. Cheap when there are none (one indexed probe).
+    pub async fn apply_early_reports(&self, now: DateTime<Utc>) -> Result<usize, DbError> {
+        type Row = (i64, i64, String, String, Option<String>, DateTime<Utc>);
+        let rows: Vec<Row> = on_pool!(self, p => {
+            let any: Option<i64> = sqlx::query_scalar("SELECT id FROM early_reports LIMIT 1")
+                .fetch_optional(p)
+                .await?;
+            if any.is_none() {
+                return Ok(0);
+            }
+            sqlx::query("DELETE FROM early_reports WHERE at < $1")
+                .bind(now - chrono::Duration::days(7))
+                .execute(p)
+                .await?;
+            sqlx::query_as::<_, Row>(
+                "SELECT e.id, e.channel_id, e.provider_message_id, e.event, e.reason, e.at \
+                 FROM early_reports e JOIN deliveries d \
+                   ON d.channel_id = e.channel_id AND d.provider_message_id = e.provider_message_id \
+                 ORDER BY e.id LIMIT 1000",
+            )
+            .fetch_all(p)
+            .await?
+        });
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let reports: Vec<Report> = rows
+            .iter()
+            .map(|(_, channel_id, pid, event, reason, at)| Report {
+                channel_id: *channel_id,
+                provider_message_id: pid.clone(),
+                event: match event.as_str() {
+                    "read" => DeliveryEvent::Read,
+                    "failed" => DeliveryEvent::Failed {
+                        reason: reason.clone().unwrap_or_default(),
+                    },
+                    _ => DeliveryEvent::Delivered,
+                },
+                at: *at,
+            })
+            .collect();
+        // Applied (forward-only, so a repeat is harmless), then removed.
+        self.apply_events(&reports).await?;
+        let ids: Vec<String> = rows.iter().map(|r| r.0.to_string()).collect();
+        let sql = format!("DELETE FROM early_reports WHERE id IN ({})", ids.join(","));
+        on_pool!(self, p => {
+            sqlx::query(&sql).execute(p).await?;
+        });
+        Ok(rows.len())
     }
 
     /// Sending broadcasts with nothing pending or in flight become Sent (or Failed, when every
@@ -497,6 +552,7 @@ impl Db {
             let mut results = Vec::with_capacity(reports.len());
             // broadcast → (delivered +, read +, sent −, failed +)
             let mut deltas: HashMap<i64, [i64; 4]> = HashMap::new();
+            let mut kept = 0;
             for report in reports {
                 let row: Option<(i64, i64, String)> = sqlx::query_as(
                     "SELECT id, broadcast_id, state FROM deliveries WHERE channel_id = $1 AND provider_message_id = $2",
@@ -506,6 +562,24 @@ impl Db {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some((id, broadcast, state)) = row else {
+                    // Perhaps the send is not recorded yet: kept, and applied once it is.
+                    let (event, reason) = match &report.event {
+                        DeliveryEvent::Delivered => ("delivered", None),
+                        DeliveryEvent::Read => ("read", None),
+                        DeliveryEvent::Failed { reason } => ("failed", Some(reason.as_str())),
+                    };
+                    sqlx::query(
+                        "INSERT INTO early_reports (channel_id, provider_message_id, event, reason, at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(report.channel_id)
+                    .bind(&report.provider_message_id)
+                    .bind(event)
+                    .bind(reason)
+                    .bind(report.at)
+                    .execute(&mut *tx)
+                    .await?;
+                    kept += 1;
                     results.push(Applied::Unknown);
                     continue;
                 };
@@ -550,7 +624,7 @@ impl Db {
                 }
                 results.push(Applied::Moved);
             }
-            if deltas.is_empty() {
+            if deltas.is_empty() && kept == 0 {
                 tx.rollback().await?;
                 return Ok(results);
             }
