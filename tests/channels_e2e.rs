@@ -371,6 +371,16 @@ async fn a_broadcast_on_four_kinds_of_channel_reports_true_results(db: &Db) {
     let counters = db.counters(b).await.unwrap();
     assert_eq!(counters, [12, 11, 5, 2, 2, 1]);
     assert_eq!(counters, db.recount(b).await.unwrap());
+    let by_channel = db.counters_by_channel(b).await.unwrap();
+    assert_eq!(by_channel, db.recount_by_channel(b).await.unwrap());
+    let mut expected = vec![
+        (wa, [3, 3, 3, 2, 1, 0]),
+        (tg, [3, 3, 0, 0, 1, 0]),
+        (email, [3, 3, 0, 0, 0, 0]),
+        (sms, [3, 2, 2, 0, 0, 1]),
+    ];
+    expected.sort();
+    assert_eq!(by_channel, expected);
     let states = db.delivery_states(b).await.unwrap();
     let failed: Vec<_> = db
         .deliveries_of(b)

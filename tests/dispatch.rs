@@ -529,6 +529,11 @@ async fn counters_match_a_recount_after_random_report_sequences(db: &Db) {
             db.recount(id).await.unwrap(),
             "seed {seed}"
         );
+        assert_eq!(
+            db.counters_by_channel(id).await.unwrap(),
+            db.recount_by_channel(id).await.unwrap(),
+            "seed {seed}, per channel"
+        );
     }
     // Order and repeats: read then a late delivered changes nothing; unknown ids are refused.
     let now_rows = db.deliveries_of(id).await.unwrap();
@@ -618,6 +623,11 @@ async fn counters_match_a_recount_after_random_report_sequences(db: &Db) {
             db.counters(id).await.unwrap(),
             db.recount(id).await.unwrap(),
             "seed {seed}"
+        );
+        assert_eq!(
+            db.counters_by_channel(id).await.unwrap(),
+            db.recount_by_channel(id).await.unwrap(),
+            "seed {seed}, per channel"
         );
     }
 }

@@ -427,6 +427,14 @@ impl Db {
                         .bind(broadcast)
                         .execute(&mut *tx)
                         .await?;
+                    sqlx::query(
+                        "UPDATE broadcast_channel_counts SET replied_count = replied_count + 1 \
+                         WHERE broadcast_id = $1 AND channel_id = $2",
+                    )
+                    .bind(broadcast)
+                    .bind(channel_id)
+                    .execute(&mut *tx)
+                    .await?;
                     replied = Some(delivery);
                 }
             }

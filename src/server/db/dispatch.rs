@@ -64,6 +64,10 @@ pub enum DeliveryEvent {
     },
 }
 
+/// How a batch of reports changes a counters row: delivered +$1, read +$2, sent −$3, failed +$4.
+const REPORT_COUNTS: &str = "delivered_count = delivered_count + $1, read_count = read_count + $2, \
+     sent_count = sent_count - $3, failed_count = failed_count + $4";
+
 /// A provider's report on one message it accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -218,7 +222,16 @@ impl Db {
                         AudienceBind::Kind(k) => q.bind(*k),
                     };
                 }
-                q.execute(&mut *tx).await?.rows_affected() as i64
+                let n = q.execute(&mut *tx).await?.rows_affected() as i64;
+                sqlx::query(
+                    "INSERT INTO broadcast_channel_counts (broadcast_id, channel_id, audience_total) \
+                     SELECT broadcast_id, channel_id, COUNT(*) FROM deliveries WHERE broadcast_id = $1 \
+                     GROUP BY broadcast_id, channel_id",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                n
             };
             // Nobody to send to: done at once.
             let finish = if deliveries == 0 { ", status = 'sent', finished_at = $2" } else { "" };
@@ -348,14 +361,12 @@ impl Db {
         let set_sent = "SET state = 'sent', provider_message_id = v.pid, sent_at = $1, claimed_until = NULL, error = NULL";
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            // (broadcast, sent, failed)
-            let mut counts: Vec<(i64, i64, i64)> = Vec::new();
-            let mut tally = |b: i64, s: i64, f: i64| match counts.iter_mut().find(|x| x.0 == b) {
-                Some(x) => {
-                    x.1 += s;
-                    x.2 += f;
-                }
-                None => counts.push((b, s, f)),
+            // (broadcast, channel) → (sent, failed)
+            let mut counts: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
+            let mut tally = |b: i64, ch: i64, s: i64, f: i64| {
+                let x = counts.entry((b, ch)).or_default();
+                x.0 += s;
+                x.1 += f;
             };
             for chunk in sent.chunks(500) {
                 // One VALUES list of (id, attempt, provider id); both databases take it.
@@ -370,15 +381,15 @@ impl Db {
                 sql.push_str(&format!(
                     ") UPDATE deliveries {set_sent} FROM v WHERE deliveries.id = v.id \
                      AND deliveries.state = 'sending' AND deliveries.attempts = v.attempts \
-                     RETURNING deliveries.broadcast_id"
+                     RETURNING deliveries.broadcast_id, deliveries.channel_id"
                 ));
-                let mut q = sqlx::query_scalar(&sql).bind(now);
+                let mut q = sqlx::query_as(&sql).bind(now);
                 for (c, pid) in chunk {
                     q = q.bind(c.id).bind(c.attempts).bind(*pid);
                 }
-                let moved: Vec<i64> = q.fetch_all(&mut *tx).await?;
-                for b in moved {
-                    tally(b, 1, 0);
+                let moved: Vec<(i64, i64)> = q.fetch_all(&mut *tx).await?;
+                for (b, ch) in moved {
+                    tally(b, ch, 1, 0);
                 }
             }
             for (c, outcome) in rest {
@@ -415,11 +426,29 @@ impl Db {
                 if changed == 0 {
                     continue;
                 }
-                if matches!(outcome, Outcome::Failed { .. }) {
-                    tally(c.broadcast_id, 0, 1);
+                match outcome {
+                    Outcome::Failed { .. } => tally(c.broadcast_id, c.channel_id, 0, 1),
+                    Outcome::Sent { .. } => tally(c.broadcast_id, c.channel_id, 1, 0),
+                    _ => {}
                 }
             }
-            for (b, s, f) in counts {
+            let mut totals: HashMap<i64, (i64, i64)> = HashMap::new();
+            for (&(b, ch), &(s, f)) in &counts {
+                let t = totals.entry(b).or_default();
+                t.0 += s;
+                t.1 += f;
+                sqlx::query(
+                    "UPDATE broadcast_channel_counts SET sent_count = sent_count + $1, failed_count = failed_count + $2 \
+                     WHERE broadcast_id = $3 AND channel_id = $4",
+                )
+                .bind(s)
+                .bind(f)
+                .bind(b)
+                .bind(ch)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for (b, (s, f)) in totals {
                 sqlx::query(
                     "UPDATE broadcasts SET sent_count = sent_count + $1, failed_count = failed_count + $2 WHERE id = $3",
                 )
@@ -550,8 +579,8 @@ impl Db {
                 Dialect::Postgres => p.begin().await?,
             };
             let mut results = Vec::with_capacity(reports.len());
-            // broadcast → (delivered +, read +, sent −, failed +)
-            let mut deltas: HashMap<i64, [i64; 4]> = HashMap::new();
+            // (broadcast, channel) → (delivered +, read +, sent −, failed +)
+            let mut deltas: HashMap<(i64, i64), [i64; 4]> = HashMap::new();
             let mut kept = 0;
             for report in reports {
                 let row: Option<(i64, i64, String)> = sqlx::query_as(
@@ -618,7 +647,7 @@ impl Db {
                     results.push(Applied::Unchanged);
                     continue;
                 }
-                let d = deltas.entry(broadcast).or_default();
+                let d = deltas.entry((broadcast, report.channel_id)).or_default();
                 for (total, add) in d.iter_mut().zip(delta) {
                     *total += add;
                 }
@@ -628,18 +657,31 @@ impl Db {
                 tx.rollback().await?;
                 return Ok(results);
             }
-            for (broadcast, [d, r, s, f]) in deltas {
-                sqlx::query(
-                    "UPDATE broadcasts SET delivered_count = delivered_count + $1, read_count = read_count + $2, \
-                     sent_count = sent_count - $3, failed_count = failed_count + $4 WHERE id = $5",
-                )
-                .bind(d)
-                .bind(r)
-                .bind(s)
-                .bind(f)
-                .bind(broadcast)
-                .execute(&mut *tx)
-                .await?;
+            let mut totals: HashMap<i64, [i64; 4]> = HashMap::new();
+            for (&(broadcast, channel), delta) in &deltas {
+                let t = totals.entry(broadcast).or_default();
+                for (total, add) in t.iter_mut().zip(delta) {
+                    *total += add;
+                }
+                sqlx::query(&format!("UPDATE broadcast_channel_counts SET {REPORT_COUNTS} WHERE broadcast_id = $5 AND channel_id = $6"))
+                    .bind(delta[0])
+                    .bind(delta[1])
+                    .bind(delta[2])
+                    .bind(delta[3])
+                    .bind(broadcast)
+                    .bind(channel)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for (broadcast, delta) in &totals {
+                sqlx::query(&format!("UPDATE broadcasts SET {REPORT_COUNTS} WHERE id = $5"))
+                    .bind(delta[0])
+                    .bind(delta[1])
+                    .bind(delta[2])
+                    .bind(delta[3])
+                    .bind(broadcast)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
             Ok(results)
@@ -663,6 +705,49 @@ impl Db {
         .fetch_one(p)
         .await?);
         Ok([row.0, row.1, row.2, row.3, row.4, row.5])
+    }
+
+    /// [`Db::recount`] per channel, by channel id.
+    pub async fn recount_by_channel(
+        &self,
+        broadcast: i64,
+    ) -> Result<Vec<(i64, [i64; 6])>, DbError> {
+        type Row = (i64, i64, i64, i64, i64, i64, i64);
+        let rows: Vec<Row> = on_pool!(self, p => sqlx::query_as(
+            "SELECT channel_id, COUNT(*), \
+             COALESCE(SUM(CASE WHEN state IN ('sent', 'delivered', 'read') THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN state IN ('delivered', 'read') THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN state = 'read' THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN replied_at IS NOT NULL THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END), 0) \
+             FROM deliveries WHERE broadcast_id = $1 GROUP BY channel_id ORDER BY channel_id",
+        )
+        .bind(broadcast)
+        .fetch_all(p)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.0, [r.1, r.2, r.3, r.4, r.5, r.6]))
+            .collect())
+    }
+
+    /// The maintained per-channel counters, in [`Db::recount_by_channel`]'s shape.
+    pub async fn counters_by_channel(
+        &self,
+        broadcast: i64,
+    ) -> Result<Vec<(i64, [i64; 6])>, DbError> {
+        type Row = (i64, i64, i64, i64, i64, i64, i64);
+        let rows: Vec<Row> = on_pool!(self, p => sqlx::query_as(
+            "SELECT channel_id, audience_total, sent_count, delivered_count, read_count, replied_count, failed_count \
+             FROM broadcast_channel_counts WHERE broadcast_id = $1 ORDER BY channel_id",
+        )
+        .bind(broadcast)
+        .fetch_all(p)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.0, [r.1, r.2, r.3, r.4, r.5, r.6]))
+            .collect())
     }
 
     /// The maintained counters, in [`Db::recount`]'s order.
