@@ -12,6 +12,7 @@ use crate::ui::customers::CustomersPage;
 use crate::ui::import::ImportPageView;
 use crate::ui::labels::LabelsPageView;
 use crate::ui::login::LoginPage;
+use crate::ui::results::ResultsPage;
 use crate::ui::wizard::WizardView;
 
 /// The document around every page (rendered on the server only).
@@ -45,6 +46,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=BroadcastListPage ssr=SsrMode::Async/>
                 <Route path=path!("/broadcasts/new") view=WizardView ssr=SsrMode::Async/>
                 <Route path=path!("/broadcasts/:id/edit") view=WizardView ssr=SsrMode::Async/>
+                <Route path=path!("/broadcasts/:id") view=ResultsPage ssr=SsrMode::Async/>
                 <Route path=path!("/customers") view=CustomersPage ssr=SsrMode::Async/>
                 <Route path=path!("/customers/import") view=ImportPageView ssr=SsrMode::Async/>
                 <Route path=path!("/customers/import/:id") view=ImportPageView ssr=SsrMode::Async/>

@@ -102,3 +102,11 @@ pub async fn send_missed_now(id: i64) -> Result<(), AppError> {
     }
     result
 }
+
+/// A broadcast's results (any signed-in role: managers read them, staff follow up).
+#[server(endpoint = "broadcasts/results")]
+pub async fn broadcast_results(id: i64) -> Result<crate::model::results::Results, AppError> {
+    use crate::server::auth::{ANY_ROLE, require_role, state};
+    let user = require_role(ANY_ROLE).await?;
+    crate::server::broadcasts::results(&state()?, &user, id).await
+}

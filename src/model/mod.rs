@@ -11,6 +11,7 @@ pub mod labels;
 pub mod list_query;
 pub mod opt_out;
 pub mod personalize;
+pub mod results;
 pub mod user;
 
 pub use broadcast::{BroadcastRow, BroadcastStatus, ListPage, LiveState};

@@ -114,3 +114,36 @@ pub async fn cancel(state: &AppState, actor: &CurrentUser, id: i64) -> Result<St
         Err(PauseError::Db(e)) => Err(e.into()),
     }
 }
+
+/// Broadcast `id`'s results for `viewer`: counters only (never a count over deliveries).
+pub async fn results(
+    state: &AppState,
+    viewer: &CurrentUser,
+    id: i64,
+) -> Result<crate::model::results::Results, AppError> {
+    use crate::model::channel::ChannelKind;
+    use crate::model::results::{Counts, Results};
+    let r = state.db.broadcast(id).await?;
+    let channels = state
+        .db
+        .channel_results(id)
+        .await?
+        .into_iter()
+        .filter_map(|(cid, name, kind, c)| {
+            ChannelKind::parse(&kind).map(|k| (cid, name, k, Counts::from_array(c)))
+        })
+        .collect();
+    let totals = Counts::from_array([
+        r.audience_total,
+        r.sent_count,
+        r.delivered_count,
+        r.read_count,
+        r.replied_count,
+        r.failed_count,
+    ]);
+    let tz = timefmt::zone(&viewer.time_zone);
+    let mut results = Results::compute(r.id, r.name.clone(), r.display_status(), totals, channels);
+    results.started = r.started_at.map(|t| timefmt::local(t, tz));
+    results.finished = r.finished_at.map(|t| timefmt::local(t, tz));
+    Ok(results)
+}

@@ -142,7 +142,12 @@ fn Row(row: BroadcastRow, can_pause: bool, can_edit: bool) -> impl IntoView {
     };
     view! {
         <tr data-id=row.id data-status=status.css()>
-            <td class="name"><a href=format!("/broadcasts/{}/edit", row.id)>{row.name.clone()}</a></td>
+            <td class="name">
+                <a href=format!("/broadcasts/{}/edit", row.id)>{row.name.clone()}</a>
+                {(status != BroadcastStatus::Draft).then(|| view! {
+                    " " <a class="view small" href=format!("/broadcasts/{}", row.id) aria-label=format!("View results: {}", row.name)>"View"</a>
+                })}
+            </td>
             <td>{row.created.clone()}</td>
             <td>{send}</td>
             <td>

@@ -9,6 +9,7 @@ pub mod header;
 pub mod import;
 pub mod labels;
 pub mod login;
+pub mod results;
 pub mod wizard;
 
 use leptos::prelude::*;

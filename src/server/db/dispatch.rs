@@ -750,6 +750,28 @@ impl Db {
             .collect())
     }
 
+    /// The maintained per-channel counters with each channel's name and kind, in the
+    /// broadcast's channel order as far as the ids tell (by id).
+    pub async fn channel_results(
+        &self,
+        broadcast: i64,
+    ) -> Result<Vec<(i64, String, String, [i64; 6])>, DbError> {
+        type Row = (i64, String, String, i64, i64, i64, i64, i64, i64);
+        let rows: Vec<Row> = on_pool!(self, p => sqlx::query_as(
+            "SELECT k.channel_id, c.name, c.kind, k.audience_total, k.sent_count, k.delivered_count, \
+             k.read_count, k.replied_count, k.failed_count \
+             FROM broadcast_channel_counts k JOIN channels c ON c.id = k.channel_id \
+             WHERE k.broadcast_id = $1 ORDER BY k.channel_id",
+        )
+        .bind(broadcast)
+        .fetch_all(p)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.0, r.1, r.2, [r.3, r.4, r.5, r.6, r.7, r.8]))
+            .collect())
+    }
+
     /// The maintained counters, in [`Db::recount`]'s order.
     pub async fn counters(&self, broadcast: i64) -> Result<[i64; 6], DbError> {
         let row: (i64, i64, i64, i64, i64, i64) = on_pool!(self, p => sqlx::query_as(

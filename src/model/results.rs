@@ -1,0 +1,274 @@
+//! A broadcast's results, as DESIGN.md defines them ("Results, defined"): counts from the
+//! maintained counters, and rates that leave out the channels that cannot report an event
+//! (shown as "not measured", never as 0 %).
+
+use serde::{Deserialize, Serialize};
+
+use super::BroadcastStatus;
+use super::channel::ChannelKind;
+
+/// Counters of a broadcast, or of one of its channels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Deliveries created.
+    pub audience: i64,
+    /// Accepted by the provider (sent or further).
+    pub sent: i64,
+    /// Delivered or read.
+    pub delivered: i64,
+    pub read: i64,
+    pub replied: i64,
+    pub failed: i64,
+}
+
+impl Counts {
+    /// From `[audience, sent, delivered, read, replied, failed]`.
+    pub fn from_array(a: [i64; 6]) -> Self {
+        Counts {
+            audience: a[0],
+            sent: a[1],
+            delivered: a[2],
+            read: a[3],
+            replied: a[4],
+            failed: a[5],
+        }
+    }
+
+    /// Neither sent nor failed yet.
+    pub fn waiting(&self) -> i64 {
+        (self.audience - self.sent - self.failed).max(0)
+    }
+}
+
+/// A share of a whole, or nothing to measure it by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rate {
+    Measured { part: i64, whole: i64 },
+    NotMeasured,
+}
+
+impl Rate {
+    fn of(part: i64, whole: i64, measurable: bool) -> Rate {
+        if measurable && whole > 0 {
+            Rate::Measured { part, whole }
+        } else {
+            Rate::NotMeasured
+        }
+    }
+
+    /// "42.5 %" or "not measured".
+    pub fn label(&self) -> String {
+        match self {
+            Rate::Measured { part, whole } => {
+                let p = *part as f64 * 100.0 / *whole as f64;
+                if p == p.round() {
+                    format!("{p:.0} %")
+                } else {
+                    format!("{p:.1} %")
+                }
+            }
+            Rate::NotMeasured => "not measured".into(),
+        }
+    }
+
+    /// 0–100, for bars (0 when not measured).
+    pub fn percent(&self) -> f64 {
+        match self {
+            Rate::Measured { part, whole } => *part as f64 * 100.0 / *whole as f64,
+            Rate::NotMeasured => 0.0,
+        }
+    }
+}
+
+/// One channel's part of a broadcast.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelResult {
+    pub channel_id: i64,
+    pub name: String,
+    pub kind: ChannelKind,
+    pub counts: Counts,
+    pub received: Rate,
+    pub read: Rate,
+    pub reply: Rate,
+}
+
+/// (channel id, name, kind, counters) of one of a broadcast's channels.
+pub type ChannelRow = (i64, String, ChannelKind, Counts);
+
+/// What the results page shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    pub id: i64,
+    pub name: String,
+    pub status: BroadcastStatus,
+    /// When sending started and finished, in the viewer's words ("12 Mar 2026, 09:00").
+    pub started: Option<String>,
+    pub finished: Option<String>,
+    pub totals: Counts,
+    pub received: Rate,
+    pub read: Rate,
+    pub reply: Rate,
+    /// The channels each rate covers (by name); the others cannot report that event.
+    pub received_covers: Vec<String>,
+    pub read_covers: Vec<String>,
+    pub channels: Vec<ChannelResult>,
+}
+
+impl Results {
+    /// Rates and coverage from the totals and the per-channel counters.
+    pub fn compute(
+        id: i64,
+        name: String,
+        status: BroadcastStatus,
+        totals: Counts,
+        channels: Vec<ChannelRow>,
+    ) -> Results {
+        let sum = |f: &dyn Fn(&ChannelRow) -> Option<(i64, i64)>| {
+            channels
+                .iter()
+                .filter_map(f)
+                .fold((0, 0), |(a, b), (x, y)| (a + x, b + y))
+        };
+        let (delivered, delivery_whole) = sum(&|c| {
+            c.2.reports_delivery()
+                .then_some((c.3.delivered, c.3.audience))
+        });
+        let (read, read_whole) = sum(&|c| c.2.reports_reads().then_some((c.3.read, c.3.audience)));
+        let covers = |f: fn(ChannelKind) -> bool| {
+            channels
+                .iter()
+                .filter(|c| f(c.2) && c.3.audience > 0)
+                .map(|c| c.1.clone())
+                .collect::<Vec<_>>()
+        };
+        Results {
+            id,
+            name,
+            status,
+            started: None,
+            finished: None,
+            totals,
+            received: Rate::of(delivered, delivery_whole, true),
+            read: Rate::of(read, read_whole, true),
+            reply: Rate::of(totals.replied, totals.audience, true),
+            received_covers: covers(ChannelKind::reports_delivery),
+            read_covers: covers(ChannelKind::reports_reads),
+            channels: channels
+                .into_iter()
+                .map(|(channel_id, name, kind, counts)| ChannelResult {
+                    channel_id,
+                    name,
+                    kind,
+                    received: Rate::of(counts.delivered, counts.audience, kind.reports_delivery()),
+                    read: Rate::of(counts.read, counts.audience, kind.reports_reads()),
+                    reply: Rate::of(counts.replied, counts.audience, true),
+                    counts,
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether the numbers may still change by themselves (sending, or reports still coming).
+    pub fn moving(&self) -> bool {
+        matches!(
+            self.status,
+            BroadcastStatus::Sending | BroadcastStatus::Scheduled | BroadcastStatus::Paused
+        ) || self.totals.sent > 0
+    }
+
+    /// The funnel's steps: (label, count, measured). Delivered and read are left out of the
+    /// funnel when no channel of the broadcast can report them.
+    pub fn funnel(&self) -> Vec<(&'static str, i64, bool)> {
+        vec![
+            ("Audience", self.totals.audience, true),
+            ("Sent", self.totals.sent, true),
+            (
+                "Delivered",
+                self.totals.delivered,
+                !self.received_covers.is_empty(),
+            ),
+            ("Read", self.totals.read, !self.read_covers.is_empty()),
+            ("Replied", self.totals.replied, true),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(a: [i64; 6]) -> Counts {
+        Counts::from_array(a)
+    }
+
+    #[test]
+    fn rates_leave_out_channels_that_cannot_report() {
+        let wa = counts([100, 95, 90, 40, 10, 5]);
+        let tg = counts([50, 50, 0, 0, 5, 0]);
+        let sms = counts([50, 48, 45, 0, 0, 2]);
+        let total = counts([200, 193, 135, 40, 15, 7]);
+        let r = Results::compute(
+            1,
+            "B".into(),
+            BroadcastStatus::Sent,
+            total,
+            vec![
+                (1, "WhatsApp".into(), ChannelKind::Whatsapp, wa),
+                (2, "Bot".into(), ChannelKind::Telegram, tg),
+                (3, "Texts".into(), ChannelKind::Sms, sms),
+            ],
+        );
+        // Received: (90 + 45) ÷ (100 + 50), Telegram left out.
+        assert_eq!(
+            r.received,
+            Rate::Measured {
+                part: 135,
+                whole: 150
+            }
+        );
+        assert_eq!(r.received.label(), "90 %");
+        assert_eq!(r.received_covers, vec!["WhatsApp", "Texts"]);
+        // Read: WhatsApp only.
+        assert_eq!(
+            r.read,
+            Rate::Measured {
+                part: 40,
+                whole: 100
+            }
+        );
+        assert_eq!(r.read_covers, vec!["WhatsApp"]);
+        // Reply: over everyone.
+        assert_eq!(r.reply.label(), "7.5 %");
+        assert_eq!(r.channels[1].received, Rate::NotMeasured);
+        assert_eq!(r.channels[1].received.label(), "not measured");
+        assert_eq!(r.channels[2].read, Rate::NotMeasured);
+        assert_eq!(r.channels[2].received.label(), "90 %");
+        assert_eq!(r.funnel()[2], ("Delivered", 135, true));
+    }
+
+    #[test]
+    fn a_telegram_only_broadcast_measures_no_delivery_or_read() {
+        let c = counts([10, 10, 0, 0, 3, 0]);
+        let r = Results::compute(
+            1,
+            "B".into(),
+            BroadcastStatus::Sent,
+            c,
+            vec![(2, "Bot".into(), ChannelKind::Telegram, c)],
+        );
+        assert_eq!(r.received, Rate::NotMeasured);
+        assert_eq!(r.read, Rate::NotMeasured);
+        assert!(r.received_covers.is_empty());
+        assert_eq!(r.reply.label(), "30 %");
+        assert!(!r.funnel()[2].2 && !r.funnel()[3].2);
+        let empty = Results::compute(
+            1,
+            "B".into(),
+            BroadcastStatus::Draft,
+            Counts::default(),
+            vec![],
+        );
+        assert_eq!(empty.reply, Rate::NotMeasured);
+        assert!(!empty.moving());
+    }
+}

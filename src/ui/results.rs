@@ -1,0 +1,187 @@
+//! A broadcast's results page (`/broadcasts/{id}`): the six numbers DESIGN.md defines, a
+//! funnel drawn as accessible SVG, and a breakdown per channel. The numbers live in an island
+//! that asks the server again every 2 s while the broadcast sends and every 10 s after (reports
+//! and replies keep arriving), so they rise without a reload.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::broadcasts::broadcast_results;
+use crate::model::BroadcastStatus;
+use crate::model::results::{Rate, Results};
+use crate::ui::header::AppHeader;
+use crate::ui::page_or_error;
+
+#[component]
+pub fn ResultsPage() -> impl IntoView {
+    let id = use_params_map()
+        .with_untracked(|p| p.get("id"))
+        .and_then(|id| id.parse::<i64>().ok())
+        .unwrap_or(0);
+    let data = Resource::new(move || id, broadcast_results);
+    view! {
+        <Title text="Results · Herald"/>
+        <AppHeader current="broadcasts"/>
+        <main>
+            <p><a href="/">"← All broadcasts"</a></p>
+            <Suspense fallback=|| view! { <p class="muted">"Loading results…"</p> }>
+                {move || Suspend::new(async move {
+                    page_or_error(data.await, |r| view! {
+                        <div class="page-head">
+                            <h1>{r.name.clone()}</h1>
+                            <a href=format!("/broadcasts/{}/edit", r.id) class="button">"Message and settings"</a>
+                        </div>
+                        <LiveResults initial=r/>
+                    }.into_any())
+                })}
+            </Suspense>
+        </main>
+    }
+}
+
+fn number(n: i64) -> String {
+    let s = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+fn covers(names: &[String], rate: &Rate) -> String {
+    match rate {
+        Rate::NotMeasured if names.is_empty() => {
+            "None of this broadcast's channels can report this.".into()
+        }
+        _ => format!("Covers {}.", names.join(", ")),
+    }
+}
+
+/// The numbers, the funnel and the per-channel table, kept current.
+#[island]
+fn LiveResults(initial: Results) -> impl IntoView {
+    let id = initial.id;
+    let state = RwSignal::new(initial);
+    Effect::new(move |_| {
+        let ticks = std::cell::Cell::new(0u32);
+        let handle = set_interval_with_handle(
+            move || {
+                ticks.set(ticks.get() + 1);
+                let s = state.get_untracked();
+                let sending = matches!(s.status, BroadcastStatus::Sending);
+                // Every 2 s while sending; every 10 s once reports are all that can come.
+                if !s.moving() || (!sending && !ticks.get().is_multiple_of(5)) {
+                    return;
+                }
+                leptos::task::spawn_local(async move {
+                    if let Ok(now) = broadcast_results(id).await {
+                        state.set(now);
+                    }
+                });
+            },
+            std::time::Duration::from_millis(2000),
+        );
+        if let Ok(h) = handle {
+            on_cleanup(move || h.clear());
+        }
+    });
+    view! {
+        <p class="muted" data-testid="results-status">
+            <span class=move || format!("status status-{}", state.get().status.css())>{move || state.get().status.label()}</span>
+            {move || state.get().started.map(|s| format!(" · started {s}"))}
+            {move || state.get().finished.map(|s| format!(" · finished {s}"))}
+        </p>
+        <section class="stats" aria-label="Results">
+            {move || {
+                let r = state.get();
+                let t = r.totals;
+                let card = |key: &'static str, label: &'static str, value: String, note: String| view! {
+                    <div class="stat" data-stat=key>
+                        <div class="stat-label">{label}</div>
+                        <div class="stat-value">{value}</div>
+                        <div class="stat-note small muted">{note}</div>
+                    </div>
+                };
+                view! {
+                    {card("audience", "Total audience", number(t.audience), format!("{} waiting", number(t.waiting())))}
+                    {card("sent", "Successful receivers", number(t.sent), "Accepted by the provider".to_string())}
+                    {card("failed", "Failed receivers", number(t.failed), "Refused or undeliverable".to_string())}
+                    {card("received", "Received rate", r.received.label(), covers(&r.received_covers, &r.received))}
+                    {card("read", "Read rate", r.read.label(), covers(&r.read_covers, &r.read))}
+                    {card("reply", "Reply rate", r.reply.label(), "Of the whole audience".to_string())}
+                }
+            }}
+        </section>
+        <h2>"Funnel"</h2>
+        {move || view! { <Funnel results=state.get()/> }}
+        <h2>"By channel"</h2>
+        <table class="channels-results">
+            <thead>
+                <tr>
+                    <th scope="col">"Channel"</th>
+                    <th scope="col" class="num">"Audience"</th>
+                    <th scope="col" class="num">"Successful"</th>
+                    <th scope="col" class="num">"Failed"</th>
+                    <th scope="col" class="num">"Received"</th>
+                    <th scope="col" class="num">"Read"</th>
+                    <th scope="col" class="num">"Replied"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {move || state.get().channels.into_iter().map(|c| view! {
+                    <tr data-channel=c.name.clone()>
+                        <th scope="row">{c.name.clone()} " " <span class="small muted">{c.kind.label()}</span></th>
+                        <td class="num">{number(c.counts.audience)}</td>
+                        <td class="num">{number(c.counts.sent)}</td>
+                        <td class="num">{number(c.counts.failed)}</td>
+                        <td class="num" data-rate="received">{c.received.label()}</td>
+                        <td class="num" data-rate="read">{c.read.label()}</td>
+                        <td class="num" data-rate="reply">{c.reply.label()}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+/// Horizontal bars, one per step, as an SVG image with a title and a text description.
+#[component]
+fn Funnel(results: Results) -> impl IntoView {
+    let steps = results.funnel();
+    let top = steps.first().map(|s| s.1).unwrap_or(0).max(1);
+    let row_h = 34;
+    let height = steps.len() as i32 * row_h + 4;
+    let desc = steps
+        .iter()
+        .map(|(label, n, measured)| {
+            if *measured {
+                format!("{label}: {}", number(*n))
+            } else {
+                format!("{label}: not measured")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    view! {
+        <svg class="funnel" viewBox=format!("0 0 600 {height}") width="100%" role="img" aria-labelledby="funnel-title funnel-desc">
+            <title id="funnel-title">"Funnel: audience to replies"</title>
+            <desc id="funnel-desc">{desc}</desc>
+            {steps.into_iter().enumerate().map(|(i, (label, n, measured))| {
+                let y = i as i32 * row_h + 2;
+                let w = if measured { (n as f64 / top as f64 * 420.0).max(1.0) } else { 0.0 };
+                let text = if measured { number(n) } else { "not measured".to_string() };
+                view! {
+                    <g class=if measured { "step" } else { "step unmeasured" }>
+                        <text x="0" y=y + 21 class="funnel-label">{label}</text>
+                        <rect x="100" y=y + 4 width=format!("{w:.1}") height="24" rx="3"></rect>
+                        <text x=format!("{:.1}", 108.0 + w) y=y + 21 class="funnel-value">{text}</text>
+                    </g>
+                }
+            }).collect_view()}
+        </svg>
+    }
+}
