@@ -68,6 +68,20 @@ pub enum DeliveryEvent {
 const REPORT_COUNTS: &str = "delivered_count = delivered_count + $1, read_count = read_count + $2, \
      sent_count = sent_count - $3, failed_count = failed_count + $4";
 
+/// What a batch of reports does to one delivery.
+struct Change {
+    broadcast: i64,
+    channel: i64,
+    old: String,
+    new: String,
+    delivered_at: Option<DateTime<Utc>>,
+    read_at: Option<DateTime<Utc>>,
+    failed_at: Option<DateTime<Utc>>,
+    error: Option<String>,
+    /// The reports (by position) that moved it.
+    reports: Vec<usize>,
+}
+
 /// A provider's report on one message it accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -570,27 +584,56 @@ impl Db {
     /// reports that arrive together), applied in order, so a repeat within the batch changes
     /// nothing either. Counters change once per broadcast. One result per report.
     pub async fn apply_events(&self, reports: &[Report]) -> Result<Vec<Applied>, DbError> {
+        if reports.is_empty() {
+            return Ok(Vec::new());
+        }
         let dialect = self.dialect();
+        // The messages the reports name, per channel (nearly always one).
+        let mut wanted: HashMap<i64, Vec<&str>> = HashMap::new();
+        for r in reports {
+            wanted
+                .entry(r.channel_id)
+                .or_default()
+                .push(r.provider_message_id.as_str());
+        }
         on_pool!(self, p => {
             // Reads, then writes: on SQLite the write lock is taken up front (a deferred
-            // transaction could not upgrade while another writer works).
+            // transaction could not upgrade while another writer works); on PostgreSQL the
+            // rows are locked as they are read.
             let mut tx = match dialect {
                 Dialect::Sqlite => p.begin_with("BEGIN IMMEDIATE").await?,
                 Dialect::Postgres => p.begin().await?,
             };
+            let lock = if dialect == Dialect::Postgres { " FOR UPDATE" } else { "" };
+            // (channel, provider id) → (delivery id, broadcast, state as stored)
+            let mut found: HashMap<(i64, String), (i64, i64, String)> = HashMap::new();
+            for (channel, ids) in &wanted {
+                for chunk in ids.chunks(500) {
+                    let list = (0..chunk.len())
+                        .map(|i| format!("${}", i + 2))
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    let sql = format!(
+                        "SELECT id, broadcast_id, state, provider_message_id FROM deliveries \
+                         WHERE channel_id = $1 AND provider_message_id IN ({list}){lock}"
+                    );
+                    let mut q = sqlx::query_as::<_, (i64, i64, String, String)>(&sql).bind(channel);
+                    for id in chunk {
+                        q = q.bind(*id);
+                    }
+                    for (id, broadcast, state, pid) in q.fetch_all(&mut *tx).await? {
+                        found.insert((*channel, pid), (id, broadcast, state));
+                    }
+                }
+            }
+            // Each report in order against the state so far, so repeats and late reports
+            // within the batch change nothing either.
             let mut results = Vec::with_capacity(reports.len());
-            // (broadcast, channel) → (delivered +, read +, sent −, failed +)
-            let mut deltas: HashMap<(i64, i64), [i64; 4]> = HashMap::new();
+            let mut changes: HashMap<i64, Change> = HashMap::new();
             let mut kept = 0;
-            for report in reports {
-                let row: Option<(i64, i64, String)> = sqlx::query_as(
-                    "SELECT id, broadcast_id, state FROM deliveries WHERE channel_id = $1 AND provider_message_id = $2",
-                )
-                .bind(report.channel_id)
-                .bind(&report.provider_message_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some((id, broadcast, state)) = row else {
+            for (i, report) in reports.iter().enumerate() {
+                let key = (report.channel_id, report.provider_message_id.clone());
+                let Some((id, broadcast, stored)) = found.get(&key) else {
                     // Perhaps the send is not recorded yet: kept, and applied once it is.
                     let (event, reason) = match &report.event {
                         DeliveryEvent::Delivered => ("delivered", None),
@@ -612,50 +655,103 @@ impl Db {
                     results.push(Applied::Unknown);
                     continue;
                 };
-                let old = rank(&state);
-                let (new, delta) = match &report.event {
-                    DeliveryEvent::Delivered if old == 2 => ("delivered", [1, 0, 0, 0]),
-                    DeliveryEvent::Read if old == 2 => ("read", [1, 1, 0, 0]),
-                    DeliveryEvent::Read if old == 3 => ("read", [0, 1, 0, 0]),
-                    DeliveryEvent::Failed { .. } if old == 2 => ("failed", [0, 0, 1, 1]),
+                let change = changes.entry(*id).or_insert_with(|| Change {
+                    broadcast: *broadcast,
+                    channel: report.channel_id,
+                    old: stored.clone(),
+                    new: stored.clone(),
+                    delivered_at: None,
+                    read_at: None,
+                    failed_at: None,
+                    error: None,
+                    reports: Vec::new(),
+                });
+                let new = match (&report.event, rank(&change.new)) {
+                    (DeliveryEvent::Delivered, 2) => "delivered",
+                    (DeliveryEvent::Read, 2 | 3) => "read",
+                    (DeliveryEvent::Failed { .. }, 2) => "failed",
                     _ => {
                         results.push(Applied::Unchanged);
                         continue;
                     }
                 };
-                let reason = match &report.event {
-                    DeliveryEvent::Failed { reason } => Some(reason.as_str()),
-                    _ => None,
-                };
-                let moved = sqlx::query(
-                    "UPDATE deliveries SET state = $1, \
-                     delivered_at = CASE WHEN $1 IN ('delivered', 'read') THEN COALESCE(delivered_at, $2) ELSE delivered_at END, \
-                     read_at = CASE WHEN $1 = 'read' THEN $2 ELSE read_at END, \
-                     failed_at = CASE WHEN $1 = 'failed' THEN $2 ELSE failed_at END, \
-                     error = COALESCE($3, error) \
-                     WHERE id = $4 AND state = $5",
-                )
-                .bind(new)
-                .bind(report.at)
-                .bind(reason)
-                .bind(id)
-                .bind(&state)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if moved == 0 {
-                    results.push(Applied::Unchanged);
+                match &report.event {
+                    DeliveryEvent::Delivered => change.delivered_at = Some(report.at),
+                    DeliveryEvent::Read => {
+                        change.delivered_at.get_or_insert(report.at);
+                        change.read_at = Some(report.at);
+                    }
+                    DeliveryEvent::Failed { reason } => {
+                        change.failed_at = Some(report.at);
+                        change.error = Some(reason.clone());
+                    }
+                }
+                change.new = new.to_string();
+                change.reports.push(i);
+                results.push(Applied::Moved);
+            }
+            changes.retain(|_, c| c.new != c.old);
+            if changes.is_empty() && kept == 0 {
+                tx.rollback().await?;
+                return Ok(results);
+            }
+            // One UPDATE for the lot, guarded on the state read (a stale guard changes nothing).
+            let changes: Vec<(i64, Change)> = changes.into_iter().collect();
+            let mut moved: std::collections::HashSet<i64> = Default::default();
+            for chunk in changes.chunks(200) {
+                let mut sql = String::from("WITH v(id, old, new, dat, rat, fat, err) AS (VALUES ");
+                for i in 0..chunk.len() {
+                    if i > 0 {
+                        sql.push(',');
+                    }
+                    let n = 1 + 7 * i;
+                    sql.push_str(&format!(
+                        "(${n}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        n + 1, n + 2, n + 3, n + 4, n + 5, n + 6
+                    ));
+                }
+                sql.push_str(
+                    ") UPDATE deliveries SET state = v.new, \
+                     delivered_at = COALESCE(deliveries.delivered_at, v.dat), \
+                     read_at = COALESCE(v.rat, deliveries.read_at), \
+                     failed_at = COALESCE(v.fat, deliveries.failed_at), \
+                     error = COALESCE(v.err, deliveries.error) \
+                     FROM v WHERE deliveries.id = v.id AND deliveries.state = v.old \
+                     RETURNING deliveries.id",
+                );
+                let mut q = sqlx::query_scalar::<_, i64>(&sql);
+                for (id, c) in chunk {
+                    q = q
+                        .bind(*id)
+                        .bind(&c.old)
+                        .bind(&c.new)
+                        .bind(c.delivered_at)
+                        .bind(c.read_at)
+                        .bind(c.failed_at)
+                        .bind(&c.error);
+                }
+                moved.extend(q.fetch_all(&mut *tx).await?);
+            }
+            // (broadcast, channel) → (delivered +, read +, sent −, failed +)
+            let mut deltas: HashMap<(i64, i64), [i64; 4]> = HashMap::new();
+            for (id, c) in &changes {
+                if !moved.contains(id) {
+                    for &i in &c.reports {
+                        results[i] = Applied::Unchanged;
+                    }
                     continue;
                 }
-                let d = deltas.entry((broadcast, report.channel_id)).or_default();
+                let (old, new) = (rank(&c.old), c.new.as_str());
+                let delta = [
+                    (old < 3 && matches!(new, "delivered" | "read")) as i64,
+                    (new == "read") as i64,
+                    (new == "failed") as i64,
+                    (new == "failed") as i64,
+                ];
+                let d = deltas.entry((c.broadcast, c.channel)).or_default();
                 for (total, add) in d.iter_mut().zip(delta) {
                     *total += add;
                 }
-                results.push(Applied::Moved);
-            }
-            if deltas.is_empty() && kept == 0 {
-                tx.rollback().await?;
-                return Ok(results);
             }
             let mut totals: HashMap<i64, [i64; 4]> = HashMap::new();
             for (&(broadcast, channel), delta) in &deltas {
