@@ -737,6 +737,159 @@ async fn unsubscribe_links_need_no_sign_in_ask_first_and_opt_out_of_that_kind_on
 }
 
 #[tokio::test]
+async fn results_come_from_the_counters_with_unmeasured_rates_named() {
+    use herald::server::db::{DeliveryEvent, NewChannel};
+    let (app, t) = app().await;
+    let now = chrono::Utc::now();
+    let wa =
+        t.db.insert_channel(
+            &NewChannel {
+                kind: "whatsapp".into(),
+                name: "WA".into(),
+                config_json: "{}".into(),
+                rate_per_sec: 80,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let b = sent_on(
+        &t,
+        wa,
+        1,
+        "wamid.ONE".into(),
+        |d| format!("wamid.{d}"),
+        "results-key-00001",
+    )
+    .await;
+    let total = t.db.counters(b).await.unwrap()[0];
+    assert!(total > 2, "the demo audience on WhatsApp");
+    let first = t.db.deliveries_of(b).await.unwrap()[0].4.clone().unwrap();
+    t.db.apply_event(wa, &first, &DeliveryEvent::Read, now)
+        .await
+        .unwrap();
+
+    // Signed out: the page sends to sign-in, the server function refuses.
+    let r = send(&app, get(&format!("/broadcasts/{b}"), None)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let r = send(
+        &app,
+        post("/api/broadcasts/results", &format!("id={b}"), None, false),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    // Managers read results.
+    let manager = sign_in(&app, "manager@herald.test").await;
+    let r = send(
+        &app,
+        post(
+            "/api/broadcasts/results",
+            &format!("id={b}"),
+            Some(&manager),
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["totals"]["audience"], total);
+    assert_eq!(v["totals"]["sent"], total);
+    assert_eq!(v["totals"]["delivered"], 1);
+    assert_eq!(v["totals"]["read"], 1);
+    assert_eq!(v["read"]["Measured"]["part"], 1);
+    assert_eq!(v["read"]["Measured"]["whole"], total);
+    assert_eq!(v["read_covers"], serde_json::json!(["WA"]));
+    assert_eq!(v["channels"][0]["name"], "WA");
+
+    // The page renders the numbers on the server; the list links to it.
+    let r = send(&app, get(&format!("/broadcasts/{b}"), Some(&manager))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    for text in [
+        "Total audience",
+        "Successful receivers",
+        "Failed receivers",
+        "Received rate",
+        "Read rate",
+        "Reply rate",
+        "Covers WA.",
+        "aria-labelledby=\"funnel-title funnel-desc\" class=\"funnel\"",
+        "<title id=\"funnel-title\">",
+    ] {
+        assert!(r.body.contains(text), "{text} missing from {}", r.body);
+    }
+    let r = send(&app, get("/?q=Sent+on", Some(&manager))).await;
+    assert!(
+        r.body.contains(&format!("href=\"/broadcasts/{b}\"")),
+        "a View link"
+    );
+
+    // A Telegram-only broadcast measures neither delivery nor reads: "not measured", not 0 %.
+    let tg =
+        t.db.insert_channel(
+            &NewChannel {
+                kind: "telegram".into(),
+                name: "Bot".into(),
+                config_json: "{}".into(),
+                rate_per_sec: 30,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let b2 = sent_on(
+        &t,
+        tg,
+        1,
+        "x:1".into(),
+        |d| format!("x:{d}"),
+        "results-key-00002",
+    )
+    .await;
+    let r = send(
+        &app,
+        post(
+            "/api/broadcasts/results",
+            &format!("id={b2}"),
+            Some(&manager),
+            false,
+        ),
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    if v["totals"]["audience"].as_i64().unwrap() > 0 {
+        assert_eq!(v["received"], "NotMeasured");
+        assert_eq!(v["read"], "NotMeasured");
+    }
+    let r = send(&app, get(&format!("/broadcasts/{b2}"), Some(&manager))).await;
+    for stat in ["received", "read"] {
+        let card = r
+            .body
+            .split(&format!("data-stat=\"{stat}\""))
+            .nth(1)
+            .unwrap();
+        let card = card.split("data-stat=").next().unwrap();
+        assert!(
+            card.contains("not measured") && !card.contains("0 %"),
+            "{card}"
+        );
+    }
+
+    let r = send(
+        &app,
+        post(
+            "/api/broadcasts/results",
+            "id=999999",
+            Some(&manager),
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    t.cleanup().await;
+}
+
+#[tokio::test]
 async fn the_sandbox_webhook_is_authenticated_refuses_bad_input_and_applies_stop() {
     let (app, t) = app().await;
     let channel =
