@@ -219,6 +219,7 @@ pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Byt
                         "Nothing was saved: is that name taken already?".to_string()
                     })?;
                 state.dispatcher.forget_channels();
+                state.ingest.forget_channels();
                 Ok(match action {
                     "toggle" if enabled => format!("Enabled “{name}”."),
                     "toggle" => format!("Disabled “{name}”: broadcasts no longer offer it."),

@@ -341,7 +341,7 @@ async fn channel_settings<T: serde::de::DeserializeOwned + Default>(
     channel_id: i64,
     kind: ChannelKind,
 ) -> Result<T, Response> {
-    match state.db.channel_kind_and_config(channel_id).await {
+    match state.ingest.channel(channel_id).await {
         Ok(Some((k, config))) if k == kind => Ok(serde_json::from_str(&config).unwrap_or_default()),
         Ok(_) => Err(reply(
             StatusCode::NOT_FOUND,

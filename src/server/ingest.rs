@@ -4,9 +4,18 @@
 //! share a commit (one fsync on PostgreSQL, one write lock on SQLite) instead of each paying
 //! for its own; a lone request is stored at once.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use tokio::sync::{mpsc, oneshot};
 
-use super::db::{Applied, Db, Report};
+use super::db::{Applied, Db, DbError, Report};
+use crate::model::channel::ChannelKind;
+
+/// How long a webhook may use a channel's settings read earlier (edits on the channels page
+/// clear them at once; other instances see an edit within this time).
+const SETTINGS_TTL: Duration = Duration::from_secs(2);
 
 /// Most reports stored in one transaction.
 const MAX_BATCH: usize = 512;
@@ -21,16 +30,47 @@ struct Job {
 #[error("storing provider reports failed: {0}")]
 pub struct IngestError(String);
 
+/// A channel's kind and settings JSON, if it exists.
+type StoredChannel = Option<(ChannelKind, String)>;
+
 pub struct Ingest {
     jobs: mpsc::Sender<Job>,
+    db: Db,
+    /// Channel id → (read at, kind and settings JSON), so a burst of webhooks does not read
+    /// the channel once per request.
+    channels: Mutex<HashMap<i64, (Instant, StoredChannel)>>,
 }
 
 impl Ingest {
     /// Starts the writer task (on the current tokio runtime).
     pub fn start(db: Db) -> Self {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(writer(db, rx));
-        Ingest { jobs }
+        tokio::spawn(writer(db.clone(), rx));
+        Ingest {
+            jobs,
+            db,
+            channels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A channel's kind and settings JSON, read at most every 2 s per channel.
+    pub async fn channel(&self, id: i64) -> Result<Option<(ChannelKind, String)>, DbError> {
+        if let Some((at, c)) = self.channels.lock().expect("channels lock").get(&id)
+            && at.elapsed() < SETTINGS_TTL
+        {
+            return Ok(c.clone());
+        }
+        let c = self.db.channel_kind_and_config(id).await?;
+        self.channels
+            .lock()
+            .expect("channels lock")
+            .insert(id, (Instant::now(), c.clone()));
+        Ok(c)
+    }
+
+    /// Forgets the settings read so far (a channel was edited).
+    pub fn forget_channels(&self) {
+        self.channels.lock().expect("channels lock").clear();
     }
 
     /// Stores `reports` (with whatever else is waiting) and says what each did.

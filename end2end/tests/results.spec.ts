@@ -1,0 +1,26 @@
+// Reads only: the demo broadcast in progress keeps sending at one message a second.
+import AxeBuilder from '@axe-core/playwright';
+import { test, expect, signIn, row, hydrated } from './fixtures';
+
+test('the results page shows the numbers rising live while a broadcast sends', async ({ page }) => {
+  await signIn(page, 'manager');
+  await row(page, 'Order delay apology')
+    .getByRole('link', { name: 'View results: Order delay apology' })
+    .click();
+  await expect(page).toHaveURL(/\/broadcasts\/\d+$/);
+  await hydrated(page);
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Order delay apology');
+  const sent = page.locator('[data-stat="sent"] .stat-value');
+  const value = async () => parseInt(((await sent.textContent()) ?? '0').replace(/,/g, ''), 10);
+  const first = await value();
+  await expect.poll(value, { timeout: 15_000 }).toBeGreaterThan(first);
+  // The sandbox reports deliveries and reads, so every rate is measured.
+  for (const stat of ['received', 'read', 'reply']) {
+    await expect(page.locator(`[data-stat="${stat}"] .stat-value`)).toHaveText(/%$/);
+  }
+  await expect(page.getByRole('img', { name: 'Funnel: audience to replies' })).toBeVisible();
+  await expect(page.locator('table.channels-results tbody tr')).toHaveCount(1);
+  const result = await new AxeBuilder({ page }).analyze();
+  const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(serious.map((v) => v.id)).toEqual([]);
+});
