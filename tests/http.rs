@@ -890,6 +890,210 @@ async fn results_come_from_the_counters_with_unmeasured_rates_named() {
 }
 
 #[tokio::test]
+async fn the_recipient_table_filters_pages_exports_and_retries_failed() {
+    use herald::server::db::{DeliveryEvent, NewChannel};
+    let (app, t) = app().await;
+    let now = chrono::Utc::now();
+    let wa =
+        t.db.insert_channel(
+            &NewChannel {
+                kind: "whatsapp".into(),
+                name: "WA".into(),
+                config_json: "{}".into(),
+                rate_per_sec: 80,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let b = sent_on(
+        &t,
+        wa,
+        1,
+        "wamid.X".into(),
+        |d| format!("wamid.{d}"),
+        "recipients-key-01",
+    )
+    .await;
+    let rows = t.db.deliveries_of(b).await.unwrap();
+    assert!(rows.len() > 60, "more than a page");
+    let evil = DeliveryEvent::Failed {
+        reason: "=HYPERLINK(\"http://evil.example\")".into(),
+    };
+    for r in &rows[..3] {
+        t.db.apply_event(wa, r.4.as_deref().unwrap(), &evil, now)
+            .await
+            .unwrap();
+    }
+    t.db.apply_event(wa, rows[5].4.as_deref().unwrap(), &DeliveryEvent::Read, now)
+        .await
+        .unwrap();
+    assert_eq!(t.db.finish_done(now).await.unwrap(), vec![b]);
+    let staff = sign_in(&app, "staff@herald.test").await;
+
+    // Failed only: the three, with their reason.
+    let r = send(
+        &app,
+        get(&format!("/broadcasts/{b}?status=failed"), Some(&staff)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.body.matches("data-state=\"failed\"").count(),
+        3,
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("HYPERLINK"));
+    assert!(r.body.contains("Retry failed (3)"));
+    let r = send(
+        &app,
+        get(&format!("/broadcasts/{b}?status=read"), Some(&staff)),
+    )
+    .await;
+    assert_eq!(r.body.matches("<tr data-delivery=").count(), 1);
+    // Everyone: 50 a page, then the next page from the cursor, and back.
+    let r = send(&app, get(&format!("/broadcasts/{b}"), Some(&staff))).await;
+    assert_eq!(r.body.matches("<tr data-delivery=").count(), 50);
+    let last = rows[49].0;
+    assert!(
+        r.body
+            .contains(&format!("/broadcasts/{b}?after={last}#recipients")),
+        "a next link"
+    );
+    let r = send(
+        &app,
+        get(&format!("/broadcasts/{b}?after={last}"), Some(&staff)),
+    )
+    .await;
+    assert!(
+        r.body
+            .contains(&format!("data-delivery=\"{}\"", rows[50].0))
+    );
+    assert!(
+        !r.body
+            .contains(&format!("data-delivery=\"{}\"", rows[49].0))
+    );
+    assert!(
+        r.body
+            .contains(&format!("/broadcasts/{b}?before={}#recipients", rows[50].0))
+    );
+    let r = send(
+        &app,
+        get(
+            &format!("/broadcasts/{b}?before={}", rows[50].0),
+            Some(&staff),
+        ),
+    )
+    .await;
+    assert_eq!(r.body.matches("<tr data-delivery=").count(), 50);
+    assert!(r.body.contains(&format!("data-delivery=\"{}\"", rows[0].0)));
+    // Filters combine: failed on another channel is nobody.
+    let r = send(
+        &app,
+        get(
+            &format!("/broadcasts/{b}?status=failed&channel={}", wa + 1000),
+            Some(&staff),
+        ),
+    )
+    .await;
+    assert!(r.body.contains("No recipients match."));
+
+    // The CSV of the filtered table, formulas defused; signed-in people only.
+    let r = send(
+        &app,
+        get(
+            &format!("/broadcasts/{b}/recipients.csv?status=failed"),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = send(
+        &app,
+        get(
+            &format!("/broadcasts/{b}/recipients.csv?status=failed"),
+            Some(&staff),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    let mut reader = csv::Reader::from_reader(r.body.as_bytes());
+    assert_eq!(reader.headers().unwrap().iter().next(), Some("customer"));
+    let lines: Vec<csv::StringRecord> = reader.records().map(|l| l.unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(&lines[0][1], "Failed");
+    assert!(lines[0][2].starts_with("'=HYPERLINK"), "{:?}", &lines[0][2]);
+    let r = send(
+        &app,
+        get(&format!("/broadcasts/{b}/recipients.csv"), Some(&staff)),
+    )
+    .await;
+    assert_eq!(
+        csv::Reader::from_reader(r.body.as_bytes())
+            .records()
+            .count(),
+        rows.len()
+    );
+
+    // Retry failed: not for managers; staff queue exactly the three again, as a new round.
+    let manager = sign_in(&app, "manager@herald.test").await;
+    let r = send(
+        &app,
+        post(
+            "/api/broadcasts/retry-failed",
+            &format!("id={b}"),
+            Some(&manager),
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let before = t.db.counters(b).await.unwrap();
+    let r = send(
+        &app,
+        post(
+            "/api/broadcasts/retry-failed",
+            &format!("id={b}"),
+            Some(&staff),
+            false,
+        ),
+    )
+    .await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "3"));
+    let after = t.db.counters(b).await.unwrap();
+    assert_eq!(after[5], 0, "no longer failed");
+    assert_eq!(after[1], before[1], "the received ones are untouched");
+    let states = t.db.deliveries_of(b).await.unwrap();
+    assert_eq!(states.iter().filter(|r| r.3 == "pending").count(), 3);
+    assert_eq!(states[5].3, "read");
+    assert_eq!(t.db.broadcast(b).await.unwrap().status, "sending");
+    assert_eq!(
+        t.db.counters_by_channel(b).await.unwrap(),
+        t.db.recount_by_channel(b).await.unwrap()
+    );
+    // Sending again: not finished, so no second retry.
+    let r = send(
+        &app,
+        post(
+            "/api/broadcasts/retry-failed",
+            &format!("id={b}"),
+            Some(&staff),
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    t.cleanup().await;
+}
+
+#[tokio::test]
 async fn the_sandbox_webhook_is_authenticated_refuses_bad_input_and_applies_stop() {
     let (app, t) = app().await;
     let channel =

@@ -108,5 +108,60 @@ pub async fn send_missed_now(id: i64) -> Result<(), AppError> {
 pub async fn broadcast_results(id: i64) -> Result<crate::model::results::Results, AppError> {
     use crate::server::auth::{ANY_ROLE, require_role, state};
     let user = require_role(ANY_ROLE).await?;
-    crate::server::broadcasts::results(&state()?, &user, id).await
+    crate::server::broadcasts::results(&state()?.db, &user, id).await
+}
+
+/// One page of a broadcast's recipients, filtered (any signed-in role).
+#[server(endpoint = "broadcasts/recipients")]
+pub async fn broadcast_recipients(
+    id: i64,
+    status: Option<String>,
+    tag: Option<String>,
+    assignee: Option<String>,
+    channel: Option<String>,
+    after: Option<String>,
+    before: Option<String>,
+) -> Result<crate::model::results::RecipientPage, AppError> {
+    use crate::model::results::RecipientFilter;
+    use crate::server::auth::{ANY_ROLE, require_role, state};
+    use crate::server::db::RecipientAnchor;
+    let user = require_role(ANY_ROLE).await?;
+    let filter = RecipientFilter::parse(
+        status.as_deref(),
+        tag.as_deref(),
+        assignee.as_deref(),
+        channel.as_deref(),
+    );
+    let id_of = |v: &Option<String>| v.as_deref().and_then(|v| v.trim().parse::<i64>().ok());
+    let anchor = match (id_of(&after), id_of(&before)) {
+        (Some(a), _) => RecipientAnchor::After(a),
+        (None, Some(b)) => RecipientAnchor::Before(b),
+        _ => RecipientAnchor::First,
+    };
+    crate::server::broadcasts::recipients(&state()?.db, &user, id, filter, anchor).await
+}
+
+/// "Retry failed": a finished broadcast's failed deliveries go out again (staff and admins).
+/// From a plain form, the browser returns to the results with a notice.
+#[server(endpoint = "broadcasts/retry-failed")]
+pub async fn retry_failed(id: i64) -> Result<i64, AppError> {
+    use crate::model::Role;
+    use crate::server::auth::{require_role, state};
+    let result = match require_role(&Role::EDITORS).await {
+        Ok(user) => crate::server::broadcasts::retry_failed(&state()?, &user, id).await,
+        Err(e) => Err(e),
+    };
+    match &result {
+        Err(e) if super::form::is_plain_form_post() => {
+            super::form::back_with_error(&format!("/broadcasts/{id}"), e)
+        }
+        Ok(n) if super::form::is_plain_form_post() => leptos_axum::redirect(&format!(
+            "/broadcasts/{id}?notice={}",
+            crate::model::list_query::encode_component(&format!(
+                "{n} failed deliveries are being sent again."
+            ))
+        )),
+        _ => {}
+    }
+    result
 }

@@ -272,3 +272,114 @@ mod tests {
         assert!(!empty.moving());
     }
 }
+
+/// Which recipients the table shows (from the page's query string; unknown values are
+/// ignored rather than refused, so an old link still opens).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientFilter {
+    /// `waiting`, `sent`, `delivered`, `read`, `failed` or `replied`.
+    pub status: Option<String>,
+    pub tag: Option<i64>,
+    /// A staff user's id, or 0 for "nobody".
+    pub assignee: Option<i64>,
+    pub channel: Option<i64>,
+}
+
+/// The status filter's choices: (value, label).
+pub const STATUS_CHOICES: [(&str, &str); 6] = [
+    ("waiting", "Waiting"),
+    ("sent", "Sent"),
+    ("delivered", "Delivered"),
+    ("read", "Read"),
+    ("failed", "Failed"),
+    ("replied", "Replied"),
+];
+
+impl RecipientFilter {
+    pub fn parse(
+        status: Option<&str>,
+        tag: Option<&str>,
+        assignee: Option<&str>,
+        channel: Option<&str>,
+    ) -> Self {
+        let id = |v: Option<&str>| {
+            v.and_then(|v| v.trim().parse::<i64>().ok())
+                .filter(|v| *v >= 0)
+        };
+        RecipientFilter {
+            status: status
+                .map(str::trim)
+                .filter(|s| STATUS_CHOICES.iter().any(|(v, _)| v == s))
+                .map(str::to_string),
+            tag: id(tag).filter(|v| *v > 0),
+            assignee: id(assignee),
+            channel: id(channel).filter(|v| *v > 0),
+        }
+    }
+
+    /// `status=…&tag=…` for links (empty when nothing is filtered).
+    pub fn query(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(s) = &self.status {
+            parts.push(format!("status={s}"));
+        }
+        if let Some(t) = self.tag {
+            parts.push(format!("tag={t}"));
+        }
+        if let Some(a) = self.assignee {
+            parts.push(format!("assignee={a}"));
+        }
+        if let Some(c) = self.channel {
+            parts.push(format!("channel={c}"));
+        }
+        parts.join("&")
+    }
+}
+
+/// A delivery's state as the table names it.
+pub fn state_label(state: &str) -> &'static str {
+    match state {
+        "pending" | "sending" => "Waiting",
+        "sent" => "Sent",
+        "delivered" => "Delivered",
+        "read" => "Read",
+        "failed" => "Failed",
+        _ => "Unknown",
+    }
+}
+
+/// One row of the per-recipient table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientRow {
+    pub delivery_id: i64,
+    pub customer_id: i64,
+    pub name: String,
+    pub state: String,
+    /// Why it failed, or the last error of a retried one.
+    pub error: Option<String>,
+    pub tags: Vec<String>,
+    pub assignee: Option<String>,
+    pub channel: String,
+    pub sent: Option<String>,
+    pub delivered: Option<String>,
+    pub read: Option<String>,
+    pub replied: Option<String>,
+}
+
+/// One page of the per-recipient table with what its filters offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientPage {
+    pub broadcast_id: i64,
+    pub rows: Vec<RecipientRow>,
+    pub filter: RecipientFilter,
+    /// Links to the neighbouring pages, filters kept.
+    pub next: Option<String>,
+    pub prev: Option<String>,
+    pub tags: Vec<(i64, String)>,
+    pub assignees: Vec<(i64, String)>,
+    pub channels: Vec<(i64, String)>,
+    /// Failed deliveries a "Retry failed" would send again, and whether this user may and the
+    /// broadcast is finished.
+    pub failed: i64,
+    pub can_retry: bool,
+}

@@ -117,15 +117,14 @@ pub async fn cancel(state: &AppState, actor: &CurrentUser, id: i64) -> Result<St
 
 /// Broadcast `id`'s results for `viewer`: counters only (never a count over deliveries).
 pub async fn results(
-    state: &AppState,
+    db: &super::db::Db,
     viewer: &CurrentUser,
     id: i64,
 ) -> Result<crate::model::results::Results, AppError> {
     use crate::model::channel::ChannelKind;
     use crate::model::results::{Counts, Results};
-    let r = state.db.broadcast(id).await?;
-    let channels = state
-        .db
+    let r = db.broadcast(id).await?;
+    let channels = db
         .channel_results(id)
         .await?
         .into_iter()
@@ -146,4 +145,105 @@ pub async fn results(
     results.started = r.started_at.map(|t| timefmt::local(t, tz));
     results.finished = r.finished_at.map(|t| timefmt::local(t, tz));
     Ok(results)
+}
+
+/// Rows per page of the per-recipient table.
+pub const RECIPIENTS_PER_PAGE: i64 = 50;
+
+/// One page of broadcast `id`'s recipients for `viewer`, times in the viewer's zone.
+pub async fn recipients(
+    db: &super::db::Db,
+    viewer: &CurrentUser,
+    id: i64,
+    filter: crate::model::results::RecipientFilter,
+    anchor: super::db::RecipientAnchor,
+) -> Result<crate::model::results::RecipientPage, AppError> {
+    use super::db::RecipientAnchor;
+    use crate::model::results::{RecipientPage, RecipientRow};
+    let record = db.broadcast(id).await?;
+    let (rows, more) = db
+        .recipients_page(id, &filter, anchor, RECIPIENTS_PER_PAGE)
+        .await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.customer_id).collect();
+    let (mut tags, _) = db.customer_labels(&ids).await?;
+    let tz = timefmt::zone(&viewer.time_zone);
+    let when = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| timefmt::local(t, tz));
+    let (first, last) = (
+        rows.first().map(|r| r.delivery_id),
+        rows.last().map(|r| r.delivery_id),
+    );
+    // Whether pages lie on each side: the walked side from `more`, the other from the anchor.
+    let (has_prev, has_next) = match anchor {
+        RecipientAnchor::First => (false, more),
+        RecipientAnchor::After(_) => (true, more),
+        RecipientAnchor::Before(_) => (more, true),
+    };
+    let href = |key: &str, at: i64| {
+        let q = filter.query();
+        let sep = if q.is_empty() { "" } else { "&" };
+        format!("/broadcasts/{id}?{q}{sep}{key}={at}#recipients")
+    };
+    let (next, prev) = (
+        has_next.then_some(last).flatten().map(|l| href("after", l)),
+        has_prev
+            .then_some(first)
+            .flatten()
+            .map(|f| href("before", f)),
+    );
+    let rows = rows
+        .into_iter()
+        .map(|r| RecipientRow {
+            tags: tags.remove(&r.customer_id).unwrap_or_default(),
+            delivery_id: r.delivery_id,
+            customer_id: r.customer_id,
+            name: r.name,
+            state: r.state,
+            error: r.error,
+            assignee: r.assignee,
+            channel: r.channel,
+            sent: when(r.sent_at),
+            delivered: when(r.delivered_at),
+            read: when(r.read_at),
+            replied: when(r.replied_at),
+        })
+        .collect();
+    let tag_choices = db
+        .labels(super::db::LabelKind::Tag)
+        .await?
+        .into_iter()
+        .map(|(id, name, _)| (id, name))
+        .collect();
+    Ok(RecipientPage {
+        broadcast_id: id,
+        rows,
+        next,
+        prev,
+        tags: tag_choices,
+        assignees: db.staff_names().await?,
+        channels: db.broadcast_channels(id).await?,
+        failed: record.failed_count,
+        can_retry: viewer.role.can_edit()
+            && matches!(record.status.as_str(), "sent" | "failed")
+            && record.failed_count > 0,
+        filter,
+    })
+}
+
+/// "Retry failed" on broadcast `id` by `actor` (whose role was already checked): how many
+/// deliveries go out again.
+pub async fn retry_failed(state: &AppState, actor: &CurrentUser, id: i64) -> Result<i64, AppError> {
+    use super::db::RetryError;
+    match state.db.retry_failed(id, actor.id, state.clock.now()).await {
+        Ok(n) => {
+            if n > 0 {
+                state.dispatcher.poke();
+            }
+            Ok(n)
+        }
+        Err(RetryError::NotFinished(status)) => Err(AppError::Conflict(format!(
+            "Only a finished broadcast's failed deliveries can be retried; this one is {status}."
+        ))
+        .with_status()),
+        Err(RetryError::Db(e)) => Err(e.into()),
+    }
 }

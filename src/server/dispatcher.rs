@@ -397,7 +397,10 @@ impl Dispatcher {
             return Outcome::Released;
         }
         let message = Outgoing {
-            idempotency_key: idempotency_key(c.id),
+            idempotency_key: match c.retry_round {
+                0 => idempotency_key(c.id),
+                round => format!("{}-retry-{round}", idempotency_key(c.id)),
+            },
             address,
             body: crate::model::personalize::render(&content.body, &person.name),
             attachments: content.attachments.clone(),

@@ -229,6 +229,10 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .route(
+            "/broadcasts/{id}/recipients.csv",
+            axum::routing::get(super::export::recipients_csv),
+        )
+        .route(
             "/unsubscribe/{token}",
             axum::routing::get(super::unsubscribe::confirm).post(super::unsubscribe::apply),
         )

@@ -107,6 +107,7 @@ fn ListView(page: ListPage) -> impl IntoView {
                     {header(SortKey::SendDate, "Sending date")}
                     {header(SortKey::Status, "Status")}
                     <th scope="col">"Active"</th>
+                    <th scope="col">"Results"</th>
                 </tr>
             </thead>
             <tbody>
@@ -142,12 +143,7 @@ fn Row(row: BroadcastRow, can_pause: bool, can_edit: bool) -> impl IntoView {
     };
     view! {
         <tr data-id=row.id data-status=status.css()>
-            <td class="name">
-                <a href=format!("/broadcasts/{}/edit", row.id)>{row.name.clone()}</a>
-                {(status != BroadcastStatus::Draft).then(|| view! {
-                    " " <a class="view small" href=format!("/broadcasts/{}", row.id) aria-label=format!("View results: {}", row.name)>"View"</a>
-                })}
-            </td>
+            <td class="name"><a href=format!("/broadcasts/{}/edit", row.id)>{row.name.clone()}</a></td>
             <td>{row.created.clone()}</td>
             <td>{send}</td>
             <td>
@@ -160,7 +156,12 @@ fn Row(row: BroadcastRow, can_pause: bool, can_edit: bool) -> impl IntoView {
                 })}
             </td>
             <td>
-                <Toggle id=row.id name=row.name status can_pause/>
+                <Toggle id=row.id name=row.name.clone() status can_pause/>
+            </td>
+            <td class="results">
+                {(status != BroadcastStatus::Draft).then(|| view! {
+                    <a class="view" href=format!("/broadcasts/{}", row.id)>"View"</a>
+                })}
             </td>
         </tr>
     }

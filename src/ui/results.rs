@@ -4,12 +4,15 @@
 //! and replies keep arriving), so they rise without a reload.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::broadcasts::broadcast_results;
+use crate::api::broadcasts::{RetryFailed, broadcast_recipients, broadcast_results};
 use crate::model::BroadcastStatus;
-use crate::model::results::{Rate, Results};
+use crate::model::results::{
+    Rate, RecipientPage, RecipientRow, Results, STATUS_CHOICES, state_label,
+};
 use crate::ui::header::AppHeader;
 use crate::ui::page_or_error;
 
@@ -20,11 +23,35 @@ pub fn ResultsPage() -> impl IntoView {
         .and_then(|id| id.parse::<i64>().ok())
         .unwrap_or(0);
     let data = Resource::new(move || id, broadcast_results);
+    let query = use_query_map();
+    let (args, notice, error) = query.with_untracked(|q| {
+        (
+            (
+                id,
+                q.get("status"),
+                q.get("tag"),
+                q.get("assignee"),
+                q.get("channel"),
+                q.get("after"),
+                q.get("before"),
+            ),
+            q.get("notice"),
+            q.get("error"),
+        )
+    });
+    let recipients = Resource::new(
+        move || args.clone(),
+        |(id, status, tag, assignee, channel, after, before)| {
+            broadcast_recipients(id, status, tag, assignee, channel, after, before)
+        },
+    );
     view! {
         <Title text="Results · Herald"/>
         <AppHeader current="broadcasts"/>
         <main>
             <p><a href="/">"← All broadcasts"</a></p>
+            {notice.map(|n| view! { <p class="success" role="status">{n}</p> })}
+            {error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
             <Suspense fallback=|| view! { <p class="muted">"Loading results…"</p> }>
                 {move || Suspend::new(async move {
                     page_or_error(data.await, |r| view! {
@@ -34,6 +61,11 @@ pub fn ResultsPage() -> impl IntoView {
                         </div>
                         <LiveResults initial=r/>
                     }.into_any())
+                })}
+            </Suspense>
+            <Suspense fallback=|| view! { <p class="muted">"Loading recipients…"</p> }>
+                {move || Suspend::new(async move {
+                    page_or_error(recipients.await, |p| view! { <Recipients page=p/> }.into_any())
                 })}
             </Suspense>
         </main>
@@ -183,5 +215,121 @@ fn Funnel(results: Results) -> impl IntoView {
                 }
             }).collect_view()}
         </svg>
+    }
+}
+
+/// The per-recipient table: a GET form of filters, one page of rows, page links, the CSV of
+/// the filtered rows and "Retry failed".
+#[component]
+fn Recipients(page: RecipientPage) -> impl IntoView {
+    let id = page.broadcast_id;
+    let f = page.filter.clone();
+    let q = f.query();
+    let csv = if q.is_empty() {
+        format!("/broadcasts/{id}/recipients.csv")
+    } else {
+        format!("/broadcasts/{id}/recipients.csv?{q}")
+    };
+    let selected = |v: Option<i64>, id: i64| v == Some(id);
+    view! {
+        <h2 id="recipients">"Recipients"</h2>
+        <form method="get" action=format!("/broadcasts/{id}#recipients") class="filters" aria-label="Filter recipients">
+            <label>"Status "
+                <select name="status">
+                    <option value="">"Any"</option>
+                    {STATUS_CHOICES.iter().map(|(v, label)| view! {
+                        <option value=*v selected=f.status.as_deref() == Some(*v)>{*label}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"Tag "
+                <select name="tag">
+                    <option value="">"Any"</option>
+                    {page.tags.iter().map(|(t, name)| view! {
+                        <option value=t.to_string() selected=selected(f.tag, *t)>{name.clone()}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"Assignee "
+                <select name="assignee">
+                    <option value="">"Anyone"</option>
+                    <option value="0" selected=selected(f.assignee, 0)>"Nobody"</option>
+                    {page.assignees.iter().map(|(a, name)| view! {
+                        <option value=a.to_string() selected=selected(f.assignee, *a)>{name.clone()}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"Channel "
+                <select name="channel">
+                    <option value="">"Any"</option>
+                    {page.channels.iter().map(|(c, name)| view! {
+                        <option value=c.to_string() selected=selected(f.channel, *c)>{name.clone()}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <button type="submit">"Filter"</button>
+            <a href=csv class="button" download="">"Export CSV"</a>
+        </form>
+        {page.can_retry.then(|| view! {
+            <form method="post" action=RetryFailed::url() class="inline retry">
+                <input type="hidden" name="id" value=id.to_string()/>
+                <button type="submit">{format!("Retry failed ({})", page.failed)}</button>
+            </form>
+        })}
+        {if page.rows.is_empty() {
+            view! { <p class="muted">"No recipients match."</p> }.into_any()
+        } else {
+            view! {
+                <table class="recipients">
+                    <thead>
+                        <tr>
+                            <th scope="col">"Customer"</th>
+                            <th scope="col">"Status"</th>
+                            <th scope="col">"Tags"</th>
+                            <th scope="col">"Assignee"</th>
+                            <th scope="col">"Channel"</th>
+                            <th scope="col">"Sent"</th>
+                            <th scope="col">"Delivered"</th>
+                            <th scope="col">"Read"</th>
+                            <th scope="col">"Replied"</th>
+                            <th scope="col">"Actions"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {page.rows.into_iter().map(|r| view! { <RecipientLine row=r/> }).collect_view()}
+                    </tbody>
+                </table>
+            }.into_any()
+        }}
+        <nav class="pager" aria-label="Recipient pages">
+            {page.prev.map(|h| view! { <a href=h rel="prev">"← Previous"</a> })}
+            {page.next.map(|h| view! { <a href=h rel="next">"Next →"</a> })}
+        </nav>
+    }
+}
+
+#[component]
+fn RecipientLine(row: RecipientRow) -> impl IntoView {
+    let dash = || view! { <span class="muted">"—"</span> };
+    let time = move |t: Option<String>| match t {
+        Some(t) => view! { <span>{t}</span> }.into_any(),
+        None => dash().into_any(),
+    };
+    view! {
+        <tr data-delivery=row.delivery_id data-state=row.state.clone()>
+            <td><a href=format!("/customers/{}", row.customer_id)>{row.name.clone()}</a></td>
+            <td>
+                <span class=format!("delivery delivery-{}", row.state)>{state_label(&row.state)}</span>
+                {row.error.clone().filter(|_| row.state == "failed").map(|e| view! { <div class="small muted reason">{e}</div> })}
+            </td>
+            <td>{row.tags.join(", ")}</td>
+            <td>{match row.assignee.clone() { Some(a) => view! { <span>{a}</span> }.into_any(), None => dash().into_any() }}</td>
+            <td>{row.channel.clone()}</td>
+            <td>{time(row.sent.clone())}</td>
+            <td>{time(row.delivered.clone())}</td>
+            <td>{time(row.read.clone())}</td>
+            <td>{time(row.replied.clone())}</td>
+            <td><a href=format!("/customers/{}", row.customer_id) aria-label=format!("Customer: {}", row.name)>"Customer"</a></td>
+        </tr>
     }
 }

@@ -23,6 +23,8 @@ pub struct Claimed {
     /// The attempt this claim is (1 = first). A later claim of the same delivery has a higher
     /// number, so a worker whose lease ran out cannot record over the newer one.
     pub attempts: i64,
+    /// 0 for the broadcast's own send; 1, 2, … for each "Retry failed".
+    pub retry_round: i64,
 }
 
 /// What became of one claimed delivery.
@@ -317,7 +319,7 @@ impl Db {
                 let rows = sqlx::query_as(&format!(
                     "UPDATE deliveries SET state = 'sending', claimed_until = $1, attempts = attempts + 1 \
                      WHERE id IN ({pick}) \
-                     RETURNING id, broadcast_id, customer_id, channel_id, attempts"
+                     RETURNING id, broadcast_id, customer_id, channel_id, attempts, retry_round"
                 ))
                 .bind(lease_until)
                 .bind(now)
@@ -332,7 +334,7 @@ impl Db {
                 sqlx::query_as(&format!(
                     "UPDATE deliveries SET state = 'sending', claimed_until = $1, attempts = attempts + 1 \
                      WHERE id IN ({pick} FOR UPDATE OF d SKIP LOCKED) \
-                     RETURNING id, broadcast_id, customer_id, channel_id, attempts"
+                     RETURNING id, broadcast_id, customer_id, channel_id, attempts, retry_round"
                 ))
                 .bind(lease_until)
                 .bind(now)
@@ -801,6 +803,45 @@ impl Db {
         .fetch_one(p)
         .await?);
         Ok([row.0, row.1, row.2, row.3, row.4, row.5])
+    }
+
+    /// Rewrites broadcast `id`'s counters (totals and per channel) from its deliveries: a
+    /// repair tool, and how the benchmark settles the states it writes in bulk.
+    pub async fn rebuild_counters(&self, id: i64) -> Result<(), DbError> {
+        let totals = self.recount(id).await?;
+        let per_channel = self.recount_by_channel(id).await?;
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "UPDATE broadcasts SET audience_total = $1, sent_count = $2, delivered_count = $3, \
+                 read_count = $4, replied_count = $5, failed_count = $6 WHERE id = $7",
+            )
+            .bind(totals[0]).bind(totals[1]).bind(totals[2]).bind(totals[3]).bind(totals[4]).bind(totals[5])
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM broadcast_channel_counts WHERE broadcast_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            for (channel, c) in &per_channel {
+                sqlx::query(
+                    "INSERT INTO broadcast_channel_counts (broadcast_id, channel_id, audience_total, sent_count, \
+                     delivered_count, read_count, replied_count, failed_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(id).bind(channel).bind(c[0]).bind(c[1]).bind(c[2]).bind(c[3]).bind(c[4]).bind(c[5])
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok::<(), DbError>(())
+        })?;
+        Ok(())
+    }
+
+    /// Runs one SQL statement as given: for tools and benchmarks that shape data in bulk.
+    pub async fn execute(&self, sql: &str) -> Result<u64, DbError> {
+        Ok(on_pool!(self, p => sqlx::query(sql).execute(p).await?.rows_affected()))
     }
 
     /// [`Db::recount`] per channel, by channel id.

@@ -14,6 +14,7 @@ mod dispatch;
 mod import;
 mod labels;
 mod messages;
+mod results;
 pub mod search;
 mod users;
 
@@ -29,6 +30,7 @@ pub use dispatch::{Applied, Claimed, Content, DeliveryEvent, Fired, Outcome, Rep
 pub use import::ImportTally;
 pub use labels::{LabelError, LabelKind};
 pub use messages::Recipient;
+pub use results::{RecipientAnchor, RecipientRecord, RetryError};
 pub use users::UserRecord;
 
 use std::str::FromStr;
