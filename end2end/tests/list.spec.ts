@@ -6,7 +6,7 @@ test.beforeEach(async ({ page }) => {
 
 test('the list shows seeded broadcasts with dates, statuses and toggles', async ({ page }) => {
   const headers = page.locator('table.broadcasts thead th');
-  await expect(headers).toHaveText(['Name', /Created/, /Sending date/, /Status/, 'Active']);
+  await expect(headers).toHaveText(['Name', /Created/, /Sending date/, /Status/, 'Active', 'Results']);
   await expect(row(page, 'Black Friday early access').locator('.status')).toHaveText('Sending');
   await expect(row(page, 'Cyber Monday reminder').locator('.status')).toHaveText('Not processed');
   await expect(row(page, 'Beta feature invite').locator('.status')).toHaveText('Paused');
