@@ -7,6 +7,7 @@ use leptos_router::{SsrMode, path};
 
 use crate::ui::broadcast_list::BroadcastListPage;
 use crate::ui::channels::ChannelsPageView;
+use crate::ui::chat::ChatPage;
 use crate::ui::customer_edit::CustomerEditPage;
 use crate::ui::customers::CustomersPage;
 use crate::ui::import::ImportPageView;
@@ -51,6 +52,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/customers/import") view=ImportPageView ssr=SsrMode::Async/>
                 <Route path=path!("/customers/import/:id") view=ImportPageView ssr=SsrMode::Async/>
                 <Route path=path!("/customers/:id") view=CustomerEditPage ssr=SsrMode::Async/>
+                <Route path=path!("/customers/:id/chat") view=ChatPage ssr=SsrMode::Async/>
                 <Route path=path!("/labels") view=LabelsPageView ssr=SsrMode::Async/>
                 <Route path=path!("/channels") view=ChannelsPageView ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=LoginPage/>

@@ -178,7 +178,7 @@ async fn recipients_are_found_exactly_and_test_messages_join_their_conversation(
             "Hi Ann",
             "sbx-1",
             2,
-            Some(7),
+            herald::server::db::Outbound::Test(Some(7)),
             now() + Duration::seconds(1),
         )
         .await

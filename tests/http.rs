@@ -1094,6 +1094,181 @@ async fn the_recipient_table_filters_pages_exports_and_retries_failed() {
 }
 
 #[tokio::test]
+async fn the_chat_shows_new_messages_live_takes_replies_and_assignments() {
+    use herald::server::db::NewChannel;
+    let (app, t) = app().await;
+    let now = chrono::Utc::now();
+    let channel =
+        t.db.insert_channel(
+            &NewChannel {
+                kind: "sandbox".into(),
+                name: "Chat sandbox".into(),
+                config_json: r#"{"inbound_token":"chat-token"}"#.into(),
+                rate_per_sec: 10,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let ann = t.db.recipient(1).await.unwrap().unwrap();
+    let phone = ann.phone.clone().unwrap();
+    let inbound = |text: &str, id: &str| {
+        Request::post(format!("/webhooks/sandbox/{channel}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-herald-token", "chat-token")
+            .body(Body::from(
+                serde_json::json!({ "from": phone, "text": text, "id": id }).to_string(),
+            ))
+            .unwrap()
+    };
+    assert_eq!(
+        send(&app, inbound("Is the sale still on?", "in-1"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let staff = sign_in(&app, "staff@herald.test").await;
+
+    // The page: the message, marked new, and where a reply would go; the mark goes once seen.
+    let r = send(&app, get("/customers/1/chat", Some(&staff))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Is the sale still on?"));
+    assert!(r.body.contains("aria-label=\"New messages\""));
+    assert!(r.body.contains("Reply on Chat sandbox"));
+    let r = send(&app, get("/customers/1/chat", Some(&staff))).await;
+    assert!(!r.body.contains("aria-label=\"New messages\""), "seen now");
+
+    // The event stream sends what comes in after the given message, as it arrives.
+    let last = t.db.chat_messages(1, 0).await.unwrap().last().unwrap().id;
+    let res = app
+        .clone()
+        .oneshot(get(
+            &format!("/customers/1/events?after={last}"),
+            Some(&staff),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let mut body = res.into_body();
+    assert_eq!(
+        send(&app, inbound("Also, do you ship to Oslo?", "in-2"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !seen.contains("Oslo") {
+        let frame = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .expect("an event within 5 s")
+            .unwrap()
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            seen.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    assert!(seen.contains("event: message"), "{seen}");
+    assert!(!seen.contains("sale still on"), "only what came after");
+    let r = send(&app, get("/customers/1/events", None)).await;
+    assert_ne!(r.status, StatusCode::OK, "signed-in people only");
+
+    // Replies go out on the channel they wrote on, through its adapter, into the conversation.
+    let r = send(
+        &app,
+        post(
+            "/api/chat/reply",
+            "customer_id=1&body=Yes%2C+until+Sunday!",
+            Some(&staff),
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let m: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(m["body"], "Yes, until Sunday!");
+    assert_eq!(m["channel"], "Chat sandbox");
+    let convo = t.db.conversation(1).await.unwrap();
+    let out = convo.last().unwrap();
+    assert_eq!(
+        (out.0.as_str(), out.1.as_str(), out.2),
+        ("out", "Yes, until Sunday!", Some(channel))
+    );
+    assert!(
+        out.3.as_deref().unwrap().starts_with("sbx-"),
+        "the provider's id"
+    );
+    let r = send(
+        &app,
+        post(
+            "/api/chat/reply",
+            "customer_id=1&body=+",
+            Some(&staff),
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let manager = sign_in(&app, "manager@herald.test").await;
+    let r = send(
+        &app,
+        post(
+            "/api/chat/reply",
+            "customer_id=1&body=Hi",
+            Some(&manager),
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Someone who never wrote and got no broadcast: no channel to answer on.
+    let mut quiet = 2;
+    while t.db.reply_channel(quiet).await.unwrap().is_some() {
+        quiet += 1;
+    }
+    let r = send(
+        &app,
+        post(
+            "/api/chat/reply",
+            &format!("customer_id={quiet}&body=Hi"),
+            Some(&staff),
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    // Without JavaScript a refused reply comes back with the text kept.
+    let r = send(
+        &app,
+        post(
+            "/api/chat/reply",
+            &format!("customer_id={quiet}&body=Kept+text"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    let to = r.headers[header::LOCATION].to_str().unwrap();
+    assert!(
+        to.starts_with(&format!("/customers/{quiet}/chat?error="))
+            && to.contains("draft=Kept%20text"),
+        "{to}"
+    );
+
+    // Assign to me.
+    let r = send(
+        &app,
+        post("/api/chat/assign", "customer_id=1", Some(&staff), false),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = send(&app, get("/customers/1/chat", Some(&staff))).await;
+    assert!(r.body.contains("Assigned to you"));
+    assert!(!r.body.contains(">Assign to me<"));
+    t.cleanup().await;
+}
+
+#[tokio::test]
 async fn the_sandbox_webhook_is_authenticated_refuses_bad_input_and_applies_stop() {
     let (app, t) = app().await;
     let channel =

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod broadcasts;
 pub mod channels;
+pub mod chat;
 pub mod compose;
 pub mod customers;
 pub mod error;

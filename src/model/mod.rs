@@ -3,6 +3,7 @@
 pub mod audience;
 pub mod broadcast;
 pub mod channel;
+pub mod chat;
 pub mod compose;
 pub mod customer;
 pub mod customer_edit;

@@ -207,12 +207,7 @@ pub async fn recipients(
             replied: when(r.replied_at),
         })
         .collect();
-    let tag_choices = db
-        .labels(super::db::LabelKind::Tag)
-        .await?
-        .into_iter()
-        .map(|(id, name, _)| (id, name))
-        .collect();
+    let tag_choices = db.label_choices(super::db::LabelKind::Tag).await?;
     Ok(RecipientPage {
         broadcast_id: id,
         rows,

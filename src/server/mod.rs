@@ -7,6 +7,7 @@ pub mod broadcasts;
 pub mod bulk_tags;
 pub mod channels;
 pub mod channels_web;
+pub mod chat;
 pub mod clock;
 pub mod config;
 pub mod customer_edit;

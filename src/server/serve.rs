@@ -229,6 +229,10 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .route(
+            "/customers/{id}/events",
+            axum::routing::get(super::chat::events),
+        )
+        .route(
             "/broadcasts/{id}/recipients.csv",
             axum::routing::get(super::export::recipients_csv),
         )

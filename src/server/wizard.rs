@@ -779,7 +779,7 @@ pub async fn test_send(
                 &body,
                 &accepted.provider_message_id,
                 user.id,
-                broadcast,
+                super::db::Outbound::Test(broadcast),
                 state.clock.now(),
             )
             .await

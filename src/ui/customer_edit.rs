@@ -39,7 +39,7 @@ pub fn CustomerEditPage() -> impl IntoView {
         <Title text="Customer · Herald"/>
         <AppHeader current="customers"/>
         <main class="narrow">
-            <p><a href="/customers">"← All customers"</a></p>
+            <p><a href="/customers">"← All customers"</a> " · " <a href=format!("/customers/{id}/chat")>"Chat"</a></p>
             {notice.map(|n| view! { <p class="success" role="status">{n}</p> })}
             {error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>

@@ -2,6 +2,7 @@
 
 pub mod broadcast_list;
 pub mod channels;
+pub mod chat;
 pub mod compose_islands;
 pub mod customer_edit;
 pub mod customers;

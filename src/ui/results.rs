@@ -329,7 +329,7 @@ fn RecipientLine(row: RecipientRow) -> impl IntoView {
             <td>{time(row.delivered.clone())}</td>
             <td>{time(row.read.clone())}</td>
             <td>{time(row.replied.clone())}</td>
-            <td><a href=format!("/customers/{}", row.customer_id) aria-label=format!("Customer: {}", row.name)>"Customer"</a></td>
+            <td><a href=format!("/customers/{}/chat", row.customer_id) class="chat-link">"Chat"</a></td>
         </tr>
     }
 }

@@ -85,6 +85,12 @@ impl Db {
         Ok(rows)
     }
 
+    /// Every label of `kind` as (id, name), by name: for menus (no counting).
+    pub async fn label_choices(&self, kind: LabelKind) -> Result<Vec<(i64, String)>, DbError> {
+        let sql = format!("SELECT id, name FROM {} ORDER BY name", kind.table());
+        Ok(on_pool!(self, p => sqlx::query_as::<_, (i64, String)>(&sql).fetch_all(p).await?))
+    }
+
     pub async fn create_label(&self, kind: LabelKind, name: &str) -> Result<i64, LabelError> {
         let sql = format!(
             "INSERT INTO {} (name) VALUES ($1) RETURNING id",

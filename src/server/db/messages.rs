@@ -1,11 +1,46 @@
 //! Customers as recipients (who someone typed, their addresses) and the messages sent to them
-//! outside a broadcast's deliveries (test sends; staff replies later).
+//! outside a broadcast's deliveries (test sends, chat replies), and the chat's reads.
 
 use chrono::{DateTime, Utc};
 
 use super::{Db, DbError, audit_in, on_pool};
 use crate::model::audience::CustomerFacts;
 use crate::model::channel::ChannelKind;
+
+/// Why staff sent a message outside a broadcast's deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outbound {
+    /// A test send of the broadcast being composed (if it is saved already).
+    Test(Option<i64>),
+    /// A reply from the chat.
+    Reply,
+}
+
+/// A stored message as the chat shows it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ChatRecord {
+    pub id: i64,
+    pub direction: String,
+    pub body: String,
+    pub channel: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub broadcast_id: Option<i64>,
+    pub broadcast: Option<String>,
+    pub staff: Option<String>,
+}
+
+/// A broadcast delivery to one customer, as the chat shows it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeliveryRecord {
+    pub id: i64,
+    pub broadcast_id: i64,
+    pub broadcast: String,
+    pub body: String,
+    pub channel: String,
+    pub state: String,
+    pub error: Option<String>,
+    pub at: DateTime<Utc>,
+}
 
 /// A customer with what it takes to reach them.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,7 +223,7 @@ impl Db {
         body: &str,
         provider_message_id: &str,
         staff_user_id: i64,
-        about: Option<i64>,
+        about: Outbound,
         now: DateTime<Utc>,
     ) -> Result<i64, DbError> {
         let id = on_pool!(self, p => {
@@ -205,11 +240,12 @@ impl Db {
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;
-            let detail = match about {
-                Some(b) => format!("test of broadcast {b}, message {id}"),
-                None => format!("message {id}"),
+            let (action, detail) = match about {
+                Outbound::Test(Some(b)) => ("test-send", format!("test of broadcast {b}, message {id}")),
+                Outbound::Test(None) => ("test-send", format!("message {id}")),
+                Outbound::Reply => ("chat-reply", format!("message {id}")),
             };
-            audit_in!(tx, now, staff_user_id, "test-send", "customer", customer_id, detail)?;
+            audit_in!(tx, now, staff_user_id, action, "customer", customer_id, detail)?;
             tx.commit().await?;
             id
         });
@@ -309,5 +345,110 @@ impl Db {
         .fetch_all(p)
         .await?);
         Ok(rows)
+    }
+
+    /// The customer's stored messages after message `after`, oldest first.
+    pub async fn chat_messages(
+        &self,
+        customer_id: i64,
+        after: i64,
+    ) -> Result<Vec<ChatRecord>, DbError> {
+        Ok(on_pool!(self, p => sqlx::query_as(
+            "SELECT m.id, m.direction, m.body, ch.name AS channel, m.created_at, m.broadcast_id, \
+             b.name AS broadcast, u.name AS staff \
+             FROM messages m LEFT JOIN channels ch ON ch.id = m.channel_id \
+             LEFT JOIN broadcasts b ON b.id = m.broadcast_id \
+             LEFT JOIN staff_users u ON u.id = m.staff_user_id \
+             WHERE m.customer_id = $1 AND m.id > $2 ORDER BY m.id",
+        )
+        .bind(customer_id)
+        .bind(after)
+        .fetch_all(p)
+        .await?))
+    }
+
+    /// The broadcasts that went out (or failed) to the customer, oldest first.
+    pub async fn customer_deliveries(
+        &self,
+        customer_id: i64,
+    ) -> Result<Vec<DeliveryRecord>, DbError> {
+        Ok(on_pool!(self, p => sqlx::query_as(
+            "SELECT d.id, d.broadcast_id, b.name AS broadcast, b.body, ch.name AS channel, d.state, d.error, \
+             COALESCE(d.sent_at, d.failed_at, d.created_at) AS at \
+             FROM deliveries d JOIN broadcasts b ON b.id = d.broadcast_id JOIN channels ch ON ch.id = d.channel_id \
+             WHERE d.customer_id = $1 AND d.state IN ('sent', 'delivered', 'read', 'failed') ORDER BY d.id",
+        )
+        .bind(customer_id)
+        .fetch_all(p)
+        .await?))
+    }
+
+    /// Marks the customer's chat seen now; returns when it was seen before (messages that came
+    /// in after that are unread).
+    pub async fn chat_seen(
+        &self,
+        customer_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, DbError> {
+        Ok(on_pool!(self, p => {
+            let before: Option<Option<DateTime<Utc>>> =
+                sqlx::query_scalar("SELECT chat_seen_at FROM customers WHERE id = $1")
+                    .bind(customer_id)
+                    .fetch_optional(p)
+                    .await?;
+            sqlx::query("UPDATE customers SET chat_seen_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(customer_id)
+                .execute(p)
+                .await?;
+            before.flatten()
+        }))
+    }
+
+    /// The channel a reply to the customer goes out on: the one they last wrote on, else the
+    /// last one a broadcast reached them on.
+    pub async fn reply_channel(&self, customer_id: i64) -> Result<Option<i64>, DbError> {
+        Ok(on_pool!(self, p => {
+            let inbound: Option<i64> = sqlx::query_scalar(
+                "SELECT channel_id FROM messages WHERE customer_id = $1 AND direction = 'in' \
+                 AND channel_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+            )
+            .bind(customer_id)
+            .fetch_optional(p)
+            .await?;
+            match inbound {
+                Some(c) => Some(c),
+                None => sqlx::query_scalar(
+                    "SELECT channel_id FROM deliveries WHERE customer_id = $1 \
+                     AND state IN ('sent', 'delivered', 'read') ORDER BY id DESC LIMIT 1",
+                )
+                .bind(customer_id)
+                .fetch_optional(p)
+                .await?,
+            }
+        }))
+    }
+
+    /// Makes `staff_user_id` the customer's assignee, audited.
+    pub async fn assign_customer(
+        &self,
+        customer_id: i64,
+        staff_user_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        Ok(on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query("UPDATE customers SET assignee_id = $1 WHERE id = $2")
+                .bind(staff_user_id)
+                .bind(customer_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n > 0 {
+                audit_in!(tx, now, staff_user_id, "assign", "customer", customer_id, "assigned to themselves from the chat")?;
+            }
+            tx.commit().await?;
+            n > 0
+        }))
     }
 }

@@ -29,7 +29,7 @@ pub use directory::{NewChannel, NewCustomer};
 pub use dispatch::{Applied, Claimed, Content, DeliveryEvent, Fired, Outcome, Report};
 pub use import::ImportTally;
 pub use labels::{LabelError, LabelKind};
-pub use messages::Recipient;
+pub use messages::{ChatRecord, DeliveryRecord, Outbound, Recipient};
 pub use results::{RecipientAnchor, RecipientRecord, RetryError};
 pub use users::UserRecord;
 

@@ -1,0 +1,274 @@
+//! The chat with one customer: the conversation across channels (stored messages and the
+//! broadcasts that reached them), replies through the same channel adapters the dispatcher
+//! uses, "assign to me", unread marking, and a server-sent event stream of new messages.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+
+use super::AppState;
+use super::auth::{ANY_ROLE, require_role_for_handler};
+use super::channels::{Outgoing, SendError, adapter};
+use super::db::{ChatRecord, Db, DbError, Outbound};
+use super::timefmt;
+use crate::api::AppError;
+use crate::model::CurrentUser;
+use crate::model::channel::ChannelKind;
+use crate::model::chat::{ChatMessage, ChatView};
+use crate::model::results::state_label;
+
+/// Longest reply accepted (the longest the providers take in one message is 4,096).
+pub const MAX_REPLY: usize = 4096;
+
+/// How often the event stream looks for new messages.
+const POLL: Duration = Duration::from_millis(500);
+
+fn message(r: ChatRecord, tz: chrono_tz::Tz, seen: Option<DateTime<Utc>>) -> ChatMessage {
+    let inbound = r.direction == "in";
+    ChatMessage {
+        key: format!("m{}", r.id),
+        message_id: r.id,
+        inbound,
+        unread: inbound && seen.is_none_or(|s| r.created_at > s),
+        body: r.body,
+        channel: r.channel.unwrap_or_default(),
+        at: timefmt::local(r.created_at, tz),
+        broadcast: r.broadcast_id.zip(r.broadcast),
+        staff: r.staff,
+        status: None,
+    }
+}
+
+/// The chat page's data for `viewer`; opening it marks the chat seen.
+pub async fn view(state: &AppState, viewer: &CurrentUser, id: i64) -> Result<ChatView, AppError> {
+    let db = &state.db;
+    let (customer, _, _) = db.customer_for_edit(id).await?;
+    let tz = timefmt::zone(&viewer.time_zone);
+    let seen = db.chat_seen(id, state.clock.now()).await?;
+    let records = db.chat_messages(id, 0).await?;
+    let last_message_id = records.last().map(|r| r.id).unwrap_or(0);
+    let mut timed: Vec<(DateTime<Utc>, ChatMessage)> = records
+        .into_iter()
+        .map(|r| (r.created_at, message(r, tz, seen)))
+        .collect();
+    let name = customer.name.clone();
+    for d in db.customer_deliveries(id).await? {
+        let status = match (&d.state[..], &d.error) {
+            ("failed", Some(e)) => format!("Failed: {e}"),
+            (s, _) => state_label(s).to_string(),
+        };
+        timed.push((
+            d.at,
+            ChatMessage {
+                key: format!("d{}", d.id),
+                message_id: 0,
+                inbound: false,
+                body: crate::model::personalize::render(&d.body, &name),
+                channel: d.channel,
+                at: timefmt::local(d.at, tz),
+                broadcast: Some((d.broadcast_id, d.broadcast)),
+                staff: None,
+                status: Some(status),
+                unread: false,
+            },
+        ));
+    }
+    timed.sort_by_key(|a| a.0);
+    let reply_channel = match db.reply_channel(id).await? {
+        Some(c) => match db.channel(c).await? {
+            Some((_, _, name, _, true, _)) => Ok(name),
+            Some((_, _, name, _, false, _)) => Err(format!(
+                "Their channel “{name}” is disabled; enable it on the Channels page to reply."
+            )),
+            None => Err("Their channel no longer exists.".into()),
+        },
+        None => Err("They have not written and no broadcast reached them yet.".into()),
+    };
+    Ok(ChatView {
+        customer_id: id,
+        assigned_to_me: customer.assignee_id == Some(viewer.id),
+        assignee: customer.assignee,
+        name,
+        messages: timed.into_iter().map(|(_, m)| m).collect(),
+        reply_channel,
+        can_reply: viewer.role.can_edit(),
+        last_message_id,
+    })
+}
+
+/// Sends `body` to the customer on the channel they last used, through its adapter, and
+/// stores it in the conversation. The refusal says why in words staff can act on.
+pub async fn reply(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    body: &str,
+) -> Result<ChatMessage, AppError> {
+    let body = body.trim();
+    if body.is_empty() {
+        return Err(AppError::BadRequest("Write a message first.".into()).with_status());
+    }
+    if body.chars().count() > MAX_REPLY {
+        return Err(AppError::BadRequest(format!(
+            "A reply can be at most {MAX_REPLY} characters."
+        ))
+        .with_status());
+    }
+    let db = &state.db;
+    let conflict = |m: String| AppError::Conflict(m).with_status();
+    let Some(person) = db.recipient(id).await? else {
+        return Err(AppError::NotFound("No such customer.".into()).with_status());
+    };
+    let Some(channel_id) = db.reply_channel(id).await? else {
+        return Err(conflict(
+            "They have not written and no broadcast reached them yet.".into(),
+        ));
+    };
+    let Some((_, kind, name, config, enabled, _)) = db.channel(channel_id).await? else {
+        return Err(conflict("Their channel no longer exists.".into()));
+    };
+    let kind = ChannelKind::parse(&kind).unwrap_or(ChannelKind::Sandbox);
+    if !enabled {
+        return Err(conflict(format!("The channel “{name}” is disabled.")));
+    }
+    if person.opted_out || person.opted_out_kinds.contains(&kind) {
+        return Err(conflict(format!(
+            "{} opted out of messages on {name}.",
+            person.name
+        )));
+    }
+    let Some(address) = person.address(kind) else {
+        return Err(conflict(format!(
+            "{} has no address on {name}.",
+            person.name
+        )));
+    };
+    let sender = adapter(
+        channel_id,
+        kind,
+        &config,
+        &state.sandbox,
+        &super::attachments::folder(state),
+    )
+    .map_err(conflict)?;
+    let outgoing = Outgoing {
+        idempotency_key: format!("herald-reply-{}", &super::auth::new_session_token()[..24]),
+        address,
+        body: body.to_string(),
+        attachments: Vec::new(),
+        subject: format!("Re: your message to {}", user.name),
+        unsubscribe_url: (kind == ChannelKind::Email)
+            .then(|| state.links.unsubscribe_url(person.id, kind)),
+    };
+    let accepted = match sender.send(&outgoing).await {
+        Ok(a) => a,
+        Err(SendError::Transient { reason, .. }) => {
+            return Err(conflict(format!(
+                "{name} could not take it just now ({reason}); try again in a moment."
+            )));
+        }
+        Err(SendError::Permanent { reason }) => {
+            return Err(conflict(format!("{name} refused it: {reason}")));
+        }
+        Err(SendError::Unreachable { reason }) => {
+            let _ = db
+                .mark_unreachable(person.id, kind, &reason, state.clock.now())
+                .await;
+            return Err(conflict(format!(
+                "{} cannot be reached on {name} any more: {reason}",
+                person.name
+            )));
+        }
+    };
+    let now = state.clock.now();
+    let message_id = db
+        .record_outbound(
+            id,
+            channel_id,
+            body,
+            &accepted.provider_message_id,
+            user.id,
+            Outbound::Reply,
+            now,
+        )
+        .await?;
+    Ok(ChatMessage {
+        key: format!("m{message_id}"),
+        message_id,
+        inbound: false,
+        body: body.to_string(),
+        channel: name,
+        at: timefmt::local(now, timefmt::zone(&user.time_zone)),
+        broadcast: None,
+        staff: Some(user.name.clone()),
+        status: None,
+        unread: false,
+    })
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct EventsParams {
+    after: Option<i64>,
+}
+
+/// `GET /customers/{id}/events?after=N`: server-sent events, one `message` event (the
+/// [`ChatMessage`] as JSON) for each message stored after message N, as it arrives. The stream
+/// reads the database, so a message taken in by another instance arrives too.
+pub async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Query(params): Query<EventsParams>,
+) -> Response {
+    let viewer = match require_role_for_handler(&state, &headers, ANY_ROLE).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let tz = timefmt::zone(&viewer.time_zone);
+    let db: Db = state.db.clone();
+    let clock = state.clock.clone();
+    let start = params.after.unwrap_or(0).max(0);
+    let stream = futures::stream::unfold((db, start, true), move |(db, after, first)| {
+        let clock = clock.clone();
+        async move {
+            if !first {
+                tokio::time::sleep(POLL).await;
+            }
+            let batch: Result<Vec<ChatRecord>, DbError> = db.chat_messages(id, after).await;
+            let (events, last) = match batch {
+                Ok(rows) if !rows.is_empty() => {
+                    let last = rows.last().map(|r| r.id).unwrap_or(after);
+                    // Seen as it arrives: the page is open.
+                    let _ = db.chat_seen(id, clock.now()).await;
+                    let events: Vec<Result<Event, Infallible>> = rows
+                        .into_iter()
+                        .map(|r| {
+                            let m = message(r, tz, None);
+                            Ok(Event::default()
+                                .event("message")
+                                .id(m.message_id.to_string())
+                                .json_data(&m)
+                                .unwrap_or_default())
+                        })
+                        .collect();
+                    (events, last)
+                }
+                Ok(_) => (Vec::new(), after),
+                Err(e) => {
+                    tracing::warn!(error = ?e, "chat events: reading messages failed");
+                    (Vec::new(), after)
+                }
+            };
+            Some((futures::stream::iter(events), (db, last, false)))
+        }
+    });
+    use futures::StreamExt;
+    Sse::new(stream.flatten())
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}

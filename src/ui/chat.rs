@@ -1,0 +1,183 @@
+//! A customer's chat (`/customers/{id}/chat`): the conversation across channels, broadcast
+//! messages where they were sent, a "New" marker before what arrived since staff last looked,
+//! new messages live (server-sent events), a reply box and "Assign to me". Without JavaScript
+//! the reply and the assignment are plain forms, and a reload shows new messages.
+
+use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use crate::api::chat::{AssignToMe, ChatReply, chat_reply, customer_chat};
+use crate::model::chat::{ChatMessage, ChatView};
+use crate::ui::header::AppHeader;
+use crate::ui::page_or_error;
+
+#[component]
+pub fn ChatPage() -> impl IntoView {
+    let id = use_params_map()
+        .with_untracked(|p| p.get("id"))
+        .and_then(|id| id.parse::<i64>().ok())
+        .unwrap_or(0);
+    let (error, draft) = use_query_map().with_untracked(|q| (q.get("error"), q.get("draft")));
+    let data = Resource::new(move || id, customer_chat);
+    view! {
+        <Title text="Chat · Herald"/>
+        <AppHeader current="customers"/>
+        <main class="narrow">
+            <Suspense fallback=|| view! { <p class="muted">"Loading the conversation…"</p> }>
+                {move || {
+                    let (error, draft) = (error.clone(), draft.clone());
+                    Suspend::new(async move {
+                        page_or_error(data.await, |c| view! { <ChatBody chat=c error draft/> }.into_any())
+                    })
+                }}
+            </Suspense>
+        </main>
+    }
+}
+
+#[component]
+fn ChatBody(chat: ChatView, error: Option<String>, draft: Option<String>) -> impl IntoView {
+    let id = chat.customer_id;
+    let assignee = match (&chat.assignee, chat.assigned_to_me) {
+        (_, true) => "Assigned to you".to_string(),
+        (Some(a), false) => format!("Assigned to {a}"),
+        (None, false) => "Nobody is assigned".to_string(),
+    };
+    view! {
+        <p><a href=format!("/customers/{id}")>"← Customer details"</a></p>
+        <div class="page-head">
+            <h1>{format!("Chat with {}", chat.name)}</h1>
+            <span class="muted" data-testid="assignee">{assignee}</span>
+            {(chat.can_reply && !chat.assigned_to_me).then(|| view! {
+                <form method="post" action=AssignToMe::url() class="inline">
+                    <input type="hidden" name="customer_id" value=id.to_string()/>
+                    <button type="submit">"Assign to me"</button>
+                </form>
+            })}
+        </div>
+        {error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        <LiveChat chat draft=draft.unwrap_or_default()/>
+    }
+}
+
+fn line(m: ChatMessage, first_unread: bool) -> impl IntoView {
+    let who = if m.inbound {
+        "Customer".to_string()
+    } else if let Some((_, b)) = &m.broadcast {
+        format!("Broadcast “{b}”")
+    } else {
+        m.staff.clone().unwrap_or_else(|| "Staff".into())
+    };
+    let class = if m.inbound { "msg in" } else { "msg out" };
+    view! {
+        {first_unread.then(|| view! { <li class="new-marker" role="separator" aria-label="New messages">"New"</li> })}
+        <li class=class data-key=m.key.clone() data-unread=m.unread.to_string()>
+            <div class="meta small muted">
+                <span class="who">{who}</span> " · " {m.channel.clone()} " · " <time>{m.at.clone()}</time>
+                {m.status.clone().map(|s| view! { " · " <span class="delivery-status">{s}</span> })}
+            </div>
+            <div class="text">{m.body.clone()}</div>
+        </li>
+    }
+}
+
+/// The messages, kept current by an `EventSource`, and the reply box.
+#[island]
+fn LiveChat(chat: ChatView, draft: String) -> impl IntoView {
+    let id = chat.customer_id;
+    let messages = RwSignal::new(chat.messages);
+    let text = RwSignal::new(draft);
+    let problem = RwSignal::new(None::<String>);
+    let sending = RwSignal::new(false);
+    let add = move |m: ChatMessage| {
+        messages.update(|v| {
+            if !v.iter().any(|x| x.key == m.key) {
+                v.push(m);
+            }
+        })
+    };
+    #[cfg(feature = "hydrate")]
+    {
+        let last = chat.last_message_id;
+        Effect::new(move |_| {
+            use wasm_bindgen::JsCast;
+            use wasm_bindgen::closure::Closure;
+            let Ok(source) =
+                web_sys::EventSource::new(&format!("/customers/{id}/events?after={last}"))
+            else {
+                return;
+            };
+            let on_message =
+                Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+                    if let Some(json) = e.data().as_string()
+                        && let Ok(m) = serde_json::from_str::<ChatMessage>(&json)
+                    {
+                        add(m);
+                    }
+                });
+            let _ = source
+                .add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
+            // Islands pages are left by full navigations, which close the stream.
+            on_message.forget();
+            std::mem::forget(source);
+        });
+    }
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let body = text.get_untracked();
+        if body.trim().is_empty() || sending.get_untracked() {
+            return;
+        }
+        sending.set(true);
+        leptos::task::spawn_local(async move {
+            match chat_reply(id, body).await {
+                Ok(m) => {
+                    add(m);
+                    text.set(String::new());
+                    problem.set(None);
+                }
+                Err(e) => problem.set(Some(e.to_string())),
+            }
+            sending.set(false);
+        });
+    };
+    let reply_to = chat.reply_channel.clone();
+    view! {
+        <ol class="chat" aria-label="Conversation" aria-live="polite">
+            {move || {
+                let v = messages.get();
+                let first_unread = v.iter().position(|m| m.unread);
+                if v.is_empty() {
+                    view! { <li class="muted">"No messages yet."</li> }.into_any()
+                } else {
+                    v.into_iter()
+                        .enumerate()
+                        .map(|(i, m)| line(m, Some(i) == first_unread))
+                        .collect_view()
+                        .into_any()
+                }
+            }}
+        </ol>
+        {chat.can_reply.then(|| match reply_to {
+            Ok(channel) => view! {
+                <form id="reply" method="post" action=ChatReply::url() class="reply" on:submit=submit>
+                    <input type="hidden" name="customer_id" value=id.to_string()/>
+                    <label for="reply-body">{format!("Reply on {channel}")}</label>
+                    <textarea
+                        id="reply-body"
+                        name="body"
+                        rows="3"
+                        maxlength="4096"
+                        prop:value=move || text.get()
+                        on:input=move |ev| text.set(event_target_value(&ev))
+                    >{text.get_untracked()}</textarea>
+                    {move || problem.get().map(|p| view! { <p class="error" role="alert">{p}</p> })}
+                    <button type="submit" class="primary" disabled=move || sending.get()>"Send reply"</button>
+                </form>
+            }.into_any(),
+            Err(why) => view! { <p class="muted">{format!("No reply possible: {why}")}</p> }.into_any(),
+        })}
+    }
+}
