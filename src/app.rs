@@ -10,6 +10,7 @@ use crate::ui::channels::ChannelsPageView;
 use crate::ui::chat::ChatPage;
 use crate::ui::customer_edit::CustomerEditPage;
 use crate::ui::customers::CustomersPage;
+use crate::ui::dashboard::DashboardPage;
 use crate::ui::import::ImportPageView;
 use crate::ui::labels::LabelsPageView;
 use crate::ui::login::LoginPage;
@@ -49,6 +50,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/broadcasts/:id/edit") view=WizardView ssr=SsrMode::Async/>
                 <Route path=path!("/broadcasts/:id") view=ResultsPage ssr=SsrMode::Async/>
                 <Route path=path!("/customers") view=CustomersPage ssr=SsrMode::Async/>
+                <Route path=path!("/dashboard") view=DashboardPage ssr=SsrMode::Async/>
                 <Route path=path!("/customers/import") view=ImportPageView ssr=SsrMode::Async/>
                 <Route path=path!("/customers/import/:id") view=ImportPageView ssr=SsrMode::Async/>
                 <Route path=path!("/customers/:id") view=CustomerEditPage ssr=SsrMode::Async/>

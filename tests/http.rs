@@ -886,6 +886,26 @@ async fn results_come_from_the_counters_with_unmeasured_rates_named() {
     )
     .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // The dashboard puts them side by side; by read rate, the unmeasured one sorts last.
+    let r = send(&app, get("/dashboard?sort=read&dir=desc", Some(&manager))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let wa_at = r
+        .body
+        .find(&format!("data-id=\"{b}\""))
+        .expect("the WhatsApp one");
+    let tg_at = r
+        .body
+        .find(&format!("data-id=\"{b2}\""))
+        .expect("the Telegram one");
+    assert!(wa_at < tg_at, "measured before not measured");
+    let r = send(&app, get("/dashboard?sort=read&dir=asc", Some(&manager))).await;
+    let wa_at = r.body.find(&format!("data-id=\"{b}\"")).unwrap();
+    let tg_at = r.body.find(&format!("data-id=\"{b2}\"")).unwrap();
+    assert!(wa_at < tg_at, "not measured stays last");
+    assert!(r.body.contains("aria-sort=\"ascending\""));
+    let r = send(&app, post("/api/broadcasts/dashboard", "", None, false)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     t.cleanup().await;
 }
 

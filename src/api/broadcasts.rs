@@ -165,3 +165,14 @@ pub async fn retry_failed(id: i64) -> Result<i64, AppError> {
     }
     result
 }
+
+/// The dashboard of recent broadcasts' rates (any signed-in role).
+#[server(endpoint = "broadcasts/dashboard")]
+pub async fn dashboard(
+    sort: Option<String>,
+    dir: Option<String>,
+) -> Result<crate::model::results::Dashboard, AppError> {
+    use crate::server::auth::{ANY_ROLE, require_role, state};
+    let user = require_role(ANY_ROLE).await?;
+    crate::server::broadcasts::dashboard(&state()?.db, &user, sort.as_deref(), dir.as_deref()).await
+}

@@ -383,3 +383,131 @@ pub struct RecipientPage {
     pub failed: i64,
     pub can_retry: bool,
 }
+
+/// One broadcast on the managers' dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DashboardRow {
+    pub id: i64,
+    pub name: String,
+    pub status: BroadcastStatus,
+    pub started: Option<String>,
+    /// For sorting by start (RFC 3339, UTC).
+    pub started_key: String,
+    pub totals: Counts,
+    pub received: Rate,
+    pub read: Rate,
+    pub reply: Rate,
+}
+
+/// The columns the dashboard sorts by.
+pub const DASHBOARD_SORTS: [(&str, &str); 8] = [
+    ("name", "Broadcast"),
+    ("started", "Started"),
+    ("audience", "Audience"),
+    ("sent", "Successful"),
+    ("failed", "Failed"),
+    ("received", "Received rate"),
+    ("read", "Read rate"),
+    ("reply", "Reply rate"),
+];
+
+/// The dashboard: recent broadcasts with their rates side by side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dashboard {
+    pub rows: Vec<DashboardRow>,
+    pub sort: String,
+    pub desc: bool,
+}
+
+impl Dashboard {
+    /// Sorts by `sort` (one of [`DASHBOARD_SORTS`], else by start), "not measured" last in
+    /// either direction.
+    pub fn sorted(mut rows: Vec<DashboardRow>, sort: Option<&str>, dir: Option<&str>) -> Self {
+        let sort = sort
+            .filter(|s| DASHBOARD_SORTS.iter().any(|(k, _)| k == s))
+            .unwrap_or("started")
+            .to_string();
+        let desc = dir != Some("asc");
+        let rate = |r: &Rate| match r {
+            Rate::Measured { .. } => Some(r.percent()),
+            Rate::NotMeasured => None,
+        };
+        rows.sort_by(|a, b| {
+            use std::cmp::Ordering;
+            let by_number = |x: Option<f64>, y: Option<f64>| match (x, y) {
+                (Some(x), Some(y)) => {
+                    let o = x.partial_cmp(&y).unwrap_or(Ordering::Equal);
+                    if desc { o.reverse() } else { o }
+                }
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            };
+            let o = match sort.as_str() {
+                "name" => {
+                    let o = a.name.to_lowercase().cmp(&b.name.to_lowercase());
+                    if desc { o.reverse() } else { o }
+                }
+                "audience" => by_number(
+                    Some(a.totals.audience as f64),
+                    Some(b.totals.audience as f64),
+                ),
+                "sent" => by_number(Some(a.totals.sent as f64), Some(b.totals.sent as f64)),
+                "failed" => by_number(Some(a.totals.failed as f64), Some(b.totals.failed as f64)),
+                "received" => by_number(rate(&a.received), rate(&b.received)),
+                "read" => by_number(rate(&a.read), rate(&b.read)),
+                "reply" => by_number(rate(&a.reply), rate(&b.reply)),
+                _ => {
+                    let o = a.started_key.cmp(&b.started_key);
+                    if desc { o.reverse() } else { o }
+                }
+            };
+            o.then(b.id.cmp(&a.id))
+        });
+        Dashboard { rows, sort, desc }
+    }
+}
+
+#[cfg(test)]
+mod dashboard_tests {
+    use super::*;
+
+    fn row(id: i64, name: &str, read: Rate) -> DashboardRow {
+        DashboardRow {
+            id,
+            name: name.into(),
+            status: BroadcastStatus::Sent,
+            started: None,
+            started_key: format!("2026-01-0{id}"),
+            totals: Counts::default(),
+            received: Rate::NotMeasured,
+            read,
+            reply: Rate::NotMeasured,
+        }
+    }
+
+    #[test]
+    fn sorts_by_rate_with_unmeasured_last_either_way() {
+        let rows = vec![
+            row(1, "b", Rate::Measured { part: 1, whole: 4 }),
+            row(2, "a", Rate::NotMeasured),
+            row(3, "c", Rate::Measured { part: 3, whole: 4 }),
+        ];
+        let ids = |d: Dashboard| d.rows.iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(Dashboard::sorted(rows.clone(), Some("read"), None)),
+            vec![3, 1, 2]
+        );
+        assert_eq!(
+            ids(Dashboard::sorted(rows.clone(), Some("read"), Some("asc"))),
+            vec![1, 3, 2]
+        );
+        assert_eq!(
+            ids(Dashboard::sorted(rows.clone(), Some("name"), Some("asc"))),
+            vec![2, 1, 3]
+        );
+        let d = Dashboard::sorted(rows, Some("nonsense"), None);
+        assert_eq!(d.sort, "started");
+        assert_eq!(ids(d), vec![3, 2, 1]);
+    }
+}

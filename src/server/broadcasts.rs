@@ -242,3 +242,62 @@ pub async fn retry_failed(state: &AppState, actor: &CurrentUser, id: i64) -> Res
         Err(RetryError::Db(e)) => Err(e.into()),
     }
 }
+
+/// Broadcasts shown on the dashboard.
+pub const DASHBOARD_SIZE: i64 = 50;
+
+/// The managers' dashboard: the recent broadcasts with their rates side by side.
+pub async fn dashboard(
+    db: &super::db::Db,
+    viewer: &CurrentUser,
+    sort: Option<&str>,
+    dir: Option<&str>,
+) -> Result<crate::model::results::Dashboard, AppError> {
+    use crate::model::channel::ChannelKind;
+    use crate::model::results::{Counts, Dashboard, DashboardRow, Results};
+    let records = db.recent_started(DASHBOARD_SIZE).await?;
+    let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+    let mut channels: std::collections::HashMap<i64, Vec<crate::model::results::ChannelRow>> =
+        std::collections::HashMap::new();
+    for (b, cid, name, kind, c) in db.channel_results_of(&ids).await? {
+        if let Some(k) = ChannelKind::parse(&kind) {
+            channels
+                .entry(b)
+                .or_default()
+                .push((cid, name, k, Counts::from_array(c)));
+        }
+    }
+    let tz = timefmt::zone(&viewer.time_zone);
+    let rows = records
+        .into_iter()
+        .map(|r| {
+            let totals = Counts::from_array([
+                r.audience_total,
+                r.sent_count,
+                r.delivered_count,
+                r.read_count,
+                r.replied_count,
+                r.failed_count,
+            ]);
+            let computed = Results::compute(
+                r.id,
+                r.name.clone(),
+                r.display_status(),
+                totals,
+                channels.remove(&r.id).unwrap_or_default(),
+            );
+            DashboardRow {
+                id: r.id,
+                name: r.name,
+                status: computed.status,
+                started: r.started_at.map(|t| timefmt::local(t, tz)),
+                started_key: r.started_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                totals,
+                received: computed.received,
+                read: computed.read,
+                reply: computed.reply,
+            }
+        })
+        .collect();
+    Ok(Dashboard::sorted(rows, sort, dir))
+}

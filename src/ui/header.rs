@@ -14,6 +14,7 @@ pub fn AppHeader(current: &'static str) -> impl IntoView {
             <a href="/" class="brand">"Herald"</a>
             <nav aria-label="Main">
                 <a href="/" aria-current=(current == "broadcasts").then_some("page")>"Broadcasts"</a>
+                <a href="/dashboard" aria-current=(current == "dashboard").then_some("page")>"Dashboard"</a>
                 <a href="/customers" aria-current=(current == "customers").then_some("page")>"Customers"</a>
                 <a href="/labels" aria-current=(current == "labels").then_some("page")>"Tags & groups"</a>
                 <a href="/channels" aria-current=(current == "channels").then_some("page")>"Channels"</a>

@@ -6,6 +6,7 @@ pub mod chat;
 pub mod compose_islands;
 pub mod customer_edit;
 pub mod customers;
+pub mod dashboard;
 pub mod header;
 pub mod import;
 pub mod labels;

@@ -54,7 +54,7 @@ impl BroadcastRecord {
     }
 }
 
-const COLUMNS: &str = "id, name, body, status, paused, scheduled_at, started_at, finished_at, \
+pub(crate) const COLUMNS: &str = "id, name, body, status, paused, scheduled_at, started_at, finished_at, \
                        created_at, updated_at, status_rank, send_sort, audience_total, sent_count, \
                        delivered_count, read_count, replied_count, failed_count, missed_at";
 

@@ -240,6 +240,50 @@ impl Db {
     }
 }
 
+impl Db {
+    /// The `limit` most recently started broadcasts, newest first.
+    pub async fn recent_started(&self, limit: i64) -> Result<Vec<super::BroadcastRecord>, DbError> {
+        let sql = format!(
+            "SELECT {} FROM broadcasts WHERE started_at IS NOT NULL ORDER BY started_at DESC, id DESC LIMIT $1",
+            super::broadcasts::COLUMNS
+        );
+        Ok(
+            on_pool!(self, p => sqlx::query_as::<_, super::BroadcastRecord>(&sql)
+            .bind(limit)
+            .fetch_all(p)
+            .await?),
+        )
+    }
+
+    /// The per-channel counters of several broadcasts: (broadcast, channel, name, kind,
+    /// counters).
+    pub async fn channel_results_of(
+        &self,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, i64, String, String, [i64; 6])>, DbError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        type Row = (i64, i64, String, String, i64, i64, i64, i64, i64, i64);
+        let list = ids
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT k.broadcast_id, k.channel_id, c.name, c.kind, k.audience_total, k.sent_count, \
+             k.delivered_count, k.read_count, k.replied_count, k.failed_count \
+             FROM broadcast_channel_counts k JOIN channels c ON c.id = k.channel_id \
+             WHERE k.broadcast_id IN ({list}) ORDER BY k.broadcast_id, k.channel_id"
+        );
+        let rows: Vec<Row> = on_pool!(self, p => sqlx::query_as(&sql).fetch_all(p).await?);
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.0, r.1, r.2, r.3, [r.4, r.5, r.6, r.7, r.8, r.9]))
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
