@@ -534,6 +534,24 @@ async fn counters_match_a_recount_after_random_report_sequences(db: &Db) {
             db.recount_by_channel(id).await.unwrap(),
             "seed {seed}, per channel"
         );
+        // The timeline adds up to the delivered, read and replied counters.
+        let sums = db
+            .timeline(id)
+            .await
+            .unwrap()
+            .iter()
+            .fold([0; 4], |mut a, (_, v)| {
+                for (t, x) in a.iter_mut().zip(v) {
+                    *t += x;
+                }
+                a
+            });
+        let c = db.counters(id).await.unwrap();
+        assert_eq!(
+            (sums[1], sums[2], sums[3]),
+            (c[2], c[3], c[4]),
+            "seed {seed}, timeline"
+        );
     }
     // Order and repeats: read then a late delivered changes nothing; unknown ids are refused.
     let now_rows = db.deliveries_of(id).await.unwrap();
@@ -628,6 +646,24 @@ async fn counters_match_a_recount_after_random_report_sequences(db: &Db) {
             db.counters_by_channel(id).await.unwrap(),
             db.recount_by_channel(id).await.unwrap(),
             "seed {seed}, per channel"
+        );
+        // The timeline adds up to the delivered, read and replied counters.
+        let sums = db
+            .timeline(id)
+            .await
+            .unwrap()
+            .iter()
+            .fold([0; 4], |mut a, (_, v)| {
+                for (t, x) in a.iter_mut().zip(v) {
+                    *t += x;
+                }
+                a
+            });
+        let c = db.counters(id).await.unwrap();
+        assert_eq!(
+            (sums[1], sums[2], sums[3]),
+            (c[2], c[3], c[4]),
+            "seed {seed}, timeline"
         );
     }
 }

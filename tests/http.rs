@@ -815,6 +815,7 @@ async fn results_come_from_the_counters_with_unmeasured_rates_named() {
         "Covers WA.",
         "aria-labelledby=\"funnel-title funnel-desc\" class=\"funnel\"",
         "<title id=\"funnel-title\">",
+        "<title id=\"timeline-title\">",
     ] {
         assert!(r.body.contains(text), "{text} missing from {}", r.body);
     }

@@ -19,6 +19,7 @@ test('the results page shows the numbers rising live while a broadcast sends', a
     await expect(page.locator(`[data-stat="${stat}"] .stat-value`)).toHaveText(/%$/);
   }
   await expect(page.getByRole('img', { name: 'Funnel: audience to replies' })).toBeVisible();
+  await expect(page.getByRole('img', { name: 'Sends, deliveries, reads and replies over time' })).toBeVisible();
   await expect(page.locator('table.channels-results tbody tr')).toHaveCount(1);
   const result = await new AxeBuilder({ page }).analyze();
   const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');

@@ -112,6 +112,59 @@ pub struct Results {
     pub received_covers: Vec<String>,
     pub read_covers: Vec<String>,
     pub channels: Vec<ChannelResult>,
+    /// Cumulative sends, deliveries, reads and replies over time since sending started.
+    pub timeline: Vec<TimelinePoint>,
+}
+
+/// One point of the timeline: the totals reached by the end of a time step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelinePoint {
+    /// The step's start, in the viewer's time zone.
+    pub label: String,
+    pub sent: i64,
+    pub delivered: i64,
+    pub read: i64,
+    pub replied: i64,
+}
+
+/// Steps the timeline may use, in minutes.
+const STEPS: [i64; 8] = [1, 5, 15, 60, 180, 360, 1440, 10080];
+
+/// Per-minute counts (minute, [sent, delivered, read, replied]) as at most `points`
+/// cumulative steps from the first minute to `until`: (step start minute, totals).
+pub fn cumulative_steps(
+    minutes: &[(i64, [i64; 4])],
+    until: i64,
+    points: usize,
+) -> Vec<(i64, [i64; 4])> {
+    let Some(first) = minutes.first().map(|m| m.0) else {
+        return Vec::new();
+    };
+    let span = (until.max(first) - first + 1).max(1);
+    let step = STEPS
+        .iter()
+        .copied()
+        .find(|s| ((span + s - 1) / s) as usize <= points)
+        .unwrap_or(*STEPS.last().unwrap_or(&1440));
+    let start = first - first.rem_euclid(step);
+    let count = ((until.max(first) - start) / step + 1) as usize;
+    let mut out: Vec<(i64, [i64; 4])> = (0..count)
+        .map(|i| (start + i as i64 * step, [0; 4]))
+        .collect();
+    for (m, v) in minutes {
+        let i = (((m - start) / step).max(0) as usize).min(count - 1);
+        for (t, a) in out[i].1.iter_mut().zip(v) {
+            *t += a;
+        }
+    }
+    let mut run = [0i64; 4];
+    for (_, v) in out.iter_mut() {
+        for (r, a) in run.iter_mut().zip(v.iter()) {
+            *r += a;
+        }
+        *v = run;
+    }
+    out
 }
 
 impl Results {
@@ -147,6 +200,7 @@ impl Results {
             status,
             started: None,
             finished: None,
+            timeline: Vec::new(),
             totals,
             received: Rate::of(delivered, delivery_whole, true),
             read: Rate::of(read, read_whole, true),
@@ -244,6 +298,31 @@ mod tests {
         assert_eq!(r.channels[2].read, Rate::NotMeasured);
         assert_eq!(r.channels[2].received.label(), "90 %");
         assert_eq!(r.funnel()[2], ("Delivered", 135, true));
+    }
+
+    #[test]
+    fn timelines_add_up_in_at_most_the_asked_steps() {
+        let minutes = vec![
+            (100, [10, 0, 0, 0]),
+            (101, [5, 8, 0, 0]),
+            (170, [0, 4, 6, 1]),
+        ];
+        let steps = cumulative_steps(&minutes, 175, 48);
+        assert!(steps.len() <= 48);
+        assert_eq!(steps[0].0 % 5, 0, "steps start on a step boundary");
+        assert_eq!(steps.last().unwrap().1, [15, 12, 6, 1]);
+        assert_eq!(steps[0].1, [15, 8, 0, 0]);
+        // Cumulative: never falls.
+        for w in steps.windows(2) {
+            assert!(w[0].1.iter().zip(w[1].1.iter()).all(|(a, b)| a <= b));
+        }
+        let one = cumulative_steps(&[(50, [1, 0, 0, 0])], 50, 48);
+        assert_eq!(one, vec![(50, [1, 0, 0, 0])]);
+        assert!(cumulative_steps(&[], 10, 48).is_empty());
+        // A week of trickling reports still fits.
+        assert!(
+            cumulative_steps(&[(0, [1, 0, 0, 0]), (10_080, [0, 0, 1, 0])], 10_080, 48).len() <= 48
+        );
     }
 
     #[test]

@@ -144,6 +144,28 @@ pub async fn results(
     let mut results = Results::compute(r.id, r.name.clone(), r.display_status(), totals, channels);
     results.started = r.started_at.map(|t| timefmt::local(t, tz));
     results.finished = r.finished_at.map(|t| timefmt::local(t, tz));
+    let minutes = db.timeline(id).await?;
+    // While it sends, the chart runs to now; afterwards to its last event.
+    let last = minutes.last().map(|m| m.0).unwrap_or(0);
+    let until = if r.status == "sending" {
+        last.max(super::db::minute_of(chrono::Utc::now()))
+    } else {
+        last
+    };
+    results.timeline = crate::model::results::cumulative_steps(&minutes, until, 48)
+        .into_iter()
+        .map(
+            |(m, [sent, delivered, read, replied])| crate::model::results::TimelinePoint {
+                label: chrono::DateTime::from_timestamp(m * 60, 0)
+                    .map(|t| timefmt::local(t, tz))
+                    .unwrap_or_default(),
+                sent,
+                delivered,
+                read,
+                replied,
+            },
+        )
+        .collect();
     Ok(results)
 }
 

@@ -150,6 +150,8 @@ fn LiveResults(initial: Results) -> impl IntoView {
         </section>
         <h2>"Funnel"</h2>
         {move || view! { <Funnel results=state.get()/> }}
+        <h2>"Over time"</h2>
+        {move || view! { <Timeline results=state.get()/> }}
         <h2>"By channel"</h2>
         <table class="channels-results">
             <thead>
@@ -332,4 +334,98 @@ fn RecipientLine(row: RecipientRow) -> impl IntoView {
             <td><a href=format!("/customers/{}/chat", row.customer_id) class="chat-link">"Chat"</a></td>
         </tr>
     }
+}
+
+/// A line of the timeline: (css key, label, the value of a point).
+type Series = (
+    &'static str,
+    &'static str,
+    fn(&crate::model::results::TimelinePoint) -> i64,
+);
+
+/// Cumulative sends, deliveries, reads and replies since sending started, as lines in an SVG
+/// image with a title and a text description. Events the channels cannot report are left out.
+#[component]
+fn Timeline(results: Results) -> impl IntoView {
+    let points = results.timeline.clone();
+    let (Some(first), Some(last)) = (points.first().cloned(), points.last().cloned()) else {
+        return view! { <p class="muted">"Nothing sent yet."</p> }.into_any();
+    };
+    let (w, h, left, bottom) = (600.0_f64, 200.0_f64, 50.0_f64, 24.0_f64);
+    let top = points
+        .iter()
+        .map(|p| p.sent.max(p.delivered))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let n = points.len().max(2) as f64 - 1.0;
+    let x = |i: usize| left + (w - left - 10.0) * (i as f64 / n);
+    let y = |v: i64| 8.0 + (h - bottom - 8.0) * (1.0 - v as f64 / top);
+    let mut series: Vec<Series> = vec![("sent", "Sent", |p| p.sent)];
+    if !results.received_covers.is_empty() {
+        series.push(("delivered", "Delivered", |p| p.delivered));
+    }
+    if !results.read_covers.is_empty() {
+        series.push(("read", "Read", |p| p.read));
+    }
+    series.push(("replied", "Replied", |p| p.replied));
+    let desc = format!(
+        "From {} to {}: {}.",
+        first.label,
+        last.label,
+        series
+            .iter()
+            .map(|(_, label, f)| format!("{} {}", number(f(&last)), label.to_lowercase()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let lines = series
+        .iter()
+        .map(|(key, _, f)| {
+            let path = if points.len() == 1 {
+                format!(
+                    "{:.1},{:.1} {:.1},{:.1}",
+                    x(0),
+                    y(f(&points[0])),
+                    w - 10.0,
+                    y(f(&points[0]))
+                )
+            } else {
+                points
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| format!("{:.1},{:.1}", x(i), y(f(p))))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            view! { <polyline class=format!("line line-{key}") points=path fill="none"></polyline> }
+        })
+        .collect_view();
+    let legend = series
+        .iter()
+        .enumerate()
+        .map(|(i, (key, label, _))| {
+            let lx = left + i as f64 * 110.0;
+            view! {
+                <g class=format!("legend line-{key}")>
+                    <rect x=format!("{lx:.0}") y=h - 14.0 width="12" height="4"></rect>
+                    <text x=format!("{:.0}", lx + 16.0) y=h - 8.0>{*label}</text>
+                </g>
+            }
+        })
+        .collect_view();
+    view! {
+        <svg class="timeline" viewBox=format!("0 0 {w} {}", h + 6.0) width="100%" role="img" aria-labelledby="timeline-title timeline-desc">
+            <title id="timeline-title">"Sends, deliveries, reads and replies over time"</title>
+            <desc id="timeline-desc">{desc}</desc>
+            <line class="axis" x1=left y1=y(0) x2=w - 10.0 y2=y(0)></line>
+            <text class="tick" x="0" y=y(top as i64) + 4.0>{number(top as i64)}</text>
+            <text class="tick" x="0" y=y(0) + 4.0>"0"</text>
+            <text class="tick" x=left y=y(0) + 14.0>{first.label.clone()}</text>
+            <text class="tick end" x=w - 10.0 y=y(0) + 14.0 text-anchor="end">{last.label.clone()}</text>
+            {lines}
+            {legend}
+        </svg>
+    }
+    .into_any()
 }

@@ -435,6 +435,15 @@ impl Db {
                     .bind(channel_id)
                     .execute(&mut *tx)
                     .await?;
+                    sqlx::query(super::dispatch::TIMELINE_ADD)
+                        .bind(broadcast)
+                        .bind(super::dispatch::minute(now))
+                        .bind(0i64)
+                        .bind(0i64)
+                        .bind(0i64)
+                        .bind(1i64)
+                        .execute(&mut *tx)
+                        .await?;
                     replied = Some(delivery);
                 }
             }

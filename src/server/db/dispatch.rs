@@ -66,6 +66,21 @@ pub enum DeliveryEvent {
     },
 }
 
+/// Adds to a broadcast's timeline: ($1 broadcast, $2 minute, $3 sent, $4 delivered, $5 read,
+/// $6 replied).
+pub(crate) const TIMELINE_ADD: &str = "INSERT INTO broadcast_timeline \
+     (broadcast_id, minute, sent_count, delivered_count, read_count, replied_count) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (broadcast_id, minute) DO UPDATE SET \
+     sent_count = broadcast_timeline.sent_count + excluded.sent_count, \
+     delivered_count = broadcast_timeline.delivered_count + excluded.delivered_count, \
+     read_count = broadcast_timeline.read_count + excluded.read_count, \
+     replied_count = broadcast_timeline.replied_count + excluded.replied_count";
+
+/// The timeline's minute of `t`: whole minutes since 1970 (UTC).
+pub fn minute(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(60)
+}
+
 /// How a batch of reports changes a counters row: delivered +$1, read +$2, sent −$3, failed +$4.
 const REPORT_COUNTS: &str = "delivered_count = delivered_count + $1, read_count = read_count + $2, \
      sent_count = sent_count - $3, failed_count = failed_count + $4";
@@ -239,14 +254,27 @@ impl Db {
                     };
                 }
                 let n = q.execute(&mut *tx).await?.rows_affected() as i64;
-                sqlx::query(
-                    "INSERT INTO broadcast_channel_counts (broadcast_id, channel_id, audience_total) \
-                     SELECT broadcast_id, channel_id, COUNT(*) FROM deliveries WHERE broadcast_id = $1 \
-                     GROUP BY broadcast_id, channel_id",
-                )
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                if let [(only, _)] = picked[..] {
+                    // One channel has them all: no need to count again.
+                    sqlx::query(
+                        "INSERT INTO broadcast_channel_counts (broadcast_id, channel_id, audience_total) \
+                         VALUES ($1, $2, $3)",
+                    )
+                    .bind(id)
+                    .bind(only)
+                    .bind(n)
+                    .execute(&mut *tx)
+                    .await?;
+                } else {
+                    sqlx::query(
+                        "INSERT INTO broadcast_channel_counts (broadcast_id, channel_id, audience_total) \
+                         SELECT broadcast_id, channel_id, COUNT(*) FROM deliveries WHERE broadcast_id = $1 \
+                         GROUP BY broadcast_id, channel_id",
+                    )
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 n
             };
             // Nobody to send to: done at once.
@@ -473,6 +501,17 @@ impl Db {
                 .bind(b)
                 .execute(&mut *tx)
                 .await?;
+                if s > 0 {
+                    sqlx::query(TIMELINE_ADD)
+                        .bind(b)
+                        .bind(minute(now))
+                        .bind(s)
+                        .bind(0i64)
+                        .bind(0i64)
+                        .bind(0i64)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
             tx.commit().await?;
             Ok::<(), DbError>(())
@@ -736,6 +775,8 @@ impl Db {
             }
             // (broadcast, channel) → (delivered +, read +, sent −, failed +)
             let mut deltas: HashMap<(i64, i64), [i64; 4]> = HashMap::new();
+            // (broadcast, minute) → (delivered +, read +) for the timeline
+            let mut timeline: HashMap<(i64, i64), [i64; 2]> = HashMap::new();
             for (id, c) in &changes {
                 if !moved.contains(id) {
                     for &i in &c.reports {
@@ -750,6 +791,12 @@ impl Db {
                     (new == "failed") as i64,
                     (new == "failed") as i64,
                 ];
+                if let (1, Some(at)) = (delta[0], c.delivered_at) {
+                    timeline.entry((c.broadcast, minute(at))).or_default()[0] += 1;
+                }
+                if let (1, Some(at)) = (delta[1], c.read_at) {
+                    timeline.entry((c.broadcast, minute(at))).or_default()[1] += 1;
+                }
                 let d = deltas.entry((c.broadcast, c.channel)).or_default();
                 for (total, add) in d.iter_mut().zip(delta) {
                     *total += add;
@@ -768,6 +815,17 @@ impl Db {
                     .bind(delta[3])
                     .bind(broadcast)
                     .bind(channel)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for (&(broadcast, at), [d, r]) in &timeline {
+                sqlx::query(TIMELINE_ADD)
+                    .bind(broadcast)
+                    .bind(at)
+                    .bind(0i64)
+                    .bind(d)
+                    .bind(r)
+                    .bind(0i64)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -808,6 +866,23 @@ impl Db {
     /// Rewrites broadcast `id`'s counters (totals and per channel) from its deliveries: a
     /// repair tool, and how the benchmark settles the states it writes in bulk.
     pub async fn rebuild_counters(&self, id: i64) -> Result<(), DbError> {
+        let minute = |col: &str| match self.dialect() {
+            Dialect::Sqlite => format!("CAST(strftime('%s', {col}) AS INTEGER) / 60"),
+            Dialect::Postgres => format!("FLOOR(EXTRACT(EPOCH FROM {col}) / 60)::BIGINT"),
+        };
+        let timeline = format!(
+            "INSERT INTO broadcast_timeline (broadcast_id, minute, sent_count, delivered_count, read_count, replied_count) \
+             SELECT {id}, minute, SUM(s), SUM(d), SUM(r), SUM(p) FROM ( \
+               SELECT {} AS minute, 1 AS s, 0 AS d, 0 AS r, 0 AS p FROM deliveries WHERE broadcast_id = {id} AND sent_at IS NOT NULL \
+               UNION ALL SELECT {}, 0, 1, 0, 0 FROM deliveries WHERE broadcast_id = {id} AND delivered_at IS NOT NULL AND state IN ('delivered', 'read') \
+               UNION ALL SELECT {}, 0, 0, 1, 0 FROM deliveries WHERE broadcast_id = {id} AND read_at IS NOT NULL AND state = 'read' \
+               UNION ALL SELECT {}, 0, 0, 0, 1 FROM deliveries WHERE broadcast_id = {id} AND replied_at IS NOT NULL \
+             ) t GROUP BY minute",
+            minute("sent_at"),
+            minute("delivered_at"),
+            minute("read_at"),
+            minute("replied_at")
+        );
         let totals = self.recount(id).await?;
         let per_channel = self.recount_by_channel(id).await?;
         on_pool!(self, p => {
@@ -824,6 +899,11 @@ impl Db {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query("DELETE FROM broadcast_timeline WHERE broadcast_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(&timeline).execute(&mut *tx).await?;
             for (channel, c) in &per_channel {
                 sqlx::query(
                     "INSERT INTO broadcast_channel_counts (broadcast_id, channel_id, audience_total, sent_count, \
@@ -837,6 +917,21 @@ impl Db {
             Ok::<(), DbError>(())
         })?;
         Ok(())
+    }
+
+    /// Broadcast `id`'s timeline: (minute, [sent, delivered, read, replied]) by minute.
+    pub async fn timeline(&self, id: i64) -> Result<Vec<(i64, [i64; 4])>, DbError> {
+        let rows: Vec<(i64, i64, i64, i64, i64)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT minute, sent_count, delivered_count, read_count, replied_count \
+             FROM broadcast_timeline WHERE broadcast_id = $1 ORDER BY minute",
+        )
+        .bind(id)
+        .fetch_all(p)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.0, [r.1, r.2, r.3, r.4]))
+            .collect())
     }
 
     /// Runs one SQL statement as given: for tools and benchmarks that shape data in bulk.

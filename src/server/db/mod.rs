@@ -26,7 +26,9 @@ pub use channels::ChannelRecord;
 pub use compose::ComposeError;
 pub use customers::{CustomerPageRows, CustomerRecord, UpdateError};
 pub use directory::{NewChannel, NewCustomer};
-pub use dispatch::{Applied, Claimed, Content, DeliveryEvent, Fired, Outcome, Report};
+pub use dispatch::{
+    Applied, Claimed, Content, DeliveryEvent, Fired, Outcome, Report, minute as minute_of,
+};
 pub use import::ImportTally;
 pub use labels::{LabelError, LabelKind};
 pub use messages::{ChatRecord, DeliveryRecord, Outbound, Recipient};
