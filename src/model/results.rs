@@ -41,32 +41,42 @@ impl Counts {
 }
 
 /// A share of a whole, or nothing to measure it by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Rate {
-    Measured { part: i64, whole: i64 },
+    /// `text` is the percentage as shown ("42.5 %"), made on the server so the browser bundle
+    /// needs no float formatting.
+    Measured {
+        part: i64,
+        whole: i64,
+        text: String,
+    },
     NotMeasured,
 }
 
 impl Rate {
     fn of(part: i64, whole: i64, measurable: bool) -> Rate {
         if measurable && whole > 0 {
-            Rate::Measured { part, whole }
+            Rate::measured(part, whole)
         } else {
             Rate::NotMeasured
         }
     }
 
+    /// `part` of `whole` (which must not be 0), with its text.
+    pub fn measured(part: i64, whole: i64) -> Rate {
+        let p = part as f64 * 100.0 / whole as f64;
+        let text = if p == p.round() {
+            format!("{p:.0} %")
+        } else {
+            format!("{p:.1} %")
+        };
+        Rate::Measured { part, whole, text }
+    }
+
     /// "42.5 %" or "not measured".
     pub fn label(&self) -> String {
         match self {
-            Rate::Measured { part, whole } => {
-                let p = *part as f64 * 100.0 / *whole as f64;
-                if p == p.round() {
-                    format!("{p:.0} %")
-                } else {
-                    format!("{p:.1} %")
-                }
-            }
+            Rate::Measured { text, .. } => text.clone(),
             Rate::NotMeasured => "not measured".into(),
         }
     }
@@ -74,7 +84,7 @@ impl Rate {
     /// 0–100, for bars (0 when not measured).
     pub fn percent(&self) -> f64 {
         match self {
-            Rate::Measured { part, whole } => *part as f64 * 100.0 / *whole as f64,
+            Rate::Measured { part, whole, .. } => *part as f64 * 100.0 / *whole as f64,
             Rate::NotMeasured => 0.0,
         }
     }
@@ -114,6 +124,203 @@ pub struct Results {
     pub channels: Vec<ChannelResult>,
     /// Cumulative sends, deliveries, reads and replies over time since sending started.
     pub timeline: Vec<TimelinePoint>,
+    /// The charts' geometry, worked out on the server (the browser only draws it).
+    pub charts: Charts,
+}
+
+/// `1234567` as "1,234,567".
+pub fn thousands(n: i64) -> String {
+    let s = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// One bar of the funnel, every number already text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunnelBar {
+    pub label: String,
+    pub value: String,
+    pub width: String,
+    pub value_x: String,
+    pub text_y: String,
+    pub bar_y: String,
+    pub measured: bool,
+}
+
+/// A text on the timeline: position, text, anchored at its end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tick {
+    pub x: String,
+    pub y: String,
+    pub text: String,
+    pub end: bool,
+}
+
+/// The timeline's lines (css key, SVG points), legend entries (css key, label, x) and texts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineChart {
+    pub view_box: String,
+    pub desc: String,
+    pub axis: (String, String, String, String),
+    pub lines: Vec<(String, String)>,
+    pub legend: Vec<(String, String, String)>,
+    pub legend_y: String,
+    pub ticks: Vec<Tick>,
+}
+
+/// Both charts of the results page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charts {
+    pub funnel_view_box: String,
+    pub funnel_desc: String,
+    pub funnel: Vec<FunnelBar>,
+    pub timeline: Option<TimelineChart>,
+}
+
+#[cfg(feature = "ssr")]
+impl Charts {
+    /// The geometry of the funnel (horizontal bars) and the timeline (cumulative lines).
+    pub fn of(r: &Results) -> Charts {
+        let steps = r.funnel();
+        let top = steps.first().map(|s| s.1).unwrap_or(0).max(1) as f64;
+        let row_h = 34;
+        let funnel = steps
+            .iter()
+            .enumerate()
+            .map(|(i, (label, n, measured))| {
+                let y = i as i32 * row_h + 2;
+                let w = if *measured {
+                    (*n as f64 / top * 420.0).max(1.0)
+                } else {
+                    0.0
+                };
+                FunnelBar {
+                    label: label.to_string(),
+                    value: if *measured {
+                        thousands(*n)
+                    } else {
+                        "not measured".into()
+                    },
+                    width: format!("{w:.1}"),
+                    value_x: format!("{:.1}", 108.0 + w),
+                    text_y: (y + 21).to_string(),
+                    bar_y: (y + 4).to_string(),
+                    measured: *measured,
+                }
+            })
+            .collect();
+        let funnel_desc = steps
+            .iter()
+            .map(|(label, n, measured)| {
+                if *measured {
+                    format!("{label}: {}", thousands(*n))
+                } else {
+                    format!("{label}: not measured")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        Charts {
+            funnel_view_box: format!("0 0 600 {}", steps.len() as i32 * row_h + 4),
+            funnel_desc,
+            funnel,
+            timeline: Self::timeline(r),
+        }
+    }
+
+    fn timeline(r: &Results) -> Option<TimelineChart> {
+        let points = &r.timeline;
+        let (first, last) = (points.first()?, points.last()?);
+        let (w, h, left, bottom) = (600.0_f64, 200.0_f64, 50.0_f64, 24.0_f64);
+        let top = points
+            .iter()
+            .map(|p| p.sent.max(p.delivered))
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let n = points.len().max(2) as f64 - 1.0;
+        let x = |i: usize| left + (w - left - 10.0) * (i as f64 / n);
+        let y = |v: i64| 8.0 + (h - bottom - 8.0) * (1.0 - v as f64 / top as f64);
+        type Value = fn(&TimelinePoint) -> i64;
+        let mut series: Vec<(&str, &str, Value)> = vec![("sent", "Sent", |p| p.sent)];
+        if !r.received_covers.is_empty() {
+            series.push(("delivered", "Delivered", |p| p.delivered));
+        }
+        if !r.read_covers.is_empty() {
+            series.push(("read", "Read", |p| p.read));
+        }
+        series.push(("replied", "Replied", |p| p.replied));
+        let desc = format!(
+            "From {} to {}: {}.",
+            first.label,
+            last.label,
+            series
+                .iter()
+                .map(|(_, label, f)| format!("{} {}", thousands(f(last)), label.to_lowercase()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let lines = series
+            .iter()
+            .map(|(key, _, f)| {
+                let pts = if points.len() == 1 {
+                    let v = y(f(&points[0]));
+                    format!("{:.1},{v:.1} {:.1},{v:.1}", x(0), w - 10.0)
+                } else {
+                    points
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| format!("{:.1},{:.1}", x(i), y(f(p))))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                (key.to_string(), pts)
+            })
+            .collect();
+        let legend = series
+            .iter()
+            .enumerate()
+            .map(|(i, (key, label, _))| {
+                (
+                    key.to_string(),
+                    label.to_string(),
+                    format!("{:.0}", left + i as f64 * 110.0),
+                )
+            })
+            .collect();
+        let base = y(0);
+        let tick = |x: f64, y: f64, text: String, end: bool| Tick {
+            x: format!("{x:.0}"),
+            y: format!("{y:.0}"),
+            text,
+            end,
+        };
+        Some(TimelineChart {
+            view_box: format!("0 0 {w} {}", h + 6.0),
+            desc,
+            axis: (
+                format!("{left:.0}"),
+                format!("{base:.1}"),
+                format!("{:.0}", w - 10.0),
+                format!("{base:.1}"),
+            ),
+            lines,
+            legend,
+            legend_y: format!("{:.0}", h - 14.0),
+            ticks: vec![
+                tick(0.0, y(top) + 4.0, thousands(top), false),
+                tick(0.0, base + 4.0, "0".into(), false),
+                tick(left, base + 14.0, first.label.clone(), false),
+                tick(w - 10.0, base + 14.0, last.label.clone(), true),
+            ],
+        })
+    }
 }
 
 /// One point of the timeline: the totals reached by the end of a time step.
@@ -201,6 +408,7 @@ impl Results {
             started: None,
             finished: None,
             timeline: Vec::new(),
+            charts: Charts::default(),
             totals,
             received: Rate::of(delivered, delivery_whole, true),
             read: Rate::of(read, read_whole, true),
@@ -273,23 +481,11 @@ mod tests {
             ],
         );
         // Received: (90 + 45) ÷ (100 + 50), Telegram left out.
-        assert_eq!(
-            r.received,
-            Rate::Measured {
-                part: 135,
-                whole: 150
-            }
-        );
+        assert_eq!(r.received, Rate::measured(135, 150));
         assert_eq!(r.received.label(), "90 %");
         assert_eq!(r.received_covers, vec!["WhatsApp", "Texts"]);
         // Read: WhatsApp only.
-        assert_eq!(
-            r.read,
-            Rate::Measured {
-                part: 40,
-                whole: 100
-            }
-        );
+        assert_eq!(r.read, Rate::measured(40, 100));
         assert_eq!(r.read_covers, vec!["WhatsApp"]);
         // Reply: over everyone.
         assert_eq!(r.reply.label(), "7.5 %");
@@ -568,9 +764,9 @@ mod dashboard_tests {
     #[test]
     fn sorts_by_rate_with_unmeasured_last_either_way() {
         let rows = vec![
-            row(1, "b", Rate::Measured { part: 1, whole: 4 }),
+            row(1, "b", Rate::measured(1, 4)),
             row(2, "a", Rate::NotMeasured),
-            row(3, "c", Rate::Measured { part: 3, whole: 4 }),
+            row(3, "c", Rate::measured(3, 4)),
         ];
         let ids = |d: Dashboard| d.rows.iter().map(|r| r.id).collect::<Vec<_>>();
         assert_eq!(

@@ -166,6 +166,7 @@ pub async fn results(
             },
         )
         .collect();
+    results.charts = crate::model::results::Charts::of(&results);
     Ok(results)
 }
 

@@ -200,10 +200,55 @@ pub async fn load(db: &Db, now: DateTime<Utc>) -> anyhow::Result<()> {
         b.channel_ids_json = format!("[{paced}]");
         in_progress.push((b.name.clone(), b.scheduled_at.unwrap_or(now)));
     }
+    // Finished ones are fired at their start too, then given outcomes, so their results,
+    // recipients and the dashboard show real numbers.
+    let mut finished = Vec::new();
+    for b in broadcasts
+        .iter_mut()
+        .filter(|b| matches!(b.status.as_str(), "sent" | "failed"))
+    {
+        finished.push((
+            b.name.clone(),
+            b.status.clone(),
+            b.started_at.unwrap_or(now),
+            b.finished_at.unwrap_or(now),
+        ));
+        b.status = "scheduled".into();
+        b.scheduled_at = b.started_at.take();
+        b.finished_at = None;
+    }
     db.insert_broadcasts(&broadcasts).await?;
     for (name, at) in in_progress {
         let id = db.broadcast_id_by_name(&name).await?;
         db.fire(id, at, chrono::Duration::days(1)).await?;
+    }
+    for (name, status, started, ended) in finished {
+        let id = db.broadcast_id_by_name(&name).await?;
+        db.fire(id, started, chrono::Duration::days(365)).await?;
+        let outcomes = if status == "failed" {
+            format!(
+                "UPDATE deliveries SET state = 'failed', failed_at = created_at, \
+                 error = 'Sandbox: the channel refused every message (simulated).' WHERE broadcast_id = {id}"
+            )
+        } else {
+            // By id: 2.5 % refused, then 60 % read, 30 % delivered, the rest sent; 8 % answered.
+            format!(
+                "UPDATE deliveries SET \
+                 state = CASE WHEN id % 40 = 0 THEN 'failed' WHEN id % 10 < 6 THEN 'read' \
+                              WHEN id % 10 < 9 THEN 'delivered' ELSE 'sent' END, \
+                 provider_message_id = CASE WHEN id % 40 <> 0 THEN 'demo-' || id END, \
+                 sent_at = CASE WHEN id % 40 <> 0 THEN created_at END, \
+                 failed_at = CASE WHEN id % 40 = 0 THEN created_at END, \
+                 delivered_at = CASE WHEN id % 40 <> 0 AND id % 10 < 9 THEN created_at END, \
+                 read_at = CASE WHEN id % 40 <> 0 AND id % 10 < 6 THEN created_at END, \
+                 replied_at = CASE WHEN id % 40 <> 0 AND id % 12 = 1 THEN created_at END, \
+                 error = CASE WHEN id % 40 = 0 THEN 'Sandbox: the recipient''s number does not exist (simulated).' END \
+                 WHERE broadcast_id = {id}"
+            )
+        };
+        db.execute(&outcomes).await?;
+        db.rebuild_counters(id).await?;
+        db.mark_finished(id, &status, ended).await?;
     }
     Ok(())
 }

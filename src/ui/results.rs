@@ -11,7 +11,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use crate::api::broadcasts::{RetryFailed, broadcast_recipients, broadcast_results};
 use crate::model::BroadcastStatus;
 use crate::model::results::{
-    Rate, RecipientPage, RecipientRow, Results, STATUS_CHOICES, state_label,
+    Charts, Rate, RecipientPage, RecipientRow, Results, STATUS_CHOICES, state_label, thousands,
 };
 use crate::ui::header::AppHeader;
 use crate::ui::page_or_error;
@@ -73,15 +73,7 @@ pub fn ResultsPage() -> impl IntoView {
 }
 
 fn number(n: i64) -> String {
-    let s = n.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
+    thousands(n)
 }
 
 fn covers(names: &[String], rate: &Rate) -> String {
@@ -149,9 +141,9 @@ fn LiveResults(initial: Results) -> impl IntoView {
             }}
         </section>
         <h2>"Funnel"</h2>
-        {move || view! { <Funnel results=state.get()/> }}
+        {move || view! { <Funnel charts=state.get().charts/> }}
         <h2>"Over time"</h2>
-        {move || view! { <Timeline results=state.get()/> }}
+        {move || view! { <Timeline charts=state.get().charts/> }}
         <h2>"By channel"</h2>
         <table class="channels-results">
             <thead>
@@ -182,39 +174,20 @@ fn LiveResults(initial: Results) -> impl IntoView {
     }
 }
 
-/// Horizontal bars, one per step, as an SVG image with a title and a text description.
+/// Horizontal bars, one per step, as an SVG image with a title and a text description (the
+/// geometry comes from the server).
 #[component]
-fn Funnel(results: Results) -> impl IntoView {
-    let steps = results.funnel();
-    let top = steps.first().map(|s| s.1).unwrap_or(0).max(1);
-    let row_h = 34;
-    let height = steps.len() as i32 * row_h + 4;
-    let desc = steps
-        .iter()
-        .map(|(label, n, measured)| {
-            if *measured {
-                format!("{label}: {}", number(*n))
-            } else {
-                format!("{label}: not measured")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
+fn Funnel(charts: Charts) -> impl IntoView {
     view! {
-        <svg class="funnel" viewBox=format!("0 0 600 {height}") width="100%" role="img" aria-labelledby="funnel-title funnel-desc">
+        <svg class="funnel" viewBox=charts.funnel_view_box width="100%" role="img" aria-labelledby="funnel-title funnel-desc">
             <title id="funnel-title">"Funnel: audience to replies"</title>
-            <desc id="funnel-desc">{desc}</desc>
-            {steps.into_iter().enumerate().map(|(i, (label, n, measured))| {
-                let y = i as i32 * row_h + 2;
-                let w = if measured { (n as f64 / top as f64 * 420.0).max(1.0) } else { 0.0 };
-                let text = if measured { number(n) } else { "not measured".to_string() };
-                view! {
-                    <g class=if measured { "step" } else { "step unmeasured" }>
-                        <text x="0" y=y + 21 class="funnel-label">{label}</text>
-                        <rect x="100" y=y + 4 width=format!("{w:.1}") height="24" rx="3"></rect>
-                        <text x=format!("{:.1}", 108.0 + w) y=y + 21 class="funnel-value">{text}</text>
-                    </g>
-                }
+            <desc id="funnel-desc">{charts.funnel_desc}</desc>
+            {charts.funnel.into_iter().map(|b| view! {
+                <g class=if b.measured { "step" } else { "step unmeasured" }>
+                    <text x="0" y=b.text_y.clone() class="funnel-label">{b.label}</text>
+                    <rect x="100" y=b.bar_y width=b.width height="24" rx="3"></rect>
+                    <text x=b.value_x y=b.text_y class="funnel-value">{b.value}</text>
+                </g>
             }).collect_view()}
         </svg>
     }
@@ -336,95 +309,34 @@ fn RecipientLine(row: RecipientRow) -> impl IntoView {
     }
 }
 
-/// A line of the timeline: (css key, label, the value of a point).
-type Series = (
-    &'static str,
-    &'static str,
-    fn(&crate::model::results::TimelinePoint) -> i64,
-);
-
 /// Cumulative sends, deliveries, reads and replies since sending started, as lines in an SVG
 /// image with a title and a text description. Events the channels cannot report are left out.
 #[component]
-fn Timeline(results: Results) -> impl IntoView {
-    let points = results.timeline.clone();
-    let (Some(first), Some(last)) = (points.first().cloned(), points.last().cloned()) else {
+fn Timeline(charts: Charts) -> impl IntoView {
+    let Some(t) = charts.timeline else {
         return view! { <p class="muted">"Nothing sent yet."</p> }.into_any();
     };
-    let (w, h, left, bottom) = (600.0_f64, 200.0_f64, 50.0_f64, 24.0_f64);
-    let top = points
-        .iter()
-        .map(|p| p.sent.max(p.delivered))
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
-    let n = points.len().max(2) as f64 - 1.0;
-    let x = |i: usize| left + (w - left - 10.0) * (i as f64 / n);
-    let y = |v: i64| 8.0 + (h - bottom - 8.0) * (1.0 - v as f64 / top);
-    let mut series: Vec<Series> = vec![("sent", "Sent", |p| p.sent)];
-    if !results.received_covers.is_empty() {
-        series.push(("delivered", "Delivered", |p| p.delivered));
-    }
-    if !results.read_covers.is_empty() {
-        series.push(("read", "Read", |p| p.read));
-    }
-    series.push(("replied", "Replied", |p| p.replied));
-    let desc = format!(
-        "From {} to {}: {}.",
-        first.label,
-        last.label,
-        series
-            .iter()
-            .map(|(_, label, f)| format!("{} {}", number(f(&last)), label.to_lowercase()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let lines = series
-        .iter()
-        .map(|(key, _, f)| {
-            let path = if points.len() == 1 {
-                format!(
-                    "{:.1},{:.1} {:.1},{:.1}",
-                    x(0),
-                    y(f(&points[0])),
-                    w - 10.0,
-                    y(f(&points[0]))
-                )
-            } else {
-                points
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| format!("{:.1},{:.1}", x(i), y(f(p))))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            };
-            view! { <polyline class=format!("line line-{key}") points=path fill="none"></polyline> }
-        })
-        .collect_view();
-    let legend = series
-        .iter()
-        .enumerate()
-        .map(|(i, (key, label, _))| {
-            let lx = left + i as f64 * 110.0;
-            view! {
-                <g class=format!("legend line-{key}")>
-                    <rect x=format!("{lx:.0}") y=h - 14.0 width="12" height="4"></rect>
-                    <text x=format!("{:.0}", lx + 16.0) y=h - 8.0>{*label}</text>
-                </g>
-            }
-        })
-        .collect_view();
+    let (x1, y1, x2, y2) = t.axis;
     view! {
-        <svg class="timeline" viewBox=format!("0 0 {w} {}", h + 6.0) width="100%" role="img" aria-labelledby="timeline-title timeline-desc">
+        <svg class="timeline" viewBox=t.view_box width="100%" role="img" aria-labelledby="timeline-title timeline-desc">
             <title id="timeline-title">"Sends, deliveries, reads and replies over time"</title>
-            <desc id="timeline-desc">{desc}</desc>
-            <line class="axis" x1=left y1=y(0) x2=w - 10.0 y2=y(0)></line>
-            <text class="tick" x="0" y=y(top as i64) + 4.0>{number(top as i64)}</text>
-            <text class="tick" x="0" y=y(0) + 4.0>"0"</text>
-            <text class="tick" x=left y=y(0) + 14.0>{first.label.clone()}</text>
-            <text class="tick end" x=w - 10.0 y=y(0) + 14.0 text-anchor="end">{last.label.clone()}</text>
-            {lines}
-            {legend}
+            <desc id="timeline-desc">{t.desc}</desc>
+            <line class="axis" x1=x1 y1=y1 x2=x2 y2=y2></line>
+            {t.ticks.into_iter().map(|k| view! {
+                <text class="tick" x=k.x y=k.y text-anchor=if k.end { "end" } else { "start" }>{k.text}</text>
+            }).collect_view()}
+            {t.lines.into_iter().map(|(key, pts)| view! {
+                <polyline class=format!("line line-{key}") points=pts fill="none"></polyline>
+            }).collect_view()}
+            {t.legend.into_iter().map(|(key, label, x)| {
+                let y = t.legend_y.clone();
+                view! {
+                    <g class=format!("legend line-{key}")>
+                        <rect x=x.clone() y=y.clone() width="12" height="4"></rect>
+                        <text x=x y=y dx="16" dy="6">{label}</text>
+                    </g>
+                }
+            }).collect_view()}
         </svg>
     }
     .into_any()

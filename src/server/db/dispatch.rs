@@ -934,6 +934,27 @@ impl Db {
             .collect())
     }
 
+    /// Sets a broadcast's final status and time (demo data and tools; the dispatcher finishes
+    /// broadcasts with [`Db::finish_done`]).
+    pub async fn mark_finished(
+        &self,
+        id: i64,
+        status: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        on_pool!(self, p => {
+            sqlx::query(
+                "UPDATE broadcasts SET status = $1, finished_at = $2, updated_at = $2 WHERE id = $3",
+            )
+            .bind(status)
+            .bind(at)
+            .bind(id)
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
     /// Runs one SQL statement as given: for tools and benchmarks that shape data in bulk.
     pub async fn execute(&self, sql: &str) -> Result<u64, DbError> {
         Ok(on_pool!(self, p => sqlx::query(sql).execute(p).await?.rows_affected()))
