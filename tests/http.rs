@@ -1190,6 +1190,10 @@ async fn the_chat_shows_new_messages_live_takes_replies_and_assignments() {
         }
     }
     assert!(seen.contains("event: message"), "{seen}");
+    assert!(
+        seen.contains("<li class=\"msg in\""),
+        "the line as HTML: {seen}"
+    );
     assert!(!seen.contains("sale still on"), "only what came after");
     let r = send(&app, get("/customers/1/events", None)).await;
     assert_ne!(r.status, StatusCode::OK, "signed-in people only");
@@ -1207,8 +1211,9 @@ async fn the_chat_shows_new_messages_live_takes_replies_and_assignments() {
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let m: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-    assert_eq!(m["body"], "Yes, until Sunday!");
-    assert_eq!(m["channel"], "Chat sandbox");
+    assert_eq!(m["message"]["body"], "Yes, until Sunday!");
+    assert_eq!(m["message"]["channel"], "Chat sandbox");
+    assert!(m["html"].as_str().unwrap().contains("Yes, until Sunday!"));
     let convo = t.db.conversation(1).await.unwrap();
     let out = convo.last().unwrap();
     assert_eq!(

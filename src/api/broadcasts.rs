@@ -176,3 +176,21 @@ pub async fn dashboard(
     let user = require_role(ANY_ROLE).await?;
     crate::server::broadcasts::dashboard(&state()?.db, &user, sort.as_deref(), dir.as_deref()).await
 }
+
+/// The results page's live part, re-rendered on the server as HTML, with whether it may still
+/// change and whether the broadcast is sending (any signed-in role).
+#[server(endpoint = "broadcasts/results-fragment")]
+pub async fn results_fragment(id: i64) -> Result<crate::model::results::ResultsFragment, AppError> {
+    use crate::model::BroadcastStatus;
+    use crate::server::auth::{ANY_ROLE, require_role, state};
+    use leptos::tachys::view::RenderHtml;
+    let user = require_role(ANY_ROLE).await?;
+    let r = crate::server::broadcasts::results(&state()?.db, &user, id).await?;
+    let (moving, sending) = (r.moving(), r.status == BroadcastStatus::Sending);
+    let html = Owner::new().with(|| view! { <crate::ui::results::ResultsBody r=r/> }.to_html());
+    Ok(crate::model::results::ResultsFragment {
+        html,
+        moving,
+        sending,
+    })
+}

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::AppError;
-use crate::model::chat::{ChatMessage, ChatView};
+use crate::model::chat::{ChatReplied, ChatView};
 
 /// The conversation; opening it marks it seen.
 #[server(endpoint = "chat/view")]
@@ -16,11 +16,16 @@ pub async fn customer_chat(id: i64) -> Result<ChatView, AppError> {
 /// Sends a reply on the customer's channel. From a plain form, back to the chat (with the
 /// error and the text kept when it fails).
 #[server(endpoint = "chat/reply")]
-pub async fn chat_reply(customer_id: i64, body: String) -> Result<ChatMessage, AppError> {
+pub async fn chat_reply(customer_id: i64, body: String) -> Result<ChatReplied, AppError> {
     use crate::model::Role;
     use crate::server::auth::{require_role, state};
     let result = match require_role(&Role::EDITORS).await {
-        Ok(user) => crate::server::chat::reply(&state()?, &user, customer_id, &body).await,
+        Ok(user) => crate::server::chat::reply(&state()?, &user, customer_id, &body)
+            .await
+            .map(|message| ChatReplied {
+                html: crate::ui::chat::line_html(message.clone()),
+                message,
+            }),
         Err(e) => Err(e),
     };
     if super::form::is_plain_form_post() {

@@ -41,3 +41,10 @@ pub struct ChatView {
     /// The last stored message's id: live updates start after it.
     pub last_message_id: i64,
 }
+
+/// A sent reply, and its line as HTML for the page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatReplied {
+    pub message: ChatMessage,
+    pub html: String,
+}

@@ -323,6 +323,14 @@ impl Charts {
     }
 }
 
+/// The results page's live part as HTML rendered on the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultsFragment {
+    pub html: String,
+    pub moving: bool,
+    pub sending: bool,
+}
+
 /// One point of the timeline: the totals reached by the end of a time step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimelinePoint {

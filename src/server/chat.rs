@@ -251,9 +251,8 @@ pub async fn events(
                             let m = message(r, tz, None);
                             Ok(Event::default()
                                 .event("message")
-                                .id(m.message_id.to_string())
-                                .json_data(&m)
-                                .unwrap_or_default())
+                                .id(m.key.clone())
+                                .data(crate::ui::chat::line_html(m)))
                         })
                         .collect();
                     (events, last)

@@ -58,11 +58,19 @@ fn ChatBody(chat: ChatView, error: Option<String>, draft: Option<String>) -> imp
             })}
         </div>
         {error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
-        <LiveChat chat draft=draft.unwrap_or_default()/>
+        <LiveChat
+            id=id
+            last=chat.last_message_id
+            can_reply=chat.can_reply
+            reply_to=chat.reply_channel.clone()
+            draft=draft.unwrap_or_default()
+        >
+            <ChatLines messages=chat.messages.clone()/>
+        </LiveChat>
     }
 }
 
-fn line(m: ChatMessage, first_unread: bool) -> impl IntoView {
+pub fn line(m: ChatMessage, first_unread: bool) -> impl IntoView {
     let who = if m.inbound {
         "Customer".to_string()
     } else if let Some((_, b)) = &m.broadcast {
@@ -83,47 +91,83 @@ fn line(m: ChatMessage, first_unread: bool) -> impl IntoView {
     }
 }
 
-/// The messages, kept current by an `EventSource`, and the reply box.
+/// The conversation as the server renders it, with the "New" marker before the first unread.
+#[component]
+fn ChatLines(messages: Vec<ChatMessage>) -> impl IntoView {
+    let first_unread = messages.iter().position(|m| m.unread);
+    if messages.is_empty() {
+        return view! { <li class="muted empty">"No messages yet."</li> }.into_any();
+    }
+    messages
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| line(m, Some(i) == first_unread))
+        .collect_view()
+        .into_any()
+}
+
+/// One message as HTML, for the live stream and replies (rendered on the server).
+#[cfg(feature = "ssr")]
+pub fn line_html(m: ChatMessage) -> String {
+    use leptos::tachys::view::RenderHtml;
+    Owner::new().with(|| line(m, false).to_html())
+}
+
+/// Keeps the conversation current and sends replies. New messages arrive from
+/// `GET /customers/{id}/events` (server-sent events) as HTML the server rendered, and are
+/// appended once each (by key); a reply's answer carries its HTML too. So the browser bundle
+/// has no message rendering code.
 #[island]
-fn LiveChat(chat: ChatView, draft: String) -> impl IntoView {
-    let id = chat.customer_id;
-    let messages = RwSignal::new(chat.messages);
+fn LiveChat(
+    id: i64,
+    last: i64,
+    can_reply: bool,
+    reply_to: Result<String, String>,
+    draft: String,
+    children: Children,
+) -> impl IntoView {
+    let list = NodeRef::<leptos::html::Ol>::new();
     let text = RwSignal::new(draft);
     let problem = RwSignal::new(None::<String>);
     let sending = RwSignal::new(false);
-    let add = move |m: ChatMessage| {
-        messages.update(|v| {
-            if !v.iter().any(|x| x.key == m.key) {
-                v.push(m);
+    // Appends a message unless it is there already.
+    let add = move |key: &str, html: &str| {
+        if let Some(ol) = list.get_untracked() {
+            let there = ol
+                .query_selector(&format!("[data-key='{key}']"))
+                .ok()
+                .flatten()
+                .is_some();
+            if !there {
+                if let Ok(Some(empty)) = ol.query_selector("li.empty") {
+                    empty.remove();
+                }
+                let _ = ol.insert_adjacent_html("beforeend", html);
             }
-        })
+        }
     };
     #[cfg(feature = "hydrate")]
-    {
-        let last = chat.last_message_id;
-        Effect::new(move |_| {
-            use wasm_bindgen::JsCast;
-            use wasm_bindgen::closure::Closure;
-            let Ok(source) =
-                web_sys::EventSource::new(&format!("/customers/{id}/events?after={last}"))
-            else {
-                return;
-            };
-            let on_message =
-                Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-                    if let Some(json) = e.data().as_string()
-                        && let Ok(m) = serde_json::from_str::<ChatMessage>(&json)
-                    {
-                        add(m);
-                    }
-                });
-            let _ = source
-                .add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
-            // Islands pages are left by full navigations, which close the stream.
-            on_message.forget();
-            std::mem::forget(source);
-        });
-    }
+    Effect::new(move |_| {
+        use wasm_bindgen::JsCast;
+        use wasm_bindgen::closure::Closure;
+        let Ok(source) = web_sys::EventSource::new(&format!("/customers/{id}/events?after={last}"))
+        else {
+            return;
+        };
+        let on_message =
+            Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+                if let Some(html) = e.data().as_string() {
+                    add(&e.last_event_id(), &html);
+                }
+            });
+        let _ =
+            source.add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
+        // Islands pages are left by full navigations, which close the stream.
+        on_message.forget();
+        std::mem::forget(source);
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (last, add);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let body = text.get_untracked();
@@ -133,8 +177,8 @@ fn LiveChat(chat: ChatView, draft: String) -> impl IntoView {
         sending.set(true);
         leptos::task::spawn_local(async move {
             match chat_reply(id, body).await {
-                Ok(m) => {
-                    add(m);
+                Ok(r) => {
+                    add(&r.message.key, &r.html);
                     text.set(String::new());
                     problem.set(None);
                 }
@@ -143,24 +187,9 @@ fn LiveChat(chat: ChatView, draft: String) -> impl IntoView {
             sending.set(false);
         });
     };
-    let reply_to = chat.reply_channel.clone();
     view! {
-        <ol class="chat" aria-label="Conversation" aria-live="polite">
-            {move || {
-                let v = messages.get();
-                let first_unread = v.iter().position(|m| m.unread);
-                if v.is_empty() {
-                    view! { <li class="muted">"No messages yet."</li> }.into_any()
-                } else {
-                    v.into_iter()
-                        .enumerate()
-                        .map(|(i, m)| line(m, Some(i) == first_unread))
-                        .collect_view()
-                        .into_any()
-                }
-            }}
-        </ol>
-        {chat.can_reply.then(|| match reply_to {
+        <ol class="chat" aria-label="Conversation" aria-live="polite" node_ref=list>{children()}</ol>
+        {can_reply.then(|| match reply_to {
             Ok(channel) => view! {
                 <form id="reply" method="post" action=ChatReply::url() class="reply" on:submit=submit>
                     <input type="hidden" name="customer_id" value=id.to_string()/>

@@ -8,7 +8,9 @@ use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::broadcasts::{RetryFailed, broadcast_recipients, broadcast_results};
+use crate::api::broadcasts::{
+    RetryFailed, broadcast_recipients, broadcast_results, results_fragment,
+};
 use crate::model::BroadcastStatus;
 use crate::model::results::{
     Charts, Rate, RecipientPage, RecipientRow, Results, STATUS_CHOICES, state_label, thousands,
@@ -59,7 +61,9 @@ pub fn ResultsPage() -> impl IntoView {
                             <h1>{r.name.clone()}</h1>
                             <a href=format!("/broadcasts/{}/edit", r.id) class="button">"Message and settings"</a>
                         </div>
-                        <LiveResults initial=r/>
+                        <LiveResults id=r.id moving=r.moving() sending=r.status == BroadcastStatus::Sending>
+                            <ResultsBody r=r.clone()/>
+                        </LiveResults>
                     }.into_any())
                 })}
             </Suspense>
@@ -85,43 +89,18 @@ fn covers(names: &[String], rate: &Rate) -> String {
     }
 }
 
-/// The numbers, the funnel and the per-channel table, kept current.
-#[island]
-fn LiveResults(initial: Results) -> impl IntoView {
-    let id = initial.id;
-    let state = RwSignal::new(initial);
-    Effect::new(move |_| {
-        let ticks = std::cell::Cell::new(0u32);
-        let handle = set_interval_with_handle(
-            move || {
-                ticks.set(ticks.get() + 1);
-                let s = state.get_untracked();
-                let sending = matches!(s.status, BroadcastStatus::Sending);
-                // Every 2 s while sending; every 10 s once reports are all that can come.
-                if !s.moving() || (!sending && !ticks.get().is_multiple_of(5)) {
-                    return;
-                }
-                leptos::task::spawn_local(async move {
-                    if let Ok(now) = broadcast_results(id).await {
-                        state.set(now);
-                    }
-                });
-            },
-            std::time::Duration::from_millis(2000),
-        );
-        if let Ok(h) = handle {
-            on_cleanup(move || h.clear());
-        }
-    });
+/// The numbers, the funnel, the timeline and the per-channel table, as the server renders
+/// them (first in the page, then as fragments the live island swaps in).
+#[component]
+pub fn ResultsBody(r: Results) -> impl IntoView {
     view! {
         <p class="muted" data-testid="results-status">
-            <span class=move || format!("status status-{}", state.get().status.css())>{move || state.get().status.label()}</span>
-            {move || state.get().started.map(|s| format!(" · started {s}"))}
-            {move || state.get().finished.map(|s| format!(" · finished {s}"))}
+            <span class=format!("status status-{}", r.status.css())>{r.status.label()}</span>
+            {r.started.clone().map(|s| format!(" · started {s}"))}
+            {r.finished.clone().map(|s| format!(" · finished {s}"))}
         </p>
         <section class="stats" aria-label="Results">
-            {move || {
-                let r = state.get();
+            {{
                 let t = r.totals;
                 let card = |key: &'static str, label: &'static str, value: String, note: String| view! {
                     <div class="stat" data-stat=key>
@@ -141,9 +120,9 @@ fn LiveResults(initial: Results) -> impl IntoView {
             }}
         </section>
         <h2>"Funnel"</h2>
-        {move || view! { <Funnel charts=state.get().charts/> }}
+        <Funnel charts=r.charts.clone()/>
         <h2>"Over time"</h2>
-        {move || view! { <Timeline charts=state.get().charts/> }}
+        <Timeline charts=r.charts.clone()/>
         <h2>"By channel"</h2>
         <table class="channels-results">
             <thead>
@@ -158,7 +137,7 @@ fn LiveResults(initial: Results) -> impl IntoView {
                 </tr>
             </thead>
             <tbody>
-                {move || state.get().channels.into_iter().map(|c| view! {
+                {r.channels.clone().into_iter().map(|c| view! {
                     <tr data-channel=c.name.clone()>
                         <th scope="row">{c.name.clone()} " " <span class="small muted">{c.kind.label()}</span></th>
                         <td class="num">{number(c.counts.audience)}</td>
@@ -172,6 +151,41 @@ fn LiveResults(initial: Results) -> impl IntoView {
             </tbody>
         </table>
     }
+}
+
+/// Keeps the results current: every 2 s while the broadcast sends and every 10 s after (reports
+/// and replies keep arriving), it asks the server for the re-rendered fragment and swaps it
+/// in. The fragment is HTML made on the server, so the browser bundle carries no chart or
+/// table code.
+#[island]
+fn LiveResults(id: i64, moving: bool, sending: bool, children: Children) -> impl IntoView {
+    let target = NodeRef::<leptos::html::Div>::new();
+    let state = RwSignal::new((moving, sending));
+    Effect::new(move |_| {
+        let ticks = std::cell::Cell::new(0u32);
+        let handle = set_interval_with_handle(
+            move || {
+                ticks.set(ticks.get() + 1);
+                let (moving, sending) = state.get_untracked();
+                if !moving || (!sending && !ticks.get().is_multiple_of(5)) {
+                    return;
+                }
+                leptos::task::spawn_local(async move {
+                    if let Ok(f) = results_fragment(id).await {
+                        if let Some(el) = target.get_untracked() {
+                            el.set_inner_html(&f.html);
+                        }
+                        state.set((f.moving, f.sending));
+                    }
+                });
+            },
+            std::time::Duration::from_millis(2000),
+        );
+        if let Ok(h) = handle {
+            on_cleanup(move || h.clear());
+        }
+    });
+    view! { <div class="live-results" node_ref=target>{children()}</div> }
 }
 
 /// Horizontal bars, one per step, as an SVG image with a title and a text description (the
