@@ -23,8 +23,8 @@ pub async fn chat_reply(customer_id: i64, body: String) -> Result<ChatReplied, A
         Ok(user) => crate::server::chat::reply(&state()?, &user, customer_id, &body)
             .await
             .map(|message| ChatReplied {
-                html: crate::ui::chat::line_html(message.clone()),
-                message,
+                key: message.key.clone(),
+                html: crate::ui::chat::line_html(message),
             }),
         Err(e) => Err(e),
     };

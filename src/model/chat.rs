@@ -42,9 +42,10 @@ pub struct ChatView {
     pub last_message_id: i64,
 }
 
-/// A sent reply, and its line as HTML for the page.
+/// A sent reply: its key on the page and its line as HTML (all the page needs, so the
+/// browser bundle has no message type to decode).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatReplied {
-    pub message: ChatMessage,
+    pub key: String,
     pub html: String,
 }

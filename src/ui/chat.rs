@@ -178,7 +178,7 @@ fn LiveChat(
         leptos::task::spawn_local(async move {
             match chat_reply(id, body).await {
                 Ok(r) => {
-                    add(&r.message.key, &r.html);
+                    add(&r.key, &r.html);
                     text.set(String::new());
                     problem.set(None);
                 }
