@@ -127,7 +127,7 @@ fn LiveChat(
     children: Children,
 ) -> impl IntoView {
     let list = NodeRef::<leptos::html::Ol>::new();
-    let text = RwSignal::new(draft);
+    let text = NodeRef::<leptos::html::Textarea>::new();
     let problem = RwSignal::new(None::<String>);
     let sending = RwSignal::new(false);
     // Appends a message unless it is there already.
@@ -170,7 +170,10 @@ fn LiveChat(
     let _ = (last, add);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let body = text.get_untracked();
+        let Some(area) = text.get_untracked() else {
+            return;
+        };
+        let body = area.value();
         if body.trim().is_empty() || sending.get_untracked() {
             return;
         }
@@ -179,7 +182,7 @@ fn LiveChat(
             match chat_reply(id, body).await {
                 Ok(r) => {
                     add(&r.key, &r.html);
-                    text.set(String::new());
+                    area.set_value("");
                     problem.set(None);
                 }
                 Err(e) => problem.set(Some(e.to_string())),
@@ -194,14 +197,7 @@ fn LiveChat(
                 <form id="reply" method="post" action=ChatReply::url() class="reply" on:submit=submit>
                     <input type="hidden" name="customer_id" value=id.to_string()/>
                     <label for="reply-body">{format!("Reply on {channel}")}</label>
-                    <textarea
-                        id="reply-body"
-                        name="body"
-                        rows="3"
-                        maxlength="4096"
-                        prop:value=move || text.get()
-                        on:input=move |ev| text.set(event_target_value(&ev))
-                    >{text.get_untracked()}</textarea>
+                    <textarea id="reply-body" name="body" rows="3" maxlength="4096" node_ref=text>{draft}</textarea>
                     {move || problem.get().map(|p| view! { <p class="error" role="alert">{p}</p> })}
                     <button type="submit" class="primary" disabled=move || sending.get()>"Send reply"</button>
                 </form>
