@@ -115,6 +115,18 @@ pub async fn cancel(state: &AppState, actor: &CurrentUser, id: i64) -> Result<St
     }
 }
 
+/// A broadcast's maintained counters.
+fn totals(r: &BroadcastRecord) -> crate::model::results::Counts {
+    crate::model::results::Counts::from_array([
+        r.audience_total,
+        r.sent_count,
+        r.delivered_count,
+        r.read_count,
+        r.replied_count,
+        r.failed_count,
+    ])
+}
+
 /// Broadcast `id`'s results for `viewer`: counters only (never a count over deliveries).
 pub async fn results(
     db: &super::db::Db,
@@ -132,14 +144,7 @@ pub async fn results(
             ChannelKind::parse(&kind).map(|k| (cid, name, k, Counts::from_array(c)))
         })
         .collect();
-    let totals = Counts::from_array([
-        r.audience_total,
-        r.sent_count,
-        r.delivered_count,
-        r.read_count,
-        r.replied_count,
-        r.failed_count,
-    ]);
+    let totals = totals(&r);
     let tz = timefmt::zone(&viewer.time_zone);
     let mut results = Results::compute(r.id, r.name.clone(), r.display_status(), totals, channels);
     results.started = r.started_at.map(|t| timefmt::local(t, tz));
@@ -294,14 +299,7 @@ pub async fn dashboard(
     let rows = records
         .into_iter()
         .map(|r| {
-            let totals = Counts::from_array([
-                r.audience_total,
-                r.sent_count,
-                r.delivered_count,
-                r.read_count,
-                r.replied_count,
-                r.failed_count,
-            ]);
+            let totals = totals(&r);
             let computed = Results::compute(
                 r.id,
                 r.name.clone(),
