@@ -81,6 +81,14 @@ pub fn minute(t: DateTime<Utc>) -> i64 {
     t.timestamp().div_euclid(60)
 }
 
+/// The five counters after the audience, recounted from the deliveries (sent or further,
+/// delivered or further, read, replied, failed).
+const RECOUNT: &str = "COALESCE(SUM(CASE WHEN state IN ('sent', 'delivered', 'read') THEN 1 ELSE 0 END), 0), \
+     COALESCE(SUM(CASE WHEN state IN ('delivered', 'read') THEN 1 ELSE 0 END), 0), \
+     COALESCE(SUM(CASE WHEN state = 'read' THEN 1 ELSE 0 END), 0), \
+     COALESCE(SUM(CASE WHEN replied_at IS NOT NULL THEN 1 ELSE 0 END), 0), \
+     COALESCE(SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END), 0)";
+
 /// How a batch of reports changes a counters row: delivered +$1, read +$2, sent −$3, failed +$4.
 const REPORT_COUNTS: &str = "delivered_count = delivered_count + $1, read_count = read_count + $2, \
      sent_count = sent_count - $3, failed_count = failed_count + $4";
@@ -849,13 +857,7 @@ impl Db {
     /// maintained counters.
     pub async fn recount(&self, broadcast: i64) -> Result<[i64; 6], DbError> {
         let row: (i64, i64, i64, i64, i64, i64) = on_pool!(self, p => sqlx::query_as(
-            "SELECT COUNT(*), \
-             COALESCE(SUM(CASE WHEN state IN ('sent', 'delivered', 'read') THEN 1 ELSE 0 END), 0), \
-             COALESCE(SUM(CASE WHEN state IN ('delivered', 'read') THEN 1 ELSE 0 END), 0), \
-             COALESCE(SUM(CASE WHEN state = 'read' THEN 1 ELSE 0 END), 0), \
-             COALESCE(SUM(CASE WHEN replied_at IS NOT NULL THEN 1 ELSE 0 END), 0), \
-             COALESCE(SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END), 0) \
-             FROM deliveries WHERE broadcast_id = $1",
+            &format!("SELECT COUNT(*), {RECOUNT} FROM deliveries WHERE broadcast_id = $1"),
         )
         .bind(broadcast)
         .fetch_one(p)
@@ -965,23 +967,14 @@ impl Db {
         &self,
         broadcast: i64,
     ) -> Result<Vec<(i64, [i64; 6])>, DbError> {
-        type Row = (i64, i64, i64, i64, i64, i64, i64);
-        let rows: Vec<Row> = on_pool!(self, p => sqlx::query_as(
-            "SELECT channel_id, COUNT(*), \
-             COALESCE(SUM(CASE WHEN state IN ('sent', 'delivered', 'read') THEN 1 ELSE 0 END), 0), \
-             COALESCE(SUM(CASE WHEN state IN ('delivered', 'read') THEN 1 ELSE 0 END), 0), \
-             COALESCE(SUM(CASE WHEN state = 'read' THEN 1 ELSE 0 END), 0), \
-             COALESCE(SUM(CASE WHEN replied_at IS NOT NULL THEN 1 ELSE 0 END), 0), \
-             COALESCE(SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END), 0) \
-             FROM deliveries WHERE broadcast_id = $1 GROUP BY channel_id ORDER BY channel_id",
+        self.per_channel(
+            &format!(
+                "SELECT channel_id, COUNT(*), {RECOUNT} FROM deliveries WHERE broadcast_id = $1 \
+                 GROUP BY channel_id ORDER BY channel_id"
+            ),
+            broadcast,
         )
-        .bind(broadcast)
-        .fetch_all(p)
-        .await?);
-        Ok(rows
-            .into_iter()
-            .map(|r| (r.0, [r.1, r.2, r.3, r.4, r.5, r.6]))
-            .collect())
+        .await
     }
 
     /// The maintained per-channel counters, in [`Db::recount_by_channel`]'s shape.
@@ -989,14 +982,23 @@ impl Db {
         &self,
         broadcast: i64,
     ) -> Result<Vec<(i64, [i64; 6])>, DbError> {
-        type Row = (i64, i64, i64, i64, i64, i64, i64);
-        let rows: Vec<Row> = on_pool!(self, p => sqlx::query_as(
+        self.per_channel(
             "SELECT channel_id, audience_total, sent_count, delivered_count, read_count, replied_count, failed_count \
              FROM broadcast_channel_counts WHERE broadcast_id = $1 ORDER BY channel_id",
+            broadcast,
         )
-        .bind(broadcast)
-        .fetch_all(p)
-        .await?);
+        .await
+    }
+
+    /// Rows of (channel, six counters) from `sql` with `$1` = `broadcast`.
+    async fn per_channel(
+        &self,
+        sql: &str,
+        broadcast: i64,
+    ) -> Result<Vec<(i64, [i64; 6])>, DbError> {
+        type Row = (i64, i64, i64, i64, i64, i64, i64);
+        let rows: Vec<Row> =
+            on_pool!(self, p => sqlx::query_as(sql).bind(broadcast).fetch_all(p).await?);
         Ok(rows
             .into_iter()
             .map(|r| (r.0, [r.1, r.2, r.3, r.4, r.5, r.6]))
