@@ -741,27 +741,7 @@ async fn results_come_from_the_counters_with_unmeasured_rates_named() {
     use herald::server::db::{DeliveryEvent, NewChannel};
     let (app, t) = app().await;
     let now = chrono::Utc::now();
-    let wa =
-        t.db.insert_channel(
-            &NewChannel {
-                kind: "whatsapp".into(),
-                name: "WA".into(),
-                config_json: "{}".into(),
-                rate_per_sec: 80,
-            },
-            now,
-        )
-        .await
-        .unwrap();
-    let b = sent_on(
-        &t,
-        wa,
-        1,
-        "wamid.ONE".into(),
-        |d| format!("wamid.{d}"),
-        "results-key-00001",
-    )
-    .await;
+    let (wa, b) = sent_on_whatsapp(&t, "results-key-00001").await;
     let total = t.db.counters(b).await.unwrap()[0];
     assert!(total > 2, "the demo audience on WhatsApp");
     let first = t.db.deliveries_of(b).await.unwrap()[0].4.clone().unwrap();
@@ -912,30 +892,10 @@ async fn results_come_from_the_counters_with_unmeasured_rates_named() {
 
 #[tokio::test]
 async fn the_recipient_table_filters_pages_exports_and_retries_failed() {
-    use herald::server::db::{DeliveryEvent, NewChannel};
+    use herald::server::db::DeliveryEvent;
     let (app, t) = app().await;
     let now = chrono::Utc::now();
-    let wa =
-        t.db.insert_channel(
-            &NewChannel {
-                kind: "whatsapp".into(),
-                name: "WA".into(),
-                config_json: "{}".into(),
-                rate_per_sec: 80,
-            },
-            now,
-        )
-        .await
-        .unwrap();
-    let b = sent_on(
-        &t,
-        wa,
-        1,
-        "wamid.X".into(),
-        |d| format!("wamid.{d}"),
-        "recipients-key-01",
-    )
-    .await;
+    let (wa, b) = sent_on_whatsapp(&t, "recipients-key-01").await;
     let rows = t.db.deliveries_of(b).await.unwrap();
     assert!(rows.len() > 60, "more than a page");
     let evil = DeliveryEvent::Failed {
@@ -2369,6 +2329,25 @@ async fn whatsapp_webhooks_verify_move_statuses_forward_and_attribute_replies() 
 
 /// A broadcast to everyone on `channel`, fired, every delivery accepted by the provider:
 /// `customer`'s as `theirs`, the others as `other(delivery id)`. Returns the broadcast.
+/// A WhatsApp channel "WA" and a broadcast sent on it to the demo audience there (provider
+/// ids `wamid.<delivery id>`): (channel, broadcast).
+async fn sent_on_whatsapp(t: &common::TestDb, key: &str) -> (i64, i64) {
+    let wa =
+        t.db.insert_channel(
+            &herald::server::db::NewChannel {
+                kind: "whatsapp".into(),
+                name: "WA".into(),
+                config_json: "{}".into(),
+                rate_per_sec: 80,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let b = sent_on(t, wa, 0, String::new(), |d| format!("wamid.{d}"), key).await;
+    (wa, b)
+}
+
 async fn sent_on(
     t: &common::TestDb,
     channel: i64,
