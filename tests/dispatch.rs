@@ -731,7 +731,7 @@ async fn a_report_that_overtakes_the_recorded_send_is_applied_once_it_is_recorde
     assert_eq!((c[1], c[2], c[3]), (2, 2, 1), "both delivered, one read");
     assert_eq!(c, db.recount(id).await.unwrap());
     // Nothing is left to apply again.
-    assert_eq!(db.apply_early_reports(now).await.unwrap(), 0);
+    assert_eq!(db.sweep_early_reports(now).await.unwrap(), 0);
     assert_eq!(db.counters(id).await.unwrap(), c);
 }
 

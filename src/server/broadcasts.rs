@@ -137,10 +137,10 @@ pub async fn results(
     use crate::model::results::{Counts, Results};
     let r = db.broadcast(id).await?;
     let channels = db
-        .channel_results(id)
+        .channel_results_of(&[id])
         .await?
         .into_iter()
-        .filter_map(|(cid, name, kind, c)| {
+        .filter_map(|(_, cid, name, kind, c)| {
             ChannelKind::parse(&kind).map(|k| (cid, name, k, Counts::from_array(c)))
         })
         .collect();

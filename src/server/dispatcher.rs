@@ -105,6 +105,9 @@ pub struct Round {
     pub finished: Vec<i64>,
 }
 
+/// How often early provider reports whose message got recorded meanwhile are looked for.
+const EARLY_REPORT_SWEEP: Duration = Duration::from_secs(60);
+
 /// A channel as the dispatcher uses it.
 struct ChannelInfo {
     kind: ChannelKind,
@@ -448,6 +451,15 @@ impl Dispatcher {
     /// task here, so a slow channel never holds up another broadcast. A third task re-reads
     /// which broadcasts are paused (other instances may have paused them).
     pub fn spawn(self: Arc<Self>) {
+        let sweeper = self.clone();
+        tokio::spawn(async move {
+            while !sweeper.is_stopped() {
+                if let Err(e) = sweeper.db.sweep_early_reports(sweeper.clock.now()).await {
+                    tracing::warn!(error = ?e, "sweeping early provider reports failed");
+                }
+                tokio::time::sleep(EARLY_REPORT_SWEEP).await;
+            }
+        });
         let poller = self.clone();
         tokio::spawn(async move {
             while !poller.is_stopped() {

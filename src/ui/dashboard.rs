@@ -7,7 +7,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::broadcasts::dashboard;
-use crate::model::results::{DASHBOARD_SORTS, Dashboard};
+use crate::model::results::{DASHBOARD_SORTS, Dashboard, thousands as number};
 use crate::ui::header::AppHeader;
 use crate::ui::page_or_error;
 
@@ -28,18 +28,6 @@ pub fn DashboardPage() -> impl IntoView {
             </Suspense>
         </main>
     }
-}
-
-fn number(n: i64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[component]

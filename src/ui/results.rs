@@ -13,7 +13,8 @@ use crate::api::broadcasts::{
 };
 use crate::model::BroadcastStatus;
 use crate::model::results::{
-    Charts, Rate, RecipientPage, RecipientRow, Results, STATUS_CHOICES, state_label, thousands,
+    Charts, Rate, RecipientPage, RecipientRow, Results, STATUS_CHOICES, state_label,
+    thousands as number,
 };
 use crate::ui::header::AppHeader;
 use crate::ui::page_or_error;
@@ -74,10 +75,6 @@ pub fn ResultsPage() -> impl IntoView {
             </Suspense>
         </main>
     }
-}
-
-fn number(n: i64) -> String {
-    thousands(n)
 }
 
 fn covers(names: &[String], rate: &Rate) -> String {

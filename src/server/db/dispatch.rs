@@ -93,6 +93,9 @@ const RECOUNT: &str = "COALESCE(SUM(CASE WHEN state IN ('sent', 'delivered', 're
 const REPORT_COUNTS: &str = "delivered_count = delivered_count + $1, read_count = read_count + $2, \
      sent_count = sent_count - $3, failed_count = failed_count + $4";
 
+/// A kept early report: (id, channel, provider message id, event, reason, at).
+type EarlyRow = (i64, i64, String, String, Option<String>, DateTime<Utc>);
+
 /// What a batch of reports does to one delivery.
 struct Change {
     broadcast: i64,
@@ -525,27 +528,60 @@ impl Db {
             Ok::<(), DbError>(())
         })?;
         if !sent.is_empty() {
-            self.apply_early_reports(now).await?;
+            let recorded: Vec<(i64, &str)> =
+                sent.iter().map(|(c, pid)| (c.channel_id, *pid)).collect();
+            self.apply_early_reports_for(&recorded).await?;
         }
         Ok(())
     }
 
-    /// Applies the reports that arrived before their message was recorded, now that it may
-    /// be, and forgets those older than a week. Cheap when there are none (one indexed probe).
-    pub async fn apply_early_reports(&self, now: DateTime<Utc>) -> Result<usize, DbError> {
-        type Row = (i64, i64, String, String, Option<String>, DateTime<Utc>);
-        let rows: Vec<Row> = on_pool!(self, p => {
+    /// Applies the reports that arrived before these (channel, provider id) messages were
+    /// recorded. Looks only at the messages just recorded (an indexed lookup), so a backlog of
+    /// reports that never match costs the dispatcher nothing; one probe when there are none.
+    async fn apply_early_reports_for(&self, recorded: &[(i64, &str)]) -> Result<usize, DbError> {
+        let mut by_channel: HashMap<i64, Vec<&str>> = HashMap::new();
+        for (channel, pid) in recorded {
+            by_channel.entry(*channel).or_default().push(pid);
+        }
+        let rows: Vec<EarlyRow> = on_pool!(self, p => {
             let any: Option<i64> = sqlx::query_scalar("SELECT id FROM early_reports LIMIT 1")
                 .fetch_optional(p)
                 .await?;
-            if any.is_none() {
-                return Ok(0);
+            let mut rows = Vec::new();
+            if any.is_some() {
+                for (channel, pids) in &by_channel {
+                    for chunk in pids.chunks(500) {
+                        let list = (0..chunk.len())
+                            .map(|i| format!("${}", i + 2))
+                            .collect::<Vec<_>>()
+                            .join(",");
+                        let sql = format!(
+                            "SELECT id, channel_id, provider_message_id, event, reason, at FROM early_reports \
+                             WHERE channel_id = $1 AND provider_message_id IN ({list}) ORDER BY id"
+                        );
+                        let mut q = sqlx::query_as::<_, EarlyRow>(&sql).bind(channel);
+                        for pid in chunk {
+                            q = q.bind(*pid);
+                        }
+                        rows.extend(q.fetch_all(p).await?);
+                    }
+                }
             }
+            rows
+        });
+        self.apply_early_rows(rows).await
+    }
+
+    /// The periodic sweep: applies early reports whose message is recorded by now (one that
+    /// raced the recording on another instance), and forgets those older than a week (reports
+    /// about messages outside broadcasts, such as test sends and chat replies).
+    pub async fn sweep_early_reports(&self, now: DateTime<Utc>) -> Result<usize, DbError> {
+        let rows: Vec<EarlyRow> = on_pool!(self, p => {
             sqlx::query("DELETE FROM early_reports WHERE at < $1")
                 .bind(now - chrono::Duration::days(7))
                 .execute(p)
                 .await?;
-            sqlx::query_as::<_, Row>(
+            sqlx::query_as::<_, EarlyRow>(
                 "SELECT e.id, e.channel_id, e.provider_message_id, e.event, e.reason, e.at \
                  FROM early_reports e JOIN deliveries d \
                    ON d.channel_id = e.channel_id AND d.provider_message_id = e.provider_message_id \
@@ -554,6 +590,11 @@ impl Db {
             .fetch_all(p)
             .await?
         });
+        self.apply_early_rows(rows).await
+    }
+
+    /// Applies early reports (forward-only, so a repeat is harmless), then removes them.
+    async fn apply_early_rows(&self, rows: Vec<EarlyRow>) -> Result<usize, DbError> {
         if rows.is_empty() {
             return Ok(0);
         }
@@ -572,7 +613,6 @@ impl Db {
                 at: *at,
             })
             .collect();
-        // Applied (forward-only, so a repeat is harmless), then removed.
         self.apply_events(&reports).await?;
         let ids: Vec<String> = rows.iter().map(|r| r.0.to_string()).collect();
         let sql = format!("DELETE FROM early_reports WHERE id IN ({})", ids.join(","));
@@ -1002,28 +1042,6 @@ impl Db {
         Ok(rows
             .into_iter()
             .map(|r| (r.0, [r.1, r.2, r.3, r.4, r.5, r.6]))
-            .collect())
-    }
-
-    /// The maintained per-channel counters with each channel's name and kind, in the
-    /// broadcast's channel order as far as the ids tell (by id).
-    pub async fn channel_results(
-        &self,
-        broadcast: i64,
-    ) -> Result<Vec<(i64, String, String, [i64; 6])>, DbError> {
-        type Row = (i64, String, String, i64, i64, i64, i64, i64, i64);
-        let rows: Vec<Row> = on_pool!(self, p => sqlx::query_as(
-            "SELECT k.channel_id, c.name, c.kind, k.audience_total, k.sent_count, k.delivered_count, \
-             k.read_count, k.replied_count, k.failed_count \
-             FROM broadcast_channel_counts k JOIN channels c ON c.id = k.channel_id \
-             WHERE k.broadcast_id = $1 ORDER BY k.channel_id",
-        )
-        .bind(broadcast)
-        .fetch_all(p)
-        .await?);
-        Ok(rows
-            .into_iter()
-            .map(|r| (r.0, r.1, r.2, [r.3, r.4, r.5, r.6, r.7, r.8]))
             .collect())
     }
 
