@@ -40,7 +40,18 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
 fi
 
 say "Rust tests (SQLite${TEST_DATABASE_URL:+ and PostgreSQL})"
-cargo test --features ssr
+# Built first, then run under a time limit: a test that hangs fails the run within minutes
+# instead of holding CI until its own limit (a warm run takes about a minute and a half).
+cargo test --features ssr --no-run
+rust_test_limit="${HERALD_TEST_TIMEOUT:-900}"
+set +e
+timeout --kill-after=10 "$rust_test_limit" cargo test --features ssr
+rust_status=$?
+set -e
+if [ "$rust_status" = 124 ] || [ "$rust_status" = 137 ]; then
+  echo "The Rust tests did not finish within ${rust_test_limit} s: a test hangs (see 'has been running for over 60 seconds' above)." >&2
+fi
+[ "$rust_status" = 0 ] || exit "$rust_status"
 
 say "Building Herald for the end-to-end tests"
 RUSTFLAGS="$user_rustflags" cargo leptos build

@@ -22,6 +22,11 @@ fn test_links() -> herald::server::unsubscribe::Links {
 }
 
 async fn app() -> (Router, common::TestDb) {
+    let (state, t) = app_state().await;
+    (serve::router(state), t)
+}
+
+async fn app_state() -> (AppState, common::TestDb) {
     let t = common::sqlite().await;
     let clock = Arc::new(SystemClock);
     seed::load(&t.db, herald::server::clock::Clock::now(&*clock))
@@ -49,7 +54,7 @@ async fn app() -> (Router, common::TestDb) {
         links: test_links(),
         ingest: Arc::new(herald::server::ingest::Ingest::start(t.db.clone())),
     };
-    (serve::router(state), t)
+    (state, t)
 }
 
 struct Reply {
@@ -58,15 +63,24 @@ struct Reply {
     body: String,
 }
 
+/// One request through the router, with its whole body. A request that takes over a minute
+/// fails the test, naming it, rather than hanging the suite.
 async fn send(app: &Router, req: Request<Body>) -> Reply {
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
+    let what = format!("{} {}", req.method(), req.uri());
+    let exchange = async {
+        let res = app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(60), exchange).await {
+        Ok(reply) => reply,
+        Err(_) => panic!("{what} got no whole answer within 60 s"),
     }
 }
 
@@ -107,6 +121,29 @@ async fn sign_in(app: &Router, email: &str) -> String {
         "{cookie}"
     );
     cookie.split(';').next().unwrap().to_string()
+}
+
+/// Building a router lists the app's routes, which once stalled pages another router was
+/// rendering at that moment (their data never loaded). Routers built while pages render, on
+/// several threads at once, must leave every page whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pages_render_whole_while_other_routers_are_built() {
+    let (state, t) = app_state().await;
+    let staff = sign_in(&serve::router(state.clone()), "staff@herald.test").await;
+    let mut pages = tokio::task::JoinSet::new();
+    for _ in 0..80 {
+        let (state, staff) = (state.clone(), staff.clone());
+        pages.spawn(async move {
+            let app = serve::router(state);
+            let r = send(&app, get("/", Some(&staff))).await;
+            assert_eq!(r.status, StatusCode::OK);
+            assert!(r.body.contains("Spring sale"), "the list's data arrived");
+        });
+    }
+    while let Some(done) = pages.join_next().await {
+        done.unwrap();
+    }
+    t.cleanup().await;
 }
 
 #[tokio::test]
