@@ -288,3 +288,57 @@ async fn no_request_starts_later_than_250_ms_after_a_pause() {
     assert_eq!(replays, 0);
     t.cleanup().await;
 }
+
+/// Two instances sending one broadcast on a channel of `RATE` a second: together they keep to
+/// that rate (a limiter per process would let them send twice as fast). Checked at the receiver
+/// over every one-second window, and over the whole send. (Several instances share a
+/// PostgreSQL database; SQLite serves one.)
+async fn two_instances_together_keep_to_the_channel_s_rate(t: &common::TestDb) {
+    const N: usize = 400;
+    const RATE: i64 = 80;
+    let (url, r) = receiver().await;
+    let id = prepare(&t.db, &url, N, RATE).await;
+    let mut a = herald(&t.url, &t.dir());
+    let mut b = herald(&t.url, &t.dir());
+    wait_until_sent(&t.db, id, Duration::from_secs(60)).await;
+    a.kill();
+    b.kill();
+    assert_eq!(every_recipient_exactly_once(&t.db, id, &r).await, 0);
+    let mut arrivals = r.arrivals.lock().unwrap().clone();
+    arrivals.sort();
+    let busiest = arrivals
+        .iter()
+        .enumerate()
+        .map(|(i, start)| {
+            arrivals[i..]
+                .iter()
+                .take_while(|t| **t < *start + Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    let span = *arrivals.last().unwrap() - arrivals[0];
+    let burst = herald::server::dispatcher::bucket_capacity(RATE) as usize;
+    eprintln!(
+        "two instances at {RATE}/s: {N} sends in {span:?}, at most {busiest} in one second \
+         (bucket {burst})"
+    );
+    // At most a second's worth plus the bucket's capacity in any second, give or take the
+    // network's jitter (twice the rate without sharing) ...
+    assert!(
+        busiest <= RATE as usize + burst + RATE as usize / 10,
+        "{busiest} sends in one second"
+    );
+    // ... and the whole send takes as long as the rate says.
+    let least = Duration::from_secs_f64((N - burst) as f64 / RATE as f64 * 0.95);
+    assert!(span >= least, "{N} sends in {span:?}, under {least:?}");
+}
+
+#[tokio::test]
+async fn two_instances_on_postgres_keep_to_the_channel_s_rate() {
+    let Some(t) = common::postgres().await else {
+        return;
+    };
+    two_instances_together_keep_to_the_channel_s_rate(&t).await;
+    t.cleanup().await;
+}

@@ -87,6 +87,7 @@ impl From<crate::server::db::DbError> for AppError {
                 AppError::NotFound("Not found.".into()).with_status()
             }
             crate::server::db::DbError::Sqlx(e) => AppError::internal(e),
+            e @ crate::server::db::DbError::Task(_) => AppError::internal(e),
         }
     }
 }

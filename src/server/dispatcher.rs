@@ -5,12 +5,10 @@
 //! fixed clock instead of sleeping.
 
 use std::collections::{HashMap, HashSet};
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use super::channels::sandbox::SandboxProvider;
 use super::channels::{Channel, Outgoing, SendError, adapter};
@@ -108,12 +106,33 @@ pub struct Round {
 /// How often early provider reports whose message got recorded meanwhile are looked for.
 const EARLY_REPORT_SWEEP: Duration = Duration::from_secs(60);
 
+/// Send tokens granted to this process by a channel's shared bucket.
+struct Grant {
+    granted: u32,
+    left: u32,
+    at: tokio::time::Instant,
+}
+
+/// A grant not used within this goes back to the bucket (its broadcast paused, say): tokens
+/// used long after they were granted would add to what other instances send at that time.
+const GRANT_LIFETIME: Duration = Duration::from_millis(100);
+
+/// The longest a sender sleeps before looking at the bucket (and at a pause) again.
+const MAX_TOKEN_WAIT: Duration = Duration::from_millis(100);
+
+/// A channel's bucket holds a fifth of a second's sends (at least one): the most that can go
+/// out at once after a quiet spell, and the most one take grants.
+pub fn bucket_capacity(rate: i64) -> u32 {
+    (rate / 5).clamp(1, 100_000) as u32
+}
+
 /// A channel as the dispatcher uses it.
 struct ChannelInfo {
     kind: ChannelKind,
     /// Messages per second.
     rate: i64,
-    limiter: Arc<DefaultDirectRateLimiter>,
+    /// Send tokens this process was granted from the channel's shared bucket and not used yet.
+    grant: tokio::sync::Mutex<Grant>,
     /// Built once and kept (an SMTP adapter keeps its connections open between sends).
     sender: Result<Arc<dyn Channel>, String>,
 }
@@ -201,13 +220,16 @@ impl Dispatcher {
         let Some(kind) = ChannelKind::parse(&kind) else {
             return Ok(None);
         };
-        let per_second = NonZeroU32::new(rate.clamp(1, 100_000) as u32).expect("at least 1");
         let sender = adapter(id, kind, &config, &self.sandbox, &self.settings.files).map(Arc::from);
         let info = Arc::new(ChannelInfo {
             sender,
             kind,
-            rate,
-            limiter: Arc::new(RateLimiter::direct(Quota::per_second(per_second))),
+            rate: rate.clamp(1, 100_000),
+            grant: tokio::sync::Mutex::new(Grant {
+                granted: 0,
+                left: 0,
+                at: tokio::time::Instant::now(),
+            }),
         });
         self.channels
             .lock()
@@ -361,6 +383,63 @@ impl Dispatcher {
             .collect())
     }
 
+    /// Waits for one send token of `channel`: from this process's grant while it lasts and
+    /// is fresh, else from the bucket all instances share (so that together they keep to the
+    /// channel's rate). False when the broadcast was paused or the dispatcher stopped while
+    /// waiting.
+    async fn send_token(&self, c: &Claimed, channel: &ChannelInfo) -> bool {
+        let rate = channel.rate as f64;
+        let capacity = bucket_capacity(channel.rate);
+        let mut grant = channel.grant.lock().await;
+        loop {
+            if grant.left > 0 && grant.at.elapsed() < GRANT_LIFETIME {
+                grant.left -= 1;
+                return true;
+            }
+            if self.is_halted(c.broadcast_id) || self.is_stopped() {
+                return false;
+            }
+            // Unused tokens go back; the next take asks for about what this process used
+            // within a grant's lifetime (twice that when it used them all).
+            let returned = std::mem::take(&mut grant.left);
+            let used = grant.granted - returned;
+            let want = if returned == 0 {
+                used.saturating_mul(2)
+            } else {
+                used
+            }
+            .clamp(1, capacity);
+            grant.granted = 0;
+            // Its own task: a send future is not polled while its batch records, and on
+            // SQLite a write transaction left half-done there would hold the lock the record
+            // waits for.
+            let (db, channel_id) = (self.db.clone(), c.channel_id);
+            let take = tokio::spawn(async move {
+                db.take_send_tokens(channel_id, rate, capacity as f64, want, returned)
+                    .await
+            });
+            match take
+                .await
+                .unwrap_or_else(|e| Err(DbError::Task(e.to_string())))
+            {
+                Ok((0, wait)) => {
+                    tokio::time::sleep(wait.clamp(Duration::from_millis(1), MAX_TOKEN_WAIT)).await
+                }
+                Ok((n, _)) => {
+                    *grant = Grant {
+                        granted: n,
+                        left: n,
+                        at: tokio::time::Instant::now(),
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = ?e, channel = c.channel_id, "taking send tokens failed");
+                    tokio::time::sleep(MAX_TOKEN_WAIT).await;
+                }
+            }
+        }
+    }
+
     async fn send_one(
         &self,
         c: &Claimed,
@@ -394,9 +473,8 @@ impl Dispatcher {
                 };
             }
         };
-        channel.limiter.until_ready().await;
         // Paused while waiting for the rate limit: do not start the request.
-        if self.is_halted(c.broadcast_id) {
+        if !self.send_token(c, &channel).await || self.is_halted(c.broadcast_id) {
             return Outcome::Released;
         }
         let message = Outgoing {
@@ -418,10 +496,20 @@ impl Dispatcher {
             },
             Err(SendError::Permanent { reason }) => Outcome::Failed { reason },
             Err(SendError::Unreachable { reason }) => {
-                if let Err(e) = self
-                    .db
-                    .mark_unreachable(person.id, channel.kind, &reason, self.clock.now())
+                // Its own task, for the reason given in `send_token`.
+                let (db, kind, now, why) = (
+                    self.db.clone(),
+                    channel.kind,
+                    self.clock.now(),
+                    reason.clone(),
+                );
+                let marked =
+                    tokio::spawn(
+                        async move { db.mark_unreachable(person.id, kind, &why, now).await },
+                    );
+                if let Err(e) = marked
                     .await
+                    .unwrap_or_else(|e| Err(DbError::Task(e.to_string())))
                 {
                     tracing::warn!(error = ?e, "marking an address unreachable failed");
                 }

@@ -125,6 +125,9 @@ pub enum DbError {
     NotFound,
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
+    /// A task the work ran in ended without an answer (it panicked).
+    #[error("a database task failed: {0}")]
+    Task(String),
 }
 
 /// `url` with any password replaced by `***`, safe for logs and messages.
