@@ -1170,6 +1170,14 @@ async fn the_chat_shows_new_messages_live_takes_replies_and_assignments() {
         .unwrap();
     assert_eq!(res.headers()[header::CONTENT_TYPE], "text/event-stream");
     let mut body = res.into_body();
+    // The stream reads what is there (nothing new) and waits ...
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), body.frame())
+            .await
+            .is_err(),
+        "nothing new yet"
+    );
+    // ... and the message wakes it at once (it looks on its own only every 5 s).
     assert_eq!(
         send(&app, inbound("Also, do you ship to Oslo?", "in-2"))
             .await
@@ -1177,11 +1185,11 @@ async fn the_chat_shows_new_messages_live_takes_replies_and_assignments() {
         StatusCode::OK
     );
     let mut seen = String::new();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
     while !seen.contains("Oslo") {
         let frame = tokio::time::timeout_at(deadline, body.frame())
             .await
-            .expect("an event within 5 s")
+            .expect("the event within 1 s")
             .unwrap()
             .unwrap();
         if let Ok(data) = frame.into_data() {

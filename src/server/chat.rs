@@ -25,8 +25,9 @@ use crate::model::results::state_label;
 /// Longest reply accepted (the longest the providers take in one message is 4,096).
 pub const MAX_REPLY: usize = 4096;
 
-/// How often the event stream looks for new messages.
-const POLL: Duration = Duration::from_millis(500);
+/// How often the event stream looks for new messages unasked (announcements can be lost when
+/// a PostgreSQL connection drops); otherwise it looks when a message is announced.
+const LOOK_ANYWAY: Duration = Duration::from_secs(5);
 
 fn message(r: ChatRecord, tz: chrono_tz::Tz, seen: Option<DateTime<Utc>>) -> ChatMessage {
     let inbound = r.direction == "in";
@@ -216,9 +217,28 @@ pub struct EventsParams {
     after: Option<i64>,
 }
 
+/// Returns when `customer`'s conversation gained a message (by any instance), or after
+/// [`LOOK_ANYWAY`] in case an announcement was lost.
+async fn wait_for_customer(wake: &mut tokio::sync::broadcast::Receiver<i64>, customer: i64) {
+    use tokio::sync::broadcast::error::RecvError;
+    let _ = tokio::time::timeout(LOOK_ANYWAY, async {
+        loop {
+            match wake.recv().await {
+                Ok(c) if c == customer => return,
+                Ok(_) => {}
+                // Missed some: one of them may be ours.
+                Err(RecvError::Lagged(_)) => return,
+                Err(RecvError::Closed) => std::future::pending::<()>().await,
+            }
+        }
+    })
+    .await;
+}
+
 /// `GET /customers/{id}/events?after=N`: server-sent events, one `message` event (the
-/// [`ChatMessage`] as JSON) for each message stored after message N, as it arrives. The stream
-/// reads the database, so a message taken in by another instance arrives too.
+/// [`ChatMessage`] as JSON) for each message stored after message N, as it arrives. It wakes
+/// on the database's chat events (LISTEN/NOTIFY on PostgreSQL), so a message taken in by
+/// another instance arrives at once too.
 pub async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -233,39 +253,44 @@ pub async fn events(
     let db: Db = state.db.clone();
     let clock = state.clock.clone();
     let start = params.after.unwrap_or(0).max(0);
-    let stream = futures::stream::unfold((db, start, true), move |(db, after, first)| {
-        let clock = clock.clone();
-        async move {
-            if !first {
-                tokio::time::sleep(POLL).await;
+    // Subscribed before the first read, so a message stored in between still wakes it.
+    let wake = db.chat_events().await;
+    let stream = futures::stream::unfold(
+        (db, start, true, wake),
+        move |(db, after, first, mut wake)| {
+            let clock = clock.clone();
+            async move {
+                if !first {
+                    wait_for_customer(&mut wake, id).await;
+                }
+                let batch: Result<Vec<ChatRecord>, DbError> = db.chat_messages(id, after).await;
+                let (events, last) = match batch {
+                    Ok(rows) if !rows.is_empty() => {
+                        let last = rows.last().map(|r| r.id).unwrap_or(after);
+                        // Seen as it arrives: the page is open.
+                        let _ = db.chat_seen(id, clock.now()).await;
+                        let events: Vec<Result<Event, Infallible>> = rows
+                            .into_iter()
+                            .map(|r| {
+                                let m = message(r, tz, None);
+                                Ok(Event::default()
+                                    .event("message")
+                                    .id(m.key.clone())
+                                    .data(crate::ui::chat::line_html(m)))
+                            })
+                            .collect();
+                        (events, last)
+                    }
+                    Ok(_) => (Vec::new(), after),
+                    Err(e) => {
+                        tracing::warn!(error = ?e, "chat events: reading messages failed");
+                        (Vec::new(), after)
+                    }
+                };
+                Some((futures::stream::iter(events), (db, last, false, wake)))
             }
-            let batch: Result<Vec<ChatRecord>, DbError> = db.chat_messages(id, after).await;
-            let (events, last) = match batch {
-                Ok(rows) if !rows.is_empty() => {
-                    let last = rows.last().map(|r| r.id).unwrap_or(after);
-                    // Seen as it arrives: the page is open.
-                    let _ = db.chat_seen(id, clock.now()).await;
-                    let events: Vec<Result<Event, Infallible>> = rows
-                        .into_iter()
-                        .map(|r| {
-                            let m = message(r, tz, None);
-                            Ok(Event::default()
-                                .event("message")
-                                .id(m.key.clone())
-                                .data(crate::ui::chat::line_html(m)))
-                        })
-                        .collect();
-                    (events, last)
-                }
-                Ok(_) => (Vec::new(), after),
-                Err(e) => {
-                    tracing::warn!(error = ?e, "chat events: reading messages failed");
-                    (Vec::new(), after)
-                }
-            };
-            Some((futures::stream::iter(events), (db, last, false)))
-        }
-    });
+        },
+    );
     use futures::StreamExt;
     Sse::new(stream.flatten())
         .keep_alive(KeepAlive::default())

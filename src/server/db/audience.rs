@@ -450,6 +450,7 @@ impl Db {
             tx.commit().await?;
             Inbound { message_id, opted_out, replied }
         });
+        self.announce_chat(customer_id).await;
         Ok(result)
     }
 

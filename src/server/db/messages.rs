@@ -249,6 +249,7 @@ impl Db {
             tx.commit().await?;
             id
         });
+        self.announce_chat(customer_id).await;
         Ok(id)
     }
 

@@ -11,6 +11,7 @@ mod compose;
 mod customers;
 mod directory;
 mod dispatch;
+mod events;
 mod import;
 mod labels;
 mod messages;
@@ -91,6 +92,8 @@ pub enum Dialect {
 #[derive(Clone, Debug)]
 pub struct Db {
     pub(crate) pool: Pool,
+    /// Chat events for the pages that show conversations live.
+    events: std::sync::Arc<events::Bus>,
 }
 
 /// Why the database could not be opened; each says what to do about it.
@@ -166,6 +169,7 @@ impl Db {
                 .map_err(|source| OpenError::Migrate { url: shown, source })?;
             Ok(Db {
                 pool: Pool::Postgres(pool),
+                events: Default::default(),
             })
         } else {
             Err(OpenError::UnsupportedUrl(shown))
@@ -213,6 +217,7 @@ impl Db {
             })?;
         Ok(Db {
             pool: Pool::Sqlite(pool),
+            events: Default::default(),
         })
     }
 
