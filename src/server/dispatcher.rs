@@ -106,6 +106,9 @@ pub struct Round {
 /// How often early provider reports whose message got recorded meanwhile are looked for.
 const EARLY_REPORT_SWEEP: Duration = Duration::from_secs(60);
 
+/// The longest a claim's sends should take at the slowest of its channels' rates.
+const CLAIM_SPAN_MS: i64 = 2_000;
+
 /// Send tokens granted to this process by a channel's shared bucket.
 struct Grant {
     granted: u32,
@@ -258,14 +261,16 @@ impl Dispatcher {
     }
 
     /// How many deliveries of a broadcast on `channels` one claim may take: the batch, or
-    /// what its slowest channel sends in a third of the lease, so that a slow channel's claims
-    /// are sent well within their lease.
+    /// what its slowest channel sends in a third of the lease (at most two seconds), so that
+    /// a slow channel's claims are sent well within their lease.
     async fn claim_size(&self, channels: &[i64]) -> Result<i64, DbError> {
         let mut size = self.settings.batch;
-        let third_of_lease_ms = self.settings.lease.num_milliseconds() / 3;
+        // Also at most two seconds' worth: broadcasts sharing a slow channel wait for its
+        // tokens in turn, claim by claim, so each moves every few seconds.
+        let span_ms = (self.settings.lease.num_milliseconds() / 3).min(CLAIM_SPAN_MS);
         for c in channels {
             if let Some(info) = self.channel(*c).await? {
-                size = size.min((info.rate.saturating_mul(third_of_lease_ms) / 1000).max(1));
+                size = size.min((info.rate.saturating_mul(span_ms) / 1000).max(1));
             }
         }
         Ok(size)
