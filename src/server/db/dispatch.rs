@@ -677,6 +677,26 @@ impl Db {
             Dialect::Postgres => "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT",
             Dialect::Sqlite => "CAST(unixepoch('subsec') * 1000000 AS INTEGER)",
         };
+        // A look without a lock first: while the bucket is empty, waiting senders write
+        // nothing (on SQLite every write transaction contends with the rest of the app).
+        let peek: Option<(f64, i64, i64)> = on_pool!(self, p => sqlx::query_as(
+            &select.replace(" FOR UPDATE", ""),
+        )
+        .bind(channel)
+        .fetch_optional(p)
+        .await?);
+        if let Some((tokens, refilled_us, now_us)) = peek {
+            let look = take_tokens(
+                tokens + returned as f64,
+                (now_us - refilled_us).max(0) as f64 / 1e6,
+                per_second,
+                capacity,
+                want,
+            );
+            if look.granted == 0 && returned == 0 {
+                return Ok((0, look.wait));
+            }
+        }
         Ok(on_pool!(self, p => {
             let mut tx = match dialect {
                 Dialect::Sqlite => p.begin_with("BEGIN IMMEDIATE").await?,
