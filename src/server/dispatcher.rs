@@ -129,6 +129,17 @@ pub fn bucket_capacity(rate: i64) -> u32 {
     (rate / 5).clamp(1, 100_000) as u32
 }
 
+/// Runs database work of a send in its own task. A send future is not polled while its batch
+/// records outcomes, and on SQLite a write transaction left half-done there would hold the
+/// lock the record waits for.
+async fn own_task<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, DbError>> + Send + 'static,
+) -> Result<T, DbError> {
+    tokio::spawn(work)
+        .await
+        .unwrap_or_else(|e| Err(DbError::Task(e.to_string())))
+}
+
 /// A channel as the dispatcher uses it.
 struct ChannelInfo {
     kind: ChannelKind,
@@ -415,17 +426,12 @@ impl Dispatcher {
             }
             .clamp(1, capacity);
             grant.granted = 0;
-            // Its own task: a send future is not polled while its batch records, and on
-            // SQLite a write transaction left half-done there would hold the lock the record
-            // waits for.
             let (db, channel_id) = (self.db.clone(), c.channel_id);
-            let take = tokio::spawn(async move {
+            match own_task(async move {
                 db.take_send_tokens(channel_id, rate, capacity as f64, want, returned)
                     .await
-            });
-            match take
-                .await
-                .unwrap_or_else(|e| Err(DbError::Task(e.to_string())))
+            })
+            .await
             {
                 Ok((0, wait)) => {
                     tokio::time::sleep(wait.clamp(Duration::from_millis(1), MAX_TOKEN_WAIT)).await
@@ -501,20 +507,15 @@ impl Dispatcher {
             },
             Err(SendError::Permanent { reason }) => Outcome::Failed { reason },
             Err(SendError::Unreachable { reason }) => {
-                // Its own task, for the reason given in `send_token`.
                 let (db, kind, now, why) = (
                     self.db.clone(),
                     channel.kind,
                     self.clock.now(),
                     reason.clone(),
                 );
-                let marked =
-                    tokio::spawn(
-                        async move { db.mark_unreachable(person.id, kind, &why, now).await },
-                    );
-                if let Err(e) = marked
-                    .await
-                    .unwrap_or_else(|e| Err(DbError::Task(e.to_string())))
+                if let Err(e) =
+                    own_task(async move { db.mark_unreachable(person.id, kind, &why, now).await })
+                        .await
                 {
                     tracing::warn!(error = ?e, "marking an address unreachable failed");
                 }

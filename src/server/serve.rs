@@ -158,7 +158,7 @@ pub async fn import_customers(path: &std::path::Path, skip_bad: bool) -> anyhow:
 
 /// The app's routes, listed once per process. Listing runs the app with resource loading
 /// suppressed through a process-wide flag (leptos_server's `SuppressResourceLoad`), so a page
-/// that another router were rendering at that moment would wait forever for its data
+/// that another router was rendering at that moment would wait forever for its data
 /// (leptos-rs/leptos#4773). One listing, before any router exists, rules that out; it is what
 /// made the HTTP tests, which build a router each, hang now and then.
 fn routes() -> Vec<leptos_axum::AxumRouteListing> {

@@ -663,39 +663,38 @@ impl Db {
         returned: u32,
     ) -> Result<(u32, std::time::Duration), DbError> {
         let dialect = self.dialect();
-        let select = match dialect {
-            Dialect::Postgres => {
-                "SELECT tokens, refilled_us, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT \
-                 FROM channel_rate_buckets WHERE channel_id = $1 FOR UPDATE"
-            }
-            Dialect::Sqlite => {
-                "SELECT tokens, refilled_us, CAST(unixepoch('subsec') * 1000000 AS INTEGER) \
-                 FROM channel_rate_buckets WHERE channel_id = $1"
-            }
-        };
         let now_sql = match dialect {
             Dialect::Postgres => "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT",
             Dialect::Sqlite => "CAST(unixepoch('subsec') * 1000000 AS INTEGER)",
         };
-        // A look without a lock first: while the bucket is empty, waiting senders write
-        // nothing (on SQLite every write transaction contends with the rest of the app).
-        let peek: Option<(f64, i64, i64)> = on_pool!(self, p => sqlx::query_as(
-            &select.replace(" FOR UPDATE", ""),
-        )
-        .bind(channel)
-        .fetch_optional(p)
-        .await?);
-        if let Some((tokens, refilled_us, now_us)) = peek {
-            let look = take_tokens(
+        let read = format!(
+            "SELECT tokens, refilled_us, {now_sql} FROM channel_rate_buckets WHERE channel_id = $1"
+        );
+        let select = match dialect {
+            Dialect::Postgres => format!("{read} FOR UPDATE"),
+            Dialect::Sqlite => read.clone(),
+        };
+        // The bucket as read (tokens, when counted, now), with `returned` put back.
+        let take_from = |(tokens, refilled_us, now_us): (f64, i64, i64)| {
+            take_tokens(
                 tokens + returned as f64,
                 (now_us - refilled_us).max(0) as f64 / 1e6,
                 per_second,
                 capacity,
                 want,
-            );
-            if look.granted == 0 && returned == 0 {
-                return Ok((0, look.wait));
-            }
+            )
+        };
+        // A look without a lock first: while the bucket is empty, waiting senders write
+        // nothing (on SQLite every write transaction contends with the rest of the app).
+        let peek: Option<(f64, i64, i64)> = on_pool!(self, p => sqlx::query_as(&read)
+            .bind(channel)
+            .fetch_optional(p)
+            .await?);
+        if let Some(look) = peek.map(take_from)
+            && look.granted == 0
+            && returned == 0
+        {
+            return Ok((0, look.wait));
         }
         Ok(on_pool!(self, p => {
             let mut tx = match dialect {
@@ -703,7 +702,7 @@ impl Db {
                 Dialect::Postgres => p.begin().await?,
             };
             let mut row: Option<(f64, i64, i64)> =
-                sqlx::query_as(select).bind(channel).fetch_optional(&mut *tx).await?;
+                sqlx::query_as(&select).bind(channel).fetch_optional(&mut *tx).await?;
             if row.is_none() {
                 // A channel's first send anywhere: its bucket starts full.
                 sqlx::query(&format!(
@@ -714,16 +713,11 @@ impl Db {
                 .bind(capacity)
                 .execute(&mut *tx)
                 .await?;
-                row = Some(sqlx::query_as(select).bind(channel).fetch_one(&mut *tx).await?);
+                row = Some(sqlx::query_as(&select).bind(channel).fetch_one(&mut *tx).await?);
             }
-            let (tokens, refilled_us, now_us) = row.unwrap_or_default();
-            let take = take_tokens(
-                tokens + returned as f64,
-                (now_us - refilled_us).max(0) as f64 / 1e6,
-                per_second,
-                capacity,
-                want,
-            );
+            let bucket = row.unwrap_or_default();
+            let (_, refilled_us, now_us) = bucket;
+            let take = take_from(bucket);
             sqlx::query(
                 "UPDATE channel_rate_buckets SET tokens = $1, refilled_us = $2 WHERE channel_id = $3",
             )
