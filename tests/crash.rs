@@ -1,7 +1,10 @@
-//! The real binary against a fake receiver over HTTP (the webhook channel): killed with SIGKILL
-//! again and again while it sends 20,000 deliveries, two instances sharing one PostgreSQL, and
-//! a pause measured at the receiver. Each checks, at the receiver, that every recipient got
-//! exactly one message (a repeat after a crash only as an idempotent replay).
+//! The real binary against fake providers over HTTP. Through the webhook channel: killed with
+//! SIGKILL again and again while it sends 20,000 deliveries, two instances sharing one
+//! PostgreSQL, and a pause measured at the receiver; each checks, at the receiver, that every
+//! recipient got exactly one message (a repeat after a crash only as an idempotent replay).
+//! Through WhatsApp, whose API deduplicates nothing: the provider's reports and replies
+//! arriving while the broadcast sends (one instance and two), and a record of accepted sends
+//! that the database refuses for a while.
 #![cfg(feature = "ssr")]
 
 mod common;
@@ -340,5 +343,373 @@ async fn two_instances_on_postgres_keep_to_the_channel_s_rate() {
         return;
     };
     two_instances_together_keep_to_the_channel_s_rate(&t).await;
+    t.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// WhatsApp through a Cloud API fake that, like Meta, deduplicates nothing and reports at once:
+// every accepted message gets its statuses (sent, delivered, read for half) and, for a fifth,
+// a reply quoting it, posted shuffled and some twice while the broadcast is still sending.
+
+use herald::server::fakes::whatsapp::{Config as FakeConfig, FakeWhatsApp};
+
+/// A free loopback port for a Herald process (the fake must know where to post).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A Herald process listening on `port`, its log (warnings and errors) written to `log`.
+fn herald_on(
+    db_url: &str,
+    dir: &std::path::Path,
+    port: u16,
+    lease_s: u32,
+    log: &std::path::Path,
+) -> Herald {
+    let log = std::fs::File::create(log).unwrap();
+    Herald(
+        Command::new(env!("CARGO_BIN_EXE_herald"))
+            .env(
+                "HERALD_CONFIG",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/Leptos.toml"),
+            )
+            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", db_url)
+            .env("HERALD_DATA_DIR", dir)
+            .env("HERALD_DEMO_DATA", "false")
+            .env("HERALD_DISPATCH_LEASE_SECONDS", lease_s.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start herald"),
+    )
+}
+
+/// `customers` generated customers (six in ten on WhatsApp, each of whom wrote within the last
+/// day, so free-form messages may reach them), a WhatsApp channel at `rate` a second to the
+/// fake, and a broadcast to all of them due now: (broadcast, channel).
+async fn whatsapp_broadcast(
+    db: &Db,
+    fake: &FakeWhatsApp,
+    base_url: &str,
+    customers: usize,
+    rate: i64,
+) -> (i64, i64) {
+    let now = Utc::now();
+    herald::server::customers::generate(db, customers, now, |_| {})
+        .await
+        .unwrap();
+    let ids: Vec<i64> = (1..=customers as i64 + 10).collect();
+    for r in db.recipients(&ids).await.unwrap() {
+        if let Some(wa) = r.whatsapp_id {
+            fake.customer_wrote(&wa);
+        }
+    }
+    let author = db
+        .create_user("ops@herald.test", "Ops", Role::Admin, "x", now)
+        .await
+        .unwrap();
+    let c = FakeConfig::default();
+    let channel = db
+        .insert_channel(
+            &NewChannel {
+                kind: "whatsapp".into(),
+                name: "WhatsApp".into(),
+                config_json: serde_json::json!({
+                    "phone_number_id": c.phone_number_id, "access_token": c.access_token,
+                    "app_secret": c.app_secret, "verify_token": "verify", "base_url": base_url,
+                })
+                .to_string(),
+                rate_per_sec: rate,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let v = Compose {
+        name: "Spring offer".into(),
+        body: "Hi {{first_name|there}}, our spring offer starts today 🌷".into(),
+        channel_ids: vec![channel],
+        ..Default::default()
+    }
+    .validate(Intent::SendNow, now)
+    .unwrap();
+    let id = db
+        .create_broadcast(&v, author, "reports-while-sending-01", now)
+        .await
+        .unwrap()
+        .0;
+    (id, channel)
+}
+
+/// Every WhatsApp recipient got exactly one message, and every report and reply the fake made
+/// is in the counters, which equal a recount. Returns the number of deliveries.
+async fn every_report_applied_and_nobody_messaged_twice(
+    db: &Db,
+    id: i64,
+    fake: &FakeWhatsApp,
+) -> usize {
+    let deliveries = db.deliveries_of(id).await.unwrap();
+    let received = fake.received();
+    let twice: Vec<_> = received.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "{} of {} recipients got the message more than once (e.g. {:?})",
+        twice.len(),
+        received.len(),
+        twice.iter().take(3).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        received.len(),
+        deliveries.len(),
+        "each delivery reached its recipient"
+    );
+    let plans = fake.plans();
+    let expect = |f: fn(&herald::server::fakes::whatsapp::Plan) -> bool| {
+        plans.values().filter(|p| f(p)).count() as i64
+    };
+    let want = [
+        deliveries.len() as i64,
+        deliveries.len() as i64 - expect(|p| p.failed),
+        expect(|p| p.delivered),
+        expect(|p| p.read),
+        expect(|p| p.replied),
+        expect(|p| p.failed),
+    ];
+    // Reports are applied as they come; the last ones may still be in flight for a moment.
+    let started = Instant::now();
+    let mut counters = db.counters(id).await.unwrap();
+    while counters != want && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        counters = db.counters(id).await.unwrap();
+    }
+    assert_eq!(
+        counters, want,
+        "audience, sent, delivered, read, replied, failed"
+    );
+    assert_eq!(
+        counters,
+        db.recount(id).await.unwrap(),
+        "counters equal a recount"
+    );
+    assert_eq!(
+        db.counters_by_channel(id).await.unwrap(),
+        db.recount_by_channel(id).await.unwrap()
+    );
+    let timeline = db.timeline(id).await.unwrap();
+    let sum = |i: usize| timeline.iter().map(|(_, c)| c[i]).sum::<i64>();
+    assert_eq!(
+        [sum(1), sum(2), sum(3)],
+        [want[2], want[3], want[4]],
+        "the timeline adds up"
+    );
+    deliveries.len()
+}
+
+/// PostgreSQL's own count of deadlocks in this database (after the instances exited, so their
+/// statistics are flushed).
+async fn pg_deadlocks(url: &str) -> i64 {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(deadlocks, 0) FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    n
+}
+
+/// What the instances logged that matters here: (deadlocks, transient retries, failed records).
+fn read_logs(logs: &[std::path::PathBuf]) -> (usize, usize, usize) {
+    let mut out = (0, 0, 0);
+    for l in logs {
+        let text = std::fs::read_to_string(l).unwrap_or_default();
+        out.0 += text.matches("deadlock").count();
+        out.1 += text.matches("transient failure").count();
+        out.2 += text.matches("recording sends failed").count();
+        let panics = text.matches("panicked").count();
+        assert_eq!(panics, 0, "{}:\n{text}", l.display());
+    }
+    out
+}
+
+async fn reports_while_sending(t: &common::TestDb, instances: usize) {
+    let (fake, base) = FakeWhatsApp::start(FakeConfig::default()).await.unwrap();
+    let (id, channel) = whatsapp_broadcast(&t.db, &fake, &base, 7_500, 500).await;
+    let ports: Vec<u16> = (0..instances).map(|_| free_port()).collect();
+    fake.send_webhooks_to(
+        ports
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}/webhooks/whatsapp/{channel}"))
+            .collect(),
+    );
+    let here = tempfile::tempdir().unwrap();
+    let logs: Vec<_> = (0..instances)
+        .map(|i| here.path().join(format!("herald-{i}.log")))
+        .collect();
+    let mut running: Vec<Herald> = ports
+        .iter()
+        .zip(&logs)
+        .map(|(port, log)| herald_on(&t.url, here.path(), *port, 60, log))
+        .collect();
+    let started = Instant::now();
+    wait_until_sent(&t.db, id, Duration::from_secs(120)).await;
+    let sending = started.elapsed();
+    if !fake.settle(Duration::from_secs(60)).await {
+        let log: String = logs
+            .iter()
+            .map(|l| std::fs::read_to_string(l).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let tail: String = log
+            .chars()
+            .skip(log.chars().count().saturating_sub(3000))
+            .collect();
+        panic!(
+            "{} webhooks unanswered after a minute ({} posted, {} answered with an error); \
+             the log ends:\n{tail}",
+            fake.unanswered(),
+            fake.posted(),
+            fake.refused()
+        );
+    }
+    let n = every_report_applied_and_nobody_messaged_twice(&t.db, id, &fake).await;
+    for h in &mut running {
+        h.kill();
+    }
+    let (deadlocks, retries, failed_records) = read_logs(&logs);
+    eprintln!(
+        "{instances} instance(s): {n} deliveries sent in {sending:?} while {} webhooks were posted \
+         ({} answered with an error); {retries} transient retries logged",
+        fake.posted(),
+        fake.refused()
+    );
+    assert!(n >= 4_000, "{n} deliveries");
+    assert_eq!(deadlocks, 0, "no deadlock logged");
+    assert_eq!(failed_records, 0, "no record of sends failed");
+    assert_eq!(fake.refused(), 0, "no webhook was answered with an error");
+    if t.url.starts_with("postgres") {
+        assert_eq!(
+            pg_deadlocks(&t.url).await,
+            0,
+            "PostgreSQL counted no deadlock"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sqlite_applies_every_report_while_sending_and_sends_each_message_once() {
+    let t = common::sqlite().await;
+    reports_while_sending(&t, 1).await;
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn postgres_applies_every_report_while_sending_and_sends_each_message_once() {
+    let Some(t) = common::postgres().await else {
+        return;
+    };
+    reports_while_sending(&t, 1).await;
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn two_instances_on_postgres_apply_every_report_while_sending_without_deadlocks() {
+    let Some(t) = common::postgres().await else {
+        return;
+    };
+    reports_while_sending(&t, 2).await;
+    t.cleanup().await;
+}
+
+/// Makes every write of an accepted send fail for the next `seconds` (and, on PostgreSQL, the
+/// very first one fail as a deadlock victim, which is retried at once): the database refuses
+/// the record, not the test's code.
+async fn fail_records_for(t: &common::TestDb, seconds: i64) {
+    let until = Utc::now() + chrono::Duration::seconds(seconds);
+    let statements: Vec<String> = if t.url.starts_with("postgres") {
+        vec![
+            "CREATE TABLE fault (until_at TIMESTAMPTZ NOT NULL)".into(),
+            format!("INSERT INTO fault VALUES ('{}')", until.to_rfc3339()),
+            "CREATE SEQUENCE fault_once".into(),
+            "CREATE FUNCTION fail_record() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+               IF nextval('fault_once') = 1 THEN \
+                 RAISE EXCEPTION 'injected: deadlock detected' USING ERRCODE = '40P01'; \
+               END IF; \
+               IF clock_timestamp() < (SELECT until_at FROM fault) THEN \
+                 RAISE EXCEPTION 'injected: the record of a batch fails'; \
+               END IF; RETURN NEW; END $$"
+                .into(),
+            "CREATE TRIGGER fail_record BEFORE UPDATE ON deliveries FOR EACH ROW \
+             WHEN (NEW.state = 'sent' AND OLD.state = 'sending') EXECUTE FUNCTION fail_record()"
+                .into(),
+        ]
+    } else {
+        vec![
+            "CREATE TABLE fault (until_ms INTEGER NOT NULL)".into(),
+            format!("INSERT INTO fault VALUES ({})", until.timestamp_millis()),
+            "CREATE TRIGGER fail_record BEFORE UPDATE OF state ON deliveries FOR EACH ROW \
+             WHEN NEW.state = 'sent' AND OLD.state = 'sending' \
+               AND (SELECT until_ms FROM fault) > CAST(unixepoch('subsec') * 1000 AS INTEGER) \
+             BEGIN SELECT RAISE(ABORT, 'injected: the record of a batch fails'); END"
+                .into(),
+        ]
+    };
+    for s in statements {
+        t.db.execute(&s).await.unwrap();
+    }
+}
+
+/// The record of accepted sends fails for longer than the claim's lease (two seconds): the
+/// dispatcher keeps the outcomes and writes them again, and extends the lease meanwhile, so
+/// neither it nor anything else claims and sends those deliveries again.
+async fn a_failing_record_sends_nothing_twice(t: &common::TestDb) {
+    let (fake, base) = FakeWhatsApp::start(FakeConfig::default()).await.unwrap();
+    let (id, channel) = whatsapp_broadcast(&t.db, &fake, &base, 2_000, 400).await;
+    fail_records_for(t, 5).await;
+    let here = tempfile::tempdir().unwrap();
+    let log = here.path().join("herald.log");
+    let port = free_port();
+    fake.send_webhooks_to(vec![format!(
+        "http://127.0.0.1:{port}/webhooks/whatsapp/{channel}"
+    )]);
+    let mut h = herald_on(&t.url, here.path(), port, 2, &log);
+    wait_until_sent(&t.db, id, Duration::from_secs(90)).await;
+    assert!(
+        fake.settle(Duration::from_secs(60)).await,
+        "every webhook answered"
+    );
+    let n = every_report_applied_and_nobody_messaged_twice(&t.db, id, &fake).await;
+    h.kill();
+    let (_, retries, failed_records) = read_logs(std::slice::from_ref(&log));
+    eprintln!(
+        "{n} deliveries; the record failed {failed_records} times, {retries} transient retries"
+    );
+    assert!(failed_records > 0, "the record did fail");
+    if t.url.starts_with("postgres") {
+        assert!(retries > 0, "the injected deadlock was retried");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_a_failing_record_sends_nothing_twice() {
+    let t = common::sqlite().await;
+    a_failing_record_sends_nothing_twice(&t).await;
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn postgres_a_failing_record_sends_nothing_twice() {
+    let Some(t) = common::postgres().await else {
+        return;
+    };
+    a_failing_record_sends_nothing_twice(&t).await;
     t.cleanup().await;
 }

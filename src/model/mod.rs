@@ -7,6 +7,7 @@ pub mod chat;
 pub mod compose;
 pub mod customer;
 pub mod customer_edit;
+pub mod delivery;
 pub mod import;
 pub mod labels;
 pub mod list_query;

@@ -140,6 +140,50 @@ async fn own_task<T: Send + 'static>(
         .unwrap_or_else(|e| Err(DbError::Task(e.to_string())))
 }
 
+/// The longest pause between attempts to write outcomes whose record failed.
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Until when a batch's claim holds, as far as this process knows (it extends it while the
+/// batch's work is alive).
+pub struct Lease {
+    until_ms: std::sync::atomic::AtomicI64,
+}
+
+impl Lease {
+    fn new(until: chrono::DateTime<chrono::Utc>) -> Self {
+        Lease {
+            until_ms: until.timestamp_millis().into(),
+        }
+    }
+
+    fn until(&self) -> chrono::DateTime<chrono::Utc> {
+        let ms = self.until_ms.load(std::sync::atomic::Ordering::SeqCst);
+        chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+    }
+
+    fn set(&self, until: chrono::DateTime<chrono::Utc>) {
+        self.until_ms.store(
+            until.timestamp_millis(),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
+    /// A third of the lease has passed since it was last set.
+    fn due_for_extension(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        lease: chrono::Duration,
+    ) -> bool {
+        self.until() - now <= lease - lease / 3
+    }
+
+    /// At least a third of the lease is left: a request started now is recorded (or its
+    /// lease extended) well before another worker could take the delivery.
+    fn may_start(&self, now: chrono::DateTime<chrono::Utc>, lease: chrono::Duration) -> bool {
+        self.until() - now >= lease / 3
+    }
+}
+
 /// A channel as the dispatcher uses it.
 struct ChannelInfo {
     kind: ChannelKind,
@@ -325,34 +369,82 @@ impl Dispatcher {
     /// Sends a claimed batch and records the outcomes as they come, in chunks (every
     /// `RECORD_EVERY` outcomes or `RECORD_AFTER`), so progress shows while a slow channel
     /// works through its batch and a crash loses little.
+    ///
+    /// A send the provider accepted must never go out again because its record failed, so
+    /// outcomes whose record failed are kept and written again (with a growing pause) until
+    /// it succeeds, and the claim's lease is extended while any of its sends are in flight
+    /// or waiting to be written: no other worker takes them over meanwhile. Should the
+    /// extension itself keep failing, no new request starts once the lease is nearly over.
     async fn send_batch(&self, claimed: Vec<Claimed>, round: &mut Round) -> Result<(), DbError> {
         const RECORD_EVERY: usize = 200;
         const RECORD_AFTER: Duration = Duration::from_millis(250);
-        let jobs = self.prepare(claimed).await?;
+        let lease = Arc::new(Lease::new(self.clock.now() + self.settings.lease));
+        // The claim's deliveries not recorded yet: (id, attempt).
+        let mut held: std::collections::BTreeMap<i64, i64> =
+            claimed.iter().map(|c| (c.id, c.attempts)).collect();
+        let jobs = self.prepare(claimed, lease.clone()).await?;
         let mut outcomes =
             futures::stream::iter(jobs).buffer_unordered(self.settings.concurrency.max(1));
         let mut pending: Vec<(Claimed, Outcome)> = Vec::new();
         let mut last = tokio::time::Instant::now();
+        let mut sends_done = false;
+        let mut failures = 0u32;
+        let mut next_try = tokio::time::Instant::now();
         loop {
-            let next = tokio::time::timeout(RECORD_AFTER, outcomes.next()).await;
-            let done = matches!(next, Ok(None));
-            if let Ok(Some((c, o))) = next {
-                match &o {
-                    Outcome::Sent { .. } => round.sent += 1,
-                    Outcome::Retry { .. } => round.retried += 1,
-                    Outcome::Failed { .. } => round.failed += 1,
-                    Outcome::Released => round.released += 1,
+            if !sends_done {
+                match tokio::time::timeout(RECORD_AFTER, outcomes.next()).await {
+                    Ok(Some((c, o))) => {
+                        match &o {
+                            Outcome::Sent { .. } => round.sent += 1,
+                            Outcome::Retry { .. } => round.retried += 1,
+                            Outcome::Failed { .. } => round.failed += 1,
+                            Outcome::Released => round.released += 1,
+                        }
+                        pending.push((c, o));
+                    }
+                    Ok(None) => sends_done = true,
+                    Err(_) => {}
                 }
-                pending.push((c, o));
+            } else {
+                tokio::time::sleep_until(next_try.max(tokio::time::Instant::now())).await;
             }
-            if !pending.is_empty()
-                && (done || pending.len() >= RECORD_EVERY || last.elapsed() >= RECORD_AFTER)
-            {
-                self.db.record(&pending, self.clock.now()).await?;
-                pending.clear();
-                last = tokio::time::Instant::now();
+            let now = self.clock.now();
+            if lease.due_for_extension(now, self.settings.lease) && !held.is_empty() {
+                let until = now + self.settings.lease;
+                let ids: Vec<(i64, i64)> = held.iter().map(|(d, a)| (*d, *a)).collect();
+                match self.db.extend_claims(&ids, until).await {
+                    Ok(_) => lease.set(until),
+                    Err(e) => tracing::warn!(error = %e, "extending a claim's lease failed"),
+                }
             }
-            if done {
+            let due = !pending.is_empty()
+                && (sends_done || pending.len() >= RECORD_EVERY || last.elapsed() >= RECORD_AFTER)
+                && tokio::time::Instant::now() >= next_try;
+            if due {
+                match self.db.record(&pending, self.clock.now()).await {
+                    Ok(()) => {
+                        for (c, _) in &pending {
+                            held.remove(&c.id);
+                        }
+                        pending.clear();
+                        last = tokio::time::Instant::now();
+                        failures = 0;
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        let wait =
+                            Duration::from_millis(250 << failures.min(7)).min(RECORD_RETRY_MAX);
+                        tracing::error!(
+                            error = %e,
+                            outcomes = pending.len(),
+                            failures,
+                            "recording sends failed; the outcomes are kept and written again in {wait:?}"
+                        );
+                        next_try = tokio::time::Instant::now() + wait;
+                    }
+                }
+            }
+            if sends_done && pending.is_empty() {
                 return Ok(());
             }
         }
@@ -363,6 +455,7 @@ impl Dispatcher {
     async fn prepare(
         &self,
         claimed: Vec<Claimed>,
+        lease: Arc<Lease>,
     ) -> Result<Vec<impl std::future::Future<Output = (Claimed, Outcome)> + '_>, DbError> {
         // What the batch needs, read once: each broadcast's message and each customer.
         let mut content: HashMap<i64, Arc<Content>> = HashMap::new();
@@ -391,8 +484,9 @@ impl Dispatcher {
                 let body = content.get(&c.broadcast_id).cloned();
                 let person = people.get(&c.customer_id).cloned();
                 let channel = channels.get(&c.channel_id).cloned().flatten();
+                let lease = lease.clone();
                 async move {
-                    let outcome = self.send_one(&c, body, person, channel).await;
+                    let outcome = self.send_one(&c, body, person, channel, &lease).await;
                     (c, outcome)
                 }
             })
@@ -457,6 +551,7 @@ impl Dispatcher {
         content: Option<Arc<Content>>,
         person: Option<Recipient>,
         channel: Option<Arc<ChannelInfo>>,
+        lease: &Lease,
     ) -> Outcome {
         if self.is_halted(c.broadcast_id) {
             return Outcome::Released;
@@ -484,8 +579,13 @@ impl Dispatcher {
                 };
             }
         };
-        // Paused while waiting for the rate limit: do not start the request.
-        if !self.send_token(c, &channel).await || self.is_halted(c.broadcast_id) {
+        // Paused while waiting for the rate limit: do not start the request. Nor when the
+        // claim's lease could not be extended and is nearly over: another worker may soon take
+        // the delivery (it is released if it is still ours).
+        if !self.send_token(c, &channel).await
+            || self.is_halted(c.broadcast_id)
+            || !lease.may_start(self.clock.now(), self.settings.lease)
+        {
             return Outcome::Released;
         }
         let message = Outgoing {

@@ -181,14 +181,8 @@ pub async fn telegram(
             return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
         }
     };
-    match db.inbound_seen(channel_id, &own_id).await {
-        Ok(true) => return reply(StatusCode::OK, serde_json::json!({ "ignored": "repeat" })),
-        Ok(false) => {}
-        Err(e) => {
-            tracing::error!(error = ?e, "webhook: lookup failed");
-            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
-        }
-    }
+    // A repeated update is stored once (and still marks the reply, in case the first try
+    // stored the message but failed before that).
     match db
         .record_inbound_reply(
             channel_id,
@@ -200,6 +194,7 @@ pub async fn telegram(
         )
         .await
     {
+        Ok(i) if i.repeat => reply(StatusCode::OK, serde_json::json!({ "ignored": "repeat" })),
         Ok(i) => reply(
             StatusCode::OK,
             serde_json::json!({ "message_id": i.message_id, "replied": i.replied, "opted_out": i.opted_out }),
@@ -312,9 +307,6 @@ pub async fn sms(
             return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
         }
     };
-    if !sid.is_empty() && db.inbound_seen(channel_id, sid).await.unwrap_or(false) {
-        return twiml();
-    }
     match db
         .record_inbound_reply(
             channel_id,
@@ -468,11 +460,6 @@ pub async fn whatsapp(
                     Ok(None) => continue,
                     Err(e) => return unavailable(e),
                 };
-                match db.inbound_seen(channel_id, id).await {
-                    Ok(true) => continue,
-                    Ok(false) => {}
-                    Err(e) => return unavailable(e),
-                }
                 let text: String = text.chars().take(4096).collect();
                 if let Err(e) = db
                     .record_inbound_reply(

@@ -15,6 +15,7 @@ pub mod customers;
 pub mod db;
 pub mod dispatcher;
 pub mod export;
+pub mod fakes;
 pub mod import;
 pub mod import_web;
 pub mod inbound;

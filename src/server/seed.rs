@@ -105,10 +105,10 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
-    fn per_mille(&mut self, p: u64) -> bool {
+    pub fn per_mille(&mut self, p: u64) -> bool {
         self.below(1000) < p
     }
 }

@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
+use super::retry::retrying;
+use super::{Applied, DeliveryEvent, Report};
 use super::{Db, DbError, Dialect, on_pool};
 use crate::model::audience::{AudienceRule, Field, Match, Op};
 use crate::model::channel::ChannelKind;
@@ -16,6 +18,19 @@ pub struct Inbound {
     pub opted_out: bool,
     /// The delivery it was the first reply to, if any.
     pub replied: Option<i64>,
+    /// The provider had sent this message before (same provider id): stored then, and the
+    /// repeat changed nothing.
+    pub repeat: bool,
+}
+
+/// An inbound message as [`Db::store_inbound`] left it.
+struct StoredInbound {
+    message_id: i64,
+    /// False when the provider sent it before (it was stored then).
+    new: bool,
+    opted_out: bool,
+    /// The broadcast message it answers: (provider id, delivery if recorded).
+    answers: Option<(String, Option<i64>)>,
 }
 
 /// How long after a broadcast message an inbound message without a reply context counts as
@@ -329,7 +344,9 @@ impl Db {
     /// [`Db::record_inbound`] for a message that may answer a broadcast: the delivery whose
     /// provider id is `reply_to` (the provider's reply context), else the customer's latest
     /// delivery on this channel sent within [`REPLY_WINDOW_HOURS`], is marked replied (once;
-    /// its broadcast's reply counter goes up in the same transaction).
+    /// its broadcast's reply counter goes up in the same transaction). A reply quoting a
+    /// message whose send is not recorded yet is applied once it is. A message the provider
+    /// sends again (same provider id) is stored once; the repeat changes nothing.
     pub async fn record_inbound_reply(
         &self,
         channel_id: i64,
@@ -339,23 +356,82 @@ impl Db {
         reply_to: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Inbound, DbError> {
+        let stored = retrying("storing an inbound message", move || {
+            self.store_inbound(
+                channel_id,
+                customer_id,
+                body,
+                provider_message_id,
+                reply_to,
+                now,
+            )
+        })
+        .await?;
+        let mut replied = None;
+        if let Some((pid, delivery)) = &stored.answers {
+            let report = Report {
+                channel_id,
+                provider_message_id: pid.clone(),
+                event: DeliveryEvent::Replied {
+                    message_id: stored.message_id,
+                },
+                at: now,
+            };
+            if self.apply_events(&[report]).await?[0] == Applied::Moved {
+                replied = *delivery;
+            }
+        }
+        if stored.new {
+            self.announce_chat(customer_id).await;
+        }
+        Ok(Inbound {
+            message_id: stored.message_id,
+            opted_out: stored.opted_out,
+            replied,
+            repeat: !stored.new,
+        })
+    }
+
+    /// The message of [`Db::record_inbound_reply`] stored (once) with its opt-out, and the
+    /// broadcast message it answers: (its provider id, the delivery if recorded).
+    async fn store_inbound(
+        &self,
+        channel_id: i64,
+        customer_id: i64,
+        body: &str,
+        provider_message_id: Option<&str>,
+        reply_to: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<StoredInbound, DbError> {
         let stop = is_stop_request(body);
         let since = now - chrono::Duration::hours(REPLY_WINDOW_HOURS);
-        let result = on_pool!(self, p => {
+        Ok(on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            let message_id: i64 = sqlx::query_scalar(
+            let inserted: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO messages (customer_id, channel_id, direction, body, provider_message_id, created_at) \
-                 VALUES ($1, $2, 'in', $3, $4, $5) RETURNING id",
+                 VALUES ($1, $2, 'in', $3, $4, $5) ON CONFLICT (channel_id, provider_message_id) \
+                 WHERE direction = 'in' AND provider_message_id IS NOT NULL DO NOTHING RETURNING id",
             )
             .bind(customer_id)
             .bind(channel_id)
             .bind(body)
             .bind(provider_message_id)
             .bind(now)
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
+            let new = inserted.is_some();
+            let message_id = match inserted {
+                Some(id) => id,
+                None => sqlx::query_scalar(
+                    "SELECT id FROM messages WHERE channel_id = $1 AND provider_message_id = $2 AND direction = 'in'",
+                )
+                .bind(channel_id)
+                .bind(provider_message_id)
+                .fetch_one(&mut *tx)
+                .await?,
+            };
             let mut opted_out = false;
-            if stop {
+            if stop && new {
                 opted_out = sqlx::query(
                     "INSERT INTO customer_opt_outs (customer_id, channel_kind, at, message_id) \
                      SELECT $1, kind, $2, $3 FROM channels WHERE id = $4 ON CONFLICT DO NOTHING",
@@ -381,77 +457,35 @@ impl Db {
                     .await?;
                 }
             }
-            // Which delivery it answers: the one it quotes, else the latest within the window.
-            let mut answered: Option<(i64, i64)> = None;
-            if let Some(r) = reply_to {
-                answered = sqlx::query_as(
-                    "SELECT id, broadcast_id FROM deliveries WHERE channel_id = $1 AND provider_message_id = $2 AND customer_id = $3",
-                )
-                .bind(channel_id)
-                .bind(r)
-                .bind(customer_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            }
-            if answered.is_none() {
-                answered = sqlx::query_as(
-                    "SELECT id, broadcast_id FROM deliveries WHERE customer_id = $1 AND channel_id = $2 \
+            // Which broadcast message it answers: the one it quotes (perhaps not recorded
+            // yet), else the latest within the window.
+            let answers: Option<(String, Option<i64>)> = match reply_to {
+                Some(r) => {
+                    let delivery: Option<i64> = sqlx::query_scalar(
+                        "SELECT id FROM deliveries WHERE channel_id = $1 AND provider_message_id = $2 AND customer_id = $3",
+                    )
+                    .bind(channel_id)
+                    .bind(r)
+                    .bind(customer_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    Some((r.to_string(), delivery))
+                }
+                None => sqlx::query_as::<_, (String, i64)>(
+                    "SELECT provider_message_id, id FROM deliveries WHERE customer_id = $1 AND channel_id = $2 \
                      AND sent_at IS NOT NULL AND sent_at >= $3 AND state IN ('sent', 'delivered', 'read') \
-                     ORDER BY sent_at DESC, id DESC LIMIT 1",
+                     AND provider_message_id IS NOT NULL ORDER BY sent_at DESC, id DESC LIMIT 1",
                 )
                 .bind(customer_id)
                 .bind(channel_id)
                 .bind(since)
                 .fetch_optional(&mut *tx)
-                .await?;
-            }
-            let mut replied = None;
-            if let Some((delivery, broadcast)) = answered {
-                sqlx::query("UPDATE messages SET broadcast_id = $1, delivery_id = $2 WHERE id = $3")
-                    .bind(broadcast)
-                    .bind(delivery)
-                    .bind(message_id)
-                    .execute(&mut *tx)
-                    .await?;
-                let first = sqlx::query(
-                    "UPDATE deliveries SET replied_at = $1 WHERE id = $2 AND replied_at IS NULL",
-                )
-                .bind(now)
-                .bind(delivery)
-                .execute(&mut *tx)
                 .await?
-                .rows_affected()
-                    > 0;
-                if first {
-                    sqlx::query("UPDATE broadcasts SET replied_count = replied_count + 1 WHERE id = $1")
-                        .bind(broadcast)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(
-                        "UPDATE broadcast_channel_counts SET replied_count = replied_count + 1 \
-                         WHERE broadcast_id = $1 AND channel_id = $2",
-                    )
-                    .bind(broadcast)
-                    .bind(channel_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query(super::dispatch::TIMELINE_ADD)
-                        .bind(broadcast)
-                        .bind(super::dispatch::minute(now))
-                        .bind(0i64)
-                        .bind(0i64)
-                        .bind(0i64)
-                        .bind(1i64)
-                        .execute(&mut *tx)
-                        .await?;
-                    replied = Some(delivery);
-                }
-            }
+                .map(|(pid, id)| (pid, Some(id))),
+            };
             tx.commit().await?;
-            Inbound { message_id, opted_out, replied }
-        });
-        self.announce_chat(customer_id).await;
-        Ok(result)
+            StoredInbound { message_id, new, opted_out, answers }
+        }))
     }
 
     /// The channel kinds a customer opted out of by message, with when.

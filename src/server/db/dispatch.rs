@@ -8,10 +8,13 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::audience::{AudienceBind, Builder};
+use super::counters::{Counter, Tally, write_tally};
+use super::retry::retrying;
 use super::{Db, DbError, Dialect, audit_in, on_pool};
 use crate::model::audience::AudienceRule;
 use crate::model::channel::ChannelKind;
 use crate::model::compose::AttachmentRef;
+use crate::model::delivery::{self, DeliveryState};
 
 /// A delivery a worker holds: it may send it until the lease ends.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -64,6 +67,34 @@ pub enum DeliveryEvent {
     Failed {
         reason: String,
     },
+    /// The customer answered it with the stored message `message_id`.
+    Replied {
+        message_id: i64,
+    },
+}
+
+impl DeliveryEvent {
+    /// How an early report keeps it: (event, reason, reply message).
+    fn stored(&self) -> (&'static str, Option<&str>, Option<i64>) {
+        match self {
+            DeliveryEvent::Delivered => ("delivered", None, None),
+            DeliveryEvent::Read => ("read", None, None),
+            DeliveryEvent::Failed { reason } => ("failed", Some(reason.as_str()), None),
+            DeliveryEvent::Replied { message_id } => ("replied", None, Some(*message_id)),
+        }
+    }
+
+    /// An early report as kept.
+    fn from_stored(event: &str, reason: Option<String>, message: Option<i64>) -> Self {
+        match (event, message) {
+            ("read", _) => DeliveryEvent::Read,
+            ("failed", _) => DeliveryEvent::Failed {
+                reason: reason.unwrap_or_default(),
+            },
+            ("replied", Some(message_id)) => DeliveryEvent::Replied { message_id },
+            _ => DeliveryEvent::Delivered,
+        }
+    }
 }
 
 /// Adds to a broadcast's timeline: ($1 broadcast, $2 minute, $3 sent, $4 delivered, $5 read,
@@ -89,27 +120,6 @@ const RECOUNT: &str = "COALESCE(SUM(CASE WHEN state IN ('sent', 'delivered', 're
      COALESCE(SUM(CASE WHEN replied_at IS NOT NULL THEN 1 ELSE 0 END), 0), \
      COALESCE(SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END), 0)";
 
-/// How a batch of reports changes a counters row: delivered +$1, read +$2, sent −$3, failed +$4.
-const REPORT_COUNTS: &str = "delivered_count = delivered_count + $1, read_count = read_count + $2, \
-     sent_count = sent_count - $3, failed_count = failed_count + $4";
-
-/// A kept early report: (id, channel, provider message id, event, reason, at).
-type EarlyRow = (i64, i64, String, String, Option<String>, DateTime<Utc>);
-
-/// What a batch of reports does to one delivery.
-struct Change {
-    broadcast: i64,
-    channel: i64,
-    old: String,
-    new: String,
-    delivered_at: Option<DateTime<Utc>>,
-    read_at: Option<DateTime<Utc>>,
-    failed_at: Option<DateTime<Utc>>,
-    error: Option<String>,
-    /// The reports (by position) that moved it.
-    reports: Vec<usize>,
-}
-
 /// A provider's report on one message it accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -130,18 +140,6 @@ pub enum Applied {
     Unknown,
 }
 
-/// Rank of a delivery state on the way forward; `failed` is an end of its own.
-fn rank(state: &str) -> i32 {
-    match state {
-        "pending" => 0,
-        "sending" => 1,
-        "sent" => 2,
-        "delivered" => 3,
-        "read" => 4,
-        _ => 5,
-    }
-}
-
 /// A stored audience rule and channel list, as the broadcast row keeps them.
 fn parse_plan(audience: &str, channels: &str) -> (AudienceRule, Vec<i64>) {
     (
@@ -156,6 +154,151 @@ pub struct Content {
     pub name: String,
     pub body: String,
     pub attachments: Vec<AttachmentRef>,
+}
+
+/// A kept early report: (id, channel, provider message id, event, reason, at, reply message).
+type EarlyRow = (
+    i64,
+    i64,
+    String,
+    String,
+    Option<String>,
+    DateTime<Utc>,
+    Option<i64>,
+);
+
+/// A delivery a batch of reports names, as stored (and locked).
+struct Stored {
+    id: i64,
+    broadcast: i64,
+    channel: i64,
+    state: DeliveryState,
+    replied: bool,
+}
+
+/// What a batch of reports does to one delivery.
+struct Change {
+    id: i64,
+    stored: DeliveryState,
+    new: DeliveryState,
+    delivered_at: Option<DateTime<Utc>>,
+    read_at: Option<DateTime<Utc>>,
+    failed_at: Option<DateTime<Utc>>,
+    error: Option<String>,
+    replied_at: Option<DateTime<Utc>>,
+}
+
+/// A batch of reports worked out against the deliveries they name.
+struct Folded {
+    /// One per report.
+    results: Vec<Applied>,
+    /// Reports (by position) about messages not recorded.
+    unknown: Vec<usize>,
+    /// The deliveries that change, by ascending id.
+    changes: Vec<Change>,
+    /// (reply message, delivery it answers, broadcast)
+    links: Vec<(i64, i64, i64)>,
+    tally: Tally,
+}
+
+/// Applies each report in order to the state so far ([`crate::model::delivery::after`]), so a
+/// repeat or a late report within the batch changes nothing either; gathers the counter
+/// changes.
+fn fold_reports(reports: &[Report], found: &HashMap<(i64, &str), Stored>) -> Folded {
+    let mut results = Vec::with_capacity(reports.len());
+    let mut unknown = Vec::new();
+    let mut links = Vec::new();
+    let mut tally = Tally::default();
+    // delivery id → (replied so far, change so far)
+    let mut work: HashMap<i64, (bool, Change)> = HashMap::new();
+    for (i, r) in reports.iter().enumerate() {
+        let Some(d) = found.get(&(r.channel_id, r.provider_message_id.as_str())) else {
+            unknown.push(i);
+            results.push(Applied::Unknown);
+            continue;
+        };
+        let (replied, change) = work.entry(d.id).or_insert_with(|| {
+            (
+                d.replied,
+                Change {
+                    id: d.id,
+                    stored: d.state,
+                    new: d.state,
+                    delivered_at: None,
+                    read_at: None,
+                    failed_at: None,
+                    error: None,
+                    replied_at: None,
+                },
+            )
+        });
+        let report = match &r.event {
+            DeliveryEvent::Replied { message_id } => {
+                links.push((*message_id, d.id, d.broadcast));
+                if *replied {
+                    results.push(Applied::Unchanged);
+                } else {
+                    *replied = true;
+                    change.replied_at = Some(r.at);
+                    tally.add(d.broadcast, d.channel, Counter::Replied, 1);
+                    tally.add_timeline(d.broadcast, minute(r.at), Counter::Replied, 1);
+                    results.push(Applied::Moved);
+                }
+                continue;
+            }
+            DeliveryEvent::Delivered => delivery::Report::Delivered,
+            DeliveryEvent::Read => delivery::Report::Read,
+            DeliveryEvent::Failed { .. } => delivery::Report::Failed,
+        };
+        let Some(new) = delivery::after(change.new, report) else {
+            results.push(Applied::Unchanged);
+            continue;
+        };
+        let [sent, delivered, read, failed] = delivery::counter_change(change.new, new);
+        for (counter, by) in [
+            (Counter::Sent, sent),
+            (Counter::Delivered, delivered),
+            (Counter::Read, read),
+            (Counter::Failed, failed),
+        ] {
+            if by != 0 {
+                tally.add(d.broadcast, d.channel, counter, by);
+            }
+        }
+        if delivered > 0 {
+            tally.add_timeline(d.broadcast, minute(r.at), Counter::Delivered, 1);
+        }
+        if read > 0 {
+            tally.add_timeline(d.broadcast, minute(r.at), Counter::Read, 1);
+        }
+        match &r.event {
+            DeliveryEvent::Delivered => change.delivered_at = Some(r.at),
+            DeliveryEvent::Read => {
+                change.delivered_at.get_or_insert(r.at);
+                change.read_at = Some(r.at);
+            }
+            DeliveryEvent::Failed { reason } => {
+                change.failed_at = Some(r.at);
+                change.error = Some(reason.clone());
+            }
+            DeliveryEvent::Replied { .. } => {}
+        }
+        change.new = new;
+        results.push(Applied::Moved);
+    }
+    let mut changes: Vec<Change> = work
+        .into_values()
+        .map(|(_, c)| c)
+        .filter(|c| c.new != c.stored || c.replied_at.is_some())
+        .collect();
+    changes.sort_by_key(|c| c.id);
+    Folded {
+        results,
+        unknown,
+        changes,
+        links,
+        tally,
+    }
 }
 
 impl Db {
@@ -387,9 +530,53 @@ impl Db {
         Ok(claimed)
     }
 
+    /// Extends the lease of claimed deliveries (id, attempt) still held by that claim to
+    /// `until`: the worker is alive and still sending or recording them. Returns how many.
+    pub async fn extend_claims(
+        &self,
+        held: &[(i64, i64)],
+        until: DateTime<Utc>,
+    ) -> Result<u64, DbError> {
+        let dialect = self.dialect();
+        let mut n = 0;
+        for chunk in held.chunks(500) {
+            let values = (0..chunk.len())
+                .map(|i| format!("(${}, ${})", 2 + 2 * i, 3 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(",");
+            // Locked by ascending id before the update (see `counters`).
+            let lock = if dialect == Dialect::Postgres {
+                " ORDER BY d.id FOR UPDATE OF d"
+            } else {
+                ""
+            };
+            let sql = format!(
+                "WITH v(id, attempts) AS (VALUES {values}) UPDATE deliveries SET claimed_until = $1 \
+                 WHERE id IN (SELECT d.id FROM deliveries d JOIN v ON d.id = v.id AND d.attempts = v.attempts \
+                 WHERE d.state = 'sending'{lock})"
+            );
+            n += retrying("extending a lease", || {
+                let sql = sql.as_str();
+                async move {
+                    let r = on_pool!(self, p => {
+                        let mut q = sqlx::query(sql).bind(until);
+                        for (id, attempts) in chunk {
+                            q = q.bind(id).bind(attempts);
+                        }
+                        q.execute(p).await?.rows_affected()
+                    });
+                    Ok::<u64, DbError>(r)
+                }
+            })
+            .await?;
+        }
+        Ok(n)
+    }
+
     /// Records what became of claimed deliveries, with the broadcasts' counters, in one
-    /// transaction. A delivery no longer held by that claim (its lease ran out and another
-    /// worker took it) is left alone.
+    /// transaction (run again if it fails for a passing reason). A delivery no longer held by
+    /// that claim (its lease ran out and another worker took it) is left alone, so running it
+    /// twice changes nothing more than once.
     pub async fn record(
         &self,
         results: &[(Claimed, Outcome)],
@@ -398,6 +585,35 @@ impl Db {
         if results.is_empty() {
             return Ok(());
         }
+        let mut sorted: Vec<&(Claimed, Outcome)> = results.iter().collect();
+        sorted.sort_by_key(|(c, _)| c.id);
+        let results = &sorted[..];
+        retrying("recording sends", move || self.record_once(results, now)).await?;
+        let recorded: Vec<(i64, &str)> = results
+            .iter()
+            .filter_map(|(c, o)| match o {
+                Outcome::Sent {
+                    provider_message_id,
+                    ..
+                } => Some((c.channel_id, provider_message_id.as_str())),
+                _ => None,
+            })
+            .collect();
+        if !recorded.is_empty()
+            && let Err(e) = self.apply_early_reports_for(&recorded).await
+        {
+            // Kept: the minute sweep applies them.
+            tracing::warn!(error = %e, "applying early provider reports failed");
+        }
+        Ok(())
+    }
+
+    /// [`Db::record`]'s transaction, for outcomes in ascending delivery id.
+    async fn record_once(
+        &self,
+        results: &[&(Claimed, Outcome)],
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
         // Accepted ones, the bulk, in one statement; the rest one by one.
         let sent: Vec<(&Claimed, &str)> = results
             .iter()
@@ -411,18 +627,27 @@ impl Db {
             .collect();
         let rest: Vec<&(Claimed, Outcome)> = results
             .iter()
+            .copied()
             .filter(|(_, o)| !matches!(o, Outcome::Sent { .. }))
             .collect();
+        let dialect = self.dialect();
         let set_sent = "SET state = 'sent', provider_message_id = v.pid, sent_at = $1, claimed_until = NULL, error = NULL";
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            // (broadcast, channel) → (sent, failed)
-            let mut counts: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
-            let mut tally = |b: i64, ch: i64, s: i64, f: i64| {
-                let x = counts.entry((b, ch)).or_default();
-                x.0 += s;
-                x.1 += f;
-            };
+            if dialect == Dialect::Postgres {
+                // Lock order (see `counters`): the deliveries first, by id, before the
+                // statements below touch them in whatever order their plans choose.
+                let ids: Vec<i64> = results.iter().map(|(c, _)| c.id).collect();
+                for chunk in ids.chunks(1000) {
+                    let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+                    sqlx::query(&format!(
+                        "SELECT id FROM deliveries WHERE id IN ({list}) ORDER BY id FOR UPDATE"
+                    ))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            let mut tally = Tally::default();
             for chunk in sent.chunks(500) {
                 // One VALUES list of (id, attempt, provider id); both databases take it.
                 let mut sql = String::from("WITH v(id, attempts, pid) AS (VALUES ");
@@ -444,17 +669,13 @@ impl Db {
                 }
                 let moved: Vec<(i64, i64)> = q.fetch_all(&mut *tx).await?;
                 for (b, ch) in moved {
-                    tally(b, ch, 1, 0);
+                    tally.add(b, ch, Counter::Sent, 1);
+                    tally.add_timeline(b, minute(now), Counter::Sent, 1);
                 }
             }
             for (c, outcome) in rest {
                 let q = match outcome {
-                    Outcome::Sent { provider_message_id, .. } => sqlx::query(
-                        "UPDATE deliveries SET state = 'sent', provider_message_id = $1, sent_at = $2, \
-                         claimed_until = NULL, error = NULL WHERE id = $3 AND state = 'sending' AND attempts = $4",
-                    )
-                    .bind(provider_message_id)
-                    .bind(now),
+                    Outcome::Sent { .. } => continue,
                     Outcome::Retry { reason, at } => sqlx::query(
                         "UPDATE deliveries SET state = 'pending', error = $1, next_attempt_at = $2, \
                          claimed_until = NULL WHERE id = $3 AND state = 'sending' AND attempts = $4",
@@ -478,61 +699,14 @@ impl Db {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-                if changed == 0 {
-                    continue;
-                }
-                match outcome {
-                    Outcome::Failed { .. } => tally(c.broadcast_id, c.channel_id, 0, 1),
-                    Outcome::Sent { .. } => tally(c.broadcast_id, c.channel_id, 1, 0),
-                    _ => {}
+                if changed > 0 && matches!(outcome, Outcome::Failed { .. }) {
+                    tally.add(c.broadcast_id, c.channel_id, Counter::Failed, 1);
                 }
             }
-            let mut totals: HashMap<i64, (i64, i64)> = HashMap::new();
-            for (&(b, ch), &(s, f)) in &counts {
-                let t = totals.entry(b).or_default();
-                t.0 += s;
-                t.1 += f;
-                sqlx::query(
-                    "UPDATE broadcast_channel_counts SET sent_count = sent_count + $1, failed_count = failed_count + $2 \
-                     WHERE broadcast_id = $3 AND channel_id = $4",
-                )
-                .bind(s)
-                .bind(f)
-                .bind(b)
-                .bind(ch)
-                .execute(&mut *tx)
-                .await?;
-            }
-            for (b, (s, f)) in totals {
-                sqlx::query(
-                    "UPDATE broadcasts SET sent_count = sent_count + $1, failed_count = failed_count + $2 WHERE id = $3",
-                )
-                .bind(s)
-                .bind(f)
-                .bind(b)
-                .execute(&mut *tx)
-                .await?;
-                if s > 0 {
-                    sqlx::query(TIMELINE_ADD)
-                        .bind(b)
-                        .bind(minute(now))
-                        .bind(s)
-                        .bind(0i64)
-                        .bind(0i64)
-                        .bind(0i64)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
+            write_tally!(tx, tally);
             tx.commit().await?;
             Ok::<(), DbError>(())
-        })?;
-        if !sent.is_empty() {
-            let recorded: Vec<(i64, &str)> =
-                sent.iter().map(|(c, pid)| (c.channel_id, *pid)).collect();
-            self.apply_early_reports_for(&recorded).await?;
-        }
-        Ok(())
+        })
     }
 
     /// Applies the reports that arrived before these (channel, provider id) messages were
@@ -556,8 +730,8 @@ impl Db {
                             .collect::<Vec<_>>()
                             .join(",");
                         let sql = format!(
-                            "SELECT id, channel_id, provider_message_id, event, reason, at FROM early_reports \
-                             WHERE channel_id = $1 AND provider_message_id IN ({list}) ORDER BY id"
+                            "SELECT id, channel_id, provider_message_id, event, reason, at, message_id \
+                             FROM early_reports WHERE channel_id = $1 AND provider_message_id IN ({list}) ORDER BY id"
                         );
                         let mut q = sqlx::query_as::<_, EarlyRow>(&sql).bind(channel);
                         for pid in chunk {
@@ -582,7 +756,7 @@ impl Db {
                 .execute(p)
                 .await?;
             sqlx::query_as::<_, EarlyRow>(
-                "SELECT e.id, e.channel_id, e.provider_message_id, e.event, e.reason, e.at \
+                "SELECT e.id, e.channel_id, e.provider_message_id, e.event, e.reason, e.at, e.message_id \
                  FROM early_reports e JOIN deliveries d \
                    ON d.channel_id = e.channel_id AND d.provider_message_id = e.provider_message_id \
                  ORDER BY e.id LIMIT 1000",
@@ -593,33 +767,28 @@ impl Db {
         self.apply_early_rows(rows).await
     }
 
-    /// Applies early reports (forward-only, so a repeat is harmless), then removes them.
+    /// Applies early reports and removes them, in one transaction (forward-only, so one that
+    /// two instances both apply changes things once).
     async fn apply_early_rows(&self, rows: Vec<EarlyRow>) -> Result<usize, DbError> {
         if rows.is_empty() {
             return Ok(0);
         }
+        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
         let reports: Vec<Report> = rows
-            .iter()
-            .map(|(_, channel_id, pid, event, reason, at)| Report {
-                channel_id: *channel_id,
-                provider_message_id: pid.clone(),
-                event: match event.as_str() {
-                    "read" => DeliveryEvent::Read,
-                    "failed" => DeliveryEvent::Failed {
-                        reason: reason.clone().unwrap_or_default(),
-                    },
-                    _ => DeliveryEvent::Delivered,
-                },
-                at: *at,
+            .into_iter()
+            .map(|(_, channel_id, pid, event, reason, at, message)| Report {
+                channel_id,
+                provider_message_id: pid,
+                event: DeliveryEvent::from_stored(&event, reason, message),
+                at,
             })
             .collect();
-        self.apply_events(&reports).await?;
-        let ids: Vec<String> = rows.iter().map(|r| r.0.to_string()).collect();
-        let sql = format!("DELETE FROM early_reports WHERE id IN ({})", ids.join(","));
-        on_pool!(self, p => {
-            sqlx::query(&sql).execute(p).await?;
-        });
-        Ok(rows.len())
+        let (reports, ids) = (&reports[..], &ids[..]);
+        retrying("applying early reports", move || {
+            self.apply_events_once(reports, Some(ids))
+        })
+        .await?;
+        Ok(ids.len())
     }
 
     /// Sending broadcasts with nothing pending or in flight become Sent (or Failed, when every
@@ -753,124 +922,91 @@ impl Db {
 
     /// [`Db::apply_event`] for many reports in one transaction (webhook ingestion groups the
     /// reports that arrive together), applied in order, so a repeat within the batch changes
-    /// nothing either. Counters change once per broadcast. One result per report.
+    /// nothing either. A report about a message not recorded yet is kept and applied once it
+    /// is. Run again if it fails for a passing reason. One result per report.
     pub async fn apply_events(&self, reports: &[Report]) -> Result<Vec<Applied>, DbError> {
         if reports.is_empty() {
             return Ok(Vec::new());
         }
+        retrying("applying provider reports", move || {
+            self.apply_events_once(reports, None)
+        })
+        .await
+    }
+
+    /// One transaction of [`Db::apply_events`]. With `early`, the reports are kept early
+    /// reports (those ids): they are removed in the same transaction, and not kept again.
+    async fn apply_events_once(
+        &self,
+        reports: &[Report],
+        early: Option<&[i64]>,
+    ) -> Result<Vec<Applied>, DbError> {
         let dialect = self.dialect();
-        // The messages the reports name, per channel (nearly always one).
-        let mut wanted: HashMap<i64, Vec<&str>> = HashMap::new();
-        for r in reports {
-            wanted
-                .entry(r.channel_id)
-                .or_default()
-                .push(r.provider_message_id.as_str());
-        }
+        let mut channels: Vec<i64> = reports.iter().map(|r| r.channel_id).collect();
+        channels.sort_unstable();
+        channels.dedup();
+        let mut pids: Vec<&str> = reports
+            .iter()
+            .map(|r| r.provider_message_id.as_str())
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
         on_pool!(self, p => {
             // Reads, then writes: on SQLite the write lock is taken up front (a deferred
             // transaction could not upgrade while another writer works); on PostgreSQL the
-            // rows are locked as they are read.
+            // rows are locked as they are read, by ascending id (see `counters`).
             let mut tx = match dialect {
                 Dialect::Sqlite => p.begin_with("BEGIN IMMEDIATE").await?,
                 Dialect::Postgres => p.begin().await?,
             };
             let lock = if dialect == Dialect::Postgres { " FOR UPDATE" } else { "" };
-            // (channel, provider id) → (delivery id, broadcast, state as stored)
-            let mut found: HashMap<(i64, String), (i64, i64, String)> = HashMap::new();
-            for (channel, ids) in &wanted {
-                for chunk in ids.chunks(500) {
-                    let list = (0..chunk.len())
-                        .map(|i| format!("${}", i + 2))
-                        .collect::<Vec<_>>()
-                        .join(",");
-                    let sql = format!(
-                        "SELECT id, broadcast_id, state, provider_message_id FROM deliveries \
-                         WHERE channel_id = $1 AND provider_message_id IN ({list}){lock}"
-                    );
-                    let mut q = sqlx::query_as::<_, (i64, i64, String, String)>(&sql).bind(channel);
-                    for id in chunk {
-                        q = q.bind(*id);
-                    }
-                    for (id, broadcast, state, pid) in q.fetch_all(&mut *tx).await? {
-                        found.insert((*channel, pid), (id, broadcast, state));
-                    }
+            let channel_list = channels.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            // (channel, provider id) → the delivery as stored
+            let mut found: HashMap<(i64, &str), Stored> = HashMap::new();
+            for chunk in pids.chunks(1000) {
+                let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(",");
+                let sql = format!(
+                    "SELECT id, broadcast_id, channel_id, state, \
+                     CAST(CASE WHEN replied_at IS NULL THEN 0 ELSE 1 END AS BIGINT), provider_message_id FROM deliveries \
+                     WHERE channel_id IN ({channel_list}) AND provider_message_id IN ({list}) ORDER BY id{lock}"
+                );
+                let mut q = sqlx::query_as::<_, (i64, i64, i64, String, i64, String)>(&sql);
+                for pid in chunk {
+                    q = q.bind(*pid);
+                }
+                for (id, broadcast, channel, state, replied, pid) in q.fetch_all(&mut *tx).await? {
+                    let Some(state) = DeliveryState::parse(&state) else { continue };
+                    let Some(pid) = chunk.iter().find(|p| **p == pid) else { continue };
+                    found.insert((channel, pid), Stored { id, broadcast, channel, state, replied: replied != 0 });
                 }
             }
-            // Each report in order against the state so far, so repeats and late reports
-            // within the batch change nothing either.
-            let mut results = Vec::with_capacity(reports.len());
-            let mut changes: HashMap<i64, Change> = HashMap::new();
-            let mut kept = 0;
-            for (i, report) in reports.iter().enumerate() {
-                let key = (report.channel_id, report.provider_message_id.clone());
-                let Some((id, broadcast, stored)) = found.get(&key) else {
+            let folded = fold_reports(reports, &found);
+            if early.is_none() {
+                for i in folded.unknown.iter().copied() {
                     // Perhaps the send is not recorded yet: kept, and applied once it is.
-                    let (event, reason) = match &report.event {
-                        DeliveryEvent::Delivered => ("delivered", None),
-                        DeliveryEvent::Read => ("read", None),
-                        DeliveryEvent::Failed { reason } => ("failed", Some(reason.as_str())),
-                    };
+                    let r = &reports[i];
+                    let (event, reason, message) = r.event.stored();
                     sqlx::query(
-                        "INSERT INTO early_reports (channel_id, provider_message_id, event, reason, at) \
-                         VALUES ($1, $2, $3, $4, $5)",
+                        "INSERT INTO early_reports (channel_id, provider_message_id, event, reason, at, message_id) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
                     )
-                    .bind(report.channel_id)
-                    .bind(&report.provider_message_id)
+                    .bind(r.channel_id)
+                    .bind(&r.provider_message_id)
                     .bind(event)
                     .bind(reason)
-                    .bind(report.at)
+                    .bind(r.at)
+                    .bind(message)
                     .execute(&mut *tx)
                     .await?;
-                    kept += 1;
-                    results.push(Applied::Unknown);
-                    continue;
-                };
-                let change = changes.entry(*id).or_insert_with(|| Change {
-                    broadcast: *broadcast,
-                    channel: report.channel_id,
-                    old: stored.clone(),
-                    new: stored.clone(),
-                    delivered_at: None,
-                    read_at: None,
-                    failed_at: None,
-                    error: None,
-                    reports: Vec::new(),
-                });
-                let new = match (&report.event, rank(&change.new)) {
-                    (DeliveryEvent::Delivered, 2) => "delivered",
-                    (DeliveryEvent::Read, 2 | 3) => "read",
-                    (DeliveryEvent::Failed { .. }, 2) => "failed",
-                    _ => {
-                        results.push(Applied::Unchanged);
-                        continue;
-                    }
-                };
-                match &report.event {
-                    DeliveryEvent::Delivered => change.delivered_at = Some(report.at),
-                    DeliveryEvent::Read => {
-                        change.delivered_at.get_or_insert(report.at);
-                        change.read_at = Some(report.at);
-                    }
-                    DeliveryEvent::Failed { reason } => {
-                        change.failed_at = Some(report.at);
-                        change.error = Some(reason.clone());
-                    }
                 }
-                change.new = new.to_string();
-                change.reports.push(i);
-                results.push(Applied::Moved);
             }
-            changes.retain(|_, c| c.new != c.old);
-            if changes.is_empty() && kept == 0 {
+            if folded.changes.is_empty() && folded.unknown.is_empty() && early.is_none() {
                 tx.rollback().await?;
-                return Ok(results);
+                return Ok(folded.results);
             }
-            // One UPDATE for the lot, guarded on the state read (a stale guard changes nothing).
-            let changes: Vec<(i64, Change)> = changes.into_iter().collect();
-            let mut moved: std::collections::HashSet<i64> = Default::default();
-            for chunk in changes.chunks(200) {
-                let mut sql = String::from("WITH v(id, old, new, dat, rat, fat, err) AS (VALUES ");
+            // One UPDATE per 200 deliveries; the rows are locked, so the state read holds.
+            for chunk in folded.changes.chunks(200) {
+                let mut sql = String::from("WITH v(id, new, dat, rat, fat, err, pat) AS (VALUES ");
                 for i in 0..chunk.len() {
                     if i > 0 {
                         sql.push(',');
@@ -886,91 +1022,45 @@ impl Db {
                      delivered_at = COALESCE(deliveries.delivered_at, v.dat), \
                      read_at = COALESCE(v.rat, deliveries.read_at), \
                      failed_at = COALESCE(v.fat, deliveries.failed_at), \
-                     error = COALESCE(v.err, deliveries.error) \
-                     FROM v WHERE deliveries.id = v.id AND deliveries.state = v.old \
-                     RETURNING deliveries.id",
+                     error = COALESCE(v.err, deliveries.error), \
+                     replied_at = COALESCE(deliveries.replied_at, v.pat) \
+                     FROM v WHERE deliveries.id = v.id",
                 );
-                let mut q = sqlx::query_scalar::<_, i64>(&sql);
-                for (id, c) in chunk {
+                let mut q = sqlx::query(&sql);
+                for c in chunk {
                     q = q
-                        .bind(*id)
-                        .bind(&c.old)
-                        .bind(&c.new)
+                        .bind(c.id)
+                        .bind(c.new.as_str())
                         .bind(c.delivered_at)
                         .bind(c.read_at)
                         .bind(c.failed_at)
-                        .bind(&c.error);
+                        .bind(&c.error)
+                        .bind(c.replied_at);
                 }
-                moved.extend(q.fetch_all(&mut *tx).await?);
+                q.execute(&mut *tx).await?;
             }
-            // (broadcast, channel) → (delivered +, read +, sent −, failed +)
-            let mut deltas: HashMap<(i64, i64), [i64; 4]> = HashMap::new();
-            // (broadcast, minute) → (delivered +, read +) for the timeline
-            let mut timeline: HashMap<(i64, i64), [i64; 2]> = HashMap::new();
-            for (id, c) in &changes {
-                if !moved.contains(id) {
-                    for &i in &c.reports {
-                        results[i] = Applied::Unchanged;
-                    }
-                    continue;
-                }
-                let (old, new) = (rank(&c.old), c.new.as_str());
-                let delta = [
-                    (old < 3 && matches!(new, "delivered" | "read")) as i64,
-                    (new == "read") as i64,
-                    (new == "failed") as i64,
-                    (new == "failed") as i64,
-                ];
-                if let (1, Some(at)) = (delta[0], c.delivered_at) {
-                    timeline.entry((c.broadcast, minute(at))).or_default()[0] += 1;
-                }
-                if let (1, Some(at)) = (delta[1], c.read_at) {
-                    timeline.entry((c.broadcast, minute(at))).or_default()[1] += 1;
-                }
-                let d = deltas.entry((c.broadcast, c.channel)).or_default();
-                for (total, add) in d.iter_mut().zip(delta) {
-                    *total += add;
-                }
-            }
-            let mut totals: HashMap<i64, [i64; 4]> = HashMap::new();
-            for (&(broadcast, channel), delta) in &deltas {
-                let t = totals.entry(broadcast).or_default();
-                for (total, add) in t.iter_mut().zip(delta) {
-                    *total += add;
-                }
-                sqlx::query(&format!("UPDATE broadcast_channel_counts SET {REPORT_COUNTS} WHERE broadcast_id = $5 AND channel_id = $6"))
-                    .bind(delta[0])
-                    .bind(delta[1])
-                    .bind(delta[2])
-                    .bind(delta[3])
+            // A reply's message now names the delivery it answers.
+            for (message, delivery, broadcast) in &folded.links {
+                sqlx::query("UPDATE messages SET broadcast_id = $1, delivery_id = $2 WHERE id = $3")
                     .bind(broadcast)
-                    .bind(channel)
+                    .bind(delivery)
+                    .bind(message)
                     .execute(&mut *tx)
                     .await?;
             }
-            for (&(broadcast, at), [d, r]) in &timeline {
-                sqlx::query(TIMELINE_ADD)
-                    .bind(broadcast)
-                    .bind(at)
-                    .bind(0i64)
-                    .bind(d)
-                    .bind(r)
-                    .bind(0i64)
+            if let Some(ids) = early {
+                for chunk in ids.chunks(1000) {
+                    sqlx::query(&format!(
+                        "DELETE FROM early_reports WHERE id IN ({})",
+                        chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+                    ))
                     .execute(&mut *tx)
                     .await?;
+                }
             }
-            for (broadcast, delta) in &totals {
-                sqlx::query(&format!("UPDATE broadcasts SET {REPORT_COUNTS} WHERE id = $5"))
-                    .bind(delta[0])
-                    .bind(delta[1])
-                    .bind(delta[2])
-                    .bind(delta[3])
-                    .bind(broadcast)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            write_tally!(tx, folded.tally);
             tx.commit().await?;
-            Ok(results)
+            Ok(folded.results)
         })
     }
 

@@ -253,23 +253,6 @@ impl Db {
         Ok(id)
     }
 
-    /// Whether a message from a customer with this provider id on this channel is stored
-    /// already (providers send webhooks again when unsure they arrived).
-    pub async fn inbound_seen(
-        &self,
-        channel_id: i64,
-        provider_message_id: &str,
-    ) -> Result<bool, DbError> {
-        let n: i64 = on_pool!(self, p => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM messages WHERE channel_id = $1 AND provider_message_id = $2 AND direction = 'in'",
-        )
-        .bind(channel_id)
-        .bind(provider_message_id)
-        .fetch_one(p)
-        .await?);
-        Ok(n > 0)
-    }
-
     /// The customer cannot be reached on `kind` any more (the provider said so): like an
     /// opt-out on that kind, so audiences leave them out there; audited with the reason.
     pub async fn mark_unreachable(

@@ -8,6 +8,7 @@ mod audience;
 mod broadcasts;
 mod channels;
 mod compose;
+mod counters;
 mod customers;
 mod directory;
 mod dispatch;
@@ -16,6 +17,7 @@ mod import;
 mod labels;
 mod messages;
 mod results;
+pub mod retry;
 pub mod search;
 mod users;
 

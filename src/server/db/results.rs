@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::counters::{Counter, Tally, write_tally};
 use super::{Db, DbError, Dialect, audit_in, on_pool};
 use crate::model::results::RecipientFilter;
 
@@ -181,56 +182,46 @@ impl Db {
                 Dialect::Sqlite => p.begin_with("BEGIN IMMEDIATE").await?,
                 Dialect::Postgres => p.begin().await?,
             };
-            let lock = if dialect == Dialect::Postgres { " FOR UPDATE" } else { "" };
-            let status: Option<String> = sqlx::query_scalar(&format!(
-                "SELECT status FROM broadcasts WHERE id = $1{lock}"
-            ))
-            .bind(broadcast)
-            .fetch_optional(&mut *tx)
-            .await?;
+            // Lock order (see `counters`): the status is read without a lock and the final
+            // update of the broadcast is guarded on it.
+            let status: Option<String> = sqlx::query_scalar("SELECT status FROM broadcasts WHERE id = $1")
+                .bind(broadcast)
+                .fetch_optional(&mut *tx)
+                .await?;
             let Some(status) = status else {
                 return Err(RetryError::Db(DbError::NotFound));
             };
             if !matches!(status.as_str(), "sent" | "failed") {
                 return Err(RetryError::NotFinished(status));
             }
-            let per_channel: Vec<(i64, i64)> = sqlx::query_as(
-                "SELECT channel_id, COUNT(*) FROM deliveries WHERE broadcast_id = $1 AND state = 'failed' \
-                 GROUP BY channel_id",
+            let requeued: Vec<i64> = sqlx::query_scalar(
+                "UPDATE deliveries SET state = 'pending', retry_round = retry_round + 1, attempts = 0, \
+                 next_attempt_at = NULL, claimed_until = NULL, failed_at = NULL \
+                 WHERE broadcast_id = $1 AND state = 'failed' RETURNING channel_id",
             )
             .bind(broadcast)
             .fetch_all(&mut *tx)
             .await?;
-            let total: i64 = per_channel.iter().map(|c| c.1).sum();
+            let total = requeued.len() as i64;
             if total > 0 {
-                sqlx::query(
-                    "UPDATE deliveries SET state = 'pending', retry_round = retry_round + 1, attempts = 0, \
-                     next_attempt_at = NULL, claimed_until = NULL, failed_at = NULL \
-                     WHERE broadcast_id = $1 AND state = 'failed'",
-                )
-                .bind(broadcast)
-                .execute(&mut *tx)
-                .await?;
-                for (channel, n) in &per_channel {
-                    sqlx::query(
-                        "UPDATE broadcast_channel_counts SET failed_count = failed_count - $1 \
-                         WHERE broadcast_id = $2 AND channel_id = $3",
-                    )
-                    .bind(n)
-                    .bind(broadcast)
-                    .bind(channel)
-                    .execute(&mut *tx)
-                    .await?;
+                let mut tally = Tally::default();
+                for channel in requeued {
+                    tally.add(broadcast, channel, Counter::Failed, -1);
                 }
-                sqlx::query(
-                    "UPDATE broadcasts SET failed_count = failed_count - $1, status = 'sending', \
-                     finished_at = NULL, updated_at = $2 WHERE id = $3",
+                write_tally!(tx, tally);
+                let reopened = sqlx::query(
+                    "UPDATE broadcasts SET status = 'sending', finished_at = NULL, updated_at = $1 \
+                     WHERE id = $2 AND status IN ('sent', 'failed')",
                 )
-                .bind(total)
                 .bind(now)
                 .bind(broadcast)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+                if reopened == 0 {
+                    tx.rollback().await?;
+                    return Err(RetryError::NotFinished("sending".into()));
+                }
                 audit_in!(tx, now, Some(actor), "retry-failed", "broadcast", broadcast, format!("{total} failed deliveries queued again"))?;
             }
             tx.commit().await?;

@@ -1,0 +1,464 @@
+//! A local stand-in for Meta's WhatsApp Cloud API, as strict as its documentation, for the
+//! tests and the benchmark that send through the real WhatsApp adapter.
+//!
+//! What it does as Meta does:
+//! - `POST /{version}/{phone-number-id}/messages` with `Authorization: Bearer <token>`: a wrong
+//!   token is 401 (code 190), an unknown phone number id 400 (code 100), a body that is not
+//!   JSON, lacks `messaging_product: "whatsapp"` or `to`, or has an empty or overlong text
+//!   (4,096 characters) 400 (code 100). Anything else is accepted with a new `wamid.` id.
+//! - **No idempotency**: every accepted request is a message on the customer's phone, whatever
+//!   key or body it repeats. [`FakeWhatsApp::received`] counts them per recipient.
+//! - **The 24-hour window**: a free-form (non-template) message to someone who has not written
+//!   within 24 hours is accepted, then fails with a `failed` status webhook, error 131047.
+//! - Status webhooks (`sent`, `delivered`, `read`; `failed` as above) and a reply that quotes
+//!   the message (`context.id`), signed with `X-Hub-Signature-256` under the app secret,
+//!   posted to the configured webhook URL at once, shuffled and some of them twice (Meta gives
+//!   no order and repeats a webhook it is unsure arrived). An answer other than 2xx is retried
+//!   with a growing delay, as Meta does; those answers are counted.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use tokio::sync::mpsc;
+
+use crate::server::channels::webhook::signature;
+use crate::server::seed::Rng;
+
+/// How the fake behaves.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub phone_number_id: String,
+    pub access_token: String,
+    /// Signs the webhooks (the app secret Herald's channel holds).
+    pub app_secret: String,
+    /// Per mille of delivered messages also reported read.
+    pub read_per_mille: u64,
+    /// Per mille of delivered messages the customer answers, quoting the message.
+    pub reply_per_mille: u64,
+    /// Per mille of webhooks posted a second time.
+    pub repeat_per_mille: u64,
+    /// Webhooks posted at once.
+    pub posters: usize,
+    /// Refuse free-form messages outside the 24-hour window (as Meta does).
+    pub enforce_window: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            phone_number_id: "106540352242922".into(),
+            access_token: "EAAG-fake-token".into(),
+            app_secret: "fake-app-secret".into(),
+            read_per_mille: 500,
+            reply_per_mille: 200,
+            repeat_per_mille: 100,
+            posters: 16,
+            enforce_window: true,
+        }
+    }
+}
+
+/// One message the fake accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub wamid: String,
+    pub to: String,
+    pub body: serde_json::Value,
+}
+
+/// What the fake decided to report about a message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub delivered: bool,
+    pub read: bool,
+    pub replied: bool,
+    /// Failed with 131047 (outside the 24-hour window).
+    pub failed: bool,
+}
+
+#[derive(Default)]
+struct Inner {
+    accepted: Vec<Accepted>,
+    plans: HashMap<String, Plan>,
+    /// Customers who wrote within the last 24 hours.
+    window_open: HashSet<String>,
+    rng: Option<Rng>,
+    /// Where status and message webhooks go (Herald's `/webhooks/whatsapp/{channel}`);
+    /// several (one per instance behind a load balancer) take turns.
+    webhook_urls: Vec<String>,
+}
+
+/// The running fake; its base URL is what a Herald channel's `base_url` setting takes.
+pub struct FakeWhatsApp {
+    config: Config,
+    inner: Mutex<Inner>,
+    hooks: mpsc::UnboundedSender<String>,
+    /// Webhooks queued and not yet answered with 2xx.
+    unanswered: AtomicU64,
+    /// Webhook answers other than 2xx (each retried).
+    refused: AtomicU64,
+    posted: AtomicU64,
+    next_id: AtomicU64,
+}
+
+impl FakeWhatsApp {
+    /// Starts the fake on a free loopback port; returns it with its base URL
+    /// (`http://127.0.0.1:port/v21.0`).
+    pub async fn start(config: Config) -> std::io::Result<(Arc<FakeWhatsApp>, String)> {
+        let (hooks, queue) = mpsc::unbounded_channel();
+        let fake = Arc::new(FakeWhatsApp {
+            inner: Mutex::new(Inner {
+                rng: Some(Rng::new(0x5741)),
+                ..Inner::default()
+            }),
+            config,
+            hooks,
+            unanswered: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            posted: AtomicU64::new(0),
+            next_id: AtomicU64::new(1),
+        });
+        tokio::spawn(post_webhooks(fake.clone(), queue));
+        let app = axum::Router::new()
+            .route("/{version}/{phone}/messages", post(messages))
+            .route("/{version}/{phone}/media", post(media))
+            .with_state(fake.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok((fake, format!("http://{addr}/v21.0")))
+    }
+
+    /// Posts webhooks to these URLs from now on (none: no webhooks).
+    pub fn send_webhooks_to(&self, urls: Vec<String>) {
+        self.lock().webhook_urls = urls;
+    }
+
+    /// The customer `wa_id` wrote to the business just now: free-form messages may go to them
+    /// for 24 hours.
+    pub fn customer_wrote(&self, wa_id: &str) {
+        self.lock().window_open.insert(wa_id.to_string());
+    }
+
+    /// Every message accepted, in order.
+    pub fn accepted(&self) -> Vec<Accepted> {
+        self.lock().accepted.clone()
+    }
+
+    /// Messages each recipient got.
+    pub fn received(&self) -> HashMap<String, usize> {
+        let mut out = HashMap::new();
+        for a in &self.lock().accepted {
+            *out.entry(a.to.clone()).or_default() += 1;
+        }
+        out
+    }
+
+    /// What the fake reports (or reported) about each message, by wamid.
+    pub fn plans(&self) -> HashMap<String, Plan> {
+        self.lock().plans.clone()
+    }
+
+    /// Webhooks queued or being retried, not yet answered with 2xx.
+    pub fn unanswered(&self) -> u64 {
+        self.unanswered.load(Ordering::SeqCst)
+    }
+
+    /// Webhook answers other than 2xx so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::SeqCst)
+    }
+
+    /// Webhook requests answered with 2xx so far.
+    pub fn posted(&self) -> u64 {
+        self.posted.load(Ordering::SeqCst)
+    }
+
+    /// Waits until every webhook was answered with 2xx (or `limit` passed); whether they were.
+    pub async fn settle(&self, limit: Duration) -> bool {
+        let start = std::time::Instant::now();
+        while self.unanswered() > 0 {
+            if start.elapsed() > limit {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues the webhooks about an accepted message, shuffled, some twice.
+    fn report(&self, wamid: &str, to: &str, free_form: bool) {
+        let mut inner = self.lock();
+        let outside = self.config.enforce_window && free_form && !inner.window_open.contains(to);
+        let mut rng = inner.rng.take().unwrap_or_else(|| Rng::new(1));
+        let plan = if outside {
+            Plan {
+                failed: true,
+                ..Plan::default()
+            }
+        } else {
+            Plan {
+                delivered: true,
+                read: rng.per_mille(self.config.read_per_mille),
+                replied: rng.per_mille(self.config.reply_per_mille),
+                failed: false,
+            }
+        };
+        inner.plans.insert(wamid.to_string(), plan);
+        if inner.webhook_urls.is_empty() {
+            inner.rng = Some(rng);
+            return;
+        }
+        let mut hooks = vec![self.status(wamid, to, "sent")];
+        if plan.failed {
+            hooks.push(self.status(wamid, to, "failed"));
+        }
+        if plan.delivered {
+            hooks.push(self.status(wamid, to, "delivered"));
+        }
+        if plan.read {
+            hooks.push(self.status(wamid, to, "read"));
+        }
+        if plan.replied {
+            let n = self.next_id.fetch_add(1, Ordering::SeqCst);
+            hooks.push(self.reply(wamid, to, n));
+        }
+        for i in 0..hooks.len() {
+            if rng.per_mille(self.config.repeat_per_mille) {
+                hooks.push(hooks[i].clone());
+            }
+        }
+        // Fisher–Yates: Meta promises no order.
+        for i in (1..hooks.len()).rev() {
+            let j = rng.below(i as u64 + 1) as usize;
+            hooks.swap(i, j);
+        }
+        inner.rng = Some(rng);
+        drop(inner);
+        for h in hooks {
+            self.unanswered.fetch_add(1, Ordering::SeqCst);
+            let _ = self.hooks.send(h);
+        }
+    }
+
+    fn envelope(&self, value: serde_json::Value) -> String {
+        serde_json::json!({
+            "object": "whatsapp_business_account",
+            "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": value }] }]
+        })
+        .to_string()
+    }
+
+    fn metadata(&self) -> serde_json::Value {
+        serde_json::json!({ "display_phone_number": "15550783881", "phone_number_id": self.config.phone_number_id })
+    }
+
+    fn status(&self, wamid: &str, to: &str, status: &str) -> String {
+        let mut s = serde_json::json!({
+            "id": wamid, "status": status, "timestamp": unix_now().to_string(), "recipient_id": to,
+        });
+        if status == "failed" {
+            s["errors"] = serde_json::json!([{
+                "code": 131047, "title": "Re-engagement message",
+                "message": "Re-engagement message",
+                "error_data": { "details": "Message failed to send because more than 24 hours have passed since the customer last replied to this number." },
+                "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"
+            }]);
+        } else {
+            s["pricing"] = serde_json::json!({ "billable": true, "pricing_model": "PMP", "category": "marketing", "type": "regular" });
+        }
+        self.envelope(serde_json::json!({
+            "messaging_product": "whatsapp", "metadata": self.metadata(), "statuses": [s]
+        }))
+    }
+
+    fn reply(&self, wamid: &str, to: &str, n: u64) -> String {
+        self.envelope(serde_json::json!({
+            "messaging_product": "whatsapp", "metadata": self.metadata(),
+            "contacts": [{ "profile": { "name": "Customer" }, "wa_id": to }],
+            "messages": [{
+                "from": to, "id": format!("wamid.in.{n}"), "timestamp": unix_now().to_string(),
+                "type": "text", "text": { "body": "Thanks, sounds good!" },
+                "context": { "from": "15550783881", "id": wamid }
+            }]
+        }))
+    }
+}
+
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn graph_error(status: StatusCode, code: i64, message: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({
+            "error": { "message": message, "type": "OAuthException", "code": code, "fbtrace_id": "AbCdEfGhIjK" }
+        })),
+    )
+        .into_response()
+}
+
+/// The checks every Graph API call gets: the token and the phone number id.
+fn check_caller(fake: &FakeWhatsApp, phone: &str, headers: &HeaderMap) -> Option<Response> {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if auth != format!("Bearer {}", fake.config.access_token) {
+        return Some(graph_error(
+            StatusCode::UNAUTHORIZED,
+            190,
+            "Invalid OAuth access token - Cannot parse access token",
+        ));
+    }
+    if phone != fake.config.phone_number_id {
+        return Some(graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            &format!(
+                "Unsupported post request. Object with ID '{phone}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."
+            ),
+        ));
+    }
+    None
+}
+
+async fn messages(
+    State(fake): State<Arc<FakeWhatsApp>>,
+    Path((_version, phone)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(r) = check_caller(&fake, &phone, &headers) {
+        return r;
+    }
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return graph_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter");
+    };
+    if v["messaging_product"] != "whatsapp" {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            "(#100) The parameter messaging_product is required.",
+        );
+    }
+    let Some(to) = v["to"]
+        .as_str()
+        .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || c == '+'))
+    else {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            "(#100) The parameter to is required.",
+        );
+    };
+    let kind = v["type"].as_str().unwrap_or("text");
+    if kind == "text" {
+        let text = v["text"]["body"].as_str().unwrap_or_default();
+        if text.trim().is_empty() {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                "(#100) Param text['body'] must be at least 1 character long",
+            );
+        }
+        if text.chars().count() > 4096 {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                "(#100) Param text['body'] must be at most 4096 characters long.",
+            );
+        }
+    }
+    let wamid = format!(
+        "wamid.HBgL{:012}",
+        fake.next_id.fetch_add(1, Ordering::SeqCst)
+    );
+    let to = to.trim_start_matches('+').to_string();
+    fake.lock().accepted.push(Accepted {
+        wamid: wamid.clone(),
+        to: to.clone(),
+        body: v.clone(),
+    });
+    fake.report(&wamid, &to, kind != "template");
+    axum::Json(serde_json::json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{ "input": to, "wa_id": to }],
+        "messages": [{ "id": wamid }]
+    }))
+    .into_response()
+}
+
+async fn media(
+    State(fake): State<Arc<FakeWhatsApp>>,
+    Path((_version, phone)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = check_caller(&fake, &phone, &headers) {
+        return r;
+    }
+    let n = fake.next_id.fetch_add(1, Ordering::SeqCst);
+    axum::Json(serde_json::json!({ "id": format!("{}", 4_490_709_327_384_033u64 + n) }))
+        .into_response()
+}
+
+/// Posts the queued webhooks, `posters` at a time, each until it is answered with 2xx.
+async fn post_webhooks(fake: Arc<FakeWhatsApp>, mut queue: mpsc::UnboundedReceiver<String>) {
+    let client = crate::server::channels::http_client();
+    let slots = Arc::new(tokio::sync::Semaphore::new(fake.config.posters.max(1)));
+    let mut turn = 0usize;
+    while let Some(body) = queue.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let urls = fake.lock().webhook_urls.clone();
+        if urls.is_empty() {
+            fake.unanswered.fetch_sub(1, Ordering::SeqCst);
+            continue;
+        }
+        turn += 1;
+        let (fake, client) = (fake.clone(), client.clone());
+        tokio::spawn(async move {
+            let sig = signature(&fake.config.app_secret, body.as_bytes());
+            let mut wait = Duration::from_millis(50);
+            for attempt in 0.. {
+                let url = &urls[(turn + attempt) % urls.len()];
+                let answer = client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("x-hub-signature-256", &sig)
+                    .body(body.clone())
+                    .timeout(Duration::from_secs(30))
+                    .send()
+                    .await;
+                match answer {
+                    Ok(r) if r.status().is_success() => {
+                        fake.posted.fetch_add(1, Ordering::SeqCst);
+                        break;
+                    }
+                    // An answer that is not 2xx (a server error): counted, and tried again.
+                    Ok(_) => {
+                        fake.refused.fetch_add(1, Ordering::SeqCst);
+                    }
+                    // No answer (Herald not listening yet, or restarting): tried again.
+                    Err(_) => {}
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+            fake.unanswered.fetch_sub(1, Ordering::SeqCst);
+            drop(slot);
+        });
+    }
+}
