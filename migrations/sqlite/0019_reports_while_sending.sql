@@ -10,3 +10,8 @@ DELETE FROM messages WHERE direction = 'in' AND provider_message_id IS NOT NULL
                    AND provider_message_id IS NOT NULL GROUP BY channel_id, provider_message_id);
 CREATE UNIQUE INDEX messages_inbound_once ON messages(channel_id, provider_message_id)
     WHERE direction = 'in' AND provider_message_id IS NOT NULL;
+
+-- Inbound messages find their customer by the provider's address: without these, every
+-- WhatsApp or Telegram message read the whole customers table.
+CREATE INDEX customers_whatsapp ON customers(whatsapp_id) WHERE whatsapp_id IS NOT NULL;
+CREATE INDEX customers_telegram ON customers(telegram_chat_id) WHERE telegram_chat_id IS NOT NULL;

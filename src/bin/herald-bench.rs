@@ -358,6 +358,41 @@ fn wasm_size() {
     }
 }
 
+/// The application state the binary serves with, over `db` (files under `dir`).
+fn app_state(
+    db: &Db,
+    dispatcher: std::sync::Arc<herald::server::dispatcher::Dispatcher>,
+    dir: &std::path::Path,
+) -> anyhow::Result<herald::server::AppState> {
+    use std::sync::Arc;
+    let (leptos_options, mut conf) =
+        herald::server::config::load(std::path::Path::new("Leptos.toml"))?;
+    conf.data_dir = dir.to_path_buf();
+    let clock: Arc<dyn herald::server::clock::Clock> = Arc::new(herald::server::clock::SystemClock);
+    Ok(herald::server::AppState {
+        leptos_options,
+        db: db.clone(),
+        imports: herald::server::import_web::Imports::new(
+            dir.join("imports"),
+            conf.import_max_bytes,
+        ),
+        config: Arc::new(conf),
+        dispatcher,
+        clock,
+        sandbox: Default::default(),
+        links: Default::default(),
+        ingest: Arc::new(herald::server::ingest::Ingest::start(db.clone())),
+    })
+}
+
+/// Serves `state` on a free loopback port; its address.
+async fn serve(state: herald::server::AppState) -> anyhow::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, herald::server::serve::router(state)).await });
+    Ok(addr)
+}
+
 /// The dispatcher's figures, on SQLite and PostgreSQL: materialising a million recipients,
 /// deliveries per second from a due schedule to recorded state through a fake receiver over
 /// HTTP on loopback (the webhook channel), and how soon after a pause requests stop.
@@ -375,6 +410,7 @@ mod dispatch {
     use herald::server::clock::SystemClock;
     use herald::server::db::{Db, Fired, NewChannel};
     use herald::server::dispatcher::{Dispatcher, Settings};
+    use herald::server::fakes::whatsapp::{Config as FakeConfig, FakeWhatsApp};
 
     /// Customers, hence recipients of the materialising figure (HERALD_BENCH_RECIPIENTS).
     fn recipients() -> usize {
@@ -544,6 +580,81 @@ mod dispatch {
             n as f64 / took.as_secs_f64()
         );
 
+        // The same tenth on WhatsApp, through a Cloud API fake: first without its reports,
+        // then with them flowing while it sends (sent, delivered and read for every message,
+        // a reply quoting it for a fifth, shuffled, one in ten posted twice), each verified
+        // and applied by this process's router as the binary serves it.
+        let dir = std::env::temp_dir().join(format!("herald-dispatch-app-{}", std::process::id()));
+        let addr = crate::serve(crate::app_state(db, dispatcher.clone(), &dir)?).await?;
+        // Every customer here wrote within the day: free-form messages may reach them.
+        let fake_config = FakeConfig {
+            read_per_mille: 1000,
+            reply_per_mille: 200,
+            repeat_per_mille: 100,
+            posters: 32,
+            enforce_window: false,
+            ..FakeConfig::default()
+        };
+        let (fake, base) = FakeWhatsApp::start(fake_config.clone()).await?;
+        let whatsapp = db
+            .insert_channel(
+                &NewChannel {
+                    kind: "whatsapp".into(),
+                    name: "WhatsApp".into(),
+                    config_json: serde_json::json!({
+                        "phone_number_id": fake_config.phone_number_id, "access_token": fake_config.access_token,
+                        "app_secret": fake_config.app_secret, "verify_token": "v", "base_url": base,
+                    })
+                    .to_string(),
+                    rate_per_sec: 1_000_000,
+                },
+                now,
+            )
+            .await?;
+        for with_reports in [false, true] {
+            if with_reports {
+                fake.send_webhooks_to(vec![format!("http://{addr}/webhooks/whatsapp/{whatsapp}")]);
+            }
+            let retries = herald::server::db::retry::transient_retries();
+            let posted = fake.posted();
+            let accepted = fake.accepted().len();
+            let t = Instant::now();
+            let key = format!("bench-whatsapp-{with_reports}");
+            let id = broadcast(db, author, whatsapp, rule.clone(), &key).await?;
+            dispatcher.poke();
+            wait_sent(db, id).await?;
+            let took = t.elapsed();
+            // Counted at the provider.
+            let n = fake.accepted().len() - accepted;
+            if !with_reports {
+                println!(
+                    "  send on WhatsApp (Cloud API fake), no reports: {n} deliveries in {:.1} s = {:.0}/s",
+                    took.as_secs_f64(),
+                    n as f64 / took.as_secs_f64()
+                );
+                continue;
+            }
+            let during = fake.posted() - posted;
+            fake.settle(Duration::from_secs(600)).await;
+            let all = t.elapsed();
+            let c2 = db.counters(id).await?;
+            println!(
+                "  send on WhatsApp with its reports flowing: {n} deliveries in {:.1} s = {:.0}/s, each recorded, \
+                 while {during} webhooks were applied; all {} applied {:.1} s after the start \
+                 ({} delivered, {} read, {} replied; {} answered with an error, {} transient retries)",
+                took.as_secs_f64(),
+                n as f64 / took.as_secs_f64(),
+                fake.posted() - posted,
+                all.as_secs_f64(),
+                c2[2],
+                c2[3],
+                c2[4],
+                fake.refused(),
+                herald::server::db::retry::transient_retries() - retries,
+            );
+        }
+        fake.send_webhooks_to(Vec::new());
+
         // Firing on time: scheduled 1.5 s ahead; how late did it start?
         let mut late = Vec::new();
         for n in 0..3 {
@@ -634,7 +745,6 @@ mod webhooks {
     use herald::server::channels::webhook::signature;
     use herald::server::clock::SystemClock;
     use herald::server::db::{Db, NewChannel, Outcome};
-    use herald::server::{AppState, config, serve};
 
     const EVENTS: usize = 20_000;
 
@@ -705,31 +815,13 @@ mod webhooks {
         // The deliveries went out on a webhook channel; the reports come on a WhatsApp one.
         sqlx_set_whatsapp(&db, channel).await?;
 
-        let (leptos_options, mut conf) = config::load(std::path::Path::new("Leptos.toml"))?;
-        conf.data_dir = dir.to_path_buf();
-        let clock: Arc<dyn herald::server::clock::Clock> = Arc::new(SystemClock);
-        let state = AppState {
-            leptos_options,
-            db: db.clone(),
-            imports: herald::server::import_web::Imports::new(
-                dir.join("imports"),
-                conf.import_max_bytes,
-            ),
-            config: Arc::new(conf),
-            dispatcher: Arc::new(herald::server::dispatcher::Dispatcher::new(
-                db.clone(),
-                clock.clone(),
-                Default::default(),
-                Default::default(),
-            )),
-            clock,
-            sandbox: Default::default(),
-            links: Default::default(),
-            ingest: Arc::new(herald::server::ingest::Ingest::start(db.clone())),
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(async move { axum::serve(listener, serve::router(state)).await });
+        let dispatcher = Arc::new(herald::server::dispatcher::Dispatcher::new(
+            db.clone(),
+            Arc::new(SystemClock),
+            Default::default(),
+            Default::default(),
+        ));
+        let addr = crate::serve(crate::app_state(&db, dispatcher, dir)?).await?;
         let url = format!("http://{addr}/webhooks/whatsapp/{channel}");
         let client = herald::server::channels::http_client();
         let bodies: Vec<String> = results

@@ -959,7 +959,9 @@ impl Db {
                 Dialect::Sqlite => p.begin_with("BEGIN IMMEDIATE").await?,
                 Dialect::Postgres => p.begin().await?,
             };
-            let lock = if dialect == Dialect::Postgres { " FOR UPDATE" } else { "" };
+            // SQLite has no row locks (its write lock is taken): no order needed, and an
+            // ORDER BY id there would walk the whole table by rowid instead of the index.
+            let lock = if dialect == Dialect::Postgres { " ORDER BY id FOR UPDATE" } else { "" };
             let channel_list = channels.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
             // (channel, provider id) → the delivery as stored
             let mut found: HashMap<(i64, &str), Stored> = HashMap::new();
@@ -968,7 +970,7 @@ impl Db {
                 let sql = format!(
                     "SELECT id, broadcast_id, channel_id, state, \
                      CAST(CASE WHEN replied_at IS NULL THEN 0 ELSE 1 END AS BIGINT), provider_message_id FROM deliveries \
-                     WHERE channel_id IN ({channel_list}) AND provider_message_id IN ({list}) ORDER BY id{lock}"
+                     WHERE channel_id IN ({channel_list}) AND provider_message_id IN ({list}){lock}"
                 );
                 let mut q = sqlx::query_as::<_, (i64, i64, i64, String, i64, String)>(&sql);
                 for pid in chunk {
