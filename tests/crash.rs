@@ -414,21 +414,8 @@ async fn whatsapp_broadcast(
         .create_user("ops@herald.test", "Ops", Role::Admin, "x", now)
         .await
         .unwrap();
-    let c = FakeConfig::default();
     let channel = db
-        .insert_channel(
-            &NewChannel {
-                kind: "whatsapp".into(),
-                name: "WhatsApp".into(),
-                config_json: serde_json::json!({
-                    "phone_number_id": c.phone_number_id, "access_token": c.access_token,
-                    "app_secret": c.app_secret, "verify_token": "verify", "base_url": base_url,
-                })
-                .to_string(),
-                rate_per_sec: rate,
-            },
-            now,
-        )
+        .insert_channel(&fake.channel(base_url, rate), now)
         .await
         .unwrap();
     let v = Compose {

@@ -595,21 +595,9 @@ mod dispatch {
             enforce_window: false,
             ..FakeConfig::default()
         };
-        let (fake, base) = FakeWhatsApp::start(fake_config.clone()).await?;
+        let (fake, base) = FakeWhatsApp::start(fake_config).await?;
         let whatsapp = db
-            .insert_channel(
-                &NewChannel {
-                    kind: "whatsapp".into(),
-                    name: "WhatsApp".into(),
-                    config_json: serde_json::json!({
-                        "phone_number_id": fake_config.phone_number_id, "access_token": fake_config.access_token,
-                        "app_secret": fake_config.app_secret, "verify_token": "v", "base_url": base,
-                    })
-                    .to_string(),
-                    rate_per_sec: 1_000_000,
-                },
-                now,
-            )
+            .insert_channel(&fake.channel(&base, 1_000_000), now)
             .await?;
         for with_reports in [false, true] {
             if with_reports {

@@ -135,6 +135,24 @@ impl FakeWhatsApp {
         Ok((fake, format!("http://{addr}/v21.0")))
     }
 
+    /// A Herald WhatsApp channel that sends to this fake (at `base_url`, as [`start`] gave it)
+    /// at `rate` messages a second, with the fake's credentials and app secret.
+    ///
+    /// [`start`]: FakeWhatsApp::start
+    pub fn channel(&self, base_url: &str, rate: i64) -> crate::server::db::NewChannel {
+        let c = &self.config;
+        crate::server::db::NewChannel {
+            kind: "whatsapp".into(),
+            name: "WhatsApp".into(),
+            config_json: serde_json::json!({
+                "phone_number_id": c.phone_number_id, "access_token": c.access_token,
+                "app_secret": c.app_secret, "verify_token": "verify", "base_url": base_url,
+            })
+            .to_string(),
+            rate_per_sec: rate,
+        }
+    }
+
     /// Posts webhooks to these URLs from now on (none: no webhooks).
     pub fn send_webhooks_to(&self, urls: Vec<String>) {
         self.lock().webhook_urls = urls;
