@@ -268,15 +268,16 @@ async fn a_broadcast_on_four_kinds_of_channel_reports_true_results(db: &Db) {
     conf.data_dir = dir.path().to_path_buf();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let app = serve::router(AppState {
-        leptos_options,
-        db: db.clone(),
-        imports: herald::server::import_web::Imports::new(dir.path().join("imports"), 1 << 20),
-        config: Arc::new(conf),
         dispatcher: Arc::new(dispatcher),
-        clock,
-        sandbox: Default::default(),
-        links: Default::default(),
-        ingest: Arc::new(herald::server::ingest::Ingest::start(db.clone())),
+        ..herald::server::startup::state(
+            leptos_options,
+            conf,
+            herald::server::startup::Parts {
+                db: db.clone(),
+                clock,
+                links: Default::default(),
+            },
+        )
     });
 
     // WhatsApp: all three delivered, two read (one "delivered" arriving late), one reply

@@ -35,25 +35,15 @@ async fn app_state() -> (AppState, common::TestDb) {
     let (leptos_options, mut config) = config::load(Path::new("Leptos.toml")).unwrap();
     // Uploads go to the test's own folder, not the checkout's data/.
     config.data_dir = t.dir();
-    let state = AppState {
+    let state = herald::server::startup::state(
         leptos_options,
-        db: t.db.clone(),
-        imports: herald::server::import_web::Imports::new(
-            t.dir().join("imports"),
-            config.import_max_bytes,
-        ),
-        config: Arc::new(config),
-        dispatcher: Arc::new(herald::server::dispatcher::Dispatcher::new(
-            t.db.clone(),
-            clock.clone(),
-            Default::default(),
-            Default::default(),
-        )),
-        clock,
-        sandbox: Default::default(),
-        links: test_links(),
-        ingest: Arc::new(herald::server::ingest::Ingest::start(t.db.clone())),
-    };
+        config,
+        herald::server::startup::Parts {
+            db: t.db.clone(),
+            clock,
+            links: test_links(),
+        },
+    );
     (state, t)
 }
 

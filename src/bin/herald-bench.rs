@@ -358,30 +358,27 @@ fn wasm_size() {
     }
 }
 
-/// The application state the binary serves with, over `db` (files under `dir`).
+/// The application state the binary serves with, over `db` (files under `dir`), sending
+/// with `dispatcher`.
 fn app_state(
     db: &Db,
     dispatcher: std::sync::Arc<herald::server::dispatcher::Dispatcher>,
     dir: &std::path::Path,
 ) -> anyhow::Result<herald::server::AppState> {
-    use std::sync::Arc;
     let (leptos_options, mut conf) =
         herald::server::config::load(std::path::Path::new("Leptos.toml"))?;
     conf.data_dir = dir.to_path_buf();
-    let clock: Arc<dyn herald::server::clock::Clock> = Arc::new(herald::server::clock::SystemClock);
     Ok(herald::server::AppState {
-        leptos_options,
-        db: db.clone(),
-        imports: herald::server::import_web::Imports::new(
-            dir.join("imports"),
-            conf.import_max_bytes,
-        ),
-        config: Arc::new(conf),
         dispatcher,
-        clock,
-        sandbox: Default::default(),
-        links: Default::default(),
-        ingest: Arc::new(herald::server::ingest::Ingest::start(db.clone())),
+        ..herald::server::startup::state(
+            leptos_options,
+            conf,
+            herald::server::startup::Parts {
+                db: db.clone(),
+                clock: std::sync::Arc::new(herald::server::clock::SystemClock),
+                links: Default::default(),
+            },
+        )
     })
 }
 

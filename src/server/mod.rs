@@ -23,6 +23,7 @@ pub mod ingest;
 pub mod labels;
 pub mod seed;
 pub mod serve;
+pub mod startup;
 pub mod state;
 pub mod timefmt;
 pub mod unsubscribe;

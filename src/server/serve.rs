@@ -40,37 +40,18 @@ pub async fn run() -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     let links = super::unsubscribe::Links::load(&db, &public_url).await?;
-    let sandbox = Arc::new(super::channels::sandbox::SandboxProvider::default());
-    super::channels::sandbox::apply_reports(db.clone(), clock.clone(), sandbox.report_to_queue());
-    let dispatcher = Arc::new(super::dispatcher::Dispatcher::new(
-        db.clone(),
-        clock.clone(),
-        sandbox.clone(),
-        super::dispatcher::Settings {
-            grace: chrono::Duration::minutes(config.dispatch_grace_minutes),
-            lease: chrono::Duration::seconds(config.dispatch_lease_seconds),
-            files: config.data_dir.join("attachments"),
-            links: links.clone(),
-            ..Default::default()
-        },
-    ));
-    if config.dispatcher {
-        dispatcher.clone().spawn();
-    }
-    let state = AppState {
+    let state = super::startup::state(
         leptos_options,
-        db: db.clone(),
-        imports: super::import_web::Imports::new(
-            config.data_dir.join("imports"),
-            config.import_max_bytes,
-        ),
-        config: Arc::new(config),
-        clock,
-        sandbox,
-        dispatcher,
-        links,
-        ingest: Arc::new(super::ingest::Ingest::start(db.clone())),
-    };
+        config,
+        super::startup::Parts {
+            db: db.clone(),
+            clock,
+            links,
+        },
+    );
+    if state.config.dispatcher {
+        state.dispatcher.clone().spawn();
+    }
     let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {addr}: is another Herald running? (LEPTOS_SITE_ADDR picks another address)")
