@@ -729,9 +729,12 @@ impl Db {
                             .map(|i| format!("${}", i + 2))
                             .collect::<Vec<_>>()
                             .join(",");
+                        // Only those whose message is recorded (and visible) by now.
                         let sql = format!(
-                            "SELECT id, channel_id, provider_message_id, event, reason, at, message_id \
-                             FROM early_reports WHERE channel_id = $1 AND provider_message_id IN ({list}) ORDER BY id"
+                            "SELECT e.id, e.channel_id, e.provider_message_id, e.event, e.reason, e.at, e.message_id \
+                             FROM early_reports e JOIN deliveries d \
+                               ON d.channel_id = e.channel_id AND d.provider_message_id = e.provider_message_id \
+                             WHERE e.channel_id = $1 AND e.provider_message_id IN ({list}) ORDER BY e.id"
                         );
                         let mut q = sqlx::query_as::<_, EarlyRow>(&sql).bind(channel);
                         for pid in chunk {
@@ -928,14 +931,31 @@ impl Db {
         if reports.is_empty() {
             return Ok(Vec::new());
         }
-        retrying("applying provider reports", move || {
+        let results = retrying("applying provider reports", move || {
             self.apply_events_once(reports, None)
         })
-        .await
+        .await?;
+        // Reports kept as early ones may have raced the record of their send: that record,
+        // once committed, looks for early reports, but not for ones committed after its look.
+        // Looking again now that these are committed closes the gap: whichever of the two
+        // commits last sees the other's rows.
+        let kept: Vec<(i64, &str)> = reports
+            .iter()
+            .zip(&results)
+            .filter(|(_, a)| **a == Applied::Unknown)
+            .map(|(r, _)| (r.channel_id, r.provider_message_id.as_str()))
+            .collect();
+        if !kept.is_empty()
+            && let Err(e) = self.apply_early_reports_for(&kept).await
+        {
+            tracing::warn!(error = %e, "applying early provider reports failed");
+        }
+        Ok(results)
     }
 
     /// One transaction of [`Db::apply_events`]. With `early`, the reports are kept early
-    /// reports (those ids): they are removed in the same transaction, and not kept again.
+    /// reports (those ids): the ones applied are removed in the same transaction, and none is
+    /// kept again.
     async fn apply_events_once(
         &self,
         reports: &[Report],
@@ -1051,6 +1071,13 @@ impl Db {
                     .await?;
             }
             if let Some(ids) = early {
+                // Only those applied (their delivery found); the others stay for later.
+                let ids: Vec<i64> = ids
+                    .iter()
+                    .zip(&folded.results)
+                    .filter(|(_, a)| **a != Applied::Unknown)
+                    .map(|(id, _)| *id)
+                    .collect();
                 for chunk in ids.chunks(1000) {
                     sqlx::query(&format!(
                         "DELETE FROM early_reports WHERE id IN ({})",
