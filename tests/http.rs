@@ -1957,12 +1957,19 @@ async fn admins_connect_and_manage_channels_and_secrets_never_come_back() {
         "{}",
         location(&r)
     );
-    let (id, kind, name, config, enabled, rate) =
+    let herald::server::db::ChannelRecord {
+        id,
+        kind,
+        name,
+        config,
+        enabled,
+        rate_per_sec: rate,
+    } =
         t.db.channels()
             .await
             .unwrap()
             .into_iter()
-            .find(|c| c.2 == "Support bot")
+            .find(|c| c.name == "Support bot")
             .unwrap();
     assert_eq!(
         (kind.as_str(), name.as_str(), enabled, rate),
@@ -1990,8 +1997,8 @@ async fn admins_connect_and_manage_channels_and_secrets_never_come_back() {
     let r = send(&app, post("/channels", &update, Some(&admin), true)).await;
     assert!(location(&r).contains("notice=Saved"), "{}", location(&r));
     let c = t.db.channel(id).await.unwrap().unwrap();
-    assert_eq!((c.2.as_str(), c.5), ("Support bot 2", 5));
-    assert!(c.3.contains("SECRETTOKENabcd"));
+    assert_eq!((c.name.as_str(), c.rate_per_sec), ("Support bot 2", 5));
+    assert!(c.config.contains("SECRETTOKENabcd"));
 
     // Disabled: the wizard no longer offers it.
     let r = send(

@@ -31,15 +31,15 @@ fn text(v: Option<&serde_json::Value>) -> String {
 
 /// How the page shows a stored channel: secrets masked, nothing else of them.
 pub fn view(r: &ChannelRecord, base_url: &str) -> Option<ChannelView> {
-    let (id, kind, name, config, enabled, rate) = r;
-    let kind = ChannelKind::parse(kind)?;
-    let stored = settings(config);
+    let id = r.id;
+    let kind = ChannelKind::parse(&r.kind)?;
+    let stored = settings(&r.config);
     Some(ChannelView {
-        id: *id,
+        id,
         kind,
-        name: name.clone(),
-        enabled: *enabled,
-        rate_per_sec: *rate,
+        name: r.name.clone(),
+        enabled: r.enabled,
+        rate_per_sec: r.rate_per_sec,
         settings: kind
             .fields()
             .iter()
@@ -196,7 +196,14 @@ pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Byt
                 else {
                     return Err("That channel no longer exists.".into());
                 };
-                let (_, kind, old_name, config, enabled, old_rate) = record.clone();
+                let ChannelRecord {
+                    kind,
+                    name: old_name,
+                    config,
+                    enabled,
+                    rate_per_sec: old_rate,
+                    ..
+                } = record;
                 let kind = ChannelKind::parse(&kind).ok_or("Unknown channel kind.")?;
                 let (name, config, enabled, rate, what) = if action == "toggle" {
                     let what = if enabled { "disabled" } else { "enabled" };
@@ -227,7 +234,7 @@ pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Byt
                 })
             }
             ("test", Some(id)) => {
-                let Some((_, _, name, _, enabled, _)) = state
+                let Some(ChannelRecord { name, enabled, .. }) = state
                     .db
                     .channel(id)
                     .await

@@ -82,9 +82,10 @@ pub async fn view(state: &AppState, viewer: &CurrentUser, id: i64) -> Result<Cha
     timed.sort_by_key(|a| a.0);
     let reply_channel = match db.reply_channel(id).await? {
         Some(c) => match db.channel(c).await? {
-            Some((_, _, name, _, true, _)) => Ok(name),
-            Some((_, _, name, _, false, _)) => Err(format!(
-                "Their channel “{name}” is disabled; enable it on the Channels page to reply."
+            Some(c) if c.enabled => Ok(c.name),
+            Some(c) => Err(format!(
+                "Their channel “{}” is disabled; enable it on the Channels page to reply.",
+                c.name
             )),
             None => Err("Their channel no longer exists.".into()),
         },
@@ -130,7 +131,14 @@ pub async fn reply(
             "They have not written and no broadcast reached them yet.".into(),
         ));
     };
-    let Some((_, kind, name, config, enabled, _)) = db.channel(channel_id).await? else {
+    let Some(super::db::ChannelRecord {
+        kind,
+        name,
+        config,
+        enabled,
+        ..
+    }) = db.channel(channel_id).await?
+    else {
         return Err(conflict("Their channel no longer exists.".into()));
     };
     let kind = ChannelKind::parse(&kind).unwrap_or(ChannelKind::Sandbox);

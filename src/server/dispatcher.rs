@@ -272,13 +272,21 @@ impl Dispatcher {
         if let Some(c) = self.channels.lock().expect("channels lock").get(&id) {
             return Ok(Some(c.clone()));
         }
-        let Some((_, kind, _, config, _, rate)) = self.db.channel(id).await? else {
+        let Some(stored) = self.db.channel(id).await? else {
             return Ok(None);
         };
-        let Some(kind) = ChannelKind::parse(&kind) else {
+        let Some(kind) = ChannelKind::parse(&stored.kind) else {
             return Ok(None);
         };
-        let sender = adapter(id, kind, &config, &self.sandbox, &self.settings.files).map(Arc::from);
+        let rate = stored.rate_per_sec;
+        let sender = adapter(
+            id,
+            kind,
+            &stored.config,
+            &self.sandbox,
+            &self.settings.files,
+        )
+        .map(Arc::from);
         let info = Arc::new(ChannelInfo {
             sender,
             kind,

@@ -4,9 +4,18 @@ use chrono::{DateTime, Utc};
 
 use super::{Db, DbError, audit_in, on_pool};
 
-/// A stored channel: id, kind, name, settings JSON (secrets included: server side only),
-/// enabled, rate per second.
-pub type ChannelRecord = (i64, String, String, String, bool, i64);
+/// A stored channel.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ChannelRecord {
+    pub id: i64,
+    /// The stored kind (`ChannelKind::as_str`).
+    pub kind: String,
+    pub name: String,
+    /// Settings JSON, secrets included: server side only.
+    pub config: String,
+    pub enabled: bool,
+    pub rate_per_sec: i64,
+}
 
 impl Db {
     /// Every channel, by name.
