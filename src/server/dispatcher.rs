@@ -145,7 +145,7 @@ const RECORD_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Until when a batch's claim holds, as far as this process knows (it extends it while the
 /// batch's work is alive).
-pub struct Lease {
+struct Lease {
     until_ms: std::sync::atomic::AtomicI64,
 }
 
@@ -414,7 +414,10 @@ impl Dispatcher {
                     Err(_) => {}
                 }
             } else {
-                tokio::time::sleep_until(next_try.max(tokio::time::Instant::now())).await;
+                // Waiting to write again, but never past the next lease extension.
+                let extend_by = (self.settings.lease / 3).to_std().unwrap_or(RECORD_AFTER);
+                let wake = next_try.min(tokio::time::Instant::now() + extend_by);
+                tokio::time::sleep_until(wake.max(tokio::time::Instant::now())).await;
             }
             let now = self.clock.now();
             if lease.due_for_extension(now, self.settings.lease) && !held.is_empty() {

@@ -192,8 +192,6 @@ struct Change {
 struct Folded {
     /// One per report.
     results: Vec<Applied>,
-    /// Reports (by position) about messages not recorded.
-    unknown: Vec<usize>,
     /// The deliveries that change, by ascending id.
     changes: Vec<Change>,
     /// (reply message, delivery it answers, broadcast)
@@ -206,14 +204,12 @@ struct Folded {
 /// changes.
 fn fold_reports(reports: &[Report], found: &HashMap<(i64, &str), Stored>) -> Folded {
     let mut results = Vec::with_capacity(reports.len());
-    let mut unknown = Vec::new();
     let mut links = Vec::new();
     let mut tally = Tally::default();
     // delivery id → (replied so far, change so far)
     let mut work: HashMap<i64, (bool, Change)> = HashMap::new();
-    for (i, r) in reports.iter().enumerate() {
+    for r in reports {
         let Some(d) = found.get(&(r.channel_id, r.provider_message_id.as_str())) else {
-            unknown.push(i);
             results.push(Applied::Unknown);
             continue;
         };
@@ -294,7 +290,6 @@ fn fold_reports(reports: &[Report], found: &HashMap<(i64, &str), Stored>) -> Fol
     changes.sort_by_key(|c| c.id);
     Folded {
         results,
-        unknown,
         changes,
         links,
         tally,
@@ -1004,9 +999,9 @@ impl Db {
             }
             let folded = fold_reports(reports, &found);
             if early.is_none() {
-                for i in folded.unknown.iter().copied() {
+                let unknown = reports.iter().zip(&folded.results).filter(|(_, a)| **a == Applied::Unknown);
+                for (r, _) in unknown {
                     // Perhaps the send is not recorded yet: kept, and applied once it is.
-                    let r = &reports[i];
                     let (event, reason, message) = r.event.stored();
                     sqlx::query(
                         "INSERT INTO early_reports (channel_id, provider_message_id, event, reason, at, message_id) \
@@ -1022,7 +1017,8 @@ impl Db {
                     .await?;
                 }
             }
-            if folded.changes.is_empty() && folded.unknown.is_empty() && early.is_none() {
+            let kept_any = folded.results.contains(&Applied::Unknown);
+            if folded.changes.is_empty() && folded.links.is_empty() && !kept_any && early.is_none() {
                 tx.rollback().await?;
                 return Ok(folded.results);
             }

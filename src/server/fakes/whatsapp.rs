@@ -399,6 +399,17 @@ async fn messages(
             );
         }
     }
+    if kind == "template" {
+        let t = &v["template"];
+        let named = |x: &serde_json::Value| x.as_str().is_some_and(|s| !s.is_empty());
+        if !named(&t["name"]) || !named(&t["language"]["code"]) {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                "(#100) The parameters template['name'] and template['language']['code'] are required.",
+            );
+        }
+    }
     let wamid = format!(
         "wamid.HBgL{:012}",
         fake.next_id.fetch_add(1, Ordering::SeqCst)
