@@ -71,6 +71,23 @@ ensure_node() {
   fi
 }
 
+# The most a first page load may download of the browser bundle, gzipped (bytes).
+WASM_BUDGET_BYTES=$((200 * 1024))
+
+# Fails when the built bundle's gzipped size is over the budget (after printing it).
+check_wasm_budget() {
+  local wasm="$ROOT/target/site/pkg/herald.wasm"
+  [ -f "$wasm" ] || wasm="$ROOT/target/site/pkg/herald_bg.wasm"
+  [ -f "$wasm" ] || { echo "No built WASM bundle in target/site/pkg" >&2; return 1; }
+  print_wasm_size
+  local gz
+  gz=$(gzip -9 -c "$wasm" | wc -c)
+  if [ "$gz" -gt "$WASM_BUDGET_BYTES" ]; then
+    echo "The browser bundle is $gz bytes gzipped, over its budget of $WASM_BUDGET_BYTES: make an island lazy or smaller before adding to it." >&2
+    return 1
+  fi
+}
+
 # Gzipped size of the built WASM bundle (what a first page load downloads).
 print_wasm_size() {
   local wasm="$ROOT/target/site/pkg/herald.wasm"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 2: every test. Formatting and lints, Rust unit and integration tests on SQLite
-# and PostgreSQL, then the Playwright suite in headless Chromium against the real binary.
+# and PostgreSQL, the release browser bundle against its size budget, then the Playwright suite
+# in headless Chromium against the real binary.
 # Outside CI, a missing PostgreSQL or browser is skipped with a note; with CI=true it fails.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -52,6 +53,10 @@ if [ "$rust_status" = 124 ] || [ "$rust_status" = 137 ]; then
   echo "The Rust tests did not finish within ${rust_test_limit} s: a test hangs (see 'has been running for over 60 seconds' above)." >&2
 fi
 [ "$rust_status" = 0 ] || exit "$rust_status"
+
+say "Release browser bundle, within its size budget"
+RUSTFLAGS="$user_rustflags" cargo leptos build --release --frontend-only
+check_wasm_budget
 
 say "Building Herald for the end-to-end tests"
 RUSTFLAGS="$user_rustflags" cargo leptos build

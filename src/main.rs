@@ -12,18 +12,18 @@ async fn main() -> std::process::ExitCode {
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        [] | ["serve"] => herald::server::serve::run().await,
+        [] | ["serve"] => herald::server::startup::run().await,
         ["generate-customers", n] => match n.replace('_', "").parse::<usize>() {
-            Ok(n) if n > 0 => herald::server::serve::generate_customers(n).await,
+            Ok(n) if n > 0 => herald::server::cli::generate_customers(n).await,
             _ => Err(anyhow::anyhow!(
                 "generate-customers needs a positive number, not {n:?}"
             )),
         },
         ["import-customers", file] => {
-            herald::server::serve::import_customers(file.as_ref(), false).await
+            herald::server::cli::import_customers(file.as_ref(), false).await
         }
         ["import-customers", file, "--skip-bad"] => {
-            herald::server::serve::import_customers(file.as_ref(), true).await
+            herald::server::cli::import_customers(file.as_ref(), true).await
         }
         _ => Err(anyhow::anyhow!(
             "unknown arguments {args:?}\nusage: herald [serve] | herald generate-customers N | herald import-customers FILE.csv [--skip-bad]"

@@ -8,7 +8,7 @@ use crate::model::CurrentUser;
 /// The signed-in user, or `None`.
 #[server(endpoint = "me")]
 pub async fn get_current_user() -> Result<Option<CurrentUser>, AppError> {
-    use crate::server::auth::{ANY_ROLE, require_role};
+    use crate::server::accounts::auth::{ANY_ROLE, require_role};
     match require_role(ANY_ROLE).await {
         Ok(u) => Ok(Some(u)),
         Err(AppError::Unauthorized) => {
@@ -34,7 +34,7 @@ pub async fn login(
     next: Option<String>,
 ) -> Result<(), AppError> {
     use crate::model::list_query::encode_component;
-    use crate::server::{accounts, auth};
+    use crate::server::accounts::{self, auth};
     let state = auth::state()?;
     match accounts::sign_in(&state, &email, &password, tz.as_deref()).await {
         Ok((token, _user)) => {
@@ -72,7 +72,7 @@ pub async fn login(
 /// Ends the session and goes to the sign-in page.
 #[server(endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
-    use crate::server::{accounts, auth};
+    use crate::server::accounts::{self, auth};
     let state = auth::state()?;
     if let Some(parts) = use_context::<http::request::Parts>()
         && let Some(token) = auth::session_token(&parts.headers)

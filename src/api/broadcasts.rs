@@ -16,7 +16,7 @@ pub async fn list_broadcasts(
     before: Option<String>,
 ) -> Result<ListPage, AppError> {
     use crate::model::list_query::RawListParams;
-    use crate::server::auth::{ANY_ROLE, require_role, state};
+    use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
     let user = require_role(ANY_ROLE).await?;
     let params = RawListParams {
         q,
@@ -25,16 +25,16 @@ pub async fn list_broadcasts(
         after,
         before,
     };
-    crate::server::broadcasts::list_page(&state()?, &user, &params).await
+    crate::server::broadcast::list::list_page(&state()?, &user, &params).await
 }
 
 /// Pauses (`paused = true`) or resumes a broadcast. Admins only.
 #[server(endpoint = "broadcasts/set-paused")]
 pub async fn set_paused(id: i64, paused: bool) -> Result<(), AppError> {
     use crate::model::Role;
-    use crate::server::auth::{require_role, state};
+    use crate::server::accounts::auth::{require_role, state};
     let result = match require_role(&[Role::Admin]).await {
-        Ok(user) => crate::server::broadcasts::set_paused(&state()?, &user, id, paused).await,
+        Ok(user) => crate::server::broadcast::list::set_paused(&state()?, &user, id, paused).await,
         Err(e) => Err(e),
     };
     if let Err(e) = &result
@@ -50,9 +50,9 @@ pub async fn set_paused(id: i64, paused: bool) -> Result<(), AppError> {
 #[server(endpoint = "broadcasts/cancel")]
 pub async fn cancel_broadcast(id: i64) -> Result<(), AppError> {
     use crate::model::Role;
-    use crate::server::auth::{require_role, state};
+    use crate::server::accounts::auth::{require_role, state};
     let result = match require_role(&Role::EDITORS).await {
-        Ok(user) => crate::server::broadcasts::cancel(&state()?, &user, id).await,
+        Ok(user) => crate::server::broadcast::list::cancel(&state()?, &user, id).await,
         Err(e) => Err(e),
     };
     match &result {
@@ -69,17 +69,17 @@ pub async fn cancel_broadcast(id: i64) -> Result<(), AppError> {
 /// A broadcast's status and progress now; the list's rows ask while it may change. Any role.
 #[server(endpoint = "broadcasts/live")]
 pub async fn broadcast_live(id: i64) -> Result<crate::model::LiveState, AppError> {
-    use crate::server::auth::{ANY_ROLE, require_role, state};
+    use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
     require_role(ANY_ROLE).await?;
     let record = state()?.db.broadcast(id).await?;
-    Ok(crate::server::broadcasts::live_state(&record))
+    Ok(crate::server::broadcast::list::live_state(&record))
 }
 
 /// Sends a missed broadcast now (its time passed while Herald was down). Staff and admins.
 #[server(endpoint = "broadcasts/send-missed")]
 pub async fn send_missed_now(id: i64) -> Result<(), AppError> {
     use crate::model::Role;
-    use crate::server::auth::{require_role, state};
+    use crate::server::accounts::auth::{require_role, state};
     let result = async {
         let user = require_role(&Role::EDITORS).await?;
         let state = state()?;
@@ -106,9 +106,9 @@ pub async fn send_missed_now(id: i64) -> Result<(), AppError> {
 /// A broadcast's results (any signed-in role: managers read them, staff follow up).
 #[server(endpoint = "broadcasts/results")]
 pub async fn broadcast_results(id: i64) -> Result<crate::model::results::Results, AppError> {
-    use crate::server::auth::{ANY_ROLE, require_role, state};
+    use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
     let user = require_role(ANY_ROLE).await?;
-    crate::server::broadcasts::results(&state()?.db, &user, id).await
+    crate::server::broadcast::results::results(&state()?.db, &user, id).await
 }
 
 /// One page of a broadcast's recipients, filtered (any signed-in role).
@@ -123,7 +123,7 @@ pub async fn broadcast_recipients(
     before: Option<String>,
 ) -> Result<crate::model::results::RecipientPage, AppError> {
     use crate::model::results::RecipientFilter;
-    use crate::server::auth::{ANY_ROLE, require_role, state};
+    use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
     use crate::server::db::RecipientAnchor;
     let user = require_role(ANY_ROLE).await?;
     let filter = RecipientFilter::parse(
@@ -138,7 +138,7 @@ pub async fn broadcast_recipients(
         (None, Some(b)) => RecipientAnchor::Before(b),
         _ => RecipientAnchor::First,
     };
-    crate::server::broadcasts::recipients(&state()?.db, &user, id, filter, anchor).await
+    crate::server::broadcast::results::recipients(&state()?.db, &user, id, filter, anchor).await
 }
 
 /// "Retry failed": a finished broadcast's failed deliveries go out again (staff and admins).
@@ -146,9 +146,9 @@ pub async fn broadcast_recipients(
 #[server(endpoint = "broadcasts/retry-failed")]
 pub async fn retry_failed(id: i64) -> Result<i64, AppError> {
     use crate::model::Role;
-    use crate::server::auth::{require_role, state};
+    use crate::server::accounts::auth::{require_role, state};
     let result = match require_role(&Role::EDITORS).await {
-        Ok(user) => crate::server::broadcasts::retry_failed(&state()?, &user, id).await,
+        Ok(user) => crate::server::broadcast::results::retry_failed(&state()?, &user, id).await,
         Err(e) => Err(e),
     };
     match &result {
@@ -172,9 +172,10 @@ pub async fn dashboard(
     sort: Option<String>,
     dir: Option<String>,
 ) -> Result<crate::model::results::Dashboard, AppError> {
-    use crate::server::auth::{ANY_ROLE, require_role, state};
+    use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
     let user = require_role(ANY_ROLE).await?;
-    crate::server::broadcasts::dashboard(&state()?.db, &user, sort.as_deref(), dir.as_deref()).await
+    crate::server::broadcast::list::dashboard(&state()?.db, &user, sort.as_deref(), dir.as_deref())
+        .await
 }
 
 /// The results page's live part, re-rendered on the server as HTML, with whether it may still
@@ -182,12 +183,12 @@ pub async fn dashboard(
 #[server(endpoint = "broadcasts/results-fragment")]
 pub async fn results_fragment(id: i64) -> Result<crate::model::results::ResultsFragment, AppError> {
     use crate::model::BroadcastStatus;
-    use crate::server::auth::{ANY_ROLE, require_role, state};
+    use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
     use leptos::tachys::view::RenderHtml;
     let user = require_role(ANY_ROLE).await?;
-    let r = crate::server::broadcasts::results(&state()?.db, &user, id).await?;
+    let r = crate::server::broadcast::results::results(&state()?.db, &user, id).await?;
     let (moving, sending) = (r.moving(), r.status == BroadcastStatus::Sending);
-    let html = Owner::new().with(|| view! { <crate::ui::results::ResultsBody r=r/> }.to_html());
+    let html = Owner::new().with(|| view! { <crate::ui::fragments::ResultsBody r=r/> }.to_html());
     Ok(crate::model::results::ResultsFragment {
         html,
         moving,

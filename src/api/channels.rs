@@ -7,7 +7,7 @@ use crate::model::channel::ChannelsPage;
 
 #[server(endpoint = "channels/list")]
 pub async fn load_channels() -> Result<ChannelsPage, AppError> {
-    use crate::server::auth::{ANY_ROLE, require_role, state};
+    use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
     let user = require_role(ANY_ROLE).await?;
     let state = state()?;
     // Where providers reach this Herald, as the browser reached it.
@@ -24,5 +24,5 @@ pub async fn load_channels() -> Result<ChannelsPage, AppError> {
     } else {
         "http"
     };
-    crate::server::channels_web::page(&state, &user, &format!("{scheme}://{host}")).await
+    crate::server::channels::setup::page(&state, &user, &format!("{scheme}://{host}")).await
 }

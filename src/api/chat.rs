@@ -8,7 +8,7 @@ use crate::model::chat::{ChatReplied, ChatView};
 /// The conversation; opening it marks it seen.
 #[server(endpoint = "chat/view")]
 pub async fn customer_chat(id: i64) -> Result<ChatView, AppError> {
-    use crate::server::auth::{ANY_ROLE, require_role, state};
+    use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
     let user = require_role(ANY_ROLE).await?;
     crate::server::chat::view(&state()?, &user, id).await
 }
@@ -18,13 +18,13 @@ pub async fn customer_chat(id: i64) -> Result<ChatView, AppError> {
 #[server(endpoint = "chat/reply")]
 pub async fn chat_reply(customer_id: i64, body: String) -> Result<ChatReplied, AppError> {
     use crate::model::Role;
-    use crate::server::auth::{require_role, state};
+    use crate::server::accounts::auth::{require_role, state};
     let result = match require_role(&Role::EDITORS).await {
         Ok(user) => crate::server::chat::reply(&state()?, &user, customer_id, &body)
             .await
             .map(|message| ChatReplied {
                 key: message.key.clone(),
-                html: crate::ui::chat::line_html(message),
+                html: crate::ui::fragments::chat_line_html(message),
             }),
         Err(e) => Err(e),
     };
@@ -46,7 +46,7 @@ pub async fn chat_reply(customer_id: i64, body: String) -> Result<ChatReplied, A
 #[server(endpoint = "chat/assign")]
 pub async fn assign_to_me(customer_id: i64) -> Result<(), AppError> {
     use crate::model::Role;
-    use crate::server::auth::{require_role, state};
+    use crate::server::accounts::auth::{require_role, state};
     let result = async {
         let user = require_role(&Role::EDITORS).await?;
         let state = state()?;

@@ -1,4 +1,4 @@
-//! The broadcast wizard's data. Saving is a plain form post handled in `server::wizard`.
+//! The broadcast wizard's data. Saving is a plain form post (`server::http::broadcasts`, then `server::broadcast::compose::save`).
 
 use leptos::prelude::*;
 
@@ -10,9 +10,9 @@ use crate::model::compose::{AudiencePreview, WizardPage};
 /// staff and admins may save (the form says so, and the save handler checks).
 #[server(endpoint = "broadcasts/wizard")]
 pub async fn load_wizard(id: Option<i64>, step: Option<u8>) -> Result<WizardPage, AppError> {
-    use crate::server::auth::{ANY_ROLE, require_role, state};
+    use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
     let user = require_role(ANY_ROLE).await?;
-    crate::server::wizard::page(&state()?, &user, id, step.unwrap_or(1)).await
+    crate::server::broadcast::compose::page(&state()?, &user, id, step.unwrap_or(1)).await
 }
 
 /// How many customers `rule` matches (opted-out ones left out) and a few of their names: the
@@ -20,7 +20,7 @@ pub async fn load_wizard(id: Option<i64>, step: Option<u8>) -> Result<WizardPage
 #[server(endpoint = "broadcasts/audience-preview", input = leptos::server_fn::codec::Json)]
 pub async fn preview_audience(rule: AudienceRule) -> Result<AudiencePreview, AppError> {
     use crate::model::Role;
-    use crate::server::auth::{require_role, state};
+    use crate::server::accounts::auth::{require_role, state};
     require_role(&Role::EDITORS).await?;
-    crate::server::wizard::preview(&state()?, rule).await
+    crate::server::broadcast::compose::preview(&state()?, rule).await
 }

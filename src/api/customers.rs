@@ -13,7 +13,7 @@ pub async fn list_customers(
     after: Option<String>,
     before: Option<String>,
 ) -> Result<CustomerPage, AppError> {
-    use crate::server::auth::{ANY_ROLE, require_role, state};
+    use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
     let user = require_role(ANY_ROLE).await?;
     crate::server::customers::list_page(
         &state()?,
@@ -30,7 +30,7 @@ pub async fn list_customers(
 #[server(endpoint = "customers/edit")]
 pub async fn customer_edit(id: i64) -> Result<crate::model::customer_edit::CustomerEdit, AppError> {
     use crate::model::customer_edit::{CustomerEdit, CustomerForm};
-    use crate::server::auth::{ANY_ROLE, require_role, state};
+    use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
     let user = require_role(ANY_ROLE).await?;
     let state = state()?;
     let (c, tags, groups) = state.db.customer_for_edit(id).await?;

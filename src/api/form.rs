@@ -11,18 +11,7 @@ fn referer_path() -> Option<String> {
     (path.starts_with('/') && !path.starts_with("//")).then(|| path.to_string())
 }
 
-/// `path` with the query parameter `key` set to `value` (replacing any earlier one).
-pub fn with_param(path: &str, key: &str, value: &str) -> String {
-    use crate::model::list_query::encode_component;
-    let (base, query) = path.split_once('?').unwrap_or((path, ""));
-    let mut pairs: Vec<&str> = query
-        .split('&')
-        .filter(|p| !p.is_empty() && p.split('=').next() != Some(key))
-        .collect();
-    let set = format!("{key}={}", encode_component(value));
-    pairs.push(&set);
-    format!("{base}?{}", pairs.join("&"))
-}
+pub use crate::model::list_query::with_param;
 
 /// Whether this request is an ordinary HTML form submission (a browser navigation).
 #[cfg(feature = "ssr")]
@@ -42,18 +31,4 @@ pub fn is_plain_form_post() -> bool {
 pub fn back_with_error(fallback: &str, error: &crate::api::AppError) {
     let to = referer_path().unwrap_or_else(|| fallback.to_string());
     leptos_axum::redirect(&with_param(&to, "error", &error.to_string()));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_param;
-
-    #[test]
-    fn sets_or_replaces_one_parameter() {
-        assert_eq!(with_param("/", "error", "No."), "/?error=No.");
-        assert_eq!(
-            with_param("/?sort=created&error=old", "error", "new one"),
-            "/?sort=created&error=new%20one"
-        );
-    }
 }

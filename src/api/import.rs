@@ -10,7 +10,7 @@ use crate::model::import::ImportPage;
 /// admins only: managers are told they cannot import, and see nothing of any import.
 #[server(endpoint = "customers/import")]
 pub async fn get_import(id: Option<String>) -> Result<ImportPage, AppError> {
-    use crate::server::auth::{ANY_ROLE, require_role, state};
+    use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
     let user = require_role(ANY_ROLE).await?;
     let state = state()?;
     let max_mb = state.config.import_max_bytes / (1024 * 1024);

@@ -8,7 +8,7 @@ use super::AppError;
 #[server(endpoint = "labels/list")]
 pub async fn list_labels() -> Result<crate::model::labels::LabelsPage, AppError> {
     use crate::model::labels::{LabelRow, LabelsPage};
-    use crate::server::auth::{ANY_ROLE, require_role, state};
+    use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
     use crate::server::db::LabelKind;
     let user = require_role(ANY_ROLE).await?;
     let state = state()?;

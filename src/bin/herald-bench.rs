@@ -314,7 +314,7 @@ async fn audience_bench(db: &Db) -> anyhow::Result<()> {
         let mut n = 0;
         for _ in 0..AUDIENCE_RUNS {
             let t = Instant::now();
-            n = db.audience_count(&rule, &kinds).await?;
+            n = db.inspect().audience_count(&rule, &kinds).await?;
             counts.push(t.elapsed());
             let t = Instant::now();
             std::hint::black_box(db.audience_breakdown(&rule, &kinds).await?);
@@ -362,7 +362,7 @@ fn wasm_size() {
 /// with `dispatcher`.
 fn app_state(
     db: &Db,
-    dispatcher: std::sync::Arc<herald::server::dispatcher::Dispatcher>,
+    dispatcher: std::sync::Arc<herald::server::dispatch::Dispatcher>,
     dir: &std::path::Path,
 ) -> anyhow::Result<herald::server::AppState> {
     let (leptos_options, mut conf) =
@@ -386,7 +386,7 @@ fn app_state(
 async fn serve(state: herald::server::AppState) -> anyhow::Result<std::net::SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, herald::server::serve::router(state)).await });
+    tokio::spawn(async move { axum::serve(listener, herald::server::http::router(state)).await });
     Ok(addr)
 }
 
@@ -406,7 +406,7 @@ mod dispatch {
     use herald::server::channels::sandbox::SandboxProvider;
     use herald::server::clock::SystemClock;
     use herald::server::db::{Db, Fired, NewChannel};
-    use herald::server::dispatcher::{Dispatcher, Settings};
+    use herald::server::dispatch::{Dispatcher, Settings};
     use herald::server::fakes::whatsapp::{Config as FakeConfig, FakeWhatsApp};
 
     /// Customers, hence recipients of the materialising figure (HERALD_BENCH_RECIPIENTS).
@@ -503,7 +503,7 @@ mod dispatch {
         // A table loaded at once is not yet vacuumed (hint bits unset, no statistics); what
         // autovacuum soon does, done now, so the figures are those of a settled database.
         if label == "PostgreSQL" {
-            db.maintain().await?;
+            db.inspect().maintain().await?;
         }
         let author = db
             .create_user("bench@herald.test", "Bench", Role::Admin, "x", now)
@@ -622,7 +622,7 @@ mod dispatch {
             let during = fake.posted() - posted;
             fake.settle(Duration::from_secs(600)).await;
             let all = t.elapsed();
-            let c2 = db.counters(id).await?;
+            let c2 = db.inspect().counters(id).await?;
             println!(
                 "  send on WhatsApp with its reports flowing: {n} deliveries in {:.1} s = {:.0}/s, each recorded, \
                  while {during} webhooks were applied; all {} applied {:.1} s after the start \
@@ -800,7 +800,7 @@ mod webhooks {
         // The deliveries went out on a webhook channel; the reports come on a WhatsApp one.
         sqlx_set_whatsapp(&db, channel).await?;
 
-        let dispatcher = Arc::new(herald::server::dispatcher::Dispatcher::new(
+        let dispatcher = Arc::new(herald::server::dispatch::Dispatcher::new(
             db.clone(),
             Arc::new(SystemClock),
             Default::default(),
@@ -841,7 +841,7 @@ mod webhooks {
             .count()
             .await;
         let took = t.elapsed();
-        let delivered = db.counters(b).await?[2];
+        let delivered = db.inspect().counters(b).await?[2];
         println!(
             "Webhooks on {label}: {ok} of {n} signed status callbacks in {:.1} s = {:.0} verified events/s, {delivered} deliveries now delivered (target ≥ 4,000/s)",
             took.as_secs_f64(),
@@ -853,7 +853,7 @@ mod webhooks {
     async fn sqlx_set_whatsapp(db: &Db, channel: i64) -> anyhow::Result<()> {
         db.update_channel(channel, "Receiver", r#"{"app_secret":"meta-app-secret","phone_number_id":"1","access_token":"x","verify_token":"v"}"#, true, 1000, 1, "bench", Utc::now())
             .await?;
-        db.set_channel_kind(channel, "whatsapp").await?;
+        db.inspect().set_channel_kind(channel, "whatsapp").await?;
         Ok(())
     }
 }
@@ -870,7 +870,7 @@ mod results {
     use herald::model::compose::{Compose, Intent};
     use herald::model::results::RecipientFilter;
     use herald::model::{CurrentUser, Role};
-    use herald::server::broadcasts::{recipients, results};
+    use herald::server::broadcast::results::{recipients, results};
     use herald::server::db::{Db, Dialect, NewChannel, RecipientAnchor};
 
     const RUNS: usize = 100;
@@ -932,8 +932,9 @@ mod results {
             .0;
         db.fire(b, now, chrono::Duration::hours(1)).await?;
         // Outcomes by id: 2 % failed, then 60 % read, 30 % delivered, the rest sent; 5 % replied.
-        db.execute(&format!(
-            "UPDATE deliveries SET \
+        db.inspect()
+            .execute(&format!(
+                "UPDATE deliveries SET \
              state = CASE WHEN id % 50 = 0 THEN 'failed' WHEN id % 10 < 6 THEN 'read' \
                           WHEN id % 10 < 9 THEN 'delivered' ELSE 'sent' END, \
              provider_message_id = 'bench-' || id, sent_at = created_at, \
@@ -942,23 +943,24 @@ mod results {
              replied_at = CASE WHEN id % 50 <> 0 AND id % 20 = 1 THEN created_at END, \
              error = CASE WHEN id % 50 = 0 THEN 'Refused by the receiver (400)' END \
              WHERE broadcast_id = {b}"
-        ))
-        .await?;
+            ))
+            .await?;
         db.rebuild_counters(b).await?;
-        db.execute(&format!(
-            "UPDATE broadcasts SET status = 'sent', finished_at = started_at WHERE id = {b}"
-        ))
-        .await?;
+        db.inspect()
+            .execute(&format!(
+                "UPDATE broadcasts SET status = 'sent', finished_at = started_at WHERE id = {b}"
+            ))
+            .await?;
         match db.dialect() {
             Dialect::Postgres => {
-                db.maintain().await?;
-                db.execute("VACUUM ANALYZE deliveries").await?;
+                db.inspect().maintain().await?;
+                db.inspect().execute("VACUUM ANALYZE deliveries").await?;
             }
             Dialect::Sqlite => {
-                db.execute("ANALYZE").await?;
+                db.inspect().execute("ANALYZE").await?;
             }
         }
-        let audience = db.counters(b).await?[0];
+        let audience = db.inspect().counters(b).await?[0];
         println!(
             "Results on {label}: a broadcast to {audience} recipients, set up in {:.0} s",
             t.elapsed().as_secs_f64()

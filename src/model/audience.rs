@@ -23,6 +23,22 @@ pub enum Field {
     RobotGroup,
 }
 
+/// Most conditions one rule may hold (and condition rows the editor shows).
+pub const MAX_CONDITIONS: usize = 20;
+
+impl Field {
+    /// A value menu's choice, `tag:3` or `robot_group:5`.
+    pub fn parse_choice(v: &str) -> Option<(Field, i64)> {
+        let (kind, id) = v.split_once(':')?;
+        let field = match kind {
+            "tag" => Field::Tag,
+            "robot_group" => Field::RobotGroup,
+            _ => return None,
+        };
+        Some((field, id.parse().ok()?))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {

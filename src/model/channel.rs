@@ -14,6 +14,8 @@ pub enum ChannelKind {
     Webhook,
 }
 
+crate::stored_as_text!(ChannelKind);
+
 impl ChannelKind {
     pub const ALL: [ChannelKind; 6] = [
         ChannelKind::Sandbox,

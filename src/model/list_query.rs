@@ -279,8 +279,30 @@ pub fn encode_component(s: &str) -> String {
     out
 }
 
+/// `path` with the query parameter `key` set to `value` (replacing any earlier one).
+pub fn with_param(path: &str, key: &str, value: &str) -> String {
+    let (base, query) = path.split_once('?').unwrap_or((path, ""));
+    let mut pairs: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && p.split('=').next() != Some(key))
+        .collect();
+    let set = format!("{key}={}", encode_component(value));
+    pairs.push(&set);
+    format!("{base}?{}", pairs.join("&"))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sets_or_replaces_one_parameter() {
+        use super::with_param;
+        assert_eq!(with_param("/", "error", "No."), "/?error=No.");
+        assert_eq!(
+            with_param("/?sort=created&error=old", "error", "new one"),
+            "/?sort=created&error=new%20one"
+        );
+    }
+
     use super::*;
 
     fn raw(pairs: &[(&str, &str)]) -> RawListParams {

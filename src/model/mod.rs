@@ -8,15 +8,18 @@ pub mod compose;
 pub mod customer;
 pub mod customer_edit;
 pub mod delivery;
+pub mod error;
 pub mod import;
 pub mod labels;
 pub mod list_query;
 pub mod opt_out;
 pub mod personalize;
 pub mod results;
+pub mod stored;
 pub mod user;
 
 pub use broadcast::{BroadcastRow, BroadcastStatus, ListPage, LiveState};
 pub use customer::{CustomerAnchor, CustomerPage, CustomerQuery, CustomerRow};
+pub use error::AppError;
 pub use list_query::{Cursor, ListQuery, SortDir, SortKey};
 pub use user::{CurrentUser, Role};

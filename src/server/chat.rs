@@ -1,26 +1,20 @@
 //! The chat with one customer: the conversation across channels (stored messages and the
 //! broadcasts that reached them), replies through the same channel adapters the dispatcher
-//! uses, "assign to me", unread marking, and a server-sent event stream of new messages.
+//! uses, "assign to me", unread marking, and following new messages as they arrive.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
-use super::AppState;
-use super::auth::{ANY_ROLE, require_role_for_handler};
-use super::channels::{Outgoing, SendError, adapter};
-use super::db::{ChatRecord, Db, DbError, Outbound};
-use super::timefmt;
-use crate::api::AppError;
+use crate::model::AppError;
 use crate::model::CurrentUser;
 use crate::model::channel::ChannelKind;
 use crate::model::chat::{ChatMessage, ChatView};
 use crate::model::results::state_label;
+use crate::server::AppState;
+use crate::server::channels::{SendError, adapter, send};
+use crate::server::db::{ChatRecord, Db, DbError, Outbound};
+use crate::server::timefmt;
 
 /// Longest reply accepted (the longest the providers take in one message is 4,096).
 pub const MAX_REPLY: usize = 4096;
@@ -131,7 +125,7 @@ pub async fn reply(
             "They have not written and no broadcast reached them yet.".into(),
         ));
     };
-    let Some(super::db::ChannelRecord {
+    let Some(crate::server::db::ChannelRecord {
         kind,
         name,
         config,
@@ -145,36 +139,40 @@ pub async fn reply(
     if !enabled {
         return Err(conflict(format!("The channel “{name}” is disabled.")));
     }
-    if person.opted_out || person.opted_out_kinds.contains(&kind) {
-        return Err(conflict(format!(
-            "{} opted out of messages on {name}.",
-            person.name
-        )));
-    }
-    let Some(address) = person.address(kind) else {
-        return Err(conflict(format!(
-            "{} has no address on {name}.",
-            person.name
-        )));
-    };
+    let address = send::address(&person, kind).map_err(|why| {
+        conflict(match why {
+            send::Unreachable::OptedOut => {
+                format!("{} opted out of messages on {name}.", person.name)
+            }
+            send::Unreachable::NoAddress => format!("{} has no address on {name}.", person.name),
+        })
+    })?;
     let sender = adapter(
         channel_id,
         kind,
         &config,
         &state.sandbox,
-        &super::attachments::folder(state),
+        &crate::server::broadcast::attachments::folder(state),
     )
     .map_err(conflict)?;
-    let outgoing = Outgoing {
-        idempotency_key: format!("herald-reply-{}", &super::auth::new_session_token()[..24]),
+    let subject = format!("Re: your message to {}", user.name);
+    let outgoing = send::outgoing(
+        send::Message {
+            idempotency_key: format!(
+                "herald-reply-{}",
+                &crate::server::accounts::auth::new_session_token()[..24]
+            ),
+            body: body.to_string(),
+            attachments: &[],
+            subject: &subject,
+        },
+        &person,
+        kind,
         address,
-        body: body.to_string(),
-        attachments: Vec::new(),
-        subject: format!("Re: your message to {}", user.name),
-        unsubscribe_url: (kind == ChannelKind::Email)
-            .then(|| state.links.unsubscribe_url(person.id, kind)),
-    };
-    let accepted = match sender.send(&outgoing).await {
+        &state.links,
+    );
+    let sent = send::send(db, sender.as_ref(), person.id, &outgoing, state.clock.now()).await;
+    let accepted = match sent {
         Ok(a) => a,
         Err(SendError::Transient { reason, .. }) => {
             return Err(conflict(format!(
@@ -185,9 +183,6 @@ pub async fn reply(
             return Err(conflict(format!("{name} refused it: {reason}")));
         }
         Err(SendError::Unreachable { reason }) => {
-            let _ = db
-                .mark_unreachable(person.id, kind, &reason, state.clock.now())
-                .await;
             return Err(conflict(format!(
                 "{} cannot be reached on {name} any more: {reason}",
                 person.name
@@ -220,11 +215,6 @@ pub async fn reply(
     })
 }
 
-#[derive(Debug, serde::Deserialize)]
-pub struct EventsParams {
-    after: Option<i64>,
-}
-
 /// Returns when `customer`'s conversation gained a message (by any instance), or after
 /// [`LOOK_ANYWAY`] in case an announcement was lost.
 async fn wait_for_customer(wake: &mut tokio::sync::broadcast::Receiver<i64>, customer: i64) {
@@ -243,51 +233,37 @@ async fn wait_for_customer(wake: &mut tokio::sync::broadcast::Receiver<i64>, cus
     .await;
 }
 
-/// `GET /customers/{id}/events?after=N`: server-sent events, one `message` event (the
-/// [`ChatMessage`] as JSON) for each message stored after message N, as it arrives. It wakes
-/// on the database's chat events (LISTEN/NOTIFY on PostgreSQL), so a message taken in by
-/// another instance arrives at once too.
-pub async fn events(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Query(params): Query<EventsParams>,
-) -> Response {
-    let viewer = match require_role_for_handler(&state, &headers, ANY_ROLE).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+/// The messages of `customer`'s conversation stored after message `after`, in batches as they
+/// arrive (the first batch at once, possibly empty), in `viewer`'s time zone. It wakes on the
+/// database's chat events (LISTEN/NOTIFY on PostgreSQL), so a message taken in by another
+/// instance arrives at once too. Reading them marks the conversation seen: the page is open.
+pub async fn follow(
+    state: &AppState,
+    viewer: &CurrentUser,
+    customer: i64,
+    after: i64,
+) -> impl futures::Stream<Item = Vec<ChatMessage>> + use<> {
     let tz = timefmt::zone(&viewer.time_zone);
     let db: Db = state.db.clone();
     let clock = state.clock.clone();
-    let start = params.after.unwrap_or(0).max(0);
     // Subscribed before the first read, so a message stored in between still wakes it.
     let wake = db.chat_events().await;
-    let stream = futures::stream::unfold(
-        (db, start, true, wake),
+    futures::stream::unfold(
+        (db, after.max(0), true, wake),
         move |(db, after, first, mut wake)| {
             let clock = clock.clone();
             async move {
                 if !first {
-                    wait_for_customer(&mut wake, id).await;
+                    wait_for_customer(&mut wake, customer).await;
                 }
-                let batch: Result<Vec<ChatRecord>, DbError> = db.chat_messages(id, after).await;
-                let (events, last) = match batch {
+                let batch: Result<Vec<ChatRecord>, DbError> =
+                    db.chat_messages(customer, after).await;
+                let (messages, last) = match batch {
                     Ok(rows) if !rows.is_empty() => {
                         let last = rows.last().map(|r| r.id).unwrap_or(after);
-                        // Seen as it arrives: the page is open.
-                        let _ = db.chat_seen(id, clock.now()).await;
-                        let events: Vec<Result<Event, Infallible>> = rows
-                            .into_iter()
-                            .map(|r| {
-                                let m = message(r, tz, None);
-                                Ok(Event::default()
-                                    .event("message")
-                                    .id(m.key.clone())
-                                    .data(crate::ui::chat::line_html(m)))
-                            })
-                            .collect();
-                        (events, last)
+                        let _ = db.chat_seen(customer, clock.now()).await;
+                        let messages = rows.into_iter().map(|r| message(r, tz, None)).collect();
+                        (messages, last)
                     }
                     Ok(_) => (Vec::new(), after),
                     Err(e) => {
@@ -295,12 +271,8 @@ pub async fn events(
                         (Vec::new(), after)
                     }
                 };
-                Some((futures::stream::iter(events), (db, last, false, wake)))
+                Some((messages, (db, last, false, wake)))
             }
         },
-    );
-    use futures::StreamExt;
-    Sse::new(stream.flatten())
-        .keep_alive(KeepAlive::default())
-        .into_response()
+    )
 }

@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::auth::hash_password;
-use super::db::{Db, NewBroadcast, NewChannel, NewCustomer};
 use crate::model::Role;
+use crate::server::accounts::auth::hash_password;
+use crate::server::db::{Db, NewBroadcast, NewChannel, NewCustomer};
 
 /// The password of every demo account (printed at start; change it in a real install).
 pub const DEMO_PASSWORD: &str = "herald-demo";
@@ -149,7 +149,7 @@ pub async fn load(db: &Db, now: DateTime<Utc>) -> anyhow::Result<()> {
                     "undelivered": 0.01,
                     "report_delay_ms": 4000,
                     // Authenticates the sandbox's inbound webhook (X-Herald-Token).
-                    "inbound_token": super::auth::new_session_token(),
+                    "inbound_token": crate::server::accounts::auth::new_session_token(),
                 })
                 .to_string(),
                 rate_per_sec: 200,

@@ -1,18 +1,23 @@
-//! Building Herald: configuration → state. The binary, the tests and the benchmark all serve
-//! the state made here (`serve::router` turns it into the router), so what they test is what
+//! Building Herald: configuration → state → router, and running it. The binary, the tests and the benchmark all serve
+//! the state made here (`http::router` turns it into the router), so what they test is what
 //! runs.
 
 use std::sync::Arc;
 
+use anyhow::Context;
+
 use leptos::config::LeptosOptions;
 
-use super::channels::sandbox::SandboxProvider;
-use super::clock::Clock;
-use super::config::Config;
-use super::db::Db;
-use super::dispatcher::{Dispatcher, Settings};
-use super::unsubscribe::Links;
-use super::{AppState, import_web, ingest};
+use crate::server::AppState;
+use crate::server::channels::sandbox::SandboxProvider;
+use crate::server::clock::{Clock, SystemClock};
+use crate::server::config::Config;
+use crate::server::customers::import_jobs;
+use crate::server::customers::unsubscribe::Links;
+use crate::server::db::Db;
+use crate::server::dispatch::{Dispatcher, Settings};
+use crate::server::reports::ingest;
+use crate::server::{config, seed};
 
 /// What the state is built from besides the configuration: the database, the clock, and the
 /// key that signs links in messages.
@@ -39,7 +44,11 @@ pub fn dispatcher_settings(config: &Config, links: &Links) -> Settings {
 pub fn state(leptos_options: LeptosOptions, config: Config, parts: Parts) -> AppState {
     let Parts { db, clock, links } = parts;
     let sandbox = Arc::new(SandboxProvider::default());
-    super::channels::sandbox::apply_reports(db.clone(), clock.clone(), sandbox.report_to_queue());
+    crate::server::channels::sandbox::apply_reports(
+        db.clone(),
+        clock.clone(),
+        sandbox.report_to_queue(),
+    );
     let dispatcher = Arc::new(Dispatcher::new(
         db.clone(),
         clock.clone(),
@@ -48,7 +57,10 @@ pub fn state(leptos_options: LeptosOptions, config: Config, parts: Parts) -> App
     ));
     AppState {
         leptos_options,
-        imports: import_web::Imports::new(config.data_dir.join("imports"), config.import_max_bytes),
+        imports: import_jobs::Imports::new(
+            config.data_dir.join("imports"),
+            config.import_max_bytes,
+        ),
         config: Arc::new(config),
         ingest: Arc::new(ingest::Ingest::start(db.clone())),
         db,
@@ -57,4 +69,76 @@ pub fn state(leptos_options: LeptosOptions, config: Config, parts: Parts) -> App
         dispatcher,
         links,
     }
+}
+
+/// Runs Herald until Ctrl-C or SIGTERM. Every failure to start comes back as a message that
+/// says what to do, never a panic.
+pub async fn run() -> anyhow::Result<()> {
+    let path = config::config_path();
+    let (leptos_options, config) = config::load(&path)?;
+    let db = Db::connect(&config.database_url).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    if config.demo_data && seed::is_empty(&db).await? {
+        seed::load(&db, clock.now())
+            .await
+            .context("loading the demo data failed")?;
+        println!(
+            "Loaded demo data: {} customers, {} broadcasts.",
+            db.count_customers().await?,
+            db.count_broadcasts().await?
+        );
+    }
+    let addr = leptos_options.site_addr;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let links = crate::server::customers::unsubscribe::Links::load(&db, &public_url).await?;
+    let state = crate::server::startup::state(
+        leptos_options,
+        config,
+        crate::server::startup::Parts {
+            db: db.clone(),
+            clock,
+            links,
+        },
+    );
+    if state.config.dispatcher {
+        state.dispatcher.clone().spawn();
+    }
+    let app = crate::server::http::router(state.clone());
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {addr}: is another Herald running? (LEPTOS_SITE_ADDR picks another address)")
+    })?;
+    println!("Herald is running at http://{addr}");
+    if state.config.demo_data {
+        println!("Demo sign-ins (password \"{}\"):", seed::DEMO_PASSWORD);
+        for (email, _, role) in seed::DEMO_USERS {
+            println!("  {email:<22} {role}");
+        }
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server stopped with an error")?;
+    db.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
-use super::clock::Clock;
-use super::config::Config;
-use super::db::Db;
+use crate::server::clock::Clock;
+use crate::server::config::Config;
+use crate::server::db::Db;
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -15,13 +15,13 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
-    pub imports: Arc<super::import_web::Imports>,
+    pub imports: Arc<crate::server::customers::import_jobs::Imports>,
     /// The sandbox channel's simulated provider (its memory of idempotency keys).
-    pub sandbox: Arc<super::channels::sandbox::SandboxProvider>,
+    pub sandbox: Arc<crate::server::channels::sandbox::SandboxProvider>,
     /// Sends broadcasts; handlers tell it of pauses and new schedules at once.
-    pub dispatcher: Arc<super::dispatcher::Dispatcher>,
+    pub dispatcher: Arc<crate::server::dispatch::Dispatcher>,
     /// Signs the links Herald puts in messages (unsubscribe).
-    pub links: super::unsubscribe::Links,
+    pub links: crate::server::customers::unsubscribe::Links,
     /// Stores providers' delivery reports, many requests per transaction.
-    pub ingest: Arc<super::ingest::Ingest>,
+    pub ingest: Arc<crate::server::reports::ingest::Ingest>,
 }

@@ -10,6 +10,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::chat::{AssignToMe, ChatReply, chat_reply, customer_chat};
 use crate::model::chat::{ChatMessage, ChatView};
+use crate::ui::fragments::chat_line;
 use crate::ui::header::AppHeader;
 use crate::ui::page_or_error;
 
@@ -70,27 +71,6 @@ fn ChatBody(chat: ChatView, error: Option<String>, draft: Option<String>) -> imp
     }
 }
 
-pub fn line(m: ChatMessage, first_unread: bool) -> impl IntoView {
-    let who = if m.inbound {
-        "Customer".to_string()
-    } else if let Some((_, b)) = &m.broadcast {
-        format!("Broadcast “{b}”")
-    } else {
-        m.staff.clone().unwrap_or_else(|| "Staff".into())
-    };
-    let class = if m.inbound { "msg in" } else { "msg out" };
-    view! {
-        {first_unread.then(|| view! { <li class="new-marker" role="separator" aria-label="New messages">"New"</li> })}
-        <li class=class data-key=m.key.clone() data-unread=m.unread.to_string()>
-            <div class="meta small muted">
-                <span class="who">{who}</span> " · " {m.channel.clone()} " · " <time>{m.at.clone()}</time>
-                {m.status.clone().map(|s| view! { " · " <span class="delivery-status">{s}</span> })}
-            </div>
-            <div class="text">{m.body.clone()}</div>
-        </li>
-    }
-}
-
 /// The conversation as the server renders it, with the "New" marker before the first unread.
 #[component]
 fn ChatLines(messages: Vec<ChatMessage>) -> impl IntoView {
@@ -101,16 +81,9 @@ fn ChatLines(messages: Vec<ChatMessage>) -> impl IntoView {
     messages
         .into_iter()
         .enumerate()
-        .map(|(i, m)| line(m, Some(i) == first_unread))
+        .map(|(i, m)| chat_line(m, Some(i) == first_unread))
         .collect_view()
         .into_any()
-}
-
-/// One message as HTML, for the live stream and replies (rendered on the server).
-#[cfg(feature = "ssr")]
-pub fn line_html(m: ChatMessage) -> String {
-    use leptos::tachys::view::RenderHtml;
-    Owner::new().with(|| line(m, false).to_html())
 }
 
 /// Keeps the conversation current and sends replies. New messages arrive from

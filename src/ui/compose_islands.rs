@@ -7,7 +7,7 @@ use leptos::prelude::*;
 #[cfg(feature = "hydrate")]
 use wasm_bindgen::JsCast;
 
-use crate::model::audience::{AudienceRule, Condition, Field, Match, Op};
+use crate::model::audience::{AudienceRule, Condition, Field, MAX_CONDITIONS, Match, Op};
 use crate::model::compose::{AttachmentRef, MAX_ATTACHMENTS, MAX_BODY_CHARS};
 use crate::model::personalize;
 
@@ -386,9 +386,6 @@ struct Row {
     id: Option<i64>,
 }
 
-/// Most condition rows the editor shows (the server keeps at most this many conditions).
-pub const MAX_ROWS: usize = 20;
-
 /// "All/Any" and the condition rows, with the matching count and a sample of names that follow
 /// every change. Without JavaScript, "Add condition" and "Remove" post the form, which saves
 /// and shows the count.
@@ -514,7 +511,7 @@ pub fn AudienceEditor(
                                         <select name=format!("cond_{key}_id") aria-label=move || format!("Condition {} value", n())
                                             on:change=move |ev| {
                                                 let v = event_target_value(&ev);
-                                                let parsed = parse_choice(&v);
+                                                let parsed = Field::parse_choice(&v);
                                                 set_row(key, Box::new(move |r| {
                                                     r.id = parsed.map(|(_, id)| id);
                                                     if let Some((f, _)) = parsed { r.field = f; }
@@ -561,11 +558,11 @@ pub fn AudienceEditor(
                 </tbody>
             </table>
             <button type="submit" name="go" value="stay" class="secondary"
-                disabled=move || live.get() && rows.with(|r| r.len() >= MAX_ROWS)
+                disabled=move || live.get() && rows.with(|r| r.len() >= MAX_CONDITIONS)
                 on:click=move |ev| {
                     ev.prevent_default();
                     rows.update(|r| {
-                        if r.len() < MAX_ROWS {
+                        if r.len() < MAX_CONDITIONS {
                             let k = next_key.get_value();
                             next_key.set_value(k + 1);
                             r.push(Row { key: k, field: Field::Tag, op: Op::Is, id: None });
@@ -585,15 +582,4 @@ pub fn AudienceEditor(
             {move || names.with(|n| if n.is_empty() { String::new() } else { format!("For example: {}", n.join(", ")) })}
         </p>
     }
-}
-
-/// A value menu's choice, `tag:3` or `robot_group:5`.
-pub fn parse_choice(v: &str) -> Option<(Field, i64)> {
-    let (kind, id) = v.split_once(':')?;
-    let field = match kind {
-        "tag" => Field::Tag,
-        "robot_group" => Field::RobotGroup,
-        _ => return None,
-    };
-    Some((field, id.parse().ok()?))
 }

@@ -7,6 +7,7 @@ pub mod compose_islands;
 pub mod customer_edit;
 pub mod customers;
 pub mod dashboard;
+pub mod fragments;
 pub mod header;
 pub mod import;
 pub mod labels;

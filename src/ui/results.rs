@@ -12,10 +12,8 @@ use crate::api::broadcasts::{
     RetryFailed, broadcast_recipients, broadcast_results, results_fragment,
 };
 use crate::model::BroadcastStatus;
-use crate::model::results::{
-    Charts, Rate, RecipientPage, RecipientRow, Results, STATUS_CHOICES, state_label,
-    thousands as number,
-};
+use crate::model::results::{RecipientPage, RecipientRow, STATUS_CHOICES, state_label};
+use crate::ui::fragments::ResultsBody;
 use crate::ui::header::AppHeader;
 use crate::ui::page_or_error;
 
@@ -77,79 +75,6 @@ pub fn ResultsPage() -> impl IntoView {
     }
 }
 
-fn covers(names: &[String], rate: &Rate) -> String {
-    match rate {
-        Rate::NotMeasured if names.is_empty() => {
-            "None of this broadcast's channels can report this.".into()
-        }
-        _ => format!("Covers {}.", names.join(", ")),
-    }
-}
-
-/// The numbers, the funnel, the timeline and the per-channel table, as the server renders
-/// them (first in the page, then as fragments the live island swaps in).
-#[component]
-pub fn ResultsBody(r: Results) -> impl IntoView {
-    view! {
-        <p class="muted" data-testid="results-status">
-            <span class=format!("status status-{}", r.status.css())>{r.status.label()}</span>
-            {r.started.clone().map(|s| format!(" · started {s}"))}
-            {r.finished.clone().map(|s| format!(" · finished {s}"))}
-        </p>
-        <section class="stats" aria-label="Results">
-            {{
-                let t = r.totals;
-                let card = |key: &'static str, label: &'static str, value: String, note: String| view! {
-                    <div class="stat" data-stat=key>
-                        <div class="stat-label">{label}</div>
-                        <div class="stat-value">{value}</div>
-                        <div class="stat-note small muted">{note}</div>
-                    </div>
-                };
-                view! {
-                    {card("audience", "Total audience", number(t.audience), format!("{} waiting", number(t.waiting())))}
-                    {card("sent", "Successful receivers", number(t.sent), "Accepted by the provider".to_string())}
-                    {card("failed", "Failed receivers", number(t.failed), "Refused or undeliverable".to_string())}
-                    {card("received", "Received rate", r.received.label(), covers(&r.received_covers, &r.received))}
-                    {card("read", "Read rate", r.read.label(), covers(&r.read_covers, &r.read))}
-                    {card("reply", "Reply rate", r.reply.label(), "Of the whole audience".to_string())}
-                }
-            }}
-        </section>
-        <h2>"Funnel"</h2>
-        <Funnel charts=r.charts.clone()/>
-        <h2>"Over time"</h2>
-        <Timeline charts=r.charts.clone()/>
-        <h2>"By channel"</h2>
-        <table class="channels-results">
-            <thead>
-                <tr>
-                    <th scope="col">"Channel"</th>
-                    <th scope="col" class="num">"Audience"</th>
-                    <th scope="col" class="num">"Successful"</th>
-                    <th scope="col" class="num">"Failed"</th>
-                    <th scope="col" class="num">"Received"</th>
-                    <th scope="col" class="num">"Read"</th>
-                    <th scope="col" class="num">"Replied"</th>
-                </tr>
-            </thead>
-            <tbody>
-                {r.channels.clone().into_iter().map(|c| view! {
-                    <tr data-channel=c.name.clone()>
-                        <th scope="row">{c.name.clone()} " " <span class="small muted">{c.kind.label()}</span></th>
-                        <td class="num">{number(c.counts.audience)}</td>
-                        <td class="num">{number(c.counts.sent)}</td>
-                        <td class="num">{number(c.counts.failed)}</td>
-                        <td class="num" data-rate="received">{c.received.label()}</td>
-                        <td class="num" data-rate="read">{c.read.label()}</td>
-                        <td class="num" data-rate="reply">{c.reply.label()}</td>
-                    </tr>
-                }).collect_view()}
-            </tbody>
-        </table>
-    }
-}
-
 /// Keeps the results current: every 2 s while the broadcast sends and every 10 s after (reports
 /// and replies keep arriving), it asks the server for the re-rendered fragment and swaps it
 /// in. The fragment is HTML made on the server, so the browser bundle carries no chart or
@@ -183,25 +108,6 @@ fn LiveResults(id: i64, moving: bool, sending: bool, children: Children) -> impl
         }
     });
     view! { <div class="live-results" node_ref=target>{children()}</div> }
-}
-
-/// Horizontal bars, one per step, as an SVG image with a title and a text description (the
-/// geometry comes from the server).
-#[component]
-fn Funnel(charts: Charts) -> impl IntoView {
-    view! {
-        <svg class="funnel" viewBox=charts.funnel_view_box width="100%" role="img" aria-labelledby="funnel-title funnel-desc">
-            <title id="funnel-title">"Funnel: audience to replies"</title>
-            <desc id="funnel-desc">{charts.funnel_desc}</desc>
-            {charts.funnel.into_iter().map(|b| view! {
-                <g class=if b.measured { "step" } else { "step unmeasured" }>
-                    <text x="0" y=b.text_y.clone() class="funnel-label">{b.label}</text>
-                    <rect x="100" y=b.bar_y width=b.width height="24" rx="3"></rect>
-                    <text x=b.value_x y=b.text_y class="funnel-value">{b.value}</text>
-                </g>
-            }).collect_view()}
-        </svg>
-    }
 }
 
 /// The per-recipient table: a GET form of filters, one page of rows, page links, the CSV of
@@ -318,37 +224,4 @@ fn RecipientLine(row: RecipientRow) -> impl IntoView {
             <td><a href=format!("/customers/{}/chat", row.customer_id) class="chat-link">"Chat"</a></td>
         </tr>
     }
-}
-
-/// Cumulative sends, deliveries, reads and replies since sending started, as lines in an SVG
-/// image with a title and a text description. Events the channels cannot report are left out.
-#[component]
-fn Timeline(charts: Charts) -> impl IntoView {
-    let Some(t) = charts.timeline else {
-        return view! { <p class="muted">"Nothing sent yet."</p> }.into_any();
-    };
-    let (x1, y1, x2, y2) = t.axis;
-    view! {
-        <svg class="timeline" viewBox=t.view_box width="100%" role="img" aria-labelledby="timeline-title timeline-desc">
-            <title id="timeline-title">"Sends, deliveries, reads and replies over time"</title>
-            <desc id="timeline-desc">{t.desc}</desc>
-            <line class="axis" x1=x1 y1=y1 x2=x2 y2=y2></line>
-            {t.ticks.into_iter().map(|k| view! {
-                <text class="tick" x=k.x y=k.y text-anchor=if k.end { "end" } else { "start" }>{k.text}</text>
-            }).collect_view()}
-            {t.lines.into_iter().map(|(key, pts)| view! {
-                <polyline class=format!("line line-{key}") points=pts fill="none"></polyline>
-            }).collect_view()}
-            {t.legend.into_iter().map(|(key, label, x)| {
-                let y = t.legend_y.clone();
-                view! {
-                    <g class=format!("legend line-{key}")>
-                        <rect x=x.clone() y=y.clone() width="12" height="4"></rect>
-                        <text x=x y=y dx="16" dy="6">{label}</text>
-                    </g>
-                }
-            }).collect_view()}
-        </svg>
-    }
-    .into_any()
 }

@@ -5,6 +5,8 @@
 
 pub mod email;
 pub mod sandbox;
+pub mod send;
+pub mod setup;
 pub mod sms;
 pub mod telegram;
 pub mod webhook;

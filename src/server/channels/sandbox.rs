@@ -196,7 +196,10 @@ impl Channel for Sandbox {
                     replayed: true,
                 });
             }
-            let id = format!("sbx-{}", &crate::server::auth::new_session_token()[..24]);
+            let id = format!(
+                "sbx-{}",
+                &crate::server::accounts::auth::new_session_token()[..24]
+            );
             seen.insert(message.idempotency_key.clone(), id.clone());
             *self.provider.sent.lock().expect("sandbox lock") += 1;
             drop(seen);

@@ -176,17 +176,9 @@ macro_rules! insert_broadcasts_query {
         qb
     }};
 }
+pub(super) use insert_broadcasts_query;
 
 impl Db {
-    pub async fn insert_broadcast(&self, b: &NewBroadcast) -> Result<i64, DbError> {
-        let id: i64 = on_pool!(self, p => {
-            let mut qb = insert_broadcasts_query!(std::slice::from_ref(b));
-            qb.push(" RETURNING id");
-            qb.build_query_scalar().fetch_one(p).await?
-        });
-        Ok(id)
-    }
-
     /// Inserts many broadcasts in one transaction, a few hundred rows per statement.
     pub async fn insert_broadcasts(&self, all: &[NewBroadcast]) -> Result<(), DbError> {
         on_pool!(self, p => {

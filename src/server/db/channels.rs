@@ -73,16 +73,4 @@ impl Db {
         });
         Ok(changed)
     }
-
-    /// Changes a channel's kind (benchmarks replay one provider's reports on deliveries made
-    /// through another).
-    pub async fn set_channel_kind(&self, id: i64, kind: &str) -> Result<(), DbError> {
-        on_pool!(self, p => sqlx::query("UPDATE channels SET kind = $1 WHERE id = $2")
-            .bind(kind)
-            .bind(id)
-            .execute(p)
-            .await
-            .map(|_| ())?);
-        Ok(())
-    }
 }

@@ -28,6 +28,14 @@ fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("plain data serialises")
 }
 
+/// A channel broadcasts may use now.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EnabledChannel {
+    pub id: i64,
+    pub name: String,
+    pub kind: crate::model::channel::ChannelKind,
+}
+
 impl Db {
     /// Stores a new broadcast. A second call with the same `client_key` returns the first
     /// broadcast's id and changes nothing: `(id, created)`.
@@ -249,8 +257,8 @@ impl Db {
 
 impl Db {
     /// Enabled channels as (id, name, kind), by name.
-    pub async fn enabled_channels(&self) -> Result<Vec<(i64, String, String)>, DbError> {
-        let rows = on_pool!(self, p => sqlx::query_as::<_, (i64, String, String)>(
+    pub async fn enabled_channels(&self) -> Result<Vec<EnabledChannel>, DbError> {
+        let rows = on_pool!(self, p => sqlx::query_as::<_, EnabledChannel>(
             "SELECT id, name, kind FROM channels WHERE enabled ORDER BY name, id",
         )
         .fetch_all(p)

@@ -19,6 +19,10 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
+use super::{Db, DbError, Dialect, on_pool};
+
 /// The counter changes one transaction makes, gathered as it goes and written at its end.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Tally {
@@ -77,7 +81,7 @@ impl Tally {
                 continue;
             }
             out.push((
-                super::dispatch::TIMELINE_ADD,
+                TIMELINE_ADD,
                 vec![broadcast, minute, t[0], t[1], t[2], t[3]],
             ));
         }
@@ -109,6 +113,145 @@ macro_rules! write_tally {
     }};
 }
 pub(crate) use write_tally;
+
+/// Adds to a broadcast's timeline: ($1 broadcast, $2 minute, $3 sent, $4 delivered, $5 read,
+/// $6 replied).
+pub(crate) const TIMELINE_ADD: &str = "INSERT INTO broadcast_timeline \
+     (broadcast_id, minute, sent_count, delivered_count, read_count, replied_count) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (broadcast_id, minute) DO UPDATE SET \
+     sent_count = broadcast_timeline.sent_count + excluded.sent_count, \
+     delivered_count = broadcast_timeline.delivered_count + excluded.delivered_count, \
+     read_count = broadcast_timeline.read_count + excluded.read_count, \
+     replied_count = broadcast_timeline.replied_count + excluded.replied_count";
+
+/// The timeline's minute of `t`: whole minutes since 1970 (UTC).
+pub fn minute(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(60)
+}
+
+/// The five counters after the audience, recounted from the deliveries (sent or further,
+/// delivered or further, read, replied, failed).
+pub(super) const RECOUNT: &str = "COALESCE(SUM(CASE WHEN state IN ('sent', 'delivered', 'read') THEN 1 ELSE 0 END), 0), \
+     COALESCE(SUM(CASE WHEN state IN ('delivered', 'read') THEN 1 ELSE 0 END), 0), \
+     COALESCE(SUM(CASE WHEN state = 'read' THEN 1 ELSE 0 END), 0), \
+     COALESCE(SUM(CASE WHEN replied_at IS NOT NULL THEN 1 ELSE 0 END), 0), \
+     COALESCE(SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END), 0)";
+
+impl Db {
+    /// The counters as a full recount of the deliveries gives them: (audience, sent or
+    /// further, delivered or further, read, replied, failed). Tests compare it with the
+    /// maintained counters.
+    pub async fn recount(&self, broadcast: i64) -> Result<[i64; 6], DbError> {
+        let row: (i64, i64, i64, i64, i64, i64) = on_pool!(self, p => sqlx::query_as(
+            &format!("SELECT COUNT(*), {RECOUNT} FROM deliveries WHERE broadcast_id = $1"),
+        )
+        .bind(broadcast)
+        .fetch_one(p)
+        .await?);
+        Ok([row.0, row.1, row.2, row.3, row.4, row.5])
+    }
+
+    /// Rewrites broadcast `id`'s counters (totals and per channel) from its deliveries: a
+    /// repair tool, and how the benchmark settles the states it writes in bulk.
+    pub async fn rebuild_counters(&self, id: i64) -> Result<(), DbError> {
+        let minute = |col: &str| match self.dialect() {
+            Dialect::Sqlite => format!("CAST(strftime('%s', {col}) AS INTEGER) / 60"),
+            Dialect::Postgres => format!("FLOOR(EXTRACT(EPOCH FROM {col}) / 60)::BIGINT"),
+        };
+        let timeline = format!(
+            "INSERT INTO broadcast_timeline (broadcast_id, minute, sent_count, delivered_count, read_count, replied_count) \
+             SELECT {id}, minute, SUM(s), SUM(d), SUM(r), SUM(p) FROM ( \
+               SELECT {} AS minute, 1 AS s, 0 AS d, 0 AS r, 0 AS p FROM deliveries WHERE broadcast_id = {id} AND sent_at IS NOT NULL \
+               UNION ALL SELECT {}, 0, 1, 0, 0 FROM deliveries WHERE broadcast_id = {id} AND delivered_at IS NOT NULL AND state IN ('delivered', 'read') \
+               UNION ALL SELECT {}, 0, 0, 1, 0 FROM deliveries WHERE broadcast_id = {id} AND read_at IS NOT NULL AND state = 'read' \
+               UNION ALL SELECT {}, 0, 0, 0, 1 FROM deliveries WHERE broadcast_id = {id} AND replied_at IS NOT NULL \
+             ) t GROUP BY minute",
+            minute("sent_at"),
+            minute("delivered_at"),
+            minute("read_at"),
+            minute("replied_at")
+        );
+        let totals = self.recount(id).await?;
+        let per_channel = self.recount_by_channel(id).await?;
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "UPDATE broadcasts SET audience_total = $1, sent_count = $2, delivered_count = $3, \
+                 read_count = $4, replied_count = $5, failed_count = $6 WHERE id = $7",
+            )
+            .bind(totals[0]).bind(totals[1]).bind(totals[2]).bind(totals[3]).bind(totals[4]).bind(totals[5])
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM broadcast_channel_counts WHERE broadcast_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM broadcast_timeline WHERE broadcast_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(&timeline).execute(&mut *tx).await?;
+            for (channel, c) in &per_channel {
+                sqlx::query(
+                    "INSERT INTO broadcast_channel_counts (broadcast_id, channel_id, audience_total, sent_count, \
+                     delivered_count, read_count, replied_count, failed_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(id).bind(channel).bind(c[0]).bind(c[1]).bind(c[2]).bind(c[3]).bind(c[4]).bind(c[5])
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok::<(), DbError>(())
+        })?;
+        Ok(())
+    }
+
+    /// Broadcast `id`'s timeline: (minute, [sent, delivered, read, replied]) by minute.
+    pub async fn timeline(&self, id: i64) -> Result<Vec<(i64, [i64; 4])>, DbError> {
+        let rows: Vec<(i64, i64, i64, i64, i64)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT minute, sent_count, delivered_count, read_count, replied_count \
+             FROM broadcast_timeline WHERE broadcast_id = $1 ORDER BY minute",
+        )
+        .bind(id)
+        .fetch_all(p)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.0, [r.1, r.2, r.3, r.4]))
+            .collect())
+    }
+
+    /// [`Db::recount`] per channel, by channel id.
+    pub async fn recount_by_channel(
+        &self,
+        broadcast: i64,
+    ) -> Result<Vec<(i64, [i64; 6])>, DbError> {
+        self.per_channel(
+            &format!(
+                "SELECT channel_id, COUNT(*), {RECOUNT} FROM deliveries WHERE broadcast_id = $1 \
+                 GROUP BY channel_id ORDER BY channel_id"
+            ),
+            broadcast,
+        )
+        .await
+    }
+
+    /// Rows of (channel, six counters) from `sql` with `$1` = `broadcast`.
+    pub(super) async fn per_channel(
+        &self,
+        sql: &str,
+        broadcast: i64,
+    ) -> Result<Vec<(i64, [i64; 6])>, DbError> {
+        type Row = (i64, i64, i64, i64, i64, i64, i64);
+        let rows: Vec<Row> =
+            on_pool!(self, p => sqlx::query_as(sql).bind(broadcast).fetch_all(p).await?);
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.0, [r.1, r.2, r.3, r.4, r.5, r.6]))
+            .collect())
+    }
+}
 
 #[cfg(test)]
 mod tests {

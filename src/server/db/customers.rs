@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, DbError, Dialect, NewCustomer, on_pool, search};
+use super::{AuditEntry, Db, DbError, Dialect, NewCustomer, audit_in, on_pool, search};
 use crate::model::list_query::PAGE_SIZE;
 use crate::model::{CustomerAnchor, CustomerQuery};
 
@@ -190,8 +190,13 @@ impl Db {
     }
 
     /// Gives the tag called `tag` (created if new) to every customer in `ids`; returns how many
-    /// did not have it yet.
-    pub async fn add_tag_to(&self, ids: &[i64], tag: &str) -> Result<u64, DbError> {
+    /// did not have it yet. `audit` is written in the same transaction.
+    pub async fn add_tag_to(
+        &self,
+        ids: &[i64],
+        tag: &str,
+        audit: &AuditEntry,
+    ) -> Result<u64, DbError> {
         let tag_id = self.ensure_tag(tag).await?;
         let mut added = 0;
         on_pool!(self, p => {
@@ -206,13 +211,20 @@ impl Db {
                 qb.push(") ON CONFLICT DO NOTHING");
                 added += qb.build().execute(&mut *tx).await?.rows_affected();
             }
+            audit_in!(tx, audit)?;
             tx.commit().await?;
         });
         Ok(added)
     }
 
     /// Takes the tag called `tag` from every customer in `ids`; returns how many had it.
-    pub async fn remove_tag_from(&self, ids: &[i64], tag: &str) -> Result<u64, DbError> {
+    /// `audit` is written in the same transaction.
+    pub async fn remove_tag_from(
+        &self,
+        ids: &[i64],
+        tag: &str,
+        audit: &AuditEntry,
+    ) -> Result<u64, DbError> {
         let mut removed = 0;
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
@@ -228,6 +240,7 @@ impl Db {
                 qb.push(")");
                 removed += qb.build().execute(&mut *tx).await?.rows_affected();
             }
+            audit_in!(tx, audit)?;
             tx.commit().await?;
         });
         Ok(removed)
@@ -265,13 +278,14 @@ impl Db {
     }
 
     /// Stores an edited customer: fields, tags (created if new) and robot groups (existing
-    /// ones only), all or nothing.
+    /// ones only), all or nothing, with `audit` (its time is the change's).
     pub async fn update_customer(
         &self,
         id: i64,
         c: &crate::model::customer_edit::ValidCustomer,
-        now: DateTime<Utc>,
+        audit: &AuditEntry,
     ) -> Result<(), UpdateError> {
+        let now = audit.at;
         let mut tag_ids = Vec::new();
         for t in &c.tags {
             tag_ids.push(self.ensure_tag(t).await?);
@@ -314,6 +328,7 @@ impl Db {
                 )
                 .bind(id).bind(g).execute(&mut *tx).await?;
             }
+            audit_in!(tx, audit)?;
             tx.commit().await?;
         });
         Ok(())

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, DbError, on_pool};
+use super::{AuditEntry, Db, DbError, audit_in, on_pool};
 
 /// A customer to insert, with the tags and robot groups it belongs to.
 #[derive(Debug, Clone, Default)]
@@ -59,15 +59,34 @@ impl Db {
         Ok(id)
     }
 
-    pub async fn count_customers(&self) -> Result<i64, DbError> {
-        let n: i64 = on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM customers").fetch_one(p).await?);
-        Ok(n)
+    /// Connects a channel someone set up on the channels page, with `audit` (its time is the
+    /// channel's creation) in the same transaction.
+    pub async fn connect_channel(
+        &self,
+        c: &NewChannel,
+        audit: &AuditEntry,
+    ) -> Result<i64, DbError> {
+        let sql = "INSERT INTO channels (kind, name, config, rate_per_sec, created_at) \
+                   VALUES ($1, $2, $3, $4, $5) RETURNING id";
+        let id: i64 = on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let id: i64 = sqlx::query_scalar(sql)
+                .bind(&c.kind)
+                .bind(&c.name)
+                .bind(&c.config_json)
+                .bind(c.rate_per_sec)
+                .bind(audit.at)
+                .fetch_one(&mut *tx)
+                .await?;
+            audit_in!(tx, &audit.about(id))?;
+            tx.commit().await?;
+            id
+        });
+        Ok(id)
     }
 
-    /// Customers carrying the tag called `name`.
-    pub async fn count_customers_tagged(&self, name: &str) -> Result<i64, DbError> {
-        let sql = "SELECT COUNT(*) FROM customer_tags ct JOIN tags t ON t.id = ct.tag_id WHERE t.name = $1";
-        let n: i64 = on_pool!(self, p => sqlx::query_scalar(sql).bind(name).fetch_one(p).await?);
+    pub async fn count_customers(&self) -> Result<i64, DbError> {
+        let n: i64 = on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM customers").fetch_one(p).await?);
         Ok(n)
     }
 }

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::{Db, DbError, on_pool};
 use crate::model::import::LineError;
-use crate::server::import::{ImportMsg, ImportRow, KEPT_ERRORS, Progress};
+use crate::server::customers::import::{ImportMsg, ImportRow, KEPT_ERRORS, Progress};
 
 /// What the writer did.
 #[derive(Debug, Default)]

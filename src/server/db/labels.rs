@@ -1,6 +1,6 @@
 //! Tags and robot reply groups ("labels"): list with customer counts, create, rename, delete.
 
-use super::{Db, DbError, on_pool};
+use super::{AuditEntry, Db, DbError, audit_in, on_pool};
 use crate::model::audience::{AudienceRule, Field};
 
 /// Which kind of label.
@@ -91,12 +91,23 @@ impl Db {
         Ok(on_pool!(self, p => sqlx::query_as::<_, (i64, String)>(&sql).fetch_all(p).await?))
     }
 
-    pub async fn create_label(&self, kind: LabelKind, name: &str) -> Result<i64, LabelError> {
+    pub async fn create_label(
+        &self,
+        kind: LabelKind,
+        name: &str,
+        audit: &AuditEntry,
+    ) -> Result<i64, LabelError> {
         let sql = format!(
             "INSERT INTO {} (name) VALUES ($1) RETURNING id",
             kind.table()
         );
-        let id: i64 = on_pool!(self, p => sqlx::query_scalar(&sql).bind(name).fetch_one(p).await?);
+        let id: i64 = on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let id: i64 = sqlx::query_scalar(&sql).bind(name).fetch_one(&mut *tx).await?;
+            audit_in!(tx, &audit.about(id))?;
+            tx.commit().await?;
+            id
+        });
         Ok(id)
     }
 
@@ -105,19 +116,29 @@ impl Db {
         kind: LabelKind,
         id: i64,
         name: &str,
+        audit: &AuditEntry,
     ) -> Result<(), LabelError> {
         let sql = format!("UPDATE {} SET name = $1 WHERE id = $2", kind.table());
-        let n = on_pool!(self, p => sqlx::query(&sql).bind(name).bind(id).execute(p).await?.rows_affected());
-        if n == 0 {
-            Err(LabelError::NotFound)
-        } else {
-            Ok(())
-        }
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(&sql).bind(name).bind(id).execute(&mut *tx).await?.rows_affected();
+            if n == 0 {
+                return Err(LabelError::NotFound);
+            }
+            audit_in!(tx, audit)?;
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     /// Deletes a label (and its links to customers), unless a broadcast that has not finished
     /// (draft, scheduled, sending, paused) names it in its audience.
-    pub async fn delete_label(&self, kind: LabelKind, id: i64) -> Result<(), LabelError> {
+    pub async fn delete_label(
+        &self,
+        kind: LabelKind,
+        id: i64,
+        audit: &AuditEntry,
+    ) -> Result<(), LabelError> {
         let audiences: Vec<(String, String)> = on_pool!(self, p => sqlx::query_as(
             "SELECT name, audience FROM broadcasts WHERE status IN ('draft', 'scheduled', 'sending') ORDER BY id",
         )
@@ -130,11 +151,15 @@ impl Db {
             }
         }
         let sql = format!("DELETE FROM {} WHERE id = $1", kind.table());
-        let n = on_pool!(self, p => sqlx::query(&sql).bind(id).execute(p).await?.rows_affected());
-        if n == 0 {
-            Err(LabelError::NotFound)
-        } else {
-            Ok(())
-        }
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(&sql).bind(id).execute(&mut *tx).await?.rows_affected();
+            if n == 0 {
+                return Err(LabelError::NotFound);
+            }
+            audit_in!(tx, audit)?;
+            tx.commit().await?;
+        });
+        Ok(())
     }
 }

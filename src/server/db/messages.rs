@@ -315,22 +315,6 @@ impl Db {
         }))
     }
 
-    /// The messages of a customer's conversation, oldest first: (direction, body, channel id,
-    /// provider message id, at).
-    pub async fn conversation(
-        &self,
-        customer_id: i64,
-    ) -> Result<Vec<(String, String, Option<i64>, Option<String>, DateTime<Utc>)>, DbError> {
-        let rows = on_pool!(self, p => sqlx::query_as(
-            "SELECT direction, body, channel_id, provider_message_id, created_at FROM messages \
-             WHERE customer_id = $1 ORDER BY created_at, id",
-        )
-        .bind(customer_id)
-        .fetch_all(p)
-        .await?);
-        Ok(rows)
-    }
-
     /// The customer's stored messages after message `after`, oldest first.
     pub async fn chat_messages(
         &self,

@@ -7,34 +7,42 @@
 mod audience;
 mod broadcasts;
 mod channels;
+mod claims;
 mod compose;
 mod counters;
 mod customers;
 mod directory;
-mod dispatch;
 mod events;
+mod fire;
 mod import;
+mod inbound;
+pub mod inspect;
 mod labels;
 mod messages;
+mod rate;
+mod record;
+mod reports;
 mod results;
 pub mod retry;
 pub mod search;
 mod users;
 
-pub use audience::{
-    AudienceBind, AudienceSql, Breakdown, Inbound, REPLY_WINDOW_HOURS, audience_clause,
-};
+pub use audience::{AudienceBind, AudienceSql, Breakdown, REPLY_WINDOW_HOURS, audience_clause};
 pub use broadcasts::{BroadcastRecord, NewBroadcast, PauseError};
 pub use channels::ChannelRecord;
-pub use compose::ComposeError;
+pub use claims::{Claimed, Content};
+pub use compose::{ComposeError, EnabledChannel};
+pub use counters::minute as minute_of;
 pub use customers::{CustomerPageRows, CustomerRecord, UpdateError};
 pub use directory::{NewChannel, NewCustomer};
-pub use dispatch::{
-    Applied, Claimed, Content, DeliveryEvent, Fired, Outcome, Report, minute as minute_of,
-};
+pub use fire::Fired;
 pub use import::ImportTally;
+pub use inbound::Inbound;
 pub use labels::{LabelError, LabelKind};
 pub use messages::{ChatRecord, DeliveryRecord, Outbound, Recipient};
+pub use rate::{Take, take_tokens};
+pub use record::Outcome;
+pub use reports::{Applied, DeliveryEvent, Report};
 pub use results::{RecipientAnchor, RecipientRecord, RetryError};
 pub use users::UserRecord;
 
@@ -58,8 +66,21 @@ macro_rules! on_pool {
 pub(crate) use on_pool;
 
 /// Appends to the audit log inside an open transaction `$tx` (so the entry commits or rolls
-/// back with the change it records). `Db::audit` does the same outside a transaction.
+/// back with the change it records): `audit_in!(tx, &entry)` with an [`AuditEntry`], or the
+/// entry's six values in order.
 macro_rules! audit_in {
+    ($tx:expr, $entry:expr) => {{
+        let e: &$crate::server::db::AuditEntry = $entry;
+        audit_in!(
+            $tx,
+            e.at,
+            e.actor,
+            e.action,
+            e.subject_type,
+            e.subject_id,
+            &e.detail
+        )
+    }};
     ($tx:expr, $at:expr, $actor:expr, $action:expr, $subject_type:expr, $subject_id:expr, $detail:expr) => {
         sqlx::query(
             "INSERT INTO audit_log (at, actor_id, action, subject_type, subject_id, detail) \
@@ -76,6 +97,58 @@ macro_rules! audit_in {
     };
 }
 pub(crate) use audit_in;
+
+impl Db {
+    /// Runs one statement as written (the demo data's bulk outcomes; tests reach it through
+    /// [`inspect::Inspect::execute`]).
+    pub(crate) async fn execute(&self, sql: &str) -> Result<u64, DbError> {
+        Ok(on_pool!(self, p => sqlx::query(sql).execute(p).await?.rows_affected()))
+    }
+}
+
+/// One line of the audit log: who did what to which subject, when. Storage methods that
+/// change something take one and write it in the change's own transaction.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub actor: Option<i64>,
+    pub action: &'static str,
+    pub subject_type: &'static str,
+    pub subject_id: Option<i64>,
+    pub detail: String,
+}
+
+impl AuditEntry {
+    pub fn new(
+        at: chrono::DateTime<chrono::Utc>,
+        actor: Option<i64>,
+        action: &'static str,
+        subject_type: &'static str,
+        subject_id: Option<i64>,
+    ) -> Self {
+        AuditEntry {
+            at,
+            actor,
+            action,
+            subject_type,
+            subject_id,
+            detail: String::new(),
+        }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+
+    /// The same entry about `id` (known only once the change made it).
+    pub fn about(&self, id: i64) -> Self {
+        AuditEntry {
+            subject_id: Some(id),
+            ..self.clone()
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, DbError, on_pool};
+use super::{AuditEntry, Db, DbError, audit_in, on_pool};
 use crate::model::{CurrentUser, Role};
 
 /// A staff account as stored (the password hash never leaves the server).
@@ -81,13 +81,15 @@ impl Db {
         &self,
         token_hash: &str,
         user_id: i64,
-        now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
+        audit: &AuditEntry,
     ) -> Result<(), DbError> {
+        let now = audit.at;
         on_pool!(self, p => {
+            let mut tx = p.begin().await?;
             sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
                 .bind(now)
-                .execute(p)
+                .execute(&mut *tx)
                 .await?;
             sqlx::query(
                 "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
@@ -96,8 +98,10 @@ impl Db {
             .bind(user_id)
             .bind(now)
             .bind(expires_at)
-            .execute(p)
+            .execute(&mut *tx)
             .await?;
+            audit_in!(tx, audit)?;
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -129,47 +133,13 @@ impl Db {
         Ok(())
     }
 
-    /// Appends to the audit log.
-    pub async fn audit(
-        &self,
-        at: DateTime<Utc>,
-        actor_id: Option<i64>,
-        action: &str,
-        subject_type: &str,
-        subject_id: Option<i64>,
-        detail: &str,
-    ) -> Result<(), DbError> {
+    /// Appends to the audit log on its own (for what has no transaction of its own to join).
+    pub async fn audit(&self, entry: &AuditEntry) -> Result<(), DbError> {
         on_pool!(self, p => {
-            sqlx::query(
-                "INSERT INTO audit_log (at, actor_id, action, subject_type, subject_id, detail) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(at)
-            .bind(actor_id)
-            .bind(action)
-            .bind(subject_type)
-            .bind(subject_id)
-            .bind(detail)
-            .execute(p)
-            .await?;
+            let mut tx = p.begin().await?;
+            audit_in!(tx, entry)?;
+            tx.commit().await?;
         });
         Ok(())
-    }
-
-    /// The newest audit entries for a subject, as (action, actor id, detail), newest first.
-    pub async fn audit_trail(
-        &self,
-        subject_type: &str,
-        subject_id: i64,
-    ) -> Result<Vec<(String, Option<i64>, String)>, DbError> {
-        let rows = on_pool!(self, p => sqlx::query_as::<_, (String, Option<i64>, String)>(
-            "SELECT action, actor_id, detail FROM audit_log \
-             WHERE subject_type = $1 AND subject_id = $2 ORDER BY id DESC",
-        )
-        .bind(subject_type)
-        .bind(subject_id)
-        .fetch_all(p)
-        .await?);
-        Ok(rows)
     }
 }

@@ -1,0 +1,168 @@
+//! The broadcast list, the pause toggle and cancelling, and the managers' dashboard.
+
+use crate::model::AppError;
+use crate::model::list_query::{PageAnchor, RawListParams};
+use crate::model::{BroadcastRow, CurrentUser, ListPage, ListQuery};
+use crate::server::AppState;
+use crate::server::db::{BroadcastRecord, PauseError};
+use crate::server::timefmt;
+
+/// One page of the list for `viewer`, dates in the viewer's time zone.
+pub async fn list_page(
+    state: &AppState,
+    viewer: &CurrentUser,
+    raw: &RawListParams,
+) -> Result<ListPage, AppError> {
+    let (query, notices) = ListQuery::parse(raw);
+    let page = state.db.list_broadcasts(&query).await?;
+    let tz = timefmt::zone(&viewer.time_zone);
+    let first = page.rows.first().map(|r| r.cursor(query.sort));
+    let last = page.rows.last().map(|r| r.cursor(query.sort));
+    let rows = page.rows.iter().map(|r| row(r, tz)).collect();
+    Ok(ListPage {
+        rows,
+        next: page
+            .has_next
+            .then_some(last)
+            .flatten()
+            .map(|c| query.href(PageAnchor::After(c))),
+        prev: page
+            .has_prev
+            .then_some(first)
+            .flatten()
+            .map(|c| query.href(PageAnchor::Before(c))),
+        query,
+        notices,
+        time_zone: tz.name().to_string(),
+        can_pause: viewer.role.can_pause(),
+        can_edit: viewer.role.can_edit(),
+    })
+}
+
+fn row(r: &BroadcastRecord, tz: chrono_tz::Tz) -> BroadcastRow {
+    let (send, actual) = match (r.started_at, r.scheduled_at) {
+        (Some(t), _) => (Some(t), true),
+        (None, Some(t)) => (Some(t), false),
+        (None, None) => (None, false),
+    };
+    BroadcastRow {
+        id: r.id,
+        name: r.name.clone(),
+        status: r.display_status(),
+        created: timefmt::local(r.created_at, tz),
+        send_date: send.map(|t| timefmt::local(t, tz)),
+        send_date_actual: actual,
+        live: live_state(r),
+    }
+}
+
+/// A broadcast's status and progress, as the list shows them live.
+pub fn live_state(r: &BroadcastRecord) -> crate::model::LiveState {
+    crate::model::LiveState {
+        status: r.display_status(),
+        total: r.audience_total,
+        sent: r.sent_count,
+        failed: r.failed_count,
+        missed: r.missed_at.is_some() && r.status == "scheduled",
+    }
+}
+
+/// Pauses or resumes broadcast `id` on behalf of `actor` (whose role was already checked).
+pub async fn set_paused(
+    state: &AppState,
+    actor: &CurrentUser,
+    id: i64,
+    paused: bool,
+) -> Result<(), AppError> {
+    let now = state.clock.now();
+    match state.db.set_paused(id, paused, actor.id, now).await {
+        Ok(_) => {
+            if paused {
+                state.dispatcher.halt(id);
+            } else {
+                state.dispatcher.resume(id);
+            }
+            Ok(())
+        }
+        Err(PauseError::NotFound(_)) => {
+            Err(AppError::NotFound("That broadcast no longer exists.".into()).with_status())
+        }
+        Err(e @ (PauseError::NotPausable(_) | PauseError::NotCancellable(_))) => {
+            Err(AppError::Conflict(format!("Cannot change it: {e}.")).with_status())
+        }
+        Err(PauseError::Db(e)) => Err(e.into()),
+    }
+}
+
+/// Cancels broadcast `id` on behalf of `actor` (whose role was already checked).
+pub async fn cancel(state: &AppState, actor: &CurrentUser, id: i64) -> Result<String, AppError> {
+    match state
+        .db
+        .cancel_broadcast(id, actor.id, state.clock.now())
+        .await
+    {
+        Ok(b) => {
+            state.dispatcher.halt(id);
+            Ok(b.name)
+        }
+        Err(PauseError::NotFound(_)) => {
+            Err(AppError::NotFound("That broadcast no longer exists.".into()).with_status())
+        }
+        Err(e @ (PauseError::NotPausable(_) | PauseError::NotCancellable(_))) => {
+            Err(AppError::Conflict(format!("Cannot cancel it: {e}.")).with_status())
+        }
+        Err(PauseError::Db(e)) => Err(e.into()),
+    }
+}
+
+/// Broadcasts shown on the dashboard.
+pub const DASHBOARD_SIZE: i64 = 50;
+
+/// The managers' dashboard: the recent broadcasts with their rates side by side.
+pub async fn dashboard(
+    db: &crate::server::db::Db,
+    viewer: &CurrentUser,
+    sort: Option<&str>,
+    dir: Option<&str>,
+) -> Result<crate::model::results::Dashboard, AppError> {
+    use crate::model::channel::ChannelKind;
+    use crate::model::results::{Counts, Dashboard, DashboardRow, Results};
+    let records = db.recent_started(DASHBOARD_SIZE).await?;
+    let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+    let mut channels: std::collections::HashMap<i64, Vec<crate::model::results::ChannelRow>> =
+        std::collections::HashMap::new();
+    for (b, cid, name, kind, c) in db.channel_results_of(&ids).await? {
+        if let Some(k) = ChannelKind::parse(&kind) {
+            channels
+                .entry(b)
+                .or_default()
+                .push((cid, name, k, Counts::from_array(c)));
+        }
+    }
+    let tz = timefmt::zone(&viewer.time_zone);
+    let rows = records
+        .into_iter()
+        .map(|r| {
+            let totals = super::results::totals(&r);
+            let computed = Results::compute(
+                r.id,
+                r.name.clone(),
+                r.display_status(),
+                totals,
+                channels.remove(&r.id).unwrap_or_default(),
+            );
+            DashboardRow {
+                id: r.id,
+                name: r.name,
+                status: computed.status,
+                started: r.started_at.map(|t| timefmt::local(t, tz)),
+                started_key: r.started_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                totals,
+                received: computed.received,
+                read: computed.read,
+                reply: computed.reply,
+            }
+        })
+        .collect();
+    Ok(Dashboard::sorted(rows, sort, dir))
+}

@@ -1,0 +1,8 @@
+//! A broadcast from the staff's side: composing it in the wizard (with attachments and test
+//! sends), scheduling it, the list with its pause toggle, and its results.
+
+pub mod attachments;
+pub mod compose;
+pub mod list;
+pub mod results;
+pub mod test_send;

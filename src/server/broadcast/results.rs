@@ -1,0 +1,164 @@
+//! A broadcast's results: the counters (never a count over deliveries), the per-recipient
+//! table, and "Retry failed".
+
+use crate::model::AppError;
+use crate::model::CurrentUser;
+use crate::server::AppState;
+use crate::server::db::BroadcastRecord;
+use crate::server::timefmt;
+
+/// A broadcast's maintained counters.
+pub(crate) fn totals(r: &BroadcastRecord) -> crate::model::results::Counts {
+    crate::model::results::Counts::from_array([
+        r.audience_total,
+        r.sent_count,
+        r.delivered_count,
+        r.read_count,
+        r.replied_count,
+        r.failed_count,
+    ])
+}
+
+/// Broadcast `id`'s results for `viewer`: counters only (never a count over deliveries).
+pub async fn results(
+    db: &crate::server::db::Db,
+    viewer: &CurrentUser,
+    id: i64,
+) -> Result<crate::model::results::Results, AppError> {
+    use crate::model::channel::ChannelKind;
+    use crate::model::results::{Counts, Results};
+    let r = db.broadcast(id).await?;
+    let channels = db
+        .channel_results_of(&[id])
+        .await?
+        .into_iter()
+        .filter_map(|(_, cid, name, kind, c)| {
+            ChannelKind::parse(&kind).map(|k| (cid, name, k, Counts::from_array(c)))
+        })
+        .collect();
+    let totals = totals(&r);
+    let tz = timefmt::zone(&viewer.time_zone);
+    let mut results = Results::compute(r.id, r.name.clone(), r.display_status(), totals, channels);
+    results.started = r.started_at.map(|t| timefmt::local(t, tz));
+    results.finished = r.finished_at.map(|t| timefmt::local(t, tz));
+    let minutes = db.timeline(id).await?;
+    // While it sends, the chart runs to now; afterwards to its last event.
+    let last = minutes.last().map(|m| m.0).unwrap_or(0);
+    let until = if r.status == "sending" {
+        last.max(crate::server::db::minute_of(chrono::Utc::now()))
+    } else {
+        last
+    };
+    results.timeline = crate::model::results::cumulative_steps(&minutes, until, 48)
+        .into_iter()
+        .map(
+            |(m, [sent, delivered, read, replied])| crate::model::results::TimelinePoint {
+                label: chrono::DateTime::from_timestamp(m * 60, 0)
+                    .map(|t| timefmt::local(t, tz))
+                    .unwrap_or_default(),
+                sent,
+                delivered,
+                read,
+                replied,
+            },
+        )
+        .collect();
+    results.charts = crate::model::results::Charts::of(&results);
+    Ok(results)
+}
+
+/// Rows per page of the per-recipient table.
+pub const RECIPIENTS_PER_PAGE: i64 = 50;
+
+/// One page of broadcast `id`'s recipients for `viewer`, times in the viewer's zone.
+pub async fn recipients(
+    db: &crate::server::db::Db,
+    viewer: &CurrentUser,
+    id: i64,
+    filter: crate::model::results::RecipientFilter,
+    anchor: crate::server::db::RecipientAnchor,
+) -> Result<crate::model::results::RecipientPage, AppError> {
+    use crate::model::results::{RecipientPage, RecipientRow};
+    use crate::server::db::RecipientAnchor;
+    let record = db.broadcast(id).await?;
+    let (rows, more) = db
+        .recipients_page(id, &filter, anchor, RECIPIENTS_PER_PAGE)
+        .await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.customer_id).collect();
+    let (mut tags, _) = db.customer_labels(&ids).await?;
+    let tz = timefmt::zone(&viewer.time_zone);
+    let when = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| timefmt::local(t, tz));
+    let (first, last) = (
+        rows.first().map(|r| r.delivery_id),
+        rows.last().map(|r| r.delivery_id),
+    );
+    // Whether pages lie on each side: the walked side from `more`, the other from the anchor.
+    let (has_prev, has_next) = match anchor {
+        RecipientAnchor::First => (false, more),
+        RecipientAnchor::After(_) => (true, more),
+        RecipientAnchor::Before(_) => (more, true),
+    };
+    let href = |key: &str, at: i64| {
+        let q = filter.query();
+        let sep = if q.is_empty() { "" } else { "&" };
+        format!("/broadcasts/{id}?{q}{sep}{key}={at}#recipients")
+    };
+    let (next, prev) = (
+        has_next.then_some(last).flatten().map(|l| href("after", l)),
+        has_prev
+            .then_some(first)
+            .flatten()
+            .map(|f| href("before", f)),
+    );
+    let rows = rows
+        .into_iter()
+        .map(|r| RecipientRow {
+            tags: tags.remove(&r.customer_id).unwrap_or_default(),
+            delivery_id: r.delivery_id,
+            customer_id: r.customer_id,
+            name: r.name,
+            state: r.state,
+            error: r.error,
+            assignee: r.assignee,
+            channel: r.channel,
+            sent: when(r.sent_at),
+            delivered: when(r.delivered_at),
+            read: when(r.read_at),
+            replied: when(r.replied_at),
+        })
+        .collect();
+    let tag_choices = db.label_choices(crate::server::db::LabelKind::Tag).await?;
+    Ok(RecipientPage {
+        broadcast_id: id,
+        rows,
+        next,
+        prev,
+        tags: tag_choices,
+        assignees: db.staff_names().await?,
+        channels: db.broadcast_channels(id).await?,
+        failed: record.failed_count,
+        can_retry: viewer.role.can_edit()
+            && matches!(record.status.as_str(), "sent" | "failed")
+            && record.failed_count > 0,
+        filter,
+    })
+}
+
+/// "Retry failed" on broadcast `id` by `actor` (whose role was already checked): how many
+/// deliveries go out again.
+pub async fn retry_failed(state: &AppState, actor: &CurrentUser, id: i64) -> Result<i64, AppError> {
+    use crate::server::db::RetryError;
+    match state.db.retry_failed(id, actor.id, state.clock.now()).await {
+        Ok(n) => {
+            if n > 0 {
+                state.dispatcher.poke();
+            }
+            Ok(n)
+        }
+        Err(RetryError::NotFinished(status)) => Err(AppError::Conflict(format!(
+            "Only a finished broadcast's failed deliveries can be retried; this one is {status}."
+        ))
+        .with_status()),
+        Err(RetryError::Db(e)) => Err(e.into()),
+    }
+}

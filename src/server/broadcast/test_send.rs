@@ -1,0 +1,176 @@
+//! A test send: the composed message, personalised, to one customer the sender names, on the
+//! first picked channel that reaches them; it is stored in that customer's conversation.
+
+use crate::model::CurrentUser;
+use crate::model::audience::AudienceRule;
+use crate::model::channel::ChannelKind;
+use crate::model::compose::Compose;
+use crate::server::AppState;
+
+/// Who a test send goes to.
+pub enum Who {
+    /// The customer whose email is the signed-in person's.
+    Me,
+    /// A customer's exact name, phone or email, as typed.
+    Typed(String),
+}
+
+/// Sends the composed message, personalised, to one customer on the first picked channel
+/// that reaches them, through that channel's adapter; stores it in the customer's
+/// conversation. Returns what to tell the person, or why it was not sent.
+pub async fn test_send(
+    state: &AppState,
+    user: &CurrentUser,
+    broadcast: Option<i64>,
+    compose: &Compose,
+    who: Who,
+) -> Result<String, String> {
+    use crate::server::channels::{SendError, adapter, send};
+    let unavailable = |e: crate::server::db::DbError| {
+        tracing::error!(error = ?e, "test send lookup failed");
+        "The test could not be sent; please try again.".to_string()
+    };
+    let db = &state.db;
+    if compose.body.trim().is_empty() && compose.attachments.is_empty() {
+        return Err("Write the message or attach a file before sending a test.".into());
+    }
+    if let Some(p) = crate::model::personalize::problem(&compose.body) {
+        return Err(p);
+    }
+    let ids = match &who {
+        Who::Me => db
+            .find_customers(&user.email, 2)
+            .await
+            .map_err(unavailable)?,
+        Who::Typed(t) => db.find_customers(t, 2).await.map_err(unavailable)?,
+    };
+    let id = match (ids.as_slice(), &who) {
+        ([one], _) => *one,
+        ([], Who::Me) => {
+            return Err(format!(
+                "No customer has your email ({}). Add yourself on the Customers page, or send the test to a customer you choose.",
+                user.email
+            ));
+        }
+        ([], Who::Typed(t)) if t.trim().is_empty() => {
+            return Err(
+                "Enter the name, phone or email of the customer to send the test to.".into(),
+            );
+        }
+        ([], Who::Typed(t)) => {
+            return Err(format!(
+                "No customer is called or has the phone or email “{}”. Enter it exactly as on the Customers page.",
+                t.trim()
+            ));
+        }
+        (_, _) => {
+            return Err(
+                "Several customers have that name; enter their phone or email instead.".into(),
+            );
+        }
+    };
+    let Some(recipient) = db.recipient(id).await.map_err(unavailable)? else {
+        return Err("That customer no longer exists.".into());
+    };
+    let channels = db.enabled_channels().await.map_err(unavailable)?;
+    let picked: Vec<(i64, String, ChannelKind)> = compose
+        .channel_ids
+        .iter()
+        .filter_map(|cid| {
+            channels
+                .iter()
+                .find(|c| c.id == *cid)
+                .map(|c| (c.id, c.name.clone(), c.kind))
+        })
+        .collect();
+    if picked.is_empty() {
+        return Err("Pick a channel first: the test goes out the way the broadcast will.".into());
+    }
+    let kinds: Vec<ChannelKind> = picked.iter().map(|(_, _, k)| *k).collect();
+    let everyone = AudienceRule::default();
+    let Some(kind) = everyone.reaches(&recipient.facts(), &kinds) else {
+        return Err(format!(
+            "{} cannot be reached on the picked channels (no address there, or opted out).",
+            recipient.name
+        ));
+    };
+    let (channel_id, channel_name, _) = picked
+        .iter()
+        .find(|(_, _, k)| *k == kind)
+        .cloned()
+        .expect("the reached kind is a picked one");
+    let Some((_, config)) = db
+        .channel_kind_and_config(channel_id)
+        .await
+        .map_err(unavailable)?
+    else {
+        return Err("That channel no longer exists.".into());
+    };
+    let Ok(address) = send::address(&recipient, kind) else {
+        return Err(format!(
+            "{} cannot be reached on {channel_name} (no address there, or opted out).",
+            recipient.name
+        ));
+    };
+    let body = crate::model::personalize::render(&compose.body, &recipient.name);
+    let message = send::outgoing(
+        send::Message {
+            idempotency_key: format!(
+                "test-{}-{}",
+                broadcast.unwrap_or(0),
+                &crate::server::accounts::auth::new_session_token()[..16]
+            ),
+            body: body.clone(),
+            attachments: &compose.attachments,
+            subject: &compose.name,
+        },
+        &recipient,
+        kind,
+        address.clone(),
+        &state.links,
+    );
+    let channel = adapter(
+        channel_id,
+        kind,
+        &config,
+        &state.sandbox,
+        &crate::server::broadcast::attachments::folder(state),
+    )?;
+    match send::send(
+        db,
+        channel.as_ref(),
+        recipient.id,
+        &message,
+        state.clock.now(),
+    )
+    .await
+    {
+        Ok(accepted) => {
+            db.record_outbound(
+                recipient.id,
+                channel_id,
+                &body,
+                &accepted.provider_message_id,
+                user.id,
+                crate::server::db::Outbound::Test(broadcast),
+                state.clock.now(),
+            )
+            .await
+            .map_err(unavailable)?;
+            Ok(format!(
+                "Test sent to {} ({address}) on {channel_name}.",
+                recipient.name
+            ))
+        }
+        Err(SendError::Transient { reason, .. }) => Err(format!(
+            "{channel_name} could not take the test just now ({reason}); try again in a moment."
+        )),
+        Err(SendError::Permanent { reason }) => {
+            Err(format!("{channel_name} refused the test: {reason}"))
+        }
+        Err(SendError::Unreachable { reason }) => Err(format!(
+            "{} cannot be reached on {channel_name} any more: {reason}",
+            recipient.name
+        )),
+    }
+}

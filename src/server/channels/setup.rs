@@ -1,0 +1,305 @@
+//! The channels page on the server (admins only): what it shows, with every secret masked, and
+//! what its form (`POST /channels`) does: connect, change, enable/disable or test a channel.
+
+use crate::model::AppError;
+use crate::model::channel::{ChannelKind, ChannelView, ChannelsPage, mask};
+use crate::model::compose::Compose;
+use crate::model::{CurrentUser, Role};
+use crate::server::AppState;
+use crate::server::broadcast::test_send;
+use crate::server::db::{AuditEntry, ChannelRecord, NewChannel};
+
+/// Settings as stored: a JSON object of strings (the sandbox's also holds numbers).
+fn settings(config: &str) -> serde_json::Map<String, serde_json::Value> {
+    serde_json::from_str(config).unwrap_or_default()
+}
+
+fn text(v: Option<&serde_json::Value>) -> String {
+    match v {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// How the page shows a stored channel: secrets masked, nothing else of them.
+pub fn view(r: &ChannelRecord, base_url: &str) -> Option<ChannelView> {
+    let id = r.id;
+    let kind = ChannelKind::parse(&r.kind)?;
+    let stored = settings(&r.config);
+    Some(ChannelView {
+        id,
+        kind,
+        name: r.name.clone(),
+        enabled: r.enabled,
+        rate_per_sec: r.rate_per_sec,
+        settings: kind
+            .fields()
+            .iter()
+            .map(|f| {
+                let v = text(stored.get(f.key));
+                let shown = if f.secret { mask(&v) } else { v };
+                (f.key.to_string(), f.label.to_string(), shown, f.secret)
+            })
+            .collect(),
+        webhook_url: kind
+            .has_inbound_webhook()
+            .then(|| format!("{base_url}/webhooks/{}/{id}", kind.as_str())),
+    })
+}
+
+/// The channels page's data for `user` (admins only).
+pub async fn page(
+    state: &AppState,
+    user: &CurrentUser,
+    base_url: &str,
+) -> Result<ChannelsPage, AppError> {
+    if user.role != Role::Admin {
+        return Ok(ChannelsPage {
+            channels: Vec::new(),
+            can_manage: false,
+        });
+    }
+    let channels = state
+        .db
+        .channels()
+        .await?
+        .iter()
+        .filter_map(|r| view(r, base_url))
+        .collect();
+    Ok(ChannelsPage {
+        channels,
+        can_manage: true,
+    })
+}
+
+/// The settings JSON after a form: each of the kind's fields as posted (`<prefix><key>`); a
+/// secret left empty keeps what was stored, another empty field takes its default. Returns
+/// the JSON and the names of the fields that changed (for the audit log: names, not values).
+fn merge(
+    kind: ChannelKind,
+    stored: &str,
+    posted: &[(String, String)],
+    prefix: &str,
+) -> Result<(String, Vec<&'static str>), String> {
+    let mut out = settings(stored);
+    let mut changed = Vec::new();
+    for f in kind.fields() {
+        let key = format!("{prefix}{}", f.key);
+        let value = posted
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default();
+        let before = text(out.get(f.key));
+        let after = match (value.is_empty(), f.secret) {
+            (true, true) => before.clone(),
+            (true, false) => f.default.to_string(),
+            (false, _) => value,
+        };
+        if after.chars().count() > 2000 {
+            return Err(format!("{} is too long.", f.label));
+        }
+        if after != before {
+            changed.push(f.key);
+        }
+        out.insert(f.key.to_string(), serde_json::Value::String(after));
+    }
+    if let Some(missing) = kind
+        .fields()
+        .iter()
+        .find(|f| text(out.get(f.key)).is_empty())
+    {
+        return Err(format!("Fill in “{}”.", missing.label));
+    }
+    if kind == ChannelKind::Sandbox && !out.contains_key("inbound_token") {
+        // Authenticates the sandbox's inbound webhook (X-Herald-Token).
+        out.insert(
+            "inbound_token".into(),
+            serde_json::Value::String(crate::server::accounts::auth::new_session_token()),
+        );
+    }
+    Ok((serde_json::Value::Object(out).to_string(), changed))
+}
+
+fn rate(posted: Option<&str>, kind: ChannelKind) -> Result<i64, String> {
+    match posted.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(kind.default_rate()),
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if (1..=100_000).contains(&n) => Ok(n),
+            _ => Err("The rate must be a whole number of messages a second, 1 to 100,000.".into()),
+        },
+    }
+}
+
+/// What the channels page's form asks for (its `action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelAction {
+    Create,
+    Update,
+    Toggle,
+    Test,
+}
+
+impl ChannelAction {
+    pub fn parse(s: &str) -> Option<ChannelAction> {
+        Some(match s {
+            "create" => ChannelAction::Create,
+            "update" => ChannelAction::Update,
+            "toggle" => ChannelAction::Toggle,
+            "test" => ChannelAction::Test,
+            _ => return None,
+        })
+    }
+}
+
+/// Does what the channels form `posted` asks (an admin's request): connect, change,
+/// enable/disable or test a channel. The notice to show, or why nothing changed.
+pub async fn apply(
+    state: &AppState,
+    user: &CurrentUser,
+    posted: &[(String, String)],
+) -> Result<String, String> {
+    let get = |k: &str| posted.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let now = state.clock.now();
+    let id = get("id").and_then(|v| v.parse::<i64>().ok());
+    let name = get("name").unwrap_or("").trim().to_string();
+    let action = get("action").and_then(ChannelAction::parse);
+    {
+        match (action, id) {
+            (Some(ChannelAction::Create), _) => {
+                let kind = get("kind")
+                    .and_then(ChannelKind::parse)
+                    .ok_or("Choose the kind of channel.")?;
+                if name.is_empty() || name.chars().count() > 100 {
+                    return Err("Enter a name of up to 100 characters.".into());
+                }
+                let rate = rate(get("rate"), kind)?;
+                // The connect form names each kind's fields apart (several kinds have a base URL).
+                let (config, _) = merge(kind, "{}", posted, &format!("cfg_{}_", kind.as_str()))?;
+                let new = NewChannel {
+                    kind: kind.as_str().into(),
+                    name: name.clone(),
+                    config_json: config,
+                    rate_per_sec: rate,
+                };
+                let audit = AuditEntry::new(now, Some(user.id), "channel", "channel", None)
+                    .detail(format!("connected {} {name}", kind.as_str()));
+                state.db.connect_channel(&new, &audit).await.map_err(|e| {
+                    tracing::warn!(error = ?e, "connecting a channel failed");
+                    "Nothing was saved: is that name taken already?".to_string()
+                })?;
+                Ok(format!("Connected “{name}”."))
+            }
+            (Some(action @ (ChannelAction::Update | ChannelAction::Toggle)), Some(id)) => {
+                let Some(record) = state
+                    .db
+                    .channel(id)
+                    .await
+                    .map_err(|_| "The channel could not be read.")?
+                else {
+                    return Err("That channel no longer exists.".into());
+                };
+                let ChannelRecord {
+                    kind,
+                    name: old_name,
+                    config,
+                    enabled,
+                    rate_per_sec: old_rate,
+                    ..
+                } = record;
+                let kind = ChannelKind::parse(&kind).ok_or("Unknown channel kind.")?;
+                let (name, config, enabled, rate, what) = if action == ChannelAction::Toggle {
+                    let what = if enabled { "disabled" } else { "enabled" };
+                    (old_name, config, !enabled, old_rate, what.to_string())
+                } else {
+                    if name.is_empty() || name.chars().count() > 100 {
+                        return Err("Enter a name of up to 100 characters.".into());
+                    }
+                    let rate = rate(get("rate"), kind)?;
+                    let (config, changed) = merge(kind, &config, posted, "cfg_")?;
+                    let what = format!("changed {}", changed.join(", "));
+                    (name, config, enabled, rate, what)
+                };
+                state
+                    .db
+                    .update_channel(id, &name, &config, enabled, rate, user.id, &what, now)
+                    .await
+                    .map_err(|e| {
+                        tracing::warn!(error = ?e, "changing a channel failed");
+                        "Nothing was saved: is that name taken already?".to_string()
+                    })?;
+                state.dispatcher.forget_channels();
+                state.ingest.forget_channels();
+                Ok(match action {
+                    ChannelAction::Toggle if enabled => format!("Enabled “{name}”."),
+                    ChannelAction::Toggle => {
+                        format!("Disabled “{name}”: broadcasts no longer offer it.")
+                    }
+                    _ => format!("Saved “{name}”."),
+                })
+            }
+            (Some(ChannelAction::Test), Some(id)) => {
+                let Some(ChannelRecord { name, enabled, .. }) = state
+                    .db
+                    .channel(id)
+                    .await
+                    .map_err(|_| "The channel could not be read.")?
+                else {
+                    return Err("That channel no longer exists.".into());
+                };
+                if !enabled {
+                    return Err(format!("“{name}” is disabled: enable it to send a test."));
+                }
+                let compose = Compose {
+                    name: "Channel test".into(),
+                    body: "Test message from Herald ✔ (sent from the channels page)".into(),
+                    channel_ids: vec![id],
+                    ..Default::default()
+                };
+                let who = test_send::Who::Typed(get("test_to").unwrap_or("").to_string());
+                test_send::test_send(state, user, None, &compose, who).await
+            }
+            _ => Err("The request was not understood.".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn empty_secrets_keep_what_is_stored_and_defaults_fill_the_rest() {
+        let (json, changed) = merge(
+            ChannelKind::Telegram,
+            "{}",
+            &form(&[("cfg_bot_token", "123:abc"), ("cfg_webhook_secret", "s3")]),
+            "cfg_",
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["bot_token"], "123:abc");
+        assert_eq!(v["base_url"], "https://api.telegram.org");
+        assert_eq!(changed, vec!["bot_token", "webhook_secret", "base_url"]);
+        let (json, changed) = merge(
+            ChannelKind::Telegram,
+            &json,
+            &form(&[("cfg_bot_token", "")]),
+            "cfg_",
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["bot_token"], "123:abc", "an empty secret field keeps it");
+        assert!(changed.is_empty());
+        let e = merge(ChannelKind::Telegram, "{}", &form(&[]), "cfg_").unwrap_err();
+        assert!(e.contains("Bot token"), "{e}");
+    }
+}

@@ -1,0 +1,143 @@
+//! Claiming batches of deliveries under a lease (and extending it while the work is alive),
+//! and what a claimed broadcast sends.
+
+use chrono::{DateTime, Utc};
+
+use super::retry::retrying;
+use super::{Db, DbError, Dialect, on_pool};
+use crate::model::compose::AttachmentRef;
+
+/// A delivery a worker holds: it may send it until the lease ends.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub broadcast_id: i64,
+    pub customer_id: i64,
+    pub channel_id: i64,
+    /// The attempt this claim is (1 = first). A later claim of the same delivery has a higher
+    /// number, so a worker whose lease ran out cannot record over the newer one.
+    pub attempts: i64,
+    /// 0 for the broadcast's own send; 1, 2, … for each "Retry failed".
+    pub retry_round: i64,
+}
+
+/// What a broadcast sends: its name (an email's subject), message and files.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Content {
+    pub name: String,
+    pub body: String,
+    pub attachments: Vec<AttachmentRef>,
+}
+
+impl Db {
+    /// Claims up to `limit` deliveries of broadcast `b` (if it is sending and not paused):
+    /// pending ones whose retry time has come, and ones whose lease ran out (their worker
+    /// died). Each claim counts an attempt and holds a lease until `lease_until`. On
+    /// PostgreSQL, rows another instance is claiming are skipped, not waited for.
+    pub async fn claim_broadcast(
+        &self,
+        b: i64,
+        limit: i64,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Claimed>, DbError> {
+        let pick = "SELECT d.id FROM deliveries d WHERE d.broadcast_id = $3 AND \
+             ((d.state = 'pending' AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= $2)) \
+              OR (d.state = 'sending' AND d.claimed_until < $2)) \
+             AND EXISTS (SELECT 1 FROM broadcasts x WHERE x.id = $3 AND x.status = 'sending' AND NOT x.paused) \
+             ORDER BY d.id LIMIT $4";
+        let mut claimed: Vec<Claimed> = match &self.pool {
+            super::Pool::Sqlite(p) => {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                let rows = sqlx::query_as(&format!(
+                    "UPDATE deliveries SET state = 'sending', claimed_until = $1, attempts = attempts + 1 \
+                     WHERE id IN ({pick}) \
+                     RETURNING id, broadcast_id, customer_id, channel_id, attempts, retry_round"
+                ))
+                .bind(lease_until)
+                .bind(now)
+                .bind(b)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                rows
+            }
+            super::Pool::Postgres(p) => {
+                sqlx::query_as(&format!(
+                    "UPDATE deliveries SET state = 'sending', claimed_until = $1, attempts = attempts + 1 \
+                     WHERE id IN ({pick} FOR UPDATE OF d SKIP LOCKED) \
+                     RETURNING id, broadcast_id, customer_id, channel_id, attempts, retry_round"
+                ))
+                .bind(lease_until)
+                .bind(now)
+                .bind(b)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+            }
+        };
+        claimed.sort_by_key(|c| c.id);
+        Ok(claimed)
+    }
+
+    /// Extends the lease of claimed deliveries (id, attempt) still held by that claim to
+    /// `until`: the worker is alive and still sending or recording them. Returns how many.
+    pub async fn extend_claims(
+        &self,
+        held: &[(i64, i64)],
+        until: DateTime<Utc>,
+    ) -> Result<u64, DbError> {
+        let dialect = self.dialect();
+        let mut n = 0;
+        for chunk in held.chunks(500) {
+            let values = (0..chunk.len())
+                .map(|i| format!("(${}, ${})", 2 + 2 * i, 3 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(",");
+            // Locked by ascending id before the update (see `counters`).
+            let lock = if dialect == Dialect::Postgres {
+                " ORDER BY d.id FOR UPDATE OF d"
+            } else {
+                ""
+            };
+            let sql = format!(
+                "WITH v(id, attempts) AS (VALUES {values}) UPDATE deliveries SET claimed_until = $1 \
+                 WHERE id IN (SELECT d.id FROM deliveries d JOIN v ON d.id = v.id AND d.attempts = v.attempts \
+                 WHERE d.state = 'sending'{lock})"
+            );
+            n += retrying("extending a lease", || {
+                let sql = sql.as_str();
+                async move {
+                    let r = on_pool!(self, p => {
+                        let mut q = sqlx::query(sql).bind(until);
+                        for (id, attempts) in chunk {
+                            q = q.bind(id).bind(attempts);
+                        }
+                        q.execute(p).await?.rows_affected()
+                    });
+                    Ok::<u64, DbError>(r)
+                }
+            })
+            .await?;
+        }
+        Ok(n)
+    }
+
+    /// A broadcast's message and files.
+    pub async fn broadcast_content(&self, id: i64) -> Result<Content, DbError> {
+        let row: Option<(String, String, String)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT name, body, attachments FROM broadcasts WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await?);
+        Ok(row
+            .map(|(name, body, files)| Content {
+                name,
+                body,
+                attachments: serde_json::from_str(&files).unwrap_or_default(),
+            })
+            .unwrap_or_default())
+    }
+}

@@ -1,0 +1,317 @@
+//! Firing due schedules: a broadcast's audience materialised into deliveries in one
+//! `INSERT … SELECT`, missed schedules marked (or sent late on request), finished broadcasts
+//! closed.
+
+use chrono::{DateTime, Utc};
+
+use super::audience::{AudienceBind, Builder};
+use super::{Db, DbError, Dialect, audit_in, on_pool};
+use crate::model::audience::AudienceRule;
+use crate::model::channel::ChannelKind;
+
+/// What firing a due broadcast did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fired {
+    /// Deliveries created (the broadcast is sending, or sent at once if there were none).
+    Started { deliveries: i64 },
+    /// Later than the grace period: marked missed, not sent.
+    Missed,
+    /// Another instance fired it first, or it changed meanwhile (paused, edited, cancelled).
+    Skipped,
+}
+
+/// A stored audience rule and channel list, as the broadcast row keeps them.
+pub(super) fn parse_plan(audience: &str, channels: &str) -> (AudienceRule, Vec<i64>) {
+    (
+        serde_json::from_str(audience).unwrap_or_default(),
+        serde_json::from_str(channels).unwrap_or_default(),
+    )
+}
+
+/// `INSERT … SELECT` of one pending delivery per customer the rule reaches on `picked`
+/// (`$1` broadcast, `$2` now, audience values from `$3`), on the first picked channel that
+/// reaches them.
+pub(super) fn materialise_sql(
+    dialect: Dialect,
+    rule: &AudienceRule,
+    picked: &[(i64, ChannelKind)],
+) -> (String, Vec<AudienceBind>) {
+    let mut b = Builder {
+        dialect,
+        first: 3,
+        binds: Vec::new(),
+    };
+    if let [(id, kind)] = picked {
+        // One channel (the usual case): reachability is a plain condition, which PostgreSQL
+        // plans as an anti-join instead of a probe per customer. Rows go in customer order,
+        // so the (broadcast, customer) index grows at its end instead of splitting pages.
+        let rule_sql = b.rule(rule);
+        let reach = b.reach(*kind);
+        let sql = format!(
+            "INSERT INTO deliveries (broadcast_id, customer_id, channel_id, state, created_at) \
+             SELECT $1, c.id, CAST({id} AS BIGINT), 'pending', $2 FROM customers c \
+             WHERE NOT c.opted_out AND {rule_sql} AND {reach} ORDER BY c.id"
+        );
+        return (sql, b.binds);
+    }
+    let whens: Vec<String> = picked
+        .iter()
+        .map(|(id, k)| format!("WHEN {} THEN CAST({id} AS BIGINT)", b.reach(*k)))
+        .collect();
+    let rule_sql = b.rule(rule);
+    let sql = format!(
+        "INSERT INTO deliveries (broadcast_id, customer_id, channel_id, state, created_at) \
+         SELECT $1, s.id, s.channel, 'pending', $2 FROM \
+         (SELECT c.id, CASE {} ELSE NULL END AS channel FROM customers c \
+          WHERE NOT c.opted_out AND {rule_sql}) s WHERE s.channel IS NOT NULL ORDER BY s.id",
+        whens.join(" ")
+    );
+    (sql, b.binds)
+}
+
+impl Db {
+    /// Scheduled, unpaused broadcasts whose time has come, oldest first.
+    pub async fn due_broadcasts(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(i64, DateTime<Utc>)>, DbError> {
+        let rows = on_pool!(self, p => sqlx::query_as(
+            "SELECT id, scheduled_at FROM broadcasts WHERE status = 'scheduled' AND NOT paused \
+             AND missed_at IS NULL AND scheduled_at <= $1 ORDER BY scheduled_at, id LIMIT 100",
+        )
+        .bind(now)
+        .fetch_all(p)
+        .await?);
+        Ok(rows)
+    }
+
+    /// The earliest time a scheduled broadcast is due, if any (the dispatcher sleeps until then).
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, DbError> {
+        let t: Option<DateTime<Utc>> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT MIN(scheduled_at) FROM broadcasts WHERE status = 'scheduled' AND NOT paused \
+             AND missed_at IS NULL",
+        )
+        .fetch_one(p)
+        .await?);
+        Ok(t)
+    }
+
+    /// Fires broadcast `id` if it is still due: later than `grace` → missed; otherwise it turns
+    /// Sending and its audience becomes one pending delivery per recipient, on the first of
+    /// its channels that reaches them — all in one transaction, so it happens once however
+    /// many instances try.
+    pub async fn fire(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        grace: chrono::Duration,
+    ) -> Result<Fired, DbError> {
+        let dialect = self.dialect();
+        on_pool!(self, p => {
+            let mut tx = match dialect {
+                Dialect::Sqlite => p.begin_with("BEGIN IMMEDIATE").await?,
+                Dialect::Postgres => p.begin().await?,
+            };
+            let row: Option<(Option<DateTime<Utc>>, String, String)> = sqlx::query_as(
+                "SELECT scheduled_at, audience, channel_ids FROM broadcasts WHERE id = $1 \
+                 AND status = 'scheduled' AND NOT paused AND missed_at IS NULL AND scheduled_at <= $2",
+            )
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((Some(at), audience, channels)) = row else {
+                tx.rollback().await?;
+                return Ok(Fired::Skipped);
+            };
+            if now - at > grace {
+                let n = sqlx::query(
+                    "UPDATE broadcasts SET missed_at = $1, updated_at = $1 WHERE id = $2 AND status = 'scheduled' AND missed_at IS NULL",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                audit_in!(tx, now, None::<i64>, "missed", "broadcast", id, format!("due at {at}, found at {now}"))?;
+                tx.commit().await?;
+                return Ok(if n > 0 { Fired::Missed } else { Fired::Skipped });
+            }
+            let claimed = sqlx::query(
+                "UPDATE broadcasts SET status = 'sending', started_at = $1, updated_at = $1 \
+                 WHERE id = $2 AND status = 'scheduled'",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if claimed == 0 {
+                tx.rollback().await?;
+                return Ok(Fired::Skipped);
+            }
+            let (rule, channel_ids) = parse_plan(&audience, &channels);
+            // The broadcast's channels that still exist and are enabled, in its order.
+            let mut picked: Vec<(i64, ChannelKind)> = Vec::new();
+            for cid in channel_ids {
+                let kind: Option<String> = sqlx::query_scalar(
+                    "SELECT kind FROM channels WHERE id = $1 AND enabled",
+                )
+                .bind(cid)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(k) = kind.as_deref().and_then(ChannelKind::parse) {
+                    picked.push((cid, k));
+                }
+            }
+            let deliveries = if picked.is_empty() {
+                0
+            } else {
+                let (sql, binds) = materialise_sql(dialect, &rule, &picked);
+                let mut q = sqlx::query(&sql).bind(id).bind(now);
+                for b in &binds {
+                    q = match b {
+                        AudienceBind::Id(v) => q.bind(*v),
+                        AudienceBind::Kind(k) => q.bind(*k),
+                    };
+                }
+                let n = q.execute(&mut *tx).await?.rows_affected() as i64;
+                if let [(only, _)] = picked[..] {
+                    // One channel has them all: no need to count again.
+                    sqlx::query(
+                        "INSERT INTO broadcast_channel_counts (broadcast_id, channel_id, audience_total) \
+                         VALUES ($1, $2, $3)",
+                    )
+                    .bind(id)
+                    .bind(only)
+                    .bind(n)
+                    .execute(&mut *tx)
+                    .await?;
+                } else {
+                    sqlx::query(
+                        "INSERT INTO broadcast_channel_counts (broadcast_id, channel_id, audience_total) \
+                         SELECT broadcast_id, channel_id, COUNT(*) FROM deliveries WHERE broadcast_id = $1 \
+                         GROUP BY broadcast_id, channel_id",
+                    )
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                n
+            };
+            // Nobody to send to: done at once.
+            let finish = if deliveries == 0 { ", status = 'sent', finished_at = $2" } else { "" };
+            sqlx::query(&format!(
+                "UPDATE broadcasts SET audience_total = $1{finish} WHERE id = $3"
+            ))
+            .bind(deliveries)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            audit_in!(tx, now, None::<i64>, "start", "broadcast", id, format!("{deliveries} deliveries"))?;
+            tx.commit().await?;
+            Ok(Fired::Started { deliveries })
+        })
+    }
+
+    /// Sending, unpaused broadcasts with their channel ids, the longest-running first.
+    pub async fn sending_broadcasts(&self) -> Result<Vec<(i64, Vec<i64>)>, DbError> {
+        let rows: Vec<(i64, String)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT id, channel_ids FROM broadcasts WHERE status = 'sending' AND NOT paused ORDER BY started_at, id",
+        )
+        .fetch_all(p)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|(id, c)| (id, serde_json::from_str(&c).unwrap_or_default()))
+            .collect())
+    }
+
+    /// Sending broadcasts with nothing pending or in flight become Sent (or Failed, when every
+    /// delivery failed). Returns the ones finished.
+    pub async fn finish_done(&self, now: DateTime<Utc>) -> Result<Vec<i64>, DbError> {
+        let ids: Vec<i64> = on_pool!(self, p => sqlx::query_scalar(
+            "UPDATE broadcasts SET status = CASE WHEN failed_count >= audience_total THEN 'failed' ELSE 'sent' END, \
+             finished_at = $1, updated_at = $1 \
+             WHERE status = 'sending' AND NOT EXISTS (SELECT 1 FROM deliveries d \
+               WHERE d.broadcast_id = broadcasts.id AND d.state IN ('pending', 'sending')) \
+             RETURNING id",
+        )
+        .bind(now)
+        .fetch_all(p)
+        .await?);
+        Ok(ids)
+    }
+
+    /// Broadcasts whose deliveries must not start now: sending ones that are paused, and
+    /// cancelled ones. Workers check this before each provider request.
+    pub async fn halted_broadcasts(&self) -> Result<Vec<i64>, DbError> {
+        let ids: Vec<i64> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT id FROM broadcasts WHERE (status = 'sending' AND paused) OR status = 'cancelled'",
+        )
+        .fetch_all(p)
+        .await?);
+        Ok(ids)
+    }
+
+    /// Sets a broadcast's final status and time (demo data and tools; the dispatcher finishes
+    /// broadcasts with [`Db::finish_done`]).
+    pub async fn mark_finished(
+        &self,
+        id: i64,
+        status: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        on_pool!(self, p => {
+            sqlx::query(
+                "UPDATE broadcasts SET status = $1, finished_at = $2, updated_at = $2 WHERE id = $3",
+            )
+            .bind(status)
+            .bind(at)
+            .bind(id)
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// A missed broadcast goes now: its time becomes `now` and the mark is cleared. `false`
+    /// if it was not waiting as missed.
+    pub async fn send_missed_now(
+        &self,
+        id: i64,
+        actor: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        let done = on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(
+                "UPDATE broadcasts SET scheduled_at = $1, missed_at = NULL, updated_at = $1 \
+                 WHERE id = $2 AND status = 'scheduled' AND missed_at IS NOT NULL",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n > 0 {
+                audit_in!(tx, now, actor, "send-missed-now", "broadcast", id, "")?;
+            }
+            tx.commit().await?;
+            n > 0
+        });
+        Ok(done)
+    }
+
+    /// The id of the (first) broadcast called `name`.
+    pub async fn broadcast_id_by_name(&self, name: &str) -> Result<i64, DbError> {
+        let id = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT id FROM broadcasts WHERE name = $1 ORDER BY id LIMIT 1",
+        )
+        .bind(name)
+        .fetch_one(p)
+        .await?);
+        Ok(id)
+    }
+}

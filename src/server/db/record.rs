@@ -1,0 +1,210 @@
+//! Recording what the providers said about a claimed batch, in one transaction in the lock
+//! order (`counters`), then applying the early reports about the ids just written.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::claims::Claimed;
+use super::counters::{Counter, Tally, minute, write_tally};
+use super::reports::EarlyRow;
+use super::retry::retrying;
+use super::{Db, DbError, Dialect, on_pool};
+
+/// What became of one claimed delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The provider took it (`replayed`: it had it already, from a claim before a crash).
+    Sent {
+        provider_message_id: String,
+        replayed: bool,
+    },
+    /// Try again at `at`.
+    Retry { reason: String, at: DateTime<Utc> },
+    /// Given up, with the provider's reason.
+    Failed { reason: String },
+    /// Not sent (the broadcast was paused or cancelled meanwhile): back to pending, the attempt
+    /// not counted.
+    Released,
+}
+
+impl Db {
+    /// Records what became of claimed deliveries, with the broadcasts' counters, in one
+    /// transaction (run again if it fails for a passing reason). A delivery no longer held by
+    /// that claim (its lease ran out and another worker took it) is left alone, so running it
+    /// twice changes nothing more than once.
+    pub async fn record(
+        &self,
+        results: &[(Claimed, Outcome)],
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let mut sorted: Vec<&(Claimed, Outcome)> = results.iter().collect();
+        sorted.sort_by_key(|(c, _)| c.id);
+        let results = &sorted[..];
+        retrying("recording sends", move || self.record_once(results, now)).await?;
+        let recorded: Vec<(i64, &str)> = results
+            .iter()
+            .filter_map(|(c, o)| match o {
+                Outcome::Sent {
+                    provider_message_id,
+                    ..
+                } => Some((c.channel_id, provider_message_id.as_str())),
+                _ => None,
+            })
+            .collect();
+        if !recorded.is_empty()
+            && let Err(e) = self.apply_early_reports_for(&recorded).await
+        {
+            // Kept: the minute sweep applies them.
+            tracing::warn!(error = %e, "applying early provider reports failed");
+        }
+        Ok(())
+    }
+
+    /// [`Db::record`]'s transaction, for outcomes in ascending delivery id.
+    pub(super) async fn record_once(
+        &self,
+        results: &[&(Claimed, Outcome)],
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        // Accepted ones, the bulk, in one statement; the rest one by one.
+        let sent: Vec<(&Claimed, &str)> = results
+            .iter()
+            .filter_map(|(c, o)| match o {
+                Outcome::Sent {
+                    provider_message_id,
+                    ..
+                } => Some((c, provider_message_id.as_str())),
+                _ => None,
+            })
+            .collect();
+        let rest: Vec<&(Claimed, Outcome)> = results
+            .iter()
+            .copied()
+            .filter(|(_, o)| !matches!(o, Outcome::Sent { .. }))
+            .collect();
+        let dialect = self.dialect();
+        let set_sent = "SET state = 'sent', provider_message_id = v.pid, sent_at = $1, claimed_until = NULL, error = NULL";
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            if dialect == Dialect::Postgres {
+                // Lock order (see `counters`): the deliveries first, by id, before the
+                // statements below touch them in whatever order their plans choose.
+                let ids: Vec<i64> = results.iter().map(|(c, _)| c.id).collect();
+                for chunk in ids.chunks(1000) {
+                    let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+                    sqlx::query(&format!(
+                        "SELECT id FROM deliveries WHERE id IN ({list}) ORDER BY id FOR UPDATE"
+                    ))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            let mut tally = Tally::default();
+            for chunk in sent.chunks(500) {
+                // One VALUES list of (id, attempt, provider id); both databases take it.
+                let mut sql = String::from("WITH v(id, attempts, pid) AS (VALUES ");
+                for i in 0..chunk.len() {
+                    if i > 0 {
+                        sql.push(',');
+                    }
+                    let n = 2 + 3 * i;
+                    sql.push_str(&format!("(${n}, ${}, ${})", n + 1, n + 2));
+                }
+                sql.push_str(&format!(
+                    ") UPDATE deliveries {set_sent} FROM v WHERE deliveries.id = v.id \
+                     AND deliveries.state = 'sending' AND deliveries.attempts = v.attempts \
+                     RETURNING deliveries.broadcast_id, deliveries.channel_id"
+                ));
+                let mut q = sqlx::query_as(&sql).bind(now);
+                for (c, pid) in chunk {
+                    q = q.bind(c.id).bind(c.attempts).bind(*pid);
+                }
+                let moved: Vec<(i64, i64)> = q.fetch_all(&mut *tx).await?;
+                for (b, ch) in moved {
+                    tally.add(b, ch, Counter::Sent, 1);
+                    tally.add_timeline(b, minute(now), Counter::Sent, 1);
+                }
+            }
+            for (c, outcome) in rest {
+                let q = match outcome {
+                    Outcome::Sent { .. } => continue,
+                    Outcome::Retry { reason, at } => sqlx::query(
+                        "UPDATE deliveries SET state = 'pending', error = $1, next_attempt_at = $2, \
+                         claimed_until = NULL WHERE id = $3 AND state = 'sending' AND attempts = $4",
+                    )
+                    .bind(reason)
+                    .bind(*at),
+                    Outcome::Failed { reason } => sqlx::query(
+                        "UPDATE deliveries SET state = 'failed', error = $1, failed_at = $2, \
+                         claimed_until = NULL WHERE id = $3 AND state = 'sending' AND attempts = $4",
+                    )
+                    .bind(reason)
+                    .bind(now),
+                    Outcome::Released => sqlx::query(
+                        "UPDATE deliveries SET state = 'pending', claimed_until = NULL, attempts = attempts - 1 \
+                         WHERE id = $1 AND state = 'sending' AND attempts = $2",
+                    ),
+                };
+                let changed = q
+                    .bind(c.id)
+                    .bind(c.attempts)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if changed > 0 && matches!(outcome, Outcome::Failed { .. }) {
+                    tally.add(c.broadcast_id, c.channel_id, Counter::Failed, 1);
+                }
+            }
+            write_tally!(tx, tally);
+            tx.commit().await?;
+            Ok::<(), DbError>(())
+        })
+    }
+
+    /// Applies the reports that arrived before these (channel, provider id) messages were
+    /// recorded. Looks only at the messages just recorded (an indexed lookup), so a backlog of
+    /// reports that never match costs the dispatcher nothing; one probe when there are none.
+    pub(super) async fn apply_early_reports_for(
+        &self,
+        recorded: &[(i64, &str)],
+    ) -> Result<usize, DbError> {
+        let mut by_channel: HashMap<i64, Vec<&str>> = HashMap::new();
+        for (channel, pid) in recorded {
+            by_channel.entry(*channel).or_default().push(pid);
+        }
+        let rows: Vec<EarlyRow> = on_pool!(self, p => {
+            let any: Option<i64> = sqlx::query_scalar("SELECT id FROM early_reports LIMIT 1")
+                .fetch_optional(p)
+                .await?;
+            let mut rows = Vec::new();
+            if any.is_some() {
+                for (channel, pids) in &by_channel {
+                    for chunk in pids.chunks(500) {
+                        let list = (0..chunk.len())
+                            .map(|i| format!("${}", i + 2))
+                            .collect::<Vec<_>>()
+                            .join(",");
+                        // Only those whose message is recorded (and visible) by now.
+                        let sql = format!(
+                            "SELECT e.id, e.channel_id, e.provider_message_id, e.event, e.reason, e.at, e.message_id \
+                             FROM early_reports e JOIN deliveries d \
+                               ON d.channel_id = e.channel_id AND d.provider_message_id = e.provider_message_id \
+                             WHERE e.channel_id = $1 AND e.provider_message_id IN ({list}) ORDER BY e.id"
+                        );
+                        let mut q = sqlx::query_as::<_, EarlyRow>(&sql).bind(channel);
+                        for pid in chunk {
+                            q = q.bind(*pid);
+                        }
+                        rows.extend(q.fetch_all(p).await?);
+                    }
+                }
+            }
+            rows
+        });
+        self.apply_early_rows(rows).await
+    }
+}

@@ -1,0 +1,792 @@
+//! The dispatcher: fires due broadcasts, then sends their deliveries in rounds. Each round
+//! claims a batch under a lease, sends each delivery through its channel's adapter (at most
+//! `concurrency` at a time, within the channel's rate), and records the whole batch in one
+//! transaction. It reads the time through [`Clock`], so tests drive it round by round with a
+//! fixed clock instead of sleeping.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use crate::model::channel::ChannelKind;
+use crate::server::channels::sandbox::SandboxProvider;
+use crate::server::channels::{Channel, SendError, adapter, send};
+use crate::server::clock::Clock;
+use crate::server::db::{Claimed, Content, Db, DbError, Fired, Outcome, Recipient};
+
+/// How the dispatcher works; the defaults suit one instance on a small machine.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Deliveries claimed per round.
+    pub batch: i64,
+    /// How long a claim holds before another worker may take the delivery.
+    pub lease: chrono::Duration,
+    /// Provider requests in flight at once.
+    pub concurrency: usize,
+    /// Attempts before a transiently failing delivery fails for good.
+    pub max_attempts: i64,
+    /// A schedule found later than this (Herald was down) is marked missed, not sent.
+    pub grace: chrono::Duration,
+    /// First retry delay; doubles per attempt up to `retry_max`, with jitter.
+    pub retry_base: chrono::Duration,
+    pub retry_max: chrono::Duration,
+    /// How often an idle dispatcher looks for due broadcasts, and how often it re-reads which
+    /// broadcasts are paused (other instances may have paused them).
+    pub idle: Duration,
+    pub halt_poll: Duration,
+    /// Where attachment files are (`<data-dir>/attachments`).
+    pub files: std::path::PathBuf,
+    /// Signs the unsubscribe links in emails.
+    pub links: crate::server::customers::unsubscribe::Links,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            batch: 500,
+            lease: chrono::Duration::seconds(60),
+            concurrency: 64,
+            max_attempts: 5,
+            grace: chrono::Duration::minutes(15),
+            retry_base: chrono::Duration::seconds(5),
+            retry_max: chrono::Duration::minutes(10),
+            idle: Duration::from_millis(250),
+            halt_poll: Duration::from_millis(50),
+            files: std::path::PathBuf::from("data/attachments"),
+            links: Default::default(),
+        }
+    }
+}
+
+/// The wait before attempt `attempt + 1`: `base · 2^(attempt-1)`, capped, then scaled by a
+/// jitter factor in [0.5, 1.0) drawn from `seed`, so retries of many deliveries spread out.
+/// A provider's `Retry-After` wins when it asks for longer.
+pub fn backoff(
+    settings: &Settings,
+    attempt: i64,
+    retry_after: Option<Duration>,
+    seed: u64,
+) -> chrono::Duration {
+    let exp = attempt.clamp(1, 30) - 1;
+    let raw = settings
+        .retry_base
+        .checked_mul(1i32 << exp.min(20))
+        .unwrap_or(settings.retry_max)
+        .min(settings.retry_max);
+    // SplitMix64 of the seed: a cheap, stable draw per delivery and attempt.
+    let mut z = seed
+        .wrapping_add(attempt as u64)
+        .wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let factor = 0.5 + (z >> 11) as f64 / (1u64 << 53) as f64 / 2.0;
+    let jittered =
+        chrono::Duration::milliseconds((raw.num_milliseconds() as f64 * factor).round() as i64);
+    match retry_after.and_then(|d| chrono::Duration::from_std(d).ok()) {
+        Some(asked) if asked > jittered => asked,
+        _ => jittered,
+    }
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Round {
+    pub fired: Vec<(i64, Fired)>,
+    pub claimed: usize,
+    pub sent: usize,
+    pub retried: usize,
+    pub failed: usize,
+    pub released: usize,
+    pub finished: Vec<i64>,
+}
+
+/// How often early provider reports whose message got recorded meanwhile are looked for.
+const EARLY_REPORT_SWEEP: Duration = Duration::from_secs(60);
+
+/// The longest a claim's sends should take at the slowest of its channels' rates.
+const CLAIM_SPAN_MS: i64 = 2_000;
+
+/// Send tokens granted to this process by a channel's shared bucket.
+struct Grant {
+    granted: u32,
+    left: u32,
+    at: tokio::time::Instant,
+}
+
+/// A grant not used within this goes back to the bucket (its broadcast paused, say): tokens
+/// used long after they were granted would add to what other instances send at that time.
+const GRANT_LIFETIME: Duration = Duration::from_millis(100);
+
+/// The longest a sender sleeps before looking at the bucket (and at a pause) again.
+const MAX_TOKEN_WAIT: Duration = Duration::from_millis(100);
+
+/// A channel's bucket holds a fifth of a second's sends (at least one): the most that can go
+/// out at once after a quiet spell, and the most one take grants.
+pub fn bucket_capacity(rate: i64) -> u32 {
+    (rate / 5).clamp(1, 100_000) as u32
+}
+
+/// Runs database work of a send in its own task. A send future is not polled while its batch
+/// records outcomes, and on SQLite a write transaction left half-done there would hold the
+/// lock the record waits for.
+async fn own_task<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, DbError>> + Send + 'static,
+) -> Result<T, DbError> {
+    tokio::spawn(work)
+        .await
+        .unwrap_or_else(|e| Err(DbError::Task(e.to_string())))
+}
+
+/// The longest pause between attempts to write outcomes whose record failed.
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Until when a batch's claim holds, as far as this process knows (it extends it while the
+/// batch's work is alive).
+struct Lease {
+    until_ms: std::sync::atomic::AtomicI64,
+}
+
+impl Lease {
+    fn new(until: chrono::DateTime<chrono::Utc>) -> Self {
+        Lease {
+            until_ms: until.timestamp_millis().into(),
+        }
+    }
+
+    fn until(&self) -> chrono::DateTime<chrono::Utc> {
+        let ms = self.until_ms.load(std::sync::atomic::Ordering::SeqCst);
+        chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+    }
+
+    fn set(&self, until: chrono::DateTime<chrono::Utc>) {
+        self.until_ms.store(
+            until.timestamp_millis(),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
+    /// A third of the lease has passed since it was last set.
+    fn due_for_extension(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        lease: chrono::Duration,
+    ) -> bool {
+        self.until() - now <= lease - lease / 3
+    }
+
+    /// At least a third of the lease is left: a request started now is recorded (or its
+    /// lease extended) well before another worker could take the delivery.
+    fn may_start(&self, now: chrono::DateTime<chrono::Utc>, lease: chrono::Duration) -> bool {
+        self.until() - now >= lease / 3
+    }
+}
+
+/// A channel as the dispatcher uses it.
+struct ChannelInfo {
+    kind: ChannelKind,
+    /// Messages per second.
+    rate: i64,
+    /// Send tokens this process was granted from the channel's shared bucket and not used yet.
+    grant: tokio::sync::Mutex<Grant>,
+    /// Built once and kept (an SMTP adapter keeps its connections open between sends).
+    sender: Result<Arc<dyn Channel>, String>,
+}
+
+pub struct Dispatcher {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    sandbox: Arc<SandboxProvider>,
+    settings: Settings,
+    /// Broadcasts whose deliveries must not start (paused or cancelled).
+    halted: RwLock<HashSet<i64>>,
+    channels: Mutex<HashMap<i64, Arc<ChannelInfo>>>,
+    wake: tokio::sync::Notify,
+    stopped: std::sync::atomic::AtomicBool,
+}
+
+impl Dispatcher {
+    pub fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        sandbox: Arc<SandboxProvider>,
+        settings: Settings,
+    ) -> Self {
+        Dispatcher {
+            db,
+            clock,
+            sandbox,
+            settings,
+            halted: RwLock::new(HashSet::new()),
+            channels: Mutex::new(HashMap::new()),
+            wake: tokio::sync::Notify::new(),
+            stopped: Default::default(),
+        }
+    }
+
+    /// Stops new provider requests for `broadcast` at once in this process (the pause and
+    /// cancel handlers call it; other instances see the change at their next poll).
+    pub fn halt(&self, broadcast: i64) {
+        self.halted.write().expect("halted lock").insert(broadcast);
+    }
+
+    /// Lets `broadcast` send again here, and wakes the loop.
+    pub fn resume(&self, broadcast: i64) {
+        self.halted.write().expect("halted lock").remove(&broadcast);
+        self.wake.notify_one();
+    }
+
+    /// Stops the loops started by [`Dispatcher::spawn`] (sends in flight finish first).
+    pub fn stop(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake.notify_waiters();
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Wakes the loop (a broadcast was scheduled for now).
+    pub fn poke(&self) {
+        self.wake.notify_one();
+    }
+
+    fn is_halted(&self, broadcast: i64) -> bool {
+        self.halted
+            .read()
+            .expect("halted lock")
+            .contains(&broadcast)
+    }
+
+    /// Re-reads which broadcasts are paused or cancelled.
+    pub async fn refresh_halted(&self) -> Result<(), DbError> {
+        let ids = self.db.halted_broadcasts().await?;
+        *self.halted.write().expect("halted lock") = ids.into_iter().collect();
+        Ok(())
+    }
+
+    async fn channel(&self, id: i64) -> Result<Option<Arc<ChannelInfo>>, DbError> {
+        if let Some(c) = self.channels.lock().expect("channels lock").get(&id) {
+            return Ok(Some(c.clone()));
+        }
+        let Some(stored) = self.db.channel(id).await? else {
+            return Ok(None);
+        };
+        let Some(kind) = ChannelKind::parse(&stored.kind) else {
+            return Ok(None);
+        };
+        let rate = stored.rate_per_sec;
+        let sender = adapter(
+            id,
+            kind,
+            &stored.config,
+            &self.sandbox,
+            &self.settings.files,
+        )
+        .map(Arc::from);
+        let info = Arc::new(ChannelInfo {
+            sender,
+            kind,
+            rate: rate.clamp(1, 100_000),
+            grant: tokio::sync::Mutex::new(Grant {
+                granted: 0,
+                left: 0,
+                at: tokio::time::Instant::now(),
+            }),
+        });
+        self.channels
+            .lock()
+            .expect("channels lock")
+            .insert(id, info.clone());
+        Ok(Some(info))
+    }
+
+    /// Forgets cached channel settings (they were edited).
+    pub fn forget_channels(&self) {
+        self.channels.lock().expect("channels lock").clear();
+    }
+
+    /// Fires the broadcasts whose time has come (or marks them missed).
+    pub async fn fire_due(&self) -> Result<Vec<(i64, Fired)>, DbError> {
+        use tracing::Instrument;
+        let now = self.clock.now();
+        let mut out = Vec::new();
+        for (id, _) in self.db.due_broadcasts(now).await? {
+            let fired = self
+                .db
+                .fire(id, now, self.settings.grace)
+                .instrument(tracing::info_span!("fire", broadcast = id))
+                .await?;
+            if fired != Fired::Skipped {
+                tracing::info!(broadcast = id, ?fired, "schedule fired");
+            }
+            out.push((id, fired));
+        }
+        Ok(out)
+    }
+
+    /// How many deliveries of a broadcast on `channels` one claim may take: the batch, or
+    /// what its slowest channel sends in a third of the lease (at most two seconds), so that
+    /// a slow channel's claims are sent well within their lease.
+    async fn claim_size(&self, channels: &[i64]) -> Result<i64, DbError> {
+        let mut size = self.settings.batch;
+        // Also at most two seconds' worth: broadcasts sharing a slow channel wait for its
+        // tokens in turn, claim by claim, so each moves every few seconds.
+        let span_ms = (self.settings.lease.num_milliseconds() / 3).min(CLAIM_SPAN_MS);
+        for c in channels {
+            if let Some(info) = self.channel(*c).await? {
+                size = size.min((info.rate.saturating_mul(span_ms) / 1000).max(1));
+            }
+        }
+        Ok(size)
+    }
+
+    /// Claims one batch of broadcast `b`, sends it and records it; adds to `round`.
+    #[tracing::instrument(name = "claim", skip(self, channels, round), fields(broadcast = b))]
+    pub async fn send_some(
+        &self,
+        b: i64,
+        channels: &[i64],
+        round: &mut Round,
+    ) -> Result<usize, DbError> {
+        let now = self.clock.now();
+        let size = self.claim_size(channels).await?;
+        let claimed = self
+            .db
+            .claim_broadcast(b, size, now, now + self.settings.lease)
+            .await?;
+        let n = claimed.len();
+        round.claimed += n;
+        if n > 0 {
+            self.send_batch(claimed, round).await?;
+        }
+        Ok(n)
+    }
+
+    /// One round, for tests and benchmarks: fire what is due, send one batch of each sending
+    /// broadcast, finish what is done.
+    pub async fn round(&self) -> Result<Round, DbError> {
+        let mut round = Round {
+            fired: self.fire_due().await?,
+            ..Round::default()
+        };
+        for (b, channels) in self.db.sending_broadcasts().await? {
+            self.send_some(b, &channels, &mut round).await?;
+        }
+        round.finished = self.db.finish_done(self.clock.now()).await?;
+        Ok(round)
+    }
+
+    /// Sends a claimed batch and records the outcomes as they come, in chunks (every
+    /// `RECORD_EVERY` outcomes or `RECORD_AFTER`), so progress shows while a slow channel
+    /// works through its batch and a crash loses little.
+    ///
+    /// A send the provider accepted must never go out again because its record failed, so
+    /// outcomes whose record failed are kept and written again (with a growing pause) until
+    /// it succeeds, and the claim's lease is extended while any of its sends are in flight
+    /// or waiting to be written: no other worker takes them over meanwhile. Should the
+    /// extension itself keep failing, no new request starts once the lease is nearly over.
+    #[tracing::instrument(
+        name = "send",
+        skip_all,
+        fields(
+            broadcast = claimed.first().map(|c| c.broadcast_id),
+            deliveries = claimed.len()
+        )
+    )]
+    async fn send_batch(&self, claimed: Vec<Claimed>, round: &mut Round) -> Result<(), DbError> {
+        const RECORD_EVERY: usize = 200;
+        const RECORD_AFTER: Duration = Duration::from_millis(250);
+        let lease = Arc::new(Lease::new(self.clock.now() + self.settings.lease));
+        // The claim's deliveries not recorded yet: (id, attempt).
+        let mut held: std::collections::BTreeMap<i64, i64> =
+            claimed.iter().map(|c| (c.id, c.attempts)).collect();
+        let jobs = self.prepare(claimed, lease.clone()).await?;
+        let mut outcomes =
+            futures::stream::iter(jobs).buffer_unordered(self.settings.concurrency.max(1));
+        let mut pending: Vec<(Claimed, Outcome)> = Vec::new();
+        let mut last = tokio::time::Instant::now();
+        let mut sends_done = false;
+        let mut failures = 0u32;
+        let mut next_try = tokio::time::Instant::now();
+        loop {
+            if !sends_done {
+                match tokio::time::timeout(RECORD_AFTER, outcomes.next()).await {
+                    Ok(Some((c, o))) => {
+                        match &o {
+                            Outcome::Sent { .. } => round.sent += 1,
+                            Outcome::Retry { .. } => round.retried += 1,
+                            Outcome::Failed { .. } => round.failed += 1,
+                            Outcome::Released => round.released += 1,
+                        }
+                        pending.push((c, o));
+                    }
+                    Ok(None) => sends_done = true,
+                    Err(_) => {}
+                }
+            } else {
+                // Waiting to write again, but never past the next lease extension.
+                let extend_by = (self.settings.lease / 3).to_std().unwrap_or(RECORD_AFTER);
+                let wake = next_try.min(tokio::time::Instant::now() + extend_by);
+                tokio::time::sleep_until(wake.max(tokio::time::Instant::now())).await;
+            }
+            let now = self.clock.now();
+            if lease.due_for_extension(now, self.settings.lease) && !held.is_empty() {
+                let until = now + self.settings.lease;
+                let ids: Vec<(i64, i64)> = held.iter().map(|(d, a)| (*d, *a)).collect();
+                match self.db.extend_claims(&ids, until).await {
+                    Ok(_) => lease.set(until),
+                    Err(e) => tracing::warn!(error = %e, "extending a claim's lease failed"),
+                }
+            }
+            let due = !pending.is_empty()
+                && (sends_done || pending.len() >= RECORD_EVERY || last.elapsed() >= RECORD_AFTER)
+                && tokio::time::Instant::now() >= next_try;
+            if due {
+                let span = tracing::info_span!("record", outcomes = pending.len());
+                let recorded = tracing::Instrument::instrument(
+                    self.db.record(&pending, self.clock.now()),
+                    span,
+                )
+                .await;
+                match recorded {
+                    Ok(()) => {
+                        for (c, _) in &pending {
+                            held.remove(&c.id);
+                        }
+                        pending.clear();
+                        last = tokio::time::Instant::now();
+                        failures = 0;
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        let wait =
+                            Duration::from_millis(250 << failures.min(7)).min(RECORD_RETRY_MAX);
+                        tracing::error!(
+                            error = %e,
+                            outcomes = pending.len(),
+                            failures,
+                            "recording sends failed; the outcomes are kept and written again in {wait:?}"
+                        );
+                        next_try = tokio::time::Instant::now() + wait;
+                    }
+                }
+            }
+            if sends_done && pending.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The sends of a batch, each ready to run: the message, the customer and the channel
+    /// read once for the whole batch.
+    async fn prepare(
+        &self,
+        claimed: Vec<Claimed>,
+        lease: Arc<Lease>,
+    ) -> Result<Vec<impl std::future::Future<Output = (Claimed, Outcome)> + '_>, DbError> {
+        // What the batch needs, read once: each broadcast's message and each customer.
+        let mut content: HashMap<i64, Arc<Content>> = HashMap::new();
+        for c in &claimed {
+            if let std::collections::hash_map::Entry::Vacant(e) = content.entry(c.broadcast_id) {
+                e.insert(Arc::new(self.db.broadcast_content(c.broadcast_id).await?));
+            }
+        }
+        let ids: Vec<i64> = claimed.iter().map(|c| c.customer_id).collect();
+        let people: HashMap<i64, Recipient> = self
+            .db
+            .recipients(&ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        let mut channels: HashMap<i64, Option<Arc<ChannelInfo>>> = HashMap::new();
+        for c in &claimed {
+            if let std::collections::hash_map::Entry::Vacant(e) = channels.entry(c.channel_id) {
+                e.insert(self.channel(c.channel_id).await?);
+            }
+        }
+        Ok(claimed
+            .into_iter()
+            .map(|c| {
+                let body = content.get(&c.broadcast_id).cloned();
+                let person = people.get(&c.customer_id).cloned();
+                let channel = channels.get(&c.channel_id).cloned().flatten();
+                let lease = lease.clone();
+                async move {
+                    let outcome = self.send_one(&c, body, person, channel, &lease).await;
+                    (c, outcome)
+                }
+            })
+            .collect())
+    }
+
+    /// Waits for one send token of `channel`: from this process's grant while it lasts and
+    /// is fresh, else from the bucket all instances share (so that together they keep to the
+    /// channel's rate). False when the broadcast was paused or the dispatcher stopped while
+    /// waiting.
+    async fn send_token(&self, c: &Claimed, channel: &ChannelInfo) -> bool {
+        let rate = channel.rate as f64;
+        let capacity = bucket_capacity(channel.rate);
+        let mut grant = channel.grant.lock().await;
+        loop {
+            if grant.left > 0 && grant.at.elapsed() < GRANT_LIFETIME {
+                grant.left -= 1;
+                return true;
+            }
+            if self.is_halted(c.broadcast_id) || self.is_stopped() {
+                return false;
+            }
+            // Unused tokens go back; the next take asks for about what this process used
+            // within a grant's lifetime (twice that when it used them all).
+            let returned = std::mem::take(&mut grant.left);
+            let used = grant.granted - returned;
+            let want = if returned == 0 {
+                used.saturating_mul(2)
+            } else {
+                used
+            }
+            .clamp(1, capacity);
+            grant.granted = 0;
+            let (db, channel_id) = (self.db.clone(), c.channel_id);
+            match own_task(async move {
+                db.take_send_tokens(channel_id, rate, capacity as f64, want, returned)
+                    .await
+            })
+            .await
+            {
+                Ok((0, wait)) => {
+                    tokio::time::sleep(wait.clamp(Duration::from_millis(1), MAX_TOKEN_WAIT)).await
+                }
+                Ok((n, _)) => {
+                    *grant = Grant {
+                        granted: n,
+                        left: n,
+                        at: tokio::time::Instant::now(),
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = ?e, channel = c.channel_id, "taking send tokens failed");
+                    tokio::time::sleep(MAX_TOKEN_WAIT).await;
+                }
+            }
+        }
+    }
+
+    #[tracing::instrument(
+        name = "send_one",
+        level = "debug",
+        skip_all,
+        fields(delivery = c.id, broadcast = c.broadcast_id, channel = c.channel_id)
+    )]
+    async fn send_one(
+        &self,
+        c: &Claimed,
+        content: Option<Arc<Content>>,
+        person: Option<Recipient>,
+        channel: Option<Arc<ChannelInfo>>,
+        lease: &Lease,
+    ) -> Outcome {
+        if self.is_halted(c.broadcast_id) {
+            return Outcome::Released;
+        }
+        let (Some(content), Some(person), Some(channel)) = (content, person, channel) else {
+            return Outcome::Failed {
+                reason: "The customer or the channel no longer exists.".into(),
+            };
+        };
+        let address = match send::address(&person, channel.kind) {
+            Ok(a) => a,
+            Err(send::Unreachable::OptedOut) => {
+                return Outcome::Failed {
+                    reason: "The customer opted out before the message was sent.".into(),
+                };
+            }
+            Err(send::Unreachable::NoAddress) => {
+                return Outcome::Failed {
+                    reason: "The customer no longer has an address on this channel.".into(),
+                };
+            }
+        };
+        let sender = match &channel.sender {
+            Ok(s) => s,
+            Err(reason) => {
+                return Outcome::Failed {
+                    reason: reason.clone(),
+                };
+            }
+        };
+        // Paused while waiting for the rate limit: do not start the request. Nor when the
+        // claim's lease could not be extended and is nearly over: another worker may soon take
+        // the delivery (it is released if it is still ours).
+        if !self.send_token(c, &channel).await
+            || self.is_halted(c.broadcast_id)
+            || !lease.may_start(self.clock.now(), self.settings.lease)
+        {
+            return Outcome::Released;
+        }
+        let message = send::outgoing(
+            send::Message {
+                idempotency_key: match c.retry_round {
+                    0 => idempotency_key(c.id),
+                    round => format!("{}-retry-{round}", idempotency_key(c.id)),
+                },
+                body: crate::model::personalize::render(&content.body, &person.name),
+                attachments: &content.attachments,
+                subject: &content.name,
+            },
+            &person,
+            channel.kind,
+            address,
+            &self.settings.links,
+        );
+        match send::send(
+            &self.db,
+            sender.as_ref(),
+            person.id,
+            &message,
+            self.clock.now(),
+        )
+        .await
+        {
+            Ok(a) => Outcome::Sent {
+                provider_message_id: a.provider_message_id,
+                replayed: a.replayed,
+            },
+            Err(SendError::Permanent { reason }) => Outcome::Failed { reason },
+            Err(SendError::Unreachable { reason }) => Outcome::Failed { reason },
+            Err(SendError::Transient {
+                reason,
+                retry_after,
+            }) => {
+                if c.attempts >= self.settings.max_attempts {
+                    Outcome::Failed {
+                        reason: format!("Gave up after {} attempts: {reason}", c.attempts),
+                    }
+                } else {
+                    let wait = backoff(&self.settings, c.attempts, retry_after, c.id as u64);
+                    Outcome::Retry {
+                        reason,
+                        at: self.clock.now() + wait,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs until the process ends. A supervisor fires schedules (within `idle` of their time,
+    /// sooner when poked) and finishes broadcasts; each sending broadcast gets its own sender
+    /// task here, so a slow channel never holds up another broadcast. A third task re-reads
+    /// which broadcasts are paused (other instances may have paused them).
+    pub fn spawn(self: Arc<Self>) {
+        let sweeper = self.clone();
+        tokio::spawn(async move {
+            while !sweeper.is_stopped() {
+                if let Err(e) = sweeper.db.sweep_early_reports(sweeper.clock.now()).await {
+                    tracing::warn!(error = ?e, "sweeping early provider reports failed");
+                }
+                tokio::time::sleep(EARLY_REPORT_SWEEP).await;
+            }
+        });
+        let poller = self.clone();
+        tokio::spawn(async move {
+            while !poller.is_stopped() {
+                if let Err(e) = poller.refresh_halted().await {
+                    tracing::warn!(error = ?e, "reading paused broadcasts failed");
+                }
+                tokio::time::sleep(poller.settings.halt_poll).await;
+            }
+        });
+        tokio::spawn(async move {
+            let active: Arc<Mutex<HashSet<i64>>> = Default::default();
+            while !self.is_stopped() {
+                if let Err(e) = self.supervise(&active).await {
+                    tracing::error!(error = ?e, "dispatcher round failed");
+                }
+                let mut wait = self.settings.idle;
+                if let Ok(Some(next)) = self.db.next_due().await {
+                    let until = (next - self.clock.now()).to_std().unwrap_or_default();
+                    wait = wait.min(until.max(Duration::from_millis(5)));
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = self.wake.notified() => {}
+                }
+            }
+        });
+    }
+
+    async fn supervise(self: &Arc<Self>, active: &Arc<Mutex<HashSet<i64>>>) -> Result<(), DbError> {
+        self.fire_due().await?;
+        for (b, channels) in self.db.sending_broadcasts().await? {
+            if !active.lock().expect("active lock").insert(b) {
+                continue; // already has a sender here
+            }
+            let (me, active) = (self.clone(), active.clone());
+            tokio::spawn(async move {
+                loop {
+                    if me.is_halted(b) || me.is_stopped() {
+                        break;
+                    }
+                    let mut round = Round::default();
+                    match me.send_some(b, &channels, &mut round).await {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::error!(broadcast = b, error = ?e, "sending a batch failed");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            break;
+                        }
+                    }
+                }
+                active.lock().expect("active lock").remove(&b);
+                me.wake.notify_one();
+            });
+        }
+        self.db.finish_done(self.clock.now()).await?;
+        Ok(())
+    }
+}
+
+/// The key a delivery carries to the provider: the same for every attempt, so a provider
+/// that saw it already (a crash between its answer and our record) drops the repeat.
+pub fn idempotency_key(delivery_id: i64) -> String {
+    format!("herald-delivery-{delivery_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_is_capped_and_honours_retry_after() {
+        let s = Settings {
+            retry_base: chrono::Duration::seconds(2),
+            retry_max: chrono::Duration::seconds(60),
+            ..Settings::default()
+        };
+        for seed in 0..200u64 {
+            for attempt in 1..=8i64 {
+                let full = (2i64 << (attempt - 1)).min(60) * 1000;
+                let got = backoff(&s, attempt, None, seed).num_milliseconds();
+                assert!(
+                    got >= full / 2 && got < full,
+                    "attempt {attempt}: {got} ms of {full}"
+                );
+            }
+        }
+        let spread: HashSet<i64> = (0..50u64)
+            .map(|seed| backoff(&s, 3, None, seed).num_milliseconds())
+            .collect();
+        assert!(spread.len() > 40, "jitter spreads retries: {spread:?}");
+        assert_eq!(
+            backoff(&s, 1, Some(Duration::from_secs(120)), 7),
+            chrono::Duration::seconds(120)
+        );
+        assert!(backoff(&s, 1, Some(Duration::from_millis(1)), 7) > chrono::Duration::seconds(0));
+        assert!(backoff(&s, 1000, None, 1) < chrono::Duration::seconds(60));
+    }
+}

@@ -1,0 +1,146 @@
+//! The broadcast forms: every wizard step (`POST /broadcasts/wizard`, a plain form or, when
+//! step 1 carries a file, multipart), copying a broadcast, and the recipients download.
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::extract::{AnyUser, Editor};
+use super::form::Fields;
+use super::respond;
+use crate::model::results::RecipientFilter;
+use crate::server::AppState;
+use crate::server::broadcast::attachments;
+use crate::server::broadcast::compose::{self, Upload};
+use crate::server::customers::export;
+use crate::server::db::DbError;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/broadcasts/wizard",
+            // Step 1 may carry an attachment (20 MB at most; each type has its own limit).
+            post(wizard).layer(DefaultBodyLimit::max(21 * 1024 * 1024)),
+        )
+        .route("/broadcasts/{id}/copy", post(copy))
+        .route("/broadcasts/{id}/recipients.csv", get(recipients_csv))
+}
+
+/// `POST /broadcasts/wizard`.
+async fn wizard(State(state): State<AppState>, Editor(user): Editor, req: Request) -> Response {
+    let (fields, upload) = read_step(&state, user.id, req).await;
+    let next = compose::save(&state, &user, compose::parse(&fields), upload).await;
+    respond::to(&next)
+}
+
+/// Reads the step's fields: a plain form, or (step 1, which can carry a file) multipart, whose
+/// `file` field is stored as an attachment as it streams in.
+async fn read_step(
+    state: &AppState,
+    user_id: i64,
+    req: Request,
+) -> (Vec<(String, String)>, Option<Upload>) {
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !multipart {
+        let body = Bytes::from_request(req, state).await.unwrap_or_default();
+        return (Fields::from_body(&body).0, None);
+    }
+    let Ok(mut form) = Multipart::from_request(req, state).await else {
+        return (Vec::new(), None);
+    };
+    let (mut fields, mut upload) = (Vec::new(), None);
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(_) => {
+                upload = Some(Err(
+                    "The upload was interrupted; please try again.".to_string()
+                ));
+                break;
+            }
+        };
+        let name = field.name().unwrap_or("").to_string();
+        if name == "file" {
+            if field.file_name().is_none_or(str::is_empty) {
+                continue; // no file chosen
+            }
+            upload = Some(
+                attachments::store(state, user_id, field)
+                    .await
+                    .map_err(|(_, message)| message),
+            );
+        } else if let Ok(text) = field.text().await {
+            fields.push((name, text));
+        }
+    }
+    (fields, upload)
+}
+
+/// `POST /broadcasts/{id}/copy`: a new draft from any broadcast, opened in the wizard.
+async fn copy(
+    State(state): State<AppState>,
+    Editor(user): Editor,
+    Path(id): Path<i64>,
+) -> Response {
+    respond::to(&compose::copy(&state, &user, id).await)
+}
+
+#[derive(Debug, Deserialize)]
+struct RecipientParams {
+    status: Option<String>,
+    tag: Option<String>,
+    assignee: Option<String>,
+    channel: Option<String>,
+}
+
+/// `GET /broadcasts/{id}/recipients.csv?status=…&tag=…&assignee=…&channel=…`: the results
+/// table as filtered on the page, every row, streamed.
+async fn recipients_csv(
+    State(state): State<AppState>,
+    AnyUser(_): AnyUser,
+    Path(id): Path<i64>,
+    Query(params): Query<RecipientParams>,
+) -> Response {
+    if let Err(e) = state.db.broadcast(id).await {
+        let status = match e {
+            DbError::NotFound => StatusCode::NOT_FOUND,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        return (status, "No such broadcast.").into_response();
+    }
+    let filter = RecipientFilter::parse(
+        params.status.as_deref(),
+        params.tag.as_deref(),
+        params.assignee.as_deref(),
+        params.channel.as_deref(),
+    );
+    csv_download(
+        format!("broadcast-{id}-recipients.csv"),
+        Body::from_stream(export::recipients_csv(state.db.clone(), id, filter)),
+    )
+}
+
+/// A CSV download named `file_name`.
+pub fn csv_download(file_name: String, body: Body) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file_name}\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        body,
+    )
+        .into_response()
+}

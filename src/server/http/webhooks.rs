@@ -1,0 +1,522 @@
+//! The providers' webhooks, one group with one body limit: delivery reports (handed to
+//! [`Ingest`](crate::server::reports::ingest::Ingest), which batches them into the database)
+//! and messages customers send in (each finds the customer by address and calls
+//! [`Db::record_inbound`](crate::server::db::Db::record_inbound), which stores the message and
+//! applies a STOP). Each handler checks the provider's signature or token, reads the provider's
+//! wire format into Herald's reports, and answers as the provider expects. The sandbox
+//! channel's webhook is here too: it is how a demo or a test plays a customer.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::model::channel::ChannelKind;
+use crate::server::AppState;
+
+/// The largest webhook body accepted.
+pub const MAX_BODY: usize = 64 * 1024;
+
+pub fn routes() -> Router<AppState> {
+    use axum::routing::{get, post};
+    Router::new()
+        .route(
+            "/webhooks/whatsapp/{channel_id}",
+            get(whatsapp_verify).post(whatsapp),
+        )
+        .route("/webhooks/sms/{channel_id}", post(sms))
+        .route("/webhooks/telegram/{channel_id}", post(telegram))
+        .route("/webhooks/sandbox/{channel_id}", post(sandbox))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+#[derive(Debug, Deserialize)]
+struct SandboxMessage {
+    /// The customer's phone number or email address.
+    from: String,
+    text: String,
+    /// The provider's id for the message, if it has one.
+    id: Option<String>,
+}
+
+/// Equal without telling by its timing how much of a guess was right.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn reply(status: StatusCode, json: serde_json::Value) -> Response {
+    (status, axum::Json(json)).into_response()
+}
+
+/// `POST /webhooks/sandbox/{channel_id}` with `X-Herald-Token` (the channel's `inbound_token`)
+/// and a JSON body `{"from": "+4420…", "text": "STOP"}`.
+async fn sandbox(
+    State(state): State<AppState>,
+    Path(channel_id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let error = |status, message: &str| reply(status, serde_json::json!({ "error": message }));
+    let channel: serde_json::Value =
+        match channel_settings(&state, channel_id, ChannelKind::Sandbox).await {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
+    let token = channel
+        .get("inbound_token")
+        .and_then(|t| t.as_str())
+        .map(String::from);
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return error(
+            StatusCode::FORBIDDEN,
+            "this channel takes no inbound messages",
+        );
+    };
+    let given = headers
+        .get("x-herald-token")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !constant_time_eq(given, token.as_bytes()) {
+        return error(StatusCode::UNAUTHORIZED, "missing or wrong X-Herald-Token");
+    }
+    let msg: SandboxMessage = match serde_json::from_slice(&body) {
+        Ok(m) => m,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("expected JSON {{\"from\": …, \"text\": …}}: {e}"),
+            );
+        }
+    };
+    if msg.text.chars().count() > 4096 || msg.from.len() > 254 {
+        return error(StatusCode::BAD_REQUEST, "message or sender too long");
+    }
+    let customer = match state
+        .db
+        .customer_by_address(ChannelKind::Sandbox, msg.from.trim())
+        .await
+    {
+        Ok(Some(c)) => c,
+        Ok(None) => return error(StatusCode::UNPROCESSABLE_ENTITY, "unknown sender"),
+        Err(e) => {
+            tracing::error!(error = ?e, "webhook: customer lookup failed");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+        }
+    };
+    match state
+        .db
+        .record_inbound(
+            channel_id,
+            customer,
+            &msg.text,
+            msg.id.as_deref(),
+            state.clock.now(),
+        )
+        .await
+    {
+        Ok(i) => reply(
+            StatusCode::OK,
+            serde_json::json!({ "message_id": i.message_id, "customer_id": customer, "opted_out": i.opted_out }),
+        ),
+        Err(e) => {
+            tracing::error!(error = ?e, "webhook: storing the message failed");
+            error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+/// `POST /webhooks/telegram/{channel_id}`: Telegram's updates, authenticated by
+/// `X-Telegram-Bot-Api-Secret-Token` (the channel's webhook secret, set with `setWebhook`).
+/// A message from a known chat is stored in that customer's conversation; one that answers a
+/// broadcast message (`reply_to_message`), or comes within the reply window, marks it replied.
+/// Updates Herald has no use for are acknowledged and dropped; a repeated update changes
+/// nothing.
+async fn telegram(
+    State(state): State<AppState>,
+    Path(channel_id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let error = |status, message: &str| reply(status, serde_json::json!({ "error": message }));
+    let settings: crate::server::channels::telegram::Settings =
+        match channel_settings(&state, channel_id, ChannelKind::Telegram).await {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+    let given = headers
+        .get("x-telegram-bot-api-secret-token")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if settings.webhook_secret.is_empty()
+        || !constant_time_eq(given, settings.webhook_secret.as_bytes())
+    {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong X-Telegram-Bot-Api-Secret-Token",
+        );
+    }
+    let update: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        _ => return error(StatusCode::BAD_REQUEST, "expected a Telegram Update object"),
+    };
+    let message = &update["message"];
+    let (Some(chat), Some(id)) = (
+        message["chat"]["id"].as_i64(),
+        message["message_id"].as_i64(),
+    ) else {
+        return reply(
+            StatusCode::OK,
+            serde_json::json!({ "ignored": "not a message" }),
+        );
+    };
+    let text = message["text"]
+        .as_str()
+        .or_else(|| message["caption"].as_str())
+        .unwrap_or("(a message without text)");
+    if text.chars().count() > 4096 {
+        return error(StatusCode::BAD_REQUEST, "message too long");
+    }
+    let own_id = format!("{chat}:{id}");
+    let reply_to = message["reply_to_message"]["message_id"]
+        .as_i64()
+        .map(|r| format!("{chat}:{r}"));
+    let db = &state.db;
+    let customer = match db
+        .customer_by_address(ChannelKind::Telegram, &chat.to_string())
+        .await
+    {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return reply(
+                StatusCode::OK,
+                serde_json::json!({ "ignored": "unknown chat" }),
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = ?e, "webhook: customer lookup failed");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+        }
+    };
+    // A repeated update is stored once (and still marks the reply, in case the first try
+    // stored the message but failed before that).
+    match db
+        .record_inbound_reply(
+            channel_id,
+            customer,
+            text,
+            Some(&own_id),
+            reply_to.as_deref(),
+            state.clock.now(),
+        )
+        .await
+    {
+        Ok(i) if i.repeat => reply(StatusCode::OK, serde_json::json!({ "ignored": "repeat" })),
+        Ok(i) => reply(
+            StatusCode::OK,
+            serde_json::json!({ "message_id": i.message_id, "replied": i.replied, "opted_out": i.opted_out }),
+        ),
+        Err(e) => {
+            tracing::error!(error = ?e, "webhook: storing the message failed");
+            error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+/// `POST /webhooks/sms/{channel_id}`: a Twilio-style provider's status callbacks
+/// (`MessageSid` + `MessageStatus`) and inbound messages (`From` + `Body`), form-encoded and
+/// signed with `X-Twilio-Signature` over this URL. Statuses move the delivery forward
+/// (`delivered`; `undelivered`/`failed` with the error code); an inbound text is stored in the
+/// customer's conversation (a STOP opts them out of SMS) and may mark a reply.
+async fn sms(
+    State(state): State<AppState>,
+    Path(channel_id): Path<i64>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> Response {
+    use crate::server::db::{DeliveryEvent, Report};
+    let error = |status, message: &str| reply(status, serde_json::json!({ "error": message }));
+    let settings: crate::server::channels::sms::Settings =
+        match channel_settings(&state, channel_id, ChannelKind::Sms).await {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+    let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    // The URL the provider signed: as it reached us (scheme from the cookie setting, as the
+    // channels page shows it).
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let scheme = if state.config.secure_cookies {
+        "https"
+    } else {
+        "http"
+    };
+    let url = format!(
+        "{scheme}://{host}{}",
+        uri.path_and_query().map(|p| p.as_str()).unwrap_or("")
+    );
+    let expected = crate::server::channels::sms::signature(&settings.auth_token, &url, &params);
+    let given = headers
+        .get("x-twilio-signature")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if settings.auth_token.is_empty() || !constant_time_eq(given, expected.as_bytes()) {
+        return error(StatusCode::FORBIDDEN, "missing or wrong X-Twilio-Signature");
+    }
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let now = state.clock.now();
+    let twiml = || {
+        (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, "text/xml")],
+            "<Response/>",
+        )
+            .into_response()
+    };
+    if let (Some(sid), Some(status)) = (get("MessageSid"), get("MessageStatus")) {
+        let event = match status {
+            "delivered" => Some(DeliveryEvent::Delivered),
+            "undelivered" | "failed" => Some(DeliveryEvent::Failed {
+                reason: format!(
+                    "SMS {status}{}",
+                    get("ErrorCode")
+                        .map(|c| format!(" (error {c})"))
+                        .unwrap_or_default()
+                ),
+            }),
+            _ => None, // queued, sending, sent: nothing new
+        };
+        if let Some(event) = event
+            && let Err(e) = state
+                .ingest
+                .apply(vec![Report {
+                    channel_id,
+                    provider_message_id: sid.to_string(),
+                    event,
+                    at: now,
+                }])
+                .await
+        {
+            tracing::error!(error = ?e, "webhook: applying a status failed");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+        }
+        return twiml();
+    }
+    let (Some(from), Some(text)) = (get("From"), get("Body")) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected MessageStatus, or From and Body",
+        );
+    };
+    if text.chars().count() > 4096 {
+        return error(StatusCode::BAD_REQUEST, "message too long");
+    }
+    let sid = get("MessageSid").unwrap_or("");
+    let db = &state.db;
+    let customer = match db.customer_by_address(ChannelKind::Sms, from.trim()).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return twiml(), // not one of ours: acknowledged, dropped
+        Err(e) => {
+            tracing::error!(error = ?e, "webhook: customer lookup failed");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+        }
+    };
+    match db
+        .record_inbound_reply(
+            channel_id,
+            customer,
+            text,
+            (!sid.is_empty()).then_some(sid),
+            None,
+            now,
+        )
+        .await
+    {
+        Ok(_) => twiml(),
+        Err(e) => {
+            tracing::error!(error = ?e, "webhook: storing the message failed");
+            error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+/// The settings of channel `channel_id` if it is of `kind`, read as `T`; otherwise the
+/// response to give (404 for another kind or none, 503 when the database is down).
+async fn channel_settings<T: serde::de::DeserializeOwned + Default>(
+    state: &AppState,
+    channel_id: i64,
+    kind: ChannelKind,
+) -> Result<T, Response> {
+    match state.ingest.channel(channel_id).await {
+        Ok(Some((k, config))) if k == kind => Ok(serde_json::from_str(&config).unwrap_or_default()),
+        Ok(_) => Err(reply(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({ "error": format!("no such {} channel", kind.as_str()) }),
+        )),
+        Err(e) => {
+            tracing::error!(error = ?e, "webhook: channel lookup failed");
+            Err(reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({ "error": "database unavailable" }),
+            ))
+        }
+    }
+}
+
+/// `GET /webhooks/whatsapp/{channel_id}`: Meta's verification handshake. With
+/// `hub.mode=subscribe` and the channel's verify token, the answer is `hub.challenge`.
+async fn whatsapp_verify(
+    State(state): State<AppState>,
+    Path(channel_id): Path<i64>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let settings: crate::server::channels::whatsapp::Settings =
+        match channel_settings(&state, channel_id, ChannelKind::Whatsapp).await {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+    let token = q.get("hub.verify_token").map(String::as_str).unwrap_or("");
+    if q.get("hub.mode").map(String::as_str) == Some("subscribe")
+        && !settings.verify_token.is_empty()
+        && constant_time_eq(token.as_bytes(), settings.verify_token.as_bytes())
+    {
+        let challenge: String = q
+            .get("hub.challenge")
+            .map(|c| c.chars().take(200).collect())
+            .unwrap_or_default();
+        return (StatusCode::OK, challenge).into_response();
+    }
+    (StatusCode::FORBIDDEN, "verification failed").into_response()
+}
+
+/// `POST /webhooks/whatsapp/{channel_id}`: status reports and inbound messages, signed with
+/// `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with the app secret, compared in
+/// constant time). Statuses move deliveries forward (`failed` with the error's code and
+/// title); an inbound message is stored once in the customer's conversation, and one whose
+/// `context.id` is a broadcast message marks that delivery replied.
+async fn whatsapp(
+    State(state): State<AppState>,
+    Path(channel_id): Path<i64>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use crate::server::db::{DeliveryEvent, Report};
+    let error = |status, message: &str| reply(status, serde_json::json!({ "error": message }));
+    let settings: crate::server::channels::whatsapp::Settings =
+        match channel_settings(&state, channel_id, ChannelKind::Whatsapp).await {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+    let expected = crate::server::channels::webhook::signature(&settings.app_secret, &body);
+    let given = headers
+        .get("x-hub-signature-256")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if settings.app_secret.is_empty() || !constant_time_eq(given, expected.as_bytes()) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong X-Hub-Signature-256",
+        );
+    }
+    let payload: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "expected a WhatsApp webhook object",
+            );
+        }
+    };
+    let db = &state.db;
+    let now = state.clock.now();
+    let unavailable = |e: crate::server::db::DbError| {
+        tracing::error!(error = ?e, "webhook: storing failed");
+        error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+    };
+    let mut messages = 0;
+    let mut reports = Vec::new();
+    let empty = Vec::new();
+    for entry in payload["entry"].as_array().unwrap_or(&empty) {
+        for change in entry["changes"].as_array().unwrap_or(&empty) {
+            let value = &change["value"];
+            for s in value["statuses"].as_array().unwrap_or(&empty) {
+                let Some(id) = s["id"].as_str() else { continue };
+                let event = match s["status"].as_str() {
+                    Some("delivered") => DeliveryEvent::Delivered,
+                    Some("read") => DeliveryEvent::Read,
+                    Some("failed") => DeliveryEvent::Failed {
+                        reason: format!(
+                            "WhatsApp {}: {}",
+                            s["errors"][0]["code"].as_i64().unwrap_or(0),
+                            s["errors"][0]["title"].as_str().unwrap_or("failed")
+                        ),
+                    },
+                    _ => continue, // sent: known already
+                };
+                reports.push(Report {
+                    channel_id,
+                    provider_message_id: id.to_string(),
+                    event,
+                    at: now,
+                });
+            }
+            for m in value["messages"].as_array().unwrap_or(&empty) {
+                let (Some(from), Some(id)) = (m["from"].as_str(), m["id"].as_str()) else {
+                    continue;
+                };
+                let text = m["text"]["body"]
+                    .as_str()
+                    .or_else(|| m["button"]["text"].as_str())
+                    .or_else(|| m[m["type"].as_str().unwrap_or("")]["caption"].as_str())
+                    .unwrap_or("(a message without text)");
+                let customer = match db.customer_by_address(ChannelKind::Whatsapp, from).await {
+                    Ok(Some(c)) => c,
+                    Ok(None) => continue,
+                    Err(e) => return unavailable(e),
+                };
+                let text: String = text.chars().take(4096).collect();
+                if let Err(e) = db
+                    .record_inbound_reply(
+                        channel_id,
+                        customer,
+                        &text,
+                        Some(id),
+                        m["context"]["id"].as_str(),
+                        now,
+                    )
+                    .await
+                {
+                    return unavailable(e);
+                }
+                messages += 1;
+            }
+        }
+    }
+    // Statuses are stored together with other requests' (group commit), before the answer.
+    let statuses = reports.len();
+    if let Err(e) = state.ingest.apply(reports).await {
+        tracing::error!(error = ?e, "webhook: storing statuses failed");
+        return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+    }
+    reply(
+        StatusCode::OK,
+        serde_json::json!({ "statuses": statuses, "messages": messages }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"", b"a"));
+    }
+}

@@ -1,0 +1,164 @@
+//! The HTML the server renders for islands to swap or append (the results body, a chat
+//! line), and the server-rendered pages that embed them. It depends on `model` alone, so the
+//! server functions that render fragments (`api`) and the pages (`ui`) both use it without
+//! depending on each other.
+
+use leptos::prelude::*;
+
+use crate::model::chat::ChatMessage;
+use crate::model::results::{Charts, Rate, Results, thousands as number};
+
+fn covers(names: &[String], rate: &Rate) -> String {
+    match rate {
+        Rate::NotMeasured if names.is_empty() => {
+            "None of this broadcast's channels can report this.".into()
+        }
+        _ => format!("Covers {}.", names.join(", ")),
+    }
+}
+
+/// The numbers, the funnel, the timeline and the per-channel table, as the server renders
+/// them (first in the page, then as fragments the live island swaps in).
+#[component]
+pub fn ResultsBody(r: Results) -> impl IntoView {
+    view! {
+        <p class="muted" data-testid="results-status">
+            <span class=format!("status status-{}", r.status.css())>{r.status.label()}</span>
+            {r.started.clone().map(|s| format!(" · started {s}"))}
+            {r.finished.clone().map(|s| format!(" · finished {s}"))}
+        </p>
+        <section class="stats" aria-label="Results">
+            {{
+                let t = r.totals;
+                let card = |key: &'static str, label: &'static str, value: String, note: String| view! {
+                    <div class="stat" data-stat=key>
+                        <div class="stat-label">{label}</div>
+                        <div class="stat-value">{value}</div>
+                        <div class="stat-note small muted">{note}</div>
+                    </div>
+                };
+                view! {
+                    {card("audience", "Total audience", number(t.audience), format!("{} waiting", number(t.waiting())))}
+                    {card("sent", "Successful receivers", number(t.sent), "Accepted by the provider".to_string())}
+                    {card("failed", "Failed receivers", number(t.failed), "Refused or undeliverable".to_string())}
+                    {card("received", "Received rate", r.received.label(), covers(&r.received_covers, &r.received))}
+                    {card("read", "Read rate", r.read.label(), covers(&r.read_covers, &r.read))}
+                    {card("reply", "Reply rate", r.reply.label(), "Of the whole audience".to_string())}
+                }
+            }}
+        </section>
+        <h2>"Funnel"</h2>
+        <Funnel charts=r.charts.clone()/>
+        <h2>"Over time"</h2>
+        <Timeline charts=r.charts.clone()/>
+        <h2>"By channel"</h2>
+        <table class="channels-results">
+            <thead>
+                <tr>
+                    <th scope="col">"Channel"</th>
+                    <th scope="col" class="num">"Audience"</th>
+                    <th scope="col" class="num">"Successful"</th>
+                    <th scope="col" class="num">"Failed"</th>
+                    <th scope="col" class="num">"Received"</th>
+                    <th scope="col" class="num">"Read"</th>
+                    <th scope="col" class="num">"Replied"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {r.channels.clone().into_iter().map(|c| view! {
+                    <tr data-channel=c.name.clone()>
+                        <th scope="row">{c.name.clone()} " " <span class="small muted">{c.kind.label()}</span></th>
+                        <td class="num">{number(c.counts.audience)}</td>
+                        <td class="num">{number(c.counts.sent)}</td>
+                        <td class="num">{number(c.counts.failed)}</td>
+                        <td class="num" data-rate="received">{c.received.label()}</td>
+                        <td class="num" data-rate="read">{c.read.label()}</td>
+                        <td class="num" data-rate="reply">{c.reply.label()}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+/// Horizontal bars, one per step, as an SVG image with a title and a text description (the
+/// geometry comes from the server).
+#[component]
+fn Funnel(charts: Charts) -> impl IntoView {
+    view! {
+        <svg class="funnel" viewBox=charts.funnel_view_box width="100%" role="img" aria-labelledby="funnel-title funnel-desc">
+            <title id="funnel-title">"Funnel: audience to replies"</title>
+            <desc id="funnel-desc">{charts.funnel_desc}</desc>
+            {charts.funnel.into_iter().map(|b| view! {
+                <g class=if b.measured { "step" } else { "step unmeasured" }>
+                    <text x="0" y=b.text_y.clone() class="funnel-label">{b.label}</text>
+                    <rect x="100" y=b.bar_y width=b.width height="24" rx="3"></rect>
+                    <text x=b.value_x y=b.text_y class="funnel-value">{b.value}</text>
+                </g>
+            }).collect_view()}
+        </svg>
+    }
+}
+
+/// Cumulative sends, deliveries, reads and replies since sending started, as lines in an SVG
+/// image with a title and a text description. Events the channels cannot report are left out.
+#[component]
+fn Timeline(charts: Charts) -> impl IntoView {
+    let Some(t) = charts.timeline else {
+        return view! { <p class="muted">"Nothing sent yet."</p> }.into_any();
+    };
+    let (x1, y1, x2, y2) = t.axis;
+    view! {
+        <svg class="timeline" viewBox=t.view_box width="100%" role="img" aria-labelledby="timeline-title timeline-desc">
+            <title id="timeline-title">"Sends, deliveries, reads and replies over time"</title>
+            <desc id="timeline-desc">{t.desc}</desc>
+            <line class="axis" x1=x1 y1=y1 x2=x2 y2=y2></line>
+            {t.ticks.into_iter().map(|k| view! {
+                <text class="tick" x=k.x y=k.y text-anchor=if k.end { "end" } else { "start" }>{k.text}</text>
+            }).collect_view()}
+            {t.lines.into_iter().map(|(key, pts)| view! {
+                <polyline class=format!("line line-{key}") points=pts fill="none"></polyline>
+            }).collect_view()}
+            {t.legend.into_iter().map(|(key, label, x)| {
+                let y = t.legend_y.clone();
+                view! {
+                    <g class=format!("legend line-{key}")>
+                        <rect x=x.clone() y=y.clone() width="12" height="4"></rect>
+                        <text x=x y=y dx="16" dy="6">{label}</text>
+                    </g>
+                }
+            }).collect_view()}
+        </svg>
+    }
+    .into_any()
+}
+
+/// One message of a conversation, with the "New" marker before it when it is the first
+/// unread.
+pub fn chat_line(m: ChatMessage, first_unread: bool) -> impl IntoView {
+    let who = if m.inbound {
+        "Customer".to_string()
+    } else if let Some((_, b)) = &m.broadcast {
+        format!("Broadcast “{b}”")
+    } else {
+        m.staff.clone().unwrap_or_else(|| "Staff".into())
+    };
+    let class = if m.inbound { "msg in" } else { "msg out" };
+    view! {
+        {first_unread.then(|| view! { <li class="new-marker" role="separator" aria-label="New messages">"New"</li> })}
+        <li class=class data-key=m.key.clone() data-unread=m.unread.to_string()>
+            <div class="meta small muted">
+                <span class="who">{who}</span> " · " {m.channel.clone()} " · " <time>{m.at.clone()}</time>
+                {m.status.clone().map(|s| view! { " · " <span class="delivery-status">{s}</span> })}
+            </div>
+            <div class="text">{m.body.clone()}</div>
+        </li>
+    }
+}
+
+/// One message as HTML, for the live stream and replies (rendered on the server).
+#[cfg(feature = "ssr")]
+pub fn chat_line_html(m: ChatMessage) -> String {
+    use leptos::tachys::view::RenderHtml;
+    Owner::new().with(|| chat_line(m, false).to_html())
+}

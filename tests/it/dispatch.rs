@@ -1,0 +1,758 @@
+//! The dispatcher on SQLite and PostgreSQL, driven round by round with a fixed clock: firing on
+//! time and once, missed schedules, materialisation, pause and resume, leases that run out,
+//! retries with backoff, and failures.
+
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use herald::model::audience::{AudienceRule, Condition, Field, Match, Op};
+use herald::model::channel::ChannelKind;
+use herald::model::compose::{Compose, Intent};
+use herald::server::channels::sandbox::{Sandbox, SandboxProvider, Settings as SandboxSettings};
+use herald::server::channels::{Channel, Outgoing};
+use herald::server::clock::FixedClock;
+use herald::server::db::{Db, Fired, NewChannel};
+use herald::server::dispatch::{Dispatcher, Settings, idempotency_key};
+use herald::server::seed;
+
+fn start() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
+}
+
+struct Setup {
+    clock: FixedClock,
+    provider: Arc<SandboxProvider>,
+    dispatcher: Dispatcher,
+    vip: AudienceRule,
+}
+
+async fn setup(db: &Db, settings: Settings) -> Setup {
+    seed::load(db, start()).await.unwrap();
+    // The demo's broadcasts in progress go out at one message a second; these tests measure
+    // their own broadcasts only.
+    for (b, _) in db.sending_broadcasts().await.unwrap() {
+        db.cancel_broadcast(b, 1, start()).await.unwrap();
+    }
+    let clock = FixedClock::new(start());
+    let provider = Arc::new(SandboxProvider::default());
+    let dispatcher = Dispatcher::new(
+        db.clone(),
+        Arc::new(clock.clone()),
+        provider.clone(),
+        settings,
+    );
+    let vip = db.ensure_tag("VIP").await.unwrap();
+    Setup {
+        clock,
+        provider,
+        dispatcher,
+        vip: AudienceRule {
+            matching: Match::All,
+            conditions: vec![Condition {
+                field: Field::Tag,
+                op: Op::Is,
+                id: vip,
+            }],
+        },
+    }
+}
+
+/// A broadcast scheduled `in_minutes` from now on `channel`, to `rule`.
+async fn schedule(db: &Db, s: &Setup, rule: &AudienceRule, channel: i64, in_minutes: i64) -> i64 {
+    let now = s.clock_now();
+    let v = Compose {
+        name: format!("Test {in_minutes}"),
+        body: "Hi {{first_name|there}}".into(),
+        audience: rule.clone(),
+        channel_ids: vec![channel],
+        scheduled_at: Some(now + Duration::minutes(in_minutes)),
+        attachments: Vec::new(),
+    }
+    .validate(Intent::Schedule, now - Duration::seconds(1))
+    .unwrap();
+    let key = format!("k{}{}", channel, in_minutes * 1000 + now.timestamp() % 1000);
+    db.create_broadcast(&v, 2, &key, now).await.unwrap().0
+}
+
+impl Setup {
+    fn clock_now(&self) -> chrono::DateTime<Utc> {
+        herald::server::clock::Clock::now(&self.clock)
+    }
+}
+
+async fn sandbox_channel(db: &Db, name: &str, config: &str) -> i64 {
+    db.insert_channel(
+        &NewChannel {
+            kind: "sandbox".into(),
+            name: name.into(),
+            config_json: config.into(),
+            rate_per_sec: 100_000,
+        },
+        start(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Runs rounds (moving the clock `step` each time) until `id` finishes; returns the rounds.
+async fn run_until_finished(db: &Db, s: &Setup, id: i64, step: Duration) -> usize {
+    for n in 1..=200 {
+        let r = s.dispatcher.round().await.unwrap();
+        if r.finished.contains(&id) {
+            return n;
+        }
+        s.clock.advance(step);
+    }
+    panic!(
+        "broadcast {id} did not finish: {:?}",
+        db.inspect().delivery_states(id).await
+    );
+}
+
+async fn fires_on_time_once_and_sends_each_recipient_once(db: &Db) {
+    let s = setup(
+        db,
+        Settings {
+            batch: 100,
+            ..Settings::default()
+        },
+    )
+    .await;
+    let channel = sandbox_channel(db, "Fast sandbox", "{}").await;
+    let id = schedule(db, &s, &s.vip, channel, 10).await;
+    let expected = db
+        .inspect()
+        .audience_ids(&s.vip, &[ChannelKind::Sandbox])
+        .await
+        .unwrap();
+    assert!(expected.len() > 100, "more than one batch");
+
+    // Not yet due: nothing happens.
+    s.clock
+        .advance(Duration::minutes(10) - Duration::seconds(1));
+    let r = s.dispatcher.round().await.unwrap();
+    assert!(r.fired.is_empty() && r.claimed == 0, "{r:?}");
+    assert_eq!(db.broadcast(id).await.unwrap().status, "scheduled");
+
+    // Due: it fires, and the audience becomes one pending delivery per recipient.
+    s.clock.advance(Duration::seconds(1));
+    let r = s.dispatcher.round().await.unwrap();
+    assert_eq!(
+        r.fired,
+        vec![(
+            id,
+            Fired::Started {
+                deliveries: expected.len() as i64
+            }
+        )]
+    );
+    assert_eq!(r.claimed, 100);
+    assert_eq!(r.sent, 100);
+    // Another instance trying to fire the same schedule finds it taken.
+    assert_eq!(
+        db.fire(id, s.clock_now(), Duration::minutes(15))
+            .await
+            .unwrap(),
+        Fired::Skipped
+    );
+    let b = db.broadcast(id).await.unwrap();
+    assert_eq!(b.status, "sending");
+    assert_eq!(b.audience_total, expected.len() as i64);
+
+    run_until_finished(db, &s, id, Duration::milliseconds(10)).await;
+    let b = db.broadcast(id).await.unwrap();
+    assert_eq!(b.status, "sent");
+    assert_eq!(b.sent_count, expected.len() as i64);
+    assert_eq!(b.failed_count, 0);
+    assert_eq!(
+        db.inspect().delivery_states(id).await.unwrap(),
+        vec![("sent".to_string(), expected.len() as i64)]
+    );
+    assert_eq!(s.provider.sent(), expected.len() as u64, "no one twice");
+}
+
+async fn a_schedule_found_too_late_is_missed_not_sent(db: &Db) {
+    let s = setup(db, Settings::default()).await;
+    let channel = sandbox_channel(db, "Late sandbox", "{}").await;
+    let late = schedule(db, &s, &s.vip, channel, 1).await;
+    let on_time = schedule(db, &s, &s.vip, channel, 10).await;
+    // Herald was down from before the first time until 16 minutes after it.
+    s.clock.advance(Duration::minutes(17));
+    let r = s.dispatcher.round().await.unwrap();
+    assert!(r.fired.contains(&(late, Fired::Missed)), "{r:?}");
+    assert!(
+        matches!(
+            r.fired.iter().find(|(i, _)| *i == on_time),
+            Some((_, Fired::Started { .. }))
+        ),
+        "7 minutes late is within the grace period: {r:?}"
+    );
+    assert_eq!(db.broadcast(late).await.unwrap().status, "scheduled");
+    assert!(db.inspect().delivery_states(late).await.unwrap().is_empty());
+    // It stays missed: later rounds do not send it.
+    s.clock.advance(Duration::minutes(1));
+    let r = s.dispatcher.round().await.unwrap();
+    assert!(!r.fired.iter().any(|(i, _)| *i == late));
+}
+
+async fn pause_stops_new_sends_and_resume_sends_exactly_the_rest(db: &Db) {
+    let s = setup(
+        db,
+        Settings {
+            batch: 50,
+            ..Settings::default()
+        },
+    )
+    .await;
+    let channel = sandbox_channel(db, "Pausable sandbox", "{}").await;
+    let id = schedule(db, &s, &s.vip, channel, 1).await;
+    s.clock.advance(Duration::minutes(1));
+    let r = s.dispatcher.round().await.unwrap();
+    assert_eq!(r.sent, 50);
+    let total = db.broadcast(id).await.unwrap().audience_total;
+
+    db.set_paused(id, true, 1, s.clock_now()).await.unwrap();
+    s.dispatcher.halt(id);
+    for _ in 0..3 {
+        let r = s.dispatcher.round().await.unwrap();
+        assert_eq!(r.claimed, 0, "a paused broadcast is not claimed");
+    }
+    assert_eq!(s.provider.sent(), 50);
+    assert_eq!(db.broadcast(id).await.unwrap().status, "sending");
+
+    db.set_paused(id, false, 1, s.clock_now()).await.unwrap();
+    s.dispatcher.resume(id);
+    run_until_finished(db, &s, id, Duration::milliseconds(10)).await;
+    assert_eq!(
+        s.provider.sent(),
+        total as u64,
+        "the rest, and only the rest"
+    );
+    assert_eq!(db.broadcast(id).await.unwrap().sent_count, total);
+    // Cancelled midway: nothing more goes out, and it stays cancelled.
+    let second = schedule(db, &s, &s.vip, channel, 3).await;
+    s.clock.advance(Duration::minutes(3));
+    let r = s.dispatcher.round().await.unwrap();
+    assert_eq!(r.sent, 50);
+    let before = s.provider.sent();
+    db.cancel_broadcast(second, 2, s.clock_now()).await.unwrap();
+    s.dispatcher.refresh_halted().await.unwrap();
+    for _ in 0..3 {
+        let r = s.dispatcher.round().await.unwrap();
+        assert_eq!(r.claimed, 0);
+        assert!(!r.finished.contains(&second));
+    }
+    assert_eq!(s.provider.sent(), before);
+    assert_eq!(db.broadcast(second).await.unwrap().status, "cancelled");
+}
+
+async fn a_lost_worker_s_deliveries_return_and_replays_are_not_second_messages(db: &Db) {
+    let s = setup(db, Settings::default()).await;
+    let channel = sandbox_channel(db, "Crashy sandbox", "{}").await;
+    let id = schedule(db, &s, &s.vip, channel, 1).await;
+    s.clock.advance(Duration::minutes(1));
+    let now = s.clock_now();
+    assert!(matches!(
+        db.fire(id, now, Duration::minutes(15)).await.unwrap(),
+        Fired::Started { .. }
+    ));
+    // A worker claims 30 deliveries, sends them, and dies before recording anything.
+    let lost = db
+        .inspect()
+        .claim(30, now, now + Duration::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(lost.len(), 30);
+    let sandbox = Sandbox::new(s.provider.clone(), SandboxSettings::default());
+    for c in &lost {
+        sandbox
+            .send(&Outgoing {
+                subject: String::new(),
+                unsubscribe_url: None,
+                idempotency_key: idempotency_key(c.id),
+                address: "x".into(),
+                body: "Hi".into(),
+                attachments: Vec::new(),
+            })
+            .await
+            .unwrap();
+    }
+    // Its lease still holds: others leave those deliveries alone.
+    let r = s.dispatcher.round().await.unwrap();
+    let total = db.broadcast(id).await.unwrap().audience_total;
+    assert_eq!(r.claimed as i64, total - 30);
+    // After the lease, they are claimed again; the provider recognises each key.
+    s.clock.advance(Duration::seconds(61));
+    let r = s.dispatcher.round().await.unwrap();
+    assert_eq!(r.claimed, 30);
+    assert!(r.finished.contains(&id));
+    assert_eq!(s.provider.sent(), total as u64, "nobody received it twice");
+    assert_eq!(db.broadcast(id).await.unwrap().sent_count, total);
+    // The dead worker's late record changes nothing: its claim is no longer the current one.
+    let stale: Vec<_> = lost
+        .iter()
+        .map(|c| {
+            (
+                c.clone(),
+                herald::server::db::Outcome::Failed {
+                    reason: "late".into(),
+                },
+            )
+        })
+        .collect();
+    db.record(&stale, s.clock_now()).await.unwrap();
+    assert_eq!(db.broadcast(id).await.unwrap().failed_count, 0);
+}
+
+async fn busy_providers_are_retried_with_backoff_then_given_up_on(db: &Db) {
+    let s = setup(
+        db,
+        Settings {
+            max_attempts: 3,
+            retry_base: Duration::seconds(2),
+            ..Settings::default()
+        },
+    )
+    .await;
+    let some = AudienceRule {
+        matching: Match::All,
+        conditions: vec![Condition {
+            field: Field::Tag,
+            op: Op::Is,
+            id: db.ensure_tag("Churned").await.unwrap(),
+        }],
+    };
+    // Busy twice, then accepts: sent on the third attempt.
+    let patient = sandbox_channel(db, "Busy sandbox", r#"{"busy_first":2}"#).await;
+    let id = schedule(db, &s, &some, patient, 1).await;
+    s.clock.advance(Duration::minutes(1));
+    let r = s.dispatcher.round().await.unwrap();
+    let total = r.claimed;
+    assert!(total > 0 && r.retried == total, "{r:?}");
+    // The retry waits (at least half the 2 s base, with jitter): not claimed at once.
+    let r = s.dispatcher.round().await.unwrap();
+    assert_eq!(r.claimed, 0);
+    s.clock.advance(Duration::seconds(2));
+    let r = s.dispatcher.round().await.unwrap();
+    assert_eq!((r.claimed, r.retried), (total, total));
+    s.clock.advance(Duration::seconds(4));
+    let r = s.dispatcher.round().await.unwrap();
+    assert_eq!((r.claimed, r.sent), (total, total));
+    assert!(r.finished.contains(&id));
+
+    // Busy more often than the attempts allow: failed, with the reason.
+    let hopeless = sandbox_channel(db, "Hopeless sandbox", r#"{"busy_first":9}"#).await;
+    let id = schedule(db, &s, &some, hopeless, 1).await;
+    s.clock.advance(Duration::minutes(1));
+    run_until_finished(db, &s, id, Duration::seconds(30)).await;
+    let b = db.broadcast(id).await.unwrap();
+    assert_eq!(b.status, "failed", "every delivery failed");
+    assert_eq!(b.failed_count, total as i64);
+
+    // Refused for good at once: failed without retrying.
+    let refusing = sandbox_channel(db, "Refusing sandbox", r#"{"fail":1.0}"#).await;
+    let id = schedule(db, &s, &some, refusing, 1).await;
+    s.clock.advance(Duration::minutes(1));
+    let r = s.dispatcher.round().await.unwrap();
+    assert_eq!(r.failed, total);
+    assert!(r.finished.contains(&id));
+}
+
+async fn a_schedule_across_a_dst_change_fires_at_its_wall_clock_time(db: &Db) {
+    use herald::server::timefmt::{local_to_utc, zone};
+    // Typed on Saturday 28 March 2026 in Berlin (UTC+1) for Sunday 09:30, after the clocks
+    // went forward to UTC+2 at 02:00: it is due at 07:30 UTC, not 08:30.
+    let berlin = zone("Europe/Berlin");
+    let due = local_to_utc("2026-03-29T09:30", berlin).unwrap();
+    assert_eq!(due, Utc.with_ymd_and_hms(2026, 3, 29, 7, 30, 0).unwrap());
+    let typed_at = Utc.with_ymd_and_hms(2026, 3, 28, 8, 30, 0).unwrap();
+    seed::load(db, typed_at).await.unwrap();
+    for (b, _) in db.sending_broadcasts().await.unwrap() {
+        db.cancel_broadcast(b, 1, typed_at).await.unwrap();
+    }
+    let clock = FixedClock::new(typed_at);
+    let d = Dispatcher::new(
+        db.clone(),
+        Arc::new(clock.clone()),
+        Arc::new(SandboxProvider::default()),
+        Settings::default(),
+    );
+    let channel = db.enabled_channels().await.unwrap()[0].id;
+    let v = Compose {
+        name: "Sunday brunch".into(),
+        body: "Brunch at 10 ☕".into(),
+        channel_ids: vec![channel],
+        scheduled_at: Some(due),
+        ..Default::default()
+    }
+    .validate(Intent::Schedule, typed_at)
+    .unwrap();
+    let id = db
+        .create_broadcast(&v, 2, "dst-key-000000001", typed_at)
+        .await
+        .unwrap()
+        .0;
+    // 09:29:59 Berlin time on Sunday is 07:29:59 UTC: not yet.
+    clock.advance(due - typed_at - Duration::seconds(1));
+    assert!(!d.fire_due().await.unwrap().iter().any(|(i, _)| *i == id));
+    clock.advance(Duration::seconds(1));
+    assert!(matches!(
+        d.fire_due().await.unwrap().iter().find(|(i, _)| *i == id),
+        Some((_, Fired::Started { .. }))
+    ));
+    assert_eq!(db.broadcast(id).await.unwrap().started_at, Some(due));
+}
+
+async fn each_recipient_gets_the_first_picked_channel_that_reaches_them(db: &Db) {
+    let s = setup(db, Settings::default()).await;
+    let mail = db
+        .insert_channel(
+            &NewChannel {
+                kind: "email".into(),
+                name: "Mail".into(),
+                config_json: "{}".into(),
+                rate_per_sec: 10,
+            },
+            start(),
+        )
+        .await
+        .unwrap();
+    let texts = db
+        .insert_channel(
+            &NewChannel {
+                kind: "sms".into(),
+                name: "Texts".into(),
+                config_json: "{}".into(),
+                rate_per_sec: 10,
+            },
+            start(),
+        )
+        .await
+        .unwrap();
+    let now = s.clock_now();
+    let v = Compose {
+        name: "Two channels".into(),
+        body: "Hi".into(),
+        audience: AudienceRule::default(),
+        channel_ids: vec![mail, texts],
+        ..Default::default()
+    }
+    .validate(Intent::SendNow, now)
+    .unwrap();
+    let id = db
+        .create_broadcast(&v, 2, "two-channels-key-01", now)
+        .await
+        .unwrap()
+        .0;
+    let Fired::Started { deliveries } = db.fire(id, now, Duration::minutes(15)).await.unwrap()
+    else {
+        panic!("not started");
+    };
+    let expected = db
+        .audience_breakdown(
+            &AudienceRule::default(),
+            &[ChannelKind::Email, ChannelKind::Sms],
+        )
+        .await
+        .unwrap();
+    assert_eq!(deliveries, expected.reachable());
+    let rows = db.inspect().deliveries_of(id).await.unwrap();
+    let on = |c: i64| rows.iter().filter(|r| r.2 == c).count() as i64;
+    assert_eq!(
+        (on(mail), on(texts)),
+        (expected.per_kind[0], expected.per_kind[1])
+    );
+    assert!(
+        on(mail) > 0 && on(texts) > 0,
+        "both channels used: {expected:?}"
+    );
+}
+
+/// SplitMix64: a small seeded generator, so a failing sequence can be replayed.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) % n as u64) as usize
+    }
+}
+
+async fn counters_match_a_recount_after_random_report_sequences(db: &Db) {
+    use herald::server::db::{Applied, DeliveryEvent};
+    let s = setup(db, Settings::default()).await;
+    let channel = sandbox_channel(db, "Reporting sandbox", "{}").await;
+    let id = schedule(db, &s, &s.vip, channel, 1).await;
+    s.clock.advance(Duration::minutes(1));
+    run_until_finished(db, &s, id, Duration::milliseconds(10)).await;
+    let rows = db.inspect().deliveries_of(id).await.unwrap();
+    assert_eq!(
+        db.inspect().counters(id).await.unwrap(),
+        db.recount(id).await.unwrap()
+    );
+    for seed in 0..3u64 {
+        let mut rng = Rng(seed);
+        for _ in 0..300 {
+            let (_, customer, ch, _, provider) = &rows[rng.below(rows.len())];
+            let provider = provider.as_deref().unwrap();
+            let at = s.clock_now();
+            match rng.below(5) {
+                0 | 1 => {
+                    db.apply_event(*ch, provider, &DeliveryEvent::Delivered, at)
+                        .await
+                        .unwrap();
+                }
+                2 => {
+                    db.apply_event(*ch, provider, &DeliveryEvent::Read, at)
+                        .await
+                        .unwrap();
+                }
+                3 => {
+                    let failed = DeliveryEvent::Failed {
+                        reason: "131026 undeliverable".into(),
+                    };
+                    db.apply_event(*ch, provider, &failed, at).await.unwrap();
+                }
+                _ => {
+                    let quoted = (rng.below(2) == 0).then_some(provider);
+                    db.record_inbound_reply(*ch, *customer, "Thanks!", None, quoted, at)
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        assert_eq!(
+            db.inspect().counters(id).await.unwrap(),
+            db.recount(id).await.unwrap(),
+            "seed {seed}"
+        );
+        assert_eq!(
+            db.inspect().counters_by_channel(id).await.unwrap(),
+            db.recount_by_channel(id).await.unwrap(),
+            "seed {seed}, per channel"
+        );
+        // The timeline adds up to the delivered, read and replied counters.
+        let sums = db
+            .timeline(id)
+            .await
+            .unwrap()
+            .iter()
+            .fold([0; 4], |mut a, (_, v)| {
+                for (t, x) in a.iter_mut().zip(v) {
+                    *t += x;
+                }
+                a
+            });
+        let c = db.inspect().counters(id).await.unwrap();
+        assert_eq!(
+            (sums[1], sums[2], sums[3]),
+            (c[2], c[3], c[4]),
+            "seed {seed}, timeline"
+        );
+    }
+    // Order and repeats: read then a late delivered changes nothing; unknown ids are refused.
+    let now_rows = db.inspect().deliveries_of(id).await.unwrap();
+    let (_, _, ch, _, provider) = now_rows
+        .iter()
+        .find(|r| r.3 == "sent")
+        .expect("one still sent");
+    let p = provider.as_deref().unwrap();
+    let at = s.clock_now();
+    assert_eq!(
+        db.apply_event(*ch, p, &DeliveryEvent::Read, at)
+            .await
+            .unwrap(),
+        Applied::Moved
+    );
+    let before = db.inspect().counters(id).await.unwrap();
+    assert_eq!(
+        db.apply_event(*ch, p, &DeliveryEvent::Delivered, at)
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(
+        db.apply_event(*ch, p, &DeliveryEvent::Read, at)
+            .await
+            .unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(db.inspect().counters(id).await.unwrap(), before);
+    assert_eq!(
+        db.apply_event(*ch, "no-such-id", &DeliveryEvent::Read, at)
+            .await
+            .unwrap(),
+        Applied::Unknown
+    );
+
+    // Webhook ingestion stores reports in batches: within one batch they apply in order
+    // (read, a late delivered, a repeat), and random batches keep the counters exact.
+    use herald::server::db::Report;
+    let report = |ch: i64, p: &str, event: DeliveryEvent| Report {
+        channel_id: ch,
+        provider_message_id: p.to_string(),
+        event,
+        at,
+    };
+    let rows = db.inspect().deliveries_of(id).await.unwrap();
+    let sent: Vec<_> = rows.iter().filter(|r| r.3 == "sent").collect();
+    let (_, _, ch, _, p) = sent.first().expect("another still sent");
+    let p = p.as_deref().unwrap();
+    let batch = vec![
+        report(*ch, p, DeliveryEvent::Read),
+        report(*ch, p, DeliveryEvent::Delivered),
+        report(*ch, p, DeliveryEvent::Read),
+        report(*ch, "no-such-id", DeliveryEvent::Delivered),
+    ];
+    let before = db.inspect().counters(id).await.unwrap();
+    assert_eq!(
+        db.apply_events(&batch).await.unwrap(),
+        vec![
+            Applied::Moved,
+            Applied::Unchanged,
+            Applied::Unchanged,
+            Applied::Unknown
+        ]
+    );
+    let after = db.inspect().counters(id).await.unwrap();
+    assert_eq!((after[2] - before[2], after[3] - before[3]), (1, 1));
+    for seed in 10..13u64 {
+        let mut rng = Rng(seed);
+        for _ in 0..20 {
+            let batch: Vec<Report> = (0..1 + rng.below(40))
+                .map(|_| {
+                    let (_, _, ch, _, p) = &rows[rng.below(rows.len())];
+                    let event = match rng.below(3) {
+                        0 => DeliveryEvent::Delivered,
+                        1 => DeliveryEvent::Read,
+                        _ => DeliveryEvent::Failed {
+                            reason: "undelivered".into(),
+                        },
+                    };
+                    report(*ch, p.as_deref().unwrap(), event)
+                })
+                .collect();
+            assert_eq!(db.apply_events(&batch).await.unwrap().len(), batch.len());
+        }
+        assert_eq!(
+            db.inspect().counters(id).await.unwrap(),
+            db.recount(id).await.unwrap(),
+            "seed {seed}"
+        );
+        assert_eq!(
+            db.inspect().counters_by_channel(id).await.unwrap(),
+            db.recount_by_channel(id).await.unwrap(),
+            "seed {seed}, per channel"
+        );
+        // The timeline adds up to the delivered, read and replied counters.
+        let sums = db
+            .timeline(id)
+            .await
+            .unwrap()
+            .iter()
+            .fold([0; 4], |mut a, (_, v)| {
+                for (t, x) in a.iter_mut().zip(v) {
+                    *t += x;
+                }
+                a
+            });
+        let c = db.inspect().counters(id).await.unwrap();
+        assert_eq!(
+            (sums[1], sums[2], sums[3]),
+            (c[2], c[3], c[4]),
+            "seed {seed}, timeline"
+        );
+    }
+}
+
+on_both_backends!(
+    fires_on_time_once_and_sends_each_recipient_once,
+    a_schedule_found_too_late_is_missed_not_sent,
+    pause_stops_new_sends_and_resume_sends_exactly_the_rest,
+    a_lost_worker_s_deliveries_return_and_replays_are_not_second_messages,
+    busy_providers_are_retried_with_backoff_then_given_up_on,
+    counters_match_a_recount_after_random_report_sequences,
+    the_demo_broadcasts_in_progress_have_their_deliveries,
+    a_schedule_across_a_dst_change_fires_at_its_wall_clock_time,
+    each_recipient_gets_the_first_picked_channel_that_reaches_them,
+    a_report_that_overtakes_the_recorded_send_is_applied_once_it_is_recorded,
+);
+
+/// A provider's "delivered" can arrive before Herald has written down the provider's id for
+/// the message: it is kept and applied when the send is recorded, counted once.
+async fn a_report_that_overtakes_the_recorded_send_is_applied_once_it_is_recorded(db: &Db) {
+    use herald::server::db::{Applied, DeliveryEvent, Outcome, Report};
+    let s = setup(db, Settings::default()).await;
+    let channel = sandbox_channel(db, "Racing sandbox", "{}").await;
+    let id = schedule(db, &s, &s.vip, channel, 1).await;
+    s.clock.advance(Duration::minutes(1));
+    let now = s.clock_now();
+    db.fire(id, now, Duration::minutes(15)).await.unwrap();
+    let claimed = db
+        .claim_broadcast(id, 2, now, now + Duration::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let early = |pid: &str, event: DeliveryEvent| Report {
+        channel_id: channel,
+        provider_message_id: pid.into(),
+        event,
+        at: now,
+    };
+    // Reports for both messages arrive first (one of them twice, one read).
+    let first = db
+        .apply_events(&[
+            early("fast-1", DeliveryEvent::Delivered),
+            early("fast-1", DeliveryEvent::Delivered),
+            early("fast-2", DeliveryEvent::Read),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(first, vec![Applied::Unknown; 3]);
+    assert_eq!(db.inspect().counters(id).await.unwrap()[2], 0);
+    let results: Vec<_> = claimed
+        .into_iter()
+        .zip(["fast-1", "fast-2"])
+        .map(|(c, pid)| {
+            (
+                c,
+                Outcome::Sent {
+                    provider_message_id: pid.into(),
+                    replayed: false,
+                },
+            )
+        })
+        .collect();
+    db.record(&results, now).await.unwrap();
+    let c = db.inspect().counters(id).await.unwrap();
+    assert_eq!((c[1], c[2], c[3]), (2, 2, 1), "both delivered, one read");
+    assert_eq!(c, db.recount(id).await.unwrap());
+    // Nothing is left to apply again.
+    assert_eq!(db.sweep_early_reports(now).await.unwrap(), 0);
+    assert_eq!(db.inspect().counters(id).await.unwrap(), c);
+}
+
+/// The demo data's broadcasts in progress have real deliveries, one per reachable customer on
+/// the paced channel, all pending.
+async fn the_demo_broadcasts_in_progress_have_their_deliveries(db: &Db) {
+    seed::load(db, start()).await.unwrap();
+    let sending = db.sending_broadcasts().await.unwrap();
+    assert_eq!(sending.len(), 2);
+    let everyone = db
+        .inspect()
+        .audience_count(&AudienceRule::default(), &[ChannelKind::Sandbox])
+        .await
+        .unwrap();
+    for (b, channels) in sending {
+        assert_eq!(channels.len(), 1);
+        assert_eq!(
+            db.inspect().delivery_states(b).await.unwrap(),
+            vec![("pending".to_string(), everyone)]
+        );
+        let r = db.broadcast(b).await.unwrap();
+        assert_eq!(r.audience_total, everyone);
+        assert!(r.started_at.unwrap() < start());
+    }
+}

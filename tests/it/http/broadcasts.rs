@@ -1,0 +1,562 @@
+//! The wizard, attachments, test sends, cancelling and missed schedules.
+
+use super::*;
+
+#[tokio::test]
+async fn attachments_are_checked_by_content_and_served_only_to_signed_in_people() {
+    let (app, t) = app().await;
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let manager = sign_in(&app, "manager@herald.test").await;
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01";
+    let exe = b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xFF\xFF\0\0";
+    let files = || {
+        std::fs::read_dir(t.dir().join("attachments"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+
+    let r = send(
+        &app,
+        multipart_file("/attachments", "logo.png", png, &manager),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(&app, multipart_file("/attachments", "cat.png", exe, &staff)).await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(r.body.contains("its content is EXE"), "{}", r.body);
+    assert_eq!(files(), 0, "a refused upload leaves no file behind");
+    let r = send(
+        &app,
+        multipart_file("/attachments", "../../evil.sh", b"#!/bin/sh", &staff),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let r = send(
+        &app,
+        multipart_file("/attachments", "../../logo.png", png, &staff),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["name"], "logo.png");
+    assert_eq!(v["mime"], "image/png");
+    let url = v["url"].as_str().unwrap().to_string();
+    assert_eq!(files(), 1);
+
+    // Served to any signed-in role with its type and nosniff; signed out, the sign-in page.
+    let r = send(&app, get(&url, Some(&manager))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "image/png");
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    assert!(
+        r.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("inline")
+    );
+    let r = send(&app, get(&url, None)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        send(&app, get("/attachments/..%2F..%2Fherald.db", Some(&staff)))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    let pdf = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n";
+    let r = send(
+        &app,
+        multipart_file("/attachments", "menu.pdf", pdf, &staff),
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let r = send(&app, get(v["url"].as_str().unwrap(), Some(&staff))).await;
+    assert!(
+        r.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_wizard_saves_each_step_creates_once_and_schedules() {
+    let (app, t) = app().await;
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let manager = sign_in(&app, "manager@herald.test").await;
+    let before = t.db.count_broadcasts().await.unwrap();
+    let vip = t.db.ensure_tag("VIP").await.unwrap();
+    let channel = t.db.enabled_channels().await.unwrap()[0].id;
+    let location = |r: &Reply| r.headers[header::LOCATION].to_str().unwrap().to_string();
+
+    let step1 = "step=1&key=k0123456789abcdef0123&name=Winter%20sale&body=Hi%20%7B%7Bfirst_name%7D%7D%20%E2%9D%84&send_at=2099-12-24T09%3A30&go=next";
+    let r = send(
+        &app,
+        post("/broadcasts/wizard", step1, Some(&manager), true),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(&app, post("/broadcasts/wizard", step1, Some(&staff), true)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let to = location(&r);
+    assert!(to.ends_with("/edit?step=2"), "{to}");
+    let id: i64 = to.split('/').nth(2).unwrap().parse().unwrap();
+    // The same first save again (a double click): the same broadcast, no second one.
+    let r = send(&app, post("/broadcasts/wizard", step1, Some(&staff), true)).await;
+    assert_eq!(location(&r), to);
+    assert_eq!(t.db.count_broadcasts().await.unwrap(), before + 1);
+    assert_eq!(t.db.broadcast(id).await.unwrap().status, "draft");
+
+    // Step 2 shows the live count; choosing "tag is VIP" narrows it.
+    let page = send(&app, get(&to, Some(&staff))).await.body;
+    assert!(page.contains("customers match"), "{page}");
+    let form =
+        format!("step=2&id={id}&match=all&cond_0_field=tag&cond_0_op=is&cond_0_id={vip}&go=next");
+    let r = send(&app, post("/broadcasts/wizard", &form, Some(&staff), true)).await;
+    assert!(location(&r).ends_with("/edit?step=3"));
+    let page = send(&app, get(&location(&r), Some(&staff))).await.body;
+    let vips =
+        t.db.audience_breakdown(&t.db.broadcast_for_edit(id).await.unwrap().0.audience, &[])
+            .await
+            .unwrap()
+            .unreachable;
+    assert!(
+        vips > 0 && page.contains(&format!("of {vips} matching customers")),
+        "{page}"
+    );
+
+    // Step 3 without a channel: refused with the reason, still a draft.
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &format!("step=3&id={id}&channels_shown=1&go=schedule"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    assert!(
+        location(&r).contains("step=3&error=Choose%20at%20least%20one%20channel"),
+        "{}",
+        location(&r)
+    );
+    assert_eq!(t.db.broadcast(id).await.unwrap().status, "draft");
+    let form =
+        format!("step=3&id={id}&channels_shown=1&channel={channel}&prio_{channel}=1&go=schedule");
+    let r = send(&app, post("/broadcasts/wizard", &form, Some(&staff), true)).await;
+    assert!(location(&r).starts_with("/?notice="), "{}", location(&r));
+    let b = t.db.broadcast(id).await.unwrap();
+    assert_eq!(b.status, "scheduled");
+    let (c, _, _) = t.db.broadcast_for_edit(id).await.unwrap();
+    assert_eq!(c.channel_ids, vec![channel]);
+    assert!(
+        c.audience
+            .mentions(herald::model::audience::Field::Tag, vip)
+    );
+    assert_eq!(c.body, "Hi {{first_name}} ❄");
+
+    // A time in the past is refused at scheduling and sends the person back to step 1.
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &format!("step=1&id={id}&send_at=2020-01-01T10%3A00&go=next"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    assert!(location(&r).ends_with("step=2"));
+    let r = send(&app, post("/broadcasts/wizard", &form, Some(&staff), true)).await;
+    assert!(
+        location(&r).contains("step=1&error=That%20time%20has%20passed"),
+        "{}",
+        location(&r)
+    );
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_wizard_keeps_listed_files_reads_condition_kinds_and_counts_live() {
+    let (app, t) = app().await;
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let manager = sign_in(&app, "manager@herald.test").await;
+    let location = |r: &Reply| r.headers[header::LOCATION].to_str().unwrap().to_string();
+
+    // A file uploaded on its own (the drag-and-drop path) joins the draft when the step's form
+    // lists it; ids that name no upload are ignored; a file no longer listed is dropped.
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01";
+    let r = send(&app, multipart_file("/attachments", "a.png", png, &staff)).await;
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let file = v["id"].as_str().unwrap().to_string();
+    let step1 = format!(
+        "step=1&key=k0123456789abcdef9999&name=Files&body=Hi&attachments_shown=1&attachment={file}&attachment=0123456789abcdef0123456789abcdef&go=stay"
+    );
+    let r = send(&app, post("/broadcasts/wizard", &step1, Some(&staff), true)).await;
+    let id: i64 = location(&r).split('/').nth(2).unwrap().parse().unwrap();
+    let (c, _, _) = t.db.broadcast_for_edit(id).await.unwrap();
+    assert_eq!(
+        c.attachments
+            .iter()
+            .map(|a| (a.id.as_str(), a.name.as_str(), a.size))
+            .collect::<Vec<_>>(),
+        vec![(file.as_str(), "a.png", png.len() as u64)]
+    );
+    let page = send(&app, get(&location(&r), Some(&staff))).await.body;
+    assert!(
+        page.contains(&format!("name=\"attachment\" value=\"{file}\"")),
+        "{page}"
+    );
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &format!("step=1&id={id}&name=Files&body=Hi&attachments_shown=1&go=stay"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        t.db.broadcast_for_edit(id)
+            .await
+            .unwrap()
+            .0
+            .attachments
+            .is_empty()
+    );
+
+    // An unknown placeholder keeps the draft but does not pass step 1.
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &format!("step=1&id={id}&name=Files&body=Hi%20%7B%7Bnick%7D%7D&go=next"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    assert!(
+        location(&r).contains("step=1&error=Unknown%20placeholder"),
+        "{}",
+        location(&r)
+    );
+    assert_eq!(
+        t.db.broadcast_for_edit(id).await.unwrap().0.body,
+        "Hi {{nick}}"
+    );
+
+    // The value names its kind: a robot group picked while the kind menu says "Tag" is a
+    // robot-group condition. Row keys need not start at 0 or be consecutive.
+    let group = t.db.ensure_robot_group("Onboarding").await.unwrap();
+    let form = format!(
+        "step=2&id={id}&match=any&cond_7_field=tag&cond_7_op=is_not&cond_7_id=robot_group%3A{group}&cond_9_field=tag&cond_9_op=is&cond_9_id=&go=stay"
+    );
+    send(&app, post("/broadcasts/wizard", &form, Some(&staff), true)).await;
+    let rule = t.db.broadcast_for_edit(id).await.unwrap().0.audience;
+    assert_eq!(rule.matching, herald::model::audience::Match::Any);
+    assert_eq!(
+        rule.conditions,
+        vec![herald::model::audience::Condition {
+            field: herald::model::audience::Field::RobotGroup,
+            op: herald::model::audience::Op::IsNot,
+            id: group
+        }]
+    );
+
+    // The live count: editors only, and the same number the wizard's own count gives.
+    let vip = t.db.ensure_tag("VIP").await.unwrap();
+    let json = format!(
+        r#"{{"rule":{{"match":"all","conditions":[{{"field":"tag","op":"is","id":{vip}}}]}}}}"#
+    );
+    let r = send(
+        &app,
+        post_json("/api/broadcasts/audience-preview", &json, &manager),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = send(
+        &app,
+        post_json("/api/broadcasts/audience-preview", &json, &staff),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let rule: herald::model::audience::AudienceRule =
+        serde_json::from_str(&json[8..json.len() - 1]).unwrap();
+    let expected =
+        t.db.audience_breakdown(&rule, &[])
+            .await
+            .unwrap()
+            .unreachable;
+    assert!(expected > 0);
+    assert_eq!(v["matching"], expected);
+    let sample = v["sample"].as_array().unwrap().len();
+    assert!((1..=5).contains(&sample), "{sample} names");
+    let r = send(
+        &app,
+        post_json("/api/broadcasts/audience-preview", "{nope", &staff),
+    )
+    .await;
+    assert!(r.status.is_client_error() || r.status.is_server_error());
+    assert_ne!(r.status, StatusCode::OK);
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_test_send_goes_to_one_customer_through_the_channel_and_into_their_conversation() {
+    let (app, t) = app().await;
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let manager = sign_in(&app, "manager@herald.test").await;
+    let channel = t.db.enabled_channels().await.unwrap()[0].id;
+    let location = |r: &Reply| r.headers[header::LOCATION].to_str().unwrap().to_string();
+    let ann = t.db.recipient(1).await.unwrap().unwrap();
+    let phone = ann.phone.clone().unwrap();
+    let step1 = "step=1&key=k0123456789abcdef7777&name=Trial&body=Hi%20%7B%7Bfirst_name%7Cthere%7D%7D!&go=next";
+    let r = send(&app, post("/broadcasts/wizard", step1, Some(&staff), true)).await;
+    let id: i64 = location(&r).split('/').nth(2).unwrap().parse().unwrap();
+    let test = |who: &str, go: &str| {
+        format!(
+            "step=3&id={id}&channels_shown=1&channel={channel}&prio_{channel}=1&test_to={}&go={go}",
+            herald::model::list_query::encode_component(who)
+        )
+    };
+
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &test(&phone, "test"),
+            Some(&manager),
+            true,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        t.db.inspect()
+            .conversation(ann.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &test(&phone, "test"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    let to = location(&r);
+    assert!(
+        to.starts_with(&format!(
+            "/broadcasts/{id}/edit?step=3&notice=Test%20sent%20to"
+        )),
+        "{to}"
+    );
+    let page = send(&app, get(&to, Some(&staff))).await.body;
+    assert!(
+        page.contains(&format!("Test sent to {}", ann.name)),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("value=\"{phone}\"")),
+        "what was typed is kept"
+    );
+    let first = herald::model::personalize::first_name(&ann.name);
+    let convo = t.db.inspect().conversation(ann.id).await.unwrap();
+    assert_eq!(convo.len(), 1);
+    assert_eq!(convo[0].0, "out");
+    assert_eq!(convo[0].1, format!("Hi {first}!"));
+    assert_eq!(convo[0].2, Some(channel));
+    assert!(convo[0].3.as_deref().unwrap().starts_with("sbx-"));
+    // The broadcast itself is untouched: still a draft, now with its channel saved.
+    let b = t.db.broadcast_for_edit(id).await.unwrap();
+    assert_eq!(b.1, "draft");
+    assert_eq!(b.0.channel_ids, vec![channel]);
+
+    // Nobody by that name; opted out on the channel; no customer with the staff email.
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &test("Nobody Atall", "test"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    assert!(
+        location(&r).contains("&error=No%20customer%20is%20called"),
+        "{}",
+        location(&r)
+    );
+    let bo = t.db.recipient(2).await.unwrap().unwrap();
+    t.db.record_inbound(channel, bo.id, "STOP", None, chrono::Utc::now())
+        .await
+        .unwrap();
+    let before = t.db.inspect().conversation(bo.id).await.unwrap().len();
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &test(bo.phone.as_deref().unwrap(), "test"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    assert!(
+        location(&r).contains("cannot%20be%20reached"),
+        "{}",
+        location(&r)
+    );
+    assert_eq!(
+        t.db.inspect().conversation(bo.id).await.unwrap().len(),
+        before,
+        "nothing sent"
+    );
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &test("", "test_me"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    assert!(
+        location(&r).contains("No%20customer%20has%20your%20email"),
+        "{}",
+        location(&r)
+    );
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn staff_cancel_a_scheduled_broadcast_for_good_and_finished_ones_stay() {
+    let (app, t) = app().await;
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let manager = sign_in(&app, "manager@herald.test").await;
+    let page =
+        t.db.list_broadcasts(&herald::model::ListQuery {
+            search: "Cyber Monday".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let id = page.rows[0].id;
+    assert_eq!(page.rows[0].status, "scheduled");
+    let form = format!("id={id}");
+    let r = send(
+        &app,
+        post("/api/broadcasts/cancel", &form, Some(&manager), false),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    // The edit page offers it; posting it as a plain form lands on the list with a notice.
+    let edit = send(&app, get(&format!("/broadcasts/{id}/edit"), Some(&staff)))
+        .await
+        .body;
+    assert!(edit.contains("Cancel broadcast"), "{edit}");
+    let r = send(
+        &app,
+        post("/api/broadcasts/cancel", &form, Some(&staff), true),
+    )
+    .await;
+    assert!(r.status.is_redirection(), "{}", r.status);
+    let to = r.headers[header::LOCATION].to_str().unwrap().to_string();
+    assert!(to.starts_with("/?notice=Cancelled"), "{to}");
+    assert_eq!(t.db.broadcast(id).await.unwrap().status, "cancelled");
+    let r = send(
+        &app,
+        post("/api/broadcasts/cancel", &form, Some(&staff), false),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(
+        r.body.contains("cancelled broadcast cannot be cancelled"),
+        "{}",
+        r.body
+    );
+    let edit = send(&app, get(&format!("/broadcasts/{id}/edit"), Some(&staff)))
+        .await
+        .body;
+    assert!(edit.contains("can no longer be edited") && !edit.contains("Cancel broadcast"));
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_missed_schedule_is_shown_as_such_and_staff_can_send_it_now() {
+    use herald::model::compose::{Compose, Intent};
+    let (app, t) = app().await;
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let manager = sign_in(&app, "manager@herald.test").await;
+    let channel = t.db.enabled_channels().await.unwrap()[0].id;
+    let now = chrono::Utc::now();
+    let two_hours_ago = now - chrono::Duration::hours(2);
+    let v = Compose {
+        name: "Overnight notice".into(),
+        body: "We were closed".into(),
+        channel_ids: vec![channel],
+        scheduled_at: Some(now - chrono::Duration::hours(1)),
+        ..Default::default()
+    }
+    .validate(Intent::Schedule, two_hours_ago)
+    .unwrap();
+    let id =
+        t.db.create_broadcast(&v, 2, "missed-key-000000001", two_hours_ago)
+            .await
+            .unwrap()
+            .0;
+    // Herald comes back an hour after the time: past the 15-minute grace.
+    assert_eq!(
+        t.db.fire(id, now, chrono::Duration::minutes(15))
+            .await
+            .unwrap(),
+        herald::server::db::Fired::Missed
+    );
+    let list = send(&app, get("/?q=Overnight", Some(&staff))).await.body;
+    assert!(list.contains("Missed — send now?"), "{list}");
+    assert!(list.contains("Send now: Overnight notice"), "{list}");
+    let form = format!("id={id}");
+    let r = send(
+        &app,
+        post("/api/broadcasts/send-missed", &form, Some(&manager), false),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(
+        &app,
+        post("/api/broadcasts/send-missed", &form, Some(&staff), true),
+    )
+    .await;
+    assert!(r.status.is_redirection(), "{}", r.status);
+    let b = t.db.broadcast(id).await.unwrap();
+    assert!(b.missed_at.is_none());
+    assert!(b.scheduled_at.unwrap() >= now, "due now, not an hour ago");
+    // Due now: it fires (within the grace period).
+    assert!(matches!(
+        t.db.fire(id, chrono::Utc::now(), chrono::Duration::minutes(15))
+            .await
+            .unwrap(),
+        herald::server::db::Fired::Started { .. }
+    ));
+    let r = send(
+        &app,
+        post("/api/broadcasts/send-missed", &form, Some(&staff), false),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    t.cleanup().await;
+}

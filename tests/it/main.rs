@@ -1,0 +1,28 @@
+//! The integration tests, one binary (the crate is linked once, not seventeen times): a
+//! module per area, with the shared helpers in `common` (test databases on both backends,
+//! `on_both_backends!`) and, for the HTTP surface, `http`'s `TestApp`-style helpers. The
+//! process-level tests (the real binary killed mid-send, started broken) are `tests/process`.
+#![cfg(feature = "ssr")]
+
+#[macro_use]
+#[path = "../common/mod.rs"]
+mod common;
+
+mod architecture;
+mod audience;
+mod channels_e2e;
+mod compose;
+mod config_agreement;
+mod customers;
+mod dispatch;
+mod email;
+mod events;
+mod http;
+mod import;
+mod labels;
+mod opt_out;
+mod sms;
+mod storage;
+mod telegram;
+mod webhook;
+mod whatsapp;

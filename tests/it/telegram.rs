@@ -1,0 +1,147 @@
+//! The Telegram adapter against a local fake of the Bot API that checks each request's shape
+//! and answers as Telegram does, errors included.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, Request};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::post;
+use herald::model::compose::AttachmentRef;
+use herald::server::channels::telegram::{Settings, Telegram, method_for};
+use herald::server::channels::{Channel, Outgoing, SendError, http_client};
+
+/// (method, content type, body as text) of each call.
+type Calls = Arc<Mutex<Vec<(String, String, String)>>>;
+
+async fn fake_telegram(token: &'static str) -> (String, Calls) {
+    let calls: Calls = Default::default();
+    let log = calls.clone();
+    let app = axum::Router::new().route(
+        "/{bot}/{method}",
+        post(move |Path((bot, method)): Path<(String, String)>, req: Request| {
+            let log = log.clone();
+            async move {
+                assert_eq!(bot, format!("bot{token}"), "the token is in the path");
+                let ct = req.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+                let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap();
+                let text = String::from_utf8_lossy(&body).into_owned();
+                log.lock().unwrap().push((method.clone(), ct, text.clone()));
+                let n = log.lock().unwrap().len() as i64;
+                let chat = if text.contains("\"chat_id\":\"403\"") || text.contains("\r\n\r\n403\r\n") { 403 } else { 0 };
+                if chat == 403 {
+                    return (StatusCode::FORBIDDEN, r#"{"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"}"#).into_response();
+                }
+                if text.contains("slow down") {
+                    return (StatusCode::TOO_MANY_REQUESTS, r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 5","parameters":{"retry_after":5}}"#).into_response();
+                }
+                if text.contains("broken") {
+                    return (StatusCode::BAD_REQUEST, r#"{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}"#).into_response();
+                }
+                (StatusCode::OK, format!(r#"{{"ok":true,"result":{{"message_id":{},"chat":{{"id":42}},"date":0}}}}"#, 100 + n)).into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), calls)
+}
+
+fn out(to: &str, body: &str, attachments: Vec<AttachmentRef>) -> Outgoing {
+    Outgoing {
+        subject: String::new(),
+        unsubscribe_url: None,
+        idempotency_key: "herald-delivery-1".into(),
+        address: to.into(),
+        body: body.into(),
+        attachments,
+    }
+}
+
+#[tokio::test]
+async fn text_and_files_go_by_the_methods_telegram_documents() {
+    let (base, calls) = fake_telegram("123:ABC").await;
+    let dir = tempfile::tempdir().unwrap();
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    std::fs::write(dir.path().join("a".repeat(32)), &png).unwrap();
+    std::fs::write(dir.path().join("b".repeat(32)), b"%PDF-1.7\n").unwrap();
+    let tg = Telegram::new(
+        Settings {
+            bot_token: "123:ABC".into(),
+            webhook_secret: "s".into(),
+            base_url: base,
+        },
+        http_client(),
+        dir.path().to_path_buf(),
+    );
+    // Text alone: sendMessage with chat_id and text; the id is made unique by the chat.
+    let a = tg.send(&out("42", "Hi Ann 🎉", vec![])).await.unwrap();
+    assert_eq!(a.provider_message_id, "42:101");
+    {
+        let c = calls.lock().unwrap();
+        assert_eq!(c[0].0, "sendMessage");
+        assert!(c[0].1.starts_with("application/json"));
+        let v: serde_json::Value = serde_json::from_str(&c[0].2).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({ "chat_id": "42", "text": "Hi Ann 🎉" })
+        );
+    }
+    // A photo carries the text as its caption; a PDF goes as a document.
+    let files = vec![
+        AttachmentRef {
+            id: "a".repeat(32),
+            name: "sale.png".into(),
+            mime: "image/png".into(),
+            size: 16,
+        },
+        AttachmentRef {
+            id: "b".repeat(32),
+            name: "menu.pdf".into(),
+            mime: "application/pdf".into(),
+            size: 9,
+        },
+    ];
+    let a = tg.send(&out("42", "Our menu", files)).await.unwrap();
+    assert_eq!(a.provider_message_id, "42:102", "the first message's id");
+    {
+        let c = calls.lock().unwrap();
+        assert_eq!(
+            (c[1].0.as_str(), c[2].0.as_str()),
+            ("sendPhoto", "sendDocument")
+        );
+        assert!(c[1].1.starts_with("multipart/form-data"));
+        assert!(
+            c[1].2.contains("name=\"photo\"; filename=\"sale.png\""),
+            "{}",
+            c[1].2
+        );
+        assert!(c[1].2.contains("name=\"caption\"\r\n\r\nOur menu"));
+        assert!(c[2].2.contains("name=\"document\"; filename=\"menu.pdf\""));
+        assert!(!c[2].2.contains("caption"), "the caption goes once");
+    }
+    assert_eq!(method_for("audio/ogg"), ("sendVoice", "voice"));
+    assert_eq!(method_for("video/mp4"), ("sendVideo", "video"));
+    assert_eq!(method_for("text/vcard"), ("sendDocument", "document"));
+
+    // Blocked, rate-limited, refused.
+    assert!(matches!(
+        tg.send(&out("403", "Hi", vec![])).await,
+        Err(SendError::Unreachable { reason }) if reason.contains("bot was blocked")
+    ));
+    assert_eq!(
+        tg.send(&out("42", "slow down", vec![])).await.unwrap_err(),
+        SendError::Transient {
+            reason: "Telegram 429: Too Many Requests: retry after 5".into(),
+            retry_after: Some(Duration::from_secs(5)),
+        }
+    );
+    assert_eq!(
+        tg.send(&out("42", "broken", vec![])).await.unwrap_err(),
+        SendError::Permanent {
+            reason: "Telegram 400: Bad Request: chat not found".into()
+        }
+    );
+}

@@ -1,0 +1,129 @@
+//! The WhatsApp Cloud API adapter against a local fake of the Graph API that checks each
+//! request and answers as Meta documents, errors included.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Request};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::post;
+use herald::model::compose::AttachmentRef;
+use herald::server::channels::whatsapp::{Settings, WhatsApp, media_type};
+use herald::server::channels::{Channel, Outgoing, SendError, http_client};
+
+type Calls = Arc<Mutex<Vec<(String, String, String, String)>>>;
+
+async fn fake_graph() -> (String, Calls) {
+    let calls: Calls = Default::default();
+    let log = calls.clone();
+    let app = axum::Router::new().route(
+        "/v21.0/{pnid}/{what}",
+        post(move |Path((pnid, what)): Path<(String, String)>, req: Request| {
+            let log = log.clone();
+            async move {
+                let auth = req.headers().get("authorization").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+                assert_eq!(pnid, "1061");
+                let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap();
+                let text = String::from_utf8_lossy(&body).into_owned();
+                log.lock().unwrap().push((what.clone(), auth.clone(), text.clone(), String::new()));
+                if auth != "Bearer EAAG-token" {
+                    return (StatusCode::UNAUTHORIZED, r#"{"error":{"message":"Invalid OAuth access token.","type":"OAuthException","code":190}}"#).into_response();
+                }
+                if what == "media" {
+                    return (StatusCode::OK, r#"{"id":"media-77"}"#).into_response();
+                }
+                if text.contains("\"to\":\"1429\"") {
+                    return (StatusCode::BAD_REQUEST, r#"{"error":{"message":"(#130429) Rate limit hit","type":"OAuthException","code":130429,"fbtrace_id":"x"}}"#).into_response();
+                }
+                if text.contains("\"to\":\"1026\"") {
+                    return (StatusCode::BAD_REQUEST, r#"{"error":{"message":"Message Undeliverable.","type":"OAuthException","code":131026,"fbtrace_id":"x"}}"#).into_response();
+                }
+                let n = log.lock().unwrap().len();
+                (StatusCode::OK, format!(r#"{{"messaging_product":"whatsapp","contacts":[{{"input":"x","wa_id":"x"}}],"messages":[{{"id":"wamid.{n}"}}]}}"#)).into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/v21.0"), calls)
+}
+
+fn out(to: &str, files: Vec<AttachmentRef>) -> Outgoing {
+    Outgoing {
+        subject: String::new(),
+        unsubscribe_url: None,
+        idempotency_key: "herald-delivery-9".into(),
+        address: to.into(),
+        body: "Hi Ann 🌷".into(),
+        attachments: files,
+    }
+}
+
+#[tokio::test]
+async fn text_and_media_go_as_the_cloud_api_documents_and_errors_are_read() {
+    let (base, calls) = fake_graph().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("d".repeat(32)), b"%PDF-1.7\n").unwrap();
+    let wa = WhatsApp::new(
+        Settings {
+            phone_number_id: "1061".into(),
+            access_token: "EAAG-token".into(),
+            app_secret: "s".into(),
+            verify_token: "v".into(),
+            base_url: base,
+        },
+        http_client(),
+        dir.path().to_path_buf(),
+    );
+    let a = wa.send(&out("4915112345678", vec![])).await.unwrap();
+    assert_eq!(a.provider_message_id, "wamid.1");
+    {
+        let c = calls.lock().unwrap();
+        assert_eq!(c[0].0, "messages");
+        assert_eq!(c[0].1, "Bearer EAAG-token");
+        let v: serde_json::Value = serde_json::from_str(&c[0].2).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "messaging_product": "whatsapp", "recipient_type": "individual", "to": "4915112345678",
+                "type": "text", "text": { "preview_url": false, "body": "Hi Ann 🌷" }
+            })
+        );
+    }
+    // A PDF: uploaded first, then sent by its media id as a document with the text as caption.
+    let pdf = AttachmentRef {
+        id: "d".repeat(32),
+        name: "menu.pdf".into(),
+        mime: "application/pdf".into(),
+        size: 9,
+    };
+    wa.send(&out("4915112345678", vec![pdf])).await.unwrap();
+    {
+        let c = calls.lock().unwrap();
+        assert_eq!(c[1].0, "media");
+        assert!(
+            c[1].2
+                .contains("name=\"messaging_product\"\r\n\r\nwhatsapp")
+        );
+        assert!(c[1].2.contains("name=\"file\"; filename=\"menu.pdf\""));
+        let v: serde_json::Value = serde_json::from_str(&c[2].2).unwrap();
+        assert_eq!(v["type"], "document");
+        assert_eq!(
+            v["document"],
+            serde_json::json!({ "id": "media-77", "caption": "Hi Ann 🌷", "filename": "menu.pdf" })
+        );
+    }
+    assert_eq!(media_type("image/jpeg"), "image");
+    assert_eq!(media_type("audio/ogg"), "audio");
+    assert_eq!(media_type("text/vcard"), "document");
+    assert!(
+        matches!(wa.send(&out("1429", vec![])).await, Err(SendError::Transient { reason, .. }) if reason.contains("130429"))
+    );
+    assert_eq!(
+        wa.send(&out("1026", vec![])).await.unwrap_err(),
+        SendError::Permanent {
+            reason: "WhatsApp 131026: Message Undeliverable.".into()
+        }
+    );
+}

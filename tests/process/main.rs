@@ -1,0 +1,11 @@
+//! Tests of the real `herald` binary as a process: killed with SIGKILL while it sends, two
+//! instances on one PostgreSQL, reports pouring in while it sends, and starting with a broken
+//! setup.
+#![cfg(feature = "ssr")]
+
+#[macro_use]
+#[path = "../common/mod.rs"]
+mod common;
+
+mod crash;
+mod startup;
