@@ -484,7 +484,7 @@ mod dispatch {
     }
 
     async fn wait_sent(db: &Db, id: i64) -> anyhow::Result<()> {
-        while db.broadcast(id).await?.status != "sent" {
+        while db.broadcast(id).await?.status != herald::model::Lifecycle::Sent {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(())

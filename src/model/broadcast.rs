@@ -4,6 +4,68 @@ use serde::{Deserialize, Serialize};
 
 use super::ListQuery;
 
+/// A broadcast's lifecycle as stored (`broadcasts.status`); the pause flag is kept apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lifecycle {
+    Draft,
+    Scheduled,
+    Sending,
+    Sent,
+    Failed,
+    Cancelled,
+}
+
+impl Lifecycle {
+    pub const ALL: [Lifecycle; 6] = [
+        Lifecycle::Draft,
+        Lifecycle::Scheduled,
+        Lifecycle::Sending,
+        Lifecycle::Sent,
+        Lifecycle::Failed,
+        Lifecycle::Cancelled,
+    ];
+
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lifecycle::Draft => "draft",
+            Lifecycle::Scheduled => "scheduled",
+            Lifecycle::Sending => "sending",
+            Lifecycle::Sent => "sent",
+            Lifecycle::Failed => "failed",
+            Lifecycle::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+
+    /// Still open to edits in the wizard.
+    pub fn editable(self) -> bool {
+        matches!(self, Lifecycle::Draft | Lifecycle::Scheduled)
+    }
+
+    /// Scheduled or sending: it can still be paused or cancelled.
+    pub fn stoppable(self) -> bool {
+        matches!(self, Lifecycle::Scheduled | Lifecycle::Sending)
+    }
+
+    /// Done sending (every delivery got an answer): sent or failed.
+    pub fn finished(self) -> bool {
+        matches!(self, Lifecycle::Sent | Lifecycle::Failed)
+    }
+}
+
+impl std::fmt::Display for Lifecycle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+crate::stored_as_text!(Lifecycle);
+
 /// A broadcast's status as people see it.
 ///
 /// The database stores the lifecycle (`draft`, `scheduled`, `sending`, `sent`, `failed`,
@@ -44,18 +106,16 @@ impl BroadcastStatus {
     }
 
     /// The status shown for a stored lifecycle state and pause flag.
-    pub fn from_stored(state: &str, paused: bool) -> Option<Self> {
-        let s = match state {
-            "draft" => Self::Draft,
-            "scheduled" | "sending" if paused => Self::Paused,
-            "scheduled" => Self::Scheduled,
-            "sending" => Self::Sending,
-            "sent" => Self::Sent,
-            "failed" => Self::Failed,
-            "cancelled" => Self::Cancelled,
-            _ => return None,
-        };
-        Some(s)
+    pub fn from_stored(state: Lifecycle, paused: bool) -> Self {
+        match state {
+            Lifecycle::Draft => Self::Draft,
+            Lifecycle::Scheduled | Lifecycle::Sending if paused => Self::Paused,
+            Lifecycle::Scheduled => Self::Scheduled,
+            Lifecycle::Sending => Self::Sending,
+            Lifecycle::Sent => Self::Sent,
+            Lifecycle::Failed => Self::Failed,
+            Lifecycle::Cancelled => Self::Cancelled,
+        }
     }
 
     /// The label in the list. DESIGN.md: a scheduled broadcast reads "Not processed".
@@ -180,18 +240,16 @@ mod tests {
     #[test]
     fn paused_shows_only_for_unfinished_broadcasts() {
         use BroadcastStatus::*;
-        assert_eq!(
-            BroadcastStatus::from_stored("scheduled", true),
-            Some(Paused)
-        );
-        assert_eq!(BroadcastStatus::from_stored("sending", true), Some(Paused));
-        assert_eq!(
-            BroadcastStatus::from_stored("sending", false),
-            Some(Sending)
-        );
-        assert_eq!(BroadcastStatus::from_stored("sent", true), Some(Sent));
-        assert_eq!(BroadcastStatus::from_stored("draft", true), Some(Draft));
-        assert_eq!(BroadcastStatus::from_stored("bogus", false), None);
+        let shown = |l, paused| BroadcastStatus::from_stored(l, paused);
+        assert_eq!(shown(Lifecycle::Scheduled, true), Paused);
+        assert_eq!(shown(Lifecycle::Sending, true), Paused);
+        assert_eq!(shown(Lifecycle::Sending, false), Sending);
+        assert_eq!(shown(Lifecycle::Sent, true), Sent);
+        assert_eq!(shown(Lifecycle::Draft, true), Draft);
+        for l in Lifecycle::ALL {
+            assert_eq!(Lifecycle::parse(l.as_str()), Some(l));
+        }
+        assert_eq!(Lifecycle::parse("bogus"), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::Lifecycle;
 use super::audience::AudienceRule;
 
 pub const MAX_NAME_CHARS: usize = 200;
@@ -63,7 +64,7 @@ pub struct ValidBroadcast {
     pub scheduled_at: Option<DateTime<Utc>>,
     pub attachments: Vec<AttachmentRef>,
     /// `draft` or `scheduled`.
-    pub status: &'static str,
+    pub status: Lifecycle,
 }
 
 impl Compose {
@@ -135,9 +136,9 @@ impl Compose {
             scheduled_at,
             attachments: self.attachments.clone(),
             status: if intent == Intent::Draft {
-                "draft"
+                Lifecycle::Draft
             } else {
-                "scheduled"
+                Lifecycle::Scheduled
             },
         })
     }
@@ -171,7 +172,7 @@ mod tests {
         }
         .validate(Intent::Draft, now())
         .unwrap();
-        assert_eq!(v.status, "draft");
+        assert_eq!(v.status, Lifecycle::Draft);
         let e = Compose::default()
             .validate(Intent::Draft, now())
             .unwrap_err();
@@ -183,7 +184,7 @@ mod tests {
         let v = filled().validate(Intent::Schedule, now()).unwrap();
         assert_eq!(v.name, "Winter sale");
         assert_eq!(v.channel_ids, vec![2, 1], "duplicates dropped, order kept");
-        assert_eq!(v.status, "scheduled");
+        assert_eq!(v.status, Lifecycle::Scheduled);
         let past = Compose {
             scheduled_at: Some(now() - chrono::Duration::minutes(1)),
             ..filled()
@@ -248,7 +249,7 @@ pub struct WizardPage {
     /// The send time as the person's wall clock (`2026-12-24T09:30`), for the time field.
     pub send_at_local: String,
     pub time_zone: String,
-    pub status: String,
+    pub status: Lifecycle,
     /// Why it cannot be edited, once it has started.
     pub locked: Option<String>,
     /// Paused (the list's toggle); only scheduled and sending broadcasts can be.

@@ -18,6 +18,8 @@ pub enum DeliveryState {
     Expired,
 }
 
+crate::stored_as_text!(DeliveryState);
+
 impl DeliveryState {
     pub const ALL: [DeliveryState; 7] = [
         DeliveryState::Pending,

@@ -18,7 +18,7 @@ pub mod results;
 pub mod stored;
 pub mod user;
 
-pub use broadcast::{BroadcastRow, BroadcastStatus, ListPage, LiveState};
+pub use broadcast::{BroadcastRow, BroadcastStatus, Lifecycle, ListPage, LiveState};
 pub use customer::{CustomerAnchor, CustomerPage, CustomerQuery, CustomerRow};
 pub use error::AppError;
 pub use list_query::{Cursor, ListQuery, SortDir, SortKey};

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::BroadcastStatus;
 use super::channel::ChannelKind;
+use super::delivery::DeliveryState;
 
 /// Counters of a broadcast, or of one of its channels.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,6 +235,38 @@ impl Charts {
         }
     }
 
+    /// The timeline's lines: sent and replied always, delivered and read where a channel can
+    /// report them.
+    fn timeline_series(r: &Results) -> Vec<(&'static str, &'static str, SeriesValue)> {
+        let mut series: Vec<(&str, &str, SeriesValue)> = vec![("sent", "Sent", |p| p.sent)];
+        if !r.received_covers.is_empty() {
+            series.push(("delivered", "Delivered", |p| p.delivered));
+        }
+        if !r.read_covers.is_empty() {
+            series.push(("read", "Read", |p| p.read));
+        }
+        series.push(("replied", "Replied", |p| p.replied));
+        series
+    }
+
+    /// The legend's entries: (key, label, x).
+    fn legend(
+        series: &[(&'static str, &'static str, SeriesValue)],
+        left: f64,
+    ) -> Vec<(String, String, String)> {
+        series
+            .iter()
+            .enumerate()
+            .map(|(i, (key, label, _))| {
+                (
+                    key.to_string(),
+                    label.to_string(),
+                    format!("{:.0}", left + i as f64 * 110.0),
+                )
+            })
+            .collect()
+    }
+
     fn timeline(r: &Results) -> Option<TimelineChart> {
         let points = &r.timeline;
         let (first, last) = (points.first()?, points.last()?);
@@ -247,15 +280,7 @@ impl Charts {
         let n = points.len().max(2) as f64 - 1.0;
         let x = |i: usize| left + (w - left - 10.0) * (i as f64 / n);
         let y = |v: i64| 8.0 + (h - bottom - 8.0) * (1.0 - v as f64 / top as f64);
-        type Value = fn(&TimelinePoint) -> i64;
-        let mut series: Vec<(&str, &str, Value)> = vec![("sent", "Sent", |p| p.sent)];
-        if !r.received_covers.is_empty() {
-            series.push(("delivered", "Delivered", |p| p.delivered));
-        }
-        if !r.read_covers.is_empty() {
-            series.push(("read", "Read", |p| p.read));
-        }
-        series.push(("replied", "Replied", |p| p.replied));
+        let series = Self::timeline_series(r);
         let desc = format!(
             "From {} to {}: {}.",
             first.label,
@@ -283,17 +308,7 @@ impl Charts {
                 (key.to_string(), pts)
             })
             .collect();
-        let legend = series
-            .iter()
-            .enumerate()
-            .map(|(i, (key, label, _))| {
-                (
-                    key.to_string(),
-                    label.to_string(),
-                    format!("{:.0}", left + i as f64 * 110.0),
-                )
-            })
-            .collect();
+        let legend = Self::legend(&series, left);
         let base = y(0);
         let tick = |x: f64, y: f64, text: String, end: bool| Tick {
             x: format!("{x:.0}"),
@@ -322,6 +337,10 @@ impl Charts {
         })
     }
 }
+
+/// One of the timeline's series: its value at a point.
+#[cfg(feature = "ssr")]
+type SeriesValue = fn(&TimelinePoint) -> i64;
 
 /// The results page's live part as HTML rendered on the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -620,14 +639,14 @@ impl RecipientFilter {
 }
 
 /// A delivery's state as the table names it.
-pub fn state_label(state: &str) -> &'static str {
+pub fn state_label(state: DeliveryState) -> &'static str {
     match state {
-        "pending" | "sending" => "Waiting",
-        "sent" => "Sent",
-        "delivered" => "Delivered",
-        "read" => "Read",
-        "failed" => "Failed",
-        _ => "Unknown",
+        DeliveryState::Pending | DeliveryState::Sending => "Waiting",
+        DeliveryState::Sent => "Sent",
+        DeliveryState::Delivered => "Delivered",
+        DeliveryState::Read => "Read",
+        DeliveryState::Failed => "Failed",
+        DeliveryState::Expired => "Expired",
     }
 }
 
@@ -637,7 +656,7 @@ pub struct RecipientRow {
     pub delivery_id: i64,
     pub customer_id: i64,
     pub name: String,
-    pub state: String,
+    pub state: DeliveryState,
     /// Why it failed, or the last error of a retried one.
     pub error: Option<String>,
     pub tags: Vec<String>,

@@ -10,6 +10,7 @@ use crate::model::AppError;
 use crate::model::CurrentUser;
 use crate::model::channel::ChannelKind;
 use crate::model::chat::{ChatMessage, ChatView};
+use crate::model::delivery::DeliveryState;
 use crate::model::results::state_label;
 use crate::server::AppState;
 use crate::server::channels::{SendError, adapter, send};
@@ -53,8 +54,8 @@ pub async fn view(state: &AppState, viewer: &CurrentUser, id: i64) -> Result<Cha
         .collect();
     let name = customer.name.clone();
     for d in db.customer_deliveries(id).await? {
-        let status = match (&d.state[..], &d.error) {
-            ("failed", Some(e)) => format!("Failed: {e}"),
+        let status = match (d.state, &d.error) {
+            (DeliveryState::Failed, Some(e)) => format!("Failed: {e}"),
             (s, _) => state_label(s).to_string(),
         };
         timed.push((
@@ -97,14 +98,8 @@ pub async fn view(state: &AppState, viewer: &CurrentUser, id: i64) -> Result<Cha
     })
 }
 
-/// Sends `body` to the customer on the channel they last used, through its adapter, and
-/// stores it in the conversation. The refusal says why in words staff can act on.
-pub async fn reply(
-    state: &AppState,
-    user: &CurrentUser,
-    id: i64,
-    body: &str,
-) -> Result<ChatMessage, AppError> {
+/// A reply's text, trimmed, or why it cannot be sent.
+fn checked_reply(body: &str) -> Result<&str, AppError> {
     let body = body.trim();
     if body.is_empty() {
         return Err(AppError::BadRequest("Write a message first.".into()).with_status());
@@ -115,6 +110,24 @@ pub async fn reply(
         ))
         .with_status());
     }
+    Ok(body)
+}
+
+/// Who a reply goes to and on which channel (the one they last used): the customer, the
+/// channel's id, kind, name and settings; or why there is none.
+async fn reply_target(
+    state: &AppState,
+    id: i64,
+) -> Result<
+    (
+        crate::server::db::Recipient,
+        i64,
+        ChannelKind,
+        String,
+        String,
+    ),
+    AppError,
+> {
     let db = &state.db;
     let conflict = |m: String| AppError::Conflict(m).with_status();
     let Some(person) = db.recipient(id).await? else {
@@ -139,6 +152,21 @@ pub async fn reply(
     if !enabled {
         return Err(conflict(format!("The channel “{name}” is disabled.")));
     }
+    Ok((person, channel_id, kind, name, config))
+}
+
+/// Sends `body` to the customer on the channel they last used, through its adapter, and
+/// stores it in the conversation. The refusal says why in words staff can act on.
+pub async fn reply(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    body: &str,
+) -> Result<ChatMessage, AppError> {
+    let body = checked_reply(body)?;
+    let db = &state.db;
+    let conflict = |m: String| AppError::Conflict(m).with_status();
+    let (person, channel_id, kind, name, config) = reply_target(state, id).await?;
     let address = send::address(&person, kind).map_err(|why| {
         conflict(match why {
             send::Unreachable::OptedOut => {
@@ -172,23 +200,18 @@ pub async fn reply(
         &state.links,
     );
     let sent = send::send(db, sender.as_ref(), person.id, &outgoing, state.clock.now()).await;
-    let accepted = match sent {
-        Ok(a) => a,
-        Err(SendError::Transient { reason, .. }) => {
-            return Err(conflict(format!(
-                "{name} could not take it just now ({reason}); try again in a moment."
-            )));
-        }
-        Err(SendError::Permanent { reason }) => {
-            return Err(conflict(format!("{name} refused it: {reason}")));
-        }
-        Err(SendError::Unreachable { reason }) => {
-            return Err(conflict(format!(
+    let accepted = sent.map_err(|e| {
+        conflict(match e {
+            SendError::Transient { reason, .. } => {
+                format!("{name} could not take it just now ({reason}); try again in a moment.")
+            }
+            SendError::Permanent { reason } => format!("{name} refused it: {reason}"),
+            SendError::Unreachable { reason } => format!(
                 "{} cannot be reached on {name} any more: {reason}",
                 person.name
-            )));
-        }
-    };
+            ),
+        })
+    })?;
     let now = state.clock.now();
     let message_id = db
         .record_outbound(

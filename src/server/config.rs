@@ -88,56 +88,44 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
         .or(file.database_url)
         .filter(|u| !u.trim().is_empty())
         .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("herald.db").to_string_lossy()));
-    let demo_data = match env("HERALD_DEMO_DATA") {
-        Some(v) => parse_bool("HERALD_DEMO_DATA", &v)?,
-        None => file.demo_data.unwrap_or(true),
+    let flag = |var: &str, from_file: Option<bool>, default: bool| match env(var) {
+        Some(v) => parse_bool(var, &v),
+        None => Ok(from_file.unwrap_or(default)),
     };
-    let session_hours = match env("HERALD_SESSION_HOURS") {
-        Some(v) => v
-            .trim()
-            .parse()
-            .with_context(|| format!("HERALD_SESSION_HOURS must be a whole number, not {v:?}"))?,
-        None => file.session_hours.unwrap_or(12),
+    let demo_data = flag("HERALD_DEMO_DATA", file.demo_data, true)?;
+    let secure_cookies = flag("HERALD_SECURE_COOKIES", file.secure_cookies, false)?;
+    let dispatcher = flag("HERALD_DISPATCHER", file.dispatcher, true)?;
+    let number = |var: &str, key: &str, from_file: Option<i64>, default: i64, range| {
+        whole_number(env(var), var, key, from_file.unwrap_or(default), range)
     };
-    if !(1..=24 * 90).contains(&session_hours) {
-        bail!("session-hours must be between 1 and 2160, not {session_hours}");
-    }
-    let secure_cookies = match env("HERALD_SECURE_COOKIES") {
-        Some(v) => parse_bool("HERALD_SECURE_COOKIES", &v)?,
-        None => file.secure_cookies.unwrap_or(false),
-    };
-    let import_max_mb = match env("HERALD_IMPORT_MAX_MB") {
-        Some(v) => v
-            .trim()
-            .parse()
-            .with_context(|| format!("HERALD_IMPORT_MAX_MB must be a whole number, not {v:?}"))?,
-        None => file.import_max_mb.unwrap_or(1024),
-    };
-    if !(1..=100 * 1024).contains(&import_max_mb) {
-        bail!("import-max-mb must be between 1 and 102400, not {import_max_mb}");
-    }
-    let dispatcher = match env("HERALD_DISPATCHER") {
-        Some(v) => parse_bool("HERALD_DISPATCHER", &v)?,
-        None => file.dispatcher.unwrap_or(true),
-    };
-    let dispatch_grace_minutes = match env("HERALD_DISPATCH_GRACE_MINUTES") {
-        Some(v) => v.trim().parse().with_context(|| {
-            format!("HERALD_DISPATCH_GRACE_MINUTES must be a whole number, not {v:?}")
-        })?,
-        None => file.dispatch_grace_minutes.unwrap_or(15),
-    };
-    if !(0..=7 * 24 * 60).contains(&dispatch_grace_minutes) {
-        bail!("dispatch-grace-minutes must be between 0 and 10080, not {dispatch_grace_minutes}");
-    }
-    let dispatch_lease_seconds = match env("HERALD_DISPATCH_LEASE_SECONDS") {
-        Some(v) => v.trim().parse().with_context(|| {
-            format!("HERALD_DISPATCH_LEASE_SECONDS must be a whole number, not {v:?}")
-        })?,
-        None => file.dispatch_lease_seconds.unwrap_or(60),
-    };
-    if !(1..=3600).contains(&dispatch_lease_seconds) {
-        bail!("dispatch-lease-seconds must be between 1 and 3600, not {dispatch_lease_seconds}");
-    }
+    let session_hours = number(
+        "HERALD_SESSION_HOURS",
+        "session-hours",
+        file.session_hours,
+        12,
+        1..=24 * 90,
+    )?;
+    let import_max_mb = number(
+        "HERALD_IMPORT_MAX_MB",
+        "import-max-mb",
+        file.import_max_mb.map(|m| m as i64),
+        1024,
+        1..=100 * 1024,
+    )? as u64;
+    let dispatch_grace_minutes = number(
+        "HERALD_DISPATCH_GRACE_MINUTES",
+        "dispatch-grace-minutes",
+        file.dispatch_grace_minutes,
+        15,
+        0..=7 * 24 * 60,
+    )?;
+    let dispatch_lease_seconds = number(
+        "HERALD_DISPATCH_LEASE_SECONDS",
+        "dispatch-lease-seconds",
+        file.dispatch_lease_seconds,
+        60,
+        1..=3600,
+    )?;
     let public_url = env("HERALD_PUBLIC_URL")
         .or(file.public_url)
         .map(|u| u.trim().trim_end_matches('/').to_string())
@@ -159,6 +147,32 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
         session_hours,
         secure_cookies,
     })
+}
+
+/// A whole-number setting: the environment's (`var`) if set, else `value` (the file's or the
+/// default), within `range` (named by its file `key` when outside).
+fn whole_number(
+    from_env: Option<String>,
+    var: &str,
+    key: &str,
+    value: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64> {
+    let n = match from_env {
+        Some(v) => v
+            .trim()
+            .parse()
+            .with_context(|| format!("{var} must be a whole number, not {v:?}"))?,
+        None => value,
+    };
+    if !range.contains(&n) {
+        bail!(
+            "{key} must be between {} and {}, not {n}",
+            range.start(),
+            range.end()
+        );
+    }
+    Ok(n)
 }
 
 fn parse_bool(name: &str, v: &str) -> Result<bool> {

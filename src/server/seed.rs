@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::model::Role;
+use crate::model::{Lifecycle, Role};
 use crate::server::accounts::auth::hash_password;
 use crate::server::db::{Db, NewBroadcast, NewChannel, NewCustomer};
 
@@ -194,8 +194,11 @@ pub async fn load(db: &Db, now: DateTime<Utc>) -> anyhow::Result<()> {
     // Those in progress start as due schedules and are fired as the dispatcher would: their
     // audience becomes real pending deliveries.
     let mut in_progress = Vec::new();
-    for b in broadcasts.iter_mut().filter(|b| b.status == "sending") {
-        b.status = "scheduled".into();
+    for b in broadcasts
+        .iter_mut()
+        .filter(|b| b.status == Lifecycle::Sending)
+    {
+        b.status = Lifecycle::Scheduled;
         b.scheduled_at = b.started_at.take();
         b.channel_ids_json = format!("[{paced}]");
         in_progress.push((b.name.clone(), b.scheduled_at.unwrap_or(now)));
@@ -203,17 +206,14 @@ pub async fn load(db: &Db, now: DateTime<Utc>) -> anyhow::Result<()> {
     // Finished ones are fired at their start too, then given outcomes, so their results,
     // recipients and the dashboard show real numbers.
     let mut finished = Vec::new();
-    for b in broadcasts
-        .iter_mut()
-        .filter(|b| matches!(b.status.as_str(), "sent" | "failed"))
-    {
+    for b in broadcasts.iter_mut().filter(|b| b.status.finished()) {
         finished.push((
             b.name.clone(),
-            b.status.clone(),
+            b.status,
             b.started_at.unwrap_or(now),
             b.finished_at.unwrap_or(now),
         ));
-        b.status = "scheduled".into();
+        b.status = Lifecycle::Scheduled;
         b.scheduled_at = b.started_at.take();
         b.finished_at = None;
     }
@@ -225,7 +225,7 @@ pub async fn load(db: &Db, now: DateTime<Utc>) -> anyhow::Result<()> {
     for (name, status, started, ended) in finished {
         let id = db.broadcast_id_by_name(&name).await?;
         db.fire(id, started, chrono::Duration::days(365)).await?;
-        let outcomes = if status == "failed" {
+        let outcomes = if status == Lifecycle::Failed {
             format!(
                 "UPDATE deliveries SET state = 'failed', failed_at = created_at, \
                  error = 'Sandbox: the channel refused every message (simulated).' WHERE broadcast_id = {id}"
@@ -248,7 +248,7 @@ pub async fn load(db: &Db, now: DateTime<Utc>) -> anyhow::Result<()> {
         };
         db.execute(&outcomes).await?;
         db.rebuild_counters(id).await?;
-        db.mark_finished(id, &status, ended).await?;
+        db.mark_finished(id, status, ended).await?;
     }
     Ok(())
 }
@@ -339,7 +339,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
     type Spec = (
         &'static str,
         &'static str,
-        &'static str,
+        Lifecycle,
         bool,
         TimeDelta,
         Option<TimeDelta>,
@@ -350,7 +350,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
         (
             "Black Friday early access",
             "Hi {{first_name}} 🎉 VIPs shop Black Friday a day early: use code EARLY20 for 20% off.",
-            "sending",
+            Lifecycle::Sending,
             false,
             -d(3),
             Some(-h(1)),
@@ -360,7 +360,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
         (
             "Order delay apology",
             "Hi {{first_name}}, your order is running late 🙏 We've refunded shipping.",
-            "sending",
+            Lifecycle::Sending,
             false,
             -d(1),
             Some(-h(2)),
@@ -370,7 +370,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
         (
             "Cyber Monday reminder",
             "{{first_name}}, Cyber Monday deals start tomorrow at 9:00 ⏰",
-            "scheduled",
+            Lifecycle::Scheduled,
             false,
             -d(2),
             Some(d(4)),
@@ -380,7 +380,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
         (
             "Holiday opening hours",
             "Our support team is here 9–17 from 24 Dec to 2 Jan 🎄",
-            "scheduled",
+            Lifecycle::Scheduled,
             false,
             -d(5),
             Some(d(20)),
@@ -390,7 +390,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
         (
             "New wholesale price list",
             "Hello {{name}}, the 2027 wholesale price list is attached 📄",
-            "scheduled",
+            Lifecycle::Scheduled,
             false,
             -h(30),
             Some(d(7)),
@@ -400,7 +400,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
         (
             "Welcome series: day 3",
             "Hi {{first_name}}! Three tips to get the most out of your account 💡",
-            "scheduled",
+            Lifecycle::Scheduled,
             false,
             -d(10),
             Some(h(6)),
@@ -410,7 +410,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
         (
             "Beta feature invite",
             "{{first_name}}, want to try our new dashboard before anyone else? 🚀",
-            "scheduled",
+            Lifecycle::Scheduled,
             true,
             -d(4),
             Some(d(2)),
@@ -420,7 +420,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
         (
             "Winback offer",
             "We miss you, {{first_name}} 💙 Here's 15% off your next order.",
-            "sending",
+            Lifecycle::Sending,
             true,
             -d(2),
             Some(-h(5)),
@@ -430,7 +430,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
         (
             "November newsletter",
             "What's new in November: faster delivery, new colours, and more 📰",
-            "sent",
+            Lifecycle::Sent,
             false,
             -d(25),
             Some(-d(20)),
@@ -440,7 +440,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
         (
             "Spring sale",
             "Spring sale 🌷 30% off everything this weekend only.",
-            "sent",
+            Lifecycle::Sent,
             false,
             -d(240),
             Some(-d(235)),
@@ -450,7 +450,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
         (
             "Service outage resolved",
             "Good news: the outage is over and everything works again ✅",
-            "sent",
+            Lifecycle::Sent,
             false,
             -d(60),
             None,
@@ -460,7 +460,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
         (
             "Survey: how did we do?",
             "Hi {{first_name}}, two minutes to tell us how we did? ⭐",
-            "sent",
+            Lifecycle::Sent,
             false,
             -d(45),
             Some(-d(40)),
@@ -470,7 +470,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
         (
             "Loyalty points update",
             "{{first_name}}, you now have more points to spend 🎁",
-            "sent",
+            Lifecycle::Sent,
             false,
             -d(15),
             Some(-d(14)),
@@ -480,7 +480,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
         (
             "Price change notice",
             "From 1 January some prices change; details inside.",
-            "sent",
+            Lifecycle::Sent,
             false,
             -d(8),
             Some(-d(7)),
@@ -490,7 +490,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
         (
             "SMS gateway test",
             "Test message, please ignore.",
-            "failed",
+            Lifecycle::Failed,
             false,
             -d(30),
             Some(-d(29)),
@@ -500,7 +500,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
         (
             "Summer clearance",
             "Summer clearance ☀️ up to 50% off.",
-            "cancelled",
+            Lifecycle::Cancelled,
             false,
             -d(150),
             Some(-d(140)),
@@ -510,7 +510,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
         (
             "Draft: referral programme",
             "Invite a friend, {{first_name}}, and you both get €10 👯",
-            "draft",
+            Lifecycle::Draft,
             false,
             -d(3),
             None,
@@ -520,7 +520,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
         (
             "Draft: app launch",
             "Our app is here 📱 Download it today.",
-            "draft",
+            Lifecycle::Draft,
             false,
             -h(20),
             Some(d(30)),
@@ -530,7 +530,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
         (
             "Draft: VIP dinner invite",
             "{{first_name}}, join us for our VIP dinner 🍷",
-            "draft",
+            Lifecycle::Draft,
             false,
             -h(5),
             None,
@@ -540,7 +540,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
         (
             "Draft: feedback follow-up",
             "Thanks for your feedback, {{first_name}} 🙌",
-            "draft",
+            Lifecycle::Draft,
             false,
             -h(1),
             None,
@@ -554,7 +554,7 @@ pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<New
             |(name, body, status, paused, created, scheduled, started, finished)| NewBroadcast {
                 name: name.into(),
                 body: body.into(),
-                status: status.into(),
+                status,
                 paused,
                 audience_json: r#"{"match":"all","conditions":[]}"#.into(),
                 channel_ids_json: format!("[{channel}]"),

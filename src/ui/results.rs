@@ -12,6 +12,7 @@ use crate::api::broadcasts::{
     RetryFailed, broadcast_recipients, broadcast_results, results_fragment,
 };
 use crate::model::BroadcastStatus;
+use crate::model::delivery::DeliveryState;
 use crate::model::results::{RecipientPage, RecipientRow, STATUS_CHOICES, state_label};
 use crate::ui::fragments::ResultsBody;
 use crate::ui::header::AppHeader;
@@ -208,11 +209,11 @@ fn RecipientLine(row: RecipientRow) -> impl IntoView {
         None => dash().into_any(),
     };
     view! {
-        <tr data-delivery=row.delivery_id data-state=row.state.clone()>
+        <tr data-delivery=row.delivery_id data-state=row.state.as_str()>
             <td><a href=format!("/customers/{}", row.customer_id)>{row.name.clone()}</a></td>
             <td>
-                <span class=format!("delivery delivery-{}", row.state)>{state_label(&row.state)}</span>
-                {row.error.clone().filter(|_| row.state == "failed").map(|e| view! { <div class="small muted reason">{e}</div> })}
+                <span class=format!("delivery delivery-{}", row.state.as_str())>{state_label(row.state)}</span>
+                {row.error.clone().filter(|_| row.state == DeliveryState::Failed).map(|e| view! { <div class="small muted reason">{e}</div> })}
             </td>
             <td>{row.tags.join(", ")}</td>
             <td>{match row.assignee.clone() { Some(a) => view! { <span>{a}</span> }.into_any(), None => dash().into_any() }}</td>

@@ -47,10 +47,10 @@ async fn save_is_idempotent_edit_stops_at_start_and_copy_makes_a_draft(db: &Db) 
     assert_eq!((again, created_again), (id, false));
     assert_eq!(db.count_broadcasts().await.unwrap(), before + 1);
     let b = db.broadcast(id).await.unwrap();
-    assert_eq!(b.status, "scheduled");
+    assert_eq!(b.status, herald::model::Lifecycle::Scheduled);
     assert_eq!(b.scheduled_at, v.scheduled_at);
     let (stored, status, _) = db.broadcast_for_edit(id).await.unwrap();
-    assert_eq!(status, "scheduled");
+    assert_eq!(status, herald::model::Lifecycle::Scheduled);
     assert_eq!(stored.audience, vip_sale().audience);
     assert_eq!(stored.body, vip_sale().body);
 
@@ -83,7 +83,7 @@ async fn save_is_idempotent_edit_stops_at_start_and_copy_makes_a_draft(db: &Db) 
         .insert_broadcast(&NewBroadcast {
             name: "October news".into(),
             body: "News".into(),
-            status: "sent".into(),
+            status: herald::model::Lifecycle::Sent,
             paused: false,
             audience_json:
                 r#"{"match":"any","conditions":[{"field":"robot_group","op":"is","id":2}]}"#.into(),
@@ -101,7 +101,7 @@ async fn save_is_idempotent_edit_stops_at_start_and_copy_makes_a_draft(db: &Db) 
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, ComposeError::Started(s) if s == "sent"),
+        matches!(&err, ComposeError::Started(s) if *s == herald::model::Lifecycle::Sent),
         "{err:?}"
     );
     assert!(matches!(
@@ -110,7 +110,7 @@ async fn save_is_idempotent_edit_stops_at_start_and_copy_makes_a_draft(db: &Db) 
     ));
     let copy = db.copy_broadcast(sent, staff, now()).await.unwrap();
     let (c, status, from) = db.broadcast_for_edit(copy).await.unwrap();
-    assert_eq!(status, "draft");
+    assert_eq!(status, herald::model::Lifecycle::Draft);
     assert_eq!(from, Some(sent));
     assert_eq!(c.name, "Copy of October news");
     assert_eq!(c.body, "News");

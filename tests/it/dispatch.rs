@@ -132,7 +132,10 @@ async fn fires_on_time_once_and_sends_each_recipient_once(db: &Db) {
         .advance(Duration::minutes(10) - Duration::seconds(1));
     let r = s.dispatcher.round().await.unwrap();
     assert!(r.fired.is_empty() && r.claimed == 0, "{r:?}");
-    assert_eq!(db.broadcast(id).await.unwrap().status, "scheduled");
+    assert_eq!(
+        db.broadcast(id).await.unwrap().status,
+        herald::model::Lifecycle::Scheduled
+    );
 
     // Due: it fires, and the audience becomes one pending delivery per recipient.
     s.clock.advance(Duration::seconds(1));
@@ -156,12 +159,12 @@ async fn fires_on_time_once_and_sends_each_recipient_once(db: &Db) {
         Fired::Skipped
     );
     let b = db.broadcast(id).await.unwrap();
-    assert_eq!(b.status, "sending");
+    assert_eq!(b.status, herald::model::Lifecycle::Sending);
     assert_eq!(b.audience_total, expected.len() as i64);
 
     run_until_finished(db, &s, id, Duration::milliseconds(10)).await;
     let b = db.broadcast(id).await.unwrap();
-    assert_eq!(b.status, "sent");
+    assert_eq!(b.status, herald::model::Lifecycle::Sent);
     assert_eq!(b.sent_count, expected.len() as i64);
     assert_eq!(b.failed_count, 0);
     assert_eq!(
@@ -187,7 +190,10 @@ async fn a_schedule_found_too_late_is_missed_not_sent(db: &Db) {
         ),
         "7 minutes late is within the grace period: {r:?}"
     );
-    assert_eq!(db.broadcast(late).await.unwrap().status, "scheduled");
+    assert_eq!(
+        db.broadcast(late).await.unwrap().status,
+        herald::model::Lifecycle::Scheduled
+    );
     assert!(db.inspect().delivery_states(late).await.unwrap().is_empty());
     // It stays missed: later rounds do not send it.
     s.clock.advance(Duration::minutes(1));
@@ -218,7 +224,10 @@ async fn pause_stops_new_sends_and_resume_sends_exactly_the_rest(db: &Db) {
         assert_eq!(r.claimed, 0, "a paused broadcast is not claimed");
     }
     assert_eq!(s.provider.sent(), 50);
-    assert_eq!(db.broadcast(id).await.unwrap().status, "sending");
+    assert_eq!(
+        db.broadcast(id).await.unwrap().status,
+        herald::model::Lifecycle::Sending
+    );
 
     db.set_paused(id, false, 1, s.clock_now()).await.unwrap();
     s.dispatcher.resume(id);
@@ -243,7 +252,10 @@ async fn pause_stops_new_sends_and_resume_sends_exactly_the_rest(db: &Db) {
         assert!(!r.finished.contains(&second));
     }
     assert_eq!(s.provider.sent(), before);
-    assert_eq!(db.broadcast(second).await.unwrap().status, "cancelled");
+    assert_eq!(
+        db.broadcast(second).await.unwrap().status,
+        herald::model::Lifecycle::Cancelled
+    );
 }
 
 async fn a_lost_worker_s_deliveries_return_and_replays_are_not_second_messages(db: &Db) {
@@ -346,7 +358,11 @@ async fn busy_providers_are_retried_with_backoff_then_given_up_on(db: &Db) {
     s.clock.advance(Duration::minutes(1));
     run_until_finished(db, &s, id, Duration::seconds(30)).await;
     let b = db.broadcast(id).await.unwrap();
-    assert_eq!(b.status, "failed", "every delivery failed");
+    assert_eq!(
+        b.status,
+        herald::model::Lifecycle::Failed,
+        "every delivery failed"
+    );
     assert_eq!(b.failed_count, total as i64);
 
     // Refused for good at once: failed without retrying.

@@ -12,7 +12,7 @@ fn broadcast(name: &str, status: &str, audience: String) -> NewBroadcast {
     NewBroadcast {
         name: name.into(),
         body: "hi".into(),
-        status: status.into(),
+        status: herald::model::Lifecycle::parse(status).expect("a stored status"),
         paused: false,
         audience_json: audience,
         channel_ids_json: "[]".into(),

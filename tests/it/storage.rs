@@ -26,7 +26,7 @@ fn broadcast(name: &str, status: &str, created: DateTime<Utc>) -> NewBroadcast {
     NewBroadcast {
         name: name.into(),
         body: format!("Body of {name}"),
-        status: status.into(),
+        status: herald::model::Lifecycle::parse(status).expect("a stored status"),
         paused: false,
         audience_json: r#"{"match":"all","conditions":[]}"#.into(),
         channel_ids_json: "[]".into(),

@@ -138,7 +138,7 @@ fn spawn(db_url: &str, dir: &std::path::Path) -> Child {
 
 async fn wait_until_sent(db: &Db, id: i64, limit: Duration) {
     let started = Instant::now();
-    while db.broadcast(id).await.unwrap().status != "sent" {
+    while db.broadcast(id).await.unwrap().status != herald::model::Lifecycle::Sent {
         assert!(
             started.elapsed() < limit,
             "not sent after {limit:?}: {:?}",
@@ -281,7 +281,10 @@ async fn no_request_starts_later_than_250_ms_after_a_pause() {
     );
     let at_pause = arrivals.len();
     assert!(at_pause < N, "paused before the end");
-    assert_eq!(t.db.broadcast(id).await.unwrap().status, "sending");
+    assert_eq!(
+        t.db.broadcast(id).await.unwrap().status,
+        herald::model::Lifecycle::Sending
+    );
     // Resume: exactly the rest goes out.
     t.db.set_paused(id, false, 1, Utc::now()).await.unwrap();
     wait_until_sent(&t.db, id, Duration::from_secs(60)).await;

@@ -5,14 +5,16 @@
 use crate::model::AppError;
 use crate::model::audience::{AudienceRule, Condition, Field, MAX_CONDITIONS, Match, Op};
 use crate::model::channel::ChannelKind;
+use chrono::{DateTime, Utc};
+
 use crate::model::compose::{
-    AttachmentRef, AudiencePreview, ChannelChoice, Compose, Intent, MAX_ATTACHMENTS, WizardPage,
+    AttachmentRef, AudiencePreview, ChannelChoice, Compose, Intent, MAX_ATTACHMENTS,
+    ValidBroadcast, WizardPage,
 };
-use crate::model::list_query::encode_component;
 use crate::model::list_query::with_param;
-use crate::model::{CurrentUser, Role};
+use crate::model::{CurrentUser, Lifecycle, Role};
 use crate::server::AppState;
-use crate::server::db::ComposeError;
+use crate::server::db::{Breakdown, ComposeError, Db, EnabledChannel, LabelKind};
 use crate::server::timefmt;
 
 /// Names shown as a sample of the audience.
@@ -20,10 +22,10 @@ const SAMPLE: usize = 5;
 /// Condition rows are named `cond_{key}_…`; the editor's keys grow as rows come and go.
 const MAX_ROW_KEY: usize = 1000;
 
-fn locked_reason(status: &str) -> Option<String> {
+fn locked_reason(status: Lifecycle) -> Option<String> {
     match status {
-        "draft" | "scheduled" => None,
-        "sending" => Some(
+        Lifecycle::Draft | Lifecycle::Scheduled => None,
+        Lifecycle::Sending => Some(
             "This broadcast is sending: it can no longer be edited. You can pause or cancel it, or copy it into a new draft."
                 .to_string(),
         ),
@@ -47,25 +49,14 @@ pub async fn page(
             let paused = db.broadcast(id).await?.paused;
             (c, status, paused)
         }
-        None => (Compose::default(), "draft".to_string(), false),
+        None => (Compose::default(), Lifecycle::Draft, false),
     };
     let tz = timefmt::zone(&user.time_zone);
     let send_at_local = compose
         .scheduled_at
         .map(|t| t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string())
         .unwrap_or_default();
-    let tags = db
-        .labels(crate::server::db::LabelKind::Tag)
-        .await?
-        .into_iter()
-        .map(|(id, name, _)| (id, name))
-        .collect();
-    let groups = db
-        .labels(crate::server::db::LabelKind::RobotGroup)
-        .await?
-        .into_iter()
-        .map(|(id, name, _)| (id, name))
-        .collect();
+    let (tags, groups) = label_choices(db).await?;
     let all = db.enabled_channels().await?;
     let picked: Vec<(i64, ChannelKind)> = compose
         .channel_ids
@@ -77,7 +68,7 @@ pub async fn page(
     // The audience queries take up to seconds at a million customers: only the steps that
     // show them run them (step 2 the count and sample, step 3 the per-channel breakdown).
     let breakdown = if step == 1 {
-        crate::server::db::Breakdown::default()
+        Breakdown::default()
     } else {
         db.audience_breakdown(&compose.audience, if step == 3 { &kinds } else { &[] })
             .await?
@@ -96,28 +87,14 @@ pub async fn page(
     } else {
         Vec::new()
     };
-    let channels = all
-        .into_iter()
-        .map(|c| {
-            let priority = picked.iter().position(|(p, _)| *p == c.id);
-            ChannelChoice {
-                id: c.id,
-                name: c.name,
-                kind: c.kind.as_str().to_string(),
-                priority: priority.map(|p| p + 1),
-                reached: priority
-                    .and_then(|p| breakdown.per_kind.get(p).copied())
-                    .unwrap_or(0),
-            }
-        })
-        .collect();
+    let channels = channel_choices(all, &picked, &breakdown);
     Ok(WizardPage {
         id,
         key: crate::server::accounts::auth::new_session_token()[..32].to_string(),
         step,
-        locked: locked_reason(&status),
+        locked: locked_reason(status),
         paused,
-        stoppable: status == "scheduled" || status == "sending",
+        stoppable: status.stoppable(),
         can_pause: user.role == Role::Admin,
         status,
         compose,
@@ -132,6 +109,37 @@ pub async fn page(
         unreachable: breakdown.unreachable,
         sample_name,
     })
+}
+
+/// The tags and robot groups the audience editor offers: (id, name), by name.
+async fn label_choices(db: &Db) -> Result<(Vec<(i64, String)>, Vec<(i64, String)>), AppError> {
+    Ok((
+        db.label_choices(LabelKind::Tag).await?,
+        db.label_choices(LabelKind::RobotGroup).await?,
+    ))
+}
+
+/// Every enabled channel as step 3 lists it: picked ones with their place in the order and
+/// the customers each reaches first.
+fn channel_choices(
+    all: Vec<EnabledChannel>,
+    picked: &[(i64, ChannelKind)],
+    breakdown: &Breakdown,
+) -> Vec<ChannelChoice> {
+    all.into_iter()
+        .map(|c| {
+            let priority = picked.iter().position(|(p, _)| *p == c.id);
+            ChannelChoice {
+                id: c.id,
+                name: c.name,
+                kind: c.kind.as_str().to_string(),
+                priority: priority.map(|p| p + 1),
+                reached: priority
+                    .and_then(|p| breakdown.per_kind.get(p).copied())
+                    .unwrap_or(0),
+            }
+        })
+        .collect()
 }
 
 /// The audience editor's live count: matching customers (opted-out ones left out) and the
@@ -157,7 +165,7 @@ fn compose_error(e: ComposeError) -> AppError {
     match e {
         ComposeError::NotFound => AppError::NotFound("No such broadcast.".into()).with_status(),
         ComposeError::Started(s) => {
-            AppError::Conflict(locked_reason(&s).unwrap_or_else(|| "It cannot be edited.".into()))
+            AppError::Conflict(locked_reason(s).unwrap_or_else(|| "It cannot be edited.".into()))
                 .with_status()
         }
         ComposeError::Db(e) => e.into(),
@@ -186,6 +194,52 @@ pub struct Posted {
     attachments: Vec<String>,
     /// Who a test goes to (name, phone or email).
     test_to: Option<String>,
+}
+
+/// A field whose name carries a number: `prio_{channel}` (its place in the order) or
+/// `cond_{row}_{field|op|id}` (part of an audience condition).
+fn numbered_field(
+    k: &str,
+    v: &str,
+    conds: &mut std::collections::BTreeMap<usize, ConditionRow>,
+    prio: &mut std::collections::HashMap<i64, usize>,
+) {
+    if let Some(rest) = k.strip_prefix("prio_")
+        && let (Ok(id), Ok(n)) = (rest.parse::<i64>(), v.trim().parse::<usize>())
+    {
+        prio.insert(id, n);
+    } else if let Some(rest) = k.strip_prefix("cond_")
+        && let Some((n, part)) = rest.split_once('_')
+        && let Ok(n) = n.parse::<usize>()
+        && n < MAX_ROW_KEY
+    {
+        let e = conds.entry(n).or_default();
+        match part {
+            "field" if e.2.is_none() => {
+                e.0 = match v {
+                    "tag" => Some(Field::Tag),
+                    "robot_group" => Some(Field::RobotGroup),
+                    _ => None,
+                }
+            }
+            "op" => {
+                e.1 = match v {
+                    "is" => Some(Op::Is),
+                    "is_not" => Some(Op::IsNot),
+                    _ => None,
+                }
+            }
+            // `tag:3` / `robot_group:5` (the value names its kind), or a bare id.
+            "id" => match Field::parse_choice(v) {
+                Some((f, id)) => {
+                    e.0 = Some(f);
+                    e.2 = Some(id);
+                }
+                None => e.2 = v.parse().ok(),
+            },
+            _ => {}
+        }
+    }
 }
 
 /// Reads a step's fields (each step posts only its own).
@@ -227,44 +281,7 @@ pub fn parse(fields: &[(String, String)]) -> Posted {
                     picked.push(id);
                 }
             }
-            k => {
-                if let Some(rest) = k.strip_prefix("prio_")
-                    && let (Ok(id), Ok(n)) = (rest.parse::<i64>(), v.trim().parse::<usize>())
-                {
-                    prio.insert(id, n);
-                } else if let Some(rest) = k.strip_prefix("cond_")
-                    && let Some((n, part)) = rest.split_once('_')
-                    && let Ok(n) = n.parse::<usize>()
-                    && n < MAX_ROW_KEY
-                {
-                    let e = conds.entry(n).or_default();
-                    match part {
-                        "field" if e.2.is_none() => {
-                            e.0 = match v.as_str() {
-                                "tag" => Some(Field::Tag),
-                                "robot_group" => Some(Field::RobotGroup),
-                                _ => None,
-                            }
-                        }
-                        "op" => {
-                            e.1 = match v.as_str() {
-                                "is" => Some(Op::Is),
-                                "is_not" => Some(Op::IsNot),
-                                _ => None,
-                            }
-                        }
-                        // `tag:3` / `robot_group:5` (the value names its kind), or a bare id.
-                        "id" => match Field::parse_choice(&v) {
-                            Some((f, id)) => {
-                                e.0 = Some(f);
-                                e.2 = Some(id);
-                            }
-                            None => e.2 = v.parse().ok(),
-                        },
-                        _ => {}
-                    }
-                }
-            }
+            k => numbered_field(k, &v, &mut conds, &mut prio),
         }
     }
     p.conditions = conds.into_iter().collect();
@@ -287,7 +304,9 @@ fn to_step(id: i64, step: u8, error: Option<&str>) -> String {
 pub type Upload = Result<AttachmentRef, String>;
 
 /// Stores what a wizard step posted and says where the browser goes next (the next step, the
-/// same step with an error, or the list with a notice).
+/// same step with an error, or the list with a notice). Always keeps what was typed: a
+/// scheduled broadcast stays scheduled while it is still valid as one; anything else is kept
+/// as a draft (only a name is needed for that).
 pub async fn save(
     state: &AppState,
     user: &CurrentUser,
@@ -295,28 +314,85 @@ pub async fn save(
     upload: Option<Upload>,
 ) -> String {
     let now = state.clock.now();
-    let db = &state.db;
-    let mut was_scheduled = false;
-    let mut compose = match p.id {
-        Some(id) => match db.broadcast_for_edit(id).await {
-            Ok((c, status, _)) => {
-                if let Some(reason) = locked_reason(&status) {
-                    return to_step(id, p.step, Some(&reason));
-                }
-                was_scheduled = status == "scheduled";
-                c
-            }
-            Err(_) => return with_param("/", "error", "No such broadcast."),
-        },
-        None => Compose::default(),
+    let (mut compose, was_scheduled) = match load(state, p.id, p.step).await {
+        Ok(loaded) => loaded,
+        Err(to) => return to,
     };
-    // Merge what this step sent.
-    let mut problems: Vec<String> = Vec::new();
-    if let Some(n) = p.name {
-        compose.name = n;
+    let problems = merge(state, user, &p, upload, &mut compose).await;
+    let kept = if was_scheduled {
+        compose
+            .validate(Intent::Schedule, now)
+            .or_else(|_| compose.validate(Intent::Draft, now))
+    } else {
+        compose.validate(Intent::Draft, now)
+    };
+    let draft = match kept {
+        Ok(v) => v,
+        Err(errors) => return not_kept(p.id, &compose, &joined(errors)),
+    };
+    let id = match store(state, user, &p, &draft).await {
+        Ok(id) => id,
+        Err(to) => return to,
+    };
+    if let Some(first) = problems.first() {
+        return to_step(id, p.step, Some(first));
     }
-    if let Some(b) = p.body {
-        compose.body = b;
+    match p.go.as_str() {
+        "test" | "test_me" => test_from_wizard(state, user, id, &p, &compose).await,
+        "draft" => with_param(
+            "/",
+            "notice",
+            &if draft.status == Lifecycle::Scheduled {
+                format!("Saved “{}”; it is still scheduled.", draft.name)
+            } else {
+                format!("Saved the draft “{}”.", draft.name)
+            },
+        ),
+        "schedule" => schedule(state, user, id, &compose, Intent::Schedule).await,
+        "now" => schedule(state, user, id, &compose, Intent::SendNow).await,
+        go => next_step(id, p.step, go, &compose, now),
+    }
+}
+
+/// The messages of a failed validation, as one line.
+fn joined(errors: Vec<(&'static str, String)>) -> String {
+    errors
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The broadcast the step edits (or a new one) and whether it is scheduled now; or where to
+/// go instead when it cannot be edited.
+async fn load(state: &AppState, id: Option<i64>, step: u8) -> Result<(Compose, bool), String> {
+    let Some(id) = id else {
+        return Ok((Compose::default(), false));
+    };
+    match state.db.broadcast_for_edit(id).await {
+        Ok((c, status, _)) => match locked_reason(status) {
+            Some(reason) => Err(to_step(id, step, Some(&reason))),
+            None => Ok((c, status == Lifecycle::Scheduled)),
+        },
+        Err(_) => Err(with_param("/", "error", "No such broadcast.")),
+    }
+}
+
+/// Merges what this step sent into `compose`; the problems to show (a time that does not
+/// exist, a refused upload), which do not stop the rest from being kept.
+async fn merge(
+    state: &AppState,
+    user: &CurrentUser,
+    p: &Posted,
+    upload: Option<Upload>,
+    compose: &mut Compose,
+) -> Vec<String> {
+    let mut problems: Vec<String> = Vec::new();
+    if let Some(n) = &p.name {
+        compose.name = n.clone();
+    }
+    if let Some(b) = &p.body {
+        compose.body = b.clone();
     }
     if let Some(s) = &p.send_at {
         if s.trim().is_empty() {
@@ -329,36 +405,10 @@ pub async fn save(
         }
     }
     if let Some(m) = &p.matching {
-        compose.audience.matching = if m == "any" { Match::Any } else { Match::All };
-        let remove: Option<usize> = p.go.strip_prefix("remove_").and_then(|n| n.parse().ok());
-        compose.audience.conditions = p
-            .conditions
-            .iter()
-            .filter(|(n, _)| Some(*n) != remove)
-            .filter_map(|(_, (f, o, i))| {
-                Some(Condition {
-                    field: (*f)?,
-                    op: (*o)?,
-                    id: (*i)?,
-                })
-            })
-            .take(MAX_CONDITIONS)
-            .collect();
+        merge_audience(p, m, compose);
     }
     if p.attachments_shown {
-        // Files still listed, in their order: ones the draft had, and ones uploaded since.
-        let mut kept = Vec::new();
-        for id in p.attachments.iter().take(MAX_ATTACHMENTS) {
-            if kept.iter().any(|a: &AttachmentRef| &a.id == id) {
-                continue;
-            }
-            if let Some(a) = compose.attachments.iter().find(|a| &a.id == id) {
-                kept.push(a.clone());
-            } else if let Ok(Some(a)) = db.attachment(id).await {
-                kept.push(a);
-            }
-        }
-        compose.attachments = kept;
+        compose.attachments = listed_attachments(state, p, compose).await;
     }
     match upload {
         Some(Ok(a)) if compose.attachments.len() < MAX_ATTACHMENTS => compose.attachments.push(a),
@@ -377,55 +427,84 @@ pub async fn save(
         chosen.sort_by_key(|(_, n)| n.unwrap_or(usize::MAX));
         compose.channel_ids = chosen.into_iter().map(|(id, _)| id).collect();
     }
-    let intent = match p.go.as_str() {
-        "schedule" => Intent::Schedule,
-        "now" => Intent::SendNow,
-        _ => Intent::Draft,
-    };
-    // Always keep what was typed: a scheduled broadcast stays scheduled while it is still
-    // valid as one; anything else is kept as a draft (only a name is needed for that).
-    let kept = if was_scheduled {
-        compose
-            .validate(Intent::Schedule, now)
-            .or_else(|_| compose.validate(Intent::Draft, now))
+    problems
+}
+
+/// Step 2's rule: ALL or ANY and the complete condition rows, less one the person removed.
+fn merge_audience(p: &Posted, matching: &str, compose: &mut Compose) {
+    compose.audience.matching = if matching == "any" {
+        Match::Any
     } else {
-        compose.validate(Intent::Draft, now)
+        Match::All
     };
-    let draft = match kept {
-        Ok(v) => v,
-        Err(errors) => {
-            let message = errors
-                .into_iter()
-                .map(|(_, m)| m)
-                .collect::<Vec<_>>()
-                .join(" ");
-            let url = match p.id {
-                Some(id) => format!(
-                    "/broadcasts/{id}/edit?step=1&error={}",
-                    encode_component(&message)
-                ),
-                None => format!(
-                    "/broadcasts/new?error={}&body={}",
-                    encode_component(&message),
-                    encode_component(&compose.body)
-                ),
-            };
-            return url;
+    let remove: Option<usize> = p.go.strip_prefix("remove_").and_then(|n| n.parse().ok());
+    compose.audience.conditions = p
+        .conditions
+        .iter()
+        .filter(|(n, _)| Some(*n) != remove)
+        .filter_map(|(_, (f, o, i))| {
+            Some(Condition {
+                field: (*f)?,
+                op: (*o)?,
+                id: (*i)?,
+            })
+        })
+        .take(MAX_CONDITIONS)
+        .collect();
+}
+
+/// The files step 1 still lists, in their order: ones the draft had, and ones uploaded since.
+async fn listed_attachments(state: &AppState, p: &Posted, compose: &Compose) -> Vec<AttachmentRef> {
+    let mut kept = Vec::new();
+    for id in p.attachments.iter().take(MAX_ATTACHMENTS) {
+        if kept.iter().any(|a: &AttachmentRef| &a.id == id) {
+            continue;
         }
-    };
-    let id = match p.id {
-        Some(id) => match db.update_broadcast(id, &draft, user.id, now).await {
-            Ok(()) => id,
-            Err(ComposeError::Started(s)) => {
-                return to_step(id, p.step, locked_reason(&s).as_deref());
-            }
+        if let Some(a) = compose.attachments.iter().find(|a| &a.id == id) {
+            kept.push(a.clone());
+        } else if let Ok(Some(a)) = state.db.attachment(id).await {
+            kept.push(a);
+        }
+    }
+    kept
+}
+
+/// Where a step goes when not even a draft can be kept: back to the step with the messages
+/// (a new broadcast's form keeps the typed message).
+fn not_kept(id: Option<i64>, compose: &Compose, message: &str) -> String {
+    match id {
+        Some(id) => to_step(id, 1, Some(message)),
+        None => respond_fields(
+            "/broadcasts/new",
+            &[("error", message), ("body", &compose.body)],
+        ),
+    }
+}
+
+/// `path` with each field added to its query.
+fn respond_fields(path: &str, fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .fold(path.to_string(), |url, (k, v)| with_param(&url, k, v))
+}
+
+/// Stores the draft: an update of the broadcast, or a new one (once per form key, so a double
+/// submit creates one). Its id, or where to go when it could not be stored.
+async fn store(
+    state: &AppState,
+    user: &CurrentUser,
+    p: &Posted,
+    draft: &ValidBroadcast,
+) -> Result<i64, String> {
+    let (db, now) = (&state.db, state.clock.now());
+    match p.id {
+        Some(id) => match db.update_broadcast(id, draft, user.id, now).await {
+            Ok(()) => Ok(id),
+            Err(ComposeError::Started(s)) => Err(to_step(id, p.step, locked_reason(s).as_deref())),
             Err(e) => {
                 tracing::error!(error = ?e, "saving a draft failed");
-                return to_step(
-                    id,
-                    p.step,
-                    Some("The draft could not be saved; please try again."),
-                );
+                let retry = "The draft could not be saved; please try again.";
+                Err(to_step(id, p.step, Some(retry)))
             }
         },
         None => {
@@ -434,92 +513,90 @@ pub async fn save(
             } else {
                 crate::server::accounts::auth::new_session_token()[..32].to_string()
             };
-            match db.create_broadcast(&draft, user.id, &key, now).await {
-                Ok((id, _)) => id,
+            match db.create_broadcast(draft, user.id, &key, now).await {
+                Ok((id, _)) => Ok(id),
                 Err(e) => {
                     tracing::error!(error = ?e, "creating a draft failed");
-                    return with_param(
-                        "/broadcasts/new",
-                        "error",
-                        "The draft could not be saved; please try again.",
-                    );
+                    let retry = "The draft could not be saved; please try again.";
+                    Err(with_param("/broadcasts/new", "error", retry))
                 }
             }
         }
+    }
+}
+
+/// "Send a test" (to a typed customer, or to the signed-in person): back to the step with the
+/// outcome, the typed recipient kept.
+async fn test_from_wizard(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    p: &Posted,
+    compose: &Compose,
+) -> String {
+    use super::test_send::{Who, test_send};
+    let who = if p.go == "test_me" {
+        Who::Me
+    } else {
+        Who::Typed(p.test_to.clone().unwrap_or_default())
     };
-    if let Some(first) = problems.first() {
-        return to_step(id, p.step, Some(first));
+    let back = format!("/broadcasts/{id}/edit?step={}", p.step);
+    let mut url = match test_send(state, user, Some(id), compose, who).await {
+        Ok(notice) => with_param(&back, "notice", &notice),
+        Err(e) => with_param(&back, "error", &e),
+    };
+    if let Some(t) = &p.test_to {
+        url = with_param(&url, "test_to", t);
     }
-    if p.go == "test" || p.go == "test_me" {
-        let who = if p.go == "test_me" {
-            super::test_send::Who::Me
-        } else {
-            super::test_send::Who::Typed(p.test_to.clone().unwrap_or_default())
-        };
-        let back = format!("/broadcasts/{id}/edit?step={}", p.step);
-        let mut url = back.clone();
-        match super::test_send::test_send(state, user, Some(id), &compose, who).await {
-            Ok(notice) => url.push_str(&format!("&notice={}", encode_component(&notice))),
-            Err(e) => url.push_str(&format!("&error={}", encode_component(&e))),
-        }
-        if let Some(t) = &p.test_to {
-            url.push_str(&format!("&test_to={}", encode_component(t)));
-        }
-        return url;
-    }
-    let next = match p.go.as_str() {
-        "next" => p.step.saturating_add(1).min(3),
-        "back" => p.step.saturating_sub(1).max(1),
-        "draft" => {
-            return with_param(
-                "/",
-                "notice",
-                &if draft.status == "scheduled" {
-                    format!("Saved “{}”; it is still scheduled.", draft.name)
-                } else {
-                    format!("Saved the draft “{}”.", draft.name)
-                },
-            );
-        }
-        "schedule" | "now" => {
-            return match compose.validate(intent, now) {
-                Ok(v) => match db.update_broadcast(id, &v, user.id, now).await {
-                    Ok(()) => {
-                        state.dispatcher.poke();
-                        let notice = if intent == Intent::SendNow {
-                            format!("“{}” is being sent now.", v.name)
-                        } else {
-                            format!(
-                                "“{}” is scheduled for {}.",
-                                v.name,
-                                v.scheduled_at
-                                    .map(|t| timefmt::local(t, timefmt::zone(&user.time_zone)))
-                                    .unwrap_or_default()
-                            )
-                        };
-                        format!("/?notice={}", encode_component(&notice))
-                    }
-                    Err(e) => to_step(id, 3, Some(&compose_error(e).to_string())),
-                },
-                Err(errors) => {
-                    let (field, _) = errors[0];
-                    let step = match field {
-                        "name" | "body" | "scheduled_at" => 1,
-                        _ => 3,
-                    };
-                    let message = errors
-                        .into_iter()
-                        .map(|(_, m)| m)
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                    to_step(id, step, Some(&message))
-                }
+    url
+}
+
+/// "Schedule" or "Send now": the whole broadcast checked, stored as scheduled, the dispatcher
+/// woken; back to the list with a notice, or to the step that needs fixing.
+async fn schedule(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    compose: &Compose,
+    intent: Intent,
+) -> String {
+    let now = state.clock.now();
+    let v = match compose.validate(intent, now) {
+        Ok(v) => v,
+        Err(errors) => {
+            let step = match errors[0].0 {
+                "name" | "body" | "scheduled_at" => 1,
+                _ => 3,
             };
+            return to_step(id, step, Some(&joined(errors)));
         }
-        _ => p.step,
     };
-    // Step 1 checks its own fields before moving on.
-    if p.step == 1 && next > 1 {
+    if let Err(e) = state.db.update_broadcast(id, &v, user.id, now).await {
+        return to_step(id, 3, Some(&compose_error(e).to_string()));
+    }
+    state.dispatcher.poke();
+    let notice = if intent == Intent::SendNow {
+        format!("“{}” is being sent now.", v.name)
+    } else {
+        format!(
+            "“{}” is scheduled for {}.",
+            v.name,
+            v.scheduled_at
+                .map(|t| timefmt::local(t, timefmt::zone(&user.time_zone)))
+                .unwrap_or_default()
+        )
+    };
+    with_param("/", "notice", &notice)
+}
+
+/// "Next", "Back" or staying on the step; step 1 checks its own fields before moving on.
+fn next_step(id: i64, step: u8, go: &str, compose: &Compose, now: DateTime<Utc>) -> String {
+    let next = match go {
+        "next" => step.saturating_add(1).min(3),
+        "back" => step.saturating_sub(1).max(1),
+        _ => step,
+    };
+    if step == 1 && next > 1 {
         let check = compose
             .validate(Intent::SendNow, now)
             .err()

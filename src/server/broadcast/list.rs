@@ -2,7 +2,7 @@
 
 use crate::model::AppError;
 use crate::model::list_query::{PageAnchor, RawListParams};
-use crate::model::{BroadcastRow, CurrentUser, ListPage, ListQuery};
+use crate::model::{BroadcastRow, CurrentUser, Lifecycle, ListPage, ListQuery};
 use crate::server::AppState;
 use crate::server::db::{BroadcastRecord, PauseError};
 use crate::server::timefmt;
@@ -63,7 +63,7 @@ pub fn live_state(r: &BroadcastRecord) -> crate::model::LiveState {
         total: r.audience_total,
         sent: r.sent_count,
         failed: r.failed_count,
-        missed: r.missed_at.is_some() && r.status == "scheduled",
+        missed: r.missed_at.is_some() && r.status == Lifecycle::Scheduled,
     }
 }
 

@@ -2,7 +2,7 @@
 //! table, and "Retry failed".
 
 use crate::model::AppError;
-use crate::model::CurrentUser;
+use crate::model::{CurrentUser, Lifecycle};
 use crate::server::AppState;
 use crate::server::db::BroadcastRecord;
 use crate::server::timefmt;
@@ -44,7 +44,7 @@ pub async fn results(
     let minutes = db.timeline(id).await?;
     // While it sends, the chart runs to now; afterwards to its last event.
     let last = minutes.last().map(|m| m.0).unwrap_or(0);
-    let until = if r.status == "sending" {
+    let until = if r.status == Lifecycle::Sending {
         last.max(crate::server::db::minute_of(chrono::Utc::now()))
     } else {
         last
@@ -137,9 +137,7 @@ pub async fn recipients(
         assignees: db.staff_names().await?,
         channels: db.broadcast_channels(id).await?,
         failed: record.failed_count,
-        can_retry: viewer.role.can_edit()
-            && matches!(record.status.as_str(), "sent" | "failed")
-            && record.failed_count > 0,
+        can_retry: viewer.role.can_edit() && record.status.finished() && record.failed_count > 0,
         filter,
     })
 }

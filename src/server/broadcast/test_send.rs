@@ -26,10 +26,6 @@ pub async fn test_send(
     who: Who,
 ) -> Result<String, String> {
     use crate::server::channels::{SendError, adapter, send};
-    let unavailable = |e: crate::server::db::DbError| {
-        tracing::error!(error = ?e, "test send lookup failed");
-        "The test could not be sent; please try again.".to_string()
-    };
     let db = &state.db;
     if compose.body.trim().is_empty() && compose.attachments.is_empty() {
         return Err("Write the message or attach a file before sending a test.".into());
@@ -37,68 +33,11 @@ pub async fn test_send(
     if let Some(p) = crate::model::personalize::problem(&compose.body) {
         return Err(p);
     }
-    let ids = match &who {
-        Who::Me => db
-            .find_customers(&user.email, 2)
-            .await
-            .map_err(unavailable)?,
-        Who::Typed(t) => db.find_customers(t, 2).await.map_err(unavailable)?,
-    };
-    let id = match (ids.as_slice(), &who) {
-        ([one], _) => *one,
-        ([], Who::Me) => {
-            return Err(format!(
-                "No customer has your email ({}). Add yourself on the Customers page, or send the test to a customer you choose.",
-                user.email
-            ));
-        }
-        ([], Who::Typed(t)) if t.trim().is_empty() => {
-            return Err(
-                "Enter the name, phone or email of the customer to send the test to.".into(),
-            );
-        }
-        ([], Who::Typed(t)) => {
-            return Err(format!(
-                "No customer is called or has the phone or email “{}”. Enter it exactly as on the Customers page.",
-                t.trim()
-            ));
-        }
-        (_, _) => {
-            return Err(
-                "Several customers have that name; enter their phone or email instead.".into(),
-            );
-        }
-    };
+    let id = customer(state, user, &who).await?;
     let Some(recipient) = db.recipient(id).await.map_err(unavailable)? else {
         return Err("That customer no longer exists.".into());
     };
-    let channels = db.enabled_channels().await.map_err(unavailable)?;
-    let picked: Vec<(i64, String, ChannelKind)> = compose
-        .channel_ids
-        .iter()
-        .filter_map(|cid| {
-            channels
-                .iter()
-                .find(|c| c.id == *cid)
-                .map(|c| (c.id, c.name.clone(), c.kind))
-        })
-        .collect();
-    if picked.is_empty() {
-        return Err("Pick a channel first: the test goes out the way the broadcast will.".into());
-    }
-    let kinds: Vec<ChannelKind> = picked.iter().map(|(_, _, k)| *k).collect();
-    let everyone = AudienceRule::default();
-    let Some(kind) = everyone.reaches(&recipient.facts(), &kinds) else {
-        return Err(format!(
-            "{} cannot be reached on the picked channels (no address there, or opted out).",
-            recipient.name
-        ));
-    };
-    let (channel_id, channel_name, _) = picked
-        .iter()
-        .find(|(_, _, k)| *k == kind)
-        .cloned()
-        .expect("the reached kind is a picked one");
+    let (channel_id, channel_name, kind) = channel(state, compose, &recipient).await?;
     let Some((_, config)) = db
         .channel_kind_and_config(channel_id)
         .await
@@ -113,22 +52,7 @@ pub async fn test_send(
         ));
     };
     let body = crate::model::personalize::render(&compose.body, &recipient.name);
-    let message = send::outgoing(
-        send::Message {
-            idempotency_key: format!(
-                "test-{}-{}",
-                broadcast.unwrap_or(0),
-                &crate::server::accounts::auth::new_session_token()[..16]
-            ),
-            body: body.clone(),
-            attachments: &compose.attachments,
-            subject: &compose.name,
-        },
-        &recipient,
-        kind,
-        address.clone(),
-        &state.links,
-    );
+    let message = test_message(state, broadcast, compose, &recipient, kind, &address, &body);
     let channel = adapter(
         channel_id,
         kind,
@@ -173,4 +97,110 @@ pub async fn test_send(
             recipient.name
         )),
     }
+}
+
+/// The one customer `who` names.
+async fn customer(state: &AppState, user: &CurrentUser, who: &Who) -> Result<i64, String> {
+    let db = &state.db;
+    let ids = match who {
+        Who::Me => db.find_customers(&user.email, 2).await,
+        Who::Typed(t) => db.find_customers(t, 2).await,
+    }
+    .map_err(unavailable)?;
+    let id = match (ids.as_slice(), who) {
+        ([one], _) => *one,
+        ([], Who::Me) => {
+            return Err(format!(
+                "No customer has your email ({}). Add yourself on the Customers page, or send the test to a customer you choose.",
+                user.email
+            ));
+        }
+        ([], Who::Typed(t)) if t.trim().is_empty() => {
+            return Err(
+                "Enter the name, phone or email of the customer to send the test to.".into(),
+            );
+        }
+        ([], Who::Typed(t)) => {
+            return Err(format!(
+                "No customer is called or has the phone or email “{}”. Enter it exactly as on the Customers page.",
+                t.trim()
+            ));
+        }
+        (_, _) => {
+            return Err(
+                "Several customers have that name; enter their phone or email instead.".into(),
+            );
+        }
+    };
+    Ok(id)
+}
+
+/// The first picked channel that reaches `recipient`: (id, name, kind).
+async fn channel(
+    state: &AppState,
+    compose: &Compose,
+    recipient: &crate::server::db::Recipient,
+) -> Result<(i64, String, ChannelKind), String> {
+    let db = &state.db;
+    let channels = db.enabled_channels().await.map_err(unavailable)?;
+    let picked: Vec<(i64, String, ChannelKind)> = compose
+        .channel_ids
+        .iter()
+        .filter_map(|cid| {
+            channels
+                .iter()
+                .find(|c| c.id == *cid)
+                .map(|c| (c.id, c.name.clone(), c.kind))
+        })
+        .collect();
+    if picked.is_empty() {
+        return Err("Pick a channel first: the test goes out the way the broadcast will.".into());
+    }
+    let kinds: Vec<ChannelKind> = picked.iter().map(|(_, _, k)| *k).collect();
+    let everyone = AudienceRule::default();
+    let Some(kind) = everyone.reaches(&recipient.facts(), &kinds) else {
+        return Err(format!(
+            "{} cannot be reached on the picked channels (no address there, or opted out).",
+            recipient.name
+        ));
+    };
+    picked
+        .into_iter()
+        .find(|(_, _, k)| *k == kind)
+        .ok_or_else(|| "The channel reaching them is not a picked one.".to_string())
+}
+
+/// The test message for `recipient`, with a key of its own (a test is never a replay).
+fn test_message(
+    state: &AppState,
+    broadcast: Option<i64>,
+    compose: &Compose,
+    recipient: &crate::server::db::Recipient,
+    kind: ChannelKind,
+    address: &str,
+    body: &str,
+) -> crate::server::channels::Outgoing {
+    use crate::server::channels::send;
+    send::outgoing(
+        send::Message {
+            idempotency_key: format!(
+                "test-{}-{}",
+                broadcast.unwrap_or(0),
+                &crate::server::accounts::auth::new_session_token()[..16]
+            ),
+            body: body.to_string(),
+            attachments: &compose.attachments,
+            subject: &compose.name,
+        },
+        recipient,
+        kind,
+        address.to_string(),
+        &state.links,
+    )
+}
+
+/// What to say when the database fails during a test send (the cause is logged).
+fn unavailable(e: crate::server::db::DbError) -> String {
+    tracing::error!(error = ?e, "test send lookup failed");
+    "The test could not be sent; please try again.".to_string()
 }

@@ -161,108 +161,133 @@ pub async fn apply(
     posted: &[(String, String)],
 ) -> Result<String, String> {
     let get = |k: &str| posted.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let now = state.clock.now();
     let id = get("id").and_then(|v| v.parse::<i64>().ok());
-    let name = get("name").unwrap_or("").trim().to_string();
-    let action = get("action").and_then(ChannelAction::parse);
-    {
-        match (action, id) {
-            (Some(ChannelAction::Create), _) => {
-                let kind = get("kind")
-                    .and_then(ChannelKind::parse)
-                    .ok_or("Choose the kind of channel.")?;
-                if name.is_empty() || name.chars().count() > 100 {
-                    return Err("Enter a name of up to 100 characters.".into());
-                }
-                let rate = rate(get("rate"), kind)?;
-                // The connect form names each kind's fields apart (several kinds have a base URL).
-                let (config, _) = merge(kind, "{}", posted, &format!("cfg_{}_", kind.as_str()))?;
-                let new = NewChannel {
-                    kind: kind.as_str().into(),
-                    name: name.clone(),
-                    config_json: config,
-                    rate_per_sec: rate,
-                };
-                let audit = AuditEntry::new(now, Some(user.id), "channel", "channel", None)
-                    .detail(format!("connected {} {name}", kind.as_str()));
-                state.db.connect_channel(&new, &audit).await.map_err(|e| {
-                    tracing::warn!(error = ?e, "connecting a channel failed");
-                    "Nothing was saved: is that name taken already?".to_string()
-                })?;
-                Ok(format!("Connected “{name}”."))
-            }
-            (Some(action @ (ChannelAction::Update | ChannelAction::Toggle)), Some(id)) => {
-                let Some(record) = state
-                    .db
-                    .channel(id)
-                    .await
-                    .map_err(|_| "The channel could not be read.")?
-                else {
-                    return Err("That channel no longer exists.".into());
-                };
-                let ChannelRecord {
-                    kind,
-                    name: old_name,
-                    config,
-                    enabled,
-                    rate_per_sec: old_rate,
-                    ..
-                } = record;
-                let kind = ChannelKind::parse(&kind).ok_or("Unknown channel kind.")?;
-                let (name, config, enabled, rate, what) = if action == ChannelAction::Toggle {
-                    let what = if enabled { "disabled" } else { "enabled" };
-                    (old_name, config, !enabled, old_rate, what.to_string())
-                } else {
-                    if name.is_empty() || name.chars().count() > 100 {
-                        return Err("Enter a name of up to 100 characters.".into());
-                    }
-                    let rate = rate(get("rate"), kind)?;
-                    let (config, changed) = merge(kind, &config, posted, "cfg_")?;
-                    let what = format!("changed {}", changed.join(", "));
-                    (name, config, enabled, rate, what)
-                };
-                state
-                    .db
-                    .update_channel(id, &name, &config, enabled, rate, user.id, &what, now)
-                    .await
-                    .map_err(|e| {
-                        tracing::warn!(error = ?e, "changing a channel failed");
-                        "Nothing was saved: is that name taken already?".to_string()
-                    })?;
-                state.dispatcher.forget_channels();
-                state.ingest.forget_channels();
-                Ok(match action {
-                    ChannelAction::Toggle if enabled => format!("Enabled “{name}”."),
-                    ChannelAction::Toggle => {
-                        format!("Disabled “{name}”: broadcasts no longer offer it.")
-                    }
-                    _ => format!("Saved “{name}”."),
-                })
-            }
-            (Some(ChannelAction::Test), Some(id)) => {
-                let Some(ChannelRecord { name, enabled, .. }) = state
-                    .db
-                    .channel(id)
-                    .await
-                    .map_err(|_| "The channel could not be read.")?
-                else {
-                    return Err("That channel no longer exists.".into());
-                };
-                if !enabled {
-                    return Err(format!("“{name}” is disabled: enable it to send a test."));
-                }
-                let compose = Compose {
-                    name: "Channel test".into(),
-                    body: "Test message from Herald ✔ (sent from the channels page)".into(),
-                    channel_ids: vec![id],
-                    ..Default::default()
-                };
-                let who = test_send::Who::Typed(get("test_to").unwrap_or("").to_string());
-                test_send::test_send(state, user, None, &compose, who).await
-            }
-            _ => Err("The request was not understood.".into()),
+    match (get("action").and_then(ChannelAction::parse), id) {
+        (Some(ChannelAction::Create), _) => connect(state, user, posted).await,
+        (Some(action @ (ChannelAction::Update | ChannelAction::Toggle)), Some(id)) => {
+            change(state, user, id, action, posted).await
         }
+        (Some(ChannelAction::Test), Some(id)) => {
+            test(state, user, id, get("test_to").unwrap_or("")).await
+        }
+        _ => Err("The request was not understood.".into()),
     }
+}
+
+/// The first posted value of `key`.
+fn field<'a>(posted: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    posted
+        .iter()
+        .find(|(n, _)| n == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A channel's name as posted, checked.
+fn posted_name(posted: &[(String, String)]) -> Result<String, String> {
+    let name = field(posted, "name").unwrap_or("").trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err("Enter a name of up to 100 characters.".into());
+    }
+    Ok(name)
+}
+
+/// Connects a new channel from the connect form.
+async fn connect(
+    state: &AppState,
+    user: &CurrentUser,
+    posted: &[(String, String)],
+) -> Result<String, String> {
+    let kind = field(posted, "kind")
+        .and_then(ChannelKind::parse)
+        .ok_or("Choose the kind of channel.")?;
+    let name = posted_name(posted)?;
+    let rate = rate(field(posted, "rate"), kind)?;
+    // The connect form names each kind's fields apart (several kinds have a base URL).
+    let (config, _) = merge(kind, "{}", posted, &format!("cfg_{}_", kind.as_str()))?;
+    let new = NewChannel {
+        kind: kind.as_str().into(),
+        name: name.clone(),
+        config_json: config,
+        rate_per_sec: rate,
+    };
+    let audit = AuditEntry::new(state.clock.now(), Some(user.id), "channel", "channel", None)
+        .detail(format!("connected {} {name}", kind.as_str()));
+    state.db.connect_channel(&new, &audit).await.map_err(|e| {
+        tracing::warn!(error = ?e, "connecting a channel failed");
+        "Nothing was saved: is that name taken already?".to_string()
+    })?;
+    Ok(format!("Connected “{name}”."))
+}
+
+/// The stored channel `id`, or why not.
+async fn stored(state: &AppState, id: i64) -> Result<ChannelRecord, String> {
+    match state.db.channel(id).await {
+        Ok(Some(record)) => Ok(record),
+        Ok(None) => Err("That channel no longer exists.".into()),
+        Err(_) => Err("The channel could not be read.".into()),
+    }
+}
+
+/// Saves a changed channel, or enables/disables it; the dispatcher and the webhooks forget
+/// what they cached of it.
+async fn change(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    action: ChannelAction,
+    posted: &[(String, String)],
+) -> Result<String, String> {
+    let ChannelRecord {
+        kind,
+        name: old_name,
+        config,
+        enabled,
+        rate_per_sec: old_rate,
+        ..
+    } = stored(state, id).await?;
+    let kind = ChannelKind::parse(&kind).ok_or("Unknown channel kind.")?;
+    let (name, config, enabled, rate, what) = if action == ChannelAction::Toggle {
+        let what = if enabled { "disabled" } else { "enabled" };
+        (old_name, config, !enabled, old_rate, what.to_string())
+    } else {
+        let name = posted_name(posted)?;
+        let rate = rate(field(posted, "rate"), kind)?;
+        let (config, changed) = merge(kind, &config, posted, "cfg_")?;
+        let what = format!("changed {}", changed.join(", "));
+        (name, config, enabled, rate, what)
+    };
+    let now = state.clock.now();
+    state
+        .db
+        .update_channel(id, &name, &config, enabled, rate, user.id, &what, now)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = ?e, "changing a channel failed");
+            "Nothing was saved: is that name taken already?".to_string()
+        })?;
+    state.dispatcher.forget_channels();
+    state.ingest.forget_channels();
+    Ok(match action {
+        ChannelAction::Toggle if enabled => format!("Enabled “{name}”."),
+        ChannelAction::Toggle => format!("Disabled “{name}”: broadcasts no longer offer it."),
+        _ => format!("Saved “{name}”."),
+    })
+}
+
+/// A test message on channel `id` to the customer `to` names.
+async fn test(state: &AppState, user: &CurrentUser, id: i64, to: &str) -> Result<String, String> {
+    let ChannelRecord { name, enabled, .. } = stored(state, id).await?;
+    if !enabled {
+        return Err(format!("“{name}” is disabled: enable it to send a test."));
+    }
+    let compose = Compose {
+        name: "Channel test".into(),
+        body: "Test message from Herald ✔ (sent from the channels page)".into(),
+        channel_ids: vec![id],
+        ..Default::default()
+    };
+    let who = test_send::Who::Typed(to.to_string());
+    test_send::test_send(state, user, None, &compose, who).await
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use crate::model::delivery::DeliveryState;
 use crate::model::results::RecipientFilter;
 use crate::model::{CustomerAnchor, CustomerQuery};
 use crate::server::db::{CustomerRecord, Db, RecipientAnchor};
@@ -184,8 +185,8 @@ async fn recipient_batch(
     for r in &rows {
         let cells = [
             r.name.clone(),
-            crate::model::results::state_label(&r.state).to_string(),
-            if r.state == "failed" {
+            crate::model::results::state_label(r.state).to_string(),
+            if r.state == DeliveryState::Failed {
                 r.error.clone().unwrap_or_default()
             } else {
                 String::new()

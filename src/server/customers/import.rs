@@ -106,37 +106,25 @@ pub fn check_row(
     if name.is_empty() || name.chars().count() > 200 {
         return fail("the name is empty or longer than 200 characters".into());
     }
-    let phone = match optional(Column::Phone, parse_phone) {
-        Ok(p) => p,
+    let addresses = (|| {
+        Ok::<_, String>((
+            optional(Column::Phone, parse_phone)?,
+            optional(Column::Email, parse_email)?,
+            optional(Column::TelegramChatId, parse_telegram_chat_id)?,
+            optional(Column::WhatsappId, parse_whatsapp_id)?,
+        ))
+    })();
+    let (phone, email, telegram_chat_id, whatsapp_id) = match addresses {
+        Ok(a) => a,
         Err(e) => return fail(e),
     };
-    let email = match optional(Column::Email, parse_email) {
-        Ok(e) => e,
-        Err(e) => return fail(e),
+    let (tags, groups) = match (
+        label_list(get(Column::Tags), Column::Tags),
+        label_list(get(Column::RobotGroups), Column::RobotGroups),
+    ) {
+        (Ok(t), Ok(g)) => (t, g),
+        (Err(e), _) | (_, Err(e)) => return fail(e),
     };
-    let telegram_chat_id = match optional(Column::TelegramChatId, parse_telegram_chat_id) {
-        Ok(t) => t,
-        Err(e) => return fail(e),
-    };
-    let whatsapp_id = match optional(Column::WhatsappId, parse_whatsapp_id) {
-        Ok(w) => w,
-        Err(e) => return fail(e),
-    };
-    let mut lists = [Vec::new(), Vec::new()];
-    for (list, col) in lists.iter_mut().zip([Column::Tags, Column::RobotGroups]) {
-        for item in get(col).split([';', ',']).map(str::trim) {
-            if item.chars().count() > 100 {
-                return fail(format!(
-                    "the {} “{item}” is longer than 100 characters",
-                    col.label().to_lowercase()
-                ));
-            }
-            if !item.is_empty() && !list.iter().any(|x| x == item) {
-                list.push(item.to_string());
-            }
-        }
-    }
-    let [tags, groups] = lists;
     let assignee_email = some(get(Column::AssigneeEmail)).map(|a| a.to_lowercase());
     if let Some(a) = &assignee_email
         && !is_staff(a)
@@ -172,6 +160,23 @@ pub fn check_row(
         time_zone,
         opted_out,
     })
+}
+
+/// A cell of tag or robot group names (`;` or `,` between them), each once.
+fn label_list(cell: &str, col: Column) -> Result<Vec<String>, String> {
+    let mut list: Vec<String> = Vec::new();
+    for item in cell.split([';', ',']).map(str::trim) {
+        if item.chars().count() > 100 {
+            return Err(format!(
+                "the {} “{item}” is longer than 100 characters",
+                col.label().to_lowercase()
+            ));
+        }
+        if !item.is_empty() && !list.iter().any(|x| x == item) {
+            list.push(item.to_string());
+        }
+    }
+    Ok(list)
 }
 
 fn csv_reader<R: Read>(input: R) -> csv::Reader<R> {

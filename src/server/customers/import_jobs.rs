@@ -297,6 +297,65 @@ async fn receive(
     }
 }
 
+/// Runs the import of `job` in the background, audited, and leaves its outcome in the job
+/// for the page to show.
+fn start(state: &AppState, user_id: i64, job: Arc<Job>, mapping: Mapping, skip_bad: bool) {
+    let db = state.db.clone();
+    let now = state.clock.now();
+    tokio::spawn(async move {
+        let result =
+            import::run(&db, &job.path, mapping, skip_bad, job.progress.clone(), now).await;
+        let detail = match &result {
+            Ok(o) => format!(
+                "{}: {} created, {} updated, {} lines skipped",
+                job.file_name, o.created, o.updated, o.skipped
+            ),
+            Err(e) => format!("{}: nothing imported ({e})", job.file_name),
+        };
+        // Written after the import's own transaction: a failed import is audited too.
+        let audit = AuditEntry::new(now, Some(user_id), "import", "customers", None).detail(detail);
+        if let Err(e) = db.audit(&audit).await {
+            tracing::error!(error = ?e, "audit of an import failed");
+        }
+        let next = finished(result);
+        let _ = std::fs::remove_file(&job.path);
+        if let Ok(mut st) = job.state.lock() {
+            *st = next;
+        }
+    });
+}
+
+/// What the page shows once an import has run.
+fn finished(result: Result<Outcome, Failure>) -> JobState {
+    match result {
+        Ok(o) => JobState::Done(o),
+        Err(Failure::Lines { count, errors }) => JobState::Failed {
+            message: format!(
+                "{count} line{} cannot be imported, so nothing was imported. Fix {} and upload the file again, or import again choosing to skip bad lines.",
+                if count == 1 { "" } else { "s" },
+                if count == 1 { "it" } else { "them" }
+            ),
+            bad_lines: count,
+            errors,
+        },
+        Err(Failure::File(m)) => JobState::Failed {
+            message: format!("Nothing was imported: {m}"),
+            bad_lines: 0,
+            errors: Vec::new(),
+        },
+        Err(Failure::Db(e)) => {
+            tracing::error!(error = ?e, "customer import failed");
+            JobState::Failed {
+                message:
+                    "Nothing was imported: the database failed during the import. Please try again."
+                        .into(),
+                bad_lines: 0,
+                errors: Vec::new(),
+            }
+        }
+    }
+}
+
 /// The preview's form for import `id` (`col_N` choices, `skip_bad`, and `action`: `check` to
 /// show the preview with these choices, `start`, or `discard`); where the browser goes next.
 pub async fn choose(
@@ -305,7 +364,6 @@ pub async fn choose(
     id: &str,
     fields: &[(String, String)],
 ) -> String {
-    let user = user.clone();
     let imports = state.imports.clone();
     let Some(job) = imports.get(id) else {
         return back_to_upload(
@@ -355,55 +413,7 @@ pub async fn choose(
             }
         };
         *st = JobState::Running;
-        let db = state.db.clone();
-        let job = job.clone();
-        let now = state.clock.now();
-        tokio::spawn(async move {
-            let result =
-                import::run(&db, &job.path, mapping, skip_bad, job.progress.clone(), now).await;
-            let detail = match &result {
-                Ok(o) => format!(
-                    "{}: {} created, {} updated, {} lines skipped",
-                    job.file_name, o.created, o.updated, o.skipped
-                ),
-                Err(e) => format!("{}: nothing imported ({e})", job.file_name),
-            };
-            // Written after the import's own transaction: a failed import is audited too.
-            let audit =
-                AuditEntry::new(now, Some(user.id), "import", "customers", None).detail(detail);
-            if let Err(e) = db.audit(&audit).await {
-                tracing::error!(error = ?e, "audit of an import failed");
-            }
-            let next = match result {
-                Ok(o) => JobState::Done(o),
-                Err(Failure::Lines { count, errors }) => JobState::Failed {
-                    message: format!(
-                        "{count} line{} cannot be imported, so nothing was imported. Fix {} and upload the file again, or import again choosing to skip bad lines.",
-                        if count == 1 { "" } else { "s" },
-                        if count == 1 { "it" } else { "them" }
-                    ),
-                    bad_lines: count,
-                    errors,
-                },
-                Err(Failure::File(m)) => JobState::Failed {
-                    message: format!("Nothing was imported: {m}"),
-                    bad_lines: 0,
-                    errors: Vec::new(),
-                },
-                Err(Failure::Db(e)) => {
-                    tracing::error!(error = ?e, "customer import failed");
-                    JobState::Failed {
-                        message: "Nothing was imported: the database failed during the import. Please try again.".into(),
-                        bad_lines: 0,
-                        errors: Vec::new(),
-                    }
-                }
-            };
-            let _ = std::fs::remove_file(&job.path);
-            if let Ok(mut st) = job.state.lock() {
-                *st = next;
-            }
-        });
+        start(state, user.id, job.clone(), mapping, skip_bad);
     }
     page
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Db, DbError, Dialect, audit_in, on_pool, search};
 use crate::model::list_query::{PAGE_SIZE, PageAnchor};
-use crate::model::{BroadcastStatus, Cursor, ListQuery, SortDir, SortKey};
+use crate::model::{BroadcastStatus, Cursor, Lifecycle, ListQuery, SortDir, SortKey};
 
 /// A broadcast as stored (the columns the list and the toggle need).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -12,7 +12,7 @@ pub struct BroadcastRecord {
     pub id: i64,
     pub name: String,
     pub body: String,
-    pub status: String,
+    pub status: Lifecycle,
     pub paused: bool,
     pub scheduled_at: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
@@ -33,10 +33,9 @@ pub struct BroadcastRecord {
 }
 
 impl BroadcastRecord {
-    /// The status people see; stored values are constrained by the schema, so an unknown
-    /// one means a newer schema wrote it and reads as Draft rather than failing the page.
+    /// The status people see.
     pub fn display_status(&self) -> BroadcastStatus {
-        BroadcastStatus::from_stored(&self.status, self.paused).unwrap_or(BroadcastStatus::Draft)
+        BroadcastStatus::from_stored(self.status, self.paused)
     }
 
     /// This row's position for keyset pagination under `sort`.
@@ -63,8 +62,7 @@ pub(crate) const COLUMNS: &str = "id, name, body, status, paused, scheduled_at, 
 pub struct NewBroadcast {
     pub name: String,
     pub body: String,
-    /// Stored lifecycle state: draft, scheduled, sending, sent, failed or cancelled.
-    pub status: String,
+    pub status: Lifecycle,
     pub paused: bool,
     pub audience_json: String,
     pub channel_ids_json: String,
@@ -162,7 +160,7 @@ macro_rules! insert_broadcasts_query {
         qb.push_values($rows, |mut row, b: &NewBroadcast| {
             row.push_bind(&b.name)
                 .push_bind(&b.body)
-                .push_bind(&b.status)
+                .push_bind(b.status)
                 .push_bind(b.paused)
                 .push_bind(&b.audience_json)
                 .push_bind(&b.channel_ids_json)

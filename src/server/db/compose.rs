@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Db, DbError, audit_in, on_pool};
+use crate::model::Lifecycle;
 use crate::model::compose::{AttachmentRef, ValidBroadcast};
 
 /// Why a save did not happen.
@@ -13,7 +14,7 @@ pub enum ComposeError {
     NotFound,
     /// It has started (or finished, or was cancelled): it can be paused, cancelled or copied.
     #[error("this broadcast is {0}: it can no longer be edited; copy it instead")]
-    Started(String),
+    Started(Lifecycle),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -71,7 +72,7 @@ impl Db {
             .await?;
             let result = match id {
                 Some(id) => {
-                    audit_in!(tx, now, created_by, "create", "broadcast", id, b.status)?;
+                    audit_in!(tx, now, created_by, "create", "broadcast", id, b.status.as_str())?;
                     (id, true)
                 }
                 None => {
@@ -120,7 +121,7 @@ impl Db {
             .await?
             .rows_affected();
             if n == 0 {
-                let status: Option<String> = sqlx::query_scalar("SELECT status FROM broadcasts WHERE id = $1")
+                let status: Option<Lifecycle> = sqlx::query_scalar("SELECT status FROM broadcasts WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&mut *tx)
                     .await?;
@@ -132,7 +133,7 @@ impl Db {
                     Some(s) => ComposeError::Started(s),
                 });
             }
-            audit_in!(tx, now, by, "edit", "broadcast", id, b.status)?;
+            audit_in!(tx, now, by, "edit", "broadcast", id, b.status.as_str())?;
             tx.commit().await?;
         });
         Ok(())
@@ -174,14 +175,14 @@ impl Db {
     pub async fn broadcast_for_edit(
         &self,
         id: i64,
-    ) -> Result<(crate::model::compose::Compose, String, Option<i64>), ComposeError> {
+    ) -> Result<(crate::model::compose::Compose, Lifecycle, Option<i64>), ComposeError> {
         type Row = (
             String,
             String,
             String,
             String,
             Option<DateTime<Utc>>,
-            String,
+            Lifecycle,
             Option<i64>,
             String,
         );

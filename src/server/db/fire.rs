@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::audience::{AudienceBind, Builder};
 use super::{Db, DbError, Dialect, audit_in, on_pool};
+use crate::model::Lifecycle;
 use crate::model::audience::AudienceRule;
 use crate::model::channel::ChannelKind;
 
@@ -260,7 +261,7 @@ impl Db {
     pub async fn mark_finished(
         &self,
         id: i64,
-        status: &str,
+        status: Lifecycle,
         at: DateTime<Utc>,
     ) -> Result<(), DbError> {
         on_pool!(self, p => {

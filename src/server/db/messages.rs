@@ -37,7 +37,7 @@ pub struct DeliveryRecord {
     pub broadcast: String,
     pub body: String,
     pub channel: String,
-    pub state: String,
+    pub state: crate::model::delivery::DeliveryState,
     pub error: Option<String>,
     pub at: DateTime<Utc>,
 }

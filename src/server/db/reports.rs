@@ -113,6 +113,49 @@ pub(super) struct Folded {
     tally: Tally,
 }
 
+/// The counters a delivery's move from `from` to `to` (at `at`) changes.
+fn count_move(
+    tally: &mut Tally,
+    d: &Stored,
+    from: DeliveryState,
+    to: DeliveryState,
+    at: DateTime<Utc>,
+) {
+    let [sent, delivered, read, failed] = delivery::counter_change(from, to);
+    for (counter, by) in [
+        (Counter::Sent, sent),
+        (Counter::Delivered, delivered),
+        (Counter::Read, read),
+        (Counter::Failed, failed),
+    ] {
+        if by != 0 {
+            tally.add(d.broadcast, d.channel, counter, by);
+        }
+    }
+    if delivered > 0 {
+        tally.add_timeline(d.broadcast, minute(at), Counter::Delivered, 1);
+    }
+    if read > 0 {
+        tally.add_timeline(d.broadcast, minute(at), Counter::Read, 1);
+    }
+}
+
+/// The times (and the reason) a report writes on the delivery.
+fn stamp(change: &mut Change, event: &DeliveryEvent, at: DateTime<Utc>) {
+    match event {
+        DeliveryEvent::Delivered => change.delivered_at = Some(at),
+        DeliveryEvent::Read => {
+            change.delivered_at.get_or_insert(at);
+            change.read_at = Some(at);
+        }
+        DeliveryEvent::Failed { reason } => {
+            change.failed_at = Some(at);
+            change.error = Some(reason.clone());
+        }
+        DeliveryEvent::Replied { .. } => {}
+    }
+}
+
 /// Applies each report in order to the state so far ([`crate::model::delivery::after`]), so a
 /// repeat or a late report within the batch changes nothing either; gathers the counter
 /// changes.
@@ -164,35 +207,8 @@ pub(super) fn fold_reports(reports: &[Report], found: &HashMap<(i64, &str), Stor
             results.push(Applied::Unchanged);
             continue;
         };
-        let [sent, delivered, read, failed] = delivery::counter_change(change.new, new);
-        for (counter, by) in [
-            (Counter::Sent, sent),
-            (Counter::Delivered, delivered),
-            (Counter::Read, read),
-            (Counter::Failed, failed),
-        ] {
-            if by != 0 {
-                tally.add(d.broadcast, d.channel, counter, by);
-            }
-        }
-        if delivered > 0 {
-            tally.add_timeline(d.broadcast, minute(r.at), Counter::Delivered, 1);
-        }
-        if read > 0 {
-            tally.add_timeline(d.broadcast, minute(r.at), Counter::Read, 1);
-        }
-        match &r.event {
-            DeliveryEvent::Delivered => change.delivered_at = Some(r.at),
-            DeliveryEvent::Read => {
-                change.delivered_at.get_or_insert(r.at);
-                change.read_at = Some(r.at);
-            }
-            DeliveryEvent::Failed { reason } => {
-                change.failed_at = Some(r.at);
-                change.error = Some(reason.clone());
-            }
-            DeliveryEvent::Replied { .. } => {}
-        }
+        count_move(&mut tally, d, change.new, new, r.at);
+        stamp(change, &r.event, r.at);
         change.new = new;
         results.push(Applied::Moved);
     }

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 
 use super::counters::{Counter, Tally, write_tally};
 use super::{Db, DbError, Dialect, audit_in, on_pool};
+use crate::model::Lifecycle;
+use crate::model::delivery::DeliveryState;
 use crate::model::results::RecipientFilter;
 
 /// Where a page starts: the first, after a delivery id, or before one (the previous page).
@@ -21,7 +23,7 @@ pub struct RecipientRecord {
     pub delivery_id: i64,
     pub customer_id: i64,
     pub name: String,
-    pub state: String,
+    pub state: DeliveryState,
     pub error: Option<String>,
     pub channel: String,
     pub sent_at: Option<DateTime<Utc>>,
@@ -35,7 +37,7 @@ pub struct RecipientRecord {
 #[derive(Debug, thiserror::Error)]
 pub enum RetryError {
     #[error("Only a finished broadcast's failed deliveries can be retried; this one is {0}.")]
-    NotFinished(String),
+    NotFinished(Lifecycle),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -52,11 +54,14 @@ fn conditions(filter: &RecipientFilter) -> (String, Vec<i64>) {
     let mut binds = Vec::new();
     match filter.status.as_deref() {
         Some("waiting") => sql.push_str(" AND d.state IN ('pending', 'sending')"),
-        Some(s @ ("sent" | "delivered" | "read" | "failed")) => {
-            sql.push_str(&format!(" AND d.state = '{s}'"))
-        }
         Some("replied") => sql.push_str(" AND d.replied_at IS NOT NULL"),
-        _ => {}
+        Some(s) => {
+            use DeliveryState::{Delivered, Failed, Read, Sent};
+            if let Some(state @ (Sent | Delivered | Read | Failed)) = DeliveryState::parse(s) {
+                sql.push_str(&format!(" AND d.state = '{}'", state.as_str()))
+            }
+        }
+        None => {}
     }
     if let Some(tag) = filter.tag {
         binds.push(tag);
@@ -184,14 +189,14 @@ impl Db {
             };
             // Lock order (see `counters`): the status is read without a lock and the final
             // update of the broadcast is guarded on it.
-            let status: Option<String> = sqlx::query_scalar("SELECT status FROM broadcasts WHERE id = $1")
+            let status: Option<Lifecycle> = sqlx::query_scalar("SELECT status FROM broadcasts WHERE id = $1")
                 .bind(broadcast)
                 .fetch_optional(&mut *tx)
                 .await?;
             let Some(status) = status else {
                 return Err(RetryError::Db(DbError::NotFound));
             };
-            if !matches!(status.as_str(), "sent" | "failed") {
+            if !status.finished() {
                 return Err(RetryError::NotFinished(status));
             }
             let requeued: Vec<i64> = sqlx::query_scalar(
@@ -220,7 +225,7 @@ impl Db {
                 .rows_affected();
                 if reopened == 0 {
                     tx.rollback().await?;
-                    return Err(RetryError::NotFinished("sending".into()));
+                    return Err(RetryError::NotFinished(Lifecycle::Sending));
                 }
                 audit_in!(tx, now, Some(actor), "retry-failed", "broadcast", broadcast, format!("{total} failed deliveries queued again"))?;
             }

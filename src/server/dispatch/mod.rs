@@ -12,7 +12,7 @@ use futures::StreamExt;
 
 use crate::model::channel::ChannelKind;
 use crate::server::channels::sandbox::SandboxProvider;
-use crate::server::channels::{Channel, SendError, adapter, send};
+use crate::server::channels::{Accepted, Channel, SendError, adapter, send};
 use crate::server::clock::Clock;
 use crate::server::db::{Claimed, Content, Db, DbError, Fired, Outcome, Recipient};
 
@@ -433,26 +433,12 @@ impl Dispatcher {
                 let wake = next_try.min(tokio::time::Instant::now() + extend_by);
                 tokio::time::sleep_until(wake.max(tokio::time::Instant::now())).await;
             }
-            let now = self.clock.now();
-            if lease.due_for_extension(now, self.settings.lease) && !held.is_empty() {
-                let until = now + self.settings.lease;
-                let ids: Vec<(i64, i64)> = held.iter().map(|(d, a)| (*d, *a)).collect();
-                match self.db.extend_claims(&ids, until).await {
-                    Ok(_) => lease.set(until),
-                    Err(e) => tracing::warn!(error = %e, "extending a claim's lease failed"),
-                }
-            }
+            self.extend_if_due(&lease, &held).await;
             let due = !pending.is_empty()
                 && (sends_done || pending.len() >= RECORD_EVERY || last.elapsed() >= RECORD_AFTER)
                 && tokio::time::Instant::now() >= next_try;
             if due {
-                let span = tracing::info_span!("record", outcomes = pending.len());
-                let recorded = tracing::Instrument::instrument(
-                    self.db.record(&pending, self.clock.now()),
-                    span,
-                )
-                .await;
-                match recorded {
+                match self.write(&pending, failures + 1).await {
                     Ok(()) => {
                         for (c, _) in &pending {
                             held.remove(&c.id);
@@ -461,16 +447,8 @@ impl Dispatcher {
                         last = tokio::time::Instant::now();
                         failures = 0;
                     }
-                    Err(e) => {
+                    Err(wait) => {
                         failures += 1;
-                        let wait =
-                            Duration::from_millis(250 << failures.min(7)).min(RECORD_RETRY_MAX);
-                        tracing::error!(
-                            error = %e,
-                            outcomes = pending.len(),
-                            failures,
-                            "recording sends failed; the outcomes are kept and written again in {wait:?}"
-                        );
                         next_try = tokio::time::Instant::now() + wait;
                     }
                 }
@@ -479,6 +457,40 @@ impl Dispatcher {
                 return Ok(());
             }
         }
+    }
+
+    /// Extends the claim's lease when a third of it has passed and some of its deliveries are
+    /// not recorded yet (in flight, or waiting to be written).
+    async fn extend_if_due(&self, lease: &Lease, held: &std::collections::BTreeMap<i64, i64>) {
+        let now = self.clock.now();
+        if !lease.due_for_extension(now, self.settings.lease) || held.is_empty() {
+            return;
+        }
+        let until = now + self.settings.lease;
+        let ids: Vec<(i64, i64)> = held.iter().map(|(d, a)| (*d, *a)).collect();
+        match self.db.extend_claims(&ids, until).await {
+            Ok(_) => lease.set(until),
+            Err(e) => tracing::warn!(error = %e, "extending a claim's lease failed"),
+        }
+    }
+
+    /// Writes the outcomes so far. If that fails (for the `failures`-th time in a row), the
+    /// caller keeps them and writes again after the pause this returns: 0.5 s doubling, at
+    /// most 30 s.
+    async fn write(&self, pending: &[(Claimed, Outcome)], failures: u32) -> Result<(), Duration> {
+        let span = tracing::info_span!("record", outcomes = pending.len());
+        let recorded =
+            tracing::Instrument::instrument(self.db.record(pending, self.clock.now()), span).await;
+        recorded.map_err(|e| {
+            let wait = Duration::from_millis(250 << failures.min(7)).min(RECORD_RETRY_MAX);
+            tracing::error!(
+                error = %e,
+                outcomes = pending.len(),
+                failures,
+                "recording sends failed; the outcomes are kept and written again in {wait:?}"
+            );
+            wait
+        })
     }
 
     /// The sends of a batch, each ready to run: the message, the customer and the channel
@@ -600,14 +612,17 @@ impl Dispatcher {
         };
         let address = match send::address(&person, channel.kind) {
             Ok(a) => a,
-            Err(send::Unreachable::OptedOut) => {
+            Err(why) => {
                 return Outcome::Failed {
-                    reason: "The customer opted out before the message was sent.".into(),
-                };
-            }
-            Err(send::Unreachable::NoAddress) => {
-                return Outcome::Failed {
-                    reason: "The customer no longer has an address on this channel.".into(),
+                    reason: match why {
+                        send::Unreachable::OptedOut => {
+                            "The customer opted out before the message was sent."
+                        }
+                        send::Unreachable::NoAddress => {
+                            "The customer no longer has an address on this channel."
+                        }
+                    }
+                    .into(),
                 };
             }
         };
@@ -643,35 +658,41 @@ impl Dispatcher {
             address,
             &self.settings.links,
         );
-        match send::send(
+        let result = send::send(
             &self.db,
             sender.as_ref(),
             person.id,
             &message,
             self.clock.now(),
-        )
-        .await
-        {
+        );
+        self.outcome(c, result.await)
+    }
+
+    /// What the provider's answer means for delivery `c`: sent, failed for good, or tried
+    /// again later (with backoff) until its attempts run out.
+    fn outcome(&self, c: &Claimed, result: Result<Accepted, SendError>) -> Outcome {
+        match result {
             Ok(a) => Outcome::Sent {
                 provider_message_id: a.provider_message_id,
                 replayed: a.replayed,
             },
             Err(SendError::Permanent { reason }) => Outcome::Failed { reason },
             Err(SendError::Unreachable { reason }) => Outcome::Failed { reason },
+            Err(SendError::Transient { reason, .. })
+                if c.attempts >= self.settings.max_attempts =>
+            {
+                Outcome::Failed {
+                    reason: format!("Gave up after {} attempts: {reason}", c.attempts),
+                }
+            }
             Err(SendError::Transient {
                 reason,
                 retry_after,
             }) => {
-                if c.attempts >= self.settings.max_attempts {
-                    Outcome::Failed {
-                        reason: format!("Gave up after {} attempts: {reason}", c.attempts),
-                    }
-                } else {
-                    let wait = backoff(&self.settings, c.attempts, retry_after, c.id as u64);
-                    Outcome::Retry {
-                        reason,
-                        at: self.clock.now() + wait,
-                    }
+                let wait = backoff(&self.settings, c.attempts, retry_after, c.id as u64);
+                Outcome::Retry {
+                    reason,
+                    at: self.clock.now() + wait,
                 }
             }
         }

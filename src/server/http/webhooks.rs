@@ -15,6 +15,8 @@ use serde::Deserialize;
 
 use crate::model::channel::ChannelKind;
 use crate::server::AppState;
+use crate::server::db::{DeliveryEvent, Report};
+use crate::server::reports;
 
 /// The largest webhook body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -182,38 +184,25 @@ async fn telegram(
     let reply_to = message["reply_to_message"]["message_id"]
         .as_i64()
         .map(|r| format!("{chat}:{r}"));
-    let db = &state.db;
-    let customer = match db
-        .customer_by_address(ChannelKind::Telegram, &chat.to_string())
-        .await
-    {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return reply(
-                StatusCode::OK,
-                serde_json::json!({ "ignored": "unknown chat" }),
-            );
-        }
-        Err(e) => {
-            tracing::error!(error = ?e, "webhook: customer lookup failed");
-            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
-        }
+    let message = reports::InboundMessage {
+        channel_id,
+        kind: ChannelKind::Telegram,
+        from: chat.to_string(),
+        text: text.to_string(),
+        provider_id: Some(own_id),
+        answers: reply_to,
     };
     // A repeated update is stored once (and still marks the reply, in case the first try
     // stored the message but failed before that).
-    match db
-        .record_inbound_reply(
-            channel_id,
-            customer,
-            text,
-            Some(&own_id),
-            reply_to.as_deref(),
-            state.clock.now(),
-        )
-        .await
-    {
-        Ok(i) if i.repeat => reply(StatusCode::OK, serde_json::json!({ "ignored": "repeat" })),
-        Ok(i) => reply(
+    match reports::take_in(&state.db, message, state.clock.now()).await {
+        Ok(None) => reply(
+            StatusCode::OK,
+            serde_json::json!({ "ignored": "unknown chat" }),
+        ),
+        Ok(Some(i)) if i.repeat => {
+            reply(StatusCode::OK, serde_json::json!({ "ignored": "repeat" }))
+        }
+        Ok(Some(i)) => reply(
             StatusCode::OK,
             serde_json::json!({ "message_id": i.message_id, "replied": i.replied, "opted_out": i.opted_out }),
         ),
@@ -236,7 +225,6 @@ async fn sms(
     uri: axum::http::Uri,
     body: Bytes,
 ) -> Response {
-    use crate::server::db::{DeliveryEvent, Report};
     let error = |status, message: &str| reply(status, serde_json::json!({ "error": message }));
     let settings: crate::server::channels::sms::Settings =
         match channel_settings(&state, channel_id, ChannelKind::Sms).await {
@@ -244,21 +232,7 @@ async fn sms(
             Err(r) => return r,
         };
     let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-    // The URL the provider signed: as it reached us (scheme from the cookie setting, as the
-    // channels page shows it).
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let scheme = if state.config.secure_cookies {
-        "https"
-    } else {
-        "http"
-    };
-    let url = format!(
-        "{scheme}://{host}{}",
-        uri.path_and_query().map(|p| p.as_str()).unwrap_or("")
-    );
+    let url = signed_url(&state, &headers, &uri);
     let expected = crate::server::channels::sms::signature(&settings.auth_token, &url, &params);
     let given = headers
         .get("x-twilio-signature")
@@ -278,18 +252,7 @@ async fn sms(
             .into_response()
     };
     if let (Some(sid), Some(status)) = (get("MessageSid"), get("MessageStatus")) {
-        let event = match status {
-            "delivered" => Some(DeliveryEvent::Delivered),
-            "undelivered" | "failed" => Some(DeliveryEvent::Failed {
-                reason: format!(
-                    "SMS {status}{}",
-                    get("ErrorCode")
-                        .map(|c| format!(" (error {c})"))
-                        .unwrap_or_default()
-                ),
-            }),
-            _ => None, // queued, sending, sent: nothing new
-        };
+        let event = sms_event(status, get("ErrorCode"));
         if let Some(event) = event
             && let Err(e) = state
                 .ingest
@@ -316,26 +279,15 @@ async fn sms(
         return error(StatusCode::BAD_REQUEST, "message too long");
     }
     let sid = get("MessageSid").unwrap_or("");
-    let db = &state.db;
-    let customer = match db.customer_by_address(ChannelKind::Sms, from.trim()).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return twiml(), // not one of ours: acknowledged, dropped
-        Err(e) => {
-            tracing::error!(error = ?e, "webhook: customer lookup failed");
-            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
-        }
+    let message = reports::InboundMessage {
+        channel_id,
+        kind: ChannelKind::Sms,
+        from: from.trim().to_string(),
+        text: text.to_string(),
+        provider_id: (!sid.is_empty()).then(|| sid.to_string()),
+        answers: None,
     };
-    match db
-        .record_inbound_reply(
-            channel_id,
-            customer,
-            text,
-            (!sid.is_empty()).then_some(sid),
-            None,
-            now,
-        )
-        .await
-    {
+    match reports::take_in(&state.db, message, now).await {
         Ok(_) => twiml(),
         Err(e) => {
             tracing::error!(error = ?e, "webhook: storing the message failed");
@@ -404,7 +356,6 @@ async fn whatsapp(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    use crate::server::db::{DeliveryEvent, Report};
     let error = |status, message: &str| reply(status, serde_json::json!({ "error": message }));
     let settings: crate::server::channels::whatsapp::Settings =
         match channel_settings(&state, channel_id, ChannelKind::Whatsapp).await {
@@ -437,63 +388,13 @@ async fn whatsapp(
         tracing::error!(error = ?e, "webhook: storing failed");
         error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
     };
+    let (reports, inbound) = whatsapp_changes(&payload, channel_id, now);
     let mut messages = 0;
-    let mut reports = Vec::new();
-    let empty = Vec::new();
-    for entry in payload["entry"].as_array().unwrap_or(&empty) {
-        for change in entry["changes"].as_array().unwrap_or(&empty) {
-            let value = &change["value"];
-            for s in value["statuses"].as_array().unwrap_or(&empty) {
-                let Some(id) = s["id"].as_str() else { continue };
-                let event = match s["status"].as_str() {
-                    Some("delivered") => DeliveryEvent::Delivered,
-                    Some("read") => DeliveryEvent::Read,
-                    Some("failed") => DeliveryEvent::Failed {
-                        reason: format!(
-                            "WhatsApp {}: {}",
-                            s["errors"][0]["code"].as_i64().unwrap_or(0),
-                            s["errors"][0]["title"].as_str().unwrap_or("failed")
-                        ),
-                    },
-                    _ => continue, // sent: known already
-                };
-                reports.push(Report {
-                    channel_id,
-                    provider_message_id: id.to_string(),
-                    event,
-                    at: now,
-                });
-            }
-            for m in value["messages"].as_array().unwrap_or(&empty) {
-                let (Some(from), Some(id)) = (m["from"].as_str(), m["id"].as_str()) else {
-                    continue;
-                };
-                let text = m["text"]["body"]
-                    .as_str()
-                    .or_else(|| m["button"]["text"].as_str())
-                    .or_else(|| m[m["type"].as_str().unwrap_or("")]["caption"].as_str())
-                    .unwrap_or("(a message without text)");
-                let customer = match db.customer_by_address(ChannelKind::Whatsapp, from).await {
-                    Ok(Some(c)) => c,
-                    Ok(None) => continue,
-                    Err(e) => return unavailable(e),
-                };
-                let text: String = text.chars().take(4096).collect();
-                if let Err(e) = db
-                    .record_inbound_reply(
-                        channel_id,
-                        customer,
-                        &text,
-                        Some(id),
-                        m["context"]["id"].as_str(),
-                        now,
-                    )
-                    .await
-                {
-                    return unavailable(e);
-                }
-                messages += 1;
-            }
+    for m in inbound {
+        match reports::take_in(db, m, now).await {
+            Ok(Some(_)) => messages += 1,
+            Ok(None) => {}
+            Err(e) => return unavailable(e),
         }
     }
     // Statuses are stored together with other requests' (group commit), before the answer.
@@ -505,6 +406,100 @@ async fn whatsapp(
     reply(
         StatusCode::OK,
         serde_json::json!({ "statuses": statuses, "messages": messages }),
+    )
+}
+
+/// What a WhatsApp webhook's `entry[].changes[].value` carry: status reports (`sent` is
+/// known already and left out) and inbound messages.
+fn whatsapp_changes(
+    payload: &serde_json::Value,
+    channel_id: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (Vec<Report>, Vec<reports::InboundMessage>) {
+    let (mut statuses, mut messages) = (Vec::new(), Vec::new());
+    let empty = Vec::new();
+    let changes = payload["entry"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .flat_map(|entry| entry["changes"].as_array().unwrap_or(&empty));
+    for change in changes {
+        let value = &change["value"];
+        for s in value["statuses"].as_array().unwrap_or(&empty) {
+            let Some(id) = s["id"].as_str() else { continue };
+            let event = match s["status"].as_str() {
+                Some("delivered") => DeliveryEvent::Delivered,
+                Some("read") => DeliveryEvent::Read,
+                Some("failed") => DeliveryEvent::Failed {
+                    reason: format!(
+                        "WhatsApp {}: {}",
+                        s["errors"][0]["code"].as_i64().unwrap_or(0),
+                        s["errors"][0]["title"].as_str().unwrap_or("failed")
+                    ),
+                },
+                _ => continue,
+            };
+            statuses.push(Report {
+                channel_id,
+                provider_message_id: id.to_string(),
+                event,
+                at: now,
+            });
+        }
+        for m in value["messages"].as_array().unwrap_or(&empty) {
+            let (Some(from), Some(id)) = (m["from"].as_str(), m["id"].as_str()) else {
+                continue;
+            };
+            let text = m["text"]["body"]
+                .as_str()
+                .or_else(|| m["button"]["text"].as_str())
+                .or_else(|| m[m["type"].as_str().unwrap_or("")]["caption"].as_str())
+                .unwrap_or("(a message without text)");
+            messages.push(reports::InboundMessage {
+                channel_id,
+                kind: ChannelKind::Whatsapp,
+                from: from.to_string(),
+                text: text.chars().take(4096).collect(),
+                provider_id: Some(id.to_string()),
+                answers: m["context"]["id"].as_str().map(str::to_string),
+            });
+        }
+    }
+    (statuses, messages)
+}
+
+/// A Twilio status callback's `MessageStatus` as a report (queued, sending and sent say
+/// nothing new).
+fn sms_event(status: &str, error_code: Option<&str>) -> Option<DeliveryEvent> {
+    match status {
+        "delivered" => Some(DeliveryEvent::Delivered),
+        "undelivered" | "failed" => Some(DeliveryEvent::Failed {
+            reason: format!(
+                "SMS {status}{}",
+                error_code
+                    .map(|c| format!(" (error {c})"))
+                    .unwrap_or_default()
+            ),
+        }),
+        _ => None,
+    }
+}
+
+/// The URL the provider signed: as it reached us (scheme from the cookie setting, as the
+/// channels page shows it).
+fn signed_url(state: &AppState, headers: &HeaderMap, uri: &axum::http::Uri) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let scheme = if state.config.secure_cookies {
+        "https"
+    } else {
+        "http"
+    };
+    format!(
+        "{scheme}://{host}{}",
+        uri.path_and_query().map(|p| p.as_str()).unwrap_or("")
     )
 }
 

@@ -107,7 +107,10 @@ async fn the_wizard_saves_each_step_creates_once_and_schedules() {
     let r = send(&app, post("/broadcasts/wizard", step1, Some(&staff), true)).await;
     assert_eq!(location(&r), to);
     assert_eq!(t.db.count_broadcasts().await.unwrap(), before + 1);
-    assert_eq!(t.db.broadcast(id).await.unwrap().status, "draft");
+    assert_eq!(
+        t.db.broadcast(id).await.unwrap().status,
+        herald::model::Lifecycle::Draft
+    );
 
     // Step 2 shows the live count; choosing "tag is VIP" narrows it.
     let page = send(&app, get(&to, Some(&staff))).await.body;
@@ -143,13 +146,16 @@ async fn the_wizard_saves_each_step_creates_once_and_schedules() {
         "{}",
         location(&r)
     );
-    assert_eq!(t.db.broadcast(id).await.unwrap().status, "draft");
+    assert_eq!(
+        t.db.broadcast(id).await.unwrap().status,
+        herald::model::Lifecycle::Draft
+    );
     let form =
         format!("step=3&id={id}&channels_shown=1&channel={channel}&prio_{channel}=1&go=schedule");
     let r = send(&app, post("/broadcasts/wizard", &form, Some(&staff), true)).await;
     assert!(location(&r).starts_with("/?notice="), "{}", location(&r));
     let b = t.db.broadcast(id).await.unwrap();
-    assert_eq!(b.status, "scheduled");
+    assert_eq!(b.status, herald::model::Lifecycle::Scheduled);
     let (c, _, _) = t.db.broadcast_for_edit(id).await.unwrap();
     assert_eq!(c.channel_ids, vec![channel]);
     assert!(
@@ -381,7 +387,7 @@ async fn a_test_send_goes_to_one_customer_through_the_channel_and_into_their_con
     assert!(convo[0].3.as_deref().unwrap().starts_with("sbx-"));
     // The broadcast itself is untouched: still a draft, now with its channel saved.
     let b = t.db.broadcast_for_edit(id).await.unwrap();
-    assert_eq!(b.1, "draft");
+    assert_eq!(b.1, herald::model::Lifecycle::Draft);
     assert_eq!(b.0.channel_ids, vec![channel]);
 
     // Nobody by that name; opted out on the channel; no customer with the staff email.
@@ -456,7 +462,7 @@ async fn staff_cancel_a_scheduled_broadcast_for_good_and_finished_ones_stay() {
         .await
         .unwrap();
     let id = page.rows[0].id;
-    assert_eq!(page.rows[0].status, "scheduled");
+    assert_eq!(page.rows[0].status, herald::model::Lifecycle::Scheduled);
     let form = format!("id={id}");
     let r = send(
         &app,
@@ -477,7 +483,10 @@ async fn staff_cancel_a_scheduled_broadcast_for_good_and_finished_ones_stay() {
     assert!(r.status.is_redirection(), "{}", r.status);
     let to = r.headers[header::LOCATION].to_str().unwrap().to_string();
     assert!(to.starts_with("/?notice=Cancelled"), "{to}");
-    assert_eq!(t.db.broadcast(id).await.unwrap().status, "cancelled");
+    assert_eq!(
+        t.db.broadcast(id).await.unwrap().status,
+        herald::model::Lifecycle::Cancelled
+    );
     let r = send(
         &app,
         post("/api/broadcasts/cancel", &form, Some(&staff), false),

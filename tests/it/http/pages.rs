@@ -117,7 +117,7 @@ async fn only_admins_pause_whatever_the_page_shows() {
             .rows;
     let target = rows
         .iter()
-        .find(|r| r.status == "scheduled" && !r.paused)
+        .find(|r| r.status == herald::model::Lifecycle::Scheduled && !r.paused)
         .unwrap()
         .id;
     let form = format!("id={target}&paused=true");
@@ -163,7 +163,11 @@ async fn only_admins_pause_whatever_the_page_shows() {
     assert!(t.db.broadcast(target).await.unwrap().paused);
 
     // A sent broadcast cannot be paused: a clear 409, nothing changed.
-    let sent = rows.iter().find(|r| r.status == "sent").unwrap().id;
+    let sent = rows
+        .iter()
+        .find(|r| r.status == herald::model::Lifecycle::Sent)
+        .unwrap()
+        .id;
     let r = send(
         &app,
         post(

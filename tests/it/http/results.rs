@@ -325,7 +325,10 @@ async fn the_recipient_table_filters_pages_exports_and_retries_failed() {
     let states = t.db.inspect().deliveries_of(b).await.unwrap();
     assert_eq!(states.iter().filter(|r| r.3 == "pending").count(), 3);
     assert_eq!(states[5].3, "read");
-    assert_eq!(t.db.broadcast(b).await.unwrap().status, "sending");
+    assert_eq!(
+        t.db.broadcast(b).await.unwrap().status,
+        herald::model::Lifecycle::Sending
+    );
     assert_eq!(
         t.db.inspect().counters_by_channel(b).await.unwrap(),
         t.db.recount_by_channel(b).await.unwrap()
