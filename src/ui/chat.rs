@@ -86,6 +86,45 @@ fn ChatLines(messages: Vec<ChatMessage>) -> impl IntoView {
         .into_any()
 }
 
+/// Appends a message's HTML to the conversation unless it is there already (by key).
+fn append_once(list: NodeRef<leptos::html::Ol>, key: &str, html: &str) {
+    let Some(ol) = list.get_untracked() else {
+        return;
+    };
+    let there = ol
+        .query_selector(&format!("[data-key='{key}']"))
+        .ok()
+        .flatten()
+        .is_some();
+    if !there {
+        if let Ok(Some(empty)) = ol.query_selector("li.empty") {
+            empty.remove();
+        }
+        let _ = ol.insert_adjacent_html("beforeend", html);
+    }
+}
+
+/// Listens to the conversation's server-sent events and hands each new message to `add`.
+#[cfg(feature = "hydrate")]
+fn follow_events(id: i64, last: i64, add: impl Fn(&str, &str) + 'static) {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+    let Ok(source) = web_sys::EventSource::new(&format!("/customers/{id}/events?after={last}"))
+    else {
+        return;
+    };
+    let on_message =
+        Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            if let Some(html) = e.data().as_string() {
+                add(&e.last_event_id(), &html);
+            }
+        });
+    let _ = source.add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
+    // Islands pages are left by full navigations, which close the stream.
+    on_message.forget();
+    std::mem::forget(source);
+}
+
 /// Keeps the conversation current and sends replies. New messages arrive from
 /// `GET /customers/{id}/events` (server-sent events) as HTML the server rendered, and are
 /// appended once each (by key); a reply's answer carries its HTML too. So the browser bundle
@@ -103,44 +142,11 @@ fn LiveChat(
     let text = NodeRef::<leptos::html::Textarea>::new();
     let problem = RwSignal::new(None::<String>);
     let sending = RwSignal::new(false);
-    // Appends a message unless it is there already.
-    let add = move |key: &str, html: &str| {
-        if let Some(ol) = list.get_untracked() {
-            let there = ol
-                .query_selector(&format!("[data-key='{key}']"))
-                .ok()
-                .flatten()
-                .is_some();
-            if !there {
-                if let Ok(Some(empty)) = ol.query_selector("li.empty") {
-                    empty.remove();
-                }
-                let _ = ol.insert_adjacent_html("beforeend", html);
-            }
-        }
-    };
+    let add = move |key: &str, html: &str| append_once(list, key, html);
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| {
-        use wasm_bindgen::JsCast;
-        use wasm_bindgen::closure::Closure;
-        let Ok(source) = web_sys::EventSource::new(&format!("/customers/{id}/events?after={last}"))
-        else {
-            return;
-        };
-        let on_message =
-            Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-                if let Some(html) = e.data().as_string() {
-                    add(&e.last_event_id(), &html);
-                }
-            });
-        let _ =
-            source.add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
-        // Islands pages are left by full navigations, which close the stream.
-        on_message.forget();
-        std::mem::forget(source);
-    });
+    Effect::new(move |_| follow_events(id, last, add));
     #[cfg(not(feature = "hydrate"))]
-    let _ = (last, add);
+    let _ = last;
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let Some(area) = text.get_untracked() else {

@@ -147,56 +147,7 @@ pub fn AttachmentPicker(attachments: Vec<AttachmentRef>) -> impl IntoView {
     let next_key = StoredValue::new(0u32);
     let input = NodeRef::<leptos::html::Input>::new();
 
-    let start_upload = move |file: FileHandle| {
-        let key = next_key.get_value();
-        next_key.set_value(key + 1);
-        let name = file_name(&file);
-        if files.with_untracked(Vec::len)
-            + uploads.with_untracked(|u| u.iter().filter(|u| u.error.is_none()).count())
-            >= MAX_ATTACHMENTS
-        {
-            uploads.update(|u| {
-                u.push(Upload {
-                    key,
-                    name,
-                    percent: 0,
-                    error: Some(format!(
-                        "A broadcast can carry at most {MAX_ATTACHMENTS} files."
-                    )),
-                })
-            });
-            return;
-        }
-        uploads.update(|u| {
-            u.push(Upload {
-                key,
-                name,
-                percent: 0,
-                error: None,
-            })
-        });
-        send_file(
-            file,
-            move |percent| {
-                uploads.update(|u| {
-                    if let Some(x) = u.iter_mut().find(|x| x.key == key) {
-                        x.percent = percent;
-                    }
-                })
-            },
-            move |result| match result {
-                Ok(a) => {
-                    uploads.update(|u| u.retain(|x| x.key != key));
-                    files.update(|f| f.push(a));
-                }
-                Err(message) => uploads.update(|u| {
-                    if let Some(x) = u.iter_mut().find(|x| x.key == key) {
-                        x.error = Some(message);
-                    }
-                }),
-            },
-        );
-    };
+    let start_upload = move |file: FileHandle| upload_file(file, files, uploads, next_key);
     let take_files = move |list: Option<FileList>| {
         for f in files_of(list) {
             start_upload(f);
@@ -214,37 +165,12 @@ pub fn AttachmentPicker(attachments: Vec<AttachmentRef>) -> impl IntoView {
             <input type="hidden" name="attachments_shown" value="1"/>
             <ul class="attachments">
                 <For each=move || files.get() key=|a| a.id.clone() let:a>
-                    {
-                        let url = format!("/attachments/{}", a.id);
-                        let label = format!("Remove {}", a.name);
-                        let id = a.id.clone();
-                        view! {
-                            <li>
-                                <input type="hidden" name="attachment" value=a.id.clone()/>
-                                {a.is_image().then(|| view! { <img src=url.clone() alt="" width="64" height="64" loading="lazy"/> })}
-                                <a href=url>{a.name.clone()}</a>
-                                <span class="muted">{format!(" {:.0} KB", a.size as f64 / 1024.0)}</span>
-                                <button type="submit" name="go" value=format!("detach_{}", a.id) class="link" aria-label=label
-                                    on:click=move |ev| {
-                                        ev.prevent_default();
-                                        files.update(|f| f.retain(|x| x.id != id));
-                                    }>"Remove"</button>
-                            </li>
-                        }
-                    }
+                    <AttachedFile a=a files=files/>
                 </For>
             </ul>
             <ul class="uploads" aria-live="polite">
                 <For each=move || uploads.get() key=|u| (u.key, u.percent, u.error.clone()) let:u>
-                    <li>
-                        {u.name.clone()}
-                        {match u.error.clone() {
-                            None => view! {
-                                " "<progress max="100" value=u.percent.to_string() aria-label=format!("Uploading {}", u.name)>{format!("{}%", u.percent)}</progress>
-                            }.into_any(),
-                            Some(e) => view! { <span class="error" role="alert">{format!(": {e}")}</span> }.into_any(),
-                        }}
-                    </li>
+                    <UploadLine u=u/>
                 </For>
             </ul>
             <div class="dropzone" class:over=move || over.get()
@@ -263,6 +189,89 @@ pub fn AttachmentPicker(attachments: Vec<AttachmentRef>) -> impl IntoView {
                 <button type="submit" name="go" value="attach" class="secondary" hidden=move || live.get()>"Attach"</button>
             </div>
         </fieldset>
+    }
+}
+
+/// Starts uploading `file` (unless the broadcast has its files already): its progress shows
+/// in `uploads`, and once stored it joins `files`.
+fn upload_file(
+    file: FileHandle,
+    files: RwSignal<Vec<AttachmentRef>>,
+    uploads: RwSignal<Vec<Upload>>,
+    next_key: StoredValue<u32>,
+) {
+    let key = next_key.get_value();
+    next_key.set_value(key + 1);
+    let name = file_name(&file);
+    let full = files.with_untracked(Vec::len)
+        + uploads.with_untracked(|u| u.iter().filter(|u| u.error.is_none()).count())
+        >= MAX_ATTACHMENTS;
+    let error = full.then(|| format!("A broadcast can carry at most {MAX_ATTACHMENTS} files."));
+    uploads.update(|u| {
+        u.push(Upload {
+            key,
+            name,
+            percent: 0,
+            error: error.clone(),
+        })
+    });
+    if error.is_some() {
+        return;
+    }
+    let set = move |change: Box<dyn FnOnce(&mut Upload)>| {
+        uploads.update(|u| {
+            if let Some(x) = u.iter_mut().find(|x| x.key == key) {
+                change(x);
+            }
+        })
+    };
+    send_file(
+        file,
+        move |percent| set(Box::new(move |x| x.percent = percent)),
+        move |result| match result {
+            Ok(a) => {
+                uploads.update(|u| u.retain(|x| x.key != key));
+                files.update(|f| f.push(a));
+            }
+            Err(message) => set(Box::new(move |x| x.error = Some(message))),
+        },
+    );
+}
+
+/// A file the broadcast carries, with a remove button (a plain form field too).
+#[component]
+fn AttachedFile(a: AttachmentRef, files: RwSignal<Vec<AttachmentRef>>) -> impl IntoView {
+    let url = format!("/attachments/{}", a.id);
+    let label = format!("Remove {}", a.name);
+    let id = a.id.clone();
+    view! {
+        <li>
+            <input type="hidden" name="attachment" value=a.id.clone()/>
+            {a.is_image().then(|| view! { <img src=url.clone() alt="" width="64" height="64" loading="lazy"/> })}
+            <a href=url>{a.name.clone()}</a>
+            <span class="muted">{format!(" {:.0} KB", a.size as f64 / 1024.0)}</span>
+            <button type="submit" name="go" value=format!("detach_{}", a.id) class="link" aria-label=label
+                on:click=move |ev| {
+                    ev.prevent_default();
+                    files.update(|f| f.retain(|x| x.id != id));
+                }>"Remove"</button>
+        </li>
+    }
+}
+
+/// An upload in progress, or why it failed.
+#[component]
+fn UploadLine(u: Upload) -> impl IntoView {
+    view! {
+        <li>
+            {u.name.clone()}
+            {match u.error.clone() {
+                None => view! {
+                    " "<progress max="100" value=u.percent.to_string() aria-label=format!("Uploading {}", u.name)>{format!("{}%", u.percent)}</progress>
+                }.into_any(),
+                Some(e) => view! { <span class="error" role="alert">{format!(": {e}")}</span> }.into_any(),
+            }}
+        </li>
     }
 }
 
@@ -407,32 +416,140 @@ pub fn AudienceEditor(
         .enumerate()
         .map(|(key, (field, op, id))| Row { key, field, op, id })
         .collect();
-    let next_key = StoredValue::new(initial.len());
-    let rows = RwSignal::new(initial);
+    let rows = Rows {
+        list: RwSignal::new(initial.clone()),
+        next_key: StoredValue::new(initial.len()),
+    };
     let count = RwSignal::new(Some(matching));
     let names = RwSignal::new(sample);
     let failed = RwSignal::new(None::<String>);
-    let tags = StoredValue::new(tags);
-    let groups = StoredValue::new(groups);
-
-    let current_rule = move || AudienceRule {
-        matching: if any.get() { Match::Any } else { Match::All },
-        conditions: rows.with(|r| {
-            r.iter()
-                .filter_map(|r| {
-                    r.id.map(|id| Condition {
-                        field: r.field,
-                        op: r.op,
-                        id,
-                    })
-                })
-                .collect()
-        }),
+    let choices = Choices {
+        tags: StoredValue::new(tags),
+        groups: StoredValue::new(groups),
+        live,
     };
-    // Recount whenever the rule changes (not on the first run: the server counted that).
+    recount_on_change(any, rows.list, count, names, failed);
+    view! {
+        <fieldset>
+            <legend>"Who receives it"</legend>
+            <label for="match">"Customers matching"</label>
+            <select id="match" name="match" on:change=move |ev| any.set(event_target_value(&ev) == "any")>
+                <option value="all" selected=!any.get_untracked()>"All conditions"</option>
+                <option value="any" selected=any.get_untracked()>"Any condition"</option>
+            </select>
+            <table class="conditions">
+                <thead><tr><th scope="col">"What"</th><th scope="col">"Is"</th><th scope="col">"Which"</th><th scope="col"><span class="visually-hidden">"Remove"</span></th></tr></thead>
+                <tbody>
+                    <For each=move || rows.list.get() key=|r| r.key let:row>
+                        <ConditionLine row=row rows=rows choices=choices/>
+                    </For>
+                </tbody>
+            </table>
+            <button type="submit" name="go" value="stay" class="secondary"
+                disabled=move || live.get() && rows.list.with(|r| r.len() >= MAX_CONDITIONS)
+                on:click=move |ev| {
+                    ev.prevent_default();
+                    if rows.list.with(|r| r.len() < MAX_CONDITIONS) {
+                        rows.add();
+                    }
+                }>"Add condition"</button>
+            <button type="submit" name="go" value="stay" class="secondary" hidden=move || live.get()>"Apply and count"</button>
+        </fieldset>
+        <p class="audience-count" role="status" aria-busy=move || count.get().is_none().to_string()>
+            {move || match count.get() {
+                Some(n) => format!("{n} customer{} match (opted-out customers are never included)", if n == 1 { "" } else { "s" }),
+                None => "Counting…".to_string(),
+            }}
+        </p>
+        {move || failed.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        <p class="muted sample">
+            {move || names.with(|n| if n.is_empty() { String::new() } else { format!("For example: {}", n.join(", ")) })}
+        </p>
+    }
+}
+
+/// The editor's condition rows and the key the next one gets.
+#[derive(Clone, Copy)]
+struct Rows {
+    list: RwSignal<Vec<Row>>,
+    next_key: StoredValue<usize>,
+}
+
+impl Rows {
+    /// Appends an empty row.
+    fn add(self) {
+        let k = self.next_key.get_value();
+        self.next_key.set_value(k + 1);
+        self.list.update(|r| {
+            r.push(Row {
+                key: k,
+                field: Field::Tag,
+                op: Op::Is,
+                id: None,
+            })
+        });
+    }
+
+    /// Changes row `key`.
+    fn set(self, key: usize, change: impl FnOnce(&mut Row)) {
+        self.list.update(|r| {
+            if let Some(row) = r.iter_mut().find(|r| r.key == key) {
+                change(row);
+            }
+        })
+    }
+
+    /// Removes row `key`, leaving an empty one when it was the last.
+    fn remove(self, key: usize) {
+        self.list.update(|r| r.retain(|x| x.key != key));
+        if self.list.with(Vec::is_empty) {
+            self.add();
+        }
+    }
+
+    /// The rule the complete rows make.
+    fn rule(self, any: bool) -> AudienceRule {
+        AudienceRule {
+            matching: if any { Match::Any } else { Match::All },
+            conditions: self.list.with(|r| {
+                r.iter()
+                    .filter_map(|r| {
+                        r.id.map(|id| Condition {
+                            field: r.field,
+                            op: r.op,
+                            id,
+                        })
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
+/// What the value menus offer, and whether the island is live.
+#[derive(Clone, Copy)]
+struct Choices {
+    tags: StoredValue<Vec<(i64, String)>>,
+    groups: StoredValue<Vec<(i64, String)>>,
+    live: ReadSignal<bool>,
+}
+
+/// Asks the server to count the audience again whenever the rule changes (not on the first
+/// run: the server counted that); an answer to an older question is dropped.
+fn recount_on_change(
+    any: RwSignal<bool>,
+    list: RwSignal<Vec<Row>>,
+    count: RwSignal<Option<i64>>,
+    names: RwSignal<Vec<String>>,
+    failed: RwSignal<Option<String>>,
+) {
+    let rows = Rows {
+        list,
+        next_key: StoredValue::new(0),
+    };
     let generation = StoredValue::new(0u64);
     Effect::new(move |previous: Option<AudienceRule>| {
-        let rule = current_rule();
+        let rule = rows.rule(any.get());
         if previous.as_ref().is_some_and(|p| *p != rule) {
             generation.update_value(|g| *g += 1);
             let mine = generation.get_value();
@@ -455,131 +572,84 @@ pub fn AudienceEditor(
         }
         rule
     });
+}
 
-    let set_row = move |key: usize, change: Box<dyn Fn(&mut Row)>| {
-        rows.update(|r| {
-            if let Some(row) = r.iter_mut().find(|r| r.key == key) {
-                change(row);
-            }
-        })
+/// One condition: kind, test, value and a remove button (each a plain form field too).
+#[component]
+fn ConditionLine(row: Row, rows: Rows, choices: Choices) -> impl IntoView {
+    let key = row.key;
+    let n = move || {
+        rows.list
+            .with(|r| r.iter().position(|x| x.key == key).unwrap_or(0) + 1)
     };
-
+    let field = RwSignal::new(row.field);
+    let chosen = row.id.map(|id| match row.field {
+        Field::Tag => format!("tag:{id}"),
+        Field::RobotGroup => format!("robot_group:{id}"),
+    });
+    let live = choices.live;
     view! {
-        <fieldset>
-            <legend>"Who receives it"</legend>
-            <label for="match">"Customers matching"</label>
-            <select id="match" name="match" on:change=move |ev| any.set(event_target_value(&ev) == "any")>
-                <option value="all" selected=!any.get_untracked()>"All conditions"</option>
-                <option value="any" selected=any.get_untracked()>"Any condition"</option>
-            </select>
-            <table class="conditions">
-                <thead><tr><th scope="col">"What"</th><th scope="col">"Is"</th><th scope="col">"Which"</th><th scope="col"><span class="visually-hidden">"Remove"</span></th></tr></thead>
-                <tbody>
-                    <For each=move || rows.get() key=|r| r.key let:row>
-                        {
-                            let key = row.key;
-                            let n = move || rows.with(|r| r.iter().position(|x| x.key == key).unwrap_or(0) + 1);
-                            let field = RwSignal::new(row.field);
-                            let chosen = row.id.map(|id| match row.field {
-                                Field::Tag => format!("tag:{id}"),
-                                Field::RobotGroup => format!("robot_group:{id}"),
-                            });
-                            view! {
-                                <tr>
-                                    <td>
-                                        <select name=format!("cond_{key}_field") aria-label=move || format!("Condition {} kind", n())
-                                            on:change=move |ev| {
-                                                let f = if event_target_value(&ev) == "robot_group" { Field::RobotGroup } else { Field::Tag };
-                                                field.set(f);
-                                                set_row(key, Box::new(move |r| { if r.field != f { r.field = f; r.id = None; } }));
-                                            }>
-                                            <option value="tag" selected=row.field == Field::Tag>"Tag"</option>
-                                            <option value="robot_group" selected=row.field == Field::RobotGroup>"Robot group"</option>
-                                        </select>
-                                    </td>
-                                    <td>
-                                        <select name=format!("cond_{key}_op") aria-label=move || format!("Condition {} test", n())
-                                            on:change=move |ev| {
-                                                let o = if event_target_value(&ev) == "is_not" { Op::IsNot } else { Op::Is };
-                                                set_row(key, Box::new(move |r| r.op = o));
-                                            }>
-                                            <option value="is" selected=row.op == Op::Is>"is"</option>
-                                            <option value="is_not" selected=row.op == Op::IsNot>"is not"</option>
-                                        </select>
-                                    </td>
-                                    <td>
-                                        <select name=format!("cond_{key}_id") aria-label=move || format!("Condition {} value", n())
-                                            on:change=move |ev| {
-                                                let v = event_target_value(&ev);
-                                                let parsed = Field::parse_choice(&v);
-                                                set_row(key, Box::new(move |r| {
-                                                    r.id = parsed.map(|(_, id)| id);
-                                                    if let Some((f, _)) = parsed { r.field = f; }
-                                                }));
-                                            }>
-                                            <option value="" selected=chosen.is_none()>"(choose)"</option>
-                                            // Before hydration both lists are offered (the kind is read from
-                                            // the value); once live, only the chosen kind's.
-                                            <optgroup label="Tags" hidden=move || live.get() && field.get() != Field::Tag>
-                                                {tags.get_value().into_iter().map(|(id, name)| {
-                                                    let v = format!("tag:{id}");
-                                                    let sel = chosen.as_deref() == Some(v.as_str());
-                                                    view! { <option value=v selected=sel>{name}</option> }
-                                                }).collect_view()}
-                                            </optgroup>
-                                            <optgroup label="Robot groups" hidden=move || live.get() && field.get() != Field::RobotGroup>
-                                                {groups.get_value().into_iter().map(|(id, name)| {
-                                                    let v = format!("robot_group:{id}");
-                                                    let sel = chosen.as_deref() == Some(v.as_str());
-                                                    view! { <option value=v selected=sel>{name}</option> }
-                                                }).collect_view()}
-                                            </optgroup>
-                                        </select>
-                                    </td>
-                                    <td>
-                                        <button type="submit" name="go" value=format!("remove_{key}") class="link"
-                                            aria-label=move || format!("Remove condition {}", n())
-                                            on:click=move |ev| {
-                                                ev.prevent_default();
-                                                rows.update(|r| {
-                                                    r.retain(|x| x.key != key);
-                                                    if r.is_empty() {
-                                                        let k = next_key.get_value();
-                                                        next_key.set_value(k + 1);
-                                                        r.push(Row { key: k, field: Field::Tag, op: Op::Is, id: None });
-                                                    }
-                                                });
-                                            }>"Remove"</button>
-                                    </td>
-                                </tr>
-                            }
-                        }
-                    </For>
-                </tbody>
-            </table>
-            <button type="submit" name="go" value="stay" class="secondary"
-                disabled=move || live.get() && rows.with(|r| r.len() >= MAX_CONDITIONS)
-                on:click=move |ev| {
-                    ev.prevent_default();
-                    rows.update(|r| {
-                        if r.len() < MAX_CONDITIONS {
-                            let k = next_key.get_value();
-                            next_key.set_value(k + 1);
-                            r.push(Row { key: k, field: Field::Tag, op: Op::Is, id: None });
-                        }
-                    });
-                }>"Add condition"</button>
-            <button type="submit" name="go" value="stay" class="secondary" hidden=move || live.get()>"Apply and count"</button>
-        </fieldset>
-        <p class="audience-count" role="status" aria-busy=move || count.get().is_none().to_string()>
-            {move || match count.get() {
-                Some(n) => format!("{n} customer{} match (opted-out customers are never included)", if n == 1 { "" } else { "s" }),
-                None => "Counting…".to_string(),
-            }}
-        </p>
-        {move || failed.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-        <p class="muted sample">
-            {move || names.with(|n| if n.is_empty() { String::new() } else { format!("For example: {}", n.join(", ")) })}
-        </p>
+        <tr>
+            <td>
+                <select name=format!("cond_{key}_field") aria-label=move || format!("Condition {} kind", n())
+                    on:change=move |ev| {
+                        let f = if event_target_value(&ev) == "robot_group" { Field::RobotGroup } else { Field::Tag };
+                        field.set(f);
+                        rows.set(key, move |r| { if r.field != f { r.field = f; r.id = None; } });
+                    }>
+                    <option value="tag" selected=row.field == Field::Tag>"Tag"</option>
+                    <option value="robot_group" selected=row.field == Field::RobotGroup>"Robot group"</option>
+                </select>
+            </td>
+            <td>
+                <select name=format!("cond_{key}_op") aria-label=move || format!("Condition {} test", n())
+                    on:change=move |ev| {
+                        let o = if event_target_value(&ev) == "is_not" { Op::IsNot } else { Op::Is };
+                        rows.set(key, move |r| r.op = o);
+                    }>
+                    <option value="is" selected=row.op == Op::Is>"is"</option>
+                    <option value="is_not" selected=row.op == Op::IsNot>"is not"</option>
+                </select>
+            </td>
+            <td>
+                <select name=format!("cond_{key}_id") aria-label=move || format!("Condition {} value", n())
+                    on:change=move |ev| {
+                        let parsed = Field::parse_choice(&event_target_value(&ev));
+                        rows.set(key, move |r| {
+                            r.id = parsed.map(|(_, id)| id);
+                            if let Some((f, _)) = parsed { r.field = f; }
+                        });
+                    }>
+                    <option value="" selected=chosen.is_none()>"(choose)"</option>
+                    // Before hydration both lists are offered (the kind is read from the value);
+                    // once live, only the chosen kind's.
+                    <optgroup label="Tags" hidden=move || live.get() && field.get() != Field::Tag>
+                        {value_options(choices.tags.get_value(), "tag", chosen.clone())}
+                    </optgroup>
+                    <optgroup label="Robot groups" hidden=move || live.get() && field.get() != Field::RobotGroup>
+                        {value_options(choices.groups.get_value(), "robot_group", chosen.clone())}
+                    </optgroup>
+                </select>
+            </td>
+            <td>
+                <button type="submit" name="go" value=format!("remove_{key}") class="link"
+                    aria-label=move || format!("Remove condition {}", n())
+                    on:click=move |ev| {
+                        ev.prevent_default();
+                        rows.remove(key);
+                    }>"Remove"</button>
+            </td>
+        </tr>
     }
+}
+
+/// A value menu's options for one kind (`tag:3`), the chosen one selected.
+fn value_options(list: Vec<(i64, String)>, kind: &str, chosen: Option<String>) -> impl IntoView {
+    list.into_iter()
+        .map(|(id, name)| {
+            let v = format!("{kind}:{id}");
+            let sel = chosen.as_deref() == Some(v.as_str());
+            view! { <option value=v selected=sel>{name}</option> }
+        })
+        .collect_view()
 }

@@ -123,9 +123,34 @@ fn Recipients(page: RecipientPage) -> impl IntoView {
     } else {
         format!("/broadcasts/{id}/recipients.csv?{q}")
     };
-    let selected = |v: Option<i64>, id: i64| v == Some(id);
     view! {
         <h2 id="recipients">"Recipients"</h2>
+        <RecipientFilters page=page.clone() csv=csv/>
+        {page.can_retry.then(|| view! {
+            <form method="post" action=RetryFailed::url() class="inline retry">
+                <input type="hidden" name="id" value=id.to_string()/>
+                <button type="submit">{format!("Retry failed ({})", page.failed)}</button>
+            </form>
+        })}
+        {if page.rows.is_empty() {
+            view! { <p class="muted">"No recipients match."</p> }.into_any()
+        } else {
+            view! { <RecipientTable rows=page.rows/> }.into_any()
+        }}
+        <nav class="pager" aria-label="Recipient pages">
+            {page.prev.map(|h| view! { <a href=h rel="prev">"← Previous"</a> })}
+            {page.next.map(|h| view! { <a href=h rel="next">"Next →"</a> })}
+        </nav>
+    }
+}
+
+/// The table's filters (a GET form, so they work without JavaScript) and its export link.
+#[component]
+fn RecipientFilters(page: RecipientPage, csv: String) -> impl IntoView {
+    let id = page.broadcast_id;
+    let f = page.filter.clone();
+    let selected = |v: Option<i64>, id: i64| v == Some(id);
+    view! {
         <form method="get" action=format!("/broadcasts/{id}#recipients") class="filters" aria-label="Filter recipients">
             <label>"Status "
                 <select name="status">
@@ -163,16 +188,13 @@ fn Recipients(page: RecipientPage) -> impl IntoView {
             <button type="submit">"Filter"</button>
             <a href=csv class="button" download="">"Export CSV"</a>
         </form>
-        {page.can_retry.then(|| view! {
-            <form method="post" action=RetryFailed::url() class="inline retry">
-                <input type="hidden" name="id" value=id.to_string()/>
-                <button type="submit">{format!("Retry failed ({})", page.failed)}</button>
-            </form>
-        })}
-        {if page.rows.is_empty() {
-            view! { <p class="muted">"No recipients match."</p> }.into_any()
-        } else {
-            view! {
+    }
+}
+
+/// The recipients on this page of the table.
+#[component]
+fn RecipientTable(rows: Vec<RecipientRow>) -> impl IntoView {
+    view! {
                 <table class="recipients">
                     <thead>
                         <tr>
@@ -189,15 +211,9 @@ fn Recipients(page: RecipientPage) -> impl IntoView {
                         </tr>
                     </thead>
                     <tbody>
-                        {page.rows.into_iter().map(|r| view! { <RecipientLine row=r/> }).collect_view()}
+                        {rows.into_iter().map(|r| view! { <RecipientLine row=r/> }).collect_view()}
                     </tbody>
                 </table>
-            }.into_any()
-        }}
-        <nav class="pager" aria-label="Recipient pages">
-            {page.prev.map(|h| view! { <a href=h rel="prev">"← Previous"</a> })}
-            {page.next.map(|h| view! { <a href=h rel="next">"Next →"</a> })}
-        </nav>
     }
 }
 

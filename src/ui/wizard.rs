@@ -52,6 +52,34 @@ pub fn WizardView() -> impl IntoView {
     }
 }
 
+/// Pause or resume (admins) and cancel, for a broadcast that is scheduled or sending.
+#[component]
+fn StopForms(id: i64, can_pause: bool, paused: bool) -> impl IntoView {
+    let pause = can_pause.then(|| {
+        let (label, to) = if paused {
+            ("Resume", "false")
+        } else {
+            ("Pause", "true")
+        };
+        view! {
+            <form method="post" action=SetPaused::url()>
+                <input type="hidden" name="id" value=id.to_string()/>
+                <input type="hidden" name="paused" value=to/>
+                <button type="submit" class="secondary">{label}</button>
+            </form>
+        }
+    });
+    view! {
+        <div class="stop-actions">
+            {pause}
+            <form method="post" action=CancelBroadcast::url()>
+                <input type="hidden" name="id" value=id.to_string()/>
+                <button type="submit" class="danger">"Cancel broadcast"</button>
+            </form>
+        </div>
+    }
+}
+
 #[component]
 fn Wizard(page: WizardPage, test_to: String) -> impl IntoView {
     let title = if page.id.is_some() {
@@ -69,31 +97,7 @@ fn Wizard(page: WizardPage, test_to: String) -> impl IntoView {
     let stop_forms = page
         .id
         .filter(|_| page.stoppable && page.can_edit)
-        .map(|id| {
-            let pause = page.can_pause.then(|| {
-                let (label, to) = if page.paused {
-                    ("Resume", "false")
-                } else {
-                    ("Pause", "true")
-                };
-                view! {
-                    <form method="post" action=SetPaused::url()>
-                        <input type="hidden" name="id" value=id.to_string()/>
-                        <input type="hidden" name="paused" value=to/>
-                        <button type="submit" class="secondary">{label}</button>
-                    </form>
-                }
-            });
-            view! {
-                <div class="stop-actions">
-                    {pause}
-                    <form method="post" action=CancelBroadcast::url()>
-                        <input type="hidden" name="id" value=id.to_string()/>
-                        <button type="submit" class="danger">"Cancel broadcast"</button>
-                    </form>
-                </div>
-            }
-        });
+        .map(|id| view! { <StopForms id=id can_pause=page.can_pause paused=page.paused/> });
     if let Some(reason) = page.locked.clone() {
         return view! {
             <h1>{title}</h1>

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
@@ -23,41 +22,7 @@ use crate::server::timefmt;
 pub const PREVIEW_LINES: usize = 10;
 /// Rows per batch handed to the database.
 const BATCH_ROWS: usize = 500;
-/// Bad lines kept with their reasons (all are counted).
-pub const KEPT_ERRORS: usize = 200;
-
-/// One checked line, ready to store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportRow {
-    pub line: u64,
-    pub name: String,
-    pub phone: Option<String>,
-    pub email: Option<String>,
-    pub telegram_chat_id: Option<String>,
-    pub whatsapp_id: Option<String>,
-    pub tags: Vec<String>,
-    pub groups: Vec<String>,
-    pub assignee_email: Option<String>,
-    pub time_zone: Option<String>,
-    /// Only ever sets the opt-out: an import never opts anyone back in.
-    pub opted_out: bool,
-}
-
-/// What the checking thread hands the database writer.
-#[derive(Debug)]
-pub enum ImportMsg {
-    /// Good rows, and how far into the file they reach (bytes).
-    Rows(Vec<ImportRow>, u64),
-    Bad(LineError),
-}
-
-/// How far a running import has got.
-#[derive(Debug, Default)]
-pub struct Progress {
-    /// Bytes of the file whose lines are stored (or skipped).
-    pub bytes_done: AtomicU64,
-    pub rows_done: AtomicU64,
-}
+pub use crate::server::db::{ImportMsg, ImportRow, KEPT_ERRORS, Progress};
 
 /// What an import did, when it stored something.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -70,6 +70,63 @@ pub(super) fn materialise_sql(
     (sql, b.binds)
 }
 
+/// The broadcast's channels (`$ids`, in its order) that still exist and are enabled.
+macro_rules! enabled_of {
+    ($tx:expr, $ids:expr) => {{
+        let mut picked: Vec<(i64, ChannelKind)> = Vec::new();
+        for cid in $ids {
+            let kind: Option<String> =
+                sqlx::query_scalar("SELECT kind FROM channels WHERE id = $1 AND enabled")
+                    .bind(cid)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+            if let Some(k) = kind.as_deref().and_then(ChannelKind::parse) {
+                picked.push((cid, k));
+            }
+        }
+        picked
+    }};
+}
+
+/// One pending delivery per customer the rule reaches (on the first picked channel that
+/// reaches them), and each channel's audience counted; the number of deliveries.
+macro_rules! materialise {
+    ($tx:expr, $dialect:expr, $id:expr, $now:expr, $rule:expr, $picked:expr) => {{
+        let (id, now, picked): (i64, DateTime<Utc>, &[(i64, ChannelKind)]) = ($id, $now, $picked);
+        let (sql, binds) = materialise_sql($dialect, $rule, picked);
+        let mut q = sqlx::query(&sql).bind(id).bind(now);
+        for b in &binds {
+            q = match b {
+                AudienceBind::Id(v) => q.bind(*v),
+                AudienceBind::Kind(k) => q.bind(*k),
+            };
+        }
+        let n = q.execute(&mut *$tx).await?.rows_affected() as i64;
+        if let [(only, _)] = picked[..] {
+            // One channel has them all: no need to count again.
+            sqlx::query(
+                "INSERT INTO broadcast_channel_counts (broadcast_id, channel_id, audience_total) \
+                 VALUES ($1, $2, $3)",
+            )
+            .bind(id)
+            .bind(only)
+            .bind(n)
+            .execute(&mut *$tx)
+            .await?;
+        } else {
+            sqlx::query(
+                "INSERT INTO broadcast_channel_counts (broadcast_id, channel_id, audience_total) \
+                 SELECT broadcast_id, channel_id, COUNT(*) FROM deliveries WHERE broadcast_id = $1 \
+                 GROUP BY broadcast_id, channel_id",
+            )
+            .bind(id)
+            .execute(&mut *$tx)
+            .await?;
+        }
+        n
+    }};
+}
+
 impl Db {
     /// Scheduled, unpaused broadcasts whose time has come, oldest first.
     pub async fn due_broadcasts(
@@ -152,53 +209,11 @@ impl Db {
                 return Ok(Fired::Skipped);
             }
             let (rule, channel_ids) = parse_plan(&audience, &channels);
-            // The broadcast's channels that still exist and are enabled, in its order.
-            let mut picked: Vec<(i64, ChannelKind)> = Vec::new();
-            for cid in channel_ids {
-                let kind: Option<String> = sqlx::query_scalar(
-                    "SELECT kind FROM channels WHERE id = $1 AND enabled",
-                )
-                .bind(cid)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(k) = kind.as_deref().and_then(ChannelKind::parse) {
-                    picked.push((cid, k));
-                }
-            }
+            let picked = enabled_of!(tx, channel_ids);
             let deliveries = if picked.is_empty() {
                 0
             } else {
-                let (sql, binds) = materialise_sql(dialect, &rule, &picked);
-                let mut q = sqlx::query(&sql).bind(id).bind(now);
-                for b in &binds {
-                    q = match b {
-                        AudienceBind::Id(v) => q.bind(*v),
-                        AudienceBind::Kind(k) => q.bind(*k),
-                    };
-                }
-                let n = q.execute(&mut *tx).await?.rows_affected() as i64;
-                if let [(only, _)] = picked[..] {
-                    // One channel has them all: no need to count again.
-                    sqlx::query(
-                        "INSERT INTO broadcast_channel_counts (broadcast_id, channel_id, audience_total) \
-                         VALUES ($1, $2, $3)",
-                    )
-                    .bind(id)
-                    .bind(only)
-                    .bind(n)
-                    .execute(&mut *tx)
-                    .await?;
-                } else {
-                    sqlx::query(
-                        "INSERT INTO broadcast_channel_counts (broadcast_id, channel_id, audience_total) \
-                         SELECT broadcast_id, channel_id, COUNT(*) FROM deliveries WHERE broadcast_id = $1 \
-                         GROUP BY broadcast_id, channel_id",
-                    )
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                n
+                materialise!(tx, dialect, id, now, &rule, &picked)
             };
             // Nobody to send to: done at once.
             let finish = if deliveries == 0 { ", status = 'sent', finished_at = $2" } else { "" };

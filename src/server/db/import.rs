@@ -2,13 +2,49 @@
 //! Each row updates the customer with its phone or email, or creates one.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicU64;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use super::{Db, DbError, on_pool};
 use crate::model::import::LineError;
-use crate::server::customers::import::{ImportMsg, ImportRow, KEPT_ERRORS, Progress};
+
+/// Bad lines kept with their reasons (all are counted).
+pub const KEPT_ERRORS: usize = 200;
+
+/// One checked line, ready to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRow {
+    pub line: u64,
+    pub name: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub telegram_chat_id: Option<String>,
+    pub whatsapp_id: Option<String>,
+    pub tags: Vec<String>,
+    pub groups: Vec<String>,
+    pub assignee_email: Option<String>,
+    pub time_zone: Option<String>,
+    /// Only ever sets the opt-out: an import never opts anyone back in.
+    pub opted_out: bool,
+}
+
+/// What the checking thread hands the database writer.
+#[derive(Debug)]
+pub enum ImportMsg {
+    /// Good rows, and how far into the file they reach (bytes).
+    Rows(Vec<ImportRow>, u64),
+    Bad(LineError),
+}
+
+/// How far a running import has got.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Bytes of the file whose lines are stored (or skipped).
+    pub bytes_done: AtomicU64,
+    pub rows_done: AtomicU64,
+}
 
 /// What the writer did.
 #[derive(Debug, Default)]
@@ -86,6 +122,180 @@ fn plan_round(
     round
 }
 
+/// Which customers already have the phones and emails of `$rows`: two maps, key → id.
+macro_rules! matched_keys {
+    ($t:expr, $rows:expr) => {{
+        let pending: &[ImportRow] = $rows;
+        let mut by_phone = HashMap::new();
+        let mut by_email = HashMap::new();
+        for (column, map) in [("phone", &mut by_phone), ("email", &mut by_email)] {
+            let values: Vec<&str> = pending
+                .iter()
+                .filter_map(|r| {
+                    if column == "phone" {
+                        r.phone.as_deref()
+                    } else {
+                        r.email.as_deref()
+                    }
+                })
+                .collect();
+            if values.is_empty() {
+                continue;
+            }
+            let mut qb = sqlx::QueryBuilder::new(format!(
+                "SELECT {column}, id FROM customers WHERE {column} IS NOT NULL AND {column} IN ("
+            ));
+            let mut list = qb.separated(", ");
+            for v in values {
+                list.push_bind(v);
+            }
+            qb.push(")");
+            let found: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut **$t).await?;
+            map.extend(found);
+        }
+        (by_phone, by_email)
+    }};
+}
+
+/// Updates the matched customers with what the rows say (cells left empty keep what is
+/// stored; an opt-out is never undone).
+macro_rules! update_matched {
+    ($t:expr, $updates:expr, $staff:expr, $now:expr) => {{
+        let (updates, staff, now): (&[(i64, ImportRow)], &HashMap<String, i64>, DateTime<Utc>) =
+            ($updates, $staff, $now);
+        // Cells left empty keep what is stored; an opt-out is never undone.
+        let mut qb = sqlx::QueryBuilder::new("UPDATE customers SET updated_at = ");
+        qb.push_bind(now).push(
+            ", name = v.column2, phone = COALESCE(v.column3, customers.phone), \
+             email = COALESCE(v.column4, customers.email), \
+             whatsapp_id = COALESCE(v.column5, customers.whatsapp_id), \
+             telegram_chat_id = COALESCE(v.column6, customers.telegram_chat_id), \
+             assignee_id = COALESCE(v.column7, customers.assignee_id), \
+             time_zone = COALESCE(v.column8, customers.time_zone), \
+             opted_out = (customers.opted_out OR v.column9) FROM (",
+        );
+        qb.push_values(updates, |mut row, (id, r)| {
+            row.push_bind(*id)
+                .push_bind(&r.name)
+                .push_bind(&r.phone)
+                .push_bind(&r.email)
+                .push_bind(&r.whatsapp_id)
+                .push_bind(&r.telegram_chat_id)
+                .push_bind(
+                    r.assignee_email
+                        .as_ref()
+                        .and_then(|a| staff.get(a))
+                        .copied(),
+                )
+                .push_bind(&r.time_zone)
+                .push_bind(r.opted_out);
+        });
+        qb.push(") AS v WHERE customers.id = v.column1");
+        qb.build().execute(&mut **$t).await?;
+    }};
+}
+
+/// Inserts the new customers; each with its new id.
+macro_rules! insert_new {
+    ($t:expr, $inserts:expr, $staff:expr, $now:expr) => {{
+        let (inserts, staff, now): (Vec<ImportRow>, &HashMap<String, i64>, DateTime<Utc>) =
+            ($inserts, $staff, $now);
+        let mut created: Vec<(i64, ImportRow)> = Vec::new();
+        let mut qb = sqlx::QueryBuilder::new(
+            "INSERT INTO customers (name, phone, email, whatsapp_id, telegram_chat_id, \
+             assignee_id, time_zone, opted_out, created_at, updated_at) ",
+        );
+        qb.push_values(&inserts, |mut row, r| {
+            row.push_bind(&r.name)
+                .push_bind(&r.phone)
+                .push_bind(&r.email)
+                .push_bind(&r.whatsapp_id)
+                .push_bind(&r.telegram_chat_id)
+                .push_bind(
+                    r.assignee_email
+                        .as_ref()
+                        .and_then(|a| staff.get(a))
+                        .copied(),
+                )
+                .push_bind(r.time_zone.as_deref().unwrap_or("UTC"))
+                .push_bind(r.opted_out)
+                .push_bind(now)
+                .push_bind(now);
+        });
+        qb.push(" RETURNING id, phone, email");
+        let ids: Vec<(i64, Option<String>, Option<String>)> =
+            qb.build_query_as().fetch_all(&mut **$t).await?;
+        let mut by_key: HashMap<String, i64> = HashMap::new();
+        for (id, phone, email) in ids {
+            by_key.extend(phone.into_iter().chain(email).map(|k| (k, id)));
+        }
+        for r in inserts {
+            let id = r
+                .phone
+                .iter()
+                .chain(r.email.iter())
+                .find_map(|k| by_key.get(k));
+            if let Some(id) = id {
+                created.push((*id, r));
+            }
+        }
+        created
+    }};
+}
+
+/// Gives the stored customers the rows' tags and robot groups (created if new, their ids
+/// remembered in `$tag_ids`/`$group_ids`); none is taken away.
+macro_rules! link_labels {
+    ($t:expr, $stored:expr, $tag_ids:expr, $group_ids:expr) => {{
+        let (stored, tag_ids, group_ids): (
+            &[(i64, ImportRow)],
+            &mut HashMap<String, i64>,
+            &mut HashMap<String, i64>,
+        ) = ($stored, $tag_ids, $group_ids);
+        for (names, ids, table, label_table, column) in [
+            (true, tag_ids, "customer_tags", "tags", "tag_id"),
+            (
+                false,
+                group_ids,
+                "customer_robot_groups",
+                "robot_groups",
+                "group_id",
+            ),
+        ] {
+            let mut links: Vec<(i64, i64)> = Vec::new();
+            for (customer, r) in stored {
+                for name in if names { &r.tags } else { &r.groups } {
+                    let id = match ids.get(name) {
+                        Some(id) => *id,
+                        None => {
+                            let id: i64 = sqlx::query_scalar(&format!(
+                                "INSERT INTO {label_table} (name) VALUES ($1) \
+                                 ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id"
+                            ))
+                            .bind(name)
+                            .fetch_one(&mut **$t)
+                            .await?;
+                            ids.insert(name.clone(), id);
+                            id
+                        }
+                    };
+                    links.push((*customer, id));
+                }
+            }
+            for part in links.chunks(5000) {
+                let mut qb = sqlx::QueryBuilder::new(format!(
+                    "INSERT INTO {table} (customer_id, {column}) "
+                ));
+                qb.push_values(part, |mut row, (c, l)| {
+                    row.push_bind(*c).push_bind(*l);
+                });
+                qb.push(" ON CONFLICT DO NOTHING");
+                qb.build().execute(&mut **$t).await?;
+            }
+        }
+    }};
+}
+
 impl Db {
     /// Staff accounts as (lowercased email, id).
     pub async fn staff_emails(&self) -> Result<Vec<(String, i64)>, DbError> {
@@ -145,27 +355,7 @@ impl Db {
                         break;
                     }
                     // Who already has these phones and emails (earlier batches included).
-                    let mut by_phone = HashMap::new();
-                    let mut by_email = HashMap::new();
-                    for (column, map) in [("phone", &mut by_phone), ("email", &mut by_email)] {
-                        let values: Vec<&str> = pending
-                            .iter()
-                            .filter_map(|r| if column == "phone" { r.phone.as_deref() } else { r.email.as_deref() })
-                            .collect();
-                        if values.is_empty() {
-                            continue;
-                        }
-                        let mut qb = sqlx::QueryBuilder::new(format!(
-                            "SELECT {column}, id FROM customers WHERE {column} IS NOT NULL AND {column} IN ("
-                        ));
-                        let mut list = qb.separated(", ");
-                        for v in values {
-                            list.push_bind(v);
-                        }
-                        qb.push(")");
-                        let found: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut **t).await?;
-                        map.extend(found);
-                    }
+                    let (by_phone, by_email) = matched_keys!(t, &pending);
                     let bad_before = tally.bad;
                     let round = plan_round(std::mem::take(&mut pending), &by_phone, &by_email, &mut tally);
                     if tally.bad > bad_before && !skip_bad {
@@ -176,101 +366,16 @@ impl Db {
                     }
                     pending = round.later;
                     if !round.updates.is_empty() {
-                        // Cells left empty keep what is stored; an opt-out is never undone.
-                        let mut qb = sqlx::QueryBuilder::new("UPDATE customers SET updated_at = ");
-                        qb.push_bind(now).push(
-                            ", name = v.column2, phone = COALESCE(v.column3, customers.phone), \
-                             email = COALESCE(v.column4, customers.email), \
-                             whatsapp_id = COALESCE(v.column5, customers.whatsapp_id), \
-                             telegram_chat_id = COALESCE(v.column6, customers.telegram_chat_id), \
-                             assignee_id = COALESCE(v.column7, customers.assignee_id), \
-                             time_zone = COALESCE(v.column8, customers.time_zone), \
-                             opted_out = (customers.opted_out OR v.column9) FROM (",
-                        );
-                        qb.push_values(&round.updates, |mut row, (id, r)| {
-                            row.push_bind(*id)
-                                .push_bind(&r.name)
-                                .push_bind(&r.phone)
-                                .push_bind(&r.email)
-                                .push_bind(&r.whatsapp_id)
-                                .push_bind(&r.telegram_chat_id)
-                                .push_bind(r.assignee_email.as_ref().and_then(|a| staff.get(a)).copied())
-                                .push_bind(&r.time_zone)
-                                .push_bind(r.opted_out);
-                        });
-                        qb.push(") AS v WHERE customers.id = v.column1");
-                        qb.build().execute(&mut **t).await?;
+                        update_matched!(t, &round.updates, staff, now);
                         tally.updated += round.updates.len() as u64;
                     }
                     let mut stored: Vec<(i64, ImportRow)> = round.updates;
                     if !round.inserts.is_empty() {
-                        let mut qb = sqlx::QueryBuilder::new(
-                            "INSERT INTO customers (name, phone, email, whatsapp_id, telegram_chat_id, \
-                             assignee_id, time_zone, opted_out, created_at, updated_at) ",
-                        );
-                        qb.push_values(&round.inserts, |mut row, r| {
-                            row.push_bind(&r.name)
-                                .push_bind(&r.phone)
-                                .push_bind(&r.email)
-                                .push_bind(&r.whatsapp_id)
-                                .push_bind(&r.telegram_chat_id)
-                                .push_bind(r.assignee_email.as_ref().and_then(|a| staff.get(a)).copied())
-                                .push_bind(r.time_zone.as_deref().unwrap_or("UTC"))
-                                .push_bind(r.opted_out)
-                                .push_bind(now)
-                                .push_bind(now);
-                        });
-                        qb.push(" RETURNING id, phone, email");
-                        let ids: Vec<(i64, Option<String>, Option<String>)> =
-                            qb.build_query_as().fetch_all(&mut **t).await?;
-                        let mut by_key: HashMap<String, i64> = HashMap::new();
-                        for (id, phone, email) in ids {
-                            by_key.extend(phone.into_iter().chain(email).map(|k| (k, id)));
-                        }
                         tally.created += round.inserts.len() as u64;
-                        for r in round.inserts {
-                            let id = r.phone.iter().chain(r.email.iter()).find_map(|k| by_key.get(k));
-                            if let Some(id) = id {
-                                stored.push((*id, r));
-                            }
-                        }
+                        stored.extend(insert_new!(t, round.inserts, staff, now));
                     }
                     // Tags and robot groups are added (created if new); none is taken away.
-                    for (names, ids, table, label_table, column) in [
-                        (true, &mut tag_ids, "customer_tags", "tags", "tag_id"),
-                        (false, &mut group_ids, "customer_robot_groups", "robot_groups", "group_id"),
-                    ] {
-                        let mut links: Vec<(i64, i64)> = Vec::new();
-                        for (customer, r) in &stored {
-                            for name in if names { &r.tags } else { &r.groups } {
-                                let id = match ids.get(name) {
-                                    Some(id) => *id,
-                                    None => {
-                                        let id: i64 = sqlx::query_scalar(&format!(
-                                            "INSERT INTO {label_table} (name) VALUES ($1) \
-                                             ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id"
-                                        ))
-                                        .bind(name)
-                                        .fetch_one(&mut **t)
-                                        .await?;
-                                        ids.insert(name.clone(), id);
-                                        id
-                                    }
-                                };
-                                links.push((*customer, id));
-                            }
-                        }
-                        for part in links.chunks(5000) {
-                            let mut qb = sqlx::QueryBuilder::new(format!(
-                                "INSERT INTO {table} (customer_id, {column}) "
-                            ));
-                            qb.push_values(part, |mut row, (c, l)| {
-                                row.push_bind(*c).push_bind(*l);
-                            });
-                            qb.push(" ON CONFLICT DO NOTHING");
-                            qb.build().execute(&mut **t).await?;
-                        }
-                    }
+                    link_labels!(t, &stored, &mut tag_ids, &mut group_ids);
                     progress.rows_done.fetch_add(stored.len() as u64, Relaxed);
                 }
                 progress.bytes_done.store(end, Relaxed);

@@ -34,6 +34,40 @@ pub(super) struct StoredInbound {
     answers: Option<(String, Option<i64>)>,
 }
 
+/// A STOP message opts its customer out of the channel's kind (once), audited; whether it
+/// did now.
+macro_rules! opt_out_by_message {
+    ($tx:expr, $customer:expr, $channel:expr, $message:expr, $body:expr, $now:expr) => {{
+        let (customer_id, channel_id, message_id, body, now): (i64, i64, i64, &str, DateTime<Utc>) =
+            ($customer, $channel, $message, $body, $now);
+        let opted_out = sqlx::query(
+            "INSERT INTO customer_opt_outs (customer_id, channel_kind, at, message_id) \
+             SELECT $1, kind, $2, $3 FROM channels WHERE id = $4 ON CONFLICT DO NOTHING",
+        )
+        .bind(customer_id)
+        .bind(now)
+        .bind(message_id)
+        .bind(channel_id)
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if opted_out {
+            sqlx::query(
+                "INSERT INTO audit_log (at, action, subject_type, subject_id, detail) \
+                 SELECT $1, 'opt-out', 'customer', $2, 'replied “' || $3 || '” on ' || kind FROM channels WHERE id = $4",
+            )
+            .bind(now)
+            .bind(customer_id)
+            .bind(body.trim())
+            .bind(channel_id)
+            .execute(&mut *$tx)
+            .await?;
+        }
+        opted_out
+    }};
+}
+
 impl Db {
     /// The customer whose address on `kind` is `address` (the sandbox: phone, then email).
     pub async fn customer_by_address(
@@ -175,33 +209,7 @@ impl Db {
                 .fetch_one(&mut *tx)
                 .await?,
             };
-            let mut opted_out = false;
-            if stop && new {
-                opted_out = sqlx::query(
-                    "INSERT INTO customer_opt_outs (customer_id, channel_kind, at, message_id) \
-                     SELECT $1, kind, $2, $3 FROM channels WHERE id = $4 ON CONFLICT DO NOTHING",
-                )
-                .bind(customer_id)
-                .bind(now)
-                .bind(message_id)
-                .bind(channel_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    > 0;
-                if opted_out {
-                    sqlx::query(
-                        "INSERT INTO audit_log (at, action, subject_type, subject_id, detail) \
-                         SELECT $1, 'opt-out', 'customer', $2, 'replied “' || $3 || '” on ' || kind FROM channels WHERE id = $4",
-                    )
-                    .bind(now)
-                    .bind(customer_id)
-                    .bind(body.trim())
-                    .bind(channel_id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
+            let opted_out = stop && new && opt_out_by_message!(tx, customer_id, channel_id, message_id, body, now);
             // Which broadcast message it answers: the one it quotes (perhaps not recorded
             // yet), else the latest within the window.
             let answers: Option<(String, Option<i64>)> = match reply_to {

@@ -36,7 +36,7 @@ pub use counters::minute as minute_of;
 pub use customers::{CustomerPageRows, CustomerRecord, UpdateError};
 pub use directory::{NewChannel, NewCustomer};
 pub use fire::Fired;
-pub use import::ImportTally;
+pub use import::{ImportMsg, ImportRow, ImportTally, KEPT_ERRORS, Progress};
 pub use inbound::Inbound;
 pub use labels::{LabelError, LabelKind};
 pub use messages::{ChatRecord, DeliveryRecord, Outbound, Recipient};

@@ -28,6 +28,99 @@ pub enum Outcome {
     Released,
 }
 
+/// Locks deliveries `$ids` by ascending id (PostgreSQL; see `counters`), before statements
+/// that would touch them in whatever order their plans choose.
+macro_rules! lock_deliveries {
+    ($tx:expr, $ids:expr) => {{
+        let mut ids: Vec<i64> = $ids.collect();
+        ids.sort_unstable();
+        for chunk in ids.chunks(1000) {
+            let list = chunk
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            sqlx::query(&format!(
+                "SELECT id FROM deliveries WHERE id IN ({list}) ORDER BY id FOR UPDATE"
+            ))
+            .execute(&mut *$tx)
+            .await?;
+        }
+    }};
+}
+
+/// Records the accepted sends `$sent` (delivery, provider id), 500 to a statement, each only
+/// if it is still the claim that sent it; counts them in `$tally`.
+macro_rules! record_sent {
+    ($tx:expr, $sent:expr, $now:expr, $tally:expr) => {{
+        let (sent, now, tally): (&[(&Claimed, &str)], DateTime<Utc>, &mut Tally) = ($sent, $now, $tally);
+        let set_sent = "SET state = 'sent', provider_message_id = v.pid, sent_at = $1, claimed_until = NULL, error = NULL";
+        for chunk in sent.chunks(500) {
+            // One VALUES list of (id, attempt, provider id); both databases take it.
+            let mut sql = String::from("WITH v(id, attempts, pid) AS (VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                let n = 2 + 3 * i;
+                sql.push_str(&format!("(${n}, ${}, ${})", n + 1, n + 2));
+            }
+            sql.push_str(&format!(
+                ") UPDATE deliveries {set_sent} FROM v WHERE deliveries.id = v.id \
+                 AND deliveries.state = 'sending' AND deliveries.attempts = v.attempts \
+                 RETURNING deliveries.broadcast_id, deliveries.channel_id"
+            ));
+            let mut q = sqlx::query_as(&sql).bind(now);
+            for (c, pid) in chunk {
+                q = q.bind(c.id).bind(c.attempts).bind(*pid);
+            }
+            let moved: Vec<(i64, i64)> = q.fetch_all(&mut *$tx).await?;
+            for (b, ch) in moved {
+                tally.add(b, ch, Counter::Sent, 1);
+                tally.add_timeline(b, minute(now), Counter::Sent, 1);
+            }
+        }
+    }};
+}
+
+/// Records the other outcomes one by one (retry later, failed, released), each only if it is
+/// still the claim that sent it; counts the failures in `$tally`.
+macro_rules! record_rest {
+    ($tx:expr, $rest:expr, $now:expr, $tally:expr) => {{
+        let (rest, now, tally): (&[&(Claimed, Outcome)], DateTime<Utc>, &mut Tally) = ($rest, $now, $tally);
+        for (c, outcome) in rest {
+            let q = match outcome {
+                Outcome::Sent { .. } => continue,
+                Outcome::Retry { reason, at } => sqlx::query(
+                    "UPDATE deliveries SET state = 'pending', error = $1, next_attempt_at = $2, \
+                     claimed_until = NULL WHERE id = $3 AND state = 'sending' AND attempts = $4",
+                )
+                .bind(reason)
+                .bind(*at),
+                Outcome::Failed { reason } => sqlx::query(
+                    "UPDATE deliveries SET state = 'failed', error = $1, failed_at = $2, \
+                     claimed_until = NULL WHERE id = $3 AND state = 'sending' AND attempts = $4",
+                )
+                .bind(reason)
+                .bind(now),
+                Outcome::Released => sqlx::query(
+                    "UPDATE deliveries SET state = 'pending', claimed_until = NULL, attempts = attempts - 1 \
+                     WHERE id = $1 AND state = 'sending' AND attempts = $2",
+                ),
+            };
+            let changed = q
+                .bind(c.id)
+                .bind(c.attempts)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+            if changed > 0 && matches!(outcome, Outcome::Failed { .. }) {
+                tally.add(c.broadcast_id, c.channel_id, Counter::Failed, 1);
+            }
+        }
+    }};
+}
+
 impl Db {
     /// Records what became of claimed deliveries, with the broadcasts' counters, in one
     /// transaction (run again if it fails for a passing reason). A delivery no longer held by
@@ -87,78 +180,14 @@ impl Db {
             .filter(|(_, o)| !matches!(o, Outcome::Sent { .. }))
             .collect();
         let dialect = self.dialect();
-        let set_sent = "SET state = 'sent', provider_message_id = v.pid, sent_at = $1, claimed_until = NULL, error = NULL";
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             if dialect == Dialect::Postgres {
-                // Lock order (see `counters`): the deliveries first, by id, before the
-                // statements below touch them in whatever order their plans choose.
-                let ids: Vec<i64> = results.iter().map(|(c, _)| c.id).collect();
-                for chunk in ids.chunks(1000) {
-                    let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-                    sqlx::query(&format!(
-                        "SELECT id FROM deliveries WHERE id IN ({list}) ORDER BY id FOR UPDATE"
-                    ))
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                lock_deliveries!(tx, results.iter().map(|(c, _)| c.id));
             }
             let mut tally = Tally::default();
-            for chunk in sent.chunks(500) {
-                // One VALUES list of (id, attempt, provider id); both databases take it.
-                let mut sql = String::from("WITH v(id, attempts, pid) AS (VALUES ");
-                for i in 0..chunk.len() {
-                    if i > 0 {
-                        sql.push(',');
-                    }
-                    let n = 2 + 3 * i;
-                    sql.push_str(&format!("(${n}, ${}, ${})", n + 1, n + 2));
-                }
-                sql.push_str(&format!(
-                    ") UPDATE deliveries {set_sent} FROM v WHERE deliveries.id = v.id \
-                     AND deliveries.state = 'sending' AND deliveries.attempts = v.attempts \
-                     RETURNING deliveries.broadcast_id, deliveries.channel_id"
-                ));
-                let mut q = sqlx::query_as(&sql).bind(now);
-                for (c, pid) in chunk {
-                    q = q.bind(c.id).bind(c.attempts).bind(*pid);
-                }
-                let moved: Vec<(i64, i64)> = q.fetch_all(&mut *tx).await?;
-                for (b, ch) in moved {
-                    tally.add(b, ch, Counter::Sent, 1);
-                    tally.add_timeline(b, minute(now), Counter::Sent, 1);
-                }
-            }
-            for (c, outcome) in rest {
-                let q = match outcome {
-                    Outcome::Sent { .. } => continue,
-                    Outcome::Retry { reason, at } => sqlx::query(
-                        "UPDATE deliveries SET state = 'pending', error = $1, next_attempt_at = $2, \
-                         claimed_until = NULL WHERE id = $3 AND state = 'sending' AND attempts = $4",
-                    )
-                    .bind(reason)
-                    .bind(*at),
-                    Outcome::Failed { reason } => sqlx::query(
-                        "UPDATE deliveries SET state = 'failed', error = $1, failed_at = $2, \
-                         claimed_until = NULL WHERE id = $3 AND state = 'sending' AND attempts = $4",
-                    )
-                    .bind(reason)
-                    .bind(now),
-                    Outcome::Released => sqlx::query(
-                        "UPDATE deliveries SET state = 'pending', claimed_until = NULL, attempts = attempts - 1 \
-                         WHERE id = $1 AND state = 'sending' AND attempts = $2",
-                    ),
-                };
-                let changed = q
-                    .bind(c.id)
-                    .bind(c.attempts)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if changed > 0 && matches!(outcome, Outcome::Failed { .. }) {
-                    tally.add(c.broadcast_id, c.channel_id, Counter::Failed, 1);
-                }
-            }
+            record_sent!(tx, &sent, now, &mut tally);
+            record_rest!(tx, &rest, now, &mut tally);
             write_tally!(tx, tally);
             tx.commit().await?;
             Ok::<(), DbError>(())

@@ -226,6 +226,144 @@ pub(super) fn fold_reports(reports: &[Report], found: &HashMap<(i64, &str), Stor
     }
 }
 
+/// Reads (on PostgreSQL: locks, by ascending id) the deliveries `$pids` name on `$channels`,
+/// keyed by (channel, provider id).
+macro_rules! load_reported {
+    ($tx:expr, $dialect:expr, $channels:expr, $pids:expr) => {{
+        let (dialect, channels, pids): (Dialect, &[i64], &[&str]) = ($dialect, $channels, $pids);
+        let lock = if dialect == Dialect::Postgres { " ORDER BY id FOR UPDATE" } else { "" };
+        let channel_list = channels.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        // (channel, provider id) → the delivery as stored
+        let mut found: HashMap<(i64, &str), Stored> = HashMap::new();
+        for chunk in pids.chunks(1000) {
+            let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(",");
+            let sql = format!(
+                "SELECT id, broadcast_id, channel_id, state, \
+                 CAST(CASE WHEN replied_at IS NULL THEN 0 ELSE 1 END AS BIGINT), provider_message_id FROM deliveries \
+                 WHERE channel_id IN ({channel_list}) AND provider_message_id IN ({list}){lock}"
+            );
+            let mut q = sqlx::query_as::<_, (i64, i64, i64, String, i64, String)>(&sql);
+            for pid in chunk {
+                q = q.bind(*pid);
+            }
+            for (id, broadcast, channel, state, replied, pid) in q.fetch_all(&mut *$tx).await? {
+                let Some(state) = DeliveryState::parse(&state) else { continue };
+                let Some(pid) = chunk.iter().find(|p| **p == pid) else { continue };
+                found.insert((channel, pid), Stored { id, broadcast, channel, state, replied: replied != 0 });
+            }
+        }
+        found
+    }};
+}
+
+/// Keeps the reports whose delivery was not found (its send is perhaps not recorded yet) as
+/// early reports, applied once it is.
+macro_rules! keep_early {
+    ($tx:expr, $reports:expr, $results:expr) => {{
+        let (reports, results): (&[Report], &[Applied]) = ($reports, $results);
+        let unknown = reports.iter().zip(results).filter(|(_, a)| **a == Applied::Unknown);
+        for (r, _) in unknown {
+            // Perhaps the send is not recorded yet: kept, and applied once it is.
+            let (event, reason, message) = r.event.stored();
+            sqlx::query(
+                "INSERT INTO early_reports (channel_id, provider_message_id, event, reason, at, message_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(r.channel_id)
+            .bind(&r.provider_message_id)
+            .bind(event)
+            .bind(reason)
+            .bind(r.at)
+            .bind(message)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    }};
+}
+
+/// Writes the deliveries' new states and times (one UPDATE per 200; the rows are locked, so
+/// the state read holds), and links each reply's message to the delivery it answers.
+macro_rules! write_changes {
+    ($tx:expr, $changes:expr, $links:expr) => {{
+        let (changes, links): (&[Change], &[(i64, i64, i64)]) = ($changes, $links);
+        // One UPDATE per 200 deliveries; the rows are locked, so the state read holds.
+        for chunk in changes.chunks(200) {
+            let mut sql = String::from("WITH v(id, new, dat, rat, fat, err, pat) AS (VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                let n = 1 + 7 * i;
+                sql.push_str(&format!(
+                    "(${n}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6
+                ));
+            }
+            sql.push_str(
+                ") UPDATE deliveries SET state = v.new, \
+                 delivered_at = COALESCE(deliveries.delivered_at, v.dat), \
+                 read_at = COALESCE(v.rat, deliveries.read_at), \
+                 failed_at = COALESCE(v.fat, deliveries.failed_at), \
+                 error = COALESCE(v.err, deliveries.error), \
+                 replied_at = COALESCE(deliveries.replied_at, v.pat) \
+                 FROM v WHERE deliveries.id = v.id",
+            );
+            let mut q = sqlx::query(&sql);
+            for c in chunk {
+                q = q
+                    .bind(c.id)
+                    .bind(c.new.as_str())
+                    .bind(c.delivered_at)
+                    .bind(c.read_at)
+                    .bind(c.failed_at)
+                    .bind(&c.error)
+                    .bind(c.replied_at);
+            }
+            q.execute(&mut *$tx).await?;
+        }
+        // A reply's message now names the delivery it answers.
+        for (message, delivery, broadcast) in links {
+            sqlx::query("UPDATE messages SET broadcast_id = $1, delivery_id = $2 WHERE id = $3")
+                .bind(broadcast)
+                .bind(delivery)
+                .bind(message)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    }};
+}
+
+/// Removes the early reports just applied (their delivery found); the others stay for later.
+macro_rules! forget_applied_early {
+    ($tx:expr, $ids:expr, $results:expr) => {{
+        let (ids, results): (&[i64], &[Applied]) = ($ids, $results);
+        // Only those applied (their delivery found); the others stay for later.
+        let ids: Vec<i64> = ids
+            .iter()
+            .zip(results)
+            .filter(|(_, a)| **a != Applied::Unknown)
+            .map(|(id, _)| *id)
+            .collect();
+        for chunk in ids.chunks(1000) {
+            sqlx::query(&format!(
+                "DELETE FROM early_reports WHERE id IN ({})",
+                chunk
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ))
+            .execute(&mut *$tx)
+            .await?;
+        }
+    }};
+}
+
 impl Db {
     /// Applies a provider's report on message `provider_message_id` of `channel_id`. States
     /// only move forward: a repeated report, or "delivered" after "read", changes nothing.
@@ -305,112 +443,19 @@ impl Db {
             };
             // SQLite has no row locks (its write lock is taken): no order needed, and an
             // ORDER BY id there would walk the whole table by rowid instead of the index.
-            let lock = if dialect == Dialect::Postgres { " ORDER BY id FOR UPDATE" } else { "" };
-            let channel_list = channels.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-            // (channel, provider id) → the delivery as stored
-            let mut found: HashMap<(i64, &str), Stored> = HashMap::new();
-            for chunk in pids.chunks(1000) {
-                let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(",");
-                let sql = format!(
-                    "SELECT id, broadcast_id, channel_id, state, \
-                     CAST(CASE WHEN replied_at IS NULL THEN 0 ELSE 1 END AS BIGINT), provider_message_id FROM deliveries \
-                     WHERE channel_id IN ({channel_list}) AND provider_message_id IN ({list}){lock}"
-                );
-                let mut q = sqlx::query_as::<_, (i64, i64, i64, String, i64, String)>(&sql);
-                for pid in chunk {
-                    q = q.bind(*pid);
-                }
-                for (id, broadcast, channel, state, replied, pid) in q.fetch_all(&mut *tx).await? {
-                    let Some(state) = DeliveryState::parse(&state) else { continue };
-                    let Some(pid) = chunk.iter().find(|p| **p == pid) else { continue };
-                    found.insert((channel, pid), Stored { id, broadcast, channel, state, replied: replied != 0 });
-                }
-            }
+            let found = load_reported!(tx, dialect, &channels, &pids);
             let folded = fold_reports(reports, &found);
             if early.is_none() {
-                let unknown = reports.iter().zip(&folded.results).filter(|(_, a)| **a == Applied::Unknown);
-                for (r, _) in unknown {
-                    // Perhaps the send is not recorded yet: kept, and applied once it is.
-                    let (event, reason, message) = r.event.stored();
-                    sqlx::query(
-                        "INSERT INTO early_reports (channel_id, provider_message_id, event, reason, at, message_id) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(r.channel_id)
-                    .bind(&r.provider_message_id)
-                    .bind(event)
-                    .bind(reason)
-                    .bind(r.at)
-                    .bind(message)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                keep_early!(tx, reports, &folded.results);
             }
             let kept_any = folded.results.contains(&Applied::Unknown);
             if folded.changes.is_empty() && folded.links.is_empty() && !kept_any && early.is_none() {
                 tx.rollback().await?;
                 return Ok(folded.results);
             }
-            // One UPDATE per 200 deliveries; the rows are locked, so the state read holds.
-            for chunk in folded.changes.chunks(200) {
-                let mut sql = String::from("WITH v(id, new, dat, rat, fat, err, pat) AS (VALUES ");
-                for i in 0..chunk.len() {
-                    if i > 0 {
-                        sql.push(',');
-                    }
-                    let n = 1 + 7 * i;
-                    sql.push_str(&format!(
-                        "(${n}, ${}, ${}, ${}, ${}, ${}, ${})",
-                        n + 1, n + 2, n + 3, n + 4, n + 5, n + 6
-                    ));
-                }
-                sql.push_str(
-                    ") UPDATE deliveries SET state = v.new, \
-                     delivered_at = COALESCE(deliveries.delivered_at, v.dat), \
-                     read_at = COALESCE(v.rat, deliveries.read_at), \
-                     failed_at = COALESCE(v.fat, deliveries.failed_at), \
-                     error = COALESCE(v.err, deliveries.error), \
-                     replied_at = COALESCE(deliveries.replied_at, v.pat) \
-                     FROM v WHERE deliveries.id = v.id",
-                );
-                let mut q = sqlx::query(&sql);
-                for c in chunk {
-                    q = q
-                        .bind(c.id)
-                        .bind(c.new.as_str())
-                        .bind(c.delivered_at)
-                        .bind(c.read_at)
-                        .bind(c.failed_at)
-                        .bind(&c.error)
-                        .bind(c.replied_at);
-                }
-                q.execute(&mut *tx).await?;
-            }
-            // A reply's message now names the delivery it answers.
-            for (message, delivery, broadcast) in &folded.links {
-                sqlx::query("UPDATE messages SET broadcast_id = $1, delivery_id = $2 WHERE id = $3")
-                    .bind(broadcast)
-                    .bind(delivery)
-                    .bind(message)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            write_changes!(tx, &folded.changes, &folded.links);
             if let Some(ids) = early {
-                // Only those applied (their delivery found); the others stay for later.
-                let ids: Vec<i64> = ids
-                    .iter()
-                    .zip(&folded.results)
-                    .filter(|(_, a)| **a != Applied::Unknown)
-                    .map(|(id, _)| *id)
-                    .collect();
-                for chunk in ids.chunks(1000) {
-                    sqlx::query(&format!(
-                        "DELETE FROM early_reports WHERE id IN ({})",
-                        chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-                    ))
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                forget_applied_early!(tx, ids, &folded.results);
             }
             write_tally!(tx, folded.tally);
             tx.commit().await?;
