@@ -6,7 +6,9 @@ ensure_build_tools
 if [ -z "${TEST_DATABASE_URL:-}" ] && (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
   export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres"
 fi
-cargo leptos build --release
+cargo leptos build --release --split
+print_wasm_size
+node "$ROOT/scripts/wasm-sizes.js" "$ROOT/target/site/pkg" "$WASM_BUDGET_BYTES" || true
 cargo run --release --features ssr --bin herald-bench
 
 # CSV import of 1,000,000 customers (a generated file, ~80 MB): time and peak memory, first

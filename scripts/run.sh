@@ -5,7 +5,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_build_tools
 say "Building Herald (release)"
-cargo leptos build --release
+cargo leptos build --release --split
 print_wasm_size
+node "$ROOT/scripts/wasm-sizes.js" "$ROOT/target/site/pkg" "$WASM_BUDGET_BYTES" || true
 say "Starting Herald"
 exec "$CARGO_TARGET_DIR/release/herald" "$@"

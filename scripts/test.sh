@@ -55,11 +55,11 @@ fi
 [ "$rust_status" = 0 ] || exit "$rust_status"
 
 say "Release browser bundle, within its size budget"
-RUSTFLAGS="$user_rustflags" cargo leptos build --release --frontend-only
+RUSTFLAGS="$user_rustflags" cargo leptos build --release --split --frontend-only
 check_wasm_budget
 
 say "Building Herald for the end-to-end tests"
-RUSTFLAGS="$user_rustflags" cargo leptos build
+RUSTFLAGS="$user_rustflags" cargo leptos build --split
 
 run_e2e=1
 if ! [ -x /usr/bin/chromium ]; then

@@ -129,7 +129,8 @@ fn follow_events(id: i64, last: i64, add: impl Fn(&str, &str) + 'static) {
 /// `GET /customers/{id}/events` (server-sent events) as HTML the server rendered, and are
 /// appended once each (by key); a reply's answer carries its HTML too. So the browser bundle
 /// has no message rendering code.
-#[island]
+#[cfg_attr(feature = "hydrate", island(lazy))]
+#[cfg_attr(not(feature = "hydrate"), island)]
 fn LiveChat(
     id: i64,
     last: i64,

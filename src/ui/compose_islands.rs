@@ -56,7 +56,8 @@ fn hydrated() -> ReadSignal<bool> {
 }
 
 /// Message text with an emoji picker and a preview filled in for `sample_name`.
-#[island]
+#[cfg_attr(feature = "hydrate", island(lazy))]
+#[cfg_attr(not(feature = "hydrate"), island)]
 pub fn MessageEditor(body: String, sample_name: String) -> impl IntoView {
     let live = hydrated();
     let text = RwSignal::new(body.clone());
@@ -138,7 +139,8 @@ struct Upload {
 /// The broadcast's files: listed with thumbnails and a Remove button each; new ones come by
 /// drag-and-drop or the file picker and upload at once with a progress bar. Without
 /// JavaScript the picker posts with the form ("Attach") and Remove posts too.
-#[island]
+#[cfg_attr(feature = "hydrate", island(lazy))]
+#[cfg_attr(not(feature = "hydrate"), island)]
 pub fn AttachmentPicker(attachments: Vec<AttachmentRef>) -> impl IntoView {
     let live = hydrated();
     let files = RwSignal::new(attachments);
@@ -398,7 +400,8 @@ struct Row {
 /// "All/Any" and the condition rows, with the matching count and a sample of names that follow
 /// every change. Without JavaScript, "Add condition" and "Remove" post the form, which saves
 /// and shows the count.
-#[island]
+#[cfg_attr(feature = "hydrate", island(lazy))]
+#[cfg_attr(not(feature = "hydrate"), island)]
 pub fn AudienceEditor(
     rule: AudienceRule,
     tags: Vec<(i64, String)>,

@@ -80,7 +80,8 @@ pub fn ResultsPage() -> impl IntoView {
 /// and replies keep arriving), it asks the server for the re-rendered fragment and swaps it
 /// in. The fragment is HTML made on the server, so the browser bundle carries no chart or
 /// table code.
-#[island]
+#[cfg_attr(feature = "hydrate", island(lazy))]
+#[cfg_attr(not(feature = "hydrate"), island)]
 fn LiveResults(id: i64, moving: bool, sending: bool, children: Children) -> impl IntoView {
     let target = NodeRef::<leptos::html::Div>::new();
     let state = RwSignal::new((moving, sending));
