@@ -1,5 +1,5 @@
 //! The customer import page's data. Uploading and starting are plain form posts handled in
-//! `server::import_web`.
+//! `server::http::customers` (the jobs themselves: `server::customers::import_jobs`).
 
 use leptos::prelude::*;
 
