@@ -33,5 +33,6 @@ pub mod seed;
 pub mod startup;
 pub mod state;
 pub mod timefmt;
+pub mod uploads;
 
 pub use state::AppState;

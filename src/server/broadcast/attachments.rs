@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use axum::extract::Multipart;
 use axum::http::StatusCode;
 use serde::Serialize;
-use tokio::io::AsyncWriteExt;
 
 use crate::model::compose::AttachmentRef;
 use crate::server::AppState;
@@ -289,46 +288,40 @@ pub async fn receive(
 
 /// Streams one multipart file field to `path` within its type's limit, then checks it.
 async fn receive_field(
-    mut field: axum::extract::multipart::Field<'_>,
+    field: axum::extract::multipart::Field<'_>,
     dir: &Path,
     path: &Path,
 ) -> Result<(String, &'static AllowedType, u64), (StatusCode, String)> {
+    use crate::server::uploads::{self, Refused};
     let bad = |m: String| (StatusCode::UNSUPPORTED_MEDIA_TYPE, m);
     let raw_name = field.file_name().unwrap_or("").to_string();
     let name = display_name(&raw_name);
     // Refused before reading a byte when the name already rules it out.
     let t = type_for_name(&raw_name).map_err(bad)?;
-    let store_err = |e: std::io::Error| {
-        tracing::error!(error = ?e, "writing an attachment failed");
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The upload could not be stored; please try again.".to_string(),
-        )
-    };
-    tokio::fs::create_dir_all(dir).await.map_err(store_err)?;
-    let mut out = tokio::fs::File::create(path).await.map_err(store_err)?;
-    let (mut size, mut head) = (0u64, Vec::new());
-    while let Some(chunk) = field.chunk().await.map_err(|_| {
-        (
+    // The content is checked once the whole file is in (its type decides from the head and
+    // the size together).
+    match uploads::to_file(field, dir, path, t.max_bytes, |_| Ok(())).await {
+        Ok(r) => {
+            let t = check(&raw_name, &r.head, r.size).map_err(bad)?;
+            Ok((name, t, r.size))
+        }
+        Err(Refused::TooBig { size, head }) => Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            check(&raw_name, &head, size).err().unwrap_or_default(),
+        )),
+        Err(Refused::Interrupted) => Err((
             StatusCode::BAD_REQUEST,
             "The upload was interrupted; please try again.".to_string(),
-        )
-    })? {
-        size += chunk.len() as u64;
-        if size > t.max_bytes {
-            return Err((
-                StatusCode::PAYLOAD_TOO_LARGE,
-                check(&raw_name, &head, size).err().unwrap_or_default(),
-            ));
+        )),
+        Err(Refused::Content(m)) => Err(bad(m)),
+        Err(Refused::Storage(e)) => {
+            tracing::error!(error = ?e, "writing an attachment failed");
+            Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The upload could not be stored; please try again.".to_string(),
+            ))
         }
-        if head.len() < 8192 {
-            head.extend_from_slice(&chunk[..chunk.len().min(8192 - head.len())]);
-        }
-        out.write_all(&chunk).await.map_err(store_err)?;
     }
-    out.flush().await.map_err(store_err)?;
-    let t = check(&raw_name, &head, size).map_err(bad)?;
-    Ok((name, t, size))
 }
 
 /// The file as a stream of chunks.

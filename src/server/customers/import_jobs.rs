@@ -11,7 +11,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::Multipart;
-use tokio::io::AsyncWriteExt;
 
 use crate::model::CurrentUser;
 use crate::model::import::{Column, ImportStage, ImportView, LineError, Mapping};
@@ -20,6 +19,7 @@ use crate::server::AppState;
 use crate::server::customers::import::{self, Failure, Outcome, Progress};
 use crate::server::db::AuditEntry;
 use crate::server::timefmt;
+use crate::server::uploads::{self, Refused};
 
 /// Imports known to this process.
 pub struct Imports {
@@ -252,48 +252,20 @@ async fn receive(
             .file_name()
             .map(|n| n.chars().filter(|c| !c.is_control()).take(200).collect())
             .unwrap_or_else(|| "upload.csv".to_string());
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(|e| Received::Refused(format!("Herald cannot store the upload: {e}")))?;
-        let mut out = tokio::fs::File::create(path)
-            .await
-            .map_err(|e| Received::Refused(format!("Herald cannot store the upload: {e}")))?;
-        let mut field = field;
-        let mut size: u64 = 0;
-        let mut head: Vec<u8> = Vec::new();
-        loop {
-            let chunk = match field.chunk().await {
-                Ok(Some(c)) => c,
-                Ok(None) => break,
-                Err(_) => return Err(refused("The upload was interrupted; please try again.")),
-            };
-            size += chunk.len() as u64;
-            if size > limit {
-                return Err(Received::TooBig(size));
-            }
-            if head.len() < 8192 {
-                let take = (8192 - head.len()).min(chunk.len());
-                head.extend_from_slice(&chunk[..take]);
-                if head.len() == 8192 {
-                    import::sniff(&head).map_err(Received::Refused)?;
-                }
-            }
-            out.write_all(&chunk)
-                .await
-                .map_err(|e| Received::Refused(format!("Herald cannot store the upload: {e}")))?;
-        }
-        if size == 0 {
-            return Err(refused(
+        return match uploads::to_file(field, dir, path, limit, import::sniff).await {
+            Ok(r) if r.size == 0 => Err(refused(
                 "The file is empty: the first line must be a header naming the columns.",
-            ));
-        }
-        if head.len() < 8192 {
-            import::sniff(&head).map_err(Received::Refused)?;
-        }
-        out.flush()
-            .await
-            .map_err(|e| Received::Refused(format!("Herald cannot store the upload: {e}")))?;
-        return Ok((file_name, size));
+            )),
+            Ok(r) => Ok((file_name, r.size)),
+            Err(Refused::TooBig { size, .. }) => Err(Received::TooBig(size)),
+            Err(Refused::Interrupted) => {
+                Err(refused("The upload was interrupted; please try again."))
+            }
+            Err(Refused::Content(m)) => Err(Received::Refused(m)),
+            Err(Refused::Storage(e)) => Err(Received::Refused(format!(
+                "Herald cannot store the upload: {e}"
+            ))),
+        };
     }
 }
 
