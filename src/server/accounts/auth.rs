@@ -123,29 +123,6 @@ pub async fn require_role(allowed: &[Role]) -> Result<CurrentUser, AppError> {
     check_role(user, allowed).map_err(AppError::with_status)
 }
 
-/// The same check for plain axum handlers (form posts, downloads): the user, or the response
-/// to send instead (401, 403, or 503 when the database cannot be reached).
-pub async fn require_role_for_handler(
-    state: &AppState,
-    headers: &HeaderMap,
-    allowed: &[Role],
-) -> Result<CurrentUser, axum::response::Response> {
-    use axum::http::StatusCode;
-    use axum::response::IntoResponse;
-    let user = user_for_headers(state, headers).await.map_err(|e| {
-        tracing::error!(error = ?e, "session lookup failed");
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The database is unavailable.",
-        )
-            .into_response()
-    })?;
-    check_role(user, allowed).map_err(|e| {
-        let code = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN);
-        (code, e.to_string()).into_response()
-    })
-}
-
 /// Every role: for what any signed-in person may do.
 pub const ANY_ROLE: &[Role] = &Role::ALL;
 
