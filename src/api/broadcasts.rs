@@ -85,7 +85,7 @@ pub async fn send_missed_now(id: i64) -> Result<(), AppError> {
         let state = state()?;
         if state
             .db
-            .send_missed_now(id, user.id, state.clock.now())
+            .send_missed_now(crate::model::BroadcastId(id), user.id, state.clock.now())
             .await?
         {
             state.dispatcher.poke();

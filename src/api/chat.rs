@@ -52,7 +52,11 @@ pub async fn assign_to_me(customer_id: i64) -> Result<(), AppError> {
         let state = state()?;
         if state
             .db
-            .assign_customer(customer_id, user.id, state.clock.now())
+            .assign_customer(
+                crate::model::CustomerId(customer_id),
+                user.id,
+                state.clock.now(),
+            )
             .await?
         {
             Ok(())

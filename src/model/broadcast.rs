@@ -42,6 +42,27 @@ impl Lifecycle {
         Self::ALL.into_iter().find(|l| l.as_str() == s)
     }
 
+    /// The stored text as an SQL literal, for storage's SQL text (tested against `as_str`).
+    pub const fn sql(self) -> &'static str {
+        match self {
+            Lifecycle::Draft => "'draft'",
+            Lifecycle::Scheduled => "'scheduled'",
+            Lifecycle::Sending => "'sending'",
+            Lifecycle::Sent => "'sent'",
+            Lifecycle::Failed => "'failed'",
+            Lifecycle::Cancelled => "'cancelled'",
+        }
+    }
+
+    /// `editable()` as an SQL list: `status IN (…)`.
+    pub const EDITABLE_SQL: &'static str = "'draft', 'scheduled'";
+    /// `stoppable()` as an SQL list.
+    pub const STOPPABLE_SQL: &'static str = "'scheduled', 'sending'";
+    /// `finished()` as an SQL list.
+    pub const FINISHED_SQL: &'static str = "'sent', 'failed'";
+    /// Neither finished nor cancelled (it may still send) as an SQL list.
+    pub const OPEN_SQL: &'static str = "'draft', 'scheduled', 'sending'";
+
     /// Still open to edits in the wizard.
     pub fn editable(self) -> bool {
         matches!(self, Lifecycle::Draft | Lifecycle::Scheduled)
@@ -225,6 +246,23 @@ pub struct ListPage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sql_list(keep: impl Fn(Lifecycle) -> bool) -> String {
+        let states = Lifecycle::ALL.into_iter().filter(|&l| keep(l));
+        states.map(Lifecycle::sql).collect::<Vec<_>>().join(", ")
+    }
+
+    #[test]
+    fn sql_spellings_are_the_stored_text() {
+        for l in Lifecycle::ALL {
+            assert_eq!(l.sql(), format!("'{}'", l.as_str()));
+        }
+        assert_eq!(Lifecycle::EDITABLE_SQL, sql_list(Lifecycle::editable));
+        assert_eq!(Lifecycle::STOPPABLE_SQL, sql_list(Lifecycle::stoppable));
+        assert_eq!(Lifecycle::FINISHED_SQL, sql_list(Lifecycle::finished));
+        let open = |l: Lifecycle| !l.finished() && l != Lifecycle::Cancelled;
+        assert_eq!(Lifecycle::OPEN_SQL, sql_list(open));
+    }
 
     #[test]
     fn sort_order_is_sending_scheduled_paused_sent_then_draft_last() {

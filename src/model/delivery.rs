@@ -48,6 +48,27 @@ impl DeliveryState {
         Self::ALL.into_iter().find(|d| d.as_str() == s)
     }
 
+    /// The stored text as an SQL literal, for storage's SQL text, so no query spells a
+    /// state itself (tested against `as_str`).
+    pub const fn sql(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "'pending'",
+            DeliveryState::Sending => "'sending'",
+            DeliveryState::Sent => "'sent'",
+            DeliveryState::Delivered => "'delivered'",
+            DeliveryState::Read => "'read'",
+            DeliveryState::Failed => "'failed'",
+            DeliveryState::Expired => "'expired'",
+        }
+    }
+
+    /// `accepted()` as an SQL list: `state IN (…)`.
+    pub const ACCEPTED_SQL: &'static str = "'sent', 'delivered', 'read'";
+    /// `delivered()` as an SQL list.
+    pub const DELIVERED_SQL: &'static str = "'delivered', 'read'";
+    /// Not yet answered by anyone (pending or claimed) as an SQL list.
+    pub const WAITING_SQL: &'static str = "'pending', 'sending'";
+
     /// The provider took it (Sent or further): a successful receiver.
     pub fn accepted(self) -> bool {
         matches!(
@@ -99,6 +120,31 @@ pub fn counter_change(old: DeliveryState, new: DeliveryState) -> [i64; 4] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sql_list(keep: impl Fn(DeliveryState) -> bool) -> String {
+        let states = DeliveryState::ALL.into_iter().filter(|&d| keep(d));
+        states
+            .map(DeliveryState::sql)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    #[test]
+    fn sql_spellings_are_the_stored_text() {
+        for d in DeliveryState::ALL {
+            assert_eq!(d.sql(), format!("'{}'", d.as_str()));
+        }
+        assert_eq!(
+            DeliveryState::ACCEPTED_SQL,
+            sql_list(DeliveryState::accepted)
+        );
+        assert_eq!(
+            DeliveryState::DELIVERED_SQL,
+            sql_list(DeliveryState::delivered)
+        );
+        let waiting = |d| matches!(d, DeliveryState::Pending | DeliveryState::Sending);
+        assert_eq!(DeliveryState::WAITING_SQL, sql_list(waiting));
+    }
 
     const REPORTS: [Report; 3] = [Report::Delivered, Report::Read, Report::Failed];
 

@@ -53,7 +53,7 @@ impl std::fmt::Display for Role {
 /// The signed-in user as the pages see it (never carries secrets).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CurrentUser {
-    pub id: i64,
+    pub id: super::UserId,
     pub email: String,
     pub name: String,
     pub role: Role,

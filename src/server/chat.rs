@@ -2,6 +2,7 @@
 //! broadcasts that reached them), replies through the same channel adapters the dispatcher
 //! uses, "assign to me", unread marking, and following new messages as they arrive.
 
+use crate::model::{ChannelId, CustomerId};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -88,7 +89,7 @@ pub async fn view(state: &AppState, viewer: &CurrentUser, id: i64) -> Result<Cha
     };
     Ok(ChatView {
         customer_id: id,
-        assigned_to_me: customer.assignee_id == Some(viewer.id),
+        assigned_to_me: customer.assignee_id == Some(viewer.id.0),
         assignee: customer.assignee,
         name,
         messages: timed.into_iter().map(|(_, m)| m).collect(),
@@ -215,8 +216,8 @@ pub async fn reply(
     let now = state.clock.now();
     let message_id = db
         .record_outbound(
-            id,
-            channel_id,
+            CustomerId(id),
+            ChannelId(channel_id),
             body,
             &accepted.provider_message_id,
             user.id,

@@ -3,8 +3,9 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::model::{Lifecycle, Role};
+use crate::model::{ChannelId, Lifecycle, Role, UserId};
 use crate::server::accounts::auth::hash_password;
+use crate::server::db::states::{DELIVERED, FAILED, READ, SENT};
 use crate::server::db::{Db, NewBroadcast, NewChannel, NewCustomer};
 
 /// The password of every demo account (printed at start; change it in a real install).
@@ -190,7 +191,7 @@ pub async fn load(db: &Db, now: DateTime<Utc>) -> anyhow::Result<()> {
             now,
         )
         .await?;
-    let mut broadcasts = demo_broadcasts(now, staff[1], sandbox);
+    let mut broadcasts = demo_broadcasts(now, UserId(staff[1]), ChannelId(sandbox));
     // Those in progress start as due schedules and are fired as the dispatcher would: their
     // audience becomes real pending deliveries.
     let mut in_progress = Vec::new();
@@ -227,15 +228,15 @@ pub async fn load(db: &Db, now: DateTime<Utc>) -> anyhow::Result<()> {
         db.fire(id, started, chrono::Duration::days(365)).await?;
         let outcomes = if status == Lifecycle::Failed {
             format!(
-                "UPDATE deliveries SET state = 'failed', failed_at = created_at, \
+                "UPDATE deliveries SET state = {FAILED}, failed_at = created_at, \
                  error = 'Sandbox: the channel refused every message (simulated).' WHERE broadcast_id = {id}"
             )
         } else {
             // By id: 2.5 % refused, then 60 % read, 30 % delivered, the rest sent; 8 % answered.
             format!(
                 "UPDATE deliveries SET \
-                 state = CASE WHEN id % 40 = 0 THEN 'failed' WHEN id % 10 < 6 THEN 'read' \
-                              WHEN id % 10 < 9 THEN 'delivered' ELSE 'sent' END, \
+                 state = CASE WHEN id % 40 = 0 THEN {FAILED} WHEN id % 10 < 6 THEN {READ} \
+                              WHEN id % 10 < 9 THEN {DELIVERED} ELSE {SENT} END, \
                  provider_message_id = CASE WHEN id % 40 <> 0 THEN 'demo-' || id END, \
                  sent_at = CASE WHEN id % 40 <> 0 THEN created_at END, \
                  failed_at = CASE WHEN id % 40 = 0 THEN created_at END, \
@@ -314,7 +315,7 @@ fn ascii_slug(s: &str) -> String {
 /// `n` broadcasts for benchmarks: the demo set repeated with numbered names, spread over the
 /// `n` minutes before `now` so every sort has distinct and tied keys.
 pub fn many_broadcasts(n: usize, now: DateTime<Utc>) -> Vec<NewBroadcast> {
-    let base = demo_broadcasts(now, 0, 0);
+    let base = demo_broadcasts(now, UserId(0), ChannelId(0));
     (0..n)
         .map(|i| {
             let mut b = base[i % base.len()].clone();
@@ -332,7 +333,11 @@ pub fn many_broadcasts(n: usize, now: DateTime<Utc>) -> Vec<NewBroadcast> {
 }
 
 /// ~20 broadcasts covering every status, dated around `now`.
-pub fn demo_broadcasts(now: DateTime<Utc>, author: i64, channel: i64) -> Vec<NewBroadcast> {
+pub fn demo_broadcasts(
+    now: DateTime<Utc>,
+    UserId(author): UserId,
+    ChannelId(channel): ChannelId,
+) -> Vec<NewBroadcast> {
     let h = TimeDelta::hours;
     let d = TimeDelta::days;
     // (name, body, status, paused, created, scheduled, started, finished)

@@ -200,3 +200,39 @@ fn the_checker_reads_use_groups_and_super_paths() {
     edges.insert("b".to_string(), BTreeSet::from(["a".to_string()]));
     assert!(cycle_through(&edges, "a").is_some());
 }
+
+/// The stored states' SQL spellings (`'pending'`, `'sending'` …) that appear in `text`.
+fn spelled_states(text: &str) -> Vec<String> {
+    use herald::model::Lifecycle;
+    use herald::model::delivery::DeliveryState;
+    let spellings = DeliveryState::ALL
+        .iter()
+        .map(|d| d.sql())
+        .chain(Lifecycle::ALL.iter().map(|l| l.sql()));
+    spellings
+        .filter(|s| text.contains(s))
+        .map(str::to_string)
+        .collect()
+}
+
+/// SQL names a state through `server::db::states` (from the model's enums), never by its
+/// text, so renaming a state cannot leave a query behind.
+#[test]
+fn no_query_spells_a_state_outside_the_model() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut found = Vec::new();
+    for f in files.iter().filter(|f| !f.starts_with(src.join("model"))) {
+        let spelled = spelled_states(&code(&std::fs::read_to_string(f).unwrap()));
+        if !spelled.is_empty() {
+            found.push(format!("{}: {spelled:?}", f.display()));
+        }
+    }
+    assert!(found.is_empty(), "states spelled in SQL: {found:#?}");
+    // The check sees a spelled state.
+    assert_eq!(
+        spelled_states("WHERE d.state = 'pending'"),
+        vec!["'pending'"]
+    );
+}

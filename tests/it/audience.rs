@@ -5,6 +5,7 @@
 use chrono::{TimeZone, Utc};
 use herald::model::audience::{AudienceRule, Condition, CustomerFacts, Field, Match, Op};
 use herald::model::channel::ChannelKind;
+use herald::model::{ChannelId, CustomerId};
 use herald::server::db::{Db, NewChannel, NewCustomer};
 
 /// xorshift64*: small, deterministic, and the failing seed is printed.
@@ -115,9 +116,15 @@ async fn sql_and_memory_agree_on_random_rules(db: &Db) {
     for (i, f) in facts.iter_mut().enumerate() {
         if r.chance(15) {
             let (kind, channel) = channels[r.below(4) as usize];
-            db.record_inbound(channel, all_ids[i], "STOP", None, now)
-                .await
-                .unwrap();
+            db.record_inbound(
+                ChannelId(channel),
+                CustomerId(all_ids[i]),
+                "STOP",
+                None,
+                now,
+            )
+            .await
+            .unwrap();
             f.opted_out_kinds.push(kind);
         }
     }

@@ -4,6 +4,7 @@
 //! reads, a failure and replies through the real router, and the broadcast's results are
 //! what happened, equal to a full recount.
 
+use herald::model::UserId;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -210,7 +211,7 @@ async fn a_broadcast_on_four_kinds_of_channel_reports_true_results(db: &Db) {
     .validate(Intent::SendNow, now)
     .unwrap();
     let b = db
-        .create_broadcast(&v, author, "e2e-key-000000001", now)
+        .create_broadcast(&v, UserId(author), "e2e-key-000000001", now)
         .await
         .unwrap()
         .0;

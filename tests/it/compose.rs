@@ -3,6 +3,7 @@
 use chrono::{Duration, TimeZone, Utc};
 use herald::model::audience::{AudienceRule, Condition, Field, Match, Op};
 use herald::model::compose::{Compose, Intent};
+use herald::model::{BroadcastId, ChannelId, CustomerId, UserId};
 use herald::server::db::{ComposeError, Db, NewBroadcast};
 use herald::server::seed;
 
@@ -36,12 +37,12 @@ async fn save_is_idempotent_edit_stops_at_start_and_copy_makes_a_draft(db: &Db) 
 
     // A double-clicked save: one broadcast.
     let (id, created) = db
-        .create_broadcast(&v, staff, "wizard-key-1", now())
+        .create_broadcast(&v, UserId(staff), "wizard-key-1", now())
         .await
         .unwrap();
     assert!(created);
     let (again, created_again) = db
-        .create_broadcast(&v, staff, "wizard-key-1", now())
+        .create_broadcast(&v, UserId(staff), "wizard-key-1", now())
         .await
         .unwrap();
     assert_eq!((again, created_again), (id, false));
@@ -61,7 +62,9 @@ async fn save_is_idempotent_edit_stops_at_start_and_copy_makes_a_draft(db: &Db) 
     }
     .validate(Intent::Schedule, now())
     .unwrap();
-    db.update_broadcast(id, &later, staff, now()).await.unwrap();
+    db.update_broadcast(BroadcastId(id), &later, UserId(staff), now())
+        .await
+        .unwrap();
     assert_eq!(
         db.broadcast(id).await.unwrap().scheduled_at,
         Some(now() + Duration::days(3))
@@ -97,7 +100,7 @@ async fn save_is_idempotent_edit_stops_at_start_and_copy_makes_a_draft(db: &Db) 
         .await
         .unwrap();
     let err = db
-        .update_broadcast(sent, &later, staff, now())
+        .update_broadcast(BroadcastId(sent), &later, UserId(staff), now())
         .await
         .unwrap_err();
     assert!(
@@ -105,10 +108,14 @@ async fn save_is_idempotent_edit_stops_at_start_and_copy_makes_a_draft(db: &Db) 
         "{err:?}"
     );
     assert!(matches!(
-        db.update_broadcast(999_999, &later, staff, now()).await,
+        db.update_broadcast(BroadcastId(999_999), &later, UserId(staff), now())
+            .await,
         Err(ComposeError::NotFound)
     ));
-    let copy = db.copy_broadcast(sent, staff, now()).await.unwrap();
+    let copy = db
+        .copy_broadcast(BroadcastId(sent), UserId(staff), now())
+        .await
+        .unwrap();
     let (c, status, from) = db.broadcast_for_edit(copy).await.unwrap();
     assert_eq!(status, herald::model::Lifecycle::Draft);
     assert_eq!(from, Some(sent));
@@ -151,7 +158,7 @@ async fn recipients_are_found_exactly_and_test_messages_join_their_conversation(
     assert!(one.facts().addresses.contains(&ChannelKind::Sandbox));
 
     let channel = db.enabled_channels().await.unwrap()[0].id;
-    db.record_inbound(channel, 1, "stop", None, now())
+    db.record_inbound(ChannelId(channel), CustomerId(1), "stop", None, now())
         .await
         .unwrap();
     let after = db.recipient(1).await.unwrap().unwrap();
@@ -172,11 +179,11 @@ async fn recipients_are_found_exactly_and_test_messages_join_their_conversation(
     assert_eq!(kinds, vec![ChannelKind::Sandbox, ChannelKind::Telegram]);
     let id = db
         .record_outbound(
-            1,
-            channel,
+            CustomerId(1),
+            ChannelId(channel),
             "Hi Ann",
             "sbx-1",
-            2,
+            UserId(2),
             herald::server::db::Outbound::Test(Some(7)),
             now() + Duration::seconds(1),
         )

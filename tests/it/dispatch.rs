@@ -2,6 +2,7 @@
 //! time and once, missed schedules, materialisation, pause and resume, leases that run out,
 //! retries with backoff, and failures.
 
+use herald::model::{BroadcastId, ChannelId, CustomerId, UserId};
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
@@ -31,7 +32,9 @@ async fn setup(db: &Db, settings: Settings) -> Setup {
     // The demo's broadcasts in progress go out at one message a second; these tests measure
     // their own broadcasts only.
     for (b, _) in db.sending_broadcasts().await.unwrap() {
-        db.cancel_broadcast(b, 1, start()).await.unwrap();
+        db.cancel_broadcast(BroadcastId(b), UserId(1), start())
+            .await
+            .unwrap();
     }
     let clock = FixedClock::new(start());
     let provider = Arc::new(SandboxProvider::default());
@@ -71,7 +74,10 @@ async fn schedule(db: &Db, s: &Setup, rule: &AudienceRule, channel: i64, in_minu
     .validate(Intent::Schedule, now - Duration::seconds(1))
     .unwrap();
     let key = format!("k{}{}", channel, in_minutes * 1000 + now.timestamp() % 1000);
-    db.create_broadcast(&v, 2, &key, now).await.unwrap().0
+    db.create_broadcast(&v, UserId(2), &key, now)
+        .await
+        .unwrap()
+        .0
 }
 
 impl Setup {
@@ -217,7 +223,9 @@ async fn pause_stops_new_sends_and_resume_sends_exactly_the_rest(db: &Db) {
     assert_eq!(r.sent, 50);
     let total = db.broadcast(id).await.unwrap().audience_total;
 
-    db.set_paused(id, true, 1, s.clock_now()).await.unwrap();
+    db.set_paused(BroadcastId(id), true, UserId(1), s.clock_now())
+        .await
+        .unwrap();
     s.dispatcher.halt(id);
     for _ in 0..3 {
         let r = s.dispatcher.round().await.unwrap();
@@ -229,7 +237,9 @@ async fn pause_stops_new_sends_and_resume_sends_exactly_the_rest(db: &Db) {
         herald::model::Lifecycle::Sending
     );
 
-    db.set_paused(id, false, 1, s.clock_now()).await.unwrap();
+    db.set_paused(BroadcastId(id), false, UserId(1), s.clock_now())
+        .await
+        .unwrap();
     s.dispatcher.resume(id);
     run_until_finished(db, &s, id, Duration::milliseconds(10)).await;
     assert_eq!(
@@ -244,7 +254,9 @@ async fn pause_stops_new_sends_and_resume_sends_exactly_the_rest(db: &Db) {
     let r = s.dispatcher.round().await.unwrap();
     assert_eq!(r.sent, 50);
     let before = s.provider.sent();
-    db.cancel_broadcast(second, 2, s.clock_now()).await.unwrap();
+    db.cancel_broadcast(BroadcastId(second), UserId(2), s.clock_now())
+        .await
+        .unwrap();
     s.dispatcher.refresh_halted().await.unwrap();
     for _ in 0..3 {
         let r = s.dispatcher.round().await.unwrap();
@@ -384,7 +396,9 @@ async fn a_schedule_across_a_dst_change_fires_at_its_wall_clock_time(db: &Db) {
     let typed_at = Utc.with_ymd_and_hms(2026, 3, 28, 8, 30, 0).unwrap();
     seed::load(db, typed_at).await.unwrap();
     for (b, _) in db.sending_broadcasts().await.unwrap() {
-        db.cancel_broadcast(b, 1, typed_at).await.unwrap();
+        db.cancel_broadcast(BroadcastId(b), UserId(1), typed_at)
+            .await
+            .unwrap();
     }
     let clock = FixedClock::new(typed_at);
     let d = Dispatcher::new(
@@ -404,7 +418,7 @@ async fn a_schedule_across_a_dst_change_fires_at_its_wall_clock_time(db: &Db) {
     .validate(Intent::Schedule, typed_at)
     .unwrap();
     let id = db
-        .create_broadcast(&v, 2, "dst-key-000000001", typed_at)
+        .create_broadcast(&v, UserId(2), "dst-key-000000001", typed_at)
         .await
         .unwrap()
         .0;
@@ -456,7 +470,7 @@ async fn each_recipient_gets_the_first_picked_channel_that_reaches_them(db: &Db)
     .validate(Intent::SendNow, now)
     .unwrap();
     let id = db
-        .create_broadcast(&v, 2, "two-channels-key-01", now)
+        .create_broadcast(&v, UserId(2), "two-channels-key-01", now)
         .await
         .unwrap()
         .0;
@@ -533,9 +547,16 @@ async fn counters_match_a_recount_after_random_report_sequences(db: &Db) {
                 }
                 _ => {
                     let quoted = (rng.below(2) == 0).then_some(provider);
-                    db.record_inbound_reply(*ch, *customer, "Thanks!", None, quoted, at)
-                        .await
-                        .unwrap();
+                    db.record_inbound_reply(
+                        ChannelId(*ch),
+                        CustomerId(*customer),
+                        "Thanks!",
+                        None,
+                        quoted,
+                        at,
+                    )
+                    .await
+                    .unwrap();
                 }
             }
         }

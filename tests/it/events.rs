@@ -2,6 +2,7 @@
 //! process (SQLite) and in every instance sharing one PostgreSQL (LISTEN/NOTIFY).
 
 use crate::common;
+use herald::model::{ChannelId, CustomerId, UserId};
 
 use std::time::Duration;
 
@@ -38,17 +39,23 @@ async fn messages_are_announced(reader: &Db, writer: &Db) {
     let ch = channel(writer).await;
     let mut rx = reader.chat_events().await;
     writer
-        .record_inbound(ch, 1, "Is the sale still on?", Some("in-1"), now)
+        .record_inbound(
+            ChannelId(ch),
+            CustomerId(1),
+            "Is the sale still on?",
+            Some("in-1"),
+            now,
+        )
         .await
         .unwrap();
     assert_eq!(next(&mut rx).await, 1);
     writer
         .record_outbound(
-            2,
-            ch,
+            CustomerId(2),
+            ChannelId(ch),
             "Yes, until Sunday.",
             "out-1",
-            1,
+            UserId(1),
             Outbound::Reply,
             now,
         )
@@ -56,7 +63,7 @@ async fn messages_are_announced(reader: &Db, writer: &Db) {
         .unwrap();
     assert_eq!(next(&mut rx).await, 2);
     writer
-        .record_inbound(ch, 3, "STOP", Some("in-2"), now)
+        .record_inbound(ChannelId(ch), CustomerId(3), "STOP", Some("in-2"), now)
         .await
         .unwrap();
     assert_eq!(next(&mut rx).await, 3);

@@ -4,6 +4,7 @@
 use chrono::{TimeZone, Utc};
 use herald::model::audience::{AudienceRule, Condition, Field, Match, Op};
 use herald::model::channel::ChannelKind;
+use herald::model::{ChannelId, CustomerId};
 use herald::model::{CustomerAnchor, CustomerQuery};
 use herald::server::db::{Db, NewChannel};
 use herald::server::seed;
@@ -96,12 +97,18 @@ async fn stop_opts_out_on_that_channel_kind_and_audiences_leave_opt_outs_out(db:
         .unwrap()
         .clone();
     let i = db
-        .record_inbound(sandbox, who, " Stop! ", Some("m-1"), now())
+        .record_inbound(
+            ChannelId(sandbox),
+            CustomerId(who),
+            " Stop! ",
+            Some("m-1"),
+            now(),
+        )
         .await
         .unwrap();
     assert!(i.opted_out);
     let again = db
-        .record_inbound(sandbox, who, "STOP", None, now())
+        .record_inbound(ChannelId(sandbox), CustomerId(who), "STOP", None, now())
         .await
         .unwrap();
     assert!(!again.opted_out, "already opted out: nothing new");
@@ -139,7 +146,13 @@ async fn stop_opts_out_on_that_channel_kind_and_audiences_leave_opt_outs_out(db:
         .unwrap()
         .clone();
     let talk = db
-        .record_inbound(sandbox, other, "please stop by tomorrow", None, now())
+        .record_inbound(
+            ChannelId(sandbox),
+            CustomerId(other),
+            "please stop by tomorrow",
+            None,
+            now(),
+        )
         .await
         .unwrap();
     assert!(!talk.opted_out);

@@ -1,5 +1,6 @@
 //! The storage layer, run identically against SQLite and PostgreSQL.
 
+use herald::model::{BroadcastId, UserId};
 use std::collections::HashSet;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
@@ -250,30 +251,44 @@ async fn pause_and_resume_only_unfinished_broadcasts_with_an_audit_trail(db: &Db
         .await
         .unwrap();
 
-    let b = db.set_paused(scheduled, true, admin, t0()).await.unwrap();
+    let b = db
+        .set_paused(BroadcastId(scheduled), true, UserId(admin), t0())
+        .await
+        .unwrap();
     assert_eq!(b.display_status(), BroadcastStatus::Paused);
     assert_eq!(b.status_rank, BroadcastStatus::Paused.rank());
     let b = db.broadcast(scheduled).await.unwrap();
     assert!(b.paused, "persisted");
-    let b = db.set_paused(scheduled, false, admin, t0()).await.unwrap();
+    let b = db
+        .set_paused(BroadcastId(scheduled), false, UserId(admin), t0())
+        .await
+        .unwrap();
     assert_eq!(
         b.display_status(),
         BroadcastStatus::Scheduled,
         "resume returns to where it was"
     );
 
-    let b = db.set_paused(sending, true, admin, t0()).await.unwrap();
+    let b = db
+        .set_paused(BroadcastId(sending), true, UserId(admin), t0())
+        .await
+        .unwrap();
     assert_eq!(b.display_status(), BroadcastStatus::Paused);
-    let b = db.set_paused(sending, false, admin, t0()).await.unwrap();
+    let b = db
+        .set_paused(BroadcastId(sending), false, UserId(admin), t0())
+        .await
+        .unwrap();
     assert_eq!(b.display_status(), BroadcastStatus::Sending);
 
     assert!(matches!(
-        db.set_paused(sent, true, admin, t0()).await,
+        db.set_paused(BroadcastId(sent), true, UserId(admin), t0())
+            .await,
         Err(PauseError::NotPausable(_))
     ));
     assert!(!db.broadcast(sent).await.unwrap().paused);
     assert!(matches!(
-        db.set_paused(9_999_999, true, admin, t0()).await,
+        db.set_paused(BroadcastId(9_999_999), true, UserId(admin), t0())
+            .await,
         Err(PauseError::NotFound(9_999_999))
     ));
     assert!(matches!(
@@ -309,9 +324,15 @@ async fn sessions_expire_and_end(db: &Db) {
     let h = token_hash("token-1");
     db.create_session(
         &h,
-        id,
+        UserId(id),
         t0() + TimeDelta::hours(1),
-        &herald::server::db::AuditEntry::new(t0(), Some(id), "sign_in", "staff_user", Some(id)),
+        &herald::server::db::AuditEntry::new(
+            t0(),
+            Some(UserId(id)),
+            "sign_in",
+            "staff_user",
+            Some(id),
+        ),
     )
     .await
     .unwrap();

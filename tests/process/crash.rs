@@ -7,6 +7,7 @@
 //! that the database refuses for a while.
 
 use crate::common;
+use herald::model::{BroadcastId, UserId};
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -93,7 +94,7 @@ async fn prepare(db: &Db, url: &str, count: usize, rate: i64) -> i64 {
     }
     .validate(Intent::SendNow, now)
     .unwrap();
-    db.create_broadcast(&v, author, "crash-test-key-0001", now)
+    db.create_broadcast(&v, UserId(author), "crash-test-key-0001", now)
         .await
         .unwrap()
         .0
@@ -258,7 +259,9 @@ async fn no_request_starts_later_than_250_ms_after_a_pause() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    t.db.set_paused(id, true, 1, Utc::now()).await.unwrap();
+    t.db.set_paused(BroadcastId(id), true, UserId(1), Utc::now())
+        .await
+        .unwrap();
     let paused_at = Instant::now();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let arrivals = r.arrivals.lock().unwrap().clone();
@@ -286,7 +289,9 @@ async fn no_request_starts_later_than_250_ms_after_a_pause() {
         herald::model::Lifecycle::Sending
     );
     // Resume: exactly the rest goes out.
-    t.db.set_paused(id, false, 1, Utc::now()).await.unwrap();
+    t.db.set_paused(BroadcastId(id), false, UserId(1), Utc::now())
+        .await
+        .unwrap();
     wait_until_sent(&t.db, id, Duration::from_secs(60)).await;
     child.kill();
     let replays = every_recipient_exactly_once(&t.db, id, &r).await;
@@ -429,7 +434,7 @@ async fn whatsapp_broadcast(
     .validate(Intent::SendNow, now)
     .unwrap();
     let id = db
-        .create_broadcast(&v, author, "reports-while-sending-01", now)
+        .create_broadcast(&v, UserId(author), "reports-while-sending-01", now)
         .await
         .unwrap()
         .0;

@@ -133,7 +133,7 @@ mod tests {
 
     fn user(role: Role) -> CurrentUser {
         CurrentUser {
-            id: 1,
+            id: crate::model::UserId(1),
             email: "a@b.c".into(),
             name: "A".into(),
             role,

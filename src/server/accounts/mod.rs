@@ -58,7 +58,7 @@ pub async fn sign_in(
     let token = new_session_token();
     let now = state.clock.now();
     let expires = now + TimeDelta::hours(state.config.session_hours);
-    let audit = AuditEntry::new(now, Some(user.id), "sign_in", "staff_user", Some(user.id));
+    let audit = AuditEntry::new(now, Some(user.id), "sign_in", "staff_user", Some(user.id.0));
     state
         .db
         .create_session(&token_hash(&token), user.id, expires, &audit)

@@ -3,6 +3,7 @@
 //! `<data-dir>/attachments`, outside every served folder), and how they are served back (signed-in
 //! people only, with their real type, `nosniff`, and as a download unless they are media).
 
+use crate::model::UserId;
 use std::path::{Path, PathBuf};
 
 use axum::extract::Multipart;
@@ -11,6 +12,7 @@ use serde::Serialize;
 
 use crate::model::compose::AttachmentRef;
 use crate::server::AppState;
+use crate::server::db::DbError;
 
 /// One kind of file a broadcast may carry.
 #[derive(Debug, PartialEq, Eq)]
@@ -229,7 +231,7 @@ pub fn folder(state: &AppState) -> PathBuf {
 /// checked by content, then recorded. On any refusal nothing is left behind.
 pub async fn store(
     state: &AppState,
-    user_id: i64,
+    user_id: UserId,
     field: axum::extract::multipart::Field<'_>,
 ) -> Result<AttachmentRef, (StatusCode, String)> {
     let dir = folder(state);
@@ -266,7 +268,7 @@ pub async fn store(
 /// Reads a multipart body up to its `file` field and stores that ([`store`]).
 pub async fn receive(
     state: &AppState,
-    user_id: i64,
+    user_id: UserId,
     multipart: &mut Multipart,
 ) -> Result<AttachmentRef, (StatusCode, String)> {
     loop {
@@ -322,6 +324,49 @@ async fn receive_field(
             ))
         }
     }
+}
+
+/// A stored attachment ready to download: its stored type, how a browser should take it
+/// (media inline, other files as downloads, under a plain ASCII name), and its bytes.
+pub struct Download {
+    pub mime: String,
+    pub disposition: String,
+    pub file: tokio::fs::File,
+}
+
+/// Attachment `id` opened for download; `None` when no stored file has that id.
+pub async fn open(state: &AppState, id: &str) -> Result<Option<Download>, DbError> {
+    // Ids are generated hex; anything else cannot name a stored file.
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let Some(record) = state.db.attachment(id).await? else {
+        return Ok(None);
+    };
+    let Ok(file) = tokio::fs::File::open(folder(state).join(id)).await else {
+        return Ok(None);
+    };
+    let inline = ALLOWED.iter().any(|t| t.mime == record.mime && t.inline);
+    let ascii: String = record
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let disposition = format!(
+        "{}; filename=\"{ascii}\"",
+        if inline { "inline" } else { "attachment" }
+    );
+    Ok(Some(Download {
+        mime: record.mime,
+        disposition,
+        file,
+    }))
 }
 
 /// The file as a stream of chunks.

@@ -3,6 +3,7 @@
 //! midway loses nothing) and moves to the asked step; the last step schedules it.
 
 use crate::model::AppError;
+use crate::model::BroadcastId;
 use crate::model::audience::{AudienceRule, Condition, Field, MAX_CONDITIONS, Match, Op};
 use crate::model::channel::ChannelKind;
 use chrono::{DateTime, Utc};
@@ -498,7 +499,10 @@ async fn store(
 ) -> Result<i64, String> {
     let (db, now) = (&state.db, state.clock.now());
     match p.id {
-        Some(id) => match db.update_broadcast(id, draft, user.id, now).await {
+        Some(id) => match db
+            .update_broadcast(BroadcastId(id), draft, user.id, now)
+            .await
+        {
             Ok(()) => Ok(id),
             Err(ComposeError::Started(s)) => Err(to_step(id, p.step, locked_reason(s).as_deref())),
             Err(e) => {
@@ -571,7 +575,11 @@ async fn schedule(
             return to_step(id, step, Some(&joined(errors)));
         }
     };
-    if let Err(e) = state.db.update_broadcast(id, &v, user.id, now).await {
+    if let Err(e) = state
+        .db
+        .update_broadcast(BroadcastId(id), &v, user.id, now)
+        .await
+    {
         return to_step(id, 3, Some(&compose_error(e).to_string()));
     }
     state.dispatcher.poke();
@@ -612,7 +620,7 @@ fn next_step(id: i64, step: u8, go: &str, compose: &Compose, now: DateTime<Utc>)
 pub async fn copy(state: &AppState, user: &CurrentUser, id: i64) -> String {
     match state
         .db
-        .copy_broadcast(id, user.id, state.clock.now())
+        .copy_broadcast(BroadcastId(id), user.id, state.clock.now())
         .await
     {
         Ok(copy) => to_step(copy, 1, None),

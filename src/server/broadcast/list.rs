@@ -1,6 +1,7 @@
 //! The broadcast list, the pause toggle and cancelling, and the managers' dashboard.
 
 use crate::model::AppError;
+use crate::model::BroadcastId;
 use crate::model::list_query::{PageAnchor, RawListParams};
 use crate::model::{BroadcastRow, CurrentUser, Lifecycle, ListPage, ListQuery};
 use crate::server::AppState;
@@ -75,7 +76,11 @@ pub async fn set_paused(
     paused: bool,
 ) -> Result<(), AppError> {
     let now = state.clock.now();
-    match state.db.set_paused(id, paused, actor.id, now).await {
+    match state
+        .db
+        .set_paused(BroadcastId(id), paused, actor.id, now)
+        .await
+    {
         Ok(_) => {
             if paused {
                 state.dispatcher.halt(id);
@@ -98,7 +103,7 @@ pub async fn set_paused(
 pub async fn cancel(state: &AppState, actor: &CurrentUser, id: i64) -> Result<String, AppError> {
     match state
         .db
-        .cancel_broadcast(id, actor.id, state.clock.now())
+        .cancel_broadcast(BroadcastId(id), actor.id, state.clock.now())
         .await
     {
         Ok(b) => {

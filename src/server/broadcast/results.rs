@@ -2,6 +2,7 @@
 //! table, and "Retry failed".
 
 use crate::model::AppError;
+use crate::model::BroadcastId;
 use crate::model::{CurrentUser, Lifecycle};
 use crate::server::AppState;
 use crate::server::db::BroadcastRecord;
@@ -146,7 +147,11 @@ pub async fn recipients(
 /// deliveries go out again.
 pub async fn retry_failed(state: &AppState, actor: &CurrentUser, id: i64) -> Result<i64, AppError> {
     use crate::server::db::RetryError;
-    match state.db.retry_failed(id, actor.id, state.clock.now()).await {
+    match state
+        .db
+        .retry_failed(BroadcastId(id), actor.id, state.clock.now())
+        .await
+    {
         Ok(n) => {
             if n > 0 {
                 state.dispatcher.poke();

@@ -5,6 +5,7 @@ use crate::model::CurrentUser;
 use crate::model::audience::AudienceRule;
 use crate::model::channel::ChannelKind;
 use crate::model::compose::Compose;
+use crate::model::{ChannelId, CustomerId};
 use crate::server::AppState;
 
 /// Who a test send goes to.
@@ -71,8 +72,8 @@ pub async fn test_send(
     {
         Ok(accepted) => {
             db.record_outbound(
-                recipient.id,
-                channel_id,
+                CustomerId(recipient.id),
+                ChannelId(channel_id),
                 &body,
                 &accepted.provider_message_id,
                 user.id,

@@ -2,6 +2,7 @@
 //! every message to an address, remembers idempotency keys (a repeated key is a replay, not a
 //! second message), and can be told to refuse a share of messages or to be slow.
 
+use crate::model::{ChannelId, CustomerId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -265,8 +266,8 @@ pub async fn apply_report(
                 return Ok(false);
             };
             db.record_inbound_reply(
-                r.channel_id,
-                customer,
+                ChannelId(r.channel_id),
+                CustomerId(customer),
                 text,
                 None,
                 Some(&r.provider_message_id),

@@ -2,6 +2,7 @@
 //! what its form (`POST /channels`) does: connect, change, enable/disable or test a channel.
 
 use crate::model::AppError;
+use crate::model::ChannelId;
 use crate::model::channel::{ChannelKind, ChannelView, ChannelsPage, mask};
 use crate::model::compose::Compose;
 use crate::model::{CurrentUser, Role};
@@ -259,7 +260,16 @@ async fn change(
     let now = state.clock.now();
     state
         .db
-        .update_channel(id, &name, &config, enabled, rate, user.id, &what, now)
+        .update_channel(
+            ChannelId(id),
+            &name,
+            &config,
+            enabled,
+            rate,
+            user.id,
+            &what,
+            now,
+        )
         .await
         .map_err(|e| {
             tracing::warn!(error = ?e, "changing a channel failed");

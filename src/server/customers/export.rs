@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use crate::model::delivery::DeliveryState;
 use crate::model::results::RecipientFilter;
 use crate::model::{CustomerAnchor, CustomerQuery};
-use crate::server::db::{CustomerRecord, Db, RecipientAnchor};
+use crate::server::db::{CustomerRecord, Db, DbError, RecipientAnchor};
 
 /// Rows fetched per database round trip while exporting.
 const BATCH: usize = 2_000;
@@ -138,9 +138,20 @@ pub const RECIPIENT_COLUMNS: [&str; 11] = [
     "replied_at",
 ];
 
+/// Broadcast `id`'s recipients as the results table filters them, as CSV in batches (see
+/// [`recipients_csv`]); `NotFound` when there is no such broadcast.
+pub async fn recipients(
+    db: Db,
+    id: i64,
+    filter: RecipientFilter,
+) -> Result<impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>>, DbError> {
+    db.broadcast(id).await?;
+    Ok(recipients_csv(db, id, filter))
+}
+
 /// Broadcast `id`'s recipients as the results table filters them, as CSV in batches: every
 /// row, times in UTC (RFC 3339), cells a spreadsheet would run as formulas neutralised.
-pub fn recipients_csv(
+fn recipients_csv(
     db: Db,
     id: i64,
     filter: RecipientFilter,

@@ -5,6 +5,7 @@
 //! Imports in progress live in memory. Should Herald stop during one, its transaction is never
 //! committed (nothing is stored), and the leftover files are removed at the next start.
 
+use crate::model::UserId;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
@@ -271,7 +272,7 @@ async fn receive(
 
 /// Runs the import of `job` in the background, audited, and leaves its outcome in the job
 /// for the page to show.
-fn start(state: &AppState, user_id: i64, job: Arc<Job>, mapping: Mapping, skip_bad: bool) {
+fn start(state: &AppState, user_id: UserId, job: Arc<Job>, mapping: Mapping, skip_bad: bool) {
     let db = state.db.clone();
     let now = state.clock.now();
     tokio::spawn(async move {

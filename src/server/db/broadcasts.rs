@@ -1,7 +1,9 @@
 //! Broadcasts: the list (search, sort, keyset pages) and the pause toggle.
 
+use crate::model::{BroadcastId, UserId};
 use chrono::{DateTime, Utc};
 
+use super::states::{CANCELLED, STOPPABLE};
 use super::{Db, DbError, Dialect, audit_in, on_pool, search};
 use crate::model::list_query::{PAGE_SIZE, PageAnchor};
 use crate::model::{BroadcastStatus, Cursor, Lifecycle, ListQuery, SortDir, SortKey};
@@ -242,14 +244,14 @@ impl Db {
     /// Pauses or resumes a Scheduled or Sending broadcast and records who did it.
     pub async fn set_paused(
         &self,
-        id: i64,
+        id: BroadcastId,
         paused: bool,
-        actor_id: i64,
+        actor_id: UserId,
         now: DateTime<Utc>,
     ) -> Result<BroadcastRecord, PauseError> {
         let update = format!(
             "UPDATE broadcasts SET paused = $1, updated_at = $2 \
-             WHERE id = $3 AND status IN ('scheduled', 'sending') RETURNING {COLUMNS}"
+             WHERE id = $3 AND status IN ({STOPPABLE}) RETURNING {COLUMNS}"
         );
         let select = format!("SELECT {COLUMNS} FROM broadcasts WHERE id = $1");
         let action = if paused { "pause" } else { "resume" };
@@ -268,7 +270,7 @@ impl Db {
                     .await?;
                 tx.rollback().await?;
                 return Err(match existing {
-                    None => PauseError::NotFound(id),
+                    None => PauseError::NotFound(id.0),
                     Some(b) => PauseError::NotPausable(b.display_status().label().to_lowercase()),
                 });
             };
@@ -284,13 +286,13 @@ impl Db {
     /// deliveries not yet sent stay pending and are never claimed.
     pub async fn cancel_broadcast(
         &self,
-        id: i64,
-        actor_id: i64,
+        id: BroadcastId,
+        actor_id: UserId,
         now: DateTime<Utc>,
     ) -> Result<BroadcastRecord, PauseError> {
         let update = format!(
-            "UPDATE broadcasts SET status = 'cancelled', finished_at = $1, updated_at = $1 \
-             WHERE id = $2 AND status IN ('scheduled', 'sending') RETURNING {COLUMNS}"
+            "UPDATE broadcasts SET status = {CANCELLED}, finished_at = $1, updated_at = $1 \
+             WHERE id = $2 AND status IN ({STOPPABLE}) RETURNING {COLUMNS}"
         );
         let select = format!("SELECT {COLUMNS} FROM broadcasts WHERE id = $1");
         on_pool!(self, p => {
@@ -307,7 +309,7 @@ impl Db {
                     .await?;
                 tx.rollback().await?;
                 return Err(match existing {
-                    None => PauseError::NotFound(id),
+                    None => PauseError::NotFound(id.0),
                     Some(b) => PauseError::NotCancellable(b.display_status().label().to_lowercase()),
                 });
             };

@@ -1,5 +1,6 @@
 //! Channels as the channels page manages them.
 
+use crate::model::{ChannelId, UserId};
 use chrono::{DateTime, Utc};
 
 use super::{Db, DbError, audit_in, on_pool};
@@ -43,12 +44,12 @@ impl Db {
     #[allow(clippy::too_many_arguments)]
     pub async fn update_channel(
         &self,
-        id: i64,
+        id: ChannelId,
         name: &str,
         config: &str,
         enabled: bool,
         rate: i64,
-        actor: i64,
+        actor: UserId,
         what: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, DbError> {

@@ -4,16 +4,18 @@
 use chrono::{DateTime, Utc};
 
 use super::retry::retrying;
+use super::states::{BROADCAST_SENDING, PENDING, SENDING};
 use super::{Db, DbError, Dialect, on_pool};
 use crate::model::compose::AttachmentRef;
+use crate::model::{BroadcastId, ChannelId, CustomerId};
 
 /// A delivery a worker holds: it may send it until the lease ends.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Claimed {
     pub id: i64,
-    pub broadcast_id: i64,
-    pub customer_id: i64,
-    pub channel_id: i64,
+    pub broadcast_id: BroadcastId,
+    pub customer_id: CustomerId,
+    pub channel_id: ChannelId,
     /// The attempt this claim is (1 = first). A later claim of the same delivery has a higher
     /// number, so a worker whose lease ran out cannot record over the newer one.
     pub attempts: i64,
@@ -41,16 +43,18 @@ impl Db {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<Claimed>, DbError> {
-        let pick = "SELECT d.id FROM deliveries d WHERE d.broadcast_id = $3 AND \
-             ((d.state = 'pending' AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= $2)) \
-              OR (d.state = 'sending' AND d.claimed_until < $2)) \
-             AND EXISTS (SELECT 1 FROM broadcasts x WHERE x.id = $3 AND x.status = 'sending' AND NOT x.paused) \
-             ORDER BY d.id LIMIT $4";
+        let pick = format!(
+            "SELECT d.id FROM deliveries d WHERE d.broadcast_id = $3 AND \
+             ((d.state = {PENDING} AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= $2)) \
+              OR (d.state = {SENDING} AND d.claimed_until < $2)) \
+             AND EXISTS (SELECT 1 FROM broadcasts x WHERE x.id = $3 AND x.status = {BROADCAST_SENDING} AND NOT x.paused) \
+             ORDER BY d.id LIMIT $4"
+        );
         let mut claimed: Vec<Claimed> = match &self.pool {
             super::Pool::Sqlite(p) => {
                 let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
                 let rows = sqlx::query_as(&format!(
-                    "UPDATE deliveries SET state = 'sending', claimed_until = $1, attempts = attempts + 1 \
+                    "UPDATE deliveries SET state = {SENDING}, claimed_until = $1, attempts = attempts + 1 \
                      WHERE id IN ({pick}) \
                      RETURNING id, broadcast_id, customer_id, channel_id, attempts, retry_round"
                 ))
@@ -65,7 +69,7 @@ impl Db {
             }
             super::Pool::Postgres(p) => {
                 sqlx::query_as(&format!(
-                    "UPDATE deliveries SET state = 'sending', claimed_until = $1, attempts = attempts + 1 \
+                    "UPDATE deliveries SET state = {SENDING}, claimed_until = $1, attempts = attempts + 1 \
                      WHERE id IN ({pick} FOR UPDATE OF d SKIP LOCKED) \
                      RETURNING id, broadcast_id, customer_id, channel_id, attempts, retry_round"
                 ))
@@ -104,7 +108,7 @@ impl Db {
             let sql = format!(
                 "WITH v(id, attempts) AS (VALUES {values}) UPDATE deliveries SET claimed_until = $1 \
                  WHERE id IN (SELECT d.id FROM deliveries d JOIN v ON d.id = v.id AND d.attempts = v.attempts \
-                 WHERE d.state = 'sending'{lock})"
+                 WHERE d.state = {SENDING}{lock})"
             );
             n += retrying("extending a lease", || {
                 let sql = sql.as_str();

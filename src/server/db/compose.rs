@@ -1,8 +1,10 @@
 //! Saving what the wizard composed: create (idempotent on the wizard's key), edit while the
 //! broadcast has not started, and copy any broadcast into a new draft.
 
+use crate::model::{BroadcastId, UserId};
 use chrono::{DateTime, Utc};
 
+use super::states::EDITABLE;
 use super::{Db, DbError, audit_in, on_pool};
 use crate::model::Lifecycle;
 use crate::model::compose::{AttachmentRef, ValidBroadcast};
@@ -43,7 +45,7 @@ impl Db {
     pub async fn create_broadcast(
         &self,
         b: &ValidBroadcast,
-        created_by: i64,
+        created_by: UserId,
         client_key: &str,
         now: DateTime<Utc>,
     ) -> Result<(i64, bool), ComposeError> {
@@ -93,9 +95,9 @@ impl Db {
     /// started (a draft, or scheduled and not yet sending).
     pub async fn update_broadcast(
         &self,
-        id: i64,
+        id: BroadcastId,
         b: &ValidBroadcast,
-        by: i64,
+        by: UserId,
         now: DateTime<Utc>,
     ) -> Result<(), ComposeError> {
         let audience = json(&b.audience);
@@ -103,11 +105,11 @@ impl Db {
         let attachments = json(&b.attachments);
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            let n = sqlx::query(
+            let n = sqlx::query(&format!(
                 "UPDATE broadcasts SET name = $1, body = $2, audience = $3, channel_ids = $4, \
                  scheduled_at = $5, status = $6, updated_at = $7, attachments = $9 \
-                 WHERE id = $8 AND status IN ('draft', 'scheduled') AND started_at IS NULL",
-            )
+                 WHERE id = $8 AND status IN ({EDITABLE}) AND started_at IS NULL",
+            ))
             .bind(&b.name)
             .bind(&b.body)
             .bind(&audience)
@@ -143,8 +145,8 @@ impl Db {
     /// no time. Works from any broadcast, sent ones included.
     pub async fn copy_broadcast(
         &self,
-        id: i64,
-        by: i64,
+        id: BroadcastId,
+        by: UserId,
         now: DateTime<Utc>,
     ) -> Result<i64, ComposeError> {
         let copy = on_pool!(self, p => {
@@ -152,12 +154,13 @@ impl Db {
             let copy: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO broadcasts (name, body, attachments, audience, channel_ids, status, \
                  created_by, copied_from, created_at, updated_at) \
-                 SELECT 'Copy of ' || name, body, attachments, audience, channel_ids, 'draft', \
+                 SELECT 'Copy of ' || name, body, attachments, audience, channel_ids, $4, \
                  $1, id, $2, $2 FROM broadcasts WHERE id = $3 RETURNING id",
             )
             .bind(by)
             .bind(now)
             .bind(id)
+            .bind(Lifecycle::Draft)
             .fetch_optional(&mut *tx)
             .await?;
             let Some(copy) = copy else {
@@ -219,7 +222,7 @@ impl Db {
         file_name: &str,
         mime: &str,
         size: u64,
-        by: i64,
+        by: UserId,
         now: DateTime<Utc>,
     ) -> Result<(), DbError> {
         on_pool!(self, p => {

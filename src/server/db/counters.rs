@@ -18,10 +18,13 @@
 //! first reads it without a lock and guards its final `UPDATE broadcasts` on it.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 
+use super::states::{ACCEPTED, FAILED, REACHED, READ};
 use super::{Db, DbError, Dialect, on_pool};
+use crate::model::{BroadcastId, ChannelId};
 
 /// The counter changes one transaction makes, gathered as it goes and written at its end.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -44,14 +47,14 @@ pub(crate) enum Counter {
 
 impl Tally {
     /// Adds `by` to one counter of a broadcast on a channel (totals follow).
-    pub fn add(&mut self, broadcast: i64, channel: i64, counter: Counter, by: i64) {
-        self.channels.entry((broadcast, channel)).or_default()[counter as usize] += by;
+    pub fn add(&mut self, broadcast: BroadcastId, channel: ChannelId, counter: Counter, by: i64) {
+        self.channels.entry((broadcast.0, channel.0)).or_default()[counter as usize] += by;
     }
 
     /// Adds `by` events of `counter` (not failures) at `minute` to a broadcast's timeline.
-    pub fn add_timeline(&mut self, broadcast: i64, minute: i64, counter: Counter, by: i64) {
+    pub fn add_timeline(&mut self, broadcast: BroadcastId, minute: i64, counter: Counter, by: i64) {
         if counter != Counter::Failed {
-            self.timeline.entry((broadcast, minute)).or_default()[counter as usize] += by;
+            self.timeline.entry((broadcast.0, minute)).or_default()[counter as usize] += by;
         }
     }
 
@@ -131,11 +134,15 @@ pub fn minute(t: DateTime<Utc>) -> i64 {
 
 /// The five counters after the audience, recounted from the deliveries (sent or further,
 /// delivered or further, read, replied, failed).
-pub(super) const RECOUNT: &str = "COALESCE(SUM(CASE WHEN state IN ('sent', 'delivered', 'read') THEN 1 ELSE 0 END), 0), \
-     COALESCE(SUM(CASE WHEN state IN ('delivered', 'read') THEN 1 ELSE 0 END), 0), \
-     COALESCE(SUM(CASE WHEN state = 'read' THEN 1 ELSE 0 END), 0), \
-     COALESCE(SUM(CASE WHEN replied_at IS NOT NULL THEN 1 ELSE 0 END), 0), \
-     COALESCE(SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END), 0)";
+pub(super) static RECOUNT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "COALESCE(SUM(CASE WHEN state IN ({ACCEPTED}) THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN state IN ({REACHED}) THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN state = {READ} THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN replied_at IS NOT NULL THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN state = {FAILED} THEN 1 ELSE 0 END), 0)"
+    )
+});
 
 impl Db {
     /// The counters as a full recount of the deliveries gives them: (audience, sent or
@@ -143,7 +150,7 @@ impl Db {
     /// maintained counters.
     pub async fn recount(&self, broadcast: i64) -> Result<[i64; 6], DbError> {
         let row: (i64, i64, i64, i64, i64, i64) = on_pool!(self, p => sqlx::query_as(
-            &format!("SELECT COUNT(*), {RECOUNT} FROM deliveries WHERE broadcast_id = $1"),
+            &format!("SELECT COUNT(*), {} FROM deliveries WHERE broadcast_id = $1", *RECOUNT),
         )
         .bind(broadcast)
         .fetch_one(p)
@@ -162,8 +169,8 @@ impl Db {
             "INSERT INTO broadcast_timeline (broadcast_id, minute, sent_count, delivered_count, read_count, replied_count) \
              SELECT {id}, minute, SUM(s), SUM(d), SUM(r), SUM(p) FROM ( \
                SELECT {} AS minute, 1 AS s, 0 AS d, 0 AS r, 0 AS p FROM deliveries WHERE broadcast_id = {id} AND sent_at IS NOT NULL \
-               UNION ALL SELECT {}, 0, 1, 0, 0 FROM deliveries WHERE broadcast_id = {id} AND delivered_at IS NOT NULL AND state IN ('delivered', 'read') \
-               UNION ALL SELECT {}, 0, 0, 1, 0 FROM deliveries WHERE broadcast_id = {id} AND read_at IS NOT NULL AND state = 'read' \
+               UNION ALL SELECT {}, 0, 1, 0, 0 FROM deliveries WHERE broadcast_id = {id} AND delivered_at IS NOT NULL AND state IN ({REACHED}) \
+               UNION ALL SELECT {}, 0, 0, 1, 0 FROM deliveries WHERE broadcast_id = {id} AND read_at IS NOT NULL AND state = {READ} \
                UNION ALL SELECT {}, 0, 0, 0, 1 FROM deliveries WHERE broadcast_id = {id} AND replied_at IS NOT NULL \
              ) t GROUP BY minute",
             minute("sent_at"),
@@ -229,8 +236,9 @@ impl Db {
     ) -> Result<Vec<(i64, [i64; 6])>, DbError> {
         self.per_channel(
             &format!(
-                "SELECT channel_id, COUNT(*), {RECOUNT} FROM deliveries WHERE broadcast_id = $1 \
-                 GROUP BY channel_id ORDER BY channel_id"
+                "SELECT channel_id, COUNT(*), {} FROM deliveries WHERE broadcast_id = $1 \
+                 GROUP BY channel_id ORDER BY channel_id",
+                *RECOUNT
             ),
             broadcast,
         )
@@ -260,14 +268,14 @@ mod tests {
     #[test]
     fn counters_are_written_channels_then_timeline_then_broadcasts_each_in_key_order() {
         let mut t = Tally::default();
-        t.add(9, 2, Counter::Sent, 3);
-        t.add(4, 7, Counter::Read, 1);
-        t.add(9, 1, Counter::Failed, 1);
-        t.add(4, 7, Counter::Replied, 2);
-        t.add_timeline(9, 100, Counter::Sent, 3);
-        t.add_timeline(4, 101, Counter::Read, 1);
-        t.add_timeline(4, 99, Counter::Replied, 2);
-        t.add_timeline(4, 99, Counter::Failed, 5);
+        t.add(BroadcastId(9), ChannelId(2), Counter::Sent, 3);
+        t.add(BroadcastId(4), ChannelId(7), Counter::Read, 1);
+        t.add(BroadcastId(9), ChannelId(1), Counter::Failed, 1);
+        t.add(BroadcastId(4), ChannelId(7), Counter::Replied, 2);
+        t.add_timeline(BroadcastId(9), 100, Counter::Sent, 3);
+        t.add_timeline(BroadcastId(4), 101, Counter::Read, 1);
+        t.add_timeline(BroadcastId(4), 99, Counter::Replied, 2);
+        t.add_timeline(BroadcastId(4), 99, Counter::Failed, 5);
         let s = t.write_statements();
         let kinds: Vec<(&str, Vec<i64>)> = s
             .iter()

@@ -2,9 +2,13 @@
 //! `INSERT … SELECT`, missed schedules marked (or sent late on request), finished broadcasts
 //! closed.
 
+use crate::model::{BroadcastId, UserId};
 use chrono::{DateTime, Utc};
 
 use super::audience::{AudienceBind, Builder};
+use super::states::{
+    BROADCAST_FAILED, BROADCAST_SENDING, BROADCAST_SENT, CANCELLED, PENDING, SCHEDULED, WAITING,
+};
 use super::{Db, DbError, Dialect, audit_in, on_pool};
 use crate::model::Lifecycle;
 use crate::model::audience::AudienceRule;
@@ -50,7 +54,7 @@ pub(super) fn materialise_sql(
         let reach = b.reach(*kind);
         let sql = format!(
             "INSERT INTO deliveries (broadcast_id, customer_id, channel_id, state, created_at) \
-             SELECT $1, c.id, CAST({id} AS BIGINT), 'pending', $2 FROM customers c \
+             SELECT $1, c.id, CAST({id} AS BIGINT), {PENDING}, $2 FROM customers c \
              WHERE NOT c.opted_out AND {rule_sql} AND {reach} ORDER BY c.id"
         );
         return (sql, b.binds);
@@ -62,7 +66,7 @@ pub(super) fn materialise_sql(
     let rule_sql = b.rule(rule);
     let sql = format!(
         "INSERT INTO deliveries (broadcast_id, customer_id, channel_id, state, created_at) \
-         SELECT $1, s.id, s.channel, 'pending', $2 FROM \
+         SELECT $1, s.id, s.channel, {PENDING}, $2 FROM \
          (SELECT c.id, CASE {} ELSE NULL END AS channel FROM customers c \
           WHERE NOT c.opted_out AND {rule_sql}) s WHERE s.channel IS NOT NULL ORDER BY s.id",
         whens.join(" ")
@@ -134,8 +138,8 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<Vec<(i64, DateTime<Utc>)>, DbError> {
         let rows = on_pool!(self, p => sqlx::query_as(
-            "SELECT id, scheduled_at FROM broadcasts WHERE status = 'scheduled' AND NOT paused \
-             AND missed_at IS NULL AND scheduled_at <= $1 ORDER BY scheduled_at, id LIMIT 100",
+            &format!("SELECT id, scheduled_at FROM broadcasts WHERE status = {SCHEDULED} AND NOT paused \
+             AND missed_at IS NULL AND scheduled_at <= $1 ORDER BY scheduled_at, id LIMIT 100"),
         )
         .bind(now)
         .fetch_all(p)
@@ -146,8 +150,8 @@ impl Db {
     /// The earliest time a scheduled broadcast is due, if any (the dispatcher sleeps until then).
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, DbError> {
         let t: Option<DateTime<Utc>> = on_pool!(self, p => sqlx::query_scalar(
-            "SELECT MIN(scheduled_at) FROM broadcasts WHERE status = 'scheduled' AND NOT paused \
-             AND missed_at IS NULL",
+            &format!("SELECT MIN(scheduled_at) FROM broadcasts WHERE status = {SCHEDULED} AND NOT paused \
+             AND missed_at IS NULL"),
         )
         .fetch_one(p)
         .await?);
@@ -171,8 +175,8 @@ impl Db {
                 Dialect::Postgres => p.begin().await?,
             };
             let row: Option<(Option<DateTime<Utc>>, String, String)> = sqlx::query_as(
-                "SELECT scheduled_at, audience, channel_ids FROM broadcasts WHERE id = $1 \
-                 AND status = 'scheduled' AND NOT paused AND missed_at IS NULL AND scheduled_at <= $2",
+                &format!("SELECT scheduled_at, audience, channel_ids FROM broadcasts WHERE id = $1 \
+                 AND status = {SCHEDULED} AND NOT paused AND missed_at IS NULL AND scheduled_at <= $2"),
             )
             .bind(id)
             .bind(now)
@@ -184,7 +188,7 @@ impl Db {
             };
             if now - at > grace {
                 let n = sqlx::query(
-                    "UPDATE broadcasts SET missed_at = $1, updated_at = $1 WHERE id = $2 AND status = 'scheduled' AND missed_at IS NULL",
+                    &format!("UPDATE broadcasts SET missed_at = $1, updated_at = $1 WHERE id = $2 AND status = {SCHEDULED} AND missed_at IS NULL"),
                 )
                 .bind(now)
                 .bind(id)
@@ -196,8 +200,8 @@ impl Db {
                 return Ok(if n > 0 { Fired::Missed } else { Fired::Skipped });
             }
             let claimed = sqlx::query(
-                "UPDATE broadcasts SET status = 'sending', started_at = $1, updated_at = $1 \
-                 WHERE id = $2 AND status = 'scheduled'",
+                &format!("UPDATE broadcasts SET status = {BROADCAST_SENDING}, started_at = $1, updated_at = $1 \
+                 WHERE id = $2 AND status = {SCHEDULED}"),
             )
             .bind(now)
             .bind(id)
@@ -216,7 +220,11 @@ impl Db {
                 materialise!(tx, dialect, id, now, &rule, &picked)
             };
             // Nobody to send to: done at once.
-            let finish = if deliveries == 0 { ", status = 'sent', finished_at = $2" } else { "" };
+            let finish = if deliveries == 0 {
+                format!(", status = {BROADCAST_SENT}, finished_at = $2")
+            } else {
+                String::new()
+            };
             sqlx::query(&format!(
                 "UPDATE broadcasts SET audience_total = $1{finish} WHERE id = $3"
             ))
@@ -234,7 +242,7 @@ impl Db {
     /// Sending, unpaused broadcasts with their channel ids, the longest-running first.
     pub async fn sending_broadcasts(&self) -> Result<Vec<(i64, Vec<i64>)>, DbError> {
         let rows: Vec<(i64, String)> = on_pool!(self, p => sqlx::query_as(
-            "SELECT id, channel_ids FROM broadcasts WHERE status = 'sending' AND NOT paused ORDER BY started_at, id",
+            &format!("SELECT id, channel_ids FROM broadcasts WHERE status = {BROADCAST_SENDING} AND NOT paused ORDER BY started_at, id"),
         )
         .fetch_all(p)
         .await?);
@@ -248,11 +256,11 @@ impl Db {
     /// delivery failed). Returns the ones finished.
     pub async fn finish_done(&self, now: DateTime<Utc>) -> Result<Vec<i64>, DbError> {
         let ids: Vec<i64> = on_pool!(self, p => sqlx::query_scalar(
-            "UPDATE broadcasts SET status = CASE WHEN failed_count >= audience_total THEN 'failed' ELSE 'sent' END, \
+            &format!("UPDATE broadcasts SET status = CASE WHEN failed_count >= audience_total THEN {BROADCAST_FAILED} ELSE {BROADCAST_SENT} END, \
              finished_at = $1, updated_at = $1 \
-             WHERE status = 'sending' AND NOT EXISTS (SELECT 1 FROM deliveries d \
-               WHERE d.broadcast_id = broadcasts.id AND d.state IN ('pending', 'sending')) \
-             RETURNING id",
+             WHERE status = {BROADCAST_SENDING} AND NOT EXISTS (SELECT 1 FROM deliveries d \
+               WHERE d.broadcast_id = broadcasts.id AND d.state IN ({WAITING})) \
+             RETURNING id"),
         )
         .bind(now)
         .fetch_all(p)
@@ -264,7 +272,7 @@ impl Db {
     /// cancelled ones. Workers check this before each provider request.
     pub async fn halted_broadcasts(&self) -> Result<Vec<i64>, DbError> {
         let ids: Vec<i64> = on_pool!(self, p => sqlx::query_scalar(
-            "SELECT id FROM broadcasts WHERE (status = 'sending' AND paused) OR status = 'cancelled'",
+            &format!("SELECT id FROM broadcasts WHERE (status = {BROADCAST_SENDING} AND paused) OR status = {CANCELLED}"),
         )
         .fetch_all(p)
         .await?);
@@ -296,15 +304,15 @@ impl Db {
     /// if it was not waiting as missed.
     pub async fn send_missed_now(
         &self,
-        id: i64,
-        actor: i64,
+        id: BroadcastId,
+        actor: UserId,
         now: DateTime<Utc>,
     ) -> Result<bool, DbError> {
         let done = on_pool!(self, p => {
             let mut tx = p.begin().await?;
             let n = sqlx::query(
-                "UPDATE broadcasts SET scheduled_at = $1, missed_at = NULL, updated_at = $1 \
-                 WHERE id = $2 AND status = 'scheduled' AND missed_at IS NOT NULL",
+                &format!("UPDATE broadcasts SET scheduled_at = $1, missed_at = NULL, updated_at = $1 \
+                 WHERE id = $2 AND status = {SCHEDULED} AND missed_at IS NOT NULL"),
             )
             .bind(now)
             .bind(id)

@@ -2,10 +2,12 @@
 //! in the same transaction, and a reply marking the delivery it answers (or kept as an early
 //! report when that send is not recorded yet).
 
+use crate::model::{ChannelId, CustomerId};
 use chrono::{DateTime, Utc};
 
 use super::audience::REPLY_WINDOW_HOURS;
 use super::retry::retrying;
+use super::states::ACCEPTED;
 use super::{Applied, DeliveryEvent, Report};
 use super::{Db, DbError, on_pool};
 use crate::model::channel::ChannelKind;
@@ -15,6 +17,8 @@ use crate::model::opt_out::is_stop_request;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inbound {
     pub message_id: i64,
+    /// The customer who sent it.
+    pub customer_id: CustomerId,
     /// The message was a stop word, and the customer is now opted out on its channel kind.
     pub opted_out: bool,
     /// The delivery it was the first reply to, if any.
@@ -103,8 +107,8 @@ impl Db {
     /// customer is opted out on that channel's kind, in the same transaction.
     pub async fn record_inbound(
         &self,
-        channel_id: i64,
-        customer_id: i64,
+        channel_id: ChannelId,
+        customer_id: CustomerId,
         body: &str,
         provider_message_id: Option<&str>,
         now: DateTime<Utc>,
@@ -128,8 +132,8 @@ impl Db {
     /// sends again (same provider id) is stored once; the repeat changes nothing.
     pub async fn record_inbound_reply(
         &self,
-        channel_id: i64,
-        customer_id: i64,
+        channel_id: ChannelId,
+        customer_id: CustomerId,
         body: &str,
         provider_message_id: Option<&str>,
         reply_to: Option<&str>,
@@ -149,7 +153,7 @@ impl Db {
         let mut replied = None;
         if let Some((pid, delivery)) = &stored.answers {
             let report = Report {
-                channel_id,
+                channel_id: channel_id.0,
                 provider_message_id: pid.clone(),
                 event: DeliveryEvent::Replied {
                     message_id: stored.message_id,
@@ -161,10 +165,11 @@ impl Db {
             }
         }
         if stored.new {
-            self.announce_chat(customer_id).await;
+            self.announce_chat(customer_id.0).await;
         }
         Ok(Inbound {
             message_id: stored.message_id,
+            customer_id,
             opted_out: stored.opted_out,
             replied,
             repeat: !stored.new,
@@ -175,8 +180,8 @@ impl Db {
     /// broadcast message it answers: (its provider id, the delivery if recorded).
     async fn store_inbound(
         &self,
-        channel_id: i64,
-        customer_id: i64,
+        channel_id: ChannelId,
+        customer_id: CustomerId,
         body: &str,
         provider_message_id: Option<&str>,
         reply_to: Option<&str>,
@@ -209,7 +214,7 @@ impl Db {
                 .fetch_one(&mut *tx)
                 .await?,
             };
-            let opted_out = stop && new && opt_out_by_message!(tx, customer_id, channel_id, message_id, body, now);
+            let opted_out = stop && new && opt_out_by_message!(tx, customer_id.0, channel_id.0, message_id, body, now);
             // Which broadcast message it answers: the one it quotes (perhaps not recorded
             // yet), else the latest within the window.
             let answers: Option<(String, Option<i64>)> = match reply_to {
@@ -225,9 +230,9 @@ impl Db {
                     Some((r.to_string(), delivery))
                 }
                 None => sqlx::query_as::<_, (String, i64)>(
-                    "SELECT provider_message_id, id FROM deliveries WHERE customer_id = $1 AND channel_id = $2 \
-                     AND sent_at IS NOT NULL AND sent_at >= $3 AND state IN ('sent', 'delivered', 'read') \
-                     AND provider_message_id IS NOT NULL ORDER BY sent_at DESC, id DESC LIMIT 1",
+                    &format!("SELECT provider_message_id, id FROM deliveries WHERE customer_id = $1 AND channel_id = $2 \
+                     AND sent_at IS NOT NULL AND sent_at >= $3 AND state IN ({ACCEPTED}) \
+                     AND provider_message_id IS NOT NULL ORDER BY sent_at DESC, id DESC LIMIT 1"),
                 )
                 .bind(customer_id)
                 .bind(channel_id)

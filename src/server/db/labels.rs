@@ -1,5 +1,6 @@
 //! Tags and robot reply groups ("labels"): list with customer counts, create, rename, delete.
 
+use super::states::OPEN;
 use super::{AuditEntry, Db, DbError, audit_in, on_pool};
 use crate::model::audience::{AudienceRule, Field};
 
@@ -140,7 +141,7 @@ impl Db {
         audit: &AuditEntry,
     ) -> Result<(), LabelError> {
         let audiences: Vec<(String, String)> = on_pool!(self, p => sqlx::query_as(
-            "SELECT name, audience FROM broadcasts WHERE status IN ('draft', 'scheduled', 'sending') ORDER BY id",
+            &format!("SELECT name, audience FROM broadcasts WHERE status IN ({OPEN}) ORDER BY id"),
         )
         .fetch_all(p)
         .await?);

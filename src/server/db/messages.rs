@@ -1,8 +1,10 @@
 //! Customers as recipients (who someone typed, their addresses) and the messages sent to them
 //! outside a broadcast's deliveries (test sends, chat replies), and the chat's reads.
 
+use crate::model::{ChannelId, CustomerId, UserId};
 use chrono::{DateTime, Utc};
 
+use super::states::{ACCEPTED, FAILED};
 use super::{Db, DbError, audit_in, on_pool};
 use crate::model::audience::CustomerFacts;
 use crate::model::channel::ChannelKind;
@@ -218,11 +220,11 @@ impl Db {
     #[allow(clippy::too_many_arguments)]
     pub async fn record_outbound(
         &self,
-        customer_id: i64,
-        channel_id: i64,
+        customer_id: CustomerId,
+        channel_id: ChannelId,
         body: &str,
         provider_message_id: &str,
-        staff_user_id: i64,
+        staff_user_id: UserId,
         about: Outbound,
         now: DateTime<Utc>,
     ) -> Result<i64, DbError> {
@@ -249,7 +251,7 @@ impl Db {
             tx.commit().await?;
             id
         });
-        self.announce_chat(customer_id).await;
+        self.announce_chat(customer_id.0).await;
         Ok(id)
     }
 
@@ -340,12 +342,12 @@ impl Db {
         &self,
         customer_id: i64,
     ) -> Result<Vec<DeliveryRecord>, DbError> {
-        Ok(on_pool!(self, p => sqlx::query_as(
+        Ok(on_pool!(self, p => sqlx::query_as(&format!(
             "SELECT d.id, d.broadcast_id, b.name AS broadcast, b.body, ch.name AS channel, d.state, d.error, \
              COALESCE(d.sent_at, d.failed_at, d.created_at) AS at \
              FROM deliveries d JOIN broadcasts b ON b.id = d.broadcast_id JOIN channels ch ON ch.id = d.channel_id \
-             WHERE d.customer_id = $1 AND d.state IN ('sent', 'delivered', 'read', 'failed') ORDER BY d.id",
-        )
+             WHERE d.customer_id = $1 AND d.state IN ({ACCEPTED}, {FAILED}) ORDER BY d.id",
+        ))
         .bind(customer_id)
         .fetch_all(p)
         .await?))
@@ -386,10 +388,10 @@ impl Db {
             .await?;
             match inbound {
                 Some(c) => Some(c),
-                None => sqlx::query_scalar(
+                None => sqlx::query_scalar(&format!(
                     "SELECT channel_id FROM deliveries WHERE customer_id = $1 \
-                     AND state IN ('sent', 'delivered', 'read') ORDER BY id DESC LIMIT 1",
-                )
+                     AND state IN ({ACCEPTED}) ORDER BY id DESC LIMIT 1",
+                ))
                 .bind(customer_id)
                 .fetch_optional(p)
                 .await?,
@@ -400,8 +402,8 @@ impl Db {
     /// Makes `staff_user_id` the customer's assignee, audited.
     pub async fn assign_customer(
         &self,
-        customer_id: i64,
-        staff_user_id: i64,
+        customer_id: CustomerId,
+        staff_user_id: UserId,
         now: DateTime<Utc>,
     ) -> Result<bool, DbError> {
         Ok(on_pool!(self, p => {

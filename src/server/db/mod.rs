@@ -25,6 +25,7 @@ mod reports;
 mod results;
 pub mod retry;
 pub mod search;
+pub mod states;
 mod users;
 
 pub use audience::{AudienceBind, AudienceSql, Breakdown, REPLY_WINDOW_HOURS, audience_clause};
@@ -111,7 +112,7 @@ impl Db {
 #[derive(Debug, Clone)]
 pub struct AuditEntry {
     pub at: chrono::DateTime<chrono::Utc>,
-    pub actor: Option<i64>,
+    pub actor: Option<crate::model::UserId>,
     pub action: &'static str,
     pub subject_type: &'static str,
     pub subject_id: Option<i64>,
@@ -121,7 +122,7 @@ pub struct AuditEntry {
 impl AuditEntry {
     pub fn new(
         at: chrono::DateTime<chrono::Utc>,
-        actor: Option<i64>,
+        actor: Option<crate::model::UserId>,
         action: &'static str,
         subject_type: &'static str,
         subject_id: Option<i64>,

@@ -9,7 +9,9 @@ use super::claims::Claimed;
 use super::counters::{Counter, Tally, minute, write_tally};
 use super::reports::EarlyRow;
 use super::retry::retrying;
+use super::states::{FAILED, PENDING, SENDING, SENT};
 use super::{Db, DbError, Dialect, on_pool};
+use crate::model::{BroadcastId, ChannelId};
 
 /// What became of one claimed delivery.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,7 +56,7 @@ macro_rules! lock_deliveries {
 macro_rules! record_sent {
     ($tx:expr, $sent:expr, $now:expr, $tally:expr) => {{
         let (sent, now, tally): (&[(&Claimed, &str)], DateTime<Utc>, &mut Tally) = ($sent, $now, $tally);
-        let set_sent = "SET state = 'sent', provider_message_id = v.pid, sent_at = $1, claimed_until = NULL, error = NULL";
+        let set_sent = format!("SET state = {SENT}, provider_message_id = v.pid, sent_at = $1, claimed_until = NULL, error = NULL");
         for chunk in sent.chunks(500) {
             // One VALUES list of (id, attempt, provider id); both databases take it.
             let mut sql = String::from("WITH v(id, attempts, pid) AS (VALUES ");
@@ -67,14 +69,14 @@ macro_rules! record_sent {
             }
             sql.push_str(&format!(
                 ") UPDATE deliveries {set_sent} FROM v WHERE deliveries.id = v.id \
-                 AND deliveries.state = 'sending' AND deliveries.attempts = v.attempts \
+                 AND deliveries.state = {SENDING} AND deliveries.attempts = v.attempts \
                  RETURNING deliveries.broadcast_id, deliveries.channel_id"
             ));
             let mut q = sqlx::query_as(&sql).bind(now);
             for (c, pid) in chunk {
                 q = q.bind(c.id).bind(c.attempts).bind(*pid);
             }
-            let moved: Vec<(i64, i64)> = q.fetch_all(&mut *$tx).await?;
+            let moved: Vec<(BroadcastId, ChannelId)> = q.fetch_all(&mut *$tx).await?;
             for (b, ch) in moved {
                 tally.add(b, ch, Counter::Sent, 1);
                 tally.add_timeline(b, minute(now), Counter::Sent, 1);
@@ -88,25 +90,24 @@ macro_rules! record_sent {
 macro_rules! record_rest {
     ($tx:expr, $rest:expr, $now:expr, $tally:expr) => {{
         let (rest, now, tally): (&[&(Claimed, Outcome)], DateTime<Utc>, &mut Tally) = ($rest, $now, $tally);
+        let retry = format!(
+            "UPDATE deliveries SET state = {PENDING}, error = $1, next_attempt_at = $2, \
+             claimed_until = NULL WHERE id = $3 AND state = {SENDING} AND attempts = $4"
+        );
+        let fail = format!(
+            "UPDATE deliveries SET state = {FAILED}, error = $1, failed_at = $2, \
+             claimed_until = NULL WHERE id = $3 AND state = {SENDING} AND attempts = $4"
+        );
+        let release = format!(
+            "UPDATE deliveries SET state = {PENDING}, claimed_until = NULL, attempts = attempts - 1 \
+             WHERE id = $1 AND state = {SENDING} AND attempts = $2"
+        );
         for (c, outcome) in rest {
             let q = match outcome {
                 Outcome::Sent { .. } => continue,
-                Outcome::Retry { reason, at } => sqlx::query(
-                    "UPDATE deliveries SET state = 'pending', error = $1, next_attempt_at = $2, \
-                     claimed_until = NULL WHERE id = $3 AND state = 'sending' AND attempts = $4",
-                )
-                .bind(reason)
-                .bind(*at),
-                Outcome::Failed { reason } => sqlx::query(
-                    "UPDATE deliveries SET state = 'failed', error = $1, failed_at = $2, \
-                     claimed_until = NULL WHERE id = $3 AND state = 'sending' AND attempts = $4",
-                )
-                .bind(reason)
-                .bind(now),
-                Outcome::Released => sqlx::query(
-                    "UPDATE deliveries SET state = 'pending', claimed_until = NULL, attempts = attempts - 1 \
-                     WHERE id = $1 AND state = 'sending' AND attempts = $2",
-                ),
+                Outcome::Retry { reason, at } => sqlx::query(&retry).bind(reason).bind(*at),
+                Outcome::Failed { reason } => sqlx::query(&fail).bind(reason).bind(now),
+                Outcome::Released => sqlx::query(&release),
             };
             let changed = q
                 .bind(c.id)
@@ -138,7 +139,7 @@ impl Db {
         sorted.sort_by_key(|(c, _)| c.id);
         let results = &sorted[..];
         retrying("recording sends", move || self.record_once(results, now)).await?;
-        let recorded: Vec<(i64, &str)> = results
+        let recorded: Vec<(ChannelId, &str)> = results
             .iter()
             .filter_map(|(c, o)| match o {
                 Outcome::Sent {
@@ -199,11 +200,11 @@ impl Db {
     /// reports that never match costs the dispatcher nothing; one probe when there are none.
     pub(super) async fn apply_early_reports_for(
         &self,
-        recorded: &[(i64, &str)],
+        recorded: &[(ChannelId, &str)],
     ) -> Result<usize, DbError> {
         let mut by_channel: HashMap<i64, Vec<&str>> = HashMap::new();
         for (channel, pid) in recorded {
-            by_channel.entry(*channel).or_default().push(pid);
+            by_channel.entry(channel.0).or_default().push(pid);
         }
         let rows: Vec<EarlyRow> = on_pool!(self, p => {
             let any: Option<i64> = sqlx::query_scalar("SELECT id FROM early_reports LIMIT 1")

@@ -10,6 +10,7 @@ use super::counters::{Counter, Tally, minute, write_tally};
 use super::retry::retrying;
 use super::{Db, DbError, Dialect, on_pool};
 use crate::model::delivery::{self, DeliveryState};
+use crate::model::{BroadcastId, ChannelId};
 
 /// What a provider reported about a message it accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,8 +85,8 @@ pub(super) type EarlyRow = (
 /// A delivery a batch of reports names, as stored (and locked).
 pub(super) struct Stored {
     id: i64,
-    broadcast: i64,
-    channel: i64,
+    broadcast: BroadcastId,
+    channel: ChannelId,
     state: DeliveryState,
     replied: bool,
 }
@@ -109,7 +110,7 @@ pub(super) struct Folded {
     /// The deliveries that change, by ascending id.
     changes: Vec<Change>,
     /// (reply message, delivery it answers, broadcast)
-    links: Vec<(i64, i64, i64)>,
+    links: Vec<(i64, i64, BroadcastId)>,
     tally: Tally,
 }
 
@@ -249,7 +250,13 @@ macro_rules! load_reported {
             for (id, broadcast, channel, state, replied, pid) in q.fetch_all(&mut *$tx).await? {
                 let Some(state) = DeliveryState::parse(&state) else { continue };
                 let Some(pid) = chunk.iter().find(|p| **p == pid) else { continue };
-                found.insert((channel, pid), Stored { id, broadcast, channel, state, replied: replied != 0 });
+                found.insert((channel, pid), Stored {
+                    id,
+                    broadcast: BroadcastId(broadcast),
+                    channel: ChannelId(channel),
+                    state,
+                    replied: replied != 0,
+                });
             }
         }
         found
@@ -285,7 +292,7 @@ macro_rules! keep_early {
 /// the state read holds), and links each reply's message to the delivery it answers.
 macro_rules! write_changes {
     ($tx:expr, $changes:expr, $links:expr) => {{
-        let (changes, links): (&[Change], &[(i64, i64, i64)]) = ($changes, $links);
+        let (changes, links): (&[Change], &[(i64, i64, BroadcastId)]) = ($changes, $links);
         // One UPDATE per 200 deliveries; the rows are locked, so the state read holds.
         for chunk in changes.chunks(200) {
             let mut sql = String::from("WITH v(id, new, dat, rat, fat, err, pat) AS (VALUES ");
@@ -401,11 +408,11 @@ impl Db {
         // once committed, looks for early reports, but not for ones committed after its look.
         // Looking again now that these are committed closes the gap: whichever of the two
         // commits last sees the other's rows.
-        let kept: Vec<(i64, &str)> = reports
+        let kept: Vec<(ChannelId, &str)> = reports
             .iter()
             .zip(&results)
             .filter(|(_, a)| **a == Applied::Unknown)
-            .map(|(r, _)| (r.channel_id, r.provider_message_id.as_str()))
+            .map(|(r, _)| (ChannelId(r.channel_id), r.provider_message_id.as_str()))
             .collect();
         if !kept.is_empty()
             && let Err(e) = self.apply_early_reports_for(&kept).await

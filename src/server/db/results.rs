@@ -1,9 +1,11 @@
 //! The per-recipient table of a broadcast's results (one keyset page at a time, filters as
 //! index-friendly conditions) and "Retry failed".
 
+use crate::model::{BroadcastId, ChannelId, UserId};
 use chrono::{DateTime, Utc};
 
 use super::counters::{Counter, Tally, write_tally};
+use super::states::{BROADCAST_SENDING, FAILED, FINISHED, PENDING, WAITING};
 use super::{Db, DbError, Dialect, audit_in, on_pool};
 use crate::model::Lifecycle;
 use crate::model::delivery::DeliveryState;
@@ -53,7 +55,7 @@ fn conditions(filter: &RecipientFilter) -> (String, Vec<i64>) {
     let mut sql = String::new();
     let mut binds = Vec::new();
     match filter.status.as_deref() {
-        Some("waiting") => sql.push_str(" AND d.state IN ('pending', 'sending')"),
+        Some("waiting") => sql.push_str(&format!(" AND d.state IN ({WAITING})")),
         Some("replied") => sql.push_str(" AND d.replied_at IS NOT NULL"),
         Some(s) => {
             use DeliveryState::{Delivered, Failed, Read, Sent};
@@ -177,8 +179,8 @@ impl Db {
     /// Returns how many were queued again.
     pub async fn retry_failed(
         &self,
-        broadcast: i64,
-        actor: i64,
+        broadcast: BroadcastId,
+        actor: UserId,
         now: DateTime<Utc>,
     ) -> Result<i64, RetryError> {
         let dialect = self.dialect();
@@ -199,10 +201,10 @@ impl Db {
             if !status.finished() {
                 return Err(RetryError::NotFinished(status));
             }
-            let requeued: Vec<i64> = sqlx::query_scalar(
-                "UPDATE deliveries SET state = 'pending', retry_round = retry_round + 1, attempts = 0, \
+            let requeued: Vec<ChannelId> = sqlx::query_scalar(
+                &format!("UPDATE deliveries SET state = {PENDING}, retry_round = retry_round + 1, attempts = 0, \
                  next_attempt_at = NULL, claimed_until = NULL, failed_at = NULL \
-                 WHERE broadcast_id = $1 AND state = 'failed' RETURNING channel_id",
+                 WHERE broadcast_id = $1 AND state = {FAILED} RETURNING channel_id"),
             )
             .bind(broadcast)
             .fetch_all(&mut *tx)
@@ -215,8 +217,8 @@ impl Db {
                 }
                 write_tally!(tx, tally);
                 let reopened = sqlx::query(
-                    "UPDATE broadcasts SET status = 'sending', finished_at = NULL, updated_at = $1 \
-                     WHERE id = $2 AND status IN ('sent', 'failed')",
+                    &format!("UPDATE broadcasts SET status = {BROADCAST_SENDING}, finished_at = NULL, updated_at = $1 \
+                     WHERE id = $2 AND status IN ({FINISHED})"),
                 )
                 .bind(now)
                 .bind(broadcast)

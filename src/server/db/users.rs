@@ -1,5 +1,6 @@
 //! Staff accounts and sign-in sessions.
 
+use crate::model::UserId;
 use chrono::{DateTime, Utc};
 
 use super::{AuditEntry, Db, DbError, audit_in, on_pool};
@@ -20,7 +21,7 @@ impl UserRecord {
     /// The browser-safe view of this account; `None` if the stored role is unknown.
     pub fn to_current(&self) -> Option<CurrentUser> {
         Some(CurrentUser {
-            id: self.id,
+            id: UserId(self.id),
             email: self.email.clone(),
             name: self.name.clone(),
             role: Role::parse(&self.role)?,
@@ -65,7 +66,7 @@ impl Db {
         Ok(u)
     }
 
-    pub async fn set_user_time_zone(&self, user_id: i64, tz: &str) -> Result<(), DbError> {
+    pub async fn set_user_time_zone(&self, user_id: UserId, tz: &str) -> Result<(), DbError> {
         on_pool!(self, p => {
             sqlx::query("UPDATE staff_users SET time_zone = $1 WHERE id = $2")
                 .bind(tz)
@@ -80,7 +81,7 @@ impl Db {
     pub async fn create_session(
         &self,
         token_hash: &str,
-        user_id: i64,
+        user_id: UserId,
         expires_at: DateTime<Utc>,
         audit: &AuditEntry,
     ) -> Result<(), DbError> {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use crate::model::channel::ChannelKind;
+use crate::model::{BroadcastId, ChannelId, CustomerId};
 use crate::server::channels::sandbox::SandboxProvider;
 use crate::server::channels::{Accepted, Channel, SendError, adapter, send};
 use crate::server::clock::Clock;
@@ -254,11 +255,11 @@ impl Dispatcher {
         self.wake.notify_one();
     }
 
-    fn is_halted(&self, broadcast: i64) -> bool {
+    fn is_halted(&self, broadcast: BroadcastId) -> bool {
         self.halted
             .read()
             .expect("halted lock")
-            .contains(&broadcast)
+            .contains(&broadcast.0)
     }
 
     /// Re-reads which broadcasts are paused or cancelled.
@@ -268,7 +269,7 @@ impl Dispatcher {
         Ok(())
     }
 
-    async fn channel(&self, id: i64) -> Result<Option<Arc<ChannelInfo>>, DbError> {
+    async fn channel(&self, ChannelId(id): ChannelId) -> Result<Option<Arc<ChannelInfo>>, DbError> {
         if let Some(c) = self.channels.lock().expect("channels lock").get(&id) {
             return Ok(Some(c.clone()));
         }
@@ -337,7 +338,7 @@ impl Dispatcher {
         // tokens in turn, claim by claim, so each moves every few seconds.
         let span_ms = (self.settings.lease.num_milliseconds() / 3).min(CLAIM_SPAN_MS);
         for c in channels {
-            if let Some(info) = self.channel(*c).await? {
+            if let Some(info) = self.channel(ChannelId(*c)).await? {
                 size = size.min((info.rate.saturating_mul(span_ms) / 1000).max(1));
             }
         }
@@ -393,7 +394,7 @@ impl Dispatcher {
         name = "send",
         skip_all,
         fields(
-            broadcast = claimed.first().map(|c| c.broadcast_id),
+            broadcast = claimed.first().map(|c| c.broadcast_id.0),
             deliveries = claimed.len()
         )
     )]
@@ -501,21 +502,21 @@ impl Dispatcher {
         lease: Arc<Lease>,
     ) -> Result<Vec<impl std::future::Future<Output = (Claimed, Outcome)> + '_>, DbError> {
         // What the batch needs, read once: each broadcast's message and each customer.
-        let mut content: HashMap<i64, Arc<Content>> = HashMap::new();
+        let mut content: HashMap<BroadcastId, Arc<Content>> = HashMap::new();
         for c in &claimed {
             if let std::collections::hash_map::Entry::Vacant(e) = content.entry(c.broadcast_id) {
-                e.insert(Arc::new(self.db.broadcast_content(c.broadcast_id).await?));
+                e.insert(Arc::new(self.db.broadcast_content(c.broadcast_id.0).await?));
             }
         }
-        let ids: Vec<i64> = claimed.iter().map(|c| c.customer_id).collect();
-        let people: HashMap<i64, Recipient> = self
+        let ids: Vec<i64> = claimed.iter().map(|c| c.customer_id.0).collect();
+        let people: HashMap<CustomerId, Recipient> = self
             .db
             .recipients(&ids)
             .await?
             .into_iter()
-            .map(|r| (r.id, r))
+            .map(|r| (CustomerId(r.id), r))
             .collect();
-        let mut channels: HashMap<i64, Option<Arc<ChannelInfo>>> = HashMap::new();
+        let mut channels: HashMap<ChannelId, Option<Arc<ChannelInfo>>> = HashMap::new();
         for c in &claimed {
             if let std::collections::hash_map::Entry::Vacant(e) = channels.entry(c.channel_id) {
                 e.insert(self.channel(c.channel_id).await?);
@@ -563,7 +564,7 @@ impl Dispatcher {
             }
             .clamp(1, capacity);
             grant.granted = 0;
-            let (db, channel_id) = (self.db.clone(), c.channel_id);
+            let (db, channel_id) = (self.db.clone(), c.channel_id.0);
             match own_task(async move {
                 db.take_send_tokens(channel_id, rate, capacity as f64, want, returned)
                     .await
@@ -581,7 +582,7 @@ impl Dispatcher {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = ?e, channel = c.channel_id, "taking send tokens failed");
+                    tracing::warn!(error = ?e, channel = c.channel_id.0, "taking send tokens failed");
                     tokio::time::sleep(MAX_TOKEN_WAIT).await;
                 }
             }
@@ -592,7 +593,7 @@ impl Dispatcher {
         name = "send_one",
         level = "debug",
         skip_all,
-        fields(delivery = c.id, broadcast = c.broadcast_id, channel = c.channel_id)
+        fields(delivery = c.id, broadcast = c.broadcast_id.0, channel = c.channel_id.0)
     )]
     async fn send_one(
         &self,
@@ -749,7 +750,7 @@ impl Dispatcher {
             let (me, active) = (self.clone(), active.clone());
             tokio::spawn(async move {
                 loop {
-                    if me.is_halted(b) || me.is_stopped() {
+                    if me.is_halted(BroadcastId(b)) || me.is_stopped() {
                         break;
                     }
                     let mut round = Round::default();

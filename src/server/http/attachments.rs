@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 
 use super::extract::{AnyUser, Editor};
 use crate::server::AppState;
-use crate::server::broadcast::attachments::{ALLOWED, Uploaded, file_chunks, folder, receive};
+use crate::server::broadcast::attachments::{self, Uploaded, file_chunks, receive};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -59,44 +59,21 @@ async fn serve(
     AnyUser(_): AnyUser,
     UrlPath(id): UrlPath<String>,
 ) -> Response {
-    // Ids are generated hex; anything else cannot name a stored file.
-    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    let record = match state.db.attachment(&id).await {
-        Ok(Some(r)) => r,
+    let download = match attachments::open(&state, &id).await {
+        Ok(Some(d)) => d,
         Ok(None) => return StatusCode::NOT_FOUND.into_response(),
         Err(e) => {
             tracing::error!(error = ?e, "attachment lookup failed");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
-    let Ok(file) = tokio::fs::File::open(folder(&state).join(&id)).await else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let inline = ALLOWED.iter().any(|t| t.mime == record.mime && t.inline);
-    let ascii: String = record
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let disposition = format!(
-        "{}; filename=\"{ascii}\"",
-        if inline { "inline" } else { "attachment" }
-    );
     (
         [
-            (header::CONTENT_TYPE, record.mime),
-            (header::CONTENT_DISPOSITION, disposition),
+            (header::CONTENT_TYPE, download.mime),
+            (header::CONTENT_DISPOSITION, download.disposition),
             (header::CACHE_CONTROL, "private, max-age=3600".to_string()),
         ],
-        Body::from_stream(file_chunks(file)),
+        Body::from_stream(file_chunks(download.file)),
     )
         .into_response()
 }

@@ -1,6 +1,7 @@
 //! The broadcast forms: every wizard step (`POST /broadcasts/wizard`, a plain form or, when
 //! step 1 carries a file, multipart), copying a broadcast, and the recipients download.
 
+use crate::model::UserId;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
@@ -41,7 +42,7 @@ async fn wizard(State(state): State<AppState>, Editor(user): Editor, req: Reques
 /// `file` field is stored as an attachment as it streams in.
 async fn read_step(
     state: &AppState,
-    user_id: i64,
+    user_id: UserId,
     req: Request,
 ) -> (Vec<(String, String)>, Option<Upload>) {
     let multipart = req
@@ -110,23 +111,24 @@ async fn recipients_csv(
     Path(id): Path<i64>,
     Query(params): Query<RecipientParams>,
 ) -> Response {
-    if let Err(e) = state.db.broadcast(id).await {
-        let status = match e {
-            DbError::NotFound => StatusCode::NOT_FOUND,
-            _ => StatusCode::SERVICE_UNAVAILABLE,
-        };
-        return (status, "No such broadcast.").into_response();
-    }
     let filter = RecipientFilter::parse(
         params.status.as_deref(),
         params.tag.as_deref(),
         params.assignee.as_deref(),
         params.channel.as_deref(),
     );
-    csv_download(
-        format!("broadcast-{id}-recipients.csv"),
-        Body::from_stream(export::recipients_csv(state.db.clone(), id, filter)),
-    )
+    match export::recipients(state.db.clone(), id, filter).await {
+        Ok(rows) => csv_download(
+            format!("broadcast-{id}-recipients.csv"),
+            Body::from_stream(rows),
+        ),
+        Err(DbError::NotFound) => (StatusCode::NOT_FOUND, "No such broadcast.").into_response(),
+        Err(e) => {
+            tracing::error!(error = ?e, "recipient export failed");
+            let message = "The download is unavailable; please try again.";
+            (StatusCode::SERVICE_UNAVAILABLE, message).into_response()
+        }
+    }
 }
 
 /// A CSV download named `file_name`.

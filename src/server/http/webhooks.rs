@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use crate::model::ChannelId;
 use crate::model::channel::ChannelKind;
 use crate::server::AppState;
 use crate::server::db::{DeliveryEvent, Report};
@@ -95,32 +96,19 @@ async fn sandbox(
     if msg.text.chars().count() > 4096 || msg.from.len() > 254 {
         return error(StatusCode::BAD_REQUEST, "message or sender too long");
     }
-    let customer = match state
-        .db
-        .customer_by_address(ChannelKind::Sandbox, msg.from.trim())
-        .await
-    {
-        Ok(Some(c)) => c,
-        Ok(None) => return error(StatusCode::UNPROCESSABLE_ENTITY, "unknown sender"),
-        Err(e) => {
-            tracing::error!(error = ?e, "webhook: customer lookup failed");
-            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
-        }
+    let message = reports::InboundMessage {
+        channel_id: ChannelId(channel_id),
+        kind: ChannelKind::Sandbox,
+        from: msg.from.trim().to_string(),
+        text: msg.text,
+        provider_id: msg.id,
+        answers: None,
     };
-    match state
-        .db
-        .record_inbound(
-            channel_id,
-            customer,
-            &msg.text,
-            msg.id.as_deref(),
-            state.clock.now(),
-        )
-        .await
-    {
-        Ok(i) => reply(
+    match reports::take_in(&state.db, message, state.clock.now()).await {
+        Ok(None) => error(StatusCode::UNPROCESSABLE_ENTITY, "unknown sender"),
+        Ok(Some(i)) => reply(
             StatusCode::OK,
-            serde_json::json!({ "message_id": i.message_id, "customer_id": customer, "opted_out": i.opted_out }),
+            serde_json::json!({ "message_id": i.message_id, "customer_id": i.customer_id, "opted_out": i.opted_out }),
         ),
         Err(e) => {
             tracing::error!(error = ?e, "webhook: storing the message failed");
@@ -185,7 +173,7 @@ async fn telegram(
         .as_i64()
         .map(|r| format!("{chat}:{r}"));
     let message = reports::InboundMessage {
-        channel_id,
+        channel_id: ChannelId(channel_id),
         kind: ChannelKind::Telegram,
         from: chat.to_string(),
         text: text.to_string(),
@@ -280,7 +268,7 @@ async fn sms(
     }
     let sid = get("MessageSid").unwrap_or("");
     let message = reports::InboundMessage {
-        channel_id,
+        channel_id: ChannelId(channel_id),
         kind: ChannelKind::Sms,
         from: from.trim().to_string(),
         text: text.to_string(),
@@ -456,7 +444,7 @@ fn whatsapp_changes(
                 .or_else(|| m[m["type"].as_str().unwrap_or("")]["caption"].as_str())
                 .unwrap_or("(a message without text)");
             messages.push(reports::InboundMessage {
-                channel_id,
+                channel_id: ChannelId(channel_id),
                 kind: ChannelKind::Whatsapp,
                 from: from.to_string(),
                 text: text.chars().take(4096).collect(),

@@ -17,7 +17,7 @@ use crate::server::db::{Db, DbError, Inbound};
 /// A message a customer sent in, as a provider's webhook names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundMessage {
-    pub channel_id: i64,
+    pub channel_id: crate::model::ChannelId,
     pub kind: ChannelKind,
     /// The sender's address on that kind of channel (phone, WhatsApp id, chat id).
     pub from: String,
@@ -40,7 +40,7 @@ pub async fn take_in(
     };
     db.record_inbound_reply(
         m.channel_id,
-        customer,
+        crate::model::CustomerId(customer),
         &m.text,
         m.provider_id.as_deref(),
         m.answers.as_deref(),

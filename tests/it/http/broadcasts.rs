@@ -1,6 +1,7 @@
 //! The wizard, attachments, test sends, cancelling and missed schedules.
 
 use super::*;
+use herald::model::{ChannelId, CustomerId, UserId};
 
 #[tokio::test]
 async fn attachments_are_checked_by_content_and_served_only_to_signed_in_people() {
@@ -407,9 +408,15 @@ async fn a_test_send_goes_to_one_customer_through_the_channel_and_into_their_con
         location(&r)
     );
     let bo = t.db.recipient(2).await.unwrap().unwrap();
-    t.db.record_inbound(channel, bo.id, "STOP", None, chrono::Utc::now())
-        .await
-        .unwrap();
+    t.db.record_inbound(
+        ChannelId(channel),
+        CustomerId(bo.id),
+        "STOP",
+        None,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     let before = t.db.inspect().conversation(bo.id).await.unwrap().len();
     let r = send(
         &app,
@@ -524,7 +531,7 @@ async fn a_missed_schedule_is_shown_as_such_and_staff_can_send_it_now() {
     .validate(Intent::Schedule, two_hours_ago)
     .unwrap();
     let id =
-        t.db.create_broadcast(&v, 2, "missed-key-000000001", two_hours_ago)
+        t.db.create_broadcast(&v, UserId(2), "missed-key-000000001", two_hours_ago)
             .await
             .unwrap()
             .0;

@@ -4,6 +4,7 @@
 //! `post`, `location`) are shared by the area modules.
 
 use crate::common;
+use herald::model::{CustomerId, UserId};
 
 mod broadcasts;
 mod channels;
@@ -270,7 +271,11 @@ pub async fn sent_on(
     }
     .validate(herald::model::compose::Intent::SendNow, now)
     .unwrap();
-    let b = t.db.create_broadcast(&v, 2, key, now).await.unwrap().0;
+    let b =
+        t.db.create_broadcast(&v, UserId(2), key, now)
+            .await
+            .unwrap()
+            .0;
     t.db.fire(b, now, chrono::Duration::minutes(15))
         .await
         .unwrap();
@@ -281,7 +286,7 @@ pub async fn sent_on(
     let results: Vec<_> = claimed
         .into_iter()
         .map(|c| {
-            let id = if c.customer_id == customer {
+            let id = if c.customer_id == CustomerId(customer) {
                 theirs.clone()
             } else {
                 other(c.id)
