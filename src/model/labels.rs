@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// A tag or robot group with the number of customers carrying it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct LabelRow {
     pub id: i64,
     pub name: String,

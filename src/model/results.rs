@@ -8,8 +8,10 @@ use super::BroadcastStatus;
 use super::channel::ChannelKind;
 use super::delivery::DeliveryState;
 
-/// Counters of a broadcast, or of one of its channels.
+/// Counters of a broadcast, or of one of its channels (read from columns named as the
+/// fields).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct Counts {
     /// Deliveries created.
     pub audience: i64,
@@ -103,8 +105,16 @@ pub struct ChannelResult {
     pub reply: Rate,
 }
 
-/// (channel id, name, kind, counters) of one of a broadcast's channels.
-pub type ChannelRow = (i64, String, ChannelKind, Counts);
+/// One of a broadcast's channels with its counters, as stored.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct ChannelRow {
+    pub channel_id: i64,
+    pub name: String,
+    pub kind: ChannelKind,
+    #[cfg_attr(feature = "ssr", sqlx(flatten))]
+    pub counts: Counts,
+}
 
 /// What the results page shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -417,15 +427,20 @@ impl Results {
                 .fold((0, 0), |(a, b), (x, y)| (a + x, b + y))
         };
         let (delivered, delivery_whole) = sum(&|c| {
-            c.2.reports_delivery()
-                .then_some((c.3.delivered, c.3.audience))
+            c.kind
+                .reports_delivery()
+                .then_some((c.counts.delivered, c.counts.audience))
         });
-        let (read, read_whole) = sum(&|c| c.2.reports_reads().then_some((c.3.read, c.3.audience)));
+        let (read, read_whole) = sum(&|c| {
+            c.kind
+                .reports_reads()
+                .then_some((c.counts.read, c.counts.audience))
+        });
         let covers = |f: fn(ChannelKind) -> bool| {
             channels
                 .iter()
-                .filter(|c| f(c.2) && c.3.audience > 0)
-                .map(|c| c.1.clone())
+                .filter(|c| f(c.kind) && c.counts.audience > 0)
+                .map(|c| c.name.clone())
                 .collect::<Vec<_>>()
         };
         Results {
@@ -444,15 +459,26 @@ impl Results {
             read_covers: covers(ChannelKind::reports_reads),
             channels: channels
                 .into_iter()
-                .map(|(channel_id, name, kind, counts)| ChannelResult {
-                    channel_id,
-                    name,
-                    kind,
-                    received: Rate::of(counts.delivered, counts.audience, kind.reports_delivery()),
-                    read: Rate::of(counts.read, counts.audience, kind.reports_reads()),
-                    reply: Rate::of(counts.replied, counts.audience, true),
-                    counts,
-                })
+                .map(
+                    |ChannelRow {
+                         channel_id,
+                         name,
+                         kind,
+                         counts,
+                     }| ChannelResult {
+                        channel_id,
+                        name,
+                        kind,
+                        received: Rate::of(
+                            counts.delivered,
+                            counts.audience,
+                            kind.reports_delivery(),
+                        ),
+                        read: Rate::of(counts.read, counts.audience, kind.reports_reads()),
+                        reply: Rate::of(counts.replied, counts.audience, true),
+                        counts,
+                    },
+                )
                 .collect(),
         }
     }
@@ -486,6 +512,15 @@ impl Results {
 mod tests {
     use super::*;
 
+    fn row(channel_id: i64, name: &str, kind: ChannelKind, counts: Counts) -> ChannelRow {
+        ChannelRow {
+            channel_id,
+            name: name.into(),
+            kind,
+            counts,
+        }
+    }
+
     fn counts(a: [i64; 6]) -> Counts {
         Counts::from_array(a)
     }
@@ -502,9 +537,9 @@ mod tests {
             BroadcastStatus::Sent,
             total,
             vec![
-                (1, "WhatsApp".into(), ChannelKind::Whatsapp, wa),
-                (2, "Bot".into(), ChannelKind::Telegram, tg),
-                (3, "Texts".into(), ChannelKind::Sms, sms),
+                row(1, "WhatsApp", ChannelKind::Whatsapp, wa),
+                row(2, "Bot", ChannelKind::Telegram, tg),
+                row(3, "Texts", ChannelKind::Sms, sms),
             ],
         );
         // Received: (90 + 45) ÷ (100 + 50), Telegram left out.
@@ -556,7 +591,7 @@ mod tests {
             "B".into(),
             BroadcastStatus::Sent,
             c,
-            vec![(2, "Bot".into(), ChannelKind::Telegram, c)],
+            vec![row(2, "Bot", ChannelKind::Telegram, c)],
         );
         assert_eq!(r.received, Rate::NotMeasured);
         assert_eq!(r.read, Rate::NotMeasured);

@@ -54,7 +54,7 @@ async fn labels_are_created_renamed_and_deleted_unless_in_use(db: &Db) {
             .await
             .unwrap()
             .into_iter()
-            .map(|(_, n, _)| n)
+            .map(|l| l.name)
             .collect();
         assert_eq!(names, vec!["Other", "Spring 2027"]);
 
@@ -119,7 +119,7 @@ async fn deleting_a_tag_removes_it_from_customers(db: &Db) {
     .await
     .unwrap();
     assert_eq!(
-        db.labels(LabelKind::Tag).await.unwrap()[0].2,
+        db.labels(LabelKind::Tag).await.unwrap()[0].customers,
         1,
         "one customer carries it"
     );

@@ -130,19 +130,13 @@ pub async fn dashboard(
     sort: Option<&str>,
     dir: Option<&str>,
 ) -> Result<crate::model::results::Dashboard, AppError> {
-    use crate::model::channel::ChannelKind;
-    use crate::model::results::{Counts, Dashboard, DashboardRow, Results};
+    use crate::model::results::{Dashboard, DashboardRow, Results};
     let records = db.recent_started(DASHBOARD_SIZE).await?;
     let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
     let mut channels: std::collections::HashMap<i64, Vec<crate::model::results::ChannelRow>> =
         std::collections::HashMap::new();
-    for (b, cid, name, kind, c) in db.channel_results_of(&ids).await? {
-        if let Some(k) = ChannelKind::parse(&kind) {
-            channels
-                .entry(b)
-                .or_default()
-                .push((cid, name, k, Counts::from_array(c)));
-        }
+    for c in db.channel_results_of(&ids).await? {
+        channels.entry(c.broadcast_id).or_default().push(c.channel);
     }
     let tz = timefmt::zone(&viewer.time_zone);
     let rows = records

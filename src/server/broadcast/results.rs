@@ -26,16 +26,13 @@ pub async fn results(
     viewer: &CurrentUser,
     id: i64,
 ) -> Result<crate::model::results::Results, AppError> {
-    use crate::model::channel::ChannelKind;
-    use crate::model::results::{Counts, Results};
+    use crate::model::results::Results;
     let r = db.broadcast(id).await?;
     let channels = db
         .channel_results_of(&[id])
         .await?
         .into_iter()
-        .filter_map(|(_, cid, name, kind, c)| {
-            ChannelKind::parse(&kind).map(|k| (cid, name, k, Counts::from_array(c)))
-        })
+        .map(|c| c.channel)
         .collect();
     let totals = totals(&r);
     let tz = timefmt::zone(&viewer.time_zone);

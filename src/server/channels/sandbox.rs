@@ -2,7 +2,7 @@
 //! every message to an address, remembers idempotency keys (a repeated key is a replay, not a
 //! second message), and can be told to refuse a share of messages or to be slow.
 
-use crate::model::{ChannelId, CustomerId};
+use crate::model::ChannelId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -259,7 +259,7 @@ pub async fn apply_report(
             reason: reason.clone(),
         },
         Reported::Reply(text) => {
-            let Some((_, customer)) = db
+            let Some(delivery) = db
                 .delivery_by_provider(r.channel_id, &r.provider_message_id)
                 .await?
             else {
@@ -267,7 +267,7 @@ pub async fn apply_report(
             };
             db.record_inbound_reply(
                 ChannelId(r.channel_id),
-                CustomerId(customer),
+                delivery.customer_id,
                 text,
                 None,
                 Some(&r.provider_message_id),

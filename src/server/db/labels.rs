@@ -3,6 +3,7 @@
 use super::states::OPEN;
 use super::{AuditEntry, Db, DbError, audit_in, on_pool};
 use crate::model::audience::{AudienceRule, Field};
+use crate::model::labels::LabelRow;
 
 /// Which kind of label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,17 +74,15 @@ impl From<sqlx::Error> for LabelError {
 }
 
 impl Db {
-    /// Every label of `kind` as (id, name, customers carrying it), by name.
-    pub async fn labels(&self, kind: LabelKind) -> Result<Vec<(i64, String, i64)>, DbError> {
+    /// Every label of `kind` with how many customers carry it, by name.
+    pub async fn labels(&self, kind: LabelKind) -> Result<Vec<LabelRow>, DbError> {
         let (links, col) = kind.links();
         let sql = format!(
-            "SELECT l.id, l.name, (SELECT COUNT(*) FROM {links} x WHERE x.{col} = l.id) \
+            "SELECT l.id, l.name, (SELECT COUNT(*) FROM {links} x WHERE x.{col} = l.id) AS customers \
              FROM {} l ORDER BY l.name",
             kind.table()
         );
-        let rows =
-            on_pool!(self, p => sqlx::query_as::<_, (i64, String, i64)>(&sql).fetch_all(p).await?);
-        Ok(rows)
+        Ok(on_pool!(self, p => sqlx::query_as(&sql).fetch_all(p).await?))
     }
 
     /// Every label of `kind` as (id, name), by name: for menus (no counting).

@@ -43,8 +43,8 @@ pub use labels::{LabelError, LabelKind};
 pub use messages::{ChatRecord, DeliveryRecord, Outbound, Recipient};
 pub use rate::{Take, take_tokens};
 pub use record::Outcome;
-pub use reports::{Applied, DeliveryEvent, Report};
-pub use results::{RecipientAnchor, RecipientRecord, RetryError};
+pub use reports::{Applied, DeliveryEvent, DeliveryRef, Report};
+pub use results::{ChannelCounts, RecipientAnchor, RecipientRecord, RetryError};
 pub use users::UserRecord;
 
 use std::str::FromStr;

@@ -10,7 +10,7 @@ use super::counters::{Counter, Tally, minute, write_tally};
 use super::retry::retrying;
 use super::{Db, DbError, Dialect, on_pool};
 use crate::model::delivery::{self, DeliveryState};
-use crate::model::{BroadcastId, ChannelId};
+use crate::model::{BroadcastId, ChannelId, CustomerId};
 
 /// What a provider reported about a message it accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +58,13 @@ pub struct Report {
     pub provider_message_id: String,
     pub event: DeliveryEvent,
     pub at: DateTime<Utc>,
+}
+
+/// A delivery found by its provider's message id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeliveryRef {
+    pub id: i64,
+    pub customer_id: CustomerId,
 }
 
 /// What applying a report did.
@@ -515,12 +522,12 @@ impl Db {
         Ok(ids.len())
     }
 
-    /// The delivery (id, customer) a provider's message id on `channel_id` belongs to.
+    /// The delivery a provider's message id on `channel_id` belongs to.
     pub async fn delivery_by_provider(
         &self,
         channel_id: i64,
         provider_message_id: &str,
-    ) -> Result<Option<(i64, i64)>, DbError> {
+    ) -> Result<Option<DeliveryRef>, DbError> {
         let row = on_pool!(self, p => sqlx::query_as(
             "SELECT id, customer_id FROM deliveries WHERE channel_id = $1 AND provider_message_id = $2",
         )

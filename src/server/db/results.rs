@@ -9,7 +9,7 @@ use super::states::{BROADCAST_SENDING, FAILED, FINISHED, PENDING, WAITING};
 use super::{Db, DbError, Dialect, audit_in, on_pool};
 use crate::model::Lifecycle;
 use crate::model::delivery::DeliveryState;
-use crate::model::results::RecipientFilter;
+use crate::model::results::{ChannelRow, RecipientFilter};
 
 /// Where a page starts: the first, after a delivery id, or before one (the previous page).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,33 +253,33 @@ impl Db {
         )
     }
 
-    /// The per-channel counters of several broadcasts: (broadcast, channel, name, kind,
-    /// counters).
-    pub async fn channel_results_of(
-        &self,
-        ids: &[i64],
-    ) -> Result<Vec<(i64, i64, String, String, [i64; 6])>, DbError> {
+    /// The per-channel counters of several broadcasts, by broadcast and channel.
+    pub async fn channel_results_of(&self, ids: &[i64]) -> Result<Vec<ChannelCounts>, DbError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        type Row = (i64, i64, String, String, i64, i64, i64, i64, i64, i64);
         let list = ids
             .iter()
             .map(|i| i.to_string())
             .collect::<Vec<_>>()
             .join(",");
         let sql = format!(
-            "SELECT k.broadcast_id, k.channel_id, c.name, c.kind, k.audience_total, k.sent_count, \
-             k.delivered_count, k.read_count, k.replied_count, k.failed_count \
+            "SELECT k.broadcast_id, k.channel_id, c.name, c.kind, k.audience_total AS audience, \
+             k.sent_count AS sent, k.delivered_count AS delivered, k.read_count AS read, \
+             k.replied_count AS replied, k.failed_count AS failed \
              FROM broadcast_channel_counts k JOIN channels c ON c.id = k.channel_id \
              WHERE k.broadcast_id IN ({list}) ORDER BY k.broadcast_id, k.channel_id"
         );
-        let rows: Vec<Row> = on_pool!(self, p => sqlx::query_as(&sql).fetch_all(p).await?);
-        Ok(rows
-            .into_iter()
-            .map(|r| (r.0, r.1, r.2, r.3, [r.4, r.5, r.6, r.7, r.8, r.9]))
-            .collect())
+        Ok(on_pool!(self, p => sqlx::query_as(&sql).fetch_all(p).await?))
     }
+}
+
+/// One broadcast's counters on one of its channels.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ChannelCounts {
+    pub broadcast_id: i64,
+    #[sqlx(flatten)]
+    pub channel: ChannelRow,
 }
 
 #[cfg(test)]
