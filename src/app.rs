@@ -15,6 +15,7 @@ use crate::ui::import::ImportPageView;
 use crate::ui::labels::LabelsPageView;
 use crate::ui::login::LoginPage;
 use crate::ui::results::ResultsPage;
+use crate::ui::staff::{AccountPage, PasswordPage, StaffPageView};
 use crate::ui::wizard::WizardView;
 
 /// The document around every page (rendered on the server only).
@@ -57,6 +58,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/customers/:id/chat") view=ChatPage ssr=SsrMode::Async/>
                 <Route path=path!("/labels") view=LabelsPageView ssr=SsrMode::Async/>
                 <Route path=path!("/channels") view=ChannelsPageView ssr=SsrMode::Async/>
+                <Route path=path!("/staff") view=StaffPageView ssr=SsrMode::Async/>
+                <Route path=path!("/account") view=AccountPage/>
+                <Route path=path!("/password") view=PasswordPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=LoginPage/>
             </Routes>
         </Router>

@@ -10,9 +10,16 @@ async fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // `--demo`: load the demo data into an empty database (as HERALD_DEMO_DATA=true does).
+    let demo = args.iter().any(|a| a == "--demo");
+    args.retain(|a| a != "--demo");
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        [] | ["serve"] => herald::server::startup::run().await,
+        [] | ["serve"] => herald::server::startup::run(demo).await,
+        ["create-admin", email] => herald::server::cli::create_admin(email, None).await,
+        ["create-admin", email, "--name", name] => {
+            herald::server::cli::create_admin(email, Some(name)).await
+        }
         ["generate-customers", n] => match n.replace('_', "").parse::<usize>() {
             Ok(n) if n > 0 => herald::server::cli::generate_customers(n).await,
             _ => Err(anyhow::anyhow!(
@@ -26,7 +33,7 @@ async fn main() -> std::process::ExitCode {
             herald::server::cli::import_customers(file.as_ref(), true).await
         }
         _ => Err(anyhow::anyhow!(
-            "unknown arguments {args:?}\nusage: herald [serve] | herald generate-customers N | herald import-customers FILE.csv [--skip-bad]"
+            "unknown arguments {args:?}\nusage: herald [serve] [--demo] | herald create-admin EMAIL [--name NAME] | herald generate-customers N | herald import-customers FILE.csv [--skip-bad]"
         )),
     };
     match result {

@@ -36,7 +36,11 @@ pub async fn login(
     use crate::model::list_query::encode_component;
     use crate::server::accounts::{self, auth};
     let state = auth::state()?;
-    match accounts::sign_in(&state, &email, &password, tz.as_deref()).await {
+    let parts = use_context::<http::request::Parts>();
+    let address = parts
+        .as_ref()
+        .and_then(|p| auth::client_address(p, state.config.trust_proxy));
+    match accounts::sign_in(&state, &email, &password, tz.as_deref(), address).await {
         Ok((token, _user)) => {
             let res = expect_context::<leptos_axum::ResponseOptions>();
             let cookie = auth::session_cookie(

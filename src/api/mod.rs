@@ -11,5 +11,6 @@ pub mod error;
 pub mod form;
 pub mod import;
 pub mod labels;
+pub mod staff;
 
 pub use error::AppError;

@@ -19,6 +19,9 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// Too many attempts (signing in): the message says when to try again.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// Details are in the server log, never in the response.
     #[error(
         "Something went wrong on the server. Please try again; if it keeps happening, tell an admin."
@@ -38,6 +41,7 @@ impl AppError {
             AppError::BadRequest(_) => 400,
             AppError::NotFound(_) => 404,
             AppError::Conflict(_) => 409,
+            AppError::TooManyRequests(_) => 429,
             AppError::Internal => 500,
             AppError::Transport(_) => 502,
         }

@@ -16,6 +16,7 @@ pub mod list_query;
 pub mod opt_out;
 pub mod personalize;
 pub mod results;
+pub mod staff;
 pub mod stored;
 pub mod user;
 

@@ -1,4 +1,5 @@
-//! The command-line tools besides serving: generated customers and the customer import.
+//! The command-line tools besides serving: the first admin account, generated customers and
+//! the customer import.
 
 use std::sync::Arc;
 
@@ -7,6 +8,52 @@ use anyhow::Context;
 use crate::server::clock::{Clock, SystemClock};
 use crate::server::config;
 use crate::server::db::Db;
+
+/// `herald create-admin EMAIL [--name NAME]`: an admin account, with a password read from the
+/// terminal (not echoed, asked twice) or, when stdin is not a terminal, its first line; never
+/// from the command line, where other users and shell history would see it.
+pub async fn create_admin(email: &str, name: Option<&str>) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let email = crate::server::accounts::staff::valid_email(email).map_err(anyhow::Error::msg)?;
+    let name = name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| email.split('@').next().unwrap_or("Admin").to_string());
+    let (_, config) = config::load(&config::config_path())?;
+    let db = Db::connect(&config.database_url).await?;
+    if db.user_by_email(&email).await?.is_some() {
+        db.close().await;
+        anyhow::bail!("an account for {email} already exists");
+    }
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("Password for {email}: "))?;
+        crate::server::accounts::password::check(&first, &[&email, &name])
+            .map_err(anyhow::Error::msg)?;
+        if rpassword::prompt_password("The same password again: ")? != first {
+            anyhow::bail!("the two passwords differ; nothing was created");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    let created = crate::server::accounts::staff::create_first_admin(
+        &db,
+        &email,
+        &name,
+        &password,
+        SystemClock.now(),
+    )
+    .await;
+    db.close().await;
+    created.map_err(anyhow::Error::msg)?;
+    println!(
+        "Created the admin account {email}. Sign in at the address Herald prints when it starts."
+    );
+    Ok(())
+}
 
 /// `herald generate-customers N`: adds N generated customers to the configured database.
 pub async fn generate_customers(count: usize) -> anyhow::Result<()> {

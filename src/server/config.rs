@@ -26,6 +26,13 @@ pub struct Config {
     /// Where customers and providers reach this Herald (links in messages), e.g.
     /// `https://herald.example.com`; `None` means `http://<site-addr>`.
     pub public_url: Option<String>,
+    /// Sign-in attempts per account within `sign_in_window_seconds` (three times as many per
+    /// client address).
+    pub sign_in_attempts: u32,
+    pub sign_in_window_seconds: i64,
+    /// Take the client's address from the last `X-Forwarded-For` entry (behind a reverse
+    /// proxy that sets it), not from the connection.
+    pub trust_proxy: bool,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -41,6 +48,9 @@ struct HeraldTable {
     dispatch_grace_minutes: Option<i64>,
     dispatch_lease_seconds: Option<i64>,
     public_url: Option<String>,
+    sign_in_attempts: Option<i64>,
+    sign_in_window_seconds: Option<i64>,
+    trust_proxy: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,9 +102,10 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
         Some(v) => parse_bool(var, &v),
         None => Ok(from_file.unwrap_or(default)),
     };
-    let demo_data = flag("HERALD_DEMO_DATA", file.demo_data, true)?;
+    let demo_data = flag("HERALD_DEMO_DATA", file.demo_data, false)?;
     let secure_cookies = flag("HERALD_SECURE_COOKIES", file.secure_cookies, false)?;
     let dispatcher = flag("HERALD_DISPATCHER", file.dispatcher, true)?;
+    let trust_proxy = flag("HERALD_TRUST_PROXY", file.trust_proxy, false)?;
     let number = |var: &str, key: &str, from_file: Option<i64>, default: i64, range| {
         whole_number(env(var), var, key, from_file.unwrap_or(default), range)
     };
@@ -126,17 +137,26 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
         60,
         1..=3600,
     )?;
-    let public_url = env("HERALD_PUBLIC_URL")
-        .or(file.public_url)
-        .map(|u| u.trim().trim_end_matches('/').to_string())
-        .filter(|u| !u.is_empty());
-    if let Some(u) = &public_url
-        && !(u.starts_with("https://") || u.starts_with("http://"))
-    {
-        bail!("public-url must start with https:// or http://, not {u:?}");
-    }
+    let sign_in_attempts = number(
+        "HERALD_SIGN_IN_ATTEMPTS",
+        "sign-in-attempts",
+        file.sign_in_attempts,
+        10,
+        1..=100_000,
+    )? as u32;
+    let sign_in_window_seconds = number(
+        "HERALD_SIGN_IN_WINDOW_SECONDS",
+        "sign-in-window-seconds",
+        file.sign_in_window_seconds,
+        60,
+        1..=24 * 3600,
+    )?;
+    let public_url = public_url(env("HERALD_PUBLIC_URL").or(file.public_url))?;
     Ok(Config {
         public_url,
+        sign_in_attempts,
+        sign_in_window_seconds,
+        trust_proxy,
         dispatch_lease_seconds,
         dispatcher,
         dispatch_grace_minutes,
@@ -147,6 +167,19 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
         session_hours,
         secure_cookies,
     })
+}
+
+/// The public URL as set (trimmed, without a trailing slash), checked to be http(s).
+fn public_url(set: Option<String>) -> Result<Option<String>> {
+    let url = set
+        .map(|u| u.trim().trim_end_matches('/').to_string())
+        .filter(|u| !u.is_empty());
+    if let Some(u) = &url
+        && !(u.starts_with("https://") || u.starts_with("http://"))
+    {
+        bail!("public-url must start with https:// or http://, not {u:?}");
+    }
+    Ok(url)
 }
 
 /// A whole-number setting: the environment's (`var`) if set, else `value` (the file's or the
@@ -201,7 +234,7 @@ mod tests {
         let c = resolve(HeraldTable::default(), env_of(&[])).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("data"));
         assert_eq!(c.database_url, "sqlite://data/herald.db");
-        assert!(c.demo_data);
+        assert!(!c.demo_data, "demo data only when asked for");
     }
 
     #[test]
@@ -217,6 +250,7 @@ mod tests {
             dispatch_grace_minutes: Some(30),
             dispatch_lease_seconds: None,
             public_url: Some("https://herald.example.com/".into()),
+            ..HeraldTable::default()
         };
         let c = resolve(
             file,

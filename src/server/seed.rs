@@ -114,9 +114,9 @@ impl Rng {
     }
 }
 
-/// Whether the database is new (no staff accounts yet).
+/// Whether the database is new: nothing of its own yet, so the demo data may go in.
 pub async fn is_empty(db: &Db) -> anyhow::Result<bool> {
-    Ok(db.count_users().await? == 0)
+    Ok(db.holds_nothing().await?)
 }
 
 /// Fills an empty database with the demo data. `now` anchors every date.

@@ -55,7 +55,12 @@ pub fn state(leptos_options: LeptosOptions, config: Config, parts: Parts) -> App
         sandbox.clone(),
         dispatcher_settings(&config, &links),
     ));
+    let accounts = crate::server::accounts::Accounts::new(
+        config.sign_in_attempts,
+        std::time::Duration::from_secs(config.sign_in_window_seconds as u64),
+    );
     AppState {
+        accounts: Arc::new(accounts),
         leptos_options,
         imports: import_jobs::Imports::new(
             config.data_dir.join("imports"),
@@ -73,22 +78,20 @@ pub fn state(leptos_options: LeptosOptions, config: Config, parts: Parts) -> App
 
 /// Runs Herald until Ctrl-C or SIGTERM. Every failure to start comes back as a message that
 /// says what to do, never a panic.
-pub async fn run() -> anyhow::Result<()> {
+pub async fn run(demo: bool) -> anyhow::Result<()> {
     let path = config::config_path();
-    let (leptos_options, config) = config::load(&path)?;
+    let (leptos_options, mut config) = config::load(&path)?;
+    config.demo_data |= demo;
     let db = Db::connect(&config.database_url).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    if config.demo_data && seed::is_empty(&db).await? {
-        seed::load(&db, clock.now())
-            .await
-            .context("loading the demo data failed")?;
-        println!(
-            "Loaded demo data: {} customers, {} broadcasts.",
-            db.count_customers().await?,
-            db.count_broadcasts().await?
-        );
+    if config.demo_data {
+        load_demo(&db, clock.now()).await?;
     }
-    let addr = leptos_options.site_addr;
+    let wanted = leptos_options.site_addr;
+    let listener = tokio::net::TcpListener::bind(wanted).await.with_context(|| {
+        format!("cannot listen on {wanted}: is another Herald running? (LEPTOS_SITE_ADDR picks another address)")
+    })?;
+    let addr = listener.local_addr().unwrap_or(wanted);
     let public_url = config
         .public_url
         .clone()
@@ -107,21 +110,54 @@ pub async fn run() -> anyhow::Result<()> {
         state.dispatcher.clone().spawn();
     }
     let app = crate::server::http::router(state.clone());
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-        format!("cannot listen on {addr}: is another Herald running? (LEPTOS_SITE_ADDR picks another address)")
-    })?;
     println!("Herald is running at http://{addr}");
-    if state.config.demo_data {
+    say_how_to_sign_in(&db, state.config.demo_data, &public_url).await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("the HTTP server stopped with an error")?;
+    db.close().await;
+    Ok(())
+}
+
+/// Tells the operator how to sign in: the demo accounts when they are there, how to make the
+/// first admin when there is none, and where. The last line printed at start.
+async fn say_how_to_sign_in(db: &Db, demo: bool, public_url: &str) -> anyhow::Result<()> {
+    if demo && db.user_by_email(seed::DEMO_USERS[0].0).await?.is_some() {
         println!("Demo sign-ins (password \"{}\"):", seed::DEMO_PASSWORD);
         for (email, _, role) in seed::DEMO_USERS {
             println!("  {email:<22} {role}");
         }
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    if db.count_active_admins().await? == 0 {
+        println!(
+            "No admin account yet. Create the first one with:\n  herald create-admin you@example.com\n(it asks for the password)"
+        );
+    }
+    println!("Sign in at {public_url}/login");
+    Ok(())
+}
+
+/// Loads the demo data if the database holds nothing yet (no accounts, customers, tags,
+/// channels or broadcasts); says so when it does not.
+async fn load_demo(db: &Db, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
+    if !seed::is_empty(db).await? {
+        if db.user_by_email(seed::DEMO_USERS[0].0).await?.is_none() {
+            println!("Demo data not loaded: the database already holds data of its own.");
+        }
+        return Ok(());
+    }
+    seed::load(db, now)
         .await
-        .context("the HTTP server stopped with an error")?;
-    db.close().await;
+        .context("loading the demo data failed")?;
+    println!(
+        "Loaded demo data: {} customers, {} broadcasts.",
+        db.count_customers().await?,
+        db.count_broadcasts().await?
+    );
     Ok(())
 }
 

@@ -24,4 +24,6 @@ pub struct AppState {
     pub links: crate::server::customers::unsubscribe::Links,
     /// Stores providers' delivery reports, many requests per transaction.
     pub ingest: Arc<crate::server::reports::ingest::Ingest>,
+    /// Sign-in limits and one-time notices.
+    pub accounts: Arc<crate::server::accounts::Accounts>,
 }

@@ -23,7 +23,12 @@ pub fn AppHeader(current: &'static str) -> impl IntoView {
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         user.await.ok().flatten().map(|u| view! {
-                            <span class="user">{u.name} " · " <span class="role">{u.role.as_str()}</span></span>
+                            {(u.role == crate::model::Role::Admin).then(|| view! {
+                                <a href="/staff" aria-current=(current == "staff").then_some("page")>"Staff"</a>
+                            })}
+                            <a href="/account" class="user" aria-current=(current == "account").then_some("page")>
+                                {u.name} " · " <span class="role">{u.role.as_str()}</span>
+                            </a>
                         })
                     })}
                 </Suspense>

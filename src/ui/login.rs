@@ -11,8 +11,9 @@ use crate::api::auth::Login;
 pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
     // A failed sign-in comes back as ?error=…&email=…&next=… (never the password).
-    let (error, email, next) = query.with_untracked(|q| {
+    let (notice, error, email, next) = query.with_untracked(|q| {
         (
+            q.get("notice"),
             q.get("error"),
             q.get("email").unwrap_or_default(),
             q.get("next").unwrap_or_default(),
@@ -24,6 +25,7 @@ pub fn LoginPage() -> impl IntoView {
             <form method="post" action=Login::url()>
                 <h1>"Herald"</h1>
                 <p class="muted">"Broadcast messages to your customers."</p>
+                {notice.map(|n| view! { <p class="success" role="status">{n}</p> })}
                 {error.map(|e| view! { <p class="error" role="alert" id="login-error">{e}</p> })}
                 <label for="email">"Email"</label>
                 <input id="email" name="email" type="email" autocomplete="username" required value=email/>

@@ -13,6 +13,7 @@ pub mod import;
 pub mod labels;
 pub mod login;
 pub mod results;
+pub mod staff;
 pub mod wizard;
 
 use leptos::prelude::*;

@@ -8,4 +8,5 @@
 mod common;
 
 mod crash;
+mod first_run;
 mod startup;

@@ -1,8 +1,12 @@
-//! Signing in and out.
+//! Signing in and out, staff accounts, and what accounts keep in memory (sign-in limits,
+//! one-time notices).
 
 use chrono::TimeDelta;
 
 pub mod auth;
+pub mod limits;
+pub mod password;
+pub mod staff;
 
 use crate::model::AppError;
 use crate::model::CurrentUser;
@@ -12,6 +16,61 @@ use crate::server::accounts::auth::{
 };
 use crate::server::db::AuditEntry;
 use crate::server::timefmt;
+
+/// What the accounts keep in this process: the sign-in limits, and notices shown once to the
+/// admin they are for (a password link must not travel in a URL, where logs keep it).
+pub struct Accounts {
+    pub sign_in: limits::SignInLimits,
+    flashes: std::sync::Mutex<std::collections::HashMap<String, Flash>>,
+}
+
+/// A notice for one person, with a link to pass on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flash {
+    pub user: crate::model::UserId,
+    pub message: String,
+    pub link: String,
+    at: std::time::Instant,
+}
+
+/// How long a notice waits to be shown.
+const FLASH_LIFETIME: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl Accounts {
+    pub fn new(sign_in_attempts: u32, sign_in_window: std::time::Duration) -> Self {
+        Accounts {
+            sign_in: limits::SignInLimits::new(sign_in_attempts, sign_in_window),
+            flashes: Default::default(),
+        }
+    }
+
+    /// Keeps a notice for `user`; the id to fetch it by, once.
+    pub fn put_flash(&self, user: crate::model::UserId, message: String, link: String) -> String {
+        let id = new_session_token();
+        let mut flashes = self.flashes.lock().expect("flashes lock");
+        flashes.retain(|_, f| f.at.elapsed() < FLASH_LIFETIME);
+        let at = std::time::Instant::now();
+        flashes.insert(
+            id.clone(),
+            Flash {
+                user,
+                message,
+                link,
+                at,
+            },
+        );
+        id
+    }
+
+    /// The notice `id` if it is `user`'s and still fresh; it is gone afterwards.
+    pub fn take_flash(&self, user: crate::model::UserId, id: &str) -> Option<Flash> {
+        let mut flashes = self.flashes.lock().expect("flashes lock");
+        match flashes.get(id) {
+            Some(f) if f.user == user && f.at.elapsed() < FLASH_LIFETIME => flashes.remove(id),
+            _ => None,
+        }
+    }
+}
 
 /// A hash to verify against when the email is unknown, so a wrong email takes as long as a
 /// wrong password (no user enumeration by timing).
@@ -26,6 +85,7 @@ pub async fn sign_in(
     email: &str,
     password: &str,
     time_zone: Option<&str>,
+    address: Option<std::net::IpAddr>,
 ) -> Result<(String, CurrentUser), AppError> {
     let wrong = || AppError::BadRequest("Wrong email or password.".into());
     if email.trim().is_empty() || password.is_empty() {
@@ -33,20 +93,38 @@ pub async fn sign_in(
             "Enter your email and password.".into(),
         ));
     }
+    let limits = &state.accounts.sign_in;
+    limits
+        .attempt(email, address)
+        .map_err(|r| AppError::TooManyRequests(r.to_string()))?;
     if email.len() > 320 || password.len() > 1024 {
         return Err(wrong());
     }
     let record = state.db.user_by_email(email).await?;
+    // Unknown, invited (no password yet) and deactivated accounts are verified against a
+    // decoy, so all wrong answers take as long and read the same.
     let hash = record
         .as_ref()
+        .filter(|u| u.deactivated_at.is_none() && !u.password_hash.is_empty())
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| decoy_hash().to_string());
     let password = password.to_string();
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+    let ok = limits
+        .verify(move || verify_password(&password, &hash))
         .await
-        .map_err(AppError::internal)?;
-    let (Some(record), true) = (record, ok) else {
-        return Err(wrong());
+        .map_err(|r| AppError::TooManyRequests(r.to_string()))?;
+    let now = state.clock.now();
+    let record = match (record, ok) {
+        (Some(r), true) if r.deactivated_at.is_none() => r,
+        (found, _) => {
+            let id = found.map(|r| r.id);
+            let typed: String = email.trim().chars().take(100).collect();
+            let address = address.map(|a| format!(" from {a}")).unwrap_or_default();
+            let entry = AuditEntry::new(now, None, "sign_in_failed", "staff_user", id)
+                .detail(format!("{typed}{address}"));
+            state.db.audit(&entry).await?;
+            return Err(wrong());
+        }
     };
     let mut user = record.to_current().ok_or_else(|| {
         AppError::internal(anyhow::anyhow!("user {} has an unknown role", record.id))
@@ -56,7 +134,6 @@ pub async fn sign_in(
         user.time_zone = tz.to_string();
     }
     let token = new_session_token();
-    let now = state.clock.now();
     let expires = now + TimeDelta::hours(state.config.session_hours);
     let audit = AuditEntry::new(now, Some(user.id), "sign_in", "staff_user", Some(user.id.0));
     state

@@ -25,6 +25,7 @@ mod reports;
 mod results;
 pub mod retry;
 pub mod search;
+mod staff;
 pub mod states;
 mod users;
 
@@ -45,6 +46,7 @@ pub use rate::{Take, take_tokens};
 pub use record::Outcome;
 pub use reports::{Applied, DeliveryEvent, DeliveryRef, Report};
 pub use results::{ChannelCounts, RecipientAnchor, RecipientRecord, RetryError};
+pub use staff::{StaffError, StaffRecord, TokenPurpose};
 pub use users::UserRecord;
 
 use std::str::FromStr;

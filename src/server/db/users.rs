@@ -15,6 +15,7 @@ pub struct UserRecord {
     pub role: String,
     pub password_hash: String,
     pub time_zone: String,
+    pub deactivated_at: Option<DateTime<Utc>>,
 }
 
 impl UserRecord {
@@ -30,9 +31,29 @@ impl UserRecord {
     }
 }
 
-const USER_COLUMNS: &str = "id, email, name, role, password_hash, time_zone";
+const USER_COLUMNS: &str = "id, email, name, role, password_hash, time_zone, deactivated_at";
 
 impl Db {
+    /// No accounts, customers, tags, robot groups, channels or broadcasts yet: a database
+    /// the demo data may be loaded into.
+    pub async fn holds_nothing(&self) -> Result<bool, DbError> {
+        let tables = [
+            "staff_users",
+            "customers",
+            "tags",
+            "robot_groups",
+            "channels",
+            "broadcasts",
+        ];
+        let sql = tables
+            .iter()
+            .map(|t| format!("SELECT COUNT(*) AS n FROM (SELECT 1 FROM {t} LIMIT 1) x"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let found: Vec<i64> = on_pool!(self, p => sqlx::query_scalar(&sql).fetch_all(p).await?);
+        Ok(found.iter().all(|n| *n == 0))
+    }
+
     pub async fn count_users(&self) -> Result<i64, DbError> {
         let n: i64 = on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM staff_users").fetch_one(p).await?);
         Ok(n)
@@ -113,9 +134,9 @@ impl Db {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<UserRecord>, DbError> {
-        let sql = "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.time_zone \
+        let sql = "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.time_zone, u.deactivated_at \
                    FROM sessions s JOIN staff_users u ON u.id = s.user_id \
-                   WHERE s.token_hash = $1 AND s.expires_at > $2";
+                   WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.deactivated_at IS NULL";
         let u = on_pool!(self, p => sqlx::query_as::<_, UserRecord>(sql)
             .bind(token_hash)
             .bind(now)

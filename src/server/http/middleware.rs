@@ -20,6 +20,8 @@ pub async fn require_sign_in(State(state): State<AppState>, req: Request, next: 
         && !path.starts_with("/webhooks/")
         // Customers follow unsubscribe links from their mail; the link itself is the permission.
         && !path.starts_with("/unsubscribe/")
+        // A password link works signed out: the link itself is the permission.
+        && path != "/password"
         && !path.contains('.');
     if !is_page {
         return next.run(req).await;

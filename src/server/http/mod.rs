@@ -3,6 +3,7 @@
 //! ([`respond`]). Each area owns its routes; [`router`] merges them with the pages, the
 //! middleware and a trace span per request.
 
+pub mod accounts;
 pub mod attachments;
 pub mod broadcasts;
 pub mod channels;
@@ -38,6 +39,7 @@ fn routes() -> Vec<leptos_axum::AxumRouteListing> {
 pub fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     Router::new()
+        .merge(accounts::routes())
         .merge(broadcasts::routes())
         .merge(attachments::routes())
         .merge(customers::routes())

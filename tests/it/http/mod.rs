@@ -6,6 +6,7 @@
 use crate::common;
 use herald::model::{CustomerId, UserId};
 
+mod accounts;
 mod broadcasts;
 mod channels;
 mod customers;

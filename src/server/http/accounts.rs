@@ -1,0 +1,111 @@
+//! The account forms: `POST /staff` (admins manage accounts), `POST /account/password`
+//! (anyone changes their own password) and `POST /password` (a one-time link sets one).
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::post;
+use serde::Deserialize;
+
+use super::extract::{Admin, AnyUser};
+use super::form::Form;
+use super::respond;
+use crate::model::Role;
+use crate::model::list_query::with_param;
+use crate::server::AppState;
+use crate::server::accounts::auth::session_token;
+use crate::server::accounts::staff;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/staff", post(manage))
+        .route("/account/password", post(change_password))
+        .route("/password", post(set_password))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum StaffAction {
+    Invite,
+    Role,
+    Deactivate,
+    Reactivate,
+    Reset,
+}
+
+#[derive(Debug, Deserialize)]
+struct StaffForm {
+    action: StaffAction,
+    id: Option<i64>,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+    role: Option<Role>,
+}
+
+/// `POST /staff`: admins only. A password link goes to the admin as a one-time notice (never
+/// in the URL).
+async fn manage(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Form(f): Form<StaffForm>,
+) -> Response {
+    let linked = |r: Result<(String, String), String>| match r {
+        Ok((message, link)) => {
+            let id = state.accounts.put_flash(admin.id, message, link);
+            respond::to(&with_param("/staff", "flash", &id))
+        }
+        Err(e) => respond::error("/staff", &e),
+    };
+    let outcome = match (f.action, f.id, f.role) {
+        (StaffAction::Invite, _, Some(role)) => {
+            return linked(staff::invite(&state, &admin, &f.email, &f.name, role).await);
+        }
+        (StaffAction::Reset, Some(id), _) => return linked(staff::reset(&state, &admin, id).await),
+        (StaffAction::Role, Some(id), Some(role)) => {
+            staff::set_role(&state, &admin, id, role).await
+        }
+        (StaffAction::Deactivate, Some(id), _) => {
+            staff::set_active(&state, &admin, id, false).await
+        }
+        (StaffAction::Reactivate, Some(id), _) => staff::set_active(&state, &admin, id, true).await,
+        _ => Err("The request was not understood.".into()),
+    };
+    respond::outcome("/staff", outcome)
+}
+
+#[derive(Debug, Deserialize)]
+struct OwnPassword {
+    current: String,
+    new: String,
+    again: String,
+}
+
+/// `POST /account/password`: the signed-in person's own password.
+async fn change_password(
+    State(state): State<AppState>,
+    AnyUser(user): AnyUser,
+    headers: HeaderMap,
+    Form(f): Form<OwnPassword>,
+) -> Response {
+    let session = session_token(&headers).unwrap_or_default();
+    let outcome = staff::change_own(&state, &user, &session, &f.current, &f.new, &f.again).await;
+    respond::outcome("/account", outcome)
+}
+
+#[derive(Debug, Deserialize)]
+struct LinkPassword {
+    token: String,
+    new: String,
+    again: String,
+}
+
+/// `POST /password`: a one-time link's new password (no sign-in: the link is the permission).
+async fn set_password(State(state): State<AppState>, Form(f): Form<LinkPassword>) -> Response {
+    match staff::set_with_link(&state, &f.token, &f.new, &f.again).await {
+        Ok(m) => respond::notice("/login", &m),
+        Err(e) => respond::error(&with_param("/password", "token", &f.token), &e),
+    }
+}
