@@ -46,7 +46,7 @@ pub async fn login(
             let cookie = auth::session_cookie(
                 &token,
                 state.config.session_hours * 3600,
-                state.config.secure_cookies,
+                state.config.secure(),
             );
             res.insert_header(
                 http::header::SET_COOKIE,
@@ -79,14 +79,14 @@ pub async fn logout() -> Result<(), AppError> {
     use crate::server::accounts::{self, auth};
     let state = auth::state()?;
     if let Some(parts) = use_context::<http::request::Parts>()
-        && let Some(token) = auth::session_token(&parts.headers)
+        && let Some(token) = auth::session_token(&parts.headers, state.config.secure())
     {
         accounts::sign_out(&state, &token).await?;
     }
     let res = expect_context::<leptos_axum::ResponseOptions>();
     res.insert_header(
         http::header::SET_COOKIE,
-        http::HeaderValue::from_str(&auth::clear_session_cookie(state.config.secure_cookies))
+        http::HeaderValue::from_str(&auth::clear_session_cookie(state.config.secure()))
             .map_err(AppError::internal)?,
     );
     leptos_axum::redirect("/login");

@@ -13,6 +13,8 @@ pub struct Config {
     pub database_url: String,
     pub demo_data: bool,
     pub session_hours: i64,
+    /// A session unused this long ends, whatever its absolute expiry.
+    pub session_idle_minutes: i64,
     pub secure_cookies: bool,
     /// The largest CSV file an import accepts, in bytes.
     pub import_max_bytes: u64,
@@ -42,6 +44,7 @@ struct HeraldTable {
     database_url: Option<String>,
     demo_data: Option<bool>,
     session_hours: Option<i64>,
+    session_idle_minutes: Option<i64>,
     secure_cookies: Option<bool>,
     import_max_mb: Option<u64>,
     dispatcher: Option<bool>,
@@ -116,6 +119,13 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
         12,
         1..=24 * 90,
     )?;
+    let session_idle_minutes = number(
+        "HERALD_SESSION_IDLE_MINUTES",
+        "session-idle-minutes",
+        file.session_idle_minutes,
+        120,
+        5..=24 * 90 * 60,
+    )?;
     let import_max_mb = number(
         "HERALD_IMPORT_MAX_MB",
         "import-max-mb",
@@ -165,8 +175,26 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
         database_url,
         demo_data,
         session_hours,
+        session_idle_minutes,
         secure_cookies,
     })
+}
+
+impl Config {
+    /// Herald is served over HTTPS (`secure-cookies`, or an https `public-url`): the session
+    /// cookie is `Secure` and `__Host-`-prefixed, and pages send HSTS.
+    pub fn secure(&self) -> bool {
+        self.secure_cookies
+            || self
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"))
+    }
+
+    /// How long a session lasts without use.
+    pub fn session_idle(&self) -> chrono::Duration {
+        chrono::Duration::minutes(self.session_idle_minutes)
+    }
 }
 
 /// The public URL as set (trimmed, without a trailing slash), checked to be http(s).

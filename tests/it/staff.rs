@@ -107,7 +107,7 @@ async fn deactivating_ends_sessions_and_keeps_the_account(db: &Db) {
     session(db, s, "t2").await;
     let now = t0() + TimeDelta::minutes(1);
     assert!(
-        db.session_user(&token_hash("t1"), now)
+        db.session_user(&token_hash("t1"), now, TimeDelta::days(1))
             .await
             .unwrap()
             .is_some()
@@ -117,7 +117,7 @@ async fn deactivating_ends_sessions_and_keeps_the_account(db: &Db) {
         .unwrap();
     for t in ["t1", "t2"] {
         assert!(
-            db.session_user(&token_hash(t), now)
+            db.session_user(&token_hash(t), now, TimeDelta::days(1))
                 .await
                 .unwrap()
                 .is_none(),
@@ -143,7 +143,7 @@ async fn deactivating_ends_sessions_and_keeps_the_account(db: &Db) {
             .is_none()
     );
     assert!(
-        db.session_user(&token_hash("t1"), now)
+        db.session_user(&token_hash("t1"), now, TimeDelta::days(1))
             .await
             .unwrap()
             .is_none(),
@@ -209,10 +209,14 @@ async fn a_password_token_works_once_until_it_expires(db: &Db) {
         "once"
     );
     assert!(
-        db.session_user(&token_hash("old-session"), t0() + TimeDelta::minutes(4))
-            .await
-            .unwrap()
-            .is_none(),
+        db.session_user(
+            &token_hash("old-session"),
+            t0() + TimeDelta::minutes(4),
+            TimeDelta::days(1)
+        )
+        .await
+        .unwrap()
+        .is_none(),
         "a new password ends the old sessions"
     );
     let u = db.user_by_email("s@example.com").await.unwrap().unwrap();

@@ -337,26 +337,49 @@ async fn sessions_expire_and_end(db: &Db) {
     .await
     .unwrap();
     let u = db
-        .session_user(&h, t0() + TimeDelta::minutes(59))
+        .session_user(&h, t0() + TimeDelta::minutes(59), TimeDelta::days(1))
         .await
         .unwrap();
     assert_eq!(u.map(|u| u.id), Some(id));
     assert!(
-        db.session_user(&h, t0() + TimeDelta::hours(1))
+        db.session_user(&h, t0() + TimeDelta::hours(1), TimeDelta::days(1))
             .await
             .unwrap()
             .is_none(),
         "expired"
     );
     assert!(
-        db.session_user(&token_hash("other"), t0())
+        db.session_user(&token_hash("other"), t0(), TimeDelta::days(1))
             .await
             .unwrap()
             .is_none()
     );
+    // Unused for longer than the idle limit: ended, although not expired; each use extends it.
+    let idle = TimeDelta::minutes(20);
+    let at = |m: i64| t0() + TimeDelta::minutes(m);
+    assert!(db.session_user(&h, at(19), idle).await.unwrap().is_some());
+    assert!(
+        db.session_user(&h, at(21), idle).await.unwrap().is_none(),
+        "idle"
+    );
+    db.touch_session(&h, at(15)).await.unwrap();
+    assert!(
+        db.session_user(&h, at(34), idle).await.unwrap().is_some(),
+        "used at 15"
+    );
+    db.touch_session(&h, at(15) + TimeDelta::seconds(30))
+        .await
+        .unwrap();
+    assert!(
+        db.session_user(&h, at(36), idle).await.unwrap().is_none(),
+        "a touch within a minute is not written"
+    );
     db.delete_session(&h).await.unwrap();
     assert!(
-        db.session_user(&h, t0()).await.unwrap().is_none(),
+        db.session_user(&h, t0(), TimeDelta::days(1))
+            .await
+            .unwrap()
+            .is_none(),
         "signed out"
     );
 }

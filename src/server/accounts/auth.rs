@@ -12,8 +12,20 @@ use crate::model::AppError;
 use crate::model::{CurrentUser, Role};
 use crate::server::AppState;
 
-/// Name of the session cookie (HttpOnly, SameSite=Lax).
+/// Name of the session cookie (HttpOnly, SameSite=Lax) over plain HTTP.
 pub const SESSION_COOKIE: &str = "herald_session";
+/// Its name over HTTPS: the `__Host-` prefix makes the browser keep it only if it is
+/// `Secure`, for this host alone and the whole path, so no sibling subdomain can plant one.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-herald_session";
+
+/// The session cookie's name: [`SECURE_SESSION_COOKIE`] when Herald is served over HTTPS.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
 
 /// An argon2id hash (PHC string) of `password` with a fresh salt.
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
@@ -51,15 +63,16 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The session token in the request's cookies, if any.
-pub fn session_token(headers: &HeaderMap) -> Option<String> {
+/// The session token in the request's cookies (under the name `secure` calls for), if any.
+pub fn session_token(headers: &HeaderMap, secure: bool) -> Option<String> {
+    let name = cookie_name(secure);
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
@@ -88,7 +101,8 @@ pub fn client_address(parts: &Parts, trust_proxy: bool) -> Option<std::net::IpAd
 /// The Set-Cookie value that starts a session.
 pub fn session_cookie(token: &str, max_age_secs: i64, secure: bool) -> String {
     format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
+        "{}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
+        cookie_name(secure),
         if secure { "; Secure" } else { "" }
     )
 }
@@ -103,11 +117,18 @@ pub async fn user_for_headers(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<CurrentUser>, crate::server::db::DbError> {
-    let Some(token) = session_token(headers) else {
+    let Some(token) = session_token(headers, state.config.secure()) else {
         return Ok(None);
     };
     let now = state.clock.now();
-    let user = state.db.session_user(&token_hash(&token), now).await?;
+    let hash = token_hash(&token);
+    let user = state
+        .db
+        .session_user(&hash, now, state.config.session_idle())
+        .await?;
+    if user.is_some() {
+        state.db.touch_session(&hash, now).await?;
+    }
     Ok(user.and_then(|u| u.to_current()))
 }
 
@@ -191,13 +212,18 @@ mod tests {
             "cookie",
             HeaderValue::from_str(&format!("theme=dark; {SESSION_COOKIE}={token}; x=y")).unwrap(),
         );
-        assert_eq!(session_token(&h), Some(token.clone()));
+        assert_eq!(session_token(&h, false), Some(token.clone()));
+        assert_eq!(
+            session_token(&h, true),
+            None,
+            "over HTTPS only the __Host- cookie counts"
+        );
         let mut h = HeaderMap::new();
         h.insert(
             "cookie",
             HeaderValue::from_static("herald_session=../../etc/passwd"),
         );
-        assert_eq!(session_token(&h), None);
+        assert_eq!(session_token(&h, false), None);
         assert_ne!(token_hash(&token), token);
     }
 
@@ -205,7 +231,15 @@ mod tests {
     fn session_cookie_is_http_only_and_same_site() {
         let c = session_cookie("abc", 60, false);
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && !c.contains("Secure"));
-        assert!(session_cookie("abc", 60, true).ends_with("; Secure"));
+        let secure = session_cookie("abc", 60, true);
+        assert!(
+            secure.starts_with("__Host-herald_session=abc; Path=/;")
+                && secure.ends_with("; Secure")
+        );
+        assert!(
+            !secure.contains("Domain"),
+            "__Host- cookies carry no Domain"
+        );
         assert!(clear_session_cookie(false).contains("Max-Age=0"));
     }
 }

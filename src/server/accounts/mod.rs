@@ -150,16 +150,27 @@ pub async fn sign_out(state: &AppState, token: &str) -> Result<(), AppError> {
 }
 
 /// A `next` location that is safe to redirect to: a path on this site, never another host.
+/// Refused (the list instead): anything not starting with one `/`, a second `/` or `\\`
+/// after it, any backslash or control character (each also percent-encoded, which some
+/// browsers decode), raw whitespace (a header cannot carry it), and the sign-in page itself.
 pub fn safe_next(next: Option<&str>) -> String {
+    let ok = |n: &str| {
+        let decoded: String =
+            form_urlencoded::parse(format!("x={}", n.replace('+', "%2B")).as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+        let shape = |p: &str| {
+            p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && !p.chars().any(char::is_control)
+                && !p.starts_with("/login")
+        };
+        shape(n) && shape(&decoded) && !n.chars().any(char::is_whitespace) && n.len() <= 2048
+    };
     match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.contains('\\')
-                && !n.starts_with("/login") =>
-        {
-            n.to_string()
-        }
+        Some(n) if ok(n) => n.to_string(),
         _ => "/".to_string(),
     }
 }
@@ -176,5 +187,24 @@ mod tests {
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
         assert_eq!(safe_next(Some("/login")), "/");
         assert_eq!(safe_next(None), "/");
+        for evil in [
+            "/\t/evil.example",
+            "/%09/evil.example",
+            "/%5Cevil.example",
+            "/%2F/evil.example",
+            "/%2f%2fevil.example",
+            "\n",
+            "/\n",
+            "/a\rb",
+            "/%0A",
+            "/%00",
+            " /x",
+        ] {
+            assert_eq!(safe_next(Some(evil)), "/", "{evil:?}");
+        }
+        assert_eq!(
+            safe_next(Some("/customers?tag=VIP%20list")),
+            "/customers?tag=VIP%20list"
+        );
     }
 }

@@ -128,21 +128,40 @@ impl Db {
         Ok(())
     }
 
-    /// The user behind an unexpired session, if any.
+    /// The user behind a session that has neither expired nor gone unused for `idle`, if any.
     pub async fn session_user(
         &self,
         token_hash: &str,
         now: DateTime<Utc>,
+        idle: chrono::Duration,
     ) -> Result<Option<UserRecord>, DbError> {
         let sql = "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.time_zone, u.deactivated_at \
                    FROM sessions s JOIN staff_users u ON u.id = s.user_id \
-                   WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.deactivated_at IS NULL";
+                   WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.deactivated_at IS NULL \
+                   AND COALESCE(s.last_seen_at, s.created_at) > $3";
         let u = on_pool!(self, p => sqlx::query_as::<_, UserRecord>(sql)
             .bind(token_hash)
             .bind(now)
+            .bind(now - idle)
             .fetch_optional(p)
             .await?);
         Ok(u)
+    }
+
+    /// Notes that a session was used at `now` (at most once a minute, to spare writes).
+    pub async fn touch_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<(), DbError> {
+        on_pool!(self, p => {
+            sqlx::query(
+                "UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2 \
+                 AND (last_seen_at IS NULL OR last_seen_at < $3)",
+            )
+            .bind(now)
+            .bind(token_hash)
+            .bind(now - chrono::Duration::minutes(1))
+            .execute(p)
+            .await?;
+        });
+        Ok(())
     }
 
     pub async fn delete_session(&self, token_hash: &str) -> Result<(), DbError> {

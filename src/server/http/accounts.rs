@@ -90,7 +90,7 @@ async fn change_password(
     headers: HeaderMap,
     Form(f): Form<OwnPassword>,
 ) -> Response {
-    let session = session_token(&headers).unwrap_or_default();
+    let session = session_token(&headers, state.config.secure()).unwrap_or_default();
     let outcome = staff::change_own(&state, &user, &session, &f.current, &f.new, &f.again).await;
     respond::outcome("/account", outcome)
 }

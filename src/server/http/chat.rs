@@ -11,7 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::StreamExt;
 
+use axum::http::HeaderMap;
+
 use super::extract::AnyUser;
+use crate::server::accounts::auth::{session_token, token_hash};
 use crate::server::{AppState, chat};
 
 pub fn routes() -> Router<AppState> {
@@ -23,14 +26,48 @@ struct EventsParams {
     after: Option<i64>,
 }
 
+/// How often an open stream checks that its session still holds when nothing arrives.
+const SESSION_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether the session behind `token` still holds (not signed out, expired or deactivated).
+async fn session_holds(state: &AppState, token: &str) -> bool {
+    let hash = token_hash(token);
+    let now = state.clock.now();
+    matches!(
+        state
+            .db
+            .session_user(&hash, now, state.config.session_idle())
+            .await,
+        Ok(Some(_))
+    )
+}
+
 async fn events(
     State(state): State<AppState>,
     AnyUser(viewer): AnyUser,
+    headers: HeaderMap,
     Path(id): Path<i64>,
     Query(params): Query<EventsParams>,
 ) -> Response {
     let after = params.after.unwrap_or(0);
-    let batches = chat::follow(&state, &viewer, id, after).await;
+    let token = session_token(&headers, state.config.secure()).unwrap_or_default();
+    // The stream ends when its session does: each batch is checked before it goes out, and
+    // a quiet stream every few seconds.
+    let (s, t) = (state.clone(), token.clone());
+    let ended = async move {
+        while session_holds(&s, &t).await {
+            tokio::time::sleep(SESSION_RECHECK).await;
+        }
+    };
+    let batches = chat::follow(&state, &viewer, id, after)
+        .await
+        .then(move |b| {
+            let (state, token) = (state.clone(), token.clone());
+            async move { session_holds(&state, &token).await.then_some(b) }
+        })
+        .take_while(|b| futures::future::ready(b.is_some()))
+        .filter_map(futures::future::ready)
+        .take_until(ended);
     let events = batches.flat_map(|messages| {
         futures::stream::iter(messages.into_iter().map(|m| {
             Ok::<_, Infallible>(

@@ -57,6 +57,58 @@ pub async fn require_sign_in(State(state): State<AppState>, req: Request, next: 
     }
 }
 
+/// A state change comes from Herald's own pages. Any request but GET, HEAD and OPTIONS is
+/// refused (403) unless its `Origin` is this site's; without `Origin`, unless
+/// `Sec-Fetch-Site` says same-origin; without both, unless its `Referer` is on this site.
+/// "This site" is the request's own `Host` or the public URL. Provider webhooks (signed) and
+/// unsubscribe links (the signed link is the permission; mail clients post RFC 8058's
+/// one-click from their servers) are exempt.
+pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let exempt = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || path.starts_with("/webhooks/")
+        || path.starts_with("/unsubscribe/");
+    if exempt || from_this_site(req.headers(), &state.links.public_url) {
+        return next.run(req).await;
+    }
+    tracing::warn!(path, "refused a cross-site or unattributed state change");
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "Refused: this request did not come from Herald's own pages.",
+    )
+        .into_response()
+}
+
+/// `scheme://host[:port]` of a URL (what an `Origin` header carries).
+fn origin_of(url: &str) -> Option<&str> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    (!scheme.is_empty() && host_len > 0).then(|| &url[..scheme.len() + 3 + host_len])
+}
+
+/// Whether the request's headers say it came from this site (see [`same_origin`]).
+pub fn from_this_site(headers: &axum::http::HeaderMap, public_url: &str) -> bool {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let host = text("host");
+    let ours = |origin: &str| {
+        origin_of(public_url) == Some(origin)
+            || host.is_some_and(|h| {
+                origin
+                    .strip_prefix("https://")
+                    .or_else(|| origin.strip_prefix("http://"))
+                    == Some(h)
+            })
+    };
+    if let Some(origin) = text("origin") {
+        return ours(origin);
+    }
+    if let Some(site) = text("sec-fetch-site") {
+        return site == "same-origin";
+    }
+    text("referer").and_then(origin_of).is_some_and(ours)
+}
+
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
@@ -67,4 +119,59 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderMap;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn only_this_sites_pages_may_change_things() {
+        let public = "https://herald.example.com";
+        let yes = [
+            headers(&[("origin", "https://herald.example.com")]),
+            headers(&[
+                ("host", "127.0.0.1:3000"),
+                ("origin", "http://127.0.0.1:3000"),
+            ]),
+            headers(&[("sec-fetch-site", "same-origin")]),
+            headers(&[("referer", "https://herald.example.com/customers?x=1")]),
+        ];
+        for h in yes {
+            assert!(from_this_site(&h, public), "{h:?}");
+        }
+        let no = [
+            headers(&[]),
+            headers(&[("origin", "https://evil.example")]),
+            headers(&[("origin", "null")]),
+            headers(&[("origin", "https://herald.example.com.evil.example")]),
+            headers(&[
+                ("host", "127.0.0.1:3000"),
+                ("origin", "http://127.0.0.1:3001"),
+            ]),
+            // Origin wins over a forged-looking Referer.
+            headers(&[
+                ("origin", "https://evil.example"),
+                ("referer", "https://herald.example.com/"),
+            ]),
+            headers(&[("sec-fetch-site", "cross-site")]),
+            headers(&[("sec-fetch-site", "same-site")]),
+            headers(&[(
+                "referer",
+                "https://evil.example/https://herald.example.com/",
+            )]),
+        ];
+        for h in no {
+            assert!(!from_this_site(&h, public), "{h:?}");
+        }
+    }
 }

@@ -480,7 +480,7 @@ fn signed_url(state: &AppState, headers: &HeaderMap, uri: &axum::http::Uri) -> S
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    let scheme = if state.config.secure_cookies {
+    let scheme = if state.config.secure() {
         "https"
     } else {
         "http"

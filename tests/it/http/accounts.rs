@@ -66,6 +66,12 @@ async fn an_invitation_link_sets_a_password_once() {
     let invite = "action=invite&name=Nia+Okafor&email=Nia%40Herald.test&role=staff";
     let r = app.post_form("/staff", invite, Some(&staff)).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "staff cannot invite");
+    let page = app.get("/staff", Some(&staff)).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("not allowed") && !page.body.contains("admin@herald.test"));
+    let page = app.get("/staff", Some(&admin)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("staff@herald.test") && page.body.contains("Invite someone"));
     let r = app.post_form("/staff", invite, Some(&admin)).await;
     let link = link_after(&app, &admin, &r).await;
     let token = link.trim_start_matches("/password?token=").to_string();

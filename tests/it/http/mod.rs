@@ -12,6 +12,7 @@ mod channels;
 mod customers;
 mod pages;
 mod results;
+mod security;
 mod webhooks;
 
 use std::path::Path;
@@ -26,6 +27,9 @@ use herald::server::clock::SystemClock;
 use herald::server::{AppState, config, http as serve, seed};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
+
+/// Where the test app's pages are (its public URL): what a browser sends as `Origin`.
+pub const ORIGIN: &str = "http://herald.test";
 
 /// The links the test app signs and accepts.
 pub fn test_links() -> herald::server::customers::unsubscribe::Links {
@@ -145,7 +149,7 @@ pub fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
 pub fn post(path: &str, form: &str, cookie: Option<&str>, accept_html: bool) -> Request<Body> {
     let mut b = Request::post(path)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::REFERER, "http://localhost/")
+        .header(header::ORIGIN, ORIGIN)
         .header(
             header::ACCEPT,
             if accept_html {
@@ -179,6 +183,7 @@ pub fn upload(data: &[u8], cookie: &str, declared_len: Option<u64>) -> Request<B
     body.extend_from_slice(data);
     body.extend_from_slice(b"\r\n--XBOUNDARYX--\r\n");
     Request::post("/customers/import")
+        .header(header::ORIGIN, ORIGIN)
         .header(
             header::CONTENT_TYPE,
             "multipart/form-data; boundary=XBOUNDARYX",
@@ -210,6 +215,7 @@ pub fn multipart_file(path: &str, name: &str, data: &[u8], cookie: &str) -> Requ
     body.extend_from_slice(data);
     body.extend_from_slice(b"\r\n--XB--\r\n");
     Request::post(path)
+        .header(header::ORIGIN, ORIGIN)
         .header(header::CONTENT_TYPE, "multipart/form-data; boundary=XB")
         .header(header::COOKIE, cookie)
         .body(Body::from(body))
@@ -218,6 +224,7 @@ pub fn multipart_file(path: &str, name: &str, data: &[u8], cookie: &str) -> Requ
 
 pub fn post_json(path: &str, json: &str, cookie: &str) -> Request<Body> {
     Request::post(path)
+        .header(header::ORIGIN, ORIGIN)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::ACCEPT, "application/json")
         .header(header::COOKIE, cookie)
