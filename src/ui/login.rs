@@ -42,7 +42,7 @@ pub fn LoginPage() -> impl IntoView {
                 <button type="submit" class="primary">"Sign in"</button>
             </form>
             // Sends the browser's time zone, so dates show in local time.
-            <script inner_html="document.getElementById('tz').value=Intl.DateTimeFormat().resolvedOptions().timeZone||''"></script>
+            <script nonce=leptos::nonce::use_nonce() inner_html="document.getElementById('tz').value=Intl.DateTimeFormat().resolvedOptions().timeZone||''"></script>
         </main>
     }
 }

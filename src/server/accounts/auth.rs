@@ -126,8 +126,12 @@ pub async fn user_for_headers(
         .db
         .session_user(&hash, now, state.config.session_idle())
         .await?;
-    if user.is_some() {
-        state.db.touch_session(&hash, now).await?;
+    // Its use is noted once a minute at most (a write); failing to note it fails nothing.
+    if let Some(seen) = user.as_ref().and_then(|u| u.session_seen_at)
+        && now - seen > chrono::Duration::minutes(1)
+        && let Err(e) = state.db.touch_session(&hash, now).await
+    {
+        tracing::warn!(error = ?e, "noting a session's use failed");
     }
     Ok(user.and_then(|u| u.to_current()))
 }

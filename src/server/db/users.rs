@@ -16,6 +16,9 @@ pub struct UserRecord {
     pub password_hash: String,
     pub time_zone: String,
     pub deactivated_at: Option<DateTime<Utc>>,
+    /// When the session it was found by was last used (only from [`Db::session_user`]).
+    #[sqlx(default)]
+    pub session_seen_at: Option<DateTime<Utc>>,
 }
 
 impl UserRecord {
@@ -135,7 +138,8 @@ impl Db {
         now: DateTime<Utc>,
         idle: chrono::Duration,
     ) -> Result<Option<UserRecord>, DbError> {
-        let sql = "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.time_zone, u.deactivated_at \
+        let sql = "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.time_zone, u.deactivated_at, \
+                   COALESCE(s.last_seen_at, s.created_at) AS session_seen_at \
                    FROM sessions s JOIN staff_users u ON u.id = s.user_id \
                    WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.deactivated_at IS NULL \
                    AND COALESCE(s.last_seen_at, s.created_at) > $3";
@@ -148,7 +152,7 @@ impl Db {
         Ok(u)
     }
 
-    /// Notes that a session was used at `now` (at most once a minute, to spare writes).
+    /// Notes that a session was used at `now` (unless it was noted within the last minute).
     pub async fn touch_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<(), DbError> {
         on_pool!(self, p => {
             sqlx::query(

@@ -71,7 +71,7 @@ async fn serve(
         [
             (header::CONTENT_TYPE, download.mime),
             (header::CONTENT_DISPOSITION, download.disposition),
-            (header::CACHE_CONTROL, "private, max-age=3600".to_string()),
+            (header::CACHE_CONTROL, "no-store".to_string()),
         ],
         Body::from_stream(file_chunks(download.file)),
     )

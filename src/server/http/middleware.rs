@@ -109,9 +109,42 @@ pub fn from_this_site(headers: &axum::http::HeaderMap, public_url: &str) -> bool
     text("referer").and_then(origin_of).is_some_and(ours)
 }
 
-pub async fn security_headers(req: Request, next: Next) -> Response {
+/// The Content-Security-Policy: scripts from this site only (WASM compiled by the browser
+/// needs 'wasm-unsafe-eval'), inline ones only with the page's `nonce`; no plugins, no
+/// framing, forms and connections to this site only. Styles may be inline (the views set a
+/// few style attributes; styles cannot run code).
+pub fn csp(nonce: Option<&str>) -> String {
+    let inline = nonce.map(|n| format!(" 'nonce-{n}'")).unwrap_or_default();
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{inline}; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; media-src 'self' blob:; \
+         connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; \
+         frame-ancestors 'none'"
+    )
+}
+
+/// Headers on every response: a CSP (pages set their own, with a nonce), no sniffing, no
+/// framing, HSTS when served over HTTPS, and `Cache-Control: no-store` on everything but the
+/// static bundle, so signed-in pages, attachments and exports stay out of shared caches and
+/// the browser's back-button cache after sign-out.
+pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let static_file = req.uri().path().starts_with("/pkg/");
     let mut res = next.run(req).await;
     let h = res.headers_mut();
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY)
+        && let Ok(v) = HeaderValue::from_str(&csp(None))
+    {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    if !static_file {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if state.config.secure() {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     h.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),

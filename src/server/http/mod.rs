@@ -58,7 +58,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             middleware::same_origin,
         ))
-        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::security_headers,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

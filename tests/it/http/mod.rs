@@ -46,7 +46,12 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn new() -> Self {
-        let (state, t) = app_state().await;
+        Self::with_config(|_| {}).await
+    }
+
+    /// The app with its configuration changed by `change` first.
+    pub async fn with_config(change: impl FnOnce(&mut config::Config)) -> Self {
+        let (state, t) = app_state_with(change).await;
         TestApp {
             router: serve::router(state.clone()),
             state,
@@ -91,6 +96,12 @@ pub async fn app() -> (Router, common::TestDb) {
 }
 
 pub async fn app_state() -> (AppState, common::TestDb) {
+    app_state_with(|_| {}).await
+}
+
+pub async fn app_state_with(
+    change: impl FnOnce(&mut config::Config),
+) -> (AppState, common::TestDb) {
     let t = common::sqlite().await;
     let clock = Arc::new(SystemClock);
     seed::load(&t.db, herald::server::clock::Clock::now(&*clock))
@@ -99,6 +110,7 @@ pub async fn app_state() -> (AppState, common::TestDb) {
     let (leptos_options, mut config) = config::load(Path::new("Leptos.toml")).unwrap();
     // Uploads go to the test's own folder, not the checkout's data/.
     config.data_dir = t.dir();
+    change(&mut config);
     let state = herald::server::startup::state(
         leptos_options,
         config,

@@ -251,3 +251,86 @@ async fn signing_out_ends_the_chat_stream_everywhere() {
     assert!(ended, "a quiet stream ends within seconds too");
     app.t.cleanup().await;
 }
+
+/// The `nonce="…"` of the first inline script in `html`.
+fn script_nonce(html: &str) -> Option<String> {
+    let at = html.find("<script nonce=\"")? + "<script nonce=\"".len();
+    Some(html[at..].split('"').next()?.to_string())
+}
+
+#[tokio::test]
+async fn pages_carry_a_policy_with_their_nonce_and_nothing_signed_in_is_cached() {
+    let app = TestApp::new().await;
+    let login = app.get("/login", None).await;
+    let csp = login.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let nonce = script_nonce(&login.body).expect("inline scripts carry a nonce");
+    assert!(csp.contains(&format!("'nonce-{nonce}'")), "{csp}");
+    for part in [
+        "script-src 'self' 'wasm-unsafe-eval'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(part), "{part} in {csp}");
+    }
+    assert!(
+        !login.body.contains("<script>"),
+        "no inline script without the nonce"
+    );
+    let again = app.get("/login", None).await;
+    assert_ne!(
+        script_nonce(&again.body),
+        Some(nonce),
+        "a new nonce each time"
+    );
+
+    let staff = app.sign_in(Role::Staff).await;
+    let page = app.get("/customers", Some(&staff)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
+    assert!(
+        page.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("'nonce-")
+    );
+    let export = app.get("/customers/export.csv", Some(&staff)).await;
+    assert_eq!(export.status, StatusCode::OK, "{}", export.body);
+    assert_eq!(export.headers[header::CACHE_CONTROL], "no-store");
+    assert!(
+        !page.headers.contains_key(header::STRICT_TRANSPORT_SECURITY),
+        "plain HTTP: no HSTS"
+    );
+    app.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn over_https_the_cookie_is_host_only_and_secure_and_pages_send_hsts() {
+    let app = TestApp::with_config(|c| c.public_url = Some("https://herald.test".into())).await;
+    let login = post(
+        "/api/login",
+        "email=staff%40herald.test&password=herald-demo",
+        None,
+        false,
+    );
+    // (The test app's links, and so its own origin, stay http://herald.test.)
+    let r = send(&app.router, login).await;
+    let cookie = r.headers[header::SET_COOKIE].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("__Host-herald_session="), "{cookie}");
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"),
+        "{cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_string();
+    let page = app.get("/", Some(&session)).await;
+    assert_eq!(page.status, StatusCode::OK, "the __Host- cookie signs in");
+    assert_eq!(
+        page.headers[header::STRICT_TRANSPORT_SECURITY],
+        "max-age=31536000"
+    );
+    let plain = session.replacen("__Host-herald_session", "herald_session", 1);
+    assert_redirect_to(&app.get("/", Some(&plain)).await, "/login");
+    app.t.cleanup().await;
+}
