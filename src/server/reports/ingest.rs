@@ -31,7 +31,7 @@ struct Job {
 pub struct IngestError(String);
 
 /// A channel's kind and settings JSON, if it exists.
-type StoredChannel = Option<(ChannelKind, String)>;
+type StoredChannel = (ChannelKind, String);
 
 pub struct Ingest {
     jobs: mpsc::Sender<Job>,
@@ -53,19 +53,29 @@ impl Ingest {
         }
     }
 
-    /// A channel's kind and settings JSON, read at most every 2 s per channel.
+    /// A channel's kind and settings JSON, read at most every 2 s per channel. Only channels
+    /// that exist are kept: requests for made-up ids (before any signature is checked) must
+    /// not grow the cache.
     pub async fn channel(&self, id: i64) -> Result<Option<(ChannelKind, String)>, DbError> {
         if let Some((at, c)) = self.channels.lock().expect("channels lock").get(&id)
             && at.elapsed() < SETTINGS_TTL
         {
-            return Ok(c.clone());
+            return Ok(Some(c.clone()));
         }
-        let c = self.db.channel_kind_and_config(id).await?;
+        let Some(c) = self.db.channel_kind_and_config(id).await? else {
+            self.channels.lock().expect("channels lock").remove(&id);
+            return Ok(None);
+        };
         self.channels
             .lock()
             .expect("channels lock")
             .insert(id, (Instant::now(), c.clone()));
-        Ok(c)
+        Ok(Some(c))
+    }
+
+    /// How many channels' settings are kept (tests check misses are not).
+    pub fn cached_channels(&self) -> usize {
+        self.channels.lock().expect("channels lock").len()
     }
 
     /// Forgets the settings read so far (a channel was edited).

@@ -334,3 +334,64 @@ async fn over_https_the_cookie_is_host_only_and_secure_and_pages_send_hsts() {
     assert_redirect_to(&app.get("/", Some(&plain)).await, "/login");
     app.t.cleanup().await;
 }
+
+#[tokio::test]
+async fn webhooks_answer_an_unknown_channel_as_a_bad_signature_and_remember_no_misses() {
+    use herald::server::db::NewChannel;
+    let app = TestApp::new().await;
+    let mut known = Vec::new();
+    for kind in ["whatsapp", "telegram", "sms", "sandbox"] {
+        let config =
+            r#"{"app_secret":"s","webhook_secret":"s","auth_token":"s","inbound_token":"s"}"#;
+        let id = app
+            .state
+            .db
+            .insert_channel(
+                &NewChannel {
+                    kind: kind.into(),
+                    name: kind.into(),
+                    config_json: config.into(),
+                    rate_per_sec: 1,
+                },
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap();
+        known.push((kind, id));
+    }
+    let hook = |kind: &str, id: i64| {
+        Request::post(format!("/webhooks/{kind}/{id}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-hub-signature-256", "sha256=00")
+            .header("x-telegram-bot-api-secret-token", "wrong")
+            .header("x-twilio-signature", "wrong")
+            .header("x-herald-token", "wrong")
+            .body(Body::from("{}"))
+            .unwrap()
+    };
+    let before = app.state.ingest.cached_channels();
+    for (kind, id) in &known {
+        let bad_signature = send(&app.router, hook(kind, *id)).await;
+        assert!(
+            bad_signature.status.is_client_error(),
+            "{kind}: {}",
+            bad_signature.status
+        );
+        for unknown in [9_999_999, known.iter().find(|(k, _)| k != kind).unwrap().1] {
+            let r = send(&app.router, hook(kind, unknown)).await;
+            assert_eq!(
+                (r.status, &r.body),
+                (bad_signature.status, &bad_signature.body),
+                "{kind}: channel {unknown} answers as a bad signature does"
+            );
+        }
+    }
+    for id in 10_000_000..10_000_200 {
+        send(&app.router, hook("whatsapp", id)).await;
+    }
+    assert!(
+        app.state.ingest.cached_channels() <= before + known.len(),
+        "misses are not kept"
+    );
+    app.t.cleanup().await;
+}
