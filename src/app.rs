@@ -5,6 +5,7 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
+use crate::ui::audit::AuditPageView;
 use crate::ui::broadcast_list::BroadcastListPage;
 use crate::ui::channels::ChannelsPageView;
 use crate::ui::chat::ChatPage;
@@ -70,6 +71,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/labels") view=LabelsPageView ssr=SsrMode::Async/>
                 <Route path=path!("/channels") view=ChannelsPageView ssr=SsrMode::Async/>
                 <Route path=path!("/staff") view=StaffPageView ssr=SsrMode::Async/>
+                <Route path=path!("/audit") view=AuditPageView ssr=SsrMode::Async/>
                 <Route path=path!("/account") view=AccountPage/>
                 <Route path=path!("/password") view=PasswordPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=LoginPage/>

@@ -54,3 +54,18 @@ test('the import upload and preview pages have no serious accessibility violatio
   await expect(page.getByRole('button', { name: 'Import', exact: true })).toBeVisible();
   expect(await seriousViolations(page)).toEqual([]);
 });
+
+test('the audit log has no serious accessibility violations and filters without JavaScript', async ({ page }) => {
+  await signIn(page, 'manager');
+  await page.getByRole('link', { name: 'Audit log' }).click();
+  await expect(page.getByRole('heading', { name: 'Audit log' })).toBeVisible();
+  expect(await seriousViolations(page)).toEqual([]);
+  await page.getByLabel('Action').selectOption('sign_in');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/action=sign_in/);
+  const actions = await page.locator('table.audit tbody tr').evaluateAll((rows) =>
+    rows.map((r) => r.getAttribute('data-action')),
+  );
+  expect(actions.length).toBeGreaterThan(0);
+  expect(new Set(actions)).toEqual(new Set(['sign_in']));
+});

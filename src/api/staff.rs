@@ -27,3 +27,15 @@ pub async fn password_link_email(token: String) -> Result<Option<String>, AppErr
         .await
         .map_err(AppError::BadRequest)
 }
+
+/// A page of the audit log: admins and managers.
+#[server(endpoint = "audit/page")]
+pub async fn audit_page(
+    query: crate::model::audit::AuditQuery,
+) -> Result<crate::model::audit::AuditPage, AppError> {
+    use crate::model::Role;
+    use crate::server::accounts::auth::{require_role, state};
+    let user = require_role(&[Role::Admin, Role::Manager]).await?;
+    let state = state()?;
+    crate::server::accounts::audit::page(&state, &user, query).await
+}

@@ -1,6 +1,7 @@
 //! Types shared by the browser and the server.
 
 pub mod audience;
+pub mod audit;
 pub mod broadcast;
 pub mod channel;
 pub mod chat;

@@ -26,6 +26,9 @@ pub fn AppHeader(current: &'static str) -> impl IntoView {
                             {(u.role == crate::model::Role::Admin).then(|| view! {
                                 <a href="/staff" aria-current=(current == "staff").then_some("page")>"Staff"</a>
                             })}
+                            {(u.role != crate::model::Role::Staff).then(|| view! {
+                                <a href="/audit" aria-current=(current == "audit").then_some("page")>"Audit log"</a>
+                            })}
                             <a href="/account" class="user" aria-current=(current == "account").then_some("page")>
                                 {u.name} " · " <span class="role">{u.role.as_str()}</span>
                             </a>

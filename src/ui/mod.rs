@@ -1,5 +1,6 @@
 //! Pages and components.
 
+pub mod audit;
 pub mod broadcast_list;
 pub mod channels;
 pub mod chat;

@@ -251,4 +251,20 @@ on_both_backends!(
     two_admins_demoting_each_other_at_once_leave_one,
     deactivating_ends_sessions_and_keeps_the_account,
     a_password_token_works_once_until_it_expires,
+    the_audit_log_refuses_changes_and_removals,
 );
+
+async fn the_audit_log_refuses_changes_and_removals(db: &Db) {
+    db.audit(&entry("sign_in")).await.unwrap();
+    for sql in [
+        "UPDATE audit_log SET detail = 'rewritten'",
+        "DELETE FROM audit_log",
+    ] {
+        let e = db.inspect().execute(sql).await.unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+    }
+    assert_eq!(
+        db.inspect().audit_entries("sign_in").await.unwrap().len(),
+        1
+    );
+}

@@ -3,6 +3,7 @@
 
 use chrono::TimeDelta;
 
+pub mod audit;
 pub mod auth;
 pub mod limits;
 pub mod password;

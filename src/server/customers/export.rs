@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use crate::model::delivery::DeliveryState;
 use crate::model::results::RecipientFilter;
 use crate::model::{CustomerAnchor, CustomerQuery};
-use crate::server::db::{CustomerRecord, Db, DbError, RecipientAnchor};
+use crate::server::db::{AuditEntry, CustomerRecord, Db, DbError, RecipientAnchor};
 
 /// Rows fetched per database round trip while exporting.
 const BATCH: usize = 2_000;
@@ -140,13 +140,35 @@ pub const RECIPIENT_COLUMNS: [&str; 11] = [
 
 /// Broadcast `id`'s recipients as the results table filters them, as CSV in batches (see
 /// [`recipients_csv`]); `NotFound` when there is no such broadcast.
+/// The export is audited: who took which broadcast's recipient list.
 pub async fn recipients(
     db: Db,
+    audit: AuditEntry,
     id: i64,
     filter: RecipientFilter,
 ) -> Result<impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>>, DbError> {
     db.broadcast(id).await?;
+    db.audit(&audit.about(id).detail("recipients CSV")).await?;
     Ok(recipients_csv(db, id, filter))
+}
+
+/// The customers `query` selects as CSV (see [`customers_csv`]), the export audited: who took
+/// which customer data.
+pub async fn customers(
+    db: Db,
+    audit: AuditEntry,
+    query: CustomerQuery,
+) -> Result<impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>>, DbError> {
+    let what = match (query.search.as_str(), query.tag.as_deref()) {
+        ("", None) => "every customer".to_string(),
+        (q, tag) => format!(
+            "customers matching “{q}”{}",
+            tag.map(|t| format!(" tagged {t}")).unwrap_or_default()
+        ),
+    };
+    db.audit(&audit.detail(format!("customers CSV: {what}")))
+        .await?;
+    Ok(customers_csv(db, query))
 }
 
 /// Broadcast `id`'s recipients as the results table filters them, as CSV in batches: every

@@ -5,6 +5,7 @@
 //! Each method body is written once and compiled for both pool types by [`on_pool!`].
 
 mod audience;
+mod audit;
 mod broadcasts;
 mod channels;
 mod claims;
@@ -30,6 +31,7 @@ pub mod states;
 mod users;
 
 pub use audience::{AudienceBind, AudienceSql, Breakdown, REPLY_WINDOW_HOURS, audience_clause};
+pub use audit::{AuditFilter, AuditRecord};
 pub use broadcasts::{BroadcastRecord, NewBroadcast, PauseError};
 pub use channels::ChannelRecord;
 pub use claims::{Claimed, Content};

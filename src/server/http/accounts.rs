@@ -8,7 +8,7 @@ use axum::response::Response;
 use axum::routing::post;
 use serde::Deserialize;
 
-use super::extract::{Admin, AnyUser};
+use super::extract::{Admin, AnyUser, Reader};
 use super::form::Form;
 use super::respond;
 use crate::model::Role;
@@ -22,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         .route("/staff", post(manage))
         .route("/account/password", post(change_password))
         .route("/password", post(set_password))
+        .route("/audit.csv", axum::routing::get(audit_csv))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -107,5 +108,27 @@ async fn set_password(State(state): State<AppState>, Form(f): Form<LinkPassword>
     match staff::set_with_link(&state, &f.token, &f.new, &f.again).await {
         Ok(m) => respond::notice("/login", &m),
         Err(e) => respond::error(&with_param("/password", "token", &f.token), &e),
+    }
+}
+
+/// `GET /audit.csv?…`: the audit log as filtered on its page (admins and managers), every
+/// entry, streamed; the export itself is audited.
+async fn audit_csv(
+    State(state): State<AppState>,
+    Reader(user): Reader,
+    axum::extract::Query(query): axum::extract::Query<crate::model::audit::AuditQuery>,
+) -> Response {
+    use axum::response::IntoResponse;
+    match crate::server::accounts::audit::export(&state, &user, query).await {
+        Ok(rows) => super::broadcasts::csv_download(
+            "audit-log.csv".into(),
+            axum::body::Body::from_stream(rows),
+        ),
+        Err(e) => (
+            axum::http::StatusCode::from_u16(e.status())
+                .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
+            e.to_string(),
+        )
+            .into_response(),
     }
 }

@@ -18,7 +18,7 @@ use crate::server::AppState;
 use crate::server::broadcast::attachments;
 use crate::server::broadcast::compose::{self, Upload};
 use crate::server::customers::export;
-use crate::server::db::DbError;
+use crate::server::db::{AuditEntry, DbError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -107,7 +107,7 @@ struct RecipientParams {
 /// table as filtered on the page, every row, streamed.
 async fn recipients_csv(
     State(state): State<AppState>,
-    AnyUser(_): AnyUser,
+    AnyUser(user): AnyUser,
     Path(id): Path<i64>,
     Query(params): Query<RecipientParams>,
 ) -> Response {
@@ -117,7 +117,14 @@ async fn recipients_csv(
         params.assignee.as_deref(),
         params.channel.as_deref(),
     );
-    match export::recipients(state.db.clone(), id, filter).await {
+    let audit = AuditEntry::new(
+        state.clock.now(),
+        Some(user.id),
+        "export",
+        "broadcast",
+        None,
+    );
+    match export::recipients(state.db.clone(), audit, id, filter).await {
         Ok(rows) => csv_download(
             format!("broadcast-{id}-recipients.csv"),
             Body::from_stream(rows),

@@ -5,8 +5,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
-use axum::http::{HeaderMap, header};
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
@@ -19,6 +19,7 @@ use crate::model::customer_edit::CustomerForm;
 use crate::server::AppState;
 use crate::server::customers::edit::{self, Saved};
 use crate::server::customers::{export, import_jobs, tags};
+use crate::server::db::AuditEntry;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -125,12 +126,25 @@ struct ExportParams {
 /// `GET /customers/export.csv?q=…&tag=…`: the customers list as filtered on the page.
 async fn export_csv(
     State(state): State<AppState>,
-    AnyUser(_): AnyUser,
+    AnyUser(user): AnyUser,
     Query(params): Query<ExportParams>,
 ) -> Response {
     let (query, _) = CustomerQuery::parse(params.q.as_deref(), params.tag.as_deref(), None, None);
-    let stream = export::customers_csv(state.db.clone(), query);
-    csv_download("customers.csv".into(), Body::from_stream(stream))
+    let audit = AuditEntry::new(
+        state.clock.now(),
+        Some(user.id),
+        "export",
+        "customers",
+        None,
+    );
+    match export::customers(state.db.clone(), audit, query).await {
+        Ok(stream) => csv_download("customers.csv".into(), Body::from_stream(stream)),
+        Err(e) => {
+            tracing::error!(error = ?e, "customer export failed");
+            let message = "The download is unavailable; please try again.";
+            (StatusCode::SERVICE_UNAVAILABLE, message).into_response()
+        }
+    }
 }
 
 /// `POST /customers/import`: the upload form (multipart, one `file` field).

@@ -65,3 +65,8 @@ role_extractor!(
     Admin,
     &[Role::Admin]
 );
+role_extractor!(
+    /// Someone who reads the audit log: admins and managers.
+    Reader,
+    &[Role::Admin, Role::Manager]
+);
