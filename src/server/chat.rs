@@ -182,6 +182,7 @@ pub async fn reply(
         &config,
         &state.sandbox,
         &crate::server::broadcast::attachments::folder(state),
+        state.config.allow_private_endpoints,
     )
     .map_err(conflict)?;
     let subject = format!("Re: your message to {}", user.name);

@@ -35,6 +35,8 @@ pub struct Config {
     /// Take the client's address from the last `X-Forwarded-For` entry (behind a reverse
     /// proxy that sets it), not from the connection.
     pub trust_proxy: bool,
+    /// Channels may send to loopback, private and link-local addresses (local fakes, tests).
+    pub allow_private_endpoints: bool,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -54,6 +56,7 @@ struct HeraldTable {
     sign_in_attempts: Option<i64>,
     sign_in_window_seconds: Option<i64>,
     trust_proxy: Option<bool>,
+    allow_private_endpoints: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,6 +112,11 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
     let secure_cookies = flag("HERALD_SECURE_COOKIES", file.secure_cookies, false)?;
     let dispatcher = flag("HERALD_DISPATCHER", file.dispatcher, true)?;
     let trust_proxy = flag("HERALD_TRUST_PROXY", file.trust_proxy, false)?;
+    let allow_private_endpoints = flag(
+        "HERALD_ALLOW_PRIVATE_ENDPOINTS",
+        file.allow_private_endpoints,
+        false,
+    )?;
     let number = |var: &str, key: &str, from_file: Option<i64>, default: i64, range| {
         whole_number(env(var), var, key, from_file.unwrap_or(default), range)
     };
@@ -167,6 +175,7 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
         sign_in_attempts,
         sign_in_window_seconds,
         trust_proxy,
+        allow_private_endpoints,
         dispatch_lease_seconds,
         dispatcher,
         dispatch_grace_minutes,

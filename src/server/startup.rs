@@ -34,6 +34,7 @@ pub fn dispatcher_settings(config: &Config, links: &Links) -> Settings {
         lease: chrono::Duration::seconds(config.dispatch_lease_seconds),
         files: config.data_dir.join("attachments"),
         links: links.clone(),
+        allow_private_endpoints: config.allow_private_endpoints,
         ..Default::default()
     }
 }

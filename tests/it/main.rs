@@ -22,6 +22,7 @@ mod import;
 mod labels;
 mod opt_out;
 mod sms;
+mod ssrf;
 mod staff;
 mod storage;
 mod telegram;

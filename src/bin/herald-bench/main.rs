@@ -147,6 +147,8 @@ fn app_state(
     let (leptos_options, mut conf) =
         herald::server::config::load(std::path::Path::new("Leptos.toml"))?;
     conf.data_dir = dir.to_path_buf();
+    // The benchmark's providers are fakes on loopback.
+    conf.allow_private_endpoints = true;
     Ok(herald::server::AppState {
         dispatcher,
         ..herald::server::startup::state(

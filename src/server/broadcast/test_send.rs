@@ -60,6 +60,7 @@ pub async fn test_send(
         &config,
         &state.sandbox,
         &crate::server::broadcast::attachments::folder(state),
+        state.config.allow_private_endpoints,
     )?;
     match send::send(
         db,

@@ -4,6 +4,7 @@
 //! should be asked again later.
 
 pub mod email;
+pub mod endpoint;
 pub mod sandbox;
 pub mod send;
 pub mod setup;
@@ -68,14 +69,29 @@ pub trait Channel: Send + Sync {
     fn send<'a>(&'a self, message: &'a Outgoing) -> BoxFuture<'a, Result<Accepted, SendError>>;
 }
 
-/// The adapter for a stored channel (`kind` and its settings JSON).
+/// The adapter for a stored channel (`kind` and its settings JSON). Its endpoint must be
+/// public unless `allow_private` (see [`endpoint`]).
 pub fn adapter(
     channel_id: i64,
     kind: ChannelKind,
     config: &str,
     sandbox: &std::sync::Arc<sandbox::SandboxProvider>,
     files: &std::path::Path,
+    allow_private: bool,
 ) -> Result<Box<dyn Channel>, String> {
+    let settings = |name: &str| -> String {
+        serde_json::from_str::<serde_json::Value>(config)
+            .ok()
+            .and_then(|v| v.get(name).and_then(|u| u.as_str()).map(str::to_string))
+            .unwrap_or_default()
+    };
+    match kind {
+        ChannelKind::Webhook => endpoint::check_url(&settings("url"), allow_private)?,
+        ChannelKind::Email => endpoint::check_host(&settings("smtp_host"), allow_private)?,
+        ChannelKind::Sandbox => {}
+        _ => endpoint::check_url(&settings("base_url"), allow_private)?,
+    }
+    let client = endpoint::client(allow_private);
     match kind {
         ChannelKind::Sandbox => Ok(Box::new(sandbox::Sandbox::for_channel(
             sandbox.clone(),
@@ -84,21 +100,21 @@ pub fn adapter(
         ))),
         ChannelKind::Telegram => Ok(Box::new(telegram::Telegram::new(
             serde_json::from_str(config).unwrap_or_default(),
-            http_client(),
+            client,
             files.to_path_buf(),
         ))),
         ChannelKind::Whatsapp => Ok(Box::new(whatsapp::WhatsApp::new(
             serde_json::from_str(config).unwrap_or_default(),
-            http_client(),
+            client,
             files.to_path_buf(),
         ))),
         ChannelKind::Sms => Ok(Box::new(sms::Sms::new(
             serde_json::from_str(config).unwrap_or_default(),
-            http_client(),
+            client,
         ))),
         ChannelKind::Webhook => Ok(Box::new(webhook::Webhook::new(
             serde_json::from_str(config).unwrap_or_default(),
-            http_client(),
+            client,
         ))),
         ChannelKind::Email => Ok(Box::new(email::Email::new(
             serde_json::from_str(config).unwrap_or_default(),
@@ -107,17 +123,10 @@ pub fn adapter(
     }
 }
 
-/// One HTTP client for every adapter (connection pools are shared and kept alive).
+/// An HTTP client for what is not a channel's endpoint (local tools, fakes): pooled, and
+/// like the adapters' it follows no redirects.
 pub fn http_client() -> reqwest::Client {
-    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .pool_max_idle_per_host(256)
-                .build()
-                .expect("the HTTP client builds")
-        })
-        .clone()
+    endpoint::client(true)
 }
 
 /// A request that got no answer: worth retrying. `who` names the provider in the reason.

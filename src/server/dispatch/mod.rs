@@ -41,6 +41,9 @@ pub struct Settings {
     pub files: std::path::PathBuf,
     /// Signs the unsubscribe links in emails.
     pub links: crate::server::customers::unsubscribe::Links,
+    /// Channels may send to loopback and private addresses (local fakes, tests); the
+    /// configuration's `allow-private-endpoints`, off in production.
+    pub allow_private_endpoints: bool,
 }
 
 impl Default for Settings {
@@ -57,6 +60,8 @@ impl Default for Settings {
             halt_poll: Duration::from_millis(50),
             files: std::path::PathBuf::from("data/attachments"),
             links: Default::default(),
+            // A dispatcher built by hand is a test's or the benchmark's, sending to local fakes.
+            allow_private_endpoints: true,
         }
     }
 }
@@ -286,6 +291,7 @@ impl Dispatcher {
             &stored.config,
             &self.sandbox,
             &self.settings.files,
+            self.settings.allow_private_endpoints,
         )
         .map(Arc::from);
         let info = Arc::new(ChannelInfo {

@@ -1,0 +1,158 @@
+//! Where channels may send. An admin (or a forged request) must not point a channel's stored
+//! token at an internal service, so unless the operator allows private endpoints
+//! (`allow-private-endpoints`, for local fakes and tests), a request to a loopback, private,
+//! link-local (cloud metadata at 169.254.169.254), shared or unspecified address is refused:
+//! an address written in the URL before anything is sent, a name when it resolves (only public
+//! addresses are used). Redirects are never followed.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+/// Not an address on the public internet.
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => private_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => private_v4(v4),
+            None => private_v6(v6),
+        },
+    }
+}
+
+fn private_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // shared address space (carrier NAT)
+        || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments
+        || a >= 240
+}
+
+fn private_v6(ip: Ipv6Addr) -> bool {
+    let first = ip.segments()[0];
+    ip.is_loopback()
+        || ip.is_unspecified()
+        || (first & 0xfe00) == 0xfc00 // unique local
+        || (first & 0xffc0) == 0xfe80 // link-local
+        || ip.is_multicast()
+}
+
+/// Why sending to `url` is refused (an address in it that is not public, or `localhost`), if
+/// it is; names are checked again when they resolve.
+pub fn check_url(url: &str, allow_private: bool) -> Result<(), String> {
+    if allow_private || url.trim().is_empty() {
+        return Ok(());
+    }
+    let parsed =
+        reqwest::Url::parse(url.trim()).map_err(|_| format!("“{url}” is not a web address."))?;
+    check_host(parsed.host_str().unwrap_or_default(), false)
+}
+
+/// Why connecting to `host` (a name or an address) is refused, if it is.
+pub fn check_host(host: &str, allow_private: bool) -> Result<(), String> {
+    if allow_private {
+        return Ok(());
+    }
+    let bare = host.trim().trim_start_matches('[').trim_end_matches(']');
+    let private = match bare.parse::<IpAddr>() {
+        Ok(ip) => is_private(ip),
+        Err(_) => {
+            let name = bare.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    };
+    if private {
+        return Err(format!(
+            "{host} is not a public address; Herald sends only to public endpoints (an operator can allow private ones with allow-private-endpoints)."
+        ));
+    }
+    Ok(())
+}
+
+/// Resolves names as usual but keeps only public addresses; a name with none is refused.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| !is_private(a.ip()))
+                .collect();
+            if found.is_empty() {
+                let e: Box<dyn std::error::Error + Send + Sync> =
+                    format!("{host} resolves to no public address").into();
+                return Err(e);
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(found.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// The HTTP client adapters send with: pooled, no redirects followed, and (unless
+/// `allow_private`) only public addresses resolved.
+pub fn client(allow_private: bool) -> reqwest::Client {
+    static OPEN: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    static GUARDED: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let cell = if allow_private { &OPEN } else { &GUARDED };
+    cell.get_or_init(|| {
+        let b = reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .redirect(reqwest::redirect::Policy::none());
+        let b = if allow_private {
+            b
+        } else {
+            b.dns_resolver(Arc::new(PublicOnly))
+        };
+        b.build().expect("the HTTP client builds")
+    })
+    .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses_are_refused_public_ones_pass() {
+        for url in [
+            "http://127.0.0.1:8080/hook",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://10.0.0.1/",
+            "http://192.168.1.10/",
+            "http://172.16.0.5/",
+            "http://100.64.0.1/",
+            "http://0.0.0.0/",
+            "http://[::1]/",
+            "http://[fd00::1]/",
+            "http://[fe80::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://localhost:3000/",
+            "http://api.localhost/",
+        ] {
+            assert!(check_url(url, false).is_err(), "{url} allowed");
+            assert!(
+                check_url(url, true).is_ok(),
+                "{url} refused although allowed"
+            );
+        }
+        for url in [
+            "https://api.telegram.org",
+            "https://graph.facebook.com/v21.0",
+            "http://8.8.8.8/",
+            "",
+        ] {
+            assert!(check_url(url, false).is_ok(), "{url} refused");
+        }
+        assert!(check_url("not a url", false).is_err());
+        assert!(check_host("10.1.2.3", false).is_err());
+        assert!(check_host("smtp.example.com", false).is_ok());
+    }
+}

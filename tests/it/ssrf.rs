@@ -1,0 +1,132 @@
+//! Channels send only to public endpoints unless the operator allows private ones: a channel
+//! pointed at loopback, a cloud metadata address or a private network is refused before
+//! anything is sent, names resolving to such addresses are refused when they resolve, and a
+//! redirect is never followed.
+
+use std::sync::{Arc, Mutex};
+
+use axum::routing::post;
+use herald::model::channel::ChannelKind;
+use herald::server::channels::sandbox::SandboxProvider;
+use herald::server::channels::{Outgoing, adapter};
+
+fn message() -> Outgoing {
+    Outgoing {
+        subject: String::new(),
+        unsubscribe_url: None,
+        idempotency_key: "herald-delivery-1".into(),
+        address: "42".into(),
+        body: "Hi".into(),
+        attachments: Vec::new(),
+    }
+}
+
+fn channel(
+    kind: ChannelKind,
+    config: serde_json::Value,
+    allow_private: bool,
+) -> Result<Box<dyn herald::server::channels::Channel>, String> {
+    adapter(
+        1,
+        kind,
+        &config.to_string(),
+        &Arc::new(SandboxProvider::default()),
+        std::path::Path::new("data"),
+        allow_private,
+    )
+}
+
+#[tokio::test]
+async fn internal_endpoints_are_refused_unless_allowed() {
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/hook",
+        "http://[::1]/x",
+    ] {
+        let e = channel(
+            ChannelKind::Webhook,
+            serde_json::json!({ "url": url, "secret": "s" }),
+            false,
+        )
+        .err()
+        .unwrap_or_else(|| panic!("{url} accepted"));
+        assert!(e.contains("not a public address"), "{url}: {e}");
+    }
+    for (kind, config) in [
+        (
+            ChannelKind::Telegram,
+            serde_json::json!({ "bot_token": "1:x", "base_url": "http://127.0.0.1:9" }),
+        ),
+        (
+            ChannelKind::Whatsapp,
+            serde_json::json!({ "phone_number_id": "1", "access_token": "t", "base_url": "http://169.254.169.254" }),
+        ),
+        (
+            ChannelKind::Sms,
+            serde_json::json!({ "account_sid": "AC", "auth_token": "t", "from": "+1", "base_url": "http://10.0.0.1" }),
+        ),
+        (
+            ChannelKind::Email,
+            serde_json::json!({ "smtp_host": "127.0.0.1", "smtp_port": 25, "from": "a@b.c" }),
+        ),
+    ] {
+        assert!(
+            channel(kind, config.clone(), false).is_err(),
+            "{kind:?} {config}"
+        );
+        assert!(channel(kind, config, true).is_ok(), "{kind:?} allowed");
+    }
+    // A name is checked when it resolves: one that resolves to loopback only is refused.
+    let named = channel(
+        ChannelKind::Webhook,
+        serde_json::json!({ "url": "http://ip6-localhost:9/hook", "secret": "s" }),
+        false,
+    )
+    .expect("a name passes until it resolves");
+    let e = named.send(&message()).await.unwrap_err();
+    assert!(!e.to_string().is_empty());
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed() {
+    let hits: Arc<Mutex<Vec<String>>> = Default::default();
+    let seen = hits.clone();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            post(|| async {
+                (
+                    axum::http::StatusCode::FOUND,
+                    [("location", "/elsewhere")],
+                    "",
+                )
+            }),
+        )
+        .route(
+            "/elsewhere",
+            post(move || {
+                let seen = seen.clone();
+                async move {
+                    seen.lock().unwrap().push("elsewhere".into());
+                    r#"{"id":"ok"}"#
+                }
+            })
+            .get(|| async { r#"{"id":"ok"}"# }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let hook = channel(
+        ChannelKind::Webhook,
+        serde_json::json!({ "url": format!("http://{addr}/hook"), "secret": "s" }),
+        true,
+    )
+    .unwrap();
+    let r = hook.send(&message()).await;
+    assert!(r.is_err(), "a 302 is not a success: {r:?}");
+    assert!(
+        hits.lock().unwrap().is_empty(),
+        "the redirect target was never asked"
+    );
+}
