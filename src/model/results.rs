@@ -426,15 +426,17 @@ impl Results {
                 .filter_map(f)
                 .fold((0, 0), |(a, b), (x, y)| (a + x, b + y))
         };
+        // Rates are over what the provider accepted (DESIGN.md "Results, defined"): while a
+        // broadcast sends, its unsent part does not pull them down.
         let (delivered, delivery_whole) = sum(&|c| {
             c.kind
                 .reports_delivery()
-                .then_some((c.counts.delivered, c.counts.audience))
+                .then_some((c.counts.delivered, c.counts.sent))
         });
         let (read, read_whole) = sum(&|c| {
             c.kind
                 .reports_reads()
-                .then_some((c.counts.read, c.counts.audience))
+                .then_some((c.counts.read, c.counts.sent))
         });
         let covers = |f: fn(ChannelKind) -> bool| {
             channels
@@ -454,7 +456,7 @@ impl Results {
             totals,
             received: Rate::of(delivered, delivery_whole, true),
             read: Rate::of(read, read_whole, true),
-            reply: Rate::of(totals.replied, totals.audience, true),
+            reply: Rate::of(totals.replied, totals.sent, true),
             received_covers: covers(ChannelKind::reports_delivery),
             read_covers: covers(ChannelKind::reports_reads),
             channels: channels
@@ -469,13 +471,9 @@ impl Results {
                         channel_id,
                         name,
                         kind,
-                        received: Rate::of(
-                            counts.delivered,
-                            counts.audience,
-                            kind.reports_delivery(),
-                        ),
-                        read: Rate::of(counts.read, counts.audience, kind.reports_reads()),
-                        reply: Rate::of(counts.replied, counts.audience, true),
+                        received: Rate::of(counts.delivered, counts.sent, kind.reports_delivery()),
+                        read: Rate::of(counts.read, counts.sent, kind.reports_reads()),
+                        reply: Rate::of(counts.replied, counts.sent, true),
                         counts,
                     },
                 )
@@ -542,20 +540,53 @@ mod tests {
                 row(3, "Texts", ChannelKind::Sms, sms),
             ],
         );
-        // Received: (90 + 45) ÷ (100 + 50), Telegram left out.
-        assert_eq!(r.received, Rate::measured(135, 150));
-        assert_eq!(r.received.label(), "90 %");
+        // Received: (90 + 45) ÷ (95 + 48) accepted, Telegram left out.
+        assert_eq!(r.received, Rate::measured(135, 143));
         assert_eq!(r.received_covers, vec!["WhatsApp", "Texts"]);
-        // Read: WhatsApp only.
-        assert_eq!(r.read, Rate::measured(40, 100));
+        // Read: WhatsApp only, over what it accepted.
+        assert_eq!(r.read, Rate::measured(40, 95));
         assert_eq!(r.read_covers, vec!["WhatsApp"]);
-        // Reply: over everyone.
-        assert_eq!(r.reply.label(), "7.5 %");
+        // Reply: over every successful receiver.
+        assert_eq!(r.reply, Rate::measured(15, 193));
         assert_eq!(r.channels[1].received, Rate::NotMeasured);
         assert_eq!(r.channels[1].received.label(), "not measured");
         assert_eq!(r.channels[2].read, Rate::NotMeasured);
-        assert_eq!(r.channels[2].received.label(), "90 %");
+        assert_eq!(r.channels[2].received, Rate::measured(45, 48));
         assert_eq!(r.funnel()[2], ("Delivered", 135, true));
+    }
+
+    /// A broadcast a third of the way through: 672 of 1,948 sent, 641 of them delivered. The
+    /// rate is what arrived of what was sent (95 %), not of the whole audience (33 %).
+    #[test]
+    fn while_sending_rates_are_over_what_was_sent() {
+        let wa = counts([1948, 672, 641, 300, 20, 3]);
+        let r = Results::compute(
+            1,
+            "B".into(),
+            BroadcastStatus::Sending,
+            wa,
+            vec![row(1, "WhatsApp", ChannelKind::Whatsapp, wa)],
+        );
+        assert_eq!(r.received, Rate::measured(641, 672));
+        assert_eq!(r.received.label(), "95.4 %");
+        assert_eq!(r.read, Rate::measured(300, 672));
+        let none_sent = Results::compute(
+            1,
+            "B".into(),
+            BroadcastStatus::Sending,
+            counts([10, 0, 0, 0, 0, 0]),
+            vec![row(
+                1,
+                "WhatsApp",
+                ChannelKind::Whatsapp,
+                counts([10, 0, 0, 0, 0, 0]),
+            )],
+        );
+        assert_eq!(
+            none_sent.received,
+            Rate::NotMeasured,
+            "nothing sent yet: no rate, not 0 %"
+        );
     }
 
     #[test]

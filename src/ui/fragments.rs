@@ -30,6 +30,8 @@ pub fn ResultsBody(r: Results) -> impl IntoView {
         <section class="stats" aria-label="Results">
             {{
                 let t = r.totals;
+                // While it sends, the rates are of what was sent so far.
+                let so_far = if r.status == crate::model::BroadcastStatus::Sending { " So far." } else { "" };
                 let card = |key: &'static str, label: &'static str, value: String, note: String| view! {
                     <div class="stat" data-stat=key>
                         <div class="stat-label">{label}</div>
@@ -41,9 +43,9 @@ pub fn ResultsBody(r: Results) -> impl IntoView {
                     {card("audience", "Total audience", number(t.audience), format!("{} waiting", number(t.waiting())))}
                     {card("sent", "Successful receivers", number(t.sent), "Accepted by the provider".to_string())}
                     {card("failed", "Failed receivers", number(t.failed), "Refused or undeliverable".to_string())}
-                    {card("received", "Received rate", r.received.label(), covers(&r.received_covers, &r.received))}
-                    {card("read", "Read rate", r.read.label(), covers(&r.read_covers, &r.read))}
-                    {card("reply", "Reply rate", r.reply.label(), "Of the whole audience".to_string())}
+                    {card("received", "Received rate", r.received.label(), format!("Of those sent. {}{so_far}", covers(&r.received_covers, &r.received)))}
+                    {card("read", "Read rate", r.read.label(), format!("Of those sent. {}{so_far}", covers(&r.read_covers, &r.read)))}
+                    {card("reply", "Reply rate", r.reply.label(), format!("Of those sent.{so_far}"))}
                 }
             }}
         </section>
