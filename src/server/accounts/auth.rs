@@ -136,6 +136,17 @@ pub async fn user_for_headers(
     Ok(user.and_then(|u| u.to_current()))
 }
 
+/// Whether the session behind `token` still holds (not signed out, expired, idle or
+/// deactivated); a stream that outlives its request checks this as it goes.
+pub async fn session_holds(state: &AppState, token: &str) -> bool {
+    let now = state.clock.now();
+    let found = state
+        .db
+        .session_user(&token_hash(token), now, state.config.session_idle())
+        .await;
+    matches!(found, Ok(Some(_)))
+}
+
 /// Whether `user` may do something that `allowed` roles may do.
 pub fn check_role(user: Option<CurrentUser>, allowed: &[Role]) -> Result<CurrentUser, AppError> {
     match user {

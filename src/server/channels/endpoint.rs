@@ -74,22 +74,26 @@ pub fn check_host(host: &str, allow_private: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// The public addresses `host` resolves to; refused when it resolves to none.
+async fn public_addresses(host: &str) -> Result<Vec<SocketAddr>, String> {
+    let found: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
+        .await
+        .map_err(|e| format!("{host} cannot be resolved: {e}"))?
+        .filter(|a| !is_private(a.ip()))
+        .collect();
+    if found.is_empty() {
+        return Err(format!("{host} resolves to no public address"));
+    }
+    Ok(found)
+}
+
 /// Resolves names as usual but keeps only public addresses; a name with none is refused.
 struct PublicOnly;
 
 impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         Box::pin(async move {
-            let host = name.as_str().to_string();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| !is_private(a.ip()))
-                .collect();
-            if found.is_empty() {
-                let e: Box<dyn std::error::Error + Send + Sync> =
-                    format!("{host} resolves to no public address").into();
-                return Err(e);
-            }
+            let found = public_addresses(name.as_str()).await?;
             let addrs: reqwest::dns::Addrs = Box::new(found.into_iter());
             Ok(addrs)
         })
@@ -154,5 +158,13 @@ mod tests {
         assert!(check_url("not a url", false).is_err());
         assert!(check_host("10.1.2.3", false).is_err());
         assert!(check_host("smtp.example.com", false).is_ok());
+    }
+
+    /// A name is checked when it resolves: `localhost` (in every hosts file) gives loopback
+    /// only, which the resolver drops, so the name is refused.
+    #[tokio::test]
+    async fn names_resolving_to_internal_addresses_are_refused() {
+        let e = public_addresses("localhost").await.unwrap_err();
+        assert!(e.contains("no public address"), "{e}");
     }
 }

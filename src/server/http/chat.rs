@@ -14,7 +14,7 @@ use futures::StreamExt;
 use axum::http::HeaderMap;
 
 use super::extract::AnyUser;
-use crate::server::accounts::auth::{session_token, token_hash};
+use crate::server::accounts::auth::{session_holds, session_token};
 use crate::server::{AppState, chat};
 
 pub fn routes() -> Router<AppState> {
@@ -28,19 +28,6 @@ struct EventsParams {
 
 /// How often an open stream checks that its session still holds when nothing arrives.
 const SESSION_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Whether the session behind `token` still holds (not signed out, expired or deactivated).
-async fn session_holds(state: &AppState, token: &str) -> bool {
-    let hash = token_hash(token);
-    let now = state.clock.now();
-    matches!(
-        state
-            .db
-            .session_user(&hash, now, state.config.session_idle())
-            .await,
-        Ok(Some(_))
-    )
-}
 
 async fn events(
     State(state): State<AppState>,

@@ -131,10 +131,14 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
     let static_file = req.uri().path().starts_with("/pkg/");
     let mut res = next.run(req).await;
     let h = res.headers_mut();
+    // Responses that are not pages (server functions, files) get the policy without a
+    // nonce, built once.
+    static DEFAULT_CSP: std::sync::LazyLock<Option<HeaderValue>> =
+        std::sync::LazyLock::new(|| HeaderValue::from_str(&csp(None)).ok());
     if !h.contains_key(header::CONTENT_SECURITY_POLICY)
-        && let Ok(v) = HeaderValue::from_str(&csp(None))
+        && let Some(v) = DEFAULT_CSP.as_ref()
     {
-        h.insert(header::CONTENT_SECURITY_POLICY, v);
+        h.insert(header::CONTENT_SECURITY_POLICY, v.clone());
     }
     if !static_file {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -99,8 +99,6 @@ async fn exports_of_customers_and_recipients_are_recorded() {
     let staff = app.sign_in(Role::Staff).await;
     let r = app.get("/customers/export.csv?tag=VIP", Some(&staff)).await;
     assert_eq!(r.status, StatusCode::OK);
-    let b = app.state.db.list_staff().await.unwrap().len();
-    assert!(b > 0);
     let broadcast = app
         .state
         .db
