@@ -99,7 +99,16 @@ test('tags are created, renamed and deleted on the tags page; managers only look
   await page.getByLabel('New name for Trade fair 2027').fill('Trade fair Berlin');
   await page.locator('tr[data-name="Trade fair 2027"]').getByRole('button', { name: 'Rename' }).click();
   await expect(page.getByRole('status')).toHaveText('Renamed to “Trade fair Berlin”.');
+  // Deleting asks first and says how many customers carry it.
+  const vipCount = (await page.locator('tr[data-name="VIP"] td').nth(1).textContent())!.trim();
+  await page.getByLabel('Delete VIP').click();
+  const question = page.getByRole('alertdialog', { name: 'Delete the tag “VIP”?' });
+  await expect(question).toContainText(`${vipCount} customers carry it and will lose it.`);
+  await question.getByRole('link', { name: 'Keep it' }).click();
+  await expect(page.locator('tr[data-name="VIP"]')).toHaveCount(1);
   await page.getByLabel('Delete Trade fair Berlin').click();
+  await expect(page.getByRole('alertdialog')).toContainText('No customer carries it.');
+  await page.getByRole('button', { name: 'Delete the tag' }).click();
   await expect(page.getByRole('status')).toHaveText('Deleted the tag.');
   await expect(page.locator('tr[data-name="Trade fair Berlin"]')).toHaveCount(0);
   // A duplicate name is refused with a clear message.

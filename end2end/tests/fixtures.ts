@@ -47,3 +47,20 @@ export function row(page: Page, name: string) {
 export async function names(page: Page): Promise<string[]> {
   return page.locator('table.broadcasts tbody td.name').allTextContents();
 }
+
+/** Each "Sort by" group, the status its rows show and its URL spelling. */
+export const GROUPS = [
+  ['Not processed first', 'Not processed', 'scheduled'],
+  ['Sent first', 'Sent', 'sent'],
+  ['Paused first', 'Paused', 'paused'],
+  ['Sending first', 'Sending', 'status'],
+] as const;
+
+/** The list's statuses, with the chosen group's rows all before any other. */
+export async function expectGroupFirst(page: Page, status: string) {
+  const statuses = await page.locator('table.broadcasts tbody .status').allTextContents();
+  expect(statuses[0]).toBe(status);
+  const last = statuses.lastIndexOf(status);
+  expect(statuses.slice(0, last + 1).every((s) => s === status), statuses.join(', ')).toBe(true);
+}
+

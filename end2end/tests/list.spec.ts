@@ -1,4 +1,4 @@
-import { test, expect, signIn, row, names } from './fixtures';
+import { test, expect, signIn, row, names, hydrated, GROUPS, expectGroupFirst } from './fixtures';
 
 test.beforeEach(async ({ page }) => {
   await signIn(page, 'staff');
@@ -53,6 +53,25 @@ test('sorting by a column reorders and flips, and survives reload', async ({ pag
   await page.getByRole('link', { name: 'Sending date' }).click();
   await expect(page).toHaveURL(/sort=send&dir=desc/);
   await expect(page.locator('table.broadcasts tbody td.name').first()).toHaveText('Draft: app launch');
+});
+
+test('"Sort by" puts each chosen group first as soon as it is chosen, and keeps it in the URL', async ({ page }) => {
+  for (const [label, status, param] of GROUPS) {
+    await page.getByLabel('Sort by').selectOption({ label });
+    await expect(page).toHaveURL(new RegExp(`sort=${param}`));
+    await hydrated(page);
+    await expect(page.getByLabel('Sort by')).toHaveValue(param);
+    await expectGroupFirst(page, status);
+  }
+  await page.getByLabel('Sort by').selectOption({ label: 'Newest created' });
+  await expect(page).toHaveURL(/sort=created/);
+  await expect(page.locator('table.broadcasts tbody td.name').first()).toHaveText('Draft: feedback follow-up');
+  // The status header flips the chosen order and keeps the group.
+  await page.goto('/?sort=sent');
+  await page.getByRole('link', { name: /Status/ }).click();
+  await expect(page).toHaveURL(/sort=sent&dir=desc/);
+  const statuses = await page.locator('table.broadcasts tbody .status').allTextContents();
+  expect(statuses[statuses.length - 1]).toBe('Sent');
 });
 
 test('bad list parameters get a message, not an error page', async ({ page }) => {

@@ -1,4 +1,4 @@
-import { test, expect, signIn, row, names, USERS } from './fixtures';
+import { test, expect, signIn, row, names, USERS, GROUPS, expectGroupFirst } from './fixtures';
 
 test.use({ javaScriptEnabled: false });
 
@@ -18,6 +18,16 @@ test('without JavaScript: sign in, list, search and sort work as plain pages', a
   await page.goto('/');
   await page.getByRole('link', { name: 'Created' }).click();
   await expect(page.locator('table.broadcasts tbody td.name').first()).toHaveText('Draft: feedback follow-up');
+});
+
+test('without JavaScript "Sort by" works as a form', async ({ page }) => {
+  await signIn(page, 'staff', { js: false });
+  for (const [label, status, param] of GROUPS) {
+    await page.getByLabel('Sort by').selectOption({ label });
+    await page.getByRole('button', { name: 'Sort', exact: true }).click();
+    await expect(page).toHaveURL(new RegExp(`sort=${param}`));
+    await expectGroupFirst(page, status);
+  }
 });
 
 test('without JavaScript an admin can still pause and resume', async ({ page }) => {

@@ -18,6 +18,28 @@ test('the results page shows the numbers rising live while a broadcast sends', a
   for (const stat of ['received', 'read', 'reply']) {
     await expect(page.locator(`[data-stat="${stat}"] .stat-value`)).toHaveText(/%$/);
   }
+  // While it sends, the rates are of what was sent so far, not of the whole audience.
+  const snapshot = () =>
+    page.evaluate(() => {
+      const cells = document.querySelectorAll('table.channels-results tbody tr td');
+      const num = (i: number) => Number((cells[i].textContent ?? '').replace(/[^0-9]/g, ''));
+      const card = (stat: string, part: string) =>
+        document.querySelector(`[data-stat="${stat}"] .${part}`)?.textContent ?? '';
+      return {
+        audience: num(0),
+        sent: num(1),
+        received: num(3),
+        rate: parseFloat(card('received', 'stat-value')),
+        note: card('received', 'stat-note'),
+      };
+    });
+  await expect.poll(async () => (await snapshot()).received, { timeout: 15_000 }).toBeGreaterThan(0);
+  const s = await snapshot();
+  expect(s.sent).toBeLessThan(s.audience);
+  expect(Math.abs(s.rate - (100 * s.received) / s.sent)).toBeLessThan(0.06);
+  expect(s.rate).toBeGreaterThan((100 * s.received) / s.audience + 0.1);
+  expect(s.note).toContain('Of those sent.');
+  expect(s.note).toContain('So far.');
   await expect(page.getByRole('img', { name: 'Funnel: audience to replies' })).toBeVisible();
   await expect(page.getByRole('img', { name: 'Sends, deliveries, reads and replies over time' })).toBeVisible();
   await expect(page.locator('table.channels-results tbody tr')).toHaveCount(1);

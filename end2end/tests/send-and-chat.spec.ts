@@ -1,3 +1,4 @@
+import AxeBuilder from '@axe-core/playwright';
 // Runs after list.spec and nojs.spec (files run in name order): it adds a newer broadcast.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -107,9 +108,31 @@ test('a Telegram broadcast: open a chat from its results, get an answer live, re
     await expect
       .poll(() => telegram.calls.find((c) => c.text === 'Of course, see you both on Friday!')?.chat_id)
       .toBe(sent.chat_id);
-    // Still there after a reload, and the broadcast now counts the reply.
+    // Customer on the left, staff on the right: live and after a reload alike.
+    const sides = async () => {
+      const list = (await staff.locator('ol.chat').boundingBox())!;
+      const box = async (text: string) =>
+        (await staff.locator('ol.chat > li.msg', { hasText: text }).boundingBox())!;
+      const mine = await box('Of course, see you both on Friday!');
+      const theirs = await box('Can I bring a friend?');
+      return {
+        staffRight: Math.round(list.x + list.width - (mine.x + mine.width)),
+        customerLeft: Math.round(theirs.x - list.x),
+        staffWidth: Math.round(mine.width),
+      };
+    };
+    const live = await sides();
+    expect(live.staffRight).toBeLessThanOrEqual(1);
+    expect(live.customerLeft).toBeLessThanOrEqual(1);
+    // Still there after a reload, drawn the same, and the broadcast now counts the reply.
     await staff.reload();
     await expect(staff.locator('ol.chat')).toContainText('Of course, see you both on Friday!');
+    await hydrated(staff);
+    expect(await sides()).toEqual(live);
+    const axe = await new AxeBuilder({ page: staff }).analyze();
+    expect(
+      axe.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id),
+    ).toEqual([]);
     await staff.goto(resultsUrl);
     await expect(staff.locator('[data-stat="reply"] .stat-value')).not.toHaveText('0 %');
     await expect(staff.locator('table.recipients tbody tr', { hasText: name }).locator('td').nth(8)).not.toHaveText('—');

@@ -142,8 +142,14 @@ test('a sending broadcast offers pause, cancel and copy instead of editing', asy
   await signIn(page, 'admin');
   await page.getByRole('link', { name: 'Black Friday early access' }).click();
   await expect(page.getByRole('status').first()).toContainText('This broadcast is sending: it can no longer be edited');
-  await expect(page.getByRole('button', { name: 'Cancel broadcast' })).toBeVisible();
   await expect(page.getByRole('button', { name: 'Copy into a new draft' })).toBeVisible();
+  // Cancelling asks first and says what it does; keeping it changes nothing.
+  await page.getByRole('link', { name: 'Cancel broadcast' }).click();
+  const question = page.getByRole('alertdialog', { name: 'Cancel “Black Friday early access”?' });
+  await expect(question).toContainText(/\d+ messages not yet sent will never be sent\. The \d+ already sent stay in the results\./);
+  await question.getByRole('link', { name: 'Keep it' }).click();
+  await expect(page.getByRole('link', { name: 'Cancel broadcast' })).toBeVisible();
+  await expect(page.getByRole('status').first()).toContainText('This broadcast is sending');
   await page.getByRole('button', { name: 'Pause', exact: true }).click();
   await expect(page.getByText('It is paused: nothing more is sent until it is resumed.')).toBeVisible();
   await page.getByRole('button', { name: 'Resume', exact: true }).click();

@@ -48,10 +48,21 @@ pub async fn set_paused(id: i64, paused: bool) -> Result<(), AppError> {
 /// Cancels a scheduled or sending broadcast for good. Staff and admins. From a plain form, the
 /// browser goes to the list with a notice (or back with the error).
 #[server(endpoint = "broadcasts/cancel")]
-pub async fn cancel_broadcast(id: i64) -> Result<(), AppError> {
+pub async fn cancel_broadcast(id: i64, confirmed: Option<String>) -> Result<(), AppError> {
     use crate::model::Role;
     use crate::server::accounts::auth::{require_role, state};
     let result = match require_role(&Role::EDITORS).await {
+        // Cancelling cannot be undone: it happens only when the question was answered.
+        Ok(_) if confirmed.as_deref() != Some("yes") => {
+            if super::form::is_plain_form_post() {
+                leptos_axum::redirect(&format!("/broadcasts/{id}/edit?confirm=cancel"));
+                return Ok(());
+            }
+            Err(AppError::BadRequest(
+                "Cancelling cannot be undone: confirm it (confirmed=yes).".into(),
+            )
+            .with_status())
+        }
         Ok(user) => crate::server::broadcast::list::cancel(&state()?, &user, id).await,
         Err(e) => Err(e),
     };

@@ -47,6 +47,7 @@ pub async fn customer_edit(id: i64) -> Result<crate::model::customer_edit::Custo
             assignee: c.assignee_id.map(|a| a.to_string()).unwrap_or_default(),
             time_zone: c.time_zone,
             opted_out: c.opted_out,
+            version: c.version,
         },
         all_groups: state.db.robot_group_names().await?,
         staff: state.db.staff_names().await?,

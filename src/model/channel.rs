@@ -67,6 +67,9 @@ pub struct FieldSpec {
     pub secret: bool,
     /// Filled in when left empty on connecting.
     pub default: &'static str,
+    /// Where the channel sends (a URL, a host, a port): changing it requires entering the
+    /// secrets again, so stored credentials cannot be pointed at another host.
+    pub endpoint: bool,
 }
 
 const fn field(key: &'static str, label: &'static str) -> FieldSpec {
@@ -75,24 +78,28 @@ const fn field(key: &'static str, label: &'static str) -> FieldSpec {
         label,
         secret: false,
         default: "",
+        endpoint: false,
     }
 }
 
 const fn secret(key: &'static str, label: &'static str) -> FieldSpec {
     FieldSpec {
-        key,
-        label,
         secret: true,
-        default: "",
+        ..field(key, label)
     }
 }
 
 const fn with_default(key: &'static str, label: &'static str, default: &'static str) -> FieldSpec {
     FieldSpec {
-        key,
-        label,
-        secret: false,
         default,
+        ..field(key, label)
+    }
+}
+
+const fn endpoint(key: &'static str, label: &'static str, default: &'static str) -> FieldSpec {
+    FieldSpec {
+        endpoint: true,
+        ..with_default(key, label, default)
     }
 }
 
@@ -130,7 +137,7 @@ impl ChannelKind {
             secret("access_token", "Access token"),
             secret("app_secret", "App secret (verifies webhooks)"),
             secret("verify_token", "Webhook verify token"),
-            with_default(
+            endpoint(
                 "base_url",
                 "API base URL",
                 "https://graph.facebook.com/v21.0",
@@ -139,11 +146,11 @@ impl ChannelKind {
         const TELEGRAM: &[FieldSpec] = &[
             secret("bot_token", "Bot token"),
             secret("webhook_secret", "Webhook secret token"),
-            with_default("base_url", "API base URL", "https://api.telegram.org"),
+            endpoint("base_url", "API base URL", "https://api.telegram.org"),
         ];
         const EMAIL: &[FieldSpec] = &[
-            field("smtp_host", "SMTP host"),
-            with_default("smtp_port", "SMTP port", "587"),
+            endpoint("smtp_host", "SMTP host", ""),
+            endpoint("smtp_port", "SMTP port", "587"),
             field("username", "User name"),
             secret("password", "Password"),
             field("from", "From address"),
@@ -153,9 +160,12 @@ impl ChannelKind {
             field("account_sid", "Account SID"),
             secret("auth_token", "Auth token"),
             field("from", "From number"),
-            with_default("base_url", "API base URL", "https://api.twilio.com"),
+            endpoint("base_url", "API base URL", "https://api.twilio.com"),
         ];
-        const WEBHOOK: &[FieldSpec] = &[field("url", "URL"), secret("secret", "Signing secret")];
+        const WEBHOOK: &[FieldSpec] = &[
+            endpoint("url", "URL", ""),
+            secret("secret", "Signing secret"),
+        ];
         match self {
             ChannelKind::Sandbox => &[],
             ChannelKind::Whatsapp => WHATSAPP,
@@ -186,17 +196,12 @@ impl ChannelKind {
     }
 }
 
-/// A stored secret as the page shows it: its length hidden, its last 4 characters kept when
-/// it is long enough for that to give nothing away.
+/// A stored secret as the page shows it: only whether it is set, nothing of the value.
 pub fn mask(secret: &str) -> String {
-    let n = secret.chars().count();
-    if n == 0 {
+    if secret.is_empty() {
         String::new()
-    } else if n < 12 {
-        "••••".to_string()
     } else {
-        let tail: String = secret.chars().skip(n - 4).collect();
-        format!("••••{tail}")
+        "set".to_string()
     }
 }
 
@@ -227,11 +232,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn masks_keep_at_most_four_characters_of_long_secrets() {
+    fn masks_say_only_whether_a_secret_is_set() {
         assert_eq!(mask(""), "");
-        assert_eq!(mask("short"), "••••");
-        assert_eq!(mask("123456:ABCDEFGHIJKLmnop"), "••••mnop");
-        assert!(!mask("supersecretvalue").contains("supersecret"));
+        assert_eq!(mask("short"), "set");
+        assert_eq!(mask("123456:ABCDEFGHIJKLmnop"), "set");
+    }
+
+    #[test]
+    fn every_kind_that_sends_somewhere_names_where_and_has_a_secret() {
+        for k in ChannelKind::ALL {
+            if k == ChannelKind::Sandbox {
+                continue;
+            }
+            assert!(k.fields().iter().any(|f| f.endpoint), "{k:?}");
+            assert!(k.fields().iter().any(|f| f.secret), "{k:?}");
+        }
     }
 
     #[test]

@@ -257,6 +257,9 @@ pub struct WizardPage {
     /// Scheduled or sending: it can still be paused or cancelled.
     pub stoppable: bool,
     /// The person may pause and resume (admins).
+    /// Messages accepted so far, and those not yet sent (nor failed), for the cancel question.
+    pub sent: i64,
+    pub unsent: i64,
     pub can_pause: bool,
     pub can_edit: bool,
     pub tags: Vec<(i64, String)>,

@@ -18,6 +18,9 @@ pub struct CustomerForm {
     pub assignee: String,
     pub time_zone: String,
     pub opted_out: bool,
+    /// The customer's version when the form was opened: a save is refused if it changed since.
+    #[serde(default)]
+    pub version: i64,
 }
 
 /// What the edit page needs: the stored values as a form, and the choices.

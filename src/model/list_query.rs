@@ -5,42 +5,90 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::BroadcastStatus;
+
 /// Longest search text accepted; longer input is cut (with a notice).
 pub const MAX_SEARCH_CHARS: usize = 200;
 /// Rows per page.
 pub const PAGE_SIZE: usize = 25;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SortKey {
-    /// Status priority, ties broken by sending date.
-    #[default]
-    Status,
+    /// By status with this group first, the others after it in their usual order
+    /// ([`BroadcastStatus::IN_SORT_ORDER`]); ties broken by sending date.
+    Status(BroadcastStatus),
     /// Creation date.
     Created,
     /// Sending date (actual start, else scheduled time, else creation).
     SendDate,
 }
 
-impl SortKey {
-    pub const ALL: [SortKey; 3] = [SortKey::Status, SortKey::Created, SortKey::SendDate];
+impl Default for SortKey {
+    fn default() -> Self {
+        SortKey::SENDING_FIRST
+    }
+}
 
+impl SortKey {
+    /// The default order: sending first, then not processed, paused, sent…
+    pub const SENDING_FIRST: SortKey = SortKey::Status(BroadcastStatus::Sending);
+
+    /// The choices of the "Sort by" menu, in the order it offers them, with their labels.
+    pub fn menu() -> Vec<(SortKey, String)> {
+        let mut out: Vec<(SortKey, String)> = BroadcastStatus::IN_SORT_ORDER
+            .into_iter()
+            .map(|s| (SortKey::Status(s), format!("{} first", s.label())))
+            .collect();
+        out.push((SortKey::Created, "Newest created".into()));
+        out.push((SortKey::SendDate, "Sending date".into()));
+        out
+    }
+
+    /// The URL spelling: `status` for the default order, a status's name for "that group
+    /// first", `created`, `send`.
     pub fn as_str(self) -> &'static str {
         match self {
-            SortKey::Status => "status",
+            SortKey::SENDING_FIRST => "status",
+            SortKey::Status(first) => first.css(),
             SortKey::Created => "created",
             SortKey::SendDate => "send",
         }
     }
 
     pub fn parse(s: &str) -> Option<SortKey> {
-        SortKey::ALL.into_iter().find(|k| k.as_str() == s)
+        match s {
+            "status" => Some(SortKey::SENDING_FIRST),
+            "created" => Some(SortKey::Created),
+            "send" => Some(SortKey::SendDate),
+            _ => BroadcastStatus::IN_SORT_ORDER
+                .into_iter()
+                .find(|st| st.css() == s)
+                .map(SortKey::Status),
+        }
     }
 
-    /// The direction a click on this column's header starts with.
+    /// The direction a click on this column's header (or a menu choice) starts with.
     pub fn default_dir(self) -> SortDir {
         match self {
-            SortKey::Status => SortDir::Asc,
+            SortKey::Status(_) => SortDir::Asc,
             SortKey::Created | SortKey::SendDate => SortDir::Desc,
+        }
+    }
+
+    /// The same kind of order (the column it sorts), whatever group comes first.
+    pub fn same_column(self, other: SortKey) -> bool {
+        std::mem::discriminant(&self) == std::mem::discriminant(&other)
+    }
+
+    /// A row's rank under this order, from its stored `status_rank`
+    /// ([`BroadcastStatus::rank`]): the first group is 0, the others keep their order after it.
+    /// The SQL in `server::db::broadcasts` computes the same from the column.
+    pub fn rank(self, status_rank: i64) -> i64 {
+        match self {
+            SortKey::Status(first) if first.rank() == 0 => status_rank,
+            SortKey::Status(first) if first.rank() == status_rank => 0,
+            SortKey::Status(_) => status_rank + 1,
+            SortKey::Created | SortKey::SendDate => 0,
         }
     }
 }
@@ -77,7 +125,8 @@ impl SortDir {
 }
 
 /// A position in the list for keyset pagination: the sort key values of a row and its id.
-/// Written in URLs as `rank.micros.id` (rank is 0 unless sorting by status).
+/// Written in URLs as `rank.micros.id` (rank is 0 unless sorting by status; 0..=7, as
+/// [`SortKey::rank`] gives).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {
     pub rank: i64,
@@ -96,7 +145,7 @@ impl Cursor {
         let rank: i64 = parts.next()?.parse().ok()?;
         let micros: i64 = parts.next()?.parse().ok()?;
         let id: i64 = parts.next()?.parse().ok()?;
-        if parts.next().is_some() || !(0..=6).contains(&rank) || id < 1 {
+        if parts.next().is_some() || !(0..=7).contains(&rank) || id < 1 {
             return None;
         }
         // Years 1970..=9999 only: anything else is not a time we wrote.
@@ -128,7 +177,7 @@ impl Default for ListQuery {
     fn default() -> Self {
         ListQuery {
             search: String::new(),
-            sort: SortKey::Status,
+            sort: SortKey::SENDING_FIRST,
             dir: SortDir::Asc,
             anchor: PageAnchor::First,
         }
@@ -223,7 +272,7 @@ impl ListQuery {
         if !self.search.is_empty() {
             parts.push(format!("q={}", encode_component(&self.search)));
         }
-        if self.sort != SortKey::Status || self.dir != SortDir::Asc {
+        if self.sort != SortKey::SENDING_FIRST || self.dir != SortDir::Asc {
             parts.push(format!("sort={}", self.sort.as_str()));
             parts.push(format!("dir={}", self.dir.as_str()));
         }
@@ -240,12 +289,12 @@ impl ListQuery {
     }
 
     /// The link a column header points at: same search, that column, first page; clicking the
-    /// column already sorted flips its direction.
+    /// column already sorted flips its direction (keeping the group that comes first).
     pub fn sort_href(&self, key: SortKey) -> String {
-        let dir = if self.sort == key {
-            self.dir.flip()
+        let (key, dir) = if self.sort.same_column(key) {
+            (self.sort, self.dir.flip())
         } else {
-            key.default_dir()
+            (key, key.default_dir())
         };
         ListQuery {
             search: self.search.clone(),
@@ -332,7 +381,7 @@ mod tests {
     #[test]
     fn unknown_sort_key_falls_back_to_status_with_a_notice() {
         let (q, notices) = ListQuery::parse(&raw(&[("sort", "DROP TABLE broadcasts")]));
-        assert_eq!(q.sort, SortKey::Status);
+        assert_eq!(q.sort, SortKey::SENDING_FIRST);
         assert_eq!(notices.len(), 1);
         assert!(notices[0].contains("Unknown sort"), "{notices:?}");
     }
@@ -376,7 +425,7 @@ mod tests {
             "1.2",
             "1.2.3.4",
             "x.y.z",
-            "7.0.1",
+            "8.0.1",
             "0.0.0",
             "0.-5.1",
             "0.99999999999999999999999.1",
@@ -426,8 +475,60 @@ mod tests {
                 .ends_with("sort=send&dir=desc")
         );
         assert!(
-            q.sort_href(SortKey::Status)
+            q.sort_href(SortKey::SENDING_FIRST)
                 .ends_with("q=50%25%20off%20%26%20more")
         );
+    }
+
+    #[test]
+    fn each_group_can_come_first_and_keeps_its_place_when_flipped() {
+        let (q, n) = ListQuery::parse(&raw(&[("sort", "sent")]));
+        assert!(n.is_empty());
+        assert_eq!(
+            (q.sort, q.dir),
+            (SortKey::Status(BroadcastStatus::Sent), SortDir::Asc)
+        );
+        assert_eq!(q.href(PageAnchor::First), "/?sort=sent&dir=asc");
+        // The status header flips the direction and keeps "sent first".
+        assert_eq!(q.sort_href(SortKey::SENDING_FIRST), "/?sort=sent&dir=desc");
+        assert_eq!(
+            ListQuery::parse(&raw(&[("sort", "scheduled")])).0.sort,
+            SortKey::Status(BroadcastStatus::Scheduled)
+        );
+        // Every menu choice reads back as itself.
+        for (key, label) in SortKey::menu() {
+            assert_eq!(SortKey::parse(key.as_str()), Some(key), "{label}");
+        }
+        assert_eq!(SortKey::menu()[1].1, "Not processed first");
+    }
+
+    #[test]
+    fn ranks_put_the_chosen_group_first_and_keep_the_rest_in_order() {
+        let sent = BroadcastStatus::Sent.rank();
+        let by = |first: BroadcastStatus| {
+            let key = SortKey::Status(first);
+            let mut all = BroadcastStatus::IN_SORT_ORDER.to_vec();
+            all.sort_by_key(|s| key.rank(s.rank()));
+            all
+        };
+        let order = by(BroadcastStatus::Sent);
+        assert_eq!(order[0], BroadcastStatus::Sent);
+        let rest: Vec<_> = BroadcastStatus::IN_SORT_ORDER
+            .into_iter()
+            .filter(|s| s.rank() != sent)
+            .collect();
+        assert_eq!(order[1..], rest[..]);
+        assert_eq!(by(BroadcastStatus::Sending), BroadcastStatus::IN_SORT_ORDER);
+        // Every rank fits a cursor.
+        for (key, _) in SortKey::menu() {
+            for s in BroadcastStatus::IN_SORT_ORDER {
+                let c = Cursor {
+                    rank: key.rank(s.rank()),
+                    micros: 0,
+                    id: 1,
+                };
+                assert_eq!(Cursor::parse(&c.encode()), Some(c));
+            }
+        }
     }
 }

@@ -44,4 +44,43 @@ pub struct StaffPage {
     pub flash: Option<(String, String)>,
     /// The viewer's own account id (they cannot deactivate themselves).
     pub me: i64,
+    /// The space Herald's files and database take.
+    pub disk: DiskUsage,
+}
+
+/// The space taken, as admins see it on the staff page.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskUsage {
+    pub attachments: i64,
+    pub attachment_bytes: i64,
+    pub waiting_imports: u64,
+    pub import_bytes: u64,
+    pub database_bytes: Option<i64>,
+}
+
+/// `bytes` for people: "512 B", "3.4 MB", "1.2 GB".
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod bytes_tests {
+    #[test]
+    fn sizes_read_in_the_largest_whole_unit() {
+        use super::human_bytes;
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KB");
+        assert_eq!(human_bytes(3 * 1024 * 1024 + 400 * 1024), "3.4 MB");
+        assert_eq!(human_bytes(5 << 40), "5.0 TB");
+    }
 }

@@ -7,7 +7,6 @@ use anyhow::Context;
 
 use crate::server::clock::{Clock, SystemClock};
 use crate::server::config;
-use crate::server::db::Db;
 
 /// `herald create-admin EMAIL [--name NAME]`: an admin account, with a password read from the
 /// terminal (not echoed, asked twice) or, when stdin is not a terminal, its first line; never
@@ -21,7 +20,7 @@ pub async fn create_admin(email: &str, name: Option<&str>) -> anyhow::Result<()>
         .map(str::to_string)
         .unwrap_or_else(|| email.split('@').next().unwrap_or("Admin").to_string());
     let (_, config) = config::load(&config::config_path())?;
-    let db = Db::connect(&config.database_url).await?;
+    let db = config.open_db().await?;
     if db.user_by_email(&email).await?.is_some() {
         db.close().await;
         anyhow::bail!("an account for {email} already exists");
@@ -58,7 +57,7 @@ pub async fn create_admin(email: &str, name: Option<&str>) -> anyhow::Result<()>
 /// `herald generate-customers N`: adds N generated customers to the configured database.
 pub async fn generate_customers(count: usize) -> anyhow::Result<()> {
     let (_, config) = config::load(&config::config_path())?;
-    let db = Db::connect(&config.database_url).await?;
+    let db = config.open_db().await?;
     let started = std::time::Instant::now();
     println!(
         "Adding {count} customers to {} …",
@@ -92,7 +91,7 @@ pub async fn import_customers(path: &std::path::Path, skip_bad: bool) -> anyhow:
         &headers.iter().map(String::as_str).collect::<Vec<_>>(),
     )
     .map_err(anyhow::Error::msg)?;
-    let db = Db::connect(&config.database_url).await?;
+    let db = config.open_db().await?;
     let started = std::time::Instant::now();
     let progress = Arc::new(Progress::default());
     let result = import::run(&db, path, mapping, skip_bad, progress, SystemClock.now()).await;

@@ -190,6 +190,15 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
 }
 
 impl Config {
+    /// The configured database, sealing channel settings with the operator's key
+    /// (`HERALD_SECRET_KEY`, else `secret.key` in the data folder, made on first start).
+    pub async fn open_db(&self) -> Result<crate::server::db::Db> {
+        let sealer = crate::server::db::secrets::Sealer::load(&self.data_dir)?;
+        Ok(crate::server::db::Db::connect(&self.database_url)
+            .await?
+            .with_sealer(sealer))
+    }
+
     /// Herald is served over HTTPS (`secure-cookies`, or an https `public-url`): the session
     /// cookie is `Secure` and `__Host-`-prefixed, and pages send HSTS.
     pub fn secure(&self) -> bool {

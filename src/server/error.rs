@@ -30,6 +30,7 @@ impl From<crate::server::db::DbError> for AppError {
             }
             crate::server::db::DbError::Sqlx(e) => AppError::internal(e),
             e @ crate::server::db::DbError::Task(_) => AppError::internal(e),
+            e @ crate::server::db::DbError::Sealed(_) => AppError::internal(e),
         }
     }
 }

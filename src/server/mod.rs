@@ -32,6 +32,7 @@ pub mod reports;
 pub mod seed;
 pub mod startup;
 pub mod state;
+pub mod storage;
 pub mod timefmt;
 pub mod uploads;
 

@@ -83,7 +83,14 @@ pub async fn run(demo: bool) -> anyhow::Result<()> {
     let path = config::config_path();
     let (leptos_options, mut config) = config::load(&path)?;
     config.demo_data |= demo;
-    let db = Db::connect(&config.database_url).await?;
+    let db = config.open_db().await?;
+    let sealed = db.seal_stored_channels().await?;
+    if sealed > 0 {
+        tracing::info!(
+            channels = sealed,
+            "sealed the settings of channels stored in clear"
+        );
+    }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     if config.demo_data {
         load_demo(&db, clock.now()).await?;
@@ -110,6 +117,7 @@ pub async fn run(demo: bool) -> anyhow::Result<()> {
     if state.config.dispatcher {
         state.dispatcher.clone().spawn();
     }
+    crate::server::storage::spawn_sweeper(state.clone());
     let app = crate::server::http::router(state.clone());
     println!("Herald is running at http://{addr}");
     say_how_to_sign_in(&db, state.config.demo_data, &public_url).await?;

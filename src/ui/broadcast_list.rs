@@ -9,7 +9,9 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::broadcasts::{SendMissedNow, SetPaused, broadcast_live, list_broadcasts};
 use crate::model::list_query::{MAX_SEARCH_CHARS, RawListParams};
-use crate::model::{BroadcastRow, BroadcastStatus, ListPage, LiveState, SortDir, SortKey};
+use crate::model::{
+    BroadcastRow, BroadcastStatus, ListPage, ListQuery, LiveState, SortDir, SortKey,
+};
 use crate::ui::header::AppHeader;
 use crate::ui::page_or_error;
 
@@ -75,7 +77,7 @@ pub fn BroadcastListPage() -> impl IntoView {
 fn ListView(page: ListPage) -> impl IntoView {
     let q = page.query.clone();
     let header = move |key: SortKey, label: &'static str| {
-        let sorted = q.sort == key;
+        let sorted = q.sort.same_column(key);
         let aria = sorted.then_some(match q.dir {
             SortDir::Asc => "ascending",
             SortDir::Desc => "descending",
@@ -96,6 +98,7 @@ fn ListView(page: ListPage) -> impl IntoView {
     let empty = page.rows.is_empty();
     let searched = page.query.search.clone();
     view! {
+        <SortMenu query=page.query.clone()/>
         {page.notices.into_iter().map(|n| view! { <p class="notice" role="status">{n}</p> }).collect_view()}
         {(!can_pause).then(|| view! { <p class="muted small" id="toggle-reason">{NOT_ADMIN}</p> })}
         <table class="broadcasts">
@@ -105,7 +108,7 @@ fn ListView(page: ListPage) -> impl IntoView {
                     <th scope="col">"Name"</th>
                     {header(SortKey::Created, "Created")}
                     {header(SortKey::SendDate, "Sending date")}
-                    {header(SortKey::Status, "Status")}
+                    {header(SortKey::SENDING_FIRST, "Status")}
                     <th scope="col">"Active"</th>
                     <th scope="col">"Results"</th>
                 </tr>
@@ -127,6 +130,51 @@ fn ListView(page: ListPage) -> impl IntoView {
             {page.next.map(|h| view! { <a href=h rel="next">"Next →"</a> })}
         </nav>
         <p class="muted small">"Times are in " {page.time_zone} "."</p>
+    }
+}
+
+/// "Sort by": every order the list offers, as a GET form so it works without JavaScript; with
+/// it, choosing submits at once.
+#[component]
+fn SortMenu(query: ListQuery) -> impl IntoView {
+    let current = query.sort;
+    let choices: Vec<(String, String)> = SortKey::menu()
+        .into_iter()
+        .map(|(key, label)| (key.as_str().to_string(), label))
+        .collect();
+    view! {
+        <form method="get" action="/" class="sort-menu">
+            {(!query.search.is_empty()).then(|| view! { <input type="hidden" name="q" value=query.search.clone()/> })}
+            <label for="sort">"Sort by"</label>
+            <SortSelect current=current.as_str().to_string() choices/>
+            <button type="submit" class="secondary">"Sort"</button>
+        </form>
+    }
+}
+
+/// The menu's select; with JavaScript a choice submits its form.
+#[island]
+fn SortSelect(current: String, choices: Vec<(String, String)>) -> impl IntoView {
+    let on_change = move |_ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let form = _ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok())
+                .and_then(|s| s.form());
+            if let Some(form) = form {
+                let _ = form.request_submit();
+            }
+        }
+    };
+    view! {
+        <select id="sort" name="sort" on:change=on_change>
+            {choices.into_iter().map(|(value, label)| {
+                let selected = value == current;
+                view! { <option value=value selected=selected>{label}</option> }
+            }).collect_view()}
+        </select>
     }
 }
 

@@ -64,8 +64,8 @@ fn Row(c: ChannelView) -> impl IntoView {
             <td>{format!("{}/s", c.rate_per_sec)}</td>
             <td>
                 <dl class="settings">
-                    {c.settings.iter().map(|(_, label, shown, _)| view! {
-                        <dt>{label.clone()}</dt><dd>{if shown.is_empty() { "—".to_string() } else { shown.clone() }}</dd>
+                    {c.settings.iter().map(|(key, label, shown, _)| view! {
+                        <dt>{label.clone()}</dt><dd data-setting=key.clone()>{if shown.is_empty() { "—".to_string() } else { shown.clone() }}</dd>
                     }).collect_view()}
                 </dl>
             </td>
@@ -103,6 +103,7 @@ fn Manage(c: ChannelView) -> impl IntoView {
                         }}
                     }
                 }).collect_view()}
+                <p class="muted small">"Secrets left empty stay as they are. Changing where the channel sends (its URL, host or port) needs every secret typed again."</p>
                 <button type="submit" class="primary">"Save"</button>
             </form>
             <form method="post" action="/channels" class="inline">

@@ -66,7 +66,12 @@ fn ChatBody(chat: ChatView, error: Option<String>, draft: Option<String>) -> imp
             reply_to=chat.reply_channel.clone()
             draft=draft.unwrap_or_default()
         >
-            <ChatLines messages=chat.messages.clone()/>
+            // The list is the island's child, not its own markup: an island's children sit in
+            // a <leptos-children> element, which between <ol> and <li> breaks both the list's
+            // semantics and the flex layout that puts staff on the right.
+            <ol class="chat" id=CONVERSATION aria-label="Conversation" aria-live="polite">
+                <ChatLines messages=chat.messages.clone()/>
+            </ol>
         </LiveChat>
     }
 }
@@ -86,9 +91,12 @@ fn ChatLines(messages: Vec<ChatMessage>) -> impl IntoView {
         .into_any()
 }
 
+/// The id of the conversation's list.
+const CONVERSATION: &str = "conversation";
+
 /// Appends a message's HTML to the conversation unless it is there already (by key).
-fn append_once(list: NodeRef<leptos::html::Ol>, key: &str, html: &str) {
-    let Some(ol) = list.get_untracked() else {
+fn append_once(key: &str, html: &str) {
+    let Some(ol) = document().get_element_by_id(CONVERSATION) else {
         return;
     };
     let there = ol
@@ -139,11 +147,10 @@ fn LiveChat(
     draft: String,
     children: Children,
 ) -> impl IntoView {
-    let list = NodeRef::<leptos::html::Ol>::new();
     let text = NodeRef::<leptos::html::Textarea>::new();
     let problem = RwSignal::new(None::<String>);
     let sending = RwSignal::new(false);
-    let add = move |key: &str, html: &str| append_once(list, key, html);
+    let add = move |key: &str, html: &str| append_once(key, html);
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| follow_events(id, last, add));
     #[cfg(not(feature = "hydrate"))]
@@ -171,7 +178,7 @@ fn LiveChat(
         });
     };
     view! {
-        <ol class="chat" aria-label="Conversation" aria-live="polite" node_ref=list>{children()}</ol>
+        {children()}
         {can_reply.then(|| match reply_to {
             Ok(channel) => view! {
                 <form id="reply" method="post" action=ChatReply::url() class="reply" on:submit=submit>

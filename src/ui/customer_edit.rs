@@ -31,6 +31,10 @@ pub fn CustomerEditPage() -> impl IntoView {
             assignee: q.get("assignee").unwrap_or_default(),
             time_zone: q.get("time_zone").unwrap_or_default(),
             opted_out: q.get("opted_out").is_some(),
+            version: q
+                .get("version")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_default(),
         });
         (q.get("notice"), error, typed)
     });
@@ -73,6 +77,7 @@ fn EditForm(data: CustomerEdit, typed: Option<CustomerForm>) -> impl IntoView {
     view! {
         <h1>{f.name.clone()}</h1>
         <form method="post" action=action class="edit">
+            <input type="hidden" name="version" value=f.version.to_string()/>
             <fieldset disabled=!data.can_edit>
                 {(!data.can_edit).then(|| view! { <p class="muted">"Managers can look but not change customers."</p> })}
                 <label for="name">"Name"</label>

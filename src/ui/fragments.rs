@@ -147,7 +147,7 @@ pub fn chat_line(m: ChatMessage, first_unread: bool) -> impl IntoView {
     };
     let class = if m.inbound { "msg in" } else { "msg out" };
     view! {
-        {first_unread.then(|| view! { <li class="new-marker" role="separator" aria-label="New messages">"New"</li> })}
+        {first_unread.then(|| view! { <li class="new-marker">"New messages"</li> })}
         <li class=class data-key=m.key.clone() data-unread=m.unread.to_string()>
             <div class="meta small muted">
                 <span class="who">{who}</span> " · " {m.channel.clone()} " · " <time>{m.at.clone()}</time>

@@ -11,7 +11,8 @@ use crate::ui::page_or_error;
 
 #[component]
 pub fn LabelsPageView() -> impl IntoView {
-    let (notice, error) = use_query_map().with_untracked(|q| (q.get("notice"), q.get("error")));
+    let (notice, error, confirm) =
+        use_query_map().with_untracked(|q| (q.get("notice"), q.get("error"), q.get("confirm")));
     let data = Resource::new(|| (), |_| list_labels());
     view! {
         <Title text="Tags and robot groups · Herald"/>
@@ -21,18 +22,34 @@ pub fn LabelsPageView() -> impl IntoView {
             {notice.map(|n| view! { <p class="success" role="status">{n}</p> })}
             {error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    page_or_error(data.await, |p| view! { <Sections page=p/> }.into_any())
-                })}
+                {move || {
+                    let confirm = confirm.clone();
+                    Suspend::new(async move {
+                        page_or_error(data.await, |p| view! { <Sections page=p confirm/> }.into_any())
+                    })
+                }}
             </Suspense>
         </main>
     }
 }
 
 #[component]
-fn Sections(page: LabelsPage) -> impl IntoView {
+fn Sections(page: LabelsPage, confirm: Option<String>) -> impl IntoView {
     let can_edit = page.can_edit;
+    // `?confirm=tag-12`: the tag or group a delete asks about.
+    let asked = confirm.filter(|_| can_edit).and_then(|c| {
+        let (kind, id) = c.split_once('-')?;
+        let id: i64 = id.parse().ok()?;
+        let rows = match kind {
+            "tag" => &page.tags,
+            "group" => &page.groups,
+            _ => return None,
+        };
+        let kind: &'static str = if kind == "tag" { "tag" } else { "group" };
+        rows.iter().find(|r| r.id == id).cloned().map(|r| (kind, r))
+    });
     view! {
+        {asked.map(|(kind, row)| view! { <ConfirmDelete kind row/> })}
         {(!can_edit).then(|| view! { <p class="muted">"Managers can look but not change tags or groups."</p> })}
         <Section title="Tags" kind="tag" rows=page.tags can_edit/>
         <Section title="Robot groups" kind="group" rows=page.groups can_edit/>
@@ -79,11 +96,7 @@ fn Section(
                                             <input name="name" value=r.name.clone() aria-label=rename_label required maxlength="100"/>
                                             <button type="submit" name="action" value="rename">"Rename"</button>
                                         </form>
-                                        <form method="post" action="/labels">
-                                            <input type="hidden" name="kind" value=kind/>
-                                            <input type="hidden" name="id" value=r.id.to_string()/>
-                                            <button type="submit" name="action" value="delete" aria-label=delete_label>"Delete"</button>
-                                        </form>
+                                        <a class="button danger" href=format!("/labels?confirm={kind}-{}", r.id) aria-label=delete_label>"Delete…"</a>
                                     </td>
                                 })}
                             </tr>
@@ -99,6 +112,34 @@ fn Section(
                     <button type="submit" name="action" value="create">"Create"</button>
                 </form>
             })}
+        </section>
+    }
+}
+
+/// Deleting a tag or group asks first and says how many customers lose it.
+#[component]
+fn ConfirmDelete(kind: &'static str, row: LabelRow) -> impl IntoView {
+    let noun = if kind == "tag" { "tag" } else { "robot group" };
+    let who = match row.customers {
+        0 => "No customer carries it.".to_string(),
+        1 => "1 customer carries it and will lose it.".to_string(),
+        n => format!("{n} customers carry it and will lose it."),
+    };
+    view! {
+        <section class="confirm" role="alertdialog" aria-labelledby="confirm-title" aria-describedby="confirm-what">
+            <h2 id="confirm-title">{format!("Delete the {noun} “{}”?", row.name)}</h2>
+            <p id="confirm-what">
+                {who}
+                " The customers themselves, their other tags and their history stay. A broadcast that has not finished and uses it in its audience keeps it from being deleted."
+            </p>
+            <form method="post" action="/labels" class="inline">
+                <input type="hidden" name="kind" value=kind/>
+                <input type="hidden" name="id" value=row.id.to_string()/>
+                <input type="hidden" name="confirmed" value="yes"/>
+                <button type="submit" name="action" value="delete" class="danger">{format!("Delete the {noun}")}</button>
+            </form>
+            " "
+            <a href="/labels">"Keep it"</a>
         </section>
     }
 }

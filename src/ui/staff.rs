@@ -72,6 +72,7 @@ fn Staff(page: StaffPage) -> impl IntoView {
             </tbody>
         </table>
         <Invite/>
+        <Disk disk=page.disk/>
     }
 }
 
@@ -238,5 +239,29 @@ pub fn PasswordPage() -> impl IntoView {
                 }}
             </Suspense>
         </main>
+    }
+}
+
+/// The space Herald takes, and what keeps it in check.
+#[component]
+fn Disk(disk: crate::model::staff::DiskUsage) -> impl IntoView {
+    use crate::model::staff::human_bytes;
+    let database = disk
+        .database_bytes
+        .map(|b| human_bytes(b.max(0) as u64))
+        .unwrap_or_else(|| "unknown".into());
+    view! {
+        <section class="disk" aria-labelledby="disk-title">
+            <h2 id="disk-title">"Storage"</h2>
+            <dl>
+                <dt>"Attachments"</dt>
+                <dd data-testid="disk-attachments">{format!("{} in {} files", human_bytes(disk.attachment_bytes.max(0) as u64), disk.attachments)}</dd>
+                <dt>"Imports waiting to start"</dt>
+                <dd>{format!("{} in {} uploads", human_bytes(disk.import_bytes), disk.waiting_imports)}</dd>
+                <dt>"Database"</dt>
+                <dd>{database}</dd>
+            </dl>
+            <p class="muted small">"Attachments no broadcast uses and imports never started are removed after 24 hours."</p>
+        </section>
     }
 }

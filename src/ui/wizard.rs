@@ -17,13 +17,14 @@ use crate::ui::page_or_error;
 #[component]
 pub fn WizardView() -> impl IntoView {
     let id = use_params_map().with_untracked(|p| p.get("id").and_then(|i| i.parse::<i64>().ok()));
-    let (step, error, body, notice, test_to) = use_query_map().with_untracked(|q| {
+    let (step, error, body, notice, test_to, confirm) = use_query_map().with_untracked(|q| {
         (
             q.get("step").and_then(|s| s.parse::<u8>().ok()),
             q.get("error"),
             q.get("body"),
             q.get("notice"),
             q.get("test_to").unwrap_or_default(),
+            q.get("confirm").as_deref() == Some("cancel"),
         )
     });
     let data = Resource::new(move || (id, step), |(id, step)| load_wizard(id, step));
@@ -43,7 +44,7 @@ pub fn WizardView() -> impl IntoView {
                             if let Some(b) = body {
                                 p.compose.body = b;
                             }
-                            view! { <Wizard page=p test_to=test_to/> }.into_any()
+                            view! { <Wizard page=p test_to=test_to confirm/> }.into_any()
                         })
                     })
                 }}
@@ -53,10 +54,15 @@ pub fn WizardView() -> impl IntoView {
 }
 
 /// Pause or resume (admins) and cancel, for a broadcast that is scheduled or sending.
+/// Cancelling asks first (`?confirm=cancel`), saying what it will do; the server refuses a
+/// cancel that was not confirmed.
 #[component]
-fn StopForms(id: i64, can_pause: bool, paused: bool) -> impl IntoView {
-    let pause = can_pause.then(|| {
-        let (label, to) = if paused {
+fn StopForms(page: WizardPage, confirm: bool) -> impl IntoView {
+    let Some(id) = page.id else {
+        return ().into_any();
+    };
+    let pause = page.can_pause.then(|| {
+        let (label, to) = if page.paused {
             ("Resume", "false")
         } else {
             ("Pause", "true")
@@ -69,19 +75,41 @@ fn StopForms(id: i64, can_pause: bool, paused: bool) -> impl IntoView {
             </form>
         }
     });
+    if confirm {
+        let what = if page.sent == 0 && page.unsent == 0 {
+            "Nothing has been sent yet, and nothing will be.".to_string()
+        } else {
+            format!(
+                "{} messages not yet sent will never be sent. The {} already sent stay in the results.",
+                page.unsent, page.sent
+            )
+        };
+        return view! {
+            <section class="confirm" role="alertdialog" aria-labelledby="confirm-cancel" aria-describedby="confirm-cancel-what">
+                <h2 id="confirm-cancel">{format!("Cancel “{}”?", page.compose.name)}</h2>
+                <p id="confirm-cancel-what">{what} " This cannot be undone; you can copy it into a new draft later."</p>
+                <form method="post" action=CancelBroadcast::url() class="inline">
+                    <input type="hidden" name="id" value=id.to_string()/>
+                    <input type="hidden" name="confirmed" value="yes"/>
+                    <button type="submit" class="danger">"Yes, cancel the broadcast"</button>
+                </form>
+                " "
+                <a href=format!("/broadcasts/{id}/edit")>"Keep it"</a>
+            </section>
+        }
+        .into_any();
+    }
     view! {
         <div class="stop-actions">
             {pause}
-            <form method="post" action=CancelBroadcast::url()>
-                <input type="hidden" name="id" value=id.to_string()/>
-                <button type="submit" class="danger">"Cancel broadcast"</button>
-            </form>
+            <a class="button danger" href=format!("/broadcasts/{id}/edit?confirm=cancel")>"Cancel broadcast"</a>
         </div>
     }
+    .into_any()
 }
 
 #[component]
-fn Wizard(page: WizardPage, test_to: String) -> impl IntoView {
+fn Wizard(page: WizardPage, test_to: String, confirm: bool) -> impl IntoView {
     let title = if page.id.is_some() {
         format!("Edit “{}”", page.compose.name)
     } else {
@@ -94,10 +122,8 @@ fn Wizard(page: WizardPage, test_to: String) -> impl IntoView {
             </form>
         }
     });
-    let stop_forms = page
-        .id
-        .filter(|_| page.stoppable && page.can_edit)
-        .map(|id| view! { <StopForms id=id can_pause=page.can_pause paused=page.paused/> });
+    let stop_forms = (page.id.is_some() && page.stoppable && page.can_edit)
+        .then(|| view! { <StopForms page=page.clone() confirm/> });
     if let Some(reason) = page.locked.clone() {
         return view! {
             <h1>{title}</h1>

@@ -4,6 +4,15 @@
 #![allow(dead_code)]
 
 use herald::server::db::Db;
+use herald::server::db::secrets::Sealer;
+
+/// The key test databases seal channel settings with; a Herald process a test starts on one
+/// gets it as `HERALD_SECRET_KEY`, as every instance of a real deployment shares its key.
+pub const SECRET_KEY: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+
+fn sealed(db: Db) -> Db {
+    db.with_sealer(Sealer::from_base64(SECRET_KEY).expect("the test key is a key"))
+}
 
 pub struct TestDb {
     pub db: Db,
@@ -39,7 +48,7 @@ impl TestDb {
 pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("herald.db").display());
-    let db = Db::connect(&url).await.expect("open sqlite");
+    let db = sealed(Db::connect(&url).await.expect("open sqlite"));
     TestDb {
         db,
         url,
@@ -83,7 +92,7 @@ pub async fn postgres() -> Option<TestDb> {
         .expect("create test database");
     admin.close().await;
     let url = replace_db_name(&admin_url, &name);
-    let db = Db::connect(&url).await.expect("open postgres");
+    let db = sealed(Db::connect(&url).await.expect("open postgres"));
     Some(TestDb {
         db,
         url,

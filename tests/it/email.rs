@@ -272,3 +272,32 @@ async fn refusals_are_read_as_the_smtp_codes_mean() {
         Err(SendError::Permanent { reason }) if reason.contains("From address")
     ));
 }
+
+/// Public-only (production without allow-private-endpoints): a host *name* that resolves to
+/// loopback is refused before any connection, so the mail server hears nothing; the same
+/// server is reached when private endpoints are allowed.
+#[tokio::test]
+async fn a_host_name_resolving_to_a_private_address_is_refused_before_connecting() {
+    let (port, inbox) = smtp_server();
+    let files = tempfile::tempdir().unwrap();
+    let by_name = Settings {
+        smtp_host: "localhost".into(),
+        ..settings(port)
+    };
+    let guarded = Email::new(by_name.clone(), files.path().to_path_buf()).public_only(true);
+    let e = guarded
+        .send(&out("ann@example.com", vec![]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, SendError::Permanent { reason } if reason.contains("no public address")),
+        "{e:?}"
+    );
+    assert!(
+        inbox.lock().unwrap().is_empty(),
+        "nothing reached the server"
+    );
+    let open = Email::new(by_name, files.path().to_path_buf()).public_only(false);
+    open.send(&out("ann@example.com", vec![])).await.unwrap();
+    assert_eq!(inbox.lock().unwrap().len(), 1);
+}

@@ -21,6 +21,7 @@ mod http;
 mod import;
 mod labels;
 mod opt_out;
+mod secrets;
 mod sms;
 mod ssrf;
 mod staff;

@@ -66,7 +66,7 @@ async fn demo_data_covers_every_status(db: &Db) {
     let vip = db.inspect().count_customers_tagged("VIP").await.unwrap();
     assert!((120..=280).contains(&vip), "about 10% VIP, got {vip}");
     let rows = db
-        .list_broadcasts(&q("", SortKey::Status, SortDir::Asc))
+        .list_broadcasts(&q("", SortKey::SENDING_FIRST, SortDir::Asc))
         .await
         .unwrap()
         .rows;
@@ -87,7 +87,7 @@ async fn demo_data_covers_every_status(db: &Db) {
 async fn status_sort_follows_the_rank_and_breaks_ties_by_time(db: &Db) {
     seed::load(db, t0()).await.unwrap();
     let rows = db
-        .list_broadcasts(&q("", SortKey::Status, SortDir::Asc))
+        .list_broadcasts(&q("", SortKey::SENDING_FIRST, SortDir::Asc))
         .await
         .unwrap()
         .rows;
@@ -117,7 +117,7 @@ async fn status_sort_follows_the_rank_and_breaks_ties_by_time(db: &Db) {
         BroadcastStatus::Draft
     );
     let desc = db
-        .list_broadcasts(&q("", SortKey::Status, SortDir::Desc))
+        .list_broadcasts(&q("", SortKey::SENDING_FIRST, SortDir::Desc))
         .await
         .unwrap()
         .rows;
@@ -142,7 +142,7 @@ async fn keyset_pages_visit_every_row_once_in_every_order(db: &Db) {
         b.paused = i % 11 == 0;
         db.inspect().insert_broadcast(&b).await.unwrap();
     }
-    for sort in SortKey::ALL {
+    for sort in SortKey::menu().into_iter().map(|(key, _)| key) {
         for dir in [SortDir::Asc, SortDir::Desc] {
             let ids = walk(db, q("", sort, dir)).await;
             assert_eq!(ids.len(), 70, "{sort:?} {dir:?}");

@@ -17,7 +17,7 @@ const RUNS: usize = 200;
 
 /// The list's figures: (what, search, sort, direction).
 const LIST_CASES: [(&str, &str, SortKey, SortDir); 7] = [
-    ("status sort", "", SortKey::Status, SortDir::Asc),
+    ("status sort", "", SortKey::SENDING_FIRST, SortDir::Asc),
     ("created, newest first", "", SortKey::Created, SortDir::Desc),
     (
         "sending date, oldest first",
@@ -28,7 +28,7 @@ const LIST_CASES: [(&str, &str, SortKey, SortDir); 7] = [
     (
         "search \"newsletter\" (common)",
         "newsletter",
-        SortKey::Status,
+        SortKey::SENDING_FIRST,
         SortDir::Asc,
     ),
     (
@@ -40,13 +40,13 @@ const LIST_CASES: [(&str, &str, SortKey, SortDir); 7] = [
     (
         "search with no match",
         "zzzz-nothing",
-        SortKey::Status,
+        SortKey::SENDING_FIRST,
         SortDir::Asc,
     ),
     (
         "search \"#9\" (2 chars: no index)",
         "#9",
-        SortKey::Status,
+        SortKey::SENDING_FIRST,
         SortDir::Asc,
     ),
 ];

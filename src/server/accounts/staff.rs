@@ -342,5 +342,6 @@ pub async fn page(
         confirm,
         flash,
         me: admin.id.0,
+        disk: crate::server::storage::usage(state).await?,
     })
 }

@@ -29,6 +29,20 @@ pub struct AllowedType {
 
 const MB: u64 = 1024 * 1024;
 
+/// The most an attachment upload's body may hold: the largest type's limit and room for the
+/// multipart framing around it.
+pub const MAX_UPLOAD_BYTES: usize = {
+    let mut max = 0;
+    let mut i = 0;
+    while i < ALLOWED.len() {
+        if ALLOWED[i].max_bytes > max {
+            max = ALLOWED[i].max_bytes;
+        }
+        i += 1;
+    }
+    max as usize + 64 * 1024
+};
+
 /// The allowed types, with size limits near what the messaging providers take.
 pub const ALLOWED: &[AllowedType] = &[
     AllowedType {

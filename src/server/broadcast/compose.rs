@@ -44,13 +44,14 @@ pub async fn page(
     step: u8,
 ) -> Result<WizardPage, AppError> {
     let db = &state.db;
-    let (compose, status, paused) = match id {
+    let (compose, status, paused, sent, unsent) = match id {
         Some(id) => {
             let (c, status, _) = db.broadcast_for_edit(id).await.map_err(compose_error)?;
-            let paused = db.broadcast(id).await?.paused;
-            (c, status, paused)
+            let b = db.broadcast(id).await?;
+            let unsent = (b.audience_total - b.sent_count - b.failed_count).max(0);
+            (c, status, b.paused, b.sent_count, unsent)
         }
-        None => (Compose::default(), Lifecycle::Draft, false),
+        None => (Compose::default(), Lifecycle::Draft, false, 0, 0),
     };
     let tz = timefmt::zone(&user.time_zone);
     let send_at_local = compose
@@ -96,6 +97,8 @@ pub async fn page(
         locked: locked_reason(status),
         paused,
         stoppable: status.stoppable(),
+        sent,
+        unsent,
         can_pause: user.role == Role::Admin,
         status,
         compose,

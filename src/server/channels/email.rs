@@ -50,33 +50,71 @@ impl Settings {
 
 pub struct Email {
     settings: Settings,
-    /// Built once per channel and kept: its pool keeps SMTP connections open between sends.
-    transport: Result<AsyncSmtpTransport<Tokio1Executor>, String>,
+    /// Built on the first send and kept: its pool keeps SMTP connections open between sends.
+    transport: tokio::sync::OnceCell<AsyncSmtpTransport<Tokio1Executor>>,
+    /// Connect only to a public address the host name resolves to (see `channels::endpoint`).
+    public_only: bool,
     files: PathBuf,
 }
 
 impl Email {
+    /// An email channel that connects wherever its host is (tests and the local fakes).
     pub fn new(settings: Settings, files: PathBuf) -> Self {
-        let transport = transport(&settings);
         Email {
             settings,
-            transport,
+            transport: tokio::sync::OnceCell::new(),
+            public_only: false,
             files,
         }
     }
+
+    /// The same channel, connecting only to public addresses: the host's name is resolved
+    /// once, private answers are dropped, and the connection goes to the address found (so a
+    /// name cannot resolve to a public address for the check and a private one for the
+    /// connection), with TLS still verifying the host's name.
+    pub fn public_only(mut self, public_only: bool) -> Self {
+        self.public_only = public_only;
+        self
+    }
+
+    async fn connect(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
+        let permanent = |reason: String| SendError::Permanent { reason };
+        let host = self.settings.smtp_host.trim();
+        if host.is_empty() {
+            return Err(permanent("The email channel has no SMTP host.".into()));
+        }
+        let connect_to = if self.public_only {
+            let found = super::endpoint::public_addresses(host)
+                .await
+                .map_err(|e| match e {
+                    super::endpoint::Unresolved::Lookup(reason) => SendError::Transient {
+                        reason,
+                        retry_after: None,
+                    },
+                    super::endpoint::Unresolved::NotPublic(reason) => permanent(reason),
+                })?;
+            found[0].ip().to_string()
+        } else {
+            host.to_string()
+        };
+        transport(&self.settings, &connect_to).map_err(permanent)
+    }
 }
 
-fn transport(s: &Settings) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+/// The SMTP transport for `s`, connecting to `connect_to` (the host, or an address it
+/// resolved to) and verifying TLS against the host's name.
+fn transport(s: &Settings, connect_to: &str) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    use lettre::transport::smtp::client::{Tls, TlsParameters};
     let host = s.smtp_host.trim();
-    if host.is_empty() {
-        return Err("The email channel has no SMTP host.".into());
-    }
+    let tls = || {
+        TlsParameters::new(host.to_string())
+            .map_err(|e| format!("The SMTP host {host:?} cannot be used: {e}"))
+    };
+    let plain = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(connect_to);
     let builder = match s.security.trim() {
-        "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
-        "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host)
-            .map_err(|e| format!("The SMTP host {host:?} cannot be used: {e}"))?,
-        "" | "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
-            .map_err(|e| format!("The SMTP host {host:?} cannot be used: {e}"))?,
+        "none" => plain,
+        "tls" => plain.tls(Tls::Wrapper(tls()?)),
+        "" | "starttls" => plain.tls(Tls::Required(tls()?)),
         other => {
             return Err(format!(
                 "Unknown SMTP security {other:?}: use starttls, tls or none."
@@ -281,12 +319,8 @@ impl Channel for Email {
 
     fn send<'a>(&'a self, m: &'a Outgoing) -> BoxFuture<'a, Result<Accepted, SendError>> {
         Box::pin(async move {
-            let transport = self
-                .transport
-                .as_ref()
-                .map_err(|reason| SendError::Permanent {
-                    reason: reason.clone(),
-                })?;
+            // Only a transport that could be built is kept: a failed lookup is tried again.
+            let transport = self.transport.get_or_try_init(|| self.connect()).await?;
             let (message, message_id) = self.message(m).await?;
             transport.send(message).await.map_err(|e| classify(&e))?;
             Ok(Accepted {
@@ -323,14 +357,13 @@ mod tests {
         let s: Settings = serde_json::from_str(r#"{"smtp_port":465}"#).unwrap();
         assert_eq!(s.port(), 465);
         assert_eq!(Settings::default().port(), 587);
-        assert!(transport(&Settings::default()).is_err());
         let bad = Settings {
             smtp_host: "h".into(),
             security: "tls1.0".into(),
             ..Default::default()
         };
         assert!(
-            transport(&bad)
+            transport(&bad, "h")
                 .unwrap_err()
                 .contains("starttls, tls or none")
         );

@@ -74,15 +74,36 @@ pub fn check_host(host: &str, allow_private: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// Why a name gave no address to connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unresolved {
+    /// The lookup failed (worth trying again later).
+    Lookup(String),
+    /// It resolves only to addresses that are not public.
+    NotPublic(String),
+}
+
+impl std::fmt::Display for Unresolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unresolved::Lookup(s) | Unresolved::NotPublic(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::error::Error for Unresolved {}
+
 /// The public addresses `host` resolves to; refused when it resolves to none.
-async fn public_addresses(host: &str) -> Result<Vec<SocketAddr>, String> {
+pub async fn public_addresses(host: &str) -> Result<Vec<SocketAddr>, Unresolved> {
     let found: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
         .await
-        .map_err(|e| format!("{host} cannot be resolved: {e}"))?
+        .map_err(|e| Unresolved::Lookup(format!("{host} cannot be resolved: {e}")))?
         .filter(|a| !is_private(a.ip()))
         .collect();
     if found.is_empty() {
-        return Err(format!("{host} resolves to no public address"));
+        return Err(Unresolved::NotPublic(format!(
+            "{host} resolves to no public address; Herald sends only to public endpoints (an operator can allow private ones with allow-private-endpoints)."
+        )));
     }
     Ok(found)
 }
@@ -165,6 +186,7 @@ mod tests {
     #[tokio::test]
     async fn names_resolving_to_internal_addresses_are_refused() {
         let e = public_addresses("localhost").await.unwrap_err();
-        assert!(e.contains("no public address"), "{e}");
+        assert!(matches!(e, Unresolved::NotPublic(_)), "{e}");
+        assert!(e.to_string().contains("no public address"), "{e}");
     }
 }

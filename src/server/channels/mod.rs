@@ -116,10 +116,13 @@ pub fn adapter(
             serde_json::from_str(config).unwrap_or_default(),
             client,
         ))),
-        ChannelKind::Email => Ok(Box::new(email::Email::new(
-            serde_json::from_str(config).unwrap_or_default(),
-            files.to_path_buf(),
-        ))),
+        ChannelKind::Email => Ok(Box::new(
+            email::Email::new(
+                serde_json::from_str(config).unwrap_or_default(),
+                files.to_path_buf(),
+            )
+            .public_only(!allow_private),
+        )),
     }
 }
 
@@ -127,6 +130,62 @@ pub fn adapter(
 /// like the adapters' it follows no redirects.
 pub fn http_client() -> reqwest::Client {
     endpoint::client(true)
+}
+
+/// The longest provider text a reason keeps.
+const SUMMARY_CHARS: usize = 160;
+
+/// What a provider said, made fit to show to staff and store with a delivery: markup taken
+/// out, control characters and runs of white space made single spaces, and cut to a short
+/// summary. A provider (or whatever answers at its address) decides what it sends back; its
+/// page must never reach Herald's pages or fill the database.
+pub fn summary(said: &str) -> String {
+    let mut text = String::with_capacity(said.len().min(4 * SUMMARY_CHARS));
+    let mut in_tag = false;
+    for c in said.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if in_tag => {}
+            c if c.is_control() || c.is_whitespace() => text.push(' '),
+            c => text.push(c),
+        }
+        if text.len() > 8 * SUMMARY_CHARS {
+            break;
+        }
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let joined = words.join(" ");
+    if joined.chars().count() <= SUMMARY_CHARS {
+        return joined;
+    }
+    let cut: String = joined.chars().take(SUMMARY_CHARS - 1).collect();
+    format!("{}…", cut.trim_end())
+}
+
+impl SendError {
+    /// The same error with its reason made a [`summary`]: what the dispatcher stores and the
+    /// pages show.
+    pub fn summarised(self) -> SendError {
+        match self {
+            SendError::Transient {
+                reason,
+                retry_after,
+            } => SendError::Transient {
+                reason: summary(&reason),
+                retry_after,
+            },
+            SendError::Permanent { reason } => SendError::Permanent {
+                reason: summary(&reason),
+            },
+            SendError::Unreachable { reason } => SendError::Unreachable {
+                reason: summary(&reason),
+            },
+        }
+    }
 }
 
 /// A request that got no answer: worth retrying. `who` names the provider in the reason.
@@ -151,5 +210,24 @@ pub fn refused(status: u16, reason: String, retry_after: Option<std::time::Durat
         }
     } else {
         SendError::Permanent { reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary;
+
+    #[test]
+    fn provider_text_is_summarised_without_markup_or_control_characters() {
+        assert_eq!(summary("  Bad\r\n  request\t"), "Bad request");
+        let page = "<html><head><script>alert(1)</script></head><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>";
+        let s = summary(page);
+        assert!(!s.contains('<') && !s.contains("script>"), "{s}");
+        assert!(s.contains("502 Bad Gateway"), "{s}");
+        let long = "x".repeat(10_000);
+        let s = summary(&long);
+        assert_eq!(s.chars().count(), 160);
+        assert!(s.ends_with('…'));
+        assert_eq!(summary("Ünïcödé ✓ fine"), "Ünïcödé ✓ fine");
     }
 }

@@ -113,6 +113,7 @@ fn merge(
     {
         return Err(format!("Fill in “{}”.", missing.label));
     }
+    reentered_secrets(kind, stored, posted, prefix, &changed)?;
     if kind == ChannelKind::Sandbox && !out.contains_key("inbound_token") {
         // Authenticates the sandbox's inbound webhook (X-Herald-Token).
         out.insert(
@@ -121,6 +122,47 @@ fn merge(
         );
     }
     Ok((serde_json::Value::Object(out).to_string(), changed))
+}
+
+/// Moving a connected channel's endpoint (API base URL, webhook URL, SMTP host or port) is
+/// refused unless every secret was typed again in the same form: otherwise a session that is
+/// not the operator's (or a forged request) could send the stored credentials to any host.
+fn reentered_secrets(
+    kind: ChannelKind,
+    stored: &str,
+    posted: &[(String, String)],
+    prefix: &str,
+    changed: &[&'static str],
+) -> Result<(), String> {
+    let stored = settings(stored);
+    let moved: Vec<&str> = kind
+        .fields()
+        .iter()
+        .filter(|f| f.endpoint && changed.contains(&f.key) && !text(stored.get(f.key)).is_empty())
+        .map(|f| f.label)
+        .collect();
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let typed = |key: &str| {
+        posted
+            .iter()
+            .any(|(k, v)| k.strip_prefix(prefix) == Some(key) && !v.trim().is_empty())
+    };
+    let missing: Vec<&str> = kind
+        .fields()
+        .iter()
+        .filter(|f| f.secret && !typed(f.key))
+        .map(|f| f.label)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "Nothing was saved: you changed where this channel sends ({}), so enter its secrets again: {}.",
+        moved.join(", "),
+        missing.join(", ")
+    ))
 }
 
 fn rate(posted: Option<&str>, kind: ChannelKind) -> Result<i64, String> {
@@ -336,5 +378,65 @@ mod tests {
         assert!(changed.is_empty());
         let e = merge(ChannelKind::Telegram, "{}", &form(&[]), "cfg_").unwrap_err();
         assert!(e.contains("Bot token"), "{e}");
+    }
+
+    #[test]
+    fn moving_the_endpoint_needs_every_secret_typed_again() {
+        let (json, _) = merge(
+            ChannelKind::Telegram,
+            "{}",
+            &form(&[("cfg_bot_token", "123:abc"), ("cfg_webhook_secret", "s3")]),
+            "cfg_",
+        )
+        .unwrap();
+        let elsewhere = ("cfg_base_url", "https://evil.example");
+        let e = merge(ChannelKind::Telegram, &json, &form(&[elsewhere]), "cfg_").unwrap_err();
+        assert!(
+            e.contains("API base URL") && e.contains("Bot token") && e.contains("Webhook secret"),
+            "{e}"
+        );
+        let e = merge(
+            ChannelKind::Telegram,
+            &json,
+            &form(&[elsewhere, ("cfg_bot_token", "123:abc")]),
+            "cfg_",
+        )
+        .unwrap_err();
+        assert!(
+            !e.contains("Bot token") && e.contains("Webhook secret"),
+            "{e}"
+        );
+        let (moved, changed) = merge(
+            ChannelKind::Telegram,
+            &json,
+            &form(&[
+                elsewhere,
+                ("cfg_bot_token", "123:abc"),
+                ("cfg_webhook_secret", "s3"),
+            ]),
+            "cfg_",
+        )
+        .unwrap();
+        assert_eq!(changed, vec!["base_url"]);
+        assert!(moved.contains("evil.example"));
+        // Other fields change freely, and posting the same endpoint is no move.
+        let same = ("cfg_base_url", "https://api.telegram.org");
+        merge(ChannelKind::Telegram, &json, &form(&[same]), "cfg_").unwrap();
+        let (_, changed) = merge(
+            ChannelKind::Email,
+            r#"{"smtp_host":"smtp.example.com","smtp_port":"587","username":"u","password":"p","from":"a@example.com","security":"starttls"}"#,
+            &form(&[("cfg_smtp_host", "smtp.example.com"), ("cfg_username", "v"), ("cfg_from", "a@example.com")]),
+            "cfg_",
+        )
+        .unwrap();
+        assert_eq!(changed, vec!["username"]);
+        let e = merge(
+            ChannelKind::Email,
+            r#"{"smtp_host":"smtp.example.com","smtp_port":"587","username":"u","password":"p","from":"a@example.com","security":"starttls"}"#,
+            &form(&[("cfg_smtp_host", "smtp.example.com"), ("cfg_smtp_port", "2525"), ("cfg_username", "u"), ("cfg_from", "a@example.com")]),
+            "cfg_",
+        )
+        .unwrap_err();
+        assert!(e.contains("SMTP port") && e.contains("Password"), "{e}");
     }
 }

@@ -15,6 +15,12 @@ pub enum Saved {
     Gone,
     /// Nothing was saved, for this reason (the form is shown again as typed).
     Refused(String),
+    /// Nothing was saved: the customer changed since the form was opened. The message says
+    /// what is stored now; `version` is the stored one.
+    Changed {
+        message: String,
+        version: i64,
+    },
 }
 
 pub async fn save(state: &AppState, user: &CurrentUser, id: i64, form: &CustomerForm) -> Saved {
@@ -51,15 +57,50 @@ pub async fn save(state: &AppState, user: &CurrentUser, id: i64, form: &Customer
         "customer",
         Some(id),
     );
-    match state.db.update_customer(id, &valid, &audit).await {
+    match state
+        .db
+        .update_customer(id, form.version, &valid, &audit)
+        .await
+    {
         Ok(()) => Saved::Saved,
         Err(UpdateError::NotFound) => Saved::Gone,
+        Err(UpdateError::Changed) => changed(state, id).await,
         Err(UpdateError::Taken(field)) => Saved::Refused(format!(
             "Nothing was saved: another customer already has this {field}."
         )),
         Err(UpdateError::Db(e)) => {
             tracing::error!(error = ?e, "customer update failed");
             Saved::Refused("Nothing was saved: the database refused the change.".into())
+        }
+    }
+}
+
+/// What a save made from an out-of-date form answers: what is stored now, so the person can
+/// decide; the form they typed is kept.
+async fn changed(state: &AppState, id: i64) -> Saved {
+    match state.db.customer_for_edit(id).await {
+        Ok((now, tags, groups)) => {
+            let list = |v: &[String]| {
+                if v.is_empty() {
+                    "none".to_string()
+                } else {
+                    format!("“{}”", v.join(", "))
+                }
+            };
+            Saved::Changed {
+                message: format!(
+                    "Nothing was saved: this customer was changed since you opened the form (by a colleague or an import). Stored now: name “{}”, tags {}, robot groups {}. Your version is below; save again to replace what is stored.",
+                    now.name,
+                    list(&tags),
+                    list(&groups)
+                ),
+                version: now.version,
+            }
+        }
+        Err(crate::server::db::DbError::NotFound) => Saved::Gone,
+        Err(e) => {
+            tracing::error!(error = ?e, "customer lookup failed");
+            Saved::Refused("Nothing was saved: the database is unavailable.".into())
         }
     }
 }

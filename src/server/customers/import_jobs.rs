@@ -37,6 +37,8 @@ struct Job {
     headers: Vec<String>,
     progress: Arc<Progress>,
     state: Mutex<JobState>,
+    /// When it was uploaded (the sweep removes uploads never started after a grace period).
+    uploaded: std::time::Instant,
 }
 
 #[derive(Clone)]
@@ -130,6 +132,40 @@ impl Imports {
         })
     }
 
+    /// Removes imports uploaded more than `grace` ago and never started (their files too),
+    /// and the finished ones as old; returns how many uploads and bytes went.
+    pub fn sweep(&self, grace: std::time::Duration) -> (u64, u64) {
+        let Ok(mut jobs) = self.jobs.lock() else {
+            return (0, 0);
+        };
+        let old: Vec<String> = jobs
+            .values()
+            .filter(|j| j.uploaded.elapsed() > grace)
+            .filter(|j| !matches!(j.state.lock().as_deref(), Ok(JobState::Running)))
+            .map(|j| j.id.clone())
+            .collect();
+        let (mut files, mut bytes) = (0, 0);
+        for id in old {
+            if let Some(job) = jobs.remove(&id)
+                && std::fs::remove_file(&job.path).is_ok()
+            {
+                files += 1;
+                bytes += job.size;
+            }
+        }
+        (files, bytes)
+    }
+
+    /// How many uploads wait (uploaded, not started) and their bytes on disk.
+    pub fn waiting(&self) -> (u64, u64) {
+        let Ok(jobs) = self.jobs.lock() else {
+            return (0, 0);
+        };
+        jobs.values()
+            .filter(|j| matches!(j.state.lock().as_deref(), Ok(JobState::Uploaded { .. })))
+            .fold((0, 0), |(n, b), j| (n + 1, b + j.size))
+    }
+
     /// The skip-bad-lines choice last made for `id`.
     pub fn skip_bad(&self, id: &str) -> bool {
         self.get(id)
@@ -220,6 +256,7 @@ pub async fn upload(
             choices,
             skip_bad: false,
         }),
+        uploaded: std::time::Instant::now(),
     });
     if let Ok(mut jobs) = imports.jobs.lock() {
         jobs.insert(id.clone(), job);

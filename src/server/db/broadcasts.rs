@@ -43,7 +43,7 @@ impl BroadcastRecord {
     /// This row's position for keyset pagination under `sort`.
     pub fn cursor(&self, sort: SortKey) -> Cursor {
         let (rank, t) = match sort {
-            SortKey::Status => (self.status_rank, self.send_sort),
+            SortKey::Status(_) => (sort.rank(self.status_rank), self.send_sort),
             SortKey::Created => (0, self.created_at),
             SortKey::SendDate => (0, self.send_sort),
         };
@@ -108,8 +108,9 @@ fn list_sql(dialect: Dialect, q: &ListQuery) -> (String, bool) {
     let mut n = 0;
     let (from, filter) = search::clause(dialect, &q.search, &SEARCH, &mut n);
     let mut sql = format!("SELECT {COLUMNS} FROM {from} WHERE 1 = 1{filter}");
+    let rank = status_rank_sql(q.sort);
     let cols: &[&str] = match q.sort {
-        SortKey::Status => &["status_rank", "send_sort", "id"],
+        SortKey::Status(_) => &[rank.as_str(), "send_sort", "id"],
         SortKey::Created => &["created_at", "id"],
         SortKey::SendDate => &["send_sort", "id"],
     };
@@ -143,6 +144,19 @@ fn list_sql(dialect: Dialect, q: &ListQuery) -> (String, bool) {
         PAGE_SIZE + 1
     ));
     (sql, reversed)
+}
+
+/// The rank a "by status, this group first" order sorts on: the stored `status_rank` itself when
+/// sending comes first (so the list walks its index), else the same numbers as
+/// [`SortKey::rank`] computed from it.
+fn status_rank_sql(sort: SortKey) -> String {
+    match sort {
+        SortKey::Status(first) if first.rank() != 0 => format!(
+            "(CASE WHEN status_rank = {} THEN 0 ELSE status_rank + 1 END)",
+            first.rank()
+        ),
+        _ => "status_rank".to_string(),
+    }
 }
 
 /// The broadcast columns search looks in, and their index.
@@ -221,7 +235,7 @@ impl Db {
                 query = query.bind(pattern).persistent(false);
             }
             if let (Some(c), Some(t)) = (cursor, cursor_time) {
-                if q.sort == SortKey::Status {
+                if let SortKey::Status(_) = q.sort {
                     query = query.bind(c.rank);
                 }
                 query = query.bind(t).bind(c.id);
@@ -328,7 +342,7 @@ mod tests {
     fn list_sql_numbers_parameters_in_bind_order() {
         let q = ListQuery {
             search: "x".into(),
-            sort: SortKey::Status,
+            sort: SortKey::SENDING_FIRST,
             dir: SortDir::Asc,
             anchor: PageAnchor::After(Cursor {
                 rank: 1,
@@ -362,5 +376,19 @@ mod tests {
         assert!(reversed);
         assert!(sql.contains("(created_at, id) > ($1, $2)"), "{sql}");
         assert!(sql.contains("ORDER BY created_at ASC, id ASC"), "{sql}");
+
+        let q = ListQuery {
+            search: String::new(),
+            sort: SortKey::Status(crate::model::BroadcastStatus::Sent),
+            dir: SortDir::Asc,
+            anchor: PageAnchor::First,
+        };
+        let (sql, _) = list_sql(Dialect::Sqlite, &q);
+        assert!(
+            sql.contains(
+                "ORDER BY (CASE WHEN status_rank = 3 THEN 0 ELSE status_rank + 1 END) ASC"
+            ),
+            "{sql}"
+        );
     }
 }

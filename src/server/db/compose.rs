@@ -214,6 +214,10 @@ impl Db {
     }
 }
 
+/// No broadcast's attachment list names `a.id`.
+const UNREFERENCED: &str =
+    "NOT EXISTS (SELECT 1 FROM broadcasts b WHERE b.attachments LIKE '%' || a.id || '%')";
+
 impl Db {
     /// Records an uploaded attachment (its file is already under its id).
     pub async fn insert_attachment(
@@ -240,6 +244,63 @@ impl Db {
             .await?;
         });
         Ok(())
+    }
+
+    /// Attachments uploaded before `before` that no broadcast carries (ids are 32 random hex
+    /// characters, so finding one in a broadcast's id list is exact).
+    pub async fn unreferenced_attachments(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<String>, DbError> {
+        let sql = format!(
+            "SELECT a.id FROM attachments a WHERE a.created_at < $1 AND {UNREFERENCED} ORDER BY a.id"
+        );
+        let ids = on_pool!(self, p => sqlx::query_scalar(&sql).bind(before).fetch_all(p).await?);
+        Ok(ids)
+    }
+
+    /// Forgets attachment `id` if still no broadcast carries it; whether it did.
+    pub async fn delete_unreferenced_attachment(&self, id: &str) -> Result<bool, DbError> {
+        let sql = format!("DELETE FROM attachments WHERE id = $1 AND {UNREFERENCED}");
+        let sql = sql.replace("a.id", "attachments.id");
+        let n = on_pool!(self, p => sqlx::query(&sql).bind(id).execute(p).await?.rows_affected());
+        Ok(n > 0)
+    }
+
+    /// Whether attachment `id` is recorded.
+    pub async fn attachment_exists(&self, id: &str) -> Result<bool, DbError> {
+        let n: i64 = on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM attachments WHERE id = $1")
+            .bind(id)
+            .fetch_one(p)
+            .await?);
+        Ok(n > 0)
+    }
+
+    /// How many attachments are recorded and their bytes.
+    pub async fn attachment_usage(&self) -> Result<(i64, i64), DbError> {
+        let row: (i64, Option<i64>) = on_pool!(self, p => sqlx::query_as(
+            "SELECT COUNT(*), CAST(SUM(size) AS BIGINT) FROM attachments",
+        )
+        .fetch_one(p)
+        .await?);
+        Ok((row.0, row.1.unwrap_or(0)))
+    }
+
+    /// The database's size in bytes, where the database knows it (PostgreSQL; SQLite's is
+    /// its files').
+    pub async fn database_bytes(&self) -> Result<Option<i64>, DbError> {
+        Ok(match &self.pool {
+            super::Pool::Postgres(p) => Some(
+                sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                    .fetch_one(p)
+                    .await?,
+            ),
+            super::Pool::Sqlite(p) => {
+                let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(p).await?;
+                let size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(p).await?;
+                Some(pages * size)
+            }
+        })
     }
 
     /// An attachment's (file name, MIME type).

@@ -23,6 +23,9 @@ pub struct CustomerRecord {
     /// The assignee's name and email.
     pub assignee: Option<String>,
     pub assignee_email: Option<String>,
+    /// Read only for the edit form (see `customer_for_edit`); 0 elsewhere.
+    #[sqlx(default)]
+    pub version: i64,
 }
 
 /// One page of customers plus whether more lie beyond each end.
@@ -41,6 +44,9 @@ pub enum UpdateError {
     /// Another customer already has this phone or email (the field's name).
     #[error("another customer already has this {0}")]
     Taken(&'static str),
+    /// The customer changed since the form was opened (at the version it carried).
+    #[error("the customer changed since the form was opened")]
+    Changed,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -59,6 +65,20 @@ impl UpdateError {
         }
         UpdateError::Db(DbError::Sqlx(e))
     }
+}
+
+/// Adds one to the version of the customers `ids` (their tags changed), inside `tx`.
+macro_rules! bump_versions {
+    ($tx:expr, $ids:expr) => {{
+        let mut qb =
+            sqlx::QueryBuilder::new("UPDATE customers SET version = version + 1 WHERE id IN (");
+        let mut list = qb.separated(", ");
+        for id in $ids {
+            list.push_bind(*id);
+        }
+        qb.push(")");
+        qb.build().execute(&mut *$tx).await?;
+    }};
 }
 
 impl From<sqlx::Error> for UpdateError {
@@ -210,6 +230,7 @@ impl Db {
                 }
                 qb.push(") ON CONFLICT DO NOTHING");
                 added += qb.build().execute(&mut *tx).await?.rows_affected();
+                bump_versions!(tx, chunk);
             }
             audit_in!(tx, audit)?;
             tx.commit().await?;
@@ -239,6 +260,7 @@ impl Db {
                 }
                 qb.push(")");
                 removed += qb.build().execute(&mut *tx).await?.rows_affected();
+                bump_versions!(tx, chunk);
             }
             audit_in!(tx, audit)?;
             tx.commit().await?;
@@ -253,7 +275,8 @@ impl Db {
     ) -> Result<(CustomerRecord, Vec<String>, Vec<String>), DbError> {
         let sql = "SELECT customers.id, customers.name, customers.phone, customers.email, \
                    customers.whatsapp_id, customers.telegram_chat_id, customers.time_zone, \
-                   customers.opted_out, customers.assignee_id, u.name AS assignee, u.email AS assignee_email \
+                   customers.opted_out, customers.assignee_id, u.name AS assignee, u.email AS assignee_email, \
+                   customers.version \
                    FROM customers LEFT JOIN staff_users u ON u.id = customers.assignee_id \
                    WHERE customers.id = $1";
         let row = on_pool!(self, p => sqlx::query_as::<_, CustomerRecord>(sql).bind(id).fetch_optional(p).await?)
@@ -278,10 +301,12 @@ impl Db {
     }
 
     /// Stores an edited customer: fields, tags (created if new) and robot groups (existing
-    /// ones only), all or nothing, with `audit` (its time is the change's).
+    /// ones only), all or nothing, with `audit` (its time is the change's). Only if the
+    /// customer is still at `version`, the one the form was opened at.
     pub async fn update_customer(
         &self,
         id: i64,
+        version: i64,
         c: &crate::model::customer_edit::ValidCustomer,
         audit: &AuditEntry,
     ) -> Result<(), UpdateError> {
@@ -295,7 +320,7 @@ impl Db {
             let n = sqlx::query(
                 "UPDATE customers SET name = $1, phone = $2, email = $3, whatsapp_id = $4, \
                  telegram_chat_id = $5, assignee_id = $6, time_zone = $7, opted_out = $8, \
-                 updated_at = $9 WHERE id = $10",
+                 updated_at = $9, version = version + 1 WHERE id = $10 AND version = $11",
             )
             .bind(&c.name)
             .bind(&c.phone)
@@ -307,13 +332,16 @@ impl Db {
             .bind(c.opted_out)
             .bind(now)
             .bind(id)
+            .bind(version)
             .execute(&mut *tx)
             .await
             .map_err(UpdateError::from_sqlx)?
             .rows_affected();
             if n == 0 {
+                let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM customers WHERE id = $1")
+                    .bind(id).fetch_optional(&mut *tx).await?;
                 tx.rollback().await?;
-                return Err(UpdateError::NotFound);
+                return Err(if exists.is_some() { UpdateError::Changed } else { UpdateError::NotFound });
             }
             sqlx::query("DELETE FROM customer_tags WHERE customer_id = $1").bind(id).execute(&mut *tx).await?;
             for t in &tag_ids {

@@ -48,10 +48,11 @@ impl Db {
     pub async fn insert_channel(&self, c: &NewChannel, now: DateTime<Utc>) -> Result<i64, DbError> {
         let sql = "INSERT INTO channels (kind, name, config, rate_per_sec, created_at) \
                    VALUES ($1, $2, $3, $4, $5) RETURNING id";
+        let config = self.seal_config(&c.config_json);
         let id: i64 = on_pool!(self, p => sqlx::query_scalar(sql)
             .bind(&c.kind)
             .bind(&c.name)
-            .bind(&c.config_json)
+            .bind(&config)
             .bind(c.rate_per_sec)
             .bind(now)
             .fetch_one(p)
@@ -68,12 +69,13 @@ impl Db {
     ) -> Result<i64, DbError> {
         let sql = "INSERT INTO channels (kind, name, config, rate_per_sec, created_at) \
                    VALUES ($1, $2, $3, $4, $5) RETURNING id";
+        let config = self.seal_config(&c.config_json);
         let id: i64 = on_pool!(self, p => {
             let mut tx = p.begin().await?;
             let id: i64 = sqlx::query_scalar(sql)
                 .bind(&c.kind)
                 .bind(&c.name)
-                .bind(&c.config_json)
+                .bind(&config)
                 .bind(c.rate_per_sec)
                 .bind(audit.at)
                 .fetch_one(&mut *tx)

@@ -172,7 +172,8 @@ macro_rules! update_matched {
              telegram_chat_id = COALESCE(v.column6, customers.telegram_chat_id), \
              assignee_id = COALESCE(v.column7, customers.assignee_id), \
              time_zone = COALESCE(v.column8, customers.time_zone), \
-             opted_out = (customers.opted_out OR v.column9) FROM (",
+             opted_out = (customers.opted_out OR v.column9), \
+             version = customers.version + 1 FROM (",
         );
         qb.push_values(updates, |mut row, (id, r)| {
             row.push_bind(*id)

@@ -100,7 +100,11 @@ impl Db {
         .bind(channel_id)
         .fetch_optional(p)
         .await?);
-        Ok(row.and_then(|(k, c)| ChannelKind::parse(&k).map(|k| (k, c))))
+        let Some((kind, config)) = row else {
+            return Ok(None);
+        };
+        let config = self.open_config(&config)?;
+        Ok(ChannelKind::parse(&kind).map(|k| (k, config)))
     }
 
     /// Stores a message a customer sent on `channel_id`. If its whole text is a stop word, the

@@ -102,6 +102,15 @@ impl Inspect<'_> {
         Ok(id)
     }
 
+    /// A channel's settings column exactly as stored (tests check no secret is in clear).
+    pub async fn stored_channel_config(&self, id: i64) -> Result<Option<String>, DbError> {
+        let raw = on_pool!(self.0, p => sqlx::query_scalar("SELECT config FROM channels WHERE id = $1")
+            .bind(id)
+            .fetch_optional(p)
+            .await?);
+        Ok(raw)
+    }
+
     /// Changes a channel's kind (benchmarks replay one provider's reports on deliveries made
     /// through another).
     pub async fn set_channel_kind(&self, id: i64, kind: &str) -> Result<(), DbError> {

@@ -408,7 +408,7 @@ impl Db {
     ) -> Result<bool, DbError> {
         Ok(on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            let n = sqlx::query("UPDATE customers SET assignee_id = $1 WHERE id = $2")
+            let n = sqlx::query("UPDATE customers SET assignee_id = $1, version = version + 1 WHERE id = $2")
                 .bind(staff_user_id)
                 .bind(customer_id)
                 .execute(&mut *tx)

@@ -26,6 +26,7 @@ mod reports;
 mod results;
 pub mod retry;
 pub mod search;
+pub mod secrets;
 mod staff;
 pub mod states;
 mod users;
@@ -174,6 +175,8 @@ pub struct Db {
     pub(crate) pool: Pool,
     /// Chat events for the pages that show conversations live.
     events: std::sync::Arc<events::Bus>,
+    /// Seals channel settings on their way in and opens them on their way out.
+    sealer: crate::server::db::secrets::Sealer,
 }
 
 /// Why the database could not be opened; each says what to do about it.
@@ -211,6 +214,9 @@ pub enum DbError {
     /// A task the work ran in ended without an answer (it panicked).
     #[error("a database task failed: {0}")]
     Task(String),
+    /// A sealed setting could not be opened.
+    #[error(transparent)]
+    Sealed(#[from] crate::server::db::secrets::SealError),
 }
 
 /// `url` with any password replaced by `***`, safe for logs and messages.
@@ -228,6 +234,14 @@ pub fn redact_url(url: &str) -> String {
 }
 
 impl Db {
+    /// The same database, sealing channel settings with `sealer` (the operator's key; see
+    /// `secrets::Sealer::load`). Until this is called a database seals with a key of its own
+    /// that dies with the process, which suits tests and tools.
+    pub fn with_sealer(mut self, sealer: crate::server::db::secrets::Sealer) -> Db {
+        self.sealer = sealer;
+        self
+    }
+
     /// Opens (creating and migrating as needed) the database at `url`.
     pub async fn connect(url: &str) -> Result<Db, OpenError> {
         let shown = redact_url(url);
@@ -250,6 +264,7 @@ impl Db {
             Ok(Db {
                 pool: Pool::Postgres(pool),
                 events: Default::default(),
+                sealer: crate::server::db::secrets::Sealer::ephemeral(),
             })
         } else {
             Err(OpenError::UnsupportedUrl(shown))
@@ -298,6 +313,7 @@ impl Db {
         Ok(Db {
             pool: Pool::Sqlite(pool),
             events: Default::default(),
+            sealer: crate::server::db::secrets::Sealer::ephemeral(),
         })
     }
 

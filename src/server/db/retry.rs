@@ -29,7 +29,7 @@ impl DbError {
     pub fn is_transient(&self) -> bool {
         match self {
             DbError::Sqlx(e) => is_transient(e),
-            DbError::NotFound | DbError::Task(_) => false,
+            DbError::NotFound | DbError::Task(_) | DbError::Sealed(_) => false,
         }
     }
 }

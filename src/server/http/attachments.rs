@@ -14,10 +14,11 @@ use crate::server::broadcast::attachments::{self, Uploaded, file_chunks, receive
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        // Each type has its own limit, checked while the file streams in.
+        // Each type has its own limit, checked while the file streams in; the body as a
+        // whole is bounded by the largest of them.
         .route(
             "/attachments",
-            post(upload).layer(DefaultBodyLimit::disable()),
+            post(upload).layer(DefaultBodyLimit::max(attachments::MAX_UPLOAD_BYTES)),
         )
         .route("/attachments/{id}", get(serve))
 }

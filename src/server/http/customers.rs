@@ -21,15 +21,24 @@ use crate::server::customers::edit::{self, Saved};
 use crate::server::customers::{export, import_jobs, tags};
 use crate::server::db::AuditEntry;
 
-pub fn routes() -> Router<AppState> {
+/// What a multipart request carries besides the file itself (boundaries, headers, the
+/// other fields), on top of a file's own limit.
+const MULTIPART_SLACK: usize = 64 * 1024;
+
+/// The routes; an import upload's body may be up to `import_max_bytes` and a little more.
+pub fn routes(import_max_bytes: u64) -> Router<AppState> {
+    let import_limit = usize::try_from(import_max_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(MULTIPART_SLACK);
     Router::new()
         .route("/customers/export.csv", get(export_csv))
         .route("/customers/tags", post(bulk_tag))
         .route("/customers/{id}/save", post(save))
         .route(
             "/customers/import",
-            // The import streams the file to disk within its own limit.
-            post(import_upload).layer(DefaultBodyLimit::disable()),
+            // The import streams the file to disk within its own limit; the body as a whole
+            // is bounded too, so a request cannot carry more than one file's worth.
+            post(import_upload).layer(DefaultBodyLimit::max(import_limit)),
         )
         .route("/customers/import/{id}", post(import_choose))
 }
@@ -61,6 +70,7 @@ struct EditForm {
     assignee: String,
     time_zone: String,
     opted_out: Option<String>,
+    version: i64,
 }
 
 impl From<EditForm> for CustomerForm {
@@ -76,6 +86,7 @@ impl From<EditForm> for CustomerForm {
             assignee: f.assignee,
             time_zone: f.time_zone,
             opted_out: f.opted_out.is_some(),
+            version: f.version,
         }
     }
 }
@@ -95,9 +106,14 @@ fn back_to_form(id: i64, error: &str, f: &CustomerForm) -> String {
     ];
     let groups = f.groups.iter().map(|g| ("group", g.as_str()));
     let opted_out = f.opted_out.then_some(("opted_out", "on"));
+    let version = f.version.to_string();
     respond::with_fields(
         &format!("/customers/{id}"),
-        fields.into_iter().chain(groups).chain(opted_out),
+        fields
+            .into_iter()
+            .chain(groups)
+            .chain(opted_out)
+            .chain([("version", version.as_str())]),
     )
 }
 
@@ -114,6 +130,13 @@ async fn save(
         Saved::Saved => respond::notice(&format!("/customers/{id}"), "Saved."),
         Saved::Gone => respond::error("/customers", "That customer no longer exists."),
         Saved::Refused(message) => respond::to(&back_to_form(id, &message, &form)),
+        // Shown again as typed, now at the stored version: saving again is a choice made
+        // knowing what changed.
+        Saved::Changed { message, version } => respond::to(&back_to_form(
+            id,
+            &message,
+            &CustomerForm { version, ..form },
+        )),
     }
 }
 

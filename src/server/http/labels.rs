@@ -1,5 +1,6 @@
 //! `POST /labels`: create, rename or delete a tag or robot group (staff and admins). A plain
-//! form; it returns to the labels page with the outcome.
+//! form; it returns to the labels page with the outcome. A delete happens only when
+//! confirmed, else it returns to the question.
 
 use axum::Router;
 use axum::extract::State;
@@ -25,6 +26,8 @@ struct LabelForm {
     id: Option<i64>,
     #[serde(default)]
     name: String,
+    /// "yes" once the deletion's question was answered.
+    confirmed: Option<String>,
 }
 
 async fn change(
@@ -35,6 +38,12 @@ async fn change(
     let Some(kind) = LabelKind::parse(&f.kind) else {
         return respond::error("/labels", "The request was not understood.");
     };
+    // Deleting cannot be undone: without the answer, ask the question.
+    if let (LabelAction::Delete, Some(id), false) =
+        (f.action, f.id, f.confirmed.as_deref() == Some("yes"))
+    {
+        return respond::to(&format!("/labels?confirm={}-{id}", f.kind));
+    }
     let outcome = labels::change(&state, &user, kind, f.action, f.id, &f.name).await;
     respond::outcome("/labels", outcome)
 }

@@ -42,7 +42,7 @@ pub fn router(state: AppState) -> Router {
         .merge(accounts::routes())
         .merge(broadcasts::routes())
         .merge(attachments::routes())
-        .merge(customers::routes())
+        .merge(customers::routes(state.config.import_max_bytes))
         .merge(labels::routes())
         .merge(channels::routes())
         .merge(chat::routes())

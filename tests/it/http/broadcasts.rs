@@ -482,6 +482,32 @@ async fn staff_cancel_a_scheduled_broadcast_for_good_and_finished_ones_stay() {
         .await
         .body;
     assert!(edit.contains("Cancel broadcast"), "{edit}");
+    // Without the answer to its question, a cancel only asks it.
+    let r = send(
+        &app,
+        post("/api/broadcasts/cancel", &form, Some(&staff), true),
+    )
+    .await;
+    assert!(r.status.is_redirection(), "{}", r.status);
+    let to = r.headers[header::LOCATION].to_str().unwrap().to_string();
+    assert_eq!(to, format!("/broadcasts/{id}/edit?confirm=cancel"));
+    let r = send(
+        &app,
+        post("/api/broadcasts/cancel", &form, Some(&staff), false),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(
+        t.db.broadcast(id).await.unwrap().status,
+        herald::model::Lifecycle::Scheduled
+    );
+    let question = send(&app, get(&to, Some(&staff))).await.body;
+    assert!(
+        question.contains("Cancel “Cyber Monday reminder”?")
+            && question.contains("Nothing has been sent yet, and nothing will be."),
+        "{question}"
+    );
+    let form = format!("id={id}&confirmed=yes");
     let r = send(
         &app,
         post("/api/broadcasts/cancel", &form, Some(&staff), true),

@@ -43,6 +43,17 @@ async fn admins_connect_and_manage_channels_and_secrets_never_come_back() {
     );
     let v: serde_json::Value = serde_json::from_str(&config).unwrap();
     assert_eq!(v["bot_token"], "123456:SECRETTOKENabcd");
+    // At rest the settings are sealed: the column holds no secret, nor any setting in clear.
+    let raw =
+        t.db.inspect()
+            .stored_channel_config(id)
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(
+        raw.starts_with("sealed:v1:") && !raw.contains("SECRETTOKEN") && !raw.contains("telegram"),
+        "{raw}"
+    );
     assert_eq!(
         v["base_url"], "https://api.telegram.org",
         "the other kinds' fields are ignored"
@@ -53,7 +64,10 @@ async fn admins_connect_and_manage_channels_and_secrets_never_come_back() {
         !page.contains("SECRETTOKEN") && !page.contains("whsecret"),
         "secrets leaked"
     );
-    assert!(page.contains("••••abcd"), "{page}");
+    assert!(
+        page.contains("data-setting=\"bot_token\">set<"),
+        "a secret shows only that it is set: {page}"
+    );
     assert!(page.contains(&format!("/webhooks/telegram/{id}")), "{page}");
 
     // An empty secret keeps the stored one; the rate and name change.
@@ -65,6 +79,19 @@ async fn admins_connect_and_manage_channels_and_secrets_never_come_back() {
     let c = t.db.channel(id).await.unwrap().unwrap();
     assert_eq!((c.name.as_str(), c.rate_per_sec), ("Support bot 2", 5));
     assert!(c.config.contains("SECRETTOKENabcd"));
+
+    // Pointing the stored token at another host needs the secrets typed again.
+    let moved = format!(
+        "action=update&id={id}&name=Support%20bot%202&rate=5&cfg_bot_token=&cfg_webhook_secret=&cfg_base_url=https%3A%2F%2Fcollector.example"
+    );
+    let r = send(&app, post("/channels", &moved, Some(&admin), true)).await;
+    let to = location(&r);
+    assert!(
+        to.contains("error=") && to.contains("enter%20its%20secrets%20again"),
+        "{to}"
+    );
+    let c = t.db.channel(id).await.unwrap().unwrap();
+    assert!(!c.config.contains("collector.example"), "nothing was saved");
 
     // Disabled: the wizard no longer offers it.
     let r = send(

@@ -234,7 +234,7 @@ async fn editing_a_customer_saves_everything_or_keeps_what_was_typed() {
 
     // Another customer's phone: refused by name, nothing stored.
     let taken = format!(
-        "name=Ada&phone={}&time_zone=UTC",
+        "name=Ada&phone={}&time_zone=UTC&version=1",
         other_phone.replace('+', "%2B")
     );
     let r = send(&app, post(&save, &taken, Some(&staff), true)).await;
@@ -247,6 +247,42 @@ async fn editing_a_customer_saves_everything_or_keeps_what_was_typed() {
         t.db.customer_for_edit(id).await.unwrap().0.name,
         "Ada Lovelace"
     );
+
+    // The form carries the version it was opened at.
+    let page = send(&app, get(&format!("/customers/{id}"), Some(&staff))).await;
+    assert!(
+        page.body
+            .contains("type=\"hidden\" name=\"version\" value=\"1\""),
+        "{}",
+        page.body
+    );
+    // Meanwhile a colleague tags the customer: a save from the form opened before is refused,
+    // says what is stored now, keeps what was typed and carries the new version.
+    let audit =
+        herald::server::db::AuditEntry::new(chrono::Utc::now(), None, "tag", "customers", None);
+    t.db.add_tag_to(&[id], "Added meanwhile", &audit)
+        .await
+        .unwrap();
+    let stale = "name=Ada+King&tags=VIP&time_zone=UTC&version=1";
+    let r = send(&app, post(&save, stale, Some(&staff), true)).await;
+    let loc = r.headers[header::LOCATION].to_str().unwrap().to_string();
+    assert!(loc.contains("changed%20since%20you%20opened"), "{loc}");
+    assert!(
+        loc.contains("Added%20meanwhile")
+            && loc.contains("name=Ada%20King")
+            && loc.contains("version=2"),
+        "{loc}"
+    );
+    let (c, tags, _) = t.db.customer_for_edit(id).await.unwrap();
+    assert_eq!(c.name, "Ada Lovelace");
+    assert!(tags.contains(&"Added meanwhile".to_string()), "{tags:?}");
+    let page = send(&app, get(&loc, Some(&staff))).await;
+    assert!(page.body.contains("value=\"Ada King\""), "typed name kept");
+    // Saving again, knowingly, from the form now at version 2 goes through.
+    let again = "name=Ada+King&tags=VIP&time_zone=UTC&version=2";
+    let r = send(&app, post(&save, again, Some(&staff), true)).await;
+    assert_redirect_to(&r, &format!("/customers/{id}?notice=Saved."));
+    assert_eq!(t.db.customer_for_edit(id).await.unwrap().0.name, "Ada King");
     t.cleanup().await;
 }
 
@@ -407,4 +443,65 @@ async fn unsubscribe_links_need_no_sign_in_ask_first_and_opt_out_of_that_kind_on
     }
     assert!(t.db.channel_opt_outs(4).await.unwrap().is_empty());
     t.cleanup().await;
+}
+
+#[tokio::test]
+async fn deleting_a_tag_asks_first_with_its_count_and_only_the_answer_deletes() {
+    use herald::server::db::{LabelKind, NewCustomer};
+    let app = TestApp::new().await;
+    let staff = app.sign_in(Role::Staff).await;
+    let db = &app.state.db;
+    let fair = db.ensure_tag("Trade fair").await.unwrap();
+    let customer = |phone: &str| NewCustomer {
+        name: "Fair Visitor".into(),
+        phone: Some(phone.into()),
+        time_zone: "UTC".into(),
+        tag_ids: vec![fair],
+        ..Default::default()
+    };
+    db.insert_customers_bulk(
+        &[customer("+19990000101"), customer("+19990000102")],
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let vip = db
+        .labels(LabelKind::Tag)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.id == fair)
+        .unwrap();
+    assert_eq!(vip.customers, 2);
+    let form = format!("kind=tag&action=delete&id={}", vip.id);
+    let r = app.post_form("/labels", &form, Some(&staff)).await;
+    let to = assert_redirect_to(&r, &format!("/labels?confirm=tag-{}", vip.id));
+    assert!(
+        db.labels(LabelKind::Tag)
+            .await
+            .unwrap()
+            .iter()
+            .any(|l| l.id == vip.id),
+        "an unanswered delete deletes nothing"
+    );
+    let question = app.get(&to, Some(&staff)).await.body;
+    assert!(
+        question.contains("Delete the tag “Trade fair”?")
+            && question.contains(&format!(
+                "{} customers carry it and will lose it.",
+                vip.customers
+            )),
+        "{question}"
+    );
+    let r = app
+        .post_form("/labels", &format!("{form}&confirmed=yes"), Some(&staff))
+        .await;
+    assert_redirect_to(&r, "/labels?notice=");
+    assert!(
+        !db.labels(LabelKind::Tag)
+            .await
+            .unwrap()
+            .iter()
+            .any(|l| l.id == vip.id)
+    );
 }

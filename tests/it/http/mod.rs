@@ -14,6 +14,7 @@ mod customers;
 mod pages;
 mod results;
 mod security;
+mod storage;
 mod webhooks;
 
 use std::path::Path;

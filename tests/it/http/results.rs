@@ -388,10 +388,10 @@ async fn the_chat_shows_new_messages_live_takes_replies_and_assignments() {
     let r = send(&app, get("/customers/1/chat", Some(&staff))).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.contains("Is the sale still on?"));
-    assert!(r.body.contains("aria-label=\"New messages\""));
+    assert!(r.body.contains("class=\"new-marker\""));
     assert!(r.body.contains("Reply on Chat sandbox"));
     let r = send(&app, get("/customers/1/chat", Some(&staff))).await;
-    assert!(!r.body.contains("aria-label=\"New messages\""), "seen now");
+    assert!(!r.body.contains("class=\"new-marker\""), "seen now");
 
     // The event stream sends what comes in after the given message, as it arrives.
     let last = t.db.chat_messages(1, 0).await.unwrap().last().unwrap().id;
