@@ -21,14 +21,18 @@ test('the results page shows the numbers rising live while a broadcast sends', a
   // While it sends, the rates are of what was sent so far, not of the whole audience.
   const snapshot = () =>
     page.evaluate(() => {
-      const cells = document.querySelectorAll('table.channels-results tbody tr td');
-      const num = (i: number) => Number((cells[i].textContent ?? '').replace(/[^0-9]/g, ''));
+      // The funnel's steps carry the counts: Audience, Sent, Delivered, …
+      const texts = (cls: string) =>
+        [...document.querySelectorAll(`svg.funnel text.${cls}`)].map((t) => t.textContent ?? '');
+      const labels = texts('funnel-label');
+      const values = texts('funnel-value').map((v) => Number(v.replace(/[^0-9]/g, '')));
+      const count = (label: string) => values[labels.indexOf(label)];
       const card = (stat: string, part: string) =>
         document.querySelector(`[data-stat="${stat}"] .${part}`)?.textContent ?? '';
       return {
-        audience: num(0),
-        sent: num(1),
-        received: num(3),
+        audience: count('Audience'),
+        sent: count('Sent'),
+        received: count('Delivered'),
         rate: parseFloat(card('received', 'stat-value')),
         note: card('received', 'stat-note'),
       };

@@ -49,7 +49,7 @@ test('a Telegram broadcast: open a chat from its results, get an answer live, re
     const webhookPath = new URL(hook!).pathname;
 
     // Staff send a broadcast to VIPs on it.
-    const staff = await browser.newPage();
+    const staff = await (await browser.newContext()).newPage();
     await signIn(staff, 'staff');
     await staff.getByRole('link', { name: 'New Broadcast' }).click();
     await hydrated(staff);

@@ -17,6 +17,7 @@ mod customers;
 mod dispatch;
 mod email;
 mod events;
+mod fuzz;
 mod http;
 mod import;
 mod labels;

@@ -29,7 +29,7 @@ use crate::server::AppState;
 /// that another router was rendering at that moment would wait forever for its data
 /// (leptos-rs/leptos#4773). One listing, before any router exists, rules that out; it is what
 /// made the HTTP tests, which build a router each, hang now and then.
-fn routes() -> Vec<leptos_axum::AxumRouteListing> {
+pub fn page_routes() -> Vec<leptos_axum::AxumRouteListing> {
     static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
         std::sync::OnceLock::new();
     ROUTES.get_or_init(|| generate_route_list(App)).clone()
@@ -48,7 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(chat::routes())
         .merge(unsubscribe::routes())
         .merge(webhooks::routes())
-        .leptos_routes_with_context(&state, routes(), || {}, move || shell(options.clone()))
+        .leptos_routes_with_context(&state, page_routes(), || {}, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -13,6 +13,7 @@ mod channels;
 mod customers;
 mod pages;
 mod results;
+mod roles;
 mod security;
 mod storage;
 mod webhooks;
