@@ -142,6 +142,7 @@ fn Confirm(row: StaffRow) -> impl IntoView {
             <form method="post" action="/staff" class="inline">
                 <input type="hidden" name="action" value="deactivate"/>
                 <input type="hidden" name="id" value=row.id.to_string()/>
+                <input type="hidden" name="confirmed" value="yes"/>
                 <button type="submit" class="danger">"Deactivate"</button>
             </form>
             <a href="/staff">"Cancel"</a>

@@ -55,6 +55,23 @@ async fn walk(db: &Db, mut query: ListQuery) -> Vec<i64> {
     }
 }
 
+/// The pages before `from`, walked back to the start: their ids in list order.
+async fn walk_back(db: &Db, mut query: ListQuery, from: herald::model::Cursor) -> Vec<i64> {
+    let mut ids = Vec::new();
+    query.anchor = PageAnchor::Before(from);
+    loop {
+        let page = db.list_broadcasts(&query).await.unwrap();
+        let mut these: Vec<i64> = page.rows.iter().map(|r| r.id).collect();
+        these.extend(ids);
+        ids = these;
+        if !page.has_prev {
+            return ids;
+        }
+        let first = page.rows.first().unwrap().cursor(query.sort);
+        query.anchor = PageAnchor::Before(first);
+    }
+}
+
 async fn demo_data_covers_every_status(db: &Db) {
     seed::load(db, t0()).await.unwrap();
     assert_eq!(db.count_users().await.unwrap(), 3);
@@ -157,6 +174,26 @@ async fn keyset_pages_visit_every_row_once_in_every_order(db: &Db) {
                 &ids[..PAGE_SIZE],
                 &all.rows.iter().map(|r| r.id).collect::<Vec<_>>()[..]
             );
+            // In order: each row's key (its rank under this sort, time, id) follows the last.
+            let mut keys = Vec::new();
+            for id in &ids {
+                let c = db.broadcast(*id).await.unwrap().cursor(sort);
+                keys.push((c.rank, c.micros, c.id));
+            }
+            let mut sorted = keys.clone();
+            sorted.sort();
+            if dir == SortDir::Desc {
+                sorted.reverse();
+            }
+            assert_eq!(keys, sorted, "{sort:?} {dir:?}");
+            // Walking back from the last row gives every row before it, in the same order.
+            let last = db
+                .broadcast(*ids.last().unwrap())
+                .await
+                .unwrap()
+                .cursor(sort);
+            let back = walk_back(db, q("", sort, dir), last).await;
+            assert_eq!(back, ids[..ids.len() - 1], "{sort:?} {dir:?} backwards");
         }
     }
     // Forward to page 3, then back: page 2 again, in the same order.

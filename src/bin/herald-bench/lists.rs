@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use herald::model::list_query::PageAnchor;
-use herald::model::{CustomerAnchor, CustomerQuery, ListQuery, SortDir, SortKey};
+use herald::model::{BroadcastStatus, CustomerAnchor, CustomerQuery, ListQuery, SortDir, SortKey};
 use herald::server::db::Db;
 use herald::server::seed;
 
@@ -16,8 +16,14 @@ const BROADCASTS: usize = 100_000;
 const RUNS: usize = 200;
 
 /// The list's figures: (what, search, sort, direction).
-const LIST_CASES: [(&str, &str, SortKey, SortDir); 7] = [
+const LIST_CASES: [(&str, &str, SortKey, SortDir); 8] = [
     ("status sort", "", SortKey::SENDING_FIRST, SortDir::Asc),
+    (
+        "sent first (a rank computed per row)",
+        "",
+        SortKey::Status(BroadcastStatus::Sent),
+        SortDir::Asc,
+    ),
     ("created, newest first", "", SortKey::Created, SortDir::Desc),
     (
         "sending date, oldest first",

@@ -4,7 +4,7 @@ use crate::model::{BroadcastId, UserId};
 use chrono::{DateTime, Utc};
 
 use super::states::{CANCELLED, STOPPABLE};
-use super::{Db, DbError, Dialect, audit_in, on_pool, search};
+use super::{Db, DbError, Dialect, audit_in, begin_write, on_pool, search};
 use crate::model::list_query::{PAGE_SIZE, PageAnchor};
 use crate::model::{BroadcastStatus, Cursor, Lifecycle, ListQuery, SortDir, SortKey};
 
@@ -107,20 +107,22 @@ pub struct Page {
 fn list_sql(dialect: Dialect, q: &ListQuery) -> (String, bool) {
     let mut n = 0;
     let (from, filter) = search::clause(dialect, &q.search, &SEARCH, &mut n);
+    let reversed = matches!(q.anchor, PageAnchor::Before(_));
+    let dir = if reversed { q.dir.flip() } else { q.dir };
+    let anchored = !matches!(q.anchor, PageAnchor::First);
+    if let SortKey::Status(first) = q.sort
+        && first.rank() != 0
+    {
+        let sql = group_first_sql(&from, &filter, first.rank(), dir, anchored, n);
+        return (sql, reversed);
+    }
     let mut sql = format!("SELECT {COLUMNS} FROM {from} WHERE 1 = 1{filter}");
-    let rank = status_rank_sql(q.sort);
     let cols: &[&str] = match q.sort {
-        SortKey::Status(_) => &[rank.as_str(), "send_sort", "id"],
+        SortKey::Status(_) => &["status_rank", "send_sort", "id"],
         SortKey::Created => &["created_at", "id"],
         SortKey::SendDate => &["send_sort", "id"],
     };
-    let reversed = matches!(q.anchor, PageAnchor::Before(_));
-    let dir = if reversed { q.dir.flip() } else { q.dir };
-    if let PageAnchor::After(_) | PageAnchor::Before(_) = q.anchor {
-        let op = match dir {
-            SortDir::Asc => ">",
-            SortDir::Desc => "<",
-        };
+    if anchored {
         let params: Vec<String> = cols
             .iter()
             .map(|_| {
@@ -129,34 +131,79 @@ fn list_sql(dialect: Dialect, q: &ListQuery) -> (String, bool) {
             })
             .collect();
         sql.push_str(&format!(
-            " AND ({}) {op} ({})",
+            " AND ({}) {} ({})",
             cols.join(", "),
+            op(dir),
             params.join(", ")
         ));
     }
-    let order: Vec<String> = cols
-        .iter()
-        .map(|c| format!("{c} {}", dir.as_str().to_uppercase()))
-        .collect();
     sql.push_str(&format!(
         " ORDER BY {} LIMIT {}",
-        order.join(", "),
+        order(cols, dir),
         PAGE_SIZE + 1
     ));
     (sql, reversed)
 }
 
-/// The rank a "by status, this group first" order sorts on: the stored `status_rank` itself when
-/// sending comes first (so the list walks its index), else the same numbers as
-/// [`SortKey::rank`] computed from it.
-fn status_rank_sql(sort: SortKey) -> String {
-    match sort {
-        SortKey::Status(first) if first.rank() != 0 => format!(
-            "(CASE WHEN status_rank = {} THEN 0 ELSE status_rank + 1 END)",
-            first.rank()
-        ),
-        _ => "status_rank".to_string(),
+fn op(dir: SortDir) -> &'static str {
+    match dir {
+        SortDir::Asc => ">",
+        SortDir::Desc => "<",
     }
+}
+
+fn order(cols: &[&str], dir: SortDir) -> String {
+    cols.iter()
+        .map(|c| format!("{c} {}", dir.as_str().to_uppercase()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// "By status, the group of rank `r` first" as three walks of the status index: the group
+/// itself (sort rank 0), the groups before it and the groups after it (rank + 1), each from
+/// the cursor for one page, merged. The sort rank is [`SortKey::rank`]'s, so a cursor
+/// `(e, t, id)` outside the group lies at `status_rank = e - 1`. Parameters after the search
+/// pattern (the `n` used so far): the cursor's rank, time and id.
+fn group_first_sql(
+    from: &str,
+    filter: &str,
+    r: i64,
+    dir: SortDir,
+    anchored: bool,
+    n: usize,
+) -> String {
+    let (e, t, id) = (n + 1, n + 2, n + 3);
+    let limit = PAGE_SIZE + 1;
+    let op = op(dir);
+    let (first, rest) = if anchored {
+        // The group sorts at 0: going up, only a cursor inside it leaves any of it to show;
+        // going down, a cursor in a later group leaves all of it.
+        let inside = format!("(send_sort, id) {op} (${t}, ${id})");
+        let first = match dir {
+            SortDir::Asc => format!(" AND ${e} = 0 AND {inside}"),
+            SortDir::Desc => format!(" AND (${e} > 0 OR {inside})"),
+        };
+        let rest = format!(" AND (status_rank, send_sort, id) {op} (${e} - 1, ${t}, ${id})");
+        (first, rest)
+    } else {
+        (String::new(), String::new())
+    };
+    let by_rank = ["status_rank", "send_sort", "id"];
+    let walk = |rank: &str, cond: String, extra: &str, cols: &[&str]| {
+        format!(
+            "SELECT * FROM (SELECT {COLUMNS}, {rank} AS sort_rank FROM {from} \
+             WHERE status_rank {cond}{filter}{extra} ORDER BY {} LIMIT {limit}) AS walk",
+            order(cols, dir)
+        )
+    };
+    let group = walk("0", format!("= {r}"), &first, &["send_sort", "id"]);
+    let before = walk("status_rank + 1", format!("< {r}"), &rest, &by_rank);
+    let after = walk("status_rank + 1", format!("> {r}"), &rest, &by_rank);
+    format!(
+        "SELECT {COLUMNS} FROM ({group} UNION ALL {before} UNION ALL {after}) AS page \
+         ORDER BY {} LIMIT {limit}",
+        order(&["sort_rank", "send_sort", "id"], dir)
+    )
 }
 
 /// The broadcast columns search looks in, and their index.
@@ -196,7 +243,7 @@ impl Db {
     /// Inserts many broadcasts in one transaction, a few hundred rows per statement.
     pub async fn insert_broadcasts(&self, all: &[NewBroadcast]) -> Result<(), DbError> {
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             for chunk in all.chunks(500) {
                 let mut qb = insert_broadcasts_query!(chunk);
                 qb.build().execute(&mut *tx).await?;
@@ -270,7 +317,7 @@ impl Db {
         let select = format!("SELECT {COLUMNS} FROM broadcasts WHERE id = $1");
         let action = if paused { "pause" } else { "resume" };
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             let updated = sqlx::query_as::<_, BroadcastRecord>(&update)
                 .bind(paused)
                 .bind(now)
@@ -310,7 +357,7 @@ impl Db {
         );
         let select = format!("SELECT {COLUMNS} FROM broadcasts WHERE id = $1");
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             let updated = sqlx::query_as::<_, BroadcastRecord>(&update)
                 .bind(now)
                 .bind(id)
@@ -384,10 +431,13 @@ mod tests {
             anchor: PageAnchor::First,
         };
         let (sql, _) = list_sql(Dialect::Sqlite, &q);
+        // Three walks of the status index (the group, the groups before, after), merged.
+        assert_eq!(sql.matches("UNION ALL").count(), 2, "{sql}");
+        assert!(sql.contains("WHERE status_rank = 3"), "{sql}");
+        assert!(sql.contains("WHERE status_rank < 3"), "{sql}");
+        assert!(sql.contains("WHERE status_rank > 3"), "{sql}");
         assert!(
-            sql.contains(
-                "ORDER BY (CASE WHEN status_rank = 3 THEN 0 ELSE status_rank + 1 END) ASC"
-            ),
+            sql.ends_with("ORDER BY sort_rank ASC, send_sort ASC, id ASC LIMIT 26"),
             "{sql}"
         );
     }

@@ -3,7 +3,7 @@
 use crate::model::{ChannelId, UserId};
 use chrono::{DateTime, Utc};
 
-use super::{Db, DbError, audit_in, on_pool};
+use super::{Db, DbError, audit_in, begin_write, on_pool};
 
 /// A stored channel.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -88,7 +88,7 @@ impl Db {
     ) -> Result<bool, DbError> {
         let config = self.seal_config(config);
         let changed = on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             let n = sqlx::query(
                 "UPDATE channels SET name = $1, config = $2, enabled = $3, rate_per_sec = $4 WHERE id = $5",
             )

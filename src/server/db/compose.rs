@@ -5,7 +5,7 @@ use crate::model::{BroadcastId, UserId};
 use chrono::{DateTime, Utc};
 
 use super::states::EDITABLE;
-use super::{Db, DbError, audit_in, on_pool};
+use super::{Db, DbError, audit_in, begin_write, on_pool};
 use crate::model::Lifecycle;
 use crate::model::compose::{AttachmentRef, ValidBroadcast};
 
@@ -52,8 +52,9 @@ impl Db {
         let audience = json(&b.audience);
         let channels = json(&b.channel_ids);
         let attachments = json(&b.attachments);
+        let dialect = self.dialect();
         let created = on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, dialect);
             let id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO broadcasts (name, body, audience, channel_ids, scheduled_at, status, \
                  created_by, created_at, updated_at, client_key, attachments) \
@@ -103,8 +104,9 @@ impl Db {
         let audience = json(&b.audience);
         let channels = json(&b.channel_ids);
         let attachments = json(&b.attachments);
+        let dialect = self.dialect();
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, dialect);
             let n = sqlx::query(&format!(
                 "UPDATE broadcasts SET name = $1, body = $2, audience = $3, channel_ids = $4, \
                  scheduled_at = $5, status = $6, updated_at = $7, attachments = $9 \
@@ -149,8 +151,9 @@ impl Db {
         by: UserId,
         now: DateTime<Utc>,
     ) -> Result<i64, ComposeError> {
+        let dialect = self.dialect();
         let copy = on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, dialect);
             let copy: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO broadcasts (name, body, attachments, audience, channel_ids, status, \
                  created_by, copied_from, created_at, updated_at) \

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{AuditEntry, Db, DbError, Dialect, NewCustomer, audit_in, on_pool, search};
+use super::{
+    AuditEntry, Db, DbError, Dialect, NewCustomer, audit_in, begin_write, on_pool, search,
+};
 use crate::model::list_query::PAGE_SIZE;
 use crate::model::{CustomerAnchor, CustomerQuery};
 
@@ -220,7 +222,7 @@ impl Db {
         let tag_id = self.ensure_tag(tag).await?;
         let mut added = 0;
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             for chunk in ids.chunks(1000) {
                 let mut qb = sqlx::QueryBuilder::new("INSERT INTO customer_tags (customer_id, tag_id) ");
                 qb.push("SELECT id, ").push_bind(tag_id).push(" FROM customers WHERE id IN (");
@@ -248,7 +250,7 @@ impl Db {
     ) -> Result<u64, DbError> {
         let mut removed = 0;
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             for chunk in ids.chunks(1000) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "DELETE FROM customer_tags WHERE tag_id = (SELECT id FROM tags WHERE name = ",
@@ -316,7 +318,7 @@ impl Db {
             tag_ids.push(self.ensure_tag(t).await?);
         }
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             let n = sqlx::query(
                 "UPDATE customers SET name = $1, phone = $2, email = $3, whatsapp_id = $4, \
                  telegram_chat_id = $5, assignee_id = $6, time_zone = $7, opted_out = $8, \
@@ -401,7 +403,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<(), DbError> {
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             for chunk in customers.chunks(1000) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO customers (name, phone, email, whatsapp_id, telegram_chat_id, \

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{AuditEntry, Db, DbError, audit_in, on_pool};
+use super::{AuditEntry, Db, DbError, audit_in, begin_write, on_pool};
 
 /// A customer to insert, with the tags and robot groups it belongs to.
 #[derive(Debug, Clone, Default)]
@@ -71,7 +71,7 @@ impl Db {
                    VALUES ($1, $2, $3, $4, $5) RETURNING id";
         let config = self.seal_config(&c.config_json);
         let id: i64 = on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             let id: i64 = sqlx::query_scalar(sql)
                 .bind(&c.kind)
                 .bind(&c.name)

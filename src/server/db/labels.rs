@@ -1,7 +1,7 @@
 //! Tags and robot reply groups ("labels"): list with customer counts, create, rename, delete.
 
 use super::states::OPEN;
-use super::{AuditEntry, Db, DbError, audit_in, on_pool};
+use super::{AuditEntry, Db, DbError, audit_in, begin_write, on_pool};
 use crate::model::audience::{AudienceRule, Field};
 use crate::model::labels::LabelRow;
 
@@ -102,7 +102,7 @@ impl Db {
             kind.table()
         );
         let id: i64 = on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             let id: i64 = sqlx::query_scalar(&sql).bind(name).fetch_one(&mut *tx).await?;
             audit_in!(tx, &audit.about(id))?;
             tx.commit().await?;
@@ -120,7 +120,7 @@ impl Db {
     ) -> Result<(), LabelError> {
         let sql = format!("UPDATE {} SET name = $1 WHERE id = $2", kind.table());
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             let n = sqlx::query(&sql).bind(name).bind(id).execute(&mut *tx).await?.rows_affected();
             if n == 0 {
                 return Err(LabelError::NotFound);
@@ -152,7 +152,7 @@ impl Db {
         }
         let sql = format!("DELETE FROM {} WHERE id = $1", kind.table());
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             let n = sqlx::query(&sql).bind(id).execute(&mut *tx).await?.rows_affected();
             if n == 0 {
                 return Err(LabelError::NotFound);

@@ -5,7 +5,7 @@ use crate::model::{ChannelId, CustomerId, UserId};
 use chrono::{DateTime, Utc};
 
 use super::states::{ACCEPTED, FAILED};
-use super::{Db, DbError, audit_in, on_pool};
+use super::{Db, DbError, audit_in, begin_write, on_pool};
 use crate::model::audience::CustomerFacts;
 use crate::model::channel::ChannelKind;
 
@@ -229,7 +229,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<i64, DbError> {
         let id = on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO messages (customer_id, channel_id, direction, body, provider_message_id, staff_user_id, created_at) \
                  VALUES ($1, $2, 'out', $3, $4, $5, $6) RETURNING id",
@@ -282,7 +282,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<bool, DbError> {
         let changed = on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             let n = sqlx::query(
                 "INSERT INTO customer_opt_outs (customer_id, channel_kind, at) VALUES ($1, $2, $3) \
                  ON CONFLICT DO NOTHING",
@@ -407,7 +407,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<bool, DbError> {
         Ok(on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             let n = sqlx::query("UPDATE customers SET assignee_id = $1, version = version + 1 WHERE id = $2")
                 .bind(staff_user_id)
                 .bind(customer_id)

@@ -71,6 +71,21 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Opens a transaction that holds the write lock from its start (SQLite) or a plain one.
+/// SQLite's default (deferred) transaction reads first and asks for the write lock at its
+/// first write; if another connection committed meanwhile it fails at once with "database is
+/// locked" instead of waiting, which concurrent sends make likely. Every transaction that
+/// writes should start with this.
+macro_rules! begin_write {
+    ($p:expr, $dialect:expr) => {
+        match $dialect {
+            $crate::server::db::Dialect::Sqlite => $p.begin_with("BEGIN IMMEDIATE").await?,
+            $crate::server::db::Dialect::Postgres => $p.begin().await?,
+        }
+    };
+}
+pub(crate) use begin_write;
+
 /// Appends to the audit log inside an open transaction `$tx` (so the entry commits or rolls
 /// back with the change it records): `audit_in!(tx, &entry)` with an [`AuditEntry`], or the
 /// entry's six values in order.

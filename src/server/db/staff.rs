@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{AuditEntry, Db, DbError, Dialect, audit_in, on_pool};
+use super::{AuditEntry, Db, DbError, Dialect, audit_in, begin_write, on_pool};
 use crate::model::{Role, UserId};
 
 /// One account on the staff page.
@@ -83,16 +83,6 @@ macro_rules! keep_an_admin {
     }};
 }
 
-/// Opens a transaction that holds the write lock from its start (SQLite) or a plain one.
-macro_rules! begin_write {
-    ($p:expr, $dialect:expr) => {
-        match $dialect {
-            Dialect::Sqlite => $p.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => $p.begin().await?,
-        }
-    };
-}
-
 impl Db {
     /// Every account, active ones first, then by name.
     pub async fn list_staff(&self) -> Result<Vec<StaffRecord>, DbError> {
@@ -124,7 +114,7 @@ impl Db {
         audit: &AuditEntry,
     ) -> Result<i64, StaffError> {
         let id = on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO staff_users (email, name, role, password_hash, created_at) \
                  VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -221,7 +211,7 @@ impl Db {
         audit: &AuditEntry,
     ) -> Result<(), DbError> {
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             sqlx::query("DELETE FROM password_tokens WHERE user_id = $1 OR expires_at <= $2")
                 .bind(user)
                 .bind(audit.at)
@@ -269,7 +259,7 @@ impl Db {
         audit: &AuditEntry,
     ) -> Result<Option<i64>, DbError> {
         let user = on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             let user: Option<i64> = sqlx::query_scalar(
                 "DELETE FROM password_tokens WHERE token_hash = $1 AND expires_at > $2 \
                  AND user_id IN (SELECT id FROM staff_users WHERE deactivated_at IS NULL) \
@@ -311,7 +301,7 @@ impl Db {
         audit: &AuditEntry,
     ) -> Result<(), DbError> {
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             sqlx::query("UPDATE staff_users SET password_hash = $1 WHERE id = $2")
                 .bind(password_hash)
                 .bind(user)

@@ -3,7 +3,7 @@
 use crate::model::UserId;
 use chrono::{DateTime, Utc};
 
-use super::{AuditEntry, Db, DbError, audit_in, on_pool};
+use super::{AuditEntry, Db, DbError, audit_in, begin_write, on_pool};
 use crate::model::{CurrentUser, Role};
 
 /// A staff account as stored (the password hash never leaves the server).
@@ -111,7 +111,7 @@ impl Db {
     ) -> Result<(), DbError> {
         let now = audit.at;
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
                 .bind(now)
                 .execute(&mut *tx)
@@ -181,7 +181,7 @@ impl Db {
     /// Appends to the audit log on its own (for what has no transaction of its own to join).
     pub async fn audit(&self, entry: &AuditEntry) -> Result<(), DbError> {
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = begin_write!(p, self.dialect());
             audit_in!(tx, entry)?;
             tx.commit().await?;
         });

@@ -44,6 +44,8 @@ struct StaffForm {
     #[serde(default)]
     name: String,
     role: Option<Role>,
+    /// "yes" once deactivating was asked about and answered.
+    confirmed: Option<String>,
 }
 
 /// `POST /staff`: admins only. A password link goes to the admin as a one-time notice (never
@@ -67,6 +69,10 @@ async fn manage(
         (StaffAction::Reset, Some(id), _) => return linked(staff::reset(&state, &admin, id).await),
         (StaffAction::Role, Some(id), Some(role)) => {
             staff::set_role(&state, &admin, id, role).await
+        }
+        // Deactivating signs someone out everywhere: without the answer, ask the question.
+        (StaffAction::Deactivate, Some(id), _) if f.confirmed.as_deref() != Some("yes") => {
+            return respond::to(&format!("/staff?confirm={id}"));
         }
         (StaffAction::Deactivate, Some(id), _) => {
             staff::set_active(&state, &admin, id, false).await

@@ -143,7 +143,7 @@ async fn roles_change_and_deactivation_signs_out_at_once_but_the_last_admin_stay
     let r = app
         .post_form(
             "/staff",
-            &format!("action=deactivate&id={admin_id}"),
+            &format!("action=deactivate&id={admin_id}&confirmed=yes"),
             Some(&admin),
         )
         .await;
@@ -168,10 +168,25 @@ async fn roles_change_and_deactivation_signs_out_at_once_but_the_last_admin_stay
         me.body
     );
 
+    // Unanswered, deactivating only asks.
     let r = app
         .post_form(
             "/staff",
             &format!("action=deactivate&id={staff_id}"),
+            Some(&admin),
+        )
+        .await;
+    assert_redirect_to(&r, &format!("/staff?confirm={staff_id}"));
+    let me = send(&app.router, post("/api/me", "", Some(&staff), false)).await;
+    assert!(
+        me.body.contains("\"manager\""),
+        "still signed in: {}",
+        me.body
+    );
+    let r = app
+        .post_form(
+            "/staff",
+            &format!("action=deactivate&id={staff_id}&confirmed=yes"),
             Some(&admin),
         )
         .await;
