@@ -55,7 +55,7 @@ pub struct DiskUsage {
     pub attachment_bytes: i64,
     pub waiting_imports: u64,
     pub import_bytes: u64,
-    pub database_bytes: Option<i64>,
+    pub database_bytes: i64,
 }
 
 /// `bytes` for people: "512 B", "3.4 MB", "1.2 GB".

@@ -40,7 +40,7 @@ pub async fn sweep(state: &AppState, now: DateTime<Utc>) -> Result<Swept, DbErro
     }
     for (name, modified) in files(&dir).await {
         let old = DateTime::<Utc>::from(modified) < now - GRACE;
-        if old && !state.db.attachment_exists(&name).await? {
+        if old && state.db.attachment(&name).await?.is_none() {
             swept.attachments += 1;
             swept.attachment_bytes += remove(&dir.join(&name)).await;
         }

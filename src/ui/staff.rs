@@ -247,10 +247,7 @@ pub fn PasswordPage() -> impl IntoView {
 #[component]
 fn Disk(disk: crate::model::staff::DiskUsage) -> impl IntoView {
     use crate::model::staff::human_bytes;
-    let database = disk
-        .database_bytes
-        .map(|b| human_bytes(b.max(0) as u64))
-        .unwrap_or_else(|| "unknown".into());
+    let database = human_bytes(disk.database_bytes.max(0) as u64);
     view! {
         <section class="disk" aria-labelledby="disk-title">
             <h2 id="disk-title">"Storage"</h2>

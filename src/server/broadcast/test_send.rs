@@ -70,7 +70,6 @@ pub async fn test_send(
         state.clock.now(),
     )
     .await
-    .map_err(SendError::summarised)
     {
         Ok(accepted) => {
             db.record_outbound(

@@ -56,8 +56,9 @@ pub fn outgoing(
     }
 }
 
-/// Sends `message` through `sender`. When the provider says the address is gone for good, the
-/// customer is marked unreachable on that kind (in a task of its own, so a caller's
+/// Sends `message` through `sender`; a refusal's reason comes back as a short plain summary
+/// ([`super::summary`]), as it is stored and shown. When the provider says the address is gone
+/// for good, the customer is marked unreachable on that kind (in a task of its own, so a caller's
 /// unpolled future never holds a database lock).
 pub async fn send(
     db: &Db,
@@ -66,7 +67,7 @@ pub async fn send(
     message: &Outgoing,
     now: DateTime<Utc>,
 ) -> Result<Accepted, SendError> {
-    let result = sender.send(message).await;
+    let result = sender.send(message).await.map_err(SendError::summarised);
     if let Err(SendError::Unreachable { reason }) = &result {
         let (db, kind, why) = (db.clone(), sender.kind(), reason.clone());
         let marked =

@@ -85,6 +85,8 @@ fn merge(
 ) -> Result<(String, Vec<&'static str>), String> {
     let mut out = settings(stored);
     let mut changed = Vec::new();
+    // Where a connected channel sends, if this form moves it, and the secrets not typed.
+    let (mut moved, mut kept_secrets) = (Vec::new(), Vec::new());
     for f in kind.fields() {
         let key = format!("{prefix}{}", f.key);
         let value = posted
@@ -93,6 +95,9 @@ fn merge(
             .map(|(_, v)| v.trim().to_string())
             .unwrap_or_default();
         let before = text(out.get(f.key));
+        if f.secret && value.is_empty() {
+            kept_secrets.push(f.label);
+        }
         let after = match (value.is_empty(), f.secret) {
             (true, true) => before.clone(),
             (true, false) => f.default.to_string(),
@@ -103,6 +108,9 @@ fn merge(
         }
         if after != before {
             changed.push(f.key);
+            if f.endpoint && !before.is_empty() {
+                moved.push(f.label);
+            }
         }
         out.insert(f.key.to_string(), serde_json::Value::String(after));
     }
@@ -113,7 +121,16 @@ fn merge(
     {
         return Err(format!("Fill in “{}”.", missing.label));
     }
-    reentered_secrets(kind, stored, posted, prefix, &changed)?;
+    // Moving a connected channel's endpoint (API base URL, webhook URL, SMTP host or port)
+    // needs every secret typed again in the same form: otherwise a session that is not the
+    // operator's (or a forged request) could send the stored credentials to any host.
+    if !moved.is_empty() && !kept_secrets.is_empty() {
+        return Err(format!(
+            "Nothing was saved: you changed where this channel sends ({}), so enter its secrets again: {}.",
+            moved.join(", "),
+            kept_secrets.join(", ")
+        ));
+    }
     if kind == ChannelKind::Sandbox && !out.contains_key("inbound_token") {
         // Authenticates the sandbox's inbound webhook (X-Herald-Token).
         out.insert(
@@ -122,47 +139,6 @@ fn merge(
         );
     }
     Ok((serde_json::Value::Object(out).to_string(), changed))
-}
-
-/// Moving a connected channel's endpoint (API base URL, webhook URL, SMTP host or port) is
-/// refused unless every secret was typed again in the same form: otherwise a session that is
-/// not the operator's (or a forged request) could send the stored credentials to any host.
-fn reentered_secrets(
-    kind: ChannelKind,
-    stored: &str,
-    posted: &[(String, String)],
-    prefix: &str,
-    changed: &[&'static str],
-) -> Result<(), String> {
-    let stored = settings(stored);
-    let moved: Vec<&str> = kind
-        .fields()
-        .iter()
-        .filter(|f| f.endpoint && changed.contains(&f.key) && !text(stored.get(f.key)).is_empty())
-        .map(|f| f.label)
-        .collect();
-    if moved.is_empty() {
-        return Ok(());
-    }
-    let typed = |key: &str| {
-        posted
-            .iter()
-            .any(|(k, v)| k.strip_prefix(prefix) == Some(key) && !v.trim().is_empty())
-    };
-    let missing: Vec<&str> = kind
-        .fields()
-        .iter()
-        .filter(|f| f.secret && !typed(f.key))
-        .map(|f| f.label)
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(format!(
-        "Nothing was saved: you changed where this channel sends ({}), so enter its secrets again: {}.",
-        moved.join(", "),
-        missing.join(", ")
-    ))
 }
 
 fn rate(posted: Option<&str>, kind: ChannelKind) -> Result<i64, String> {

@@ -52,9 +52,8 @@ impl Db {
         let audience = json(&b.audience);
         let channels = json(&b.channel_ids);
         let attachments = json(&b.attachments);
-        let dialect = self.dialect();
         let created = on_pool!(self, p => {
-            let mut tx = begin_write!(p, dialect);
+            let mut tx = begin_write!(p, self.dialect());
             let id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO broadcasts (name, body, audience, channel_ids, scheduled_at, status, \
                  created_by, created_at, updated_at, client_key, attachments) \
@@ -104,9 +103,8 @@ impl Db {
         let audience = json(&b.audience);
         let channels = json(&b.channel_ids);
         let attachments = json(&b.attachments);
-        let dialect = self.dialect();
         on_pool!(self, p => {
-            let mut tx = begin_write!(p, dialect);
+            let mut tx = begin_write!(p, self.dialect());
             let n = sqlx::query(&format!(
                 "UPDATE broadcasts SET name = $1, body = $2, audience = $3, channel_ids = $4, \
                  scheduled_at = $5, status = $6, updated_at = $7, attachments = $9 \
@@ -151,9 +149,8 @@ impl Db {
         by: UserId,
         now: DateTime<Utc>,
     ) -> Result<i64, ComposeError> {
-        let dialect = self.dialect();
         let copy = on_pool!(self, p => {
-            let mut tx = begin_write!(p, dialect);
+            let mut tx = begin_write!(p, self.dialect());
             let copy: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO broadcasts (name, body, attachments, audience, channel_ids, status, \
                  created_by, copied_from, created_at, updated_at) \
@@ -264,18 +261,8 @@ impl Db {
 
     /// Forgets attachment `id` if still no broadcast carries it; whether it did.
     pub async fn delete_unreferenced_attachment(&self, id: &str) -> Result<bool, DbError> {
-        let sql = format!("DELETE FROM attachments WHERE id = $1 AND {UNREFERENCED}");
-        let sql = sql.replace("a.id", "attachments.id");
+        let sql = format!("DELETE FROM attachments AS a WHERE a.id = $1 AND {UNREFERENCED}");
         let n = on_pool!(self, p => sqlx::query(&sql).bind(id).execute(p).await?.rows_affected());
-        Ok(n > 0)
-    }
-
-    /// Whether attachment `id` is recorded.
-    pub async fn attachment_exists(&self, id: &str) -> Result<bool, DbError> {
-        let n: i64 = on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM attachments WHERE id = $1")
-            .bind(id)
-            .fetch_one(p)
-            .await?);
         Ok(n > 0)
     }
 
@@ -289,19 +276,18 @@ impl Db {
         Ok((row.0, row.1.unwrap_or(0)))
     }
 
-    /// The database's size in bytes, where the database knows it (PostgreSQL; SQLite's is
-    /// its files').
-    pub async fn database_bytes(&self) -> Result<Option<i64>, DbError> {
+    /// The database's size in bytes (SQLite: its pages, the write-ahead log aside).
+    pub async fn database_bytes(&self) -> Result<i64, DbError> {
         Ok(match &self.pool {
-            super::Pool::Postgres(p) => Some(
+            super::Pool::Postgres(p) => {
                 sqlx::query_scalar("SELECT pg_database_size(current_database())")
                     .fetch_one(p)
-                    .await?,
-            ),
+                    .await?
+            }
             super::Pool::Sqlite(p) => {
                 let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(p).await?;
                 let size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(p).await?;
-                Some(pages * size)
+                pages * size
             }
         })
     }

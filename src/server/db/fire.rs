@@ -9,7 +9,7 @@ use super::audience::{AudienceBind, Builder};
 use super::states::{
     BROADCAST_FAILED, BROADCAST_SENDING, BROADCAST_SENT, CANCELLED, PENDING, SCHEDULED, WAITING,
 };
-use super::{Db, DbError, Dialect, audit_in, on_pool};
+use super::{Db, DbError, Dialect, audit_in, begin_write, on_pool};
 use crate::model::Lifecycle;
 use crate::model::audience::AudienceRule;
 use crate::model::channel::ChannelKind;
@@ -170,10 +170,7 @@ impl Db {
     ) -> Result<Fired, DbError> {
         let dialect = self.dialect();
         on_pool!(self, p => {
-            let mut tx = match dialect {
-                Dialect::Sqlite => p.begin_with("BEGIN IMMEDIATE").await?,
-                Dialect::Postgres => p.begin().await?,
-            };
+            let mut tx = begin_write!(p, dialect);
             let row: Option<(Option<DateTime<Utc>>, String, String)> = sqlx::query_as(
                 &format!("SELECT scheduled_at, audience, channel_ids FROM broadcasts WHERE id = $1 \
                  AND status = {SCHEDULED} AND NOT paused AND missed_at IS NULL AND scheduled_at <= $2"),

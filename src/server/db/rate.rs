@@ -1,6 +1,6 @@
 //! The channels' token buckets, one row per channel shared by every instance.
 
-use super::{Db, DbError, Dialect, on_pool};
+use super::{Db, DbError, Dialect, begin_write, on_pool};
 
 /// What a take from a token bucket gives.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,10 +80,7 @@ impl Db {
             return Ok((0, look.wait));
         }
         Ok(on_pool!(self, p => {
-            let mut tx = match dialect {
-                Dialect::Sqlite => p.begin_with("BEGIN IMMEDIATE").await?,
-                Dialect::Postgres => p.begin().await?,
-            };
+            let mut tx = begin_write!(p, dialect);
             let mut row: Option<(f64, i64, i64)> =
                 sqlx::query_as(&select).bind(channel).fetch_optional(&mut *tx).await?;
             if row.is_none() {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::counters::{Counter, Tally, minute, write_tally};
 use super::retry::retrying;
-use super::{Db, DbError, Dialect, on_pool};
+use super::{Db, DbError, Dialect, begin_write, on_pool};
 use crate::model::delivery::{self, DeliveryState};
 use crate::model::{BroadcastId, ChannelId, CustomerId};
 
@@ -451,10 +451,7 @@ impl Db {
             // Reads, then writes: on SQLite the write lock is taken up front (a deferred
             // transaction could not upgrade while another writer works); on PostgreSQL the
             // rows are locked as they are read, by ascending id (see `counters`).
-            let mut tx = match dialect {
-                Dialect::Sqlite => p.begin_with("BEGIN IMMEDIATE").await?,
-                Dialect::Postgres => p.begin().await?,
-            };
+            let mut tx = begin_write!(p, dialect);
             // SQLite has no row locks (its write lock is taken): no order needed, and an
             // ORDER BY id there would walk the whole table by rowid instead of the index.
             let found = load_reported!(tx, dialect, &channels, &pids);

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::counters::{Counter, Tally, write_tally};
 use super::states::{BROADCAST_SENDING, FAILED, FINISHED, PENDING, WAITING};
-use super::{Db, DbError, Dialect, audit_in, on_pool};
+use super::{Db, DbError, audit_in, begin_write, on_pool};
 use crate::model::Lifecycle;
 use crate::model::delivery::DeliveryState;
 use crate::model::results::{ChannelRow, RecipientFilter};
@@ -185,10 +185,7 @@ impl Db {
     ) -> Result<i64, RetryError> {
         let dialect = self.dialect();
         let n = on_pool!(self, p => {
-            let mut tx = match dialect {
-                Dialect::Sqlite => p.begin_with("BEGIN IMMEDIATE").await?,
-                Dialect::Postgres => p.begin().await?,
-            };
+            let mut tx = begin_write!(p, dialect);
             // Lock order (see `counters`): the status is read without a lock and the final
             // update of the broadcast is guarded on it.
             let status: Option<Lifecycle> = sqlx::query_scalar("SELECT status FROM broadcasts WHERE id = $1")

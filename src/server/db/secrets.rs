@@ -7,7 +7,7 @@
 //! they are; startup seals them.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -133,7 +133,7 @@ impl Sealer {
 }
 
 /// Writes a new key file that only its owner can read; an existing one is left alone.
-fn write_new_key(path: &PathBuf, key: &str) -> std::io::Result<()> {
+fn write_new_key(path: &Path, key: &str) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -678,7 +678,7 @@ impl Dispatcher {
     /// What the provider's answer means for delivery `c`: sent, failed for good, or tried
     /// again later (with backoff) until its attempts run out.
     fn outcome(&self, c: &Claimed, result: Result<Accepted, SendError>) -> Outcome {
-        match result.map_err(SendError::summarised) {
+        match result {
             Ok(a) => Outcome::Sent {
                 provider_message_id: a.provider_message_id,
                 replayed: a.replayed,
