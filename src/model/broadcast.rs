@@ -184,6 +184,8 @@ pub struct BroadcastRow {
     /// True when `send_date` is when sending actually started.
     pub send_date_actual: bool,
     pub live: LiveState,
+    /// Why Herald paused it by itself, while it stays paused.
+    pub pause_reason: Option<String>,
 }
 
 /// What changes while a broadcast sends: its status and how far it has got.

@@ -137,6 +137,18 @@ pub struct Results {
     pub timeline: Vec<TimelinePoint>,
     /// The charts' geometry, worked out on the server (the browser only draws it).
     pub charts: Charts,
+    /// Why Herald paused it by itself, while it stays paused.
+    pub pause_reason: Option<String>,
+    /// Its failures grouped by reason, most first: (reason, failures).
+    pub failure_reasons: Vec<(String, i64)>,
+    /// How many more reasons there are than `failure_reasons` shows.
+    pub more_reasons: i64,
+    /// Failures "Retry failed" leaves for later because the provider asked to wait: how
+    /// many, and from when (in the viewer's words) the first may go again.
+    pub held: Option<(i64, String)>,
+    /// Deliveries sent again after a crash: their request may have reached the provider, and
+    /// no report named them within the reconciliation window.
+    pub resent: i64,
 }
 
 /// `1234567` as "1,234,567".
@@ -453,6 +465,11 @@ impl Results {
             finished: None,
             timeline: Vec::new(),
             charts: Charts::default(),
+            pause_reason: None,
+            failure_reasons: Vec::new(),
+            more_reasons: 0,
+            held: None,
+            resent: 0,
             totals,
             received: Rate::of(delivered, delivery_whole, true),
             read: Rate::of(read, read_whole, true),

@@ -207,8 +207,11 @@ pub async fn reply(
             SendError::Transient { reason, .. } => {
                 format!("{name} could not take it just now ({reason}); try again in a moment.")
             }
-            SendError::Permanent { reason } => format!("{name} refused it: {reason}"),
-            SendError::Unreachable { reason } => format!(
+            SendError::Permanent { reason }
+            | SendError::Undeliverable { reason }
+            | SendError::NotNow { reason, .. }
+            | SendError::Systemic { reason } => format!("{name} refused it: {reason}"),
+            SendError::Unreachable { reason } | SendError::OptedOut { reason } => format!(
                 "{} cannot be reached on {name} any more: {reason}",
                 person.name
             ),

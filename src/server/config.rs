@@ -25,6 +25,9 @@ pub struct Config {
     /// How long a claimed delivery stays with its worker; after a crash, that long until
     /// another takes it.
     pub dispatch_lease_seconds: i64,
+    /// How long a delivery whose request may have reached the provider before a crash waits
+    /// for a report naming it before it is sent again.
+    pub dispatch_reconcile_seconds: i64,
     /// Where customers and providers reach this Herald (links in messages), e.g.
     /// `https://herald.example.com`; `None` means `http://<site-addr>`.
     pub public_url: Option<String>,
@@ -52,6 +55,7 @@ struct HeraldTable {
     dispatcher: Option<bool>,
     dispatch_grace_minutes: Option<i64>,
     dispatch_lease_seconds: Option<i64>,
+    dispatch_reconcile_seconds: Option<i64>,
     public_url: Option<String>,
     sign_in_attempts: Option<i64>,
     sign_in_window_seconds: Option<i64>,
@@ -155,6 +159,13 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
         60,
         1..=3600,
     )?;
+    let dispatch_reconcile_seconds = number(
+        "HERALD_DISPATCH_RECONCILE_SECONDS",
+        "dispatch-reconcile-seconds",
+        file.dispatch_reconcile_seconds,
+        60,
+        1..=24 * 3600,
+    )?;
     let sign_in_attempts = number(
         "HERALD_SIGN_IN_ATTEMPTS",
         "sign-in-attempts",
@@ -177,6 +188,7 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
         trust_proxy,
         allow_private_endpoints,
         dispatch_lease_seconds,
+        dispatch_reconcile_seconds,
         dispatcher,
         dispatch_grace_minutes,
         import_max_bytes: import_max_mb * 1024 * 1024,
@@ -295,6 +307,7 @@ mod tests {
             dispatcher: Some(true),
             dispatch_grace_minutes: Some(30),
             dispatch_lease_seconds: None,
+            dispatch_reconcile_seconds: None,
             public_url: Some("https://herald.example.com/".into()),
             ..HeraldTable::default()
         };

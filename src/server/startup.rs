@@ -32,6 +32,7 @@ pub fn dispatcher_settings(config: &Config, links: &Links) -> Settings {
     Settings {
         grace: chrono::Duration::minutes(config.dispatch_grace_minutes),
         lease: chrono::Duration::seconds(config.dispatch_lease_seconds),
+        reconcile: chrono::Duration::seconds(config.dispatch_reconcile_seconds),
         files: config.data_dir.join("attachments"),
         links: links.clone(),
         allow_private_endpoints: config.allow_private_endpoints,

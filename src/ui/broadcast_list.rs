@@ -196,6 +196,7 @@ fn Row(row: BroadcastRow, can_pause: bool, can_edit: bool) -> impl IntoView {
             <td>{send}</td>
             <td>
                 <LiveStatus id=row.id live=row.live/>
+                {row.pause_reason.clone().map(|why| view! { <p class="pause-reason small">{why}</p> })}
                 {(row.live.missed && can_edit).then(|| view! {
                     <form method="post" action=SendMissedNow::url() class="inline">
                         <input type="hidden" name="id" value=row.id.to_string()/>

@@ -26,7 +26,15 @@ pub fn ResultsBody(r: Results) -> impl IntoView {
             <span class=format!("status status-{}", r.status.css())>{r.status.label()}</span>
             {r.started.clone().map(|s| format!(" · started {s}"))}
             {r.finished.clone().map(|s| format!(" · finished {s}"))}
+            {(r.resent > 0).then(|| view! {
+                <span data-testid="resent" title="Their request may have reached the provider before Herald stopped, and no report named them within the reconciliation window.">
+                    {format!(" · resent after a crash: {}", number(r.resent))}
+                </span>
+            })}
         </p>
+        {r.pause_reason.clone().map(|why| view! {
+            <p class="pause-reason" role="status" data-testid="pause-reason">{why}</p>
+        })}
         <section class="stats" aria-label="Results">
             {{
                 let t = r.totals;
@@ -80,6 +88,34 @@ pub fn ResultsBody(r: Results) -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table>
+        {(!r.failure_reasons.is_empty()).then(|| view! {
+            <h2>"Why they failed"</h2>
+            <table class="failure-reasons" data-testid="failure-reasons">
+                <thead>
+                    <tr>
+                        <th scope="col">"Reason, and what to do"</th>
+                        <th scope="col" class="num">"Failed"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {r.failure_reasons.clone().into_iter().map(|(reason, n)| view! {
+                        <tr>
+                            <td>{if reason.is_empty() { "No reason given.".to_string() } else { reason }}</td>
+                            <td class="num">{number(n)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            {(r.more_reasons > 0).then(|| view! {
+                <p class="small muted">{format!("And {} other reasons.", number(r.more_reasons))}</p>
+            })}
+        })}
+        {r.held.clone().map(|(n, from)| view! {
+            <p class="small muted" data-testid="held-failures">{format!(
+                "{} of the failures can be retried from {from}: the provider asked to wait. \"Retry failed\" leaves them until then.",
+                number(n)
+            )}</p>
+        })}
     }
 }
 

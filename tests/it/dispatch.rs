@@ -334,6 +334,8 @@ async fn busy_providers_are_retried_with_backoff_then_given_up_on(db: &Db) {
         Settings {
             max_attempts: 3,
             retry_base: Duration::seconds(2),
+            // Every send here fails on purpose: the circuit breaker would pause them.
+            breaker_min: usize::MAX,
             ..Settings::default()
         },
     )
@@ -588,6 +590,18 @@ async fn counters_match_a_recount_after_random_report_sequences(db: &Db) {
             (c[2], c[3], c[4]),
             "seed {seed}, timeline"
         );
+        // The failures by reason add up to the failed counter, and name the reason.
+        let (reasons, more) = db.failure_reasons(id, 10).await.unwrap();
+        assert_eq!(more, 0);
+        assert_eq!(
+            reasons.iter().map(|r| r.1).sum::<i64>(),
+            c[5],
+            "seed {seed}, failures by reason"
+        );
+        assert!(
+            c[5] == 0 || reasons.iter().any(|r| r.0 == "131026 undeliverable"),
+            "{reasons:?}"
+        );
     }
     // Order and repeats: read then a late delivered changes nothing; unknown ids are refused.
     let now_rows = db.inspect().deliveries_of(id).await.unwrap();
@@ -701,10 +715,235 @@ async fn counters_match_a_recount_after_random_report_sequences(db: &Db) {
             (c[2], c[3], c[4]),
             "seed {seed}, timeline"
         );
+        // The failures by reason add up to the failed counter, and name the reason.
+        let (reasons, more) = db.failure_reasons(id, 10).await.unwrap();
+        assert_eq!(more, 0);
+        assert_eq!(
+            reasons.iter().map(|r| r.1).sum::<i64>(),
+            c[5],
+            "seed {seed}, failures by reason"
+        );
+        assert!(
+            c[5] == 0 || reasons.iter().any(|r| r.0 == "131026 undeliverable"),
+            "{reasons:?}"
+        );
     }
 }
 
+/// A Graph API fake for the dispatcher's tests: `refuse(to)` names the error code Meta
+/// answers a message to `to` with (400 and Meta's error object), or `None` to accept it.
+/// Returns its base URL and how many messages it was asked to send.
+async fn graph_fake(
+    refuse: impl Fn(&str) -> Option<i64> + Send + Sync + 'static,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::response::IntoResponse;
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (count, refuse) = (asked.clone(), Arc::new(refuse));
+    let app = axum::Router::new().route(
+        "/v21.0/{pnid}/messages",
+        axum::routing::post(move |body: axum::Json<serde_json::Value>| {
+            let (count, refuse) = (count.clone(), refuse.clone());
+            async move {
+                let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let to = body["to"].as_str().unwrap_or_default();
+                match refuse(to) {
+                    Some(code) => (
+                        axum::http::StatusCode::BAD_REQUEST,
+                        axum::Json(serde_json::json!({ "error": {
+                            "message": format!("(#{code}) refused"), "type": "OAuthException",
+                            "code": code, "error_data": { "messaging_product": "whatsapp", "details": "refused by the fake" },
+                            "fbtrace_id": "x" } })),
+                    )
+                        .into_response(),
+                    None => axum::Json(serde_json::json!({
+                        "messaging_product": "whatsapp",
+                        "contacts": [{ "input": to, "wa_id": to }],
+                        "messages": [{ "id": format!("wamid.{n}") }]
+                    }))
+                    .into_response(),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/v21.0"), asked)
+}
+
+async fn whatsapp_channel(db: &Db, base_url: &str) -> i64 {
+    db.insert_channel(
+        &NewChannel {
+            kind: "whatsapp".into(),
+            name: "WhatsApp".into(),
+            config_json: serde_json::json!({
+                "phone_number_id": "1061", "access_token": "EAAG-token", "app_secret": "s",
+                "verify_token": "v", "base_url": base_url
+            })
+            .to_string(),
+            rate_per_sec: 100_000,
+        },
+        start(),
+    )
+    .await
+    .unwrap()
+}
+
+/// A broken template (132015) on the first sends pauses the broadcast at once, within its
+/// first batch, with the reason; nothing more is sent and nothing is counted failed.
+async fn a_template_error_pauses_the_broadcast_within_its_first_batch(db: &Db) {
+    let s = setup(
+        db,
+        Settings {
+            batch: 40,
+            concurrency: 4,
+            ..Settings::default()
+        },
+    )
+    .await;
+    let (url, asked) = graph_fake(|_| Some(132015)).await;
+    let channel = whatsapp_channel(db, &url).await;
+    let id = schedule(db, &s, &AudienceRule::default(), channel, 1).await;
+    s.clock.advance(Duration::minutes(1));
+    let round = s.dispatcher.round().await.unwrap();
+    let r = db.broadcast(id).await.unwrap();
+    assert!(r.paused, "paused by Herald");
+    let why = r.pause_reason.clone().unwrap_or_default();
+    assert!(
+        why.starts_with("WhatsApp 132015: ") && why.contains("paused for low quality"),
+        "{why}"
+    );
+    let asked = asked.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (1..=4).contains(&asked),
+        "at most the sends already in flight went out: {asked} of a batch of {}",
+        round.claimed
+    );
+    assert!(
+        round.claimed > asked,
+        "the batch was larger than what went out"
+    );
+    // Nothing failed: the deliveries wait for the resume.
+    let c = db.inspect().counters(id).await.unwrap();
+    assert_eq!((c[1], c[5]), (0, 0), "{c:?}");
+    s.clock.advance(Duration::seconds(5));
+    assert_eq!(s.dispatcher.round().await.unwrap().claimed, 0, "paused");
+    // The list shows why; resuming clears it.
+    let resumed = db
+        .set_paused(BroadcastId(id), false, UserId(1), s.clock_now())
+        .await
+        .unwrap();
+    assert!(!resumed.paused && resumed.pause_reason.is_none());
+}
+
+/// Too many failures among the last attempts on a channel pause the broadcast (the circuit
+/// breaker); the failures are counted by reason, and per-recipient codes do their own thing:
+/// an opted-out customer (131050) is opted out of WhatsApp, a marketing limit (131049) is
+/// left out of "Retry failed" for a day.
+async fn the_circuit_breaker_pauses_a_broadcast_whose_sends_keep_failing(db: &Db) {
+    let s = setup(
+        db,
+        Settings {
+            batch: 500,
+            concurrency: 1,
+            breaker_window: 200,
+            breaker_min: 20,
+            breaker_ratio: 0.2,
+            ..Settings::default()
+        },
+    )
+    .await;
+    // Every other number is not on WhatsApp; one stopped marketing, one is at its limit.
+    let everyone = db
+        .inspect()
+        .audience_count(&AudienceRule::default(), &[ChannelKind::Whatsapp])
+        .await
+        .unwrap();
+    assert!(everyone > 40, "enough customers: {everyone}");
+    let (url, _asked) = graph_fake(|to| {
+        let last = to.bytes().last().unwrap_or(b'0');
+        (last % 2 == 1).then_some(131026)
+    })
+    .await;
+    let channel = whatsapp_channel(db, &url).await;
+    let id = schedule(db, &s, &AudienceRule::default(), channel, 1).await;
+    s.clock.advance(Duration::minutes(1));
+    s.dispatcher.round().await.unwrap();
+    let r = db.broadcast(id).await.unwrap();
+    assert!(r.paused, "the breaker paused it");
+    let why = r.pause_reason.clone().unwrap_or_default();
+    assert!(
+        why.starts_with("Paused by Herald: ") && why.contains("messages on WhatsApp"),
+        "{why}"
+    );
+    let c = db.inspect().counters(id).await.unwrap();
+    assert!(
+        c[5] >= 5 && c[1] + c[5] < everyone,
+        "stopped early: {c:?} of {everyone}"
+    );
+    let (reasons, _) = db.failure_reasons(id, 10).await.unwrap();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0].0.starts_with("WhatsApp 131026: "), "{reasons:?}");
+    assert_eq!(reasons[0].1, c[5]);
+    assert_eq!(c, db.recount(id).await.unwrap());
+}
+
+/// Codes that concern one customer: 131050 opts them out of WhatsApp, 131049 is failed but
+/// held out of "Retry failed" for 24 hours, 130429 is retried.
+async fn per_customer_codes_opt_out_hold_or_retry(db: &Db) {
+    let s = setup(db, Settings::default()).await;
+    let (url, _asked) = graph_fake(|to| match to.bytes().last().unwrap_or(b'0') % 4 {
+        0 => Some(131050),
+        1 => Some(131049),
+        _ => None,
+    })
+    .await;
+    let channel = whatsapp_channel(db, &url).await;
+    let id = schedule(db, &s, &s.vip, channel, 1).await;
+    s.clock.advance(Duration::minutes(1));
+    run_until_finished(db, &s, id, Duration::seconds(10)).await;
+    let rows = db.inspect().deliveries_of(id).await.unwrap();
+    let failed: Vec<_> = rows.iter().filter(|r| r.3 == "failed").collect();
+    assert!(!failed.is_empty(), "{rows:?}");
+    let (reasons, _) = db.failure_reasons(id, 10).await.unwrap();
+    let named = |code: &str| {
+        reasons
+            .iter()
+            .find(|r| r.0.starts_with(&format!("WhatsApp {code}: ")))
+            .map(|r| r.1)
+            .unwrap_or(0)
+    };
+    let (stopped, limited) = (named("131050"), named("131049"));
+    assert!(stopped > 0 && limited > 0, "{reasons:?}");
+    assert_eq!(stopped + limited, failed.len() as i64);
+    // The ones who stopped marketing are opted out of WhatsApp, and only of it.
+    let mut opted = 0;
+    for r in &failed {
+        let person = db.recipient(r.1).await.unwrap().unwrap();
+        if person.opted_out_kinds.contains(&ChannelKind::Whatsapp) {
+            opted += 1;
+        }
+    }
+    assert_eq!(opted, stopped);
+    // "Retry failed" leaves the marketing-limited ones for a day.
+    let now = s.clock_now();
+    let (held, from) = db.held_failures(id, now).await.unwrap();
+    assert_eq!(held, limited);
+    assert!(from.unwrap() > now + Duration::hours(23));
+    let queued = db
+        .retry_failed(BroadcastId(id), UserId(1), now)
+        .await
+        .unwrap();
+    assert_eq!(queued, stopped, "only the others go again");
+    let later = now + Duration::hours(25);
+    assert_eq!(db.held_failures(id, later).await.unwrap().0, 0);
+}
+
 on_both_backends!(
+    a_template_error_pauses_the_broadcast_within_its_first_batch,
+    the_circuit_breaker_pauses_a_broadcast_whose_sends_keep_failing,
+    per_customer_codes_opt_out_hold_or_retry,
+    uncertain_deliveries_wait_for_their_report_before_a_resend,
     fires_on_time_once_and_sends_each_recipient_once,
     a_schedule_found_too_late_is_missed_not_sent,
     pause_stops_new_sends_and_resume_sends_exactly_the_rest,
@@ -728,7 +967,7 @@ async fn a_report_that_overtakes_the_recorded_send_is_applied_once_it_is_recorde
     let now = s.clock_now();
     db.fire(id, now, Duration::minutes(15)).await.unwrap();
     let claimed = db
-        .claim_broadcast(id, 2, now, now + Duration::seconds(60))
+        .claim_broadcast(id, 2, now, now + Duration::seconds(60), now)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 2);
@@ -792,4 +1031,99 @@ async fn the_demo_broadcasts_in_progress_have_their_deliveries(db: &Db) {
         assert_eq!(r.audience_total, everyone);
         assert!(r.started_at.unwrap() < start());
     }
+}
+
+/// A crash after some requests started: those that never started are claimed again when the
+/// lease runs out; those that started are uncertain. A report naming one records it as sent
+/// (its early reports applied, counted once, the dead worker's record changing nothing); the
+/// other is sent again only after the reconciliation window, and counted as resent.
+async fn uncertain_deliveries_wait_for_their_report_before_a_resend(db: &Db) {
+    use herald::server::db::{DeliveryEvent, Outcome, Report};
+    let s = setup(db, Settings::default()).await;
+    let channel = sandbox_channel(db, "Crashing sandbox", "{}").await;
+    let id = schedule(db, &s, &s.vip, channel, 1).await;
+    s.clock.advance(Duration::minutes(1));
+    let t0 = s.clock_now();
+    db.fire(id, t0, Duration::minutes(15)).await.unwrap();
+    let lease = Duration::seconds(60);
+    let claimed = db.claim_broadcast(id, 4, t0, t0 + lease, t0).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    assert!(claimed.iter().all(|c| !c.uncertain));
+    // The requests of the first two start; then the process dies.
+    let started: Vec<(i64, i64)> = claimed[..2].iter().map(|c| (c.id, c.attempts)).collect();
+    assert_eq!(db.mark_started(&started, t0).await.unwrap(), 2);
+    // The provider's "delivered" for the first arrives, naming nothing Herald knows yet.
+    let delivered = Report {
+        channel_id: channel,
+        provider_message_id: "wamid.first".into(),
+        event: DeliveryEvent::Delivered,
+        at: t0,
+    };
+    db.apply_events(&[delivered]).await.unwrap();
+
+    // After the lease: only the two that never started come back.
+    let t1 = t0 + lease + Duration::seconds(1);
+    let window = Duration::seconds(120);
+    let again = db
+        .claim_broadcast(id, 100, t1, t1 + lease, t1 - window)
+        .await
+        .unwrap();
+    let ids = |v: &[herald::server::db::Claimed]| v.iter().map(|c| c.id).collect::<Vec<_>>();
+    let rest: Vec<i64> = claimed[2..].iter().map(|c| c.id).collect();
+    let mut taken = ids(&again);
+    taken.retain(|d| rest.contains(d) || started.iter().any(|s| s.0 == *d));
+    assert_eq!(taken, rest, "the unstarted ones only");
+    assert!(again.iter().all(|c| !c.uncertain));
+
+    // The provider's status names the first (its key in biz_opaque_callback_data).
+    let named = [(claimed[0].id, 0, "wamid.first".to_string())];
+    assert_eq!(
+        db.reconcile_sent(ChannelId(channel), &named, t1)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        db.reconcile_sent(ChannelId(channel), &named, t1)
+            .await
+            .unwrap(),
+        0,
+        "once"
+    );
+    let c = db.inspect().counters(id).await.unwrap();
+    assert_eq!(
+        (c[1], c[2]),
+        (1, 1),
+        "sent once, and its early delivered applied"
+    );
+    // The dead worker's record, were it to come, changes nothing.
+    db.record(
+        &[(
+            claimed[0].clone(),
+            Outcome::Sent {
+                provider_message_id: "wamid.other".into(),
+                replayed: false,
+            },
+        )],
+        t1,
+    )
+    .await
+    .unwrap();
+    assert_eq!(db.inspect().counters(id).await.unwrap(), c);
+
+    // No report ever names the second: after the window it goes again, counted as resent.
+    let t2 = t0 + window + Duration::seconds(1);
+    let late = db
+        .claim_broadcast(id, 100, t2, t2 + lease, t2 - window)
+        .await
+        .unwrap();
+    let second: Vec<_> = late.iter().filter(|c| c.id == claimed[1].id).collect();
+    assert_eq!(second.len(), 1, "the uncertain one, after the window");
+    assert!(second[0].uncertain);
+    assert!(late.iter().filter(|c| c.uncertain).count() == 1);
+    assert_eq!(db.broadcast(id).await.unwrap().resent_count, 1);
+    assert_eq!(
+        db.inspect().counters(id).await.unwrap(),
+        db.recount(id).await.unwrap()
+    );
 }

@@ -104,21 +104,27 @@ async fn sends_a_form_with_basic_auth_and_reads_twilio_answers() {
         assert_eq!(get("To"), Some("+15551234"));
         assert_eq!(get("From"), Some("+15550000"));
         assert_eq!(get("Body"), Some("Hi Bo, 20% off today\n(Files: menu.pdf)"));
+        // The callback names the delivery, so a status after a crash records the send.
         assert_eq!(
             get("StatusCallback"),
-            Some("https://herald.example/webhooks/sms/4")
+            Some("https://herald.example/webhooks/sms/4?delivery=herald-delivery-3")
         );
     }
+    // 21211 reads as its row in the codes table: the number is unusable.
     assert_eq!(
         sms.send(&out("+1000")).await.unwrap_err(),
-        SendError::Permanent {
-            reason: "SMS 21211: Invalid 'To' Phone Number".into()
+        SendError::Unreachable {
+            reason:
+                "SMS 21211: The phone number is not valid. Correct the customer's phone number."
+                    .into()
         }
     );
     assert_eq!(
         sms.send(&out("+1429")).await.unwrap_err(),
         SendError::Transient {
-            reason: "SMS 20429: Too Many Requests".into(),
+            reason:
+                "SMS 20429: Too many requests to Twilio. Nothing: Herald waits and tries again."
+                    .into(),
             retry_after: Some(Duration::from_secs(3))
         }
     );

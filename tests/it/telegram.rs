@@ -129,19 +129,22 @@ async fn text_and_files_go_by_the_methods_telegram_documents() {
     // Blocked, rate-limited, refused.
     assert!(matches!(
         tg.send(&out("403", "Hi", vec![])).await,
-        Err(SendError::Unreachable { reason }) if reason.contains("bot was blocked")
+        Err(SendError::Unreachable { reason }) if reason.contains("blocked the bot")
     ));
     assert_eq!(
         tg.send(&out("42", "slow down", vec![])).await.unwrap_err(),
         SendError::Transient {
-            reason: "Telegram 429: Too Many Requests: retry after 5".into(),
+            reason: "Telegram: Too many messages from the bot. Nothing: Herald waits as long as Telegram asks."
+                .into(),
             retry_after: Some(Duration::from_secs(5)),
         }
     );
     assert_eq!(
         tg.send(&out("42", "broken", vec![])).await.unwrap_err(),
-        SendError::Permanent {
-            reason: "Telegram 400: Bad Request: chat not found".into()
+        SendError::Unreachable {
+            reason:
+                "Telegram: No Telegram chat has this id. Check the customer's Telegram chat id."
+                    .into()
         }
     );
 }

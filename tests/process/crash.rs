@@ -133,6 +133,7 @@ fn spawn(db_url: &str, dir: &std::path::Path) -> Child {
         .env("HERALD_DEMO_DATA", "false")
         .env("HERALD_ALLOW_PRIVATE_ENDPOINTS", "true")
         .env("HERALD_DISPATCH_LEASE_SECONDS", "2")
+        .env("HERALD_DISPATCH_RECONCILE_SECONDS", "5")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -379,6 +380,18 @@ fn herald_on(
     lease_s: u32,
     log: &std::path::Path,
 ) -> Herald {
+    herald_reconciling(db_url, dir, port, lease_s, 30, log)
+}
+
+/// [`herald_on`] waiting `reconcile_s` for a report before resending an uncertain delivery.
+fn herald_reconciling(
+    db_url: &str,
+    dir: &std::path::Path,
+    port: u16,
+    lease_s: u32,
+    reconcile_s: u32,
+    log: &std::path::Path,
+) -> Herald {
     let log = std::fs::File::create(log).unwrap();
     Herald(
         Command::new(env!("CARGO_BIN_EXE_herald"))
@@ -393,6 +406,7 @@ fn herald_on(
             .env("HERALD_DEMO_DATA", "false")
             .env("HERALD_ALLOW_PRIVATE_ENDPOINTS", "true")
             .env("HERALD_DISPATCH_LEASE_SECONDS", lease_s.to_string())
+            .env("HERALD_DISPATCH_RECONCILE_SECONDS", reconcile_s.to_string())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log)
@@ -709,5 +723,104 @@ async fn postgres_a_failing_record_sends_nothing_twice() {
         return;
     };
     a_failing_record_sends_nothing_twice(&t).await;
+    t.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SIGKILL while sending through WhatsApp, whose API deduplicates nothing: a request that may
+// have reached Meta before the kill is uncertain, not pending, and its "sent" status (which
+// names the delivery in `biz_opaque_callback_data`) records it instead of a second message.
+
+/// Killed five times while sending 10,000 deliveries through the Cloud API fake at 300 a
+/// second: no customer gets the message twice, nobody is left out, and the results count
+/// what was sent again after a crash (only requests no report ever answered).
+/// The reconciliation window of the SIGKILL test through WhatsApp: the default, longer than
+/// the reports' backlog on this machine after the kills (PostgreSQL drains it in 30 to 45 s
+/// while the other process tests run).
+const RECONCILE_S: u32 = 60;
+
+/// Serialises the two SIGKILL tests through WhatsApp.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn whatsapp_survives_sigkill_without_a_duplicate(t: &common::TestDb) {
+    // One at a time: their webhooks alone keep this machine's two cores busy, and a report
+    // slower than the window is what the window is for.
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (fake, base) = FakeWhatsApp::start(FakeConfig::default()).await.unwrap();
+    // Six in ten generated customers are on WhatsApp.
+    let (id, channel) = whatsapp_broadcast(&t.db, &fake, &base, 16_700, 300).await;
+    let port = free_port();
+    fake.send_webhooks_to(vec![format!(
+        "http://127.0.0.1:{port}/webhooks/whatsapp/{channel}"
+    )]);
+    let here = tempfile::tempdir().unwrap();
+    let mut logs = Vec::new();
+    let mut sent_before = 0;
+    for (n, ms) in [2_500u64, 3_000, 2_000, 3_500, 2_500]
+        .into_iter()
+        .enumerate()
+    {
+        let log = here.path().join(format!("herald-{n}.log"));
+        let mut h = herald_reconciling(&t.url, here.path(), port, 2, RECONCILE_S, &log);
+        logs.push(log);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        h.kill(); // SIGKILL
+        let accepted = fake.accepted().len();
+        let sent = t.db.inspect().counters(id).await.unwrap()[1];
+        eprintln!(
+            "kill {}: {sent} recorded sent, {accepted} accepted by the fake, {} webhooks waiting",
+            n + 1,
+            fake.unanswered()
+        );
+        assert!(sent >= sent_before);
+        sent_before = sent;
+    }
+    let total = t.db.inspect().counters(id).await.unwrap()[0];
+    assert!(total >= 9_500, "{total} deliveries");
+    assert!(sent_before < total, "the kills happened mid-send");
+    let log = here.path().join("herald-last.log");
+    let mut h = herald_reconciling(&t.url, here.path(), port, 2, RECONCILE_S, &log);
+    logs.push(log);
+    for second in (5..=RECONCILE_S).step_by(5) {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        eprintln!(
+            "after {second} s: {} webhooks waiting, {} posted, resent {}",
+            fake.unanswered(),
+            fake.posted(),
+            t.db.broadcast(id).await.unwrap().resent_count
+        );
+    }
+    wait_until_sent(&t.db, id, Duration::from_secs(180)).await;
+    assert!(
+        fake.settle(Duration::from_secs(60)).await,
+        "every webhook answered"
+    );
+    let received = fake.received();
+    let twice = received.values().filter(|n| **n > 1).count();
+    let duplicates: usize = received.values().map(|n| n - 1).sum();
+    let resent = t.db.broadcast(id).await.unwrap().resent_count;
+    eprintln!(
+        "5 kills during {total} WhatsApp deliveries: {duplicates} duplicate messages to {twice} \
+         customers; {resent} sent again after a crash (no report had answered them)"
+    );
+    assert_eq!(duplicates, 0, "no customer got the message twice");
+    every_report_applied_and_nobody_messaged_twice(&t.db, id, &fake).await;
+    h.kill();
+    read_logs(&logs);
+}
+
+#[tokio::test]
+async fn sqlite_whatsapp_survives_sigkill_without_a_duplicate() {
+    let t = common::sqlite().await;
+    whatsapp_survives_sigkill_without_a_duplicate(&t).await;
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn postgres_whatsapp_survives_sigkill_without_a_duplicate() {
+    let Some(t) = common::postgres().await else {
+        return;
+    };
+    whatsapp_survives_sigkill_without_a_duplicate(&t).await;
     t.cleanup().await;
 }

@@ -99,7 +99,7 @@ async fn sent_broadcast(db: &Db) -> anyhow::Result<(i64, ChannelId, Vec<i64>)> {
         .0;
     db.fire(b, now, chrono::Duration::hours(1)).await?;
     let claimed = db
-        .claim_broadcast(b, 1_000_000, now, now + chrono::Duration::seconds(600))
+        .claim_broadcast(b, 1_000_000, now, now + chrono::Duration::seconds(600), now)
         .await?;
     let ids = claimed.iter().map(|c| c.id).collect();
     let results: Vec<_> = claimed

@@ -54,6 +54,7 @@ fn row(r: &BroadcastRecord, tz: chrono_tz::Tz) -> BroadcastRow {
         send_date: send.map(|t| timefmt::local(t, tz)),
         send_date_actual: actual,
         live: live_state(r),
+        pause_reason: r.pause_reason.clone().filter(|_| r.paused),
     }
 }
 

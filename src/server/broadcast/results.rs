@@ -20,6 +20,9 @@ pub(crate) fn totals(r: &BroadcastRecord) -> crate::model::results::Counts {
     ])
 }
 
+/// How many reasons the results' "Why they failed" lists.
+pub const FAILURE_REASONS_SHOWN: i64 = 10;
+
 /// Broadcast `id`'s results for `viewer`: counters only (never a count over deliveries).
 pub async fn results(
     db: &crate::server::db::Db,
@@ -37,6 +40,16 @@ pub async fn results(
     let totals = totals(&r);
     let tz = timefmt::zone(&viewer.time_zone);
     let mut results = Results::compute(r.id, r.name.clone(), r.display_status(), totals, channels);
+    results.pause_reason = r.pause_reason.clone().filter(|_| r.paused);
+    results.resent = r.resent_count;
+    if r.failed_count > 0 {
+        (results.failure_reasons, results.more_reasons) =
+            db.failure_reasons(id, FAILURE_REASONS_SHOWN).await?;
+        let (held, from) = db.held_failures(id, chrono::Utc::now()).await?;
+        results.held = from
+            .filter(|_| held > 0)
+            .map(|t| (held, timefmt::local(t, tz)));
+    }
     results.started = r.started_at.map(|t| timefmt::local(t, tz));
     results.finished = r.finished_at.map(|t| timefmt::local(t, tz));
     let minutes = db.timeline(id).await?;

@@ -91,10 +91,13 @@ pub async fn test_send(
         Err(SendError::Transient { reason, .. }) => Err(format!(
             "{channel_name} could not take the test just now ({reason}); try again in a moment."
         )),
-        Err(SendError::Permanent { reason }) => {
-            Err(format!("{channel_name} refused the test: {reason}"))
-        }
-        Err(SendError::Unreachable { reason }) => Err(format!(
+        Err(
+            SendError::Permanent { reason }
+            | SendError::Undeliverable { reason }
+            | SendError::NotNow { reason, .. }
+            | SendError::Systemic { reason },
+        ) => Err(format!("{channel_name} refused the test: {reason}")),
+        Err(SendError::Unreachable { reason } | SendError::OptedOut { reason }) => Err(format!(
             "{} cannot be reached on {channel_name} any more: {reason}",
             recipient.name
         )),

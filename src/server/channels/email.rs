@@ -17,7 +17,7 @@ use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{Accepted, Channel, Outgoing, SendError};
+use super::{Accepted, Channel, Outgoing, SendError, codes};
 use crate::model::channel::ChannelKind;
 
 /// The channel's settings (from `channels.config`).
@@ -284,9 +284,58 @@ impl Email {
     }
 }
 
-/// What an SMTP failure means for the delivery.
+/// The first RFC 3463 enhanced status code (`5.1.1`) in an SMTP reply's text.
+pub fn enhanced_status(said: &str) -> Option<String> {
+    said.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .find(|w| {
+            let parts: Vec<&str> = w.split('.').collect();
+            parts.len() == 3
+                && matches!(parts[0], "2" | "4" | "5")
+                && (1..=3).contains(&parts[1].len())
+                && (1..=3).contains(&parts[2].len())
+                && parts[1..]
+                    .iter()
+                    .all(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(str::to_string)
+}
+
+/// What an SMTP failure means for the delivery: its enhanced status code's row in
+/// [`codes::SMTP`], else the reply's basic code (550, 551 and 553 make the address
+/// unreachable).
 fn classify(e: &lettre::transport::smtp::Error) -> SendError {
     let code = e.status().map(|c| c.to_string()).unwrap_or_default();
+    let said = e.to_string();
+    if (e.is_permanent() || e.is_transient())
+        && let Some(enhanced) = enhanced_status(&said)
+        && let Some(row) = codes::smtp(&enhanced)
+    {
+        // The reply's codes stay with the table's words; a plain refusal (a policy) also
+        // keeps the server's own.
+        let tail = |reason: String| match row.meaning {
+            codes::Meaning::Fail => format!("{reason} The server said: {said}"),
+            _ => format!("{reason} (SMTP {code} {enhanced})"),
+        };
+        return match row.error("Email", None) {
+            SendError::Permanent { reason } => SendError::Permanent {
+                reason: tail(reason),
+            },
+            SendError::Unreachable { reason } => SendError::Unreachable {
+                reason: tail(reason),
+            },
+            SendError::Undeliverable { reason } => SendError::Undeliverable {
+                reason: tail(reason),
+            },
+            SendError::Transient {
+                reason,
+                retry_after,
+            } => SendError::Transient {
+                reason: tail(reason),
+                retry_after,
+            },
+            other => other,
+        };
+    }
     if e.is_permanent() {
         let reason = format!("The mail server refused the message ({code}): {e}");
         if matches!(code.as_str(), "550" | "551" | "553") {
@@ -367,5 +416,19 @@ mod tests {
                 .unwrap_err()
                 .contains("starttls, tls or none")
         );
+    }
+
+    #[test]
+    fn enhanced_status_codes_are_read_from_the_reply() {
+        assert_eq!(
+            enhanced_status("permanent error (550): 5.1.1 <a@b.test>: no such user").as_deref(),
+            Some("5.1.1")
+        );
+        assert_eq!(
+            enhanced_status("transient error (451): 4.7.1 try again later").as_deref(),
+            Some("4.7.1")
+        );
+        assert_eq!(enhanced_status("permanent error (554): rejected"), None);
+        assert_eq!(enhanced_status("version 1.2.3.4 of 10.0.0.1"), None);
     }
 }

@@ -3,6 +3,7 @@
 //! provider's protocol and says whether the provider accepted it, refused it for good, or
 //! should be asked again later.
 
+pub mod codes;
 pub mod email;
 pub mod endpoint;
 pub mod sandbox;
@@ -61,6 +62,23 @@ pub enum SendError {
     /// the delivery fails and the address is marked unreachable on this kind of channel.
     #[error("{reason}")]
     Unreachable { reason: String },
+    /// This message could not reach the address now (not on WhatsApp, handset off, mailbox
+    /// full): the delivery fails; after [`send::UNDELIVERABLE_LIMIT`] such failures the address
+    /// is marked unreachable.
+    #[error("{reason}")]
+    Undeliverable { reason: String },
+    /// The customer stopped these messages at the provider (STOP on SMS, WhatsApp's marketing
+    /// opt-out): the delivery fails and the customer is opted out of this kind of channel.
+    #[error("{reason}")]
+    OptedOut { reason: String },
+    /// Not sent now, and not retried by the dispatcher; "Retry failed" may send it again
+    /// once `retry_in` has passed (WhatsApp's per-user marketing limit).
+    #[error("{reason}")]
+    NotNow { reason: String, retry_in: Duration },
+    /// Every further message of the broadcast would fail the same way (a broken template, a
+    /// revoked token): the broadcast pauses itself with this reason; the delivery waits.
+    #[error("{reason}")]
+    Systemic { reason: String },
 }
 
 /// A connected channel that can send.
@@ -133,7 +151,7 @@ pub fn http_client() -> reqwest::Client {
 }
 
 /// The longest provider text a reason keeps.
-const SUMMARY_CHARS: usize = 160;
+pub(crate) const SUMMARY_CHARS: usize = 240;
 
 /// What a provider said, made fit to show to staff and store with a delivery: markup taken
 /// out, control characters and runs of white space made single spaces, and cut to a short
@@ -184,6 +202,19 @@ impl SendError {
             SendError::Unreachable { reason } => SendError::Unreachable {
                 reason: summary(&reason),
             },
+            SendError::Undeliverable { reason } => SendError::Undeliverable {
+                reason: summary(&reason),
+            },
+            SendError::OptedOut { reason } => SendError::OptedOut {
+                reason: summary(&reason),
+            },
+            SendError::NotNow { reason, retry_in } => SendError::NotNow {
+                reason: summary(&reason),
+                retry_in,
+            },
+            SendError::Systemic { reason } => SendError::Systemic {
+                reason: summary(&reason),
+            },
         }
     }
 }
@@ -226,7 +257,7 @@ mod tests {
         assert!(s.contains("502 Bad Gateway"), "{s}");
         let long = "x".repeat(10_000);
         let s = summary(&long);
-        assert_eq!(s.chars().count(), 160);
+        assert_eq!(s.chars().count(), super::SUMMARY_CHARS);
         assert!(s.ends_with('…'));
         assert_eq!(summary("Ünïcödé ✓ fine"), "Ünïcödé ✓ fine");
     }

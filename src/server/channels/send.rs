@@ -56,10 +56,14 @@ pub fn outgoing(
     }
 }
 
+/// How many "undeliverable" answers for one address make it unreachable on its kind.
+pub const UNDELIVERABLE_LIMIT: i64 = 3;
+
 /// Sends `message` through `sender`; a refusal's reason comes back as a short plain summary
-/// ([`super::summary`]), as it is stored and shown. When the provider says the address is gone
-/// for good, the customer is marked unreachable on that kind (in a task of its own, so a caller's
-/// unpolled future never holds a database lock).
+/// ([`super::summary`]), as it is stored and shown. What the provider says about the address
+/// is remembered: gone for good marks the customer unreachable on that kind, a STOP at the
+/// provider opts them out of it, and repeated "undeliverable" answers mark it unreachable too
+/// (each in a task of its own, so a caller's unpolled future never holds a database lock).
 pub async fn send(
     db: &Db,
     sender: &dyn Channel,
@@ -68,15 +72,56 @@ pub async fn send(
     now: DateTime<Utc>,
 ) -> Result<Accepted, SendError> {
     let result = sender.send(message).await.map_err(SendError::summarised);
-    if let Err(SendError::Unreachable { reason }) = &result {
-        let (db, kind, why) = (db.clone(), sender.kind(), reason.clone());
-        let marked =
-            tokio::spawn(async move { db.mark_unreachable(customer, kind, &why, now).await }).await;
+    let kind = sender.kind();
+    let note = match &result {
+        Err(SendError::Unreachable { reason }) => Some((Note::Unreachable, reason.clone())),
+        Err(SendError::OptedOut { reason }) => Some((Note::OptedOut, reason.clone())),
+        Err(SendError::Undeliverable { reason }) => Some((Note::Undeliverable, reason.clone())),
+        _ => None,
+    };
+    if let Some((note, why)) = note {
+        let db = db.clone();
+        let marked = tokio::spawn(async move {
+            match note {
+                Note::Unreachable => db.mark_unreachable(customer, kind, &why, now).await,
+                Note::OptedOut => db
+                    .opt_out_on(
+                        customer,
+                        kind,
+                        "opt-out",
+                        &format!("the provider said: {why}"),
+                        now,
+                    )
+                    .await
+                    .map(|_| ()),
+                Note::Undeliverable => {
+                    let failures = db.note_undeliverable(customer, kind, now).await?;
+                    if failures >= UNDELIVERABLE_LIMIT {
+                        let why = format!("{failures} undeliverable answers, the last: {why}");
+                        db.mark_unreachable(customer, kind, &why, now).await?;
+                    }
+                    Ok(())
+                }
+            }
+        })
+        .await;
         match marked {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = ?e, "marking an address unreachable failed"),
-            Err(e) => tracing::warn!(error = ?e, "marking an address unreachable failed"),
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = ?e, "noting what the provider said of an address failed")
+            }
+            Err(e) => {
+                tracing::warn!(error = ?e, "noting what the provider said of an address failed")
+            }
         }
     }
     result
+}
+
+/// What a refusal says about the address.
+#[derive(Debug, Clone, Copy)]
+enum Note {
+    Unreachable,
+    OptedOut,
+    Undeliverable,
 }

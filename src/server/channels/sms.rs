@@ -1,7 +1,7 @@
 //! SMS over a Twilio-style Messages API.
 //!
 //! Sending: `POST {base}/2010-04-01/Accounts/{sid}/Messages.json`, form-encoded `To`, `From`,
-//! `Body` (and `StatusCallback`), HTTP basic auth with the account SID and auth token. 201
+//! `Body` (and `StatusCallback`, this channel's webhook URL with `?delivery=<key>`), HTTP basic auth with the account SID and auth token. 201
 //! with `{"sid": "SM…"}` is acceptance; 429 and 5xx are retried; other errors fail with the
 //! provider's `code` and `message`. SMS carries text only: attachments are named at the end.
 //!
@@ -16,7 +16,7 @@ use futures::future::BoxFuture;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
-use super::{Accepted, Channel, Outgoing, SendError};
+use super::{Accepted, Channel, Outgoing, SendError, codes};
 use crate::model::channel::ChannelKind;
 
 /// The channel's settings (from `channels.config`).
@@ -84,8 +84,20 @@ impl Channel for Sms {
                 ("From", s.from.as_str()),
                 ("Body", body.as_str()),
             ];
-            if !s.status_callback.is_empty() {
-                form.push(("StatusCallback", s.status_callback.as_str()));
+            // The callback URL names the delivery, so a status about a send Herald has not
+            // recorded (a crash after the request) records it instead of a second message.
+            let callback = (!s.status_callback.is_empty()).then(|| {
+                let sep = if s.status_callback.contains('?') {
+                    '&'
+                } else {
+                    '?'
+                };
+                let key: String =
+                    form_urlencoded::byte_serialize(m.idempotency_key.as_bytes()).collect();
+                format!("{}{sep}delivery={key}", s.status_callback)
+            });
+            if let Some(url) = &callback {
+                form.push(("StatusCallback", url.as_str()));
             }
             let response = self
                 .client
@@ -113,9 +125,12 @@ impl Channel for Sms {
                     }),
                 };
             }
+            let code = v["code"].as_i64().unwrap_or(status as i64);
+            if let Some(row) = codes::twilio(code) {
+                return Err(row.error("SMS", wait));
+            }
             let reason = format!(
-                "SMS {}: {}",
-                v["code"].as_i64().unwrap_or(status as i64),
+                "SMS {code}: {}",
                 v["message"].as_str().unwrap_or("no message")
             );
             Err(super::refused(status, reason, wait))

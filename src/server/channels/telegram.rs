@@ -4,16 +4,18 @@
 //! as its caption when the text fits (1,024 characters); otherwise the text goes first on its
 //! own. Telegram keeps no idempotency keys, and reports neither delivery nor reads.
 //!
-//! Answers: `{"ok":true,"result":{"message_id":…}}`; 429 with `parameters.retry_after` is a
-//! rate limit (retried then); 403 "bot was blocked by the user" means the chat is unreachable;
-//! 5xx is retried; other errors fail with Telegram's description.
+//! Answers: `{"ok":true,"result":{"message_id":…}}`. Refusals go by [`codes::TELEGRAM`]: 429
+//! with `parameters.retry_after` is a rate limit (retried then); "bot was blocked by the
+//! user", "can't initiate conversation" and "chat not found" make the chat unreachable; 401
+//! pauses the broadcast (the token is refused); otherwise 5xx is retried and other errors
+//! fail with Telegram's description.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use super::{Accepted, Channel, Outgoing, SendError};
+use super::{Accepted, Channel, Outgoing, SendError, codes};
 use crate::model::channel::ChannelKind;
 use crate::model::compose::AttachmentRef;
 
@@ -75,21 +77,14 @@ impl Telegram {
             .as_str()
             .unwrap_or("no description")
             .to_string();
-        let reason = format!("Telegram {code}: {description}");
-        match code {
-            429 => Err(SendError::Transient {
-                reason,
-                retry_after: v["parameters"]["retry_after"]
-                    .as_u64()
-                    .map(|s| Duration::from_secs(s.min(3600))),
-            }),
-            403 => Err(SendError::Unreachable { reason }),
-            c if c >= 500 => Err(SendError::Transient {
-                reason,
-                retry_after: None,
-            }),
-            _ => Err(SendError::Permanent { reason }),
+        let retry_after = v["parameters"]["retry_after"]
+            .as_u64()
+            .map(|s| Duration::from_secs(s.min(3600)));
+        if let Some(row) = codes::telegram(code, &description) {
+            return Err(row.error("Telegram", retry_after));
         }
+        let reason = format!("Telegram {code}: {description}");
+        Err(super::refused(code.min(999) as u16, reason, retry_after))
     }
 
     async fn send_file(

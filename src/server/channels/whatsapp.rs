@@ -7,8 +7,9 @@
 //! `document` (by its type; others as documents), the text as its caption where WhatsApp
 //! takes one. The answer's `messages[0].id` (a `wamid.…`) names the message.
 //!
-//! Errors: code 130429 (throughput) and HTTP 429 are rate limits, retried; 5xx is retried;
-//! others fail with the error's code and message.
+//! Errors: the code's row in [`codes::WHATSAPP`] decides (throttle, back off, fail, opt out,
+//! pause the broadcast …); an unknown code goes by HTTP status (429 and 5xx retried, others
+//! failed with Meta's words).
 //!
 //! Webhooks: the GET verification handshake (`hub.mode=subscribe`, `hub.verify_token`,
 //! `hub.challenge`), and POSTs signed with `X-Hub-Signature-256: sha256=<HMAC-SHA256 of the raw
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use super::{Accepted, Channel, Outgoing, SendError};
+use super::{Accepted, Channel, Outgoing, SendError, codes};
 use crate::model::channel::ChannelKind;
 use crate::model::compose::AttachmentRef;
 
@@ -74,18 +75,7 @@ impl WhatsApp {
         if (200..300).contains(&status) {
             return Ok(v);
         }
-        let code = v["error"]["code"].as_i64().unwrap_or(status as i64);
-        let reason = format!(
-            "WhatsApp {code}: {}",
-            v["error"]["message"].as_str().unwrap_or("no message")
-        );
-        // 130429 (throughput) and 131056 (pair rate) are WhatsApp's rate limits.
-        let status = if code == 130429 || code == 131056 {
-            429
-        } else {
-            status
-        };
-        Err(super::refused(status, reason, wait))
+        Err(refusal(status, &v["error"], wait))
     }
 
     /// Uploads a file; its media id.
@@ -129,6 +119,18 @@ impl WhatsApp {
     }
 }
 
+/// What a refusal means: its code's row in [`codes::WHATSAPP`], else by HTTP status with
+/// Meta's own words.
+pub fn refusal(status: u16, error: &serde_json::Value, wait: Option<Duration>) -> SendError {
+    let code = error["code"].as_i64().unwrap_or(status as i64);
+    // A code's sub-code can say more (2494055 under 131026, say); the code decides.
+    if let Some(row) = codes::whatsapp(code) {
+        return row.error("WhatsApp", wait);
+    }
+    let said = error["message"].as_str().unwrap_or("no message");
+    super::refused(status, format!("WhatsApp {code}: {said}"), wait)
+}
+
 /// WhatsApp's message type for a file of this MIME type.
 pub fn media_type(mime: &str) -> &'static str {
     match mime {
@@ -159,6 +161,10 @@ impl Channel for WhatsApp {
                 .attachments
                 .first()
                 .is_some_and(|f| media_type(&f.mime) != "audio");
+            // The first message names the delivery (`biz_opaque_callback_data`, which Meta
+            // returns in each of its statuses): its id is the one Herald records, and after a
+            // crash its "sent" status tells that it went out.
+            let key = serde_json::Value::String(m.idempotency_key.clone());
             if !text.is_empty() && !captioned {
                 first = Some(
                     self.message(serde_json::json!({
@@ -167,6 +173,7 @@ impl Channel for WhatsApp {
                         "to": m.address,
                         "type": "text",
                         "text": { "preview_url": false, "body": text },
+                        "biz_opaque_callback_data": key,
                     }))
                     .await?,
                 );
@@ -181,15 +188,17 @@ impl Channel for WhatsApp {
                 if kind == "document" {
                     object["filename"] = serde_json::Value::String(file.name.clone());
                 }
-                let id = self
-                    .message(serde_json::json!({
-                        "messaging_product": "whatsapp",
-                        "recipient_type": "individual",
-                        "to": m.address,
-                        "type": kind,
-                        kind: object,
-                    }))
-                    .await?;
+                let mut body = serde_json::json!({
+                    "messaging_product": "whatsapp",
+                    "recipient_type": "individual",
+                    "to": m.address,
+                    "type": kind,
+                    kind: object,
+                });
+                if first.is_none() {
+                    body["biz_opaque_callback_data"] = key.clone();
+                }
+                let id = self.message(body).await?;
                 first.get_or_insert(id);
             }
             let id = first.ok_or_else(|| SendError::Permanent {

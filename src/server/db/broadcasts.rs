@@ -32,6 +32,11 @@ pub struct BroadcastRecord {
     pub failed_count: i64,
     /// Set when its time passed by more than the grace period while Herald was down.
     pub missed_at: Option<DateTime<Utc>>,
+    /// Why Herald paused it by itself (a provider's error every further message would meet,
+    /// or too many recent failures); cleared when it is resumed.
+    pub pause_reason: Option<String>,
+    /// Deliveries sent again after a crash left them uncertain (no report named them).
+    pub resent_count: i64,
 }
 
 impl BroadcastRecord {
@@ -57,7 +62,7 @@ impl BroadcastRecord {
 
 pub(crate) const COLUMNS: &str = "id, name, body, status, paused, scheduled_at, started_at, finished_at, \
                        created_at, updated_at, status_rank, send_sort, audience_total, sent_count, \
-                       delivered_count, read_count, replied_count, failed_count, missed_at";
+                       delivered_count, read_count, replied_count, failed_count, missed_at, pause_reason, resent_count";
 
 /// A broadcast to insert (the wizard and the demo data use this).
 #[derive(Debug, Clone)]
@@ -311,7 +316,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<BroadcastRecord, PauseError> {
         let update = format!(
-            "UPDATE broadcasts SET paused = $1, updated_at = $2 \
+            "UPDATE broadcasts SET paused = $1, updated_at = $2, pause_reason = NULL \
              WHERE id = $3 AND status IN ({STOPPABLE}) RETURNING {COLUMNS}"
         );
         let select = format!("SELECT {COLUMNS} FROM broadcasts WHERE id = $1");
@@ -343,6 +348,37 @@ impl Db {
 }
 
 impl Db {
+    /// Herald pauses broadcast `id` by itself, with `reason` (a provider's error that every
+    /// further message would meet, or too many recent failures), unless it is paused already,
+    /// finished or cancelled; audited. Whether it paused it now.
+    pub async fn pause_for_provider(
+        &self,
+        id: BroadcastId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        let update = format!(
+            "UPDATE broadcasts SET paused = $1, pause_reason = $2, updated_at = $3 \
+             WHERE id = $4 AND status IN ({STOPPABLE}) AND NOT paused"
+        );
+        on_pool!(self, p => {
+            let mut tx = begin_write!(p, self.dialect());
+            let n = sqlx::query(&update)
+                .bind(true)
+                .bind(reason)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n > 0 {
+                audit_in!(tx, now, None::<i64>, "pause", "broadcast", id, reason)?;
+            }
+            tx.commit().await?;
+            Ok(n > 0)
+        })
+    }
+
     /// Cancels a Scheduled or Sending broadcast for good (paused or not): nothing more is sent;
     /// deliveries not yet sent stay pending and are never claimed.
     pub async fn cancel_broadcast(

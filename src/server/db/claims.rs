@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::retry::retrying;
 use super::states::{BROADCAST_SENDING, PENDING, SENDING};
-use super::{Db, DbError, Dialect, on_pool};
+use super::{Db, DbError, Dialect, begin_write, on_pool};
 use crate::model::compose::AttachmentRef;
 use crate::model::{BroadcastId, ChannelId, CustomerId};
 
@@ -21,6 +21,9 @@ pub struct Claimed {
     pub attempts: i64,
     /// 0 for the broadcast's own send; 1, 2, … for each "Retry failed".
     pub retry_round: i64,
+    /// An earlier claim's provider request may have reached the provider before its worker
+    /// died, and no report named it: this claim sends it again.
+    pub uncertain: bool,
 }
 
 /// What a broadcast sends: its name (an email's subject), message and files.
@@ -34,53 +37,62 @@ pub struct Content {
 impl Db {
     /// Claims up to `limit` deliveries of broadcast `b` (if it is sending and not paused):
     /// pending ones whose retry time has come, and ones whose lease ran out (their worker
-    /// died). Each claim counts an attempt and holds a lease until `lease_until`. On
-    /// PostgreSQL, rows another instance is claiming are skipped, not waited for.
+    /// died). A delivery whose lease ran out after its provider request started is uncertain
+    /// (the provider may have it): it is taken again only if that request started before
+    /// `uncertain_before` (no report named it within the reconciliation window), and then
+    /// counts as sent again after a crash (`resent_count`). Each claim counts an attempt and
+    /// holds a lease until `lease_until`. On PostgreSQL, rows another instance is claiming
+    /// are skipped, not waited for.
     pub async fn claim_broadcast(
         &self,
         b: i64,
         limit: i64,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
+        uncertain_before: DateTime<Utc>,
     ) -> Result<Vec<Claimed>, DbError> {
         let pick = format!(
             "SELECT d.id FROM deliveries d WHERE d.broadcast_id = $3 AND \
              ((d.state = {PENDING} AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= $2)) \
-              OR (d.state = {SENDING} AND d.claimed_until < $2)) \
+              OR (d.state = {SENDING} AND d.claimed_until < $2 \
+                  AND (d.started_at IS NULL OR d.started_at < $5))) \
              AND EXISTS (SELECT 1 FROM broadcasts x WHERE x.id = $3 AND x.status = {BROADCAST_SENDING} AND NOT x.paused) \
              ORDER BY d.id LIMIT $4"
         );
-        let mut claimed: Vec<Claimed> = match &self.pool {
-            super::Pool::Sqlite(p) => {
-                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                let rows = sqlx::query_as(&format!(
-                    "UPDATE deliveries SET state = {SENDING}, claimed_until = $1, attempts = attempts + 1 \
-                     WHERE id IN ({pick}) \
-                     RETURNING id, broadcast_id, customer_id, channel_id, attempts, retry_round"
-                ))
+        let lock = match self.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE OF d SKIP LOCKED",
+        };
+        // The SET expressions read the row as it was: `uncertain` says whether this claim
+        // takes over a request that may have reached the provider.
+        let update = format!(
+            "UPDATE deliveries SET state = {SENDING}, claimed_until = $1, attempts = attempts + 1, \
+             uncertain = CASE WHEN state = {SENDING} AND started_at IS NOT NULL THEN TRUE ELSE FALSE END, \
+             started_at = NULL \
+             WHERE id IN ({pick}{lock}) \
+             RETURNING id, broadcast_id, customer_id, channel_id, attempts, retry_round, uncertain"
+        );
+        let mut claimed: Vec<Claimed> = on_pool!(self, p => {
+            let mut tx = begin_write!(p, self.dialect());
+            let rows: Vec<Claimed> = sqlx::query_as(&update)
                 .bind(lease_until)
                 .bind(now)
                 .bind(b)
                 .bind(limit)
+                .bind(uncertain_before)
                 .fetch_all(&mut *tx)
                 .await?;
-                tx.commit().await?;
-                rows
+            let resent = rows.iter().filter(|c| c.uncertain).count() as i64;
+            if resent > 0 {
+                sqlx::query("UPDATE broadcasts SET resent_count = resent_count + $1 WHERE id = $2")
+                    .bind(resent)
+                    .bind(b)
+                    .execute(&mut *tx)
+                    .await?;
             }
-            super::Pool::Postgres(p) => {
-                sqlx::query_as(&format!(
-                    "UPDATE deliveries SET state = {SENDING}, claimed_until = $1, attempts = attempts + 1 \
-                     WHERE id IN ({pick} FOR UPDATE OF d SKIP LOCKED) \
-                     RETURNING id, broadcast_id, customer_id, channel_id, attempts, retry_round"
-                ))
-                .bind(lease_until)
-                .bind(now)
-                .bind(b)
-                .bind(limit)
-                .fetch_all(p)
-                .await?
-            }
-        };
+            tx.commit().await?;
+            Ok::<Vec<Claimed>, DbError>(rows)
+        })?;
         claimed.sort_by_key(|c| c.id);
         Ok(claimed)
     }
@@ -92,6 +104,31 @@ impl Db {
         held: &[(i64, i64)],
         until: DateTime<Utc>,
     ) -> Result<u64, DbError> {
+        self.set_on_claims("claimed_until", "extending a lease", held, until)
+            .await
+    }
+
+    /// Notes that the provider requests of claimed deliveries (id, attempt) start now: should
+    /// the worker die before their outcome is recorded, they are uncertain (perhaps sent), not
+    /// pending. Returns how many are still held by that claim (only those may start).
+    pub async fn mark_started(
+        &self,
+        held: &[(i64, i64)],
+        at: DateTime<Utc>,
+    ) -> Result<u64, DbError> {
+        self.set_on_claims("started_at", "noting sends that start", held, at)
+            .await
+    }
+
+    /// Sets `column` to `value` on the deliveries (id, attempt) still held by that claim.
+    async fn set_on_claims(
+        &self,
+        column: &str,
+        what: &'static str,
+        held: &[(i64, i64)],
+        value: DateTime<Utc>,
+    ) -> Result<u64, DbError> {
+        let until = value;
         let dialect = self.dialect();
         let mut n = 0;
         for chunk in held.chunks(500) {
@@ -106,11 +143,11 @@ impl Db {
                 ""
             };
             let sql = format!(
-                "WITH v(id, attempts) AS (VALUES {values}) UPDATE deliveries SET claimed_until = $1 \
+                "WITH v(id, attempts) AS (VALUES {values}) UPDATE deliveries SET {column} = $1 \
                  WHERE id IN (SELECT d.id FROM deliveries d JOIN v ON d.id = v.id AND d.attempts = v.attempts \
                  WHERE d.state = {SENDING}{lock})"
             );
-            n += retrying("extending a lease", || {
+            n += retrying(what, || {
                 let sql = sql.as_str();
                 async move {
                     let r = on_pool!(self, p => {

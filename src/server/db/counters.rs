@@ -9,11 +9,12 @@
 //!
 //! 1. `deliveries` rows, by ascending id;
 //! 2. rows only this transaction writes (new `messages`, `early_reports`, opt-outs, the audit log);
-//! 3. `broadcast_channel_counts`, by ascending (broadcast, channel);
-//! 4. `broadcast_timeline`, by ascending (broadcast, minute);
-//! 5. `broadcasts`, by ascending id.
+//! 3. `broadcast_failure_reasons`, by ascending (broadcast, reason key);
+//! 4. `broadcast_channel_counts`, by ascending (broadcast, channel);
+//! 6. `broadcast_timeline`, by ascending (broadcast, minute);
+//! 7. `broadcasts`, by ascending id.
 //!
-//! Steps 3–5 are [`Tally::write_statements`], run last, just before the commit, so a counter
+//! Steps 3–7 are [`Tally::write_statements`], run last, just before the commit, so a counter
 //! row is held for as short a time as possible. A transaction that needs a broadcast's status
 //! first reads it without a lock and guards its final `UPDATE broadcasts` on it.
 
@@ -33,7 +34,26 @@ pub(crate) struct Tally {
     channels: BTreeMap<(i64, i64), [i64; 5]>,
     /// (broadcast, minute) → [sent, delivered, read, replied]
     timeline: BTreeMap<(i64, i64), [i64; 4]>,
+    /// (broadcast, reason key) → (reason, failures)
+    reasons: BTreeMap<(i64, i64), (String, i64)>,
 }
+
+/// A reason's key in `broadcast_failure_reasons`: FNV-1a of its text, kept to 63 bits so
+/// both databases store it as a positive integer. Stable across versions and machines.
+pub(crate) fn reason_key(reason: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in reason.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h >> 1) as i64
+}
+
+/// Adds to a broadcast's failures of one reason: ($1 broadcast, $2 key, $3 reason, $4 by).
+pub(crate) const REASON_ADD: &str = "INSERT INTO broadcast_failure_reasons \
+     (broadcast_id, reason_key, reason, failed) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (broadcast_id, reason_key) DO UPDATE SET \
+     failed = broadcast_failure_reasons.failed + excluded.failed";
 
 /// Which counter a change is to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +78,25 @@ impl Tally {
         }
     }
 
-    /// The statements that write these changes, in the lock order above, each with its
-    /// (all integer) parameters.
+    /// Adds `by` failures with `reason` to a broadcast's failures by reason.
+    pub fn add_reason(&mut self, broadcast: BroadcastId, reason: &str, by: i64) {
+        let entry = self
+            .reasons
+            .entry((broadcast.0, reason_key(reason)))
+            .or_insert_with(|| (reason.to_string(), 0));
+        entry.1 += by;
+    }
+
+    /// The failures-by-reason changes, in the lock order: (broadcast, key, reason, by).
+    pub fn reason_changes(&self) -> impl Iterator<Item = (i64, i64, &str, i64)> {
+        self.reasons
+            .iter()
+            .filter(|(_, (_, by))| *by != 0)
+            .map(|(&(b, key), (reason, by))| (b, key, reason.as_str(), *by))
+    }
+
+    /// The statements that write the counter changes after the failures by reason, in the
+    /// lock order above, each with its (all integer) parameters.
     pub fn write_statements(&self) -> Vec<(&'static str, Vec<i64>)> {
         let mut out = Vec::new();
         let mut totals: BTreeMap<i64, [i64; 5]> = BTreeMap::new();
@@ -106,6 +143,15 @@ impl Tally {
 /// Runs a [`Tally`]'s statements inside the open transaction `$tx`.
 macro_rules! write_tally {
     ($tx:expr, $tally:expr) => {{
+        for (broadcast, key, reason, by) in $tally.reason_changes() {
+            sqlx::query($crate::server::db::counters::REASON_ADD)
+                .bind(broadcast)
+                .bind(key)
+                .bind(reason)
+                .bind(by)
+                .execute(&mut *$tx)
+                .await?;
+        }
         for (sql, binds) in $tally.write_statements() {
             let mut q = sqlx::query(sql);
             for b in binds {
@@ -227,6 +273,36 @@ impl Db {
             .into_iter()
             .map(|r| (r.0, [r.1, r.2, r.3, r.4]))
             .collect())
+    }
+
+    /// Broadcast `id`'s failures grouped by reason, most first (at most `limit`), and the
+    /// number of other reasons left out.
+    pub async fn failure_reasons(
+        &self,
+        id: i64,
+        limit: i64,
+    ) -> Result<(Vec<(String, i64)>, i64), DbError> {
+        let mut rows: Vec<(String, i64)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT reason, failed FROM broadcast_failure_reasons \
+             WHERE broadcast_id = $1 AND failed > 0 ORDER BY failed DESC, reason LIMIT $2",
+        )
+        .bind(id)
+        .bind(limit + 1)
+        .fetch_all(p)
+        .await?);
+        let more = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            let n: i64 = on_pool!(self, p => sqlx::query_scalar(
+                "SELECT COUNT(*) FROM broadcast_failure_reasons WHERE broadcast_id = $1 AND failed > 0",
+            )
+            .bind(id)
+            .fetch_one(p)
+            .await?);
+            n - limit
+        } else {
+            0
+        };
+        Ok((rows, more))
     }
 
     /// [`Db::recount`] per channel, by channel id.

@@ -65,7 +65,11 @@ impl Inspect<'_> {
             if room <= 0 {
                 break;
             }
-            out.extend(self.0.claim_broadcast(b, room, now, lease_until).await?);
+            out.extend(
+                self.0
+                    .claim_broadcast(b, room, now, lease_until, now)
+                    .await?,
+            );
         }
         Ok(out)
     }

@@ -270,6 +270,30 @@ impl Db {
             .map(|_| ())
     }
 
+    /// A provider answered that `customer_id`'s address on `kind` could not receive a message
+    /// now (not on WhatsApp, handset off, mailbox full): how many times it has said so.
+    pub async fn note_undeliverable(
+        &self,
+        customer_id: i64,
+        kind: ChannelKind,
+        now: DateTime<Utc>,
+    ) -> Result<i64, DbError> {
+        on_pool!(self, p => {
+            let n: i64 = sqlx::query_scalar(
+                "INSERT INTO address_failures (customer_id, channel_kind, failures, last_at) \
+                 VALUES ($1, $2, 1, $3) ON CONFLICT (customer_id, channel_kind) DO UPDATE SET \
+                 failures = address_failures.failures + 1, last_at = excluded.last_at \
+                 RETURNING failures",
+            )
+            .bind(customer_id)
+            .bind(kind.as_str())
+            .bind(now)
+            .fetch_one(p)
+            .await?;
+            Ok(n)
+        })
+    }
+
     /// Leaves `customer_id` out of audiences on `kind` from now on (an unsubscribe link, an
     /// address the provider gave up on); audited as `action` the first time. Whether this
     /// changed anything.

@@ -47,7 +47,7 @@ pub use labels::{LabelError, LabelKind};
 pub use messages::{ChatRecord, DeliveryRecord, Outbound, Recipient};
 pub use rate::{Take, take_tokens};
 pub use record::Outcome;
-pub use reports::{Applied, DeliveryEvent, DeliveryRef, Report};
+pub use reports::{Applied, DeliveryEvent, DeliveryRef, Report, ReportDetail};
 pub use results::{ChannelCounts, RecipientAnchor, RecipientRecord, RetryError};
 pub use staff::{StaffError, StaffRecord, TokenPurpose};
 pub use users::UserRecord;

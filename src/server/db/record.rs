@@ -25,6 +25,12 @@ pub enum Outcome {
     Retry { reason: String, at: DateTime<Utc> },
     /// Given up, with the provider's reason.
     Failed { reason: String },
+    /// Failed for now, with the provider's reason; "Retry failed" sends it again only from
+    /// `retry_from` (WhatsApp's per-user marketing limit).
+    NotNow {
+        reason: String,
+        retry_from: DateTime<Utc>,
+    },
     /// Not sent (the broadcast was paused or cancelled meanwhile): back to pending, the attempt
     /// not counted.
     Released,
@@ -96,27 +102,34 @@ macro_rules! record_rest {
         );
         let fail = format!(
             "UPDATE deliveries SET state = {FAILED}, error = $1, failed_at = $2, \
-             claimed_until = NULL WHERE id = $3 AND state = {SENDING} AND attempts = $4"
+             retry_not_before = $5, claimed_until = NULL \
+             WHERE id = $3 AND state = {SENDING} AND attempts = $4"
         );
         let release = format!(
             "UPDATE deliveries SET state = {PENDING}, claimed_until = NULL, attempts = attempts - 1 \
              WHERE id = $1 AND state = {SENDING} AND attempts = $2"
         );
         for (c, outcome) in rest {
+            let no_time: Option<DateTime<Utc>> = None;
             let q = match outcome {
                 Outcome::Sent { .. } => continue,
                 Outcome::Retry { reason, at } => sqlx::query(&retry).bind(reason).bind(*at),
                 Outcome::Failed { reason } => sqlx::query(&fail).bind(reason).bind(now),
+                Outcome::NotNow { reason, .. } => sqlx::query(&fail).bind(reason).bind(now),
                 Outcome::Released => sqlx::query(&release),
             };
-            let changed = q
-                .bind(c.id)
-                .bind(c.attempts)
-                .execute(&mut *$tx)
-                .await?
-                .rows_affected();
-            if changed > 0 && matches!(outcome, Outcome::Failed { .. }) {
+            let q = q.bind(c.id).bind(c.attempts);
+            let q = match outcome {
+                Outcome::Failed { .. } => q.bind(no_time),
+                Outcome::NotNow { retry_from, .. } => q.bind(Some(*retry_from)),
+                _ => q,
+            };
+            let changed = q.execute(&mut *$tx).await?.rows_affected();
+            if changed > 0
+                && let Outcome::Failed { reason } | Outcome::NotNow { reason, .. } = outcome
+            {
                 tally.add(c.broadcast_id, c.channel_id, Counter::Failed, 1);
+                tally.add_reason(c.broadcast_id, reason, 1);
             }
         }
     }};
@@ -193,6 +206,85 @@ impl Db {
             tx.commit().await?;
             Ok::<(), DbError>(())
         })
+    }
+
+    /// A provider reported on messages that name their delivery (WhatsApp's
+    /// `biz_opaque_callback_data`, the key in an SMS status callback's URL) before Herald
+    /// recorded their send: (delivery, retry round, provider id). Each such delivery of
+    /// `channel_id` that is still being sent in that round — its worker about to record it,
+    /// or dead after the request — is recorded as sent with that id, counted once, and the
+    /// early reports about it applied. Another report of it, or the worker's own record,
+    /// then changes nothing more. Returns how many were recorded.
+    pub async fn reconcile_sent(
+        &self,
+        channel_id: ChannelId,
+        named: &[(i64, i64, String)],
+        now: DateTime<Utc>,
+    ) -> Result<usize, DbError> {
+        if named.is_empty() {
+            return Ok(0);
+        }
+        // Most reports name a send recorded already: a read finds the few still being sent,
+        // so only they cost a write.
+        let list = named
+            .iter()
+            .map(|n| n.0.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let open: Vec<i64> = on_pool!(self, p => sqlx::query_scalar(&format!(
+            "SELECT id FROM deliveries WHERE id IN ({list}) AND state = {SENDING}"
+        ))
+        .fetch_all(p)
+        .await?);
+        if open.is_empty() {
+            return Ok(0);
+        }
+        let mut sorted: Vec<&(i64, i64, String)> =
+            named.iter().filter(|n| open.contains(&n.0)).collect();
+        sorted.sort_by_key(|n| n.0);
+        sorted.dedup_by_key(|n| n.0);
+        let sorted = &sorted[..];
+        let recorded: Vec<String> = retrying("recording reported sends", move || async move {
+            let update = format!(
+                "UPDATE deliveries SET state = {SENT}, provider_message_id = $1, sent_at = $2, \
+                 claimed_until = NULL, error = NULL \
+                 WHERE id = $3 AND channel_id = $4 AND retry_round = $5 AND state = {SENDING} \
+                 RETURNING broadcast_id"
+            );
+            on_pool!(self, p => {
+                let mut tx = super::begin_write!(p, self.dialect());
+                let mut tally = Tally::default();
+                let mut recorded = Vec::new();
+                // One row at a time in ascending id: the lock order (`counters`).
+                for (id, round, pid) in sorted {
+                    let moved: Option<BroadcastId> = sqlx::query_scalar(&update)
+                        .bind(pid)
+                        .bind(now)
+                        .bind(id)
+                        .bind(channel_id)
+                        .bind(round)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let Some(b) = moved {
+                        tally.add(b, channel_id, Counter::Sent, 1);
+                        tally.add_timeline(b, minute(now), Counter::Sent, 1);
+                        recorded.push(pid.clone());
+                    }
+                }
+                write_tally!(tx, tally);
+                tx.commit().await?;
+                Ok::<Vec<String>, DbError>(recorded)
+            })
+        })
+        .await?;
+        let pids: Vec<(ChannelId, &str)> =
+            recorded.iter().map(|p| (channel_id, p.as_str())).collect();
+        if !pids.is_empty()
+            && let Err(e) = self.apply_early_reports_for(&pids).await
+        {
+            tracing::warn!(error = %e, "applying early provider reports failed");
+        }
+        Ok(recorded.len())
     }
 
     /// Applies the reports that arrived before these (channel, provider id) messages were

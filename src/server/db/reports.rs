@@ -60,6 +60,18 @@ pub struct Report {
     pub at: DateTime<Utc>,
 }
 
+/// What a provider's status report said besides the state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportDetail {
+    pub provider_message_id: String,
+    /// WhatsApp's `pricing.category` (marketing, utility, authentication, service …).
+    pub pricing_category: Option<String>,
+    /// WhatsApp's `pricing.billable`: false when the message is free.
+    pub billable: Option<bool>,
+    /// A failure's `errors[]`, as JSON (made short).
+    pub errors: Option<String>,
+}
+
 /// A delivery found by its provider's message id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct DeliveryRef {
@@ -216,6 +228,11 @@ pub(super) fn fold_reports(reports: &[Report], found: &HashMap<(i64, &str), Stor
             continue;
         };
         count_move(&mut tally, d, change.new, new, r.at);
+        if let DeliveryEvent::Failed { reason } = &r.event
+            && new == DeliveryState::Failed
+        {
+            tally.add_reason(d.broadcast, reason, 1);
+        }
         stamp(change, &r.event, r.at);
         change.new = new;
         results.push(Applied::Moved);
@@ -517,6 +534,85 @@ impl Db {
         })
         .await?;
         Ok(ids.len())
+    }
+
+    /// Stores what status reports said besides the state (pricing, errors) on the
+    /// deliveries they name, in one statement per 500, rows locked by ascending id. A
+    /// delivery not recorded yet is left out: the next report of it carries the same.
+    pub async fn note_report_details(
+        &self,
+        channel_id: i64,
+        details: &[ReportDetail],
+    ) -> Result<(), DbError> {
+        let lock = match self.dialect() {
+            Dialect::Postgres => " ORDER BY id FOR UPDATE",
+            Dialect::Sqlite => "",
+        };
+        for chunk in details.chunks(500) {
+            let mut sql = String::from("WITH v(pid, cat, bill, errs) AS (VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                let n = 2 + 4 * i;
+                sql.push_str(&format!("(${n}, ${}, ${}, ${})", n + 1, n + 2, n + 3));
+            }
+            sql.push_str(&format!(
+                ") UPDATE deliveries SET \
+                 pricing_category = COALESCE(v.cat, deliveries.pricing_category), \
+                 billable = COALESCE(v.bill, deliveries.billable), \
+                 provider_errors = COALESCE(v.errs, deliveries.provider_errors) \
+                 FROM v WHERE deliveries.provider_message_id = v.pid AND deliveries.channel_id = $1 \
+                 AND deliveries.id IN (SELECT id FROM deliveries WHERE channel_id = $1 \
+                   AND provider_message_id IN (SELECT pid FROM v){lock})"
+            ));
+            on_pool!(self, p => {
+                let mut q = sqlx::query(&sql).bind(channel_id);
+                for d in chunk {
+                    q = q
+                        .bind(&d.provider_message_id)
+                        .bind(&d.pricing_category)
+                        .bind(d.billable)
+                        .bind(&d.errors);
+                }
+                q.execute(p).await?;
+                Ok::<(), DbError>(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A failure a provider reported after accepting the message, named by (broadcast,
+    /// customer) of its delivery, with the delivery's id: what the follow-up (pause, opt-out,
+    /// "retry later") works on.
+    pub async fn reported_delivery(
+        &self,
+        channel_id: i64,
+        provider_message_id: &str,
+    ) -> Result<Option<(i64, BroadcastId, CustomerId)>, DbError> {
+        let row = on_pool!(self, p => sqlx::query_as(
+            "SELECT id, broadcast_id, customer_id FROM deliveries WHERE channel_id = $1 AND provider_message_id = $2",
+        )
+        .bind(channel_id)
+        .bind(provider_message_id)
+        .fetch_optional(p)
+        .await?);
+        Ok(row)
+    }
+
+    /// A failed delivery "Retry failed" may send again only from `from`.
+    pub async fn hold_failure(&self, delivery: i64, from: DateTime<Utc>) -> Result<(), DbError> {
+        on_pool!(self, p => {
+            sqlx::query(&format!(
+                "UPDATE deliveries SET retry_not_before = $1 WHERE id = $2 AND state = {}",
+                super::states::FAILED
+            ))
+            .bind(from)
+            .bind(delivery)
+            .execute(p)
+            .await?;
+            Ok(())
+        })
     }
 
     /// The delivery a provider's message id on `channel_id` belongs to.

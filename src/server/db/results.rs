@@ -198,19 +198,23 @@ impl Db {
             if !status.finished() {
                 return Err(RetryError::NotFinished(status));
             }
-            let requeued: Vec<ChannelId> = sqlx::query_scalar(
+            // A failure the provider asked to wait for (retry_not_before) stays failed until then.
+            let requeued: Vec<(ChannelId, Option<String>)> = sqlx::query_as(
                 &format!("UPDATE deliveries SET state = {PENDING}, retry_round = retry_round + 1, attempts = 0, \
-                 next_attempt_at = NULL, claimed_until = NULL, failed_at = NULL \
-                 WHERE broadcast_id = $1 AND state = {FAILED} RETURNING channel_id"),
+                 next_attempt_at = NULL, claimed_until = NULL, failed_at = NULL, retry_not_before = NULL \
+                 WHERE broadcast_id = $1 AND state = {FAILED} \
+                 AND (retry_not_before IS NULL OR retry_not_before <= $2) RETURNING channel_id, error"),
             )
             .bind(broadcast)
+            .bind(now)
             .fetch_all(&mut *tx)
             .await?;
             let total = requeued.len() as i64;
             if total > 0 {
                 let mut tally = Tally::default();
-                for channel in requeued {
+                for (channel, reason) in requeued {
                     tally.add(broadcast, channel, Counter::Failed, -1);
+                    tally.add_reason(broadcast, reason.as_deref().unwrap_or_default(), -1);
                 }
                 write_tally!(tx, tally);
                 let reopened = sqlx::query(
@@ -236,6 +240,27 @@ impl Db {
 }
 
 impl Db {
+    /// Broadcast `b`'s failures that "Retry failed" leaves for later (the provider asked to
+    /// wait): how many, and from when the first may go again.
+    pub async fn held_failures(
+        &self,
+        b: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, Option<DateTime<Utc>>), DbError> {
+        on_pool!(self, p => {
+            let row: (i64, Option<DateTime<Utc>>) = sqlx::query_as(&format!(
+                "SELECT COUNT(*), MIN(retry_not_before) FROM deliveries \
+                 WHERE broadcast_id = $1 AND retry_not_before IS NOT NULL AND state = {FAILED} \
+                 AND retry_not_before > $2"
+            ))
+            .bind(b)
+            .bind(now)
+            .fetch_one(p)
+            .await?;
+            Ok(row)
+        })
+    }
+
     /// The `limit` most recently started broadcasts, newest first.
     pub async fn recent_started(&self, limit: i64) -> Result<Vec<super::BroadcastRecord>, DbError> {
         let sql = format!(

@@ -28,6 +28,10 @@ pub struct Settings {
     pub concurrency: usize,
     /// Attempts before a transiently failing delivery fails for good.
     pub max_attempts: i64,
+    /// How long a delivery whose request may have reached the provider before a crash waits
+    /// for a report that names it (recording it as sent) before it is sent again; counted
+    /// from its request, and from the dispatcher's start for requests made before it.
+    pub reconcile: chrono::Duration,
     /// A schedule found later than this (Herald was down) is marked missed, not sent.
     pub grace: chrono::Duration,
     /// First retry delay; doubles per attempt up to `retry_max`, with jitter.
@@ -44,6 +48,12 @@ pub struct Settings {
     /// Channels may send to loopback and private addresses (local fakes, tests); the
     /// configuration's `allow-private-endpoints`, off in production.
     pub allow_private_endpoints: bool,
+    /// The circuit breaker: a broadcast pauses itself when more than `breaker_ratio` of its
+    /// last `breaker_window` attempts on a channel failed (once at least `breaker_min` were
+    /// made), so a broken template or a revoked token does not burn through the audience.
+    pub breaker_window: usize,
+    pub breaker_min: usize,
+    pub breaker_ratio: f64,
 }
 
 impl Default for Settings {
@@ -53,6 +63,7 @@ impl Default for Settings {
             lease: chrono::Duration::seconds(60),
             concurrency: 64,
             max_attempts: 5,
+            reconcile: chrono::Duration::seconds(60),
             grace: chrono::Duration::minutes(15),
             retry_base: chrono::Duration::seconds(5),
             retry_max: chrono::Duration::minutes(10),
@@ -62,6 +73,9 @@ impl Default for Settings {
             links: Default::default(),
             // A dispatcher built by hand is a test's or the benchmark's, sending to local fakes.
             allow_private_endpoints: true,
+            breaker_window: 200,
+            breaker_min: 20,
+            breaker_ratio: 0.2,
         }
     }
 }
@@ -190,6 +204,46 @@ impl Lease {
     }
 }
 
+/// The last attempts of one broadcast on one channel: failed or not, oldest first.
+#[derive(Default)]
+struct Breaker {
+    window: std::collections::VecDeque<bool>,
+    failures: usize,
+}
+
+impl Breaker {
+    /// Notes an attempt; the failures among the last `size` if they now trip the breaker
+    /// (the window then starts afresh, so a resumed broadcast gets a new chance).
+    fn note(&mut self, failed: bool, settings: &Settings) -> Option<(usize, usize)> {
+        self.window.push_back(failed);
+        self.failures += usize::from(failed);
+        while self.window.len() > settings.breaker_window.max(1) {
+            if self.window.pop_front() == Some(true) {
+                self.failures -= 1;
+            }
+        }
+        let seen = self.window.len();
+        let tripped = seen >= settings.breaker_min.max(1)
+            && self.failures as f64 > settings.breaker_ratio * seen as f64;
+        tripped.then(|| {
+            let out = (self.failures, seen);
+            *self = Breaker::default();
+            out
+        })
+    }
+}
+
+/// Whether a refusal counts against the circuit breaker: the provider failing or refusing
+/// the message, not a customer's own choice or limit, nor a rate limit Herald waits out.
+fn counts_as_failure(result: &Result<Accepted, SendError>) -> bool {
+    match result {
+        Ok(_) => false,
+        Err(SendError::Transient { retry_after, .. }) => retry_after.is_none(),
+        Err(SendError::OptedOut { .. } | SendError::NotNow { .. }) => false,
+        Err(_) => true,
+    }
+}
+
 /// A channel as the dispatcher uses it.
 struct ChannelInfo {
     kind: ChannelKind,
@@ -209,6 +263,13 @@ pub struct Dispatcher {
     /// Broadcasts whose deliveries must not start (paused or cancelled).
     halted: RwLock<HashSet<i64>>,
     channels: Mutex<HashMap<i64, Arc<ChannelInfo>>>,
+    /// The circuit breakers, by (broadcast, channel).
+    breakers: Mutex<HashMap<(i64, i64), Breaker>>,
+    /// Notes that provider requests start, in groups (see [`Db::mark_started`]).
+    starts: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Start>>,
+    /// When this dispatcher was made: requests made before it (by a process that died) get
+    /// the whole reconciliation window from here.
+    born: chrono::DateTime<chrono::Utc>,
     wake: tokio::sync::Notify,
     stopped: std::sync::atomic::AtomicBool,
 }
@@ -220,6 +281,7 @@ impl Dispatcher {
         sandbox: Arc<SandboxProvider>,
         settings: Settings,
     ) -> Self {
+        let born = clock.now();
         Dispatcher {
             db,
             clock,
@@ -227,6 +289,9 @@ impl Dispatcher {
             settings,
             halted: RwLock::new(HashSet::new()),
             channels: Mutex::new(HashMap::new()),
+            breakers: Mutex::new(HashMap::new()),
+            starts: std::sync::OnceLock::new(),
+            born,
             wake: tokio::sync::Notify::new(),
             stopped: Default::default(),
         }
@@ -363,7 +428,13 @@ impl Dispatcher {
         let size = self.claim_size(channels).await?;
         let claimed = self
             .db
-            .claim_broadcast(b, size, now, now + self.settings.lease)
+            .claim_broadcast(
+                b,
+                size,
+                now,
+                now + self.settings.lease,
+                self.uncertain_before(now),
+            )
             .await?;
         let n = claimed.len();
         round.claimed += n;
@@ -371,6 +442,35 @@ impl Dispatcher {
             self.send_batch(claimed, round).await?;
         }
         Ok(n)
+    }
+
+    /// Requests started before this may be sent again when no report named them: the
+    /// reconciliation window back from now, and none until this dispatcher has been up for
+    /// that long (a provider retries the reports it could not post while Herald was down).
+    fn uncertain_before(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> chrono::DateTime<chrono::Utc> {
+        if now - self.born < self.settings.reconcile {
+            chrono::DateTime::<chrono::Utc>::UNIX_EPOCH
+        } else {
+            now - self.settings.reconcile
+        }
+    }
+
+    /// Notes that the request of claimed delivery `c` starts, grouped with the others that
+    /// start meanwhile; false when that could not be written (the request must not start).
+    async fn note_start(&self, c: &Claimed) -> bool {
+        let queue = self.starts.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(write_starts(self.db.clone(), self.clock.clone(), rx));
+            tx
+        });
+        let (done, answer) = tokio::sync::oneshot::channel();
+        if queue.send((c.id, c.attempts, done)).is_err() {
+            return false;
+        }
+        answer.await.unwrap_or(false)
     }
 
     /// One round, for tests and benchmarks: fire what is due, send one batch of each sending
@@ -426,7 +526,7 @@ impl Dispatcher {
                         match &o {
                             Outcome::Sent { .. } => round.sent += 1,
                             Outcome::Retry { .. } => round.retried += 1,
-                            Outcome::Failed { .. } => round.failed += 1,
+                            Outcome::Failed { .. } | Outcome::NotNow { .. } => round.failed += 1,
                             Outcome::Released => round.released += 1,
                         }
                         pending.push((c, o));
@@ -650,12 +750,14 @@ impl Dispatcher {
         {
             return Outcome::Released;
         }
+        // Written down before the request: should this process die before the outcome is
+        // recorded, the delivery is uncertain, not pending.
+        if !self.note_start(c).await {
+            return Outcome::Released;
+        }
         let message = send::outgoing(
             send::Message {
-                idempotency_key: match c.retry_round {
-                    0 => idempotency_key(c.id),
-                    round => format!("{}-retry-{round}", idempotency_key(c.id)),
-                },
+                idempotency_key: delivery_key(c.id, c.retry_round),
                 body: crate::model::personalize::render(&content.body, &person.name),
                 attachments: &content.attachments,
                 subject: &content.name,
@@ -671,8 +773,53 @@ impl Dispatcher {
             person.id,
             &message,
             self.clock.now(),
-        );
-        self.outcome(c, result.await)
+        )
+        .await;
+        if let Err(SendError::Systemic { reason }) = &result {
+            self.pause_for(c.broadcast_id, reason.clone()).await;
+        } else if let Some(why) = self.trip(c, channel.kind, &result) {
+            self.pause_for(c.broadcast_id, why).await;
+        }
+        self.outcome(c, result)
+    }
+
+    /// Notes an attempt on the broadcast's circuit breaker for its channel; the pause reason
+    /// when it trips.
+    fn trip(
+        &self,
+        c: &Claimed,
+        kind: ChannelKind,
+        result: &Result<Accepted, SendError>,
+    ) -> Option<String> {
+        let failed = counts_as_failure(result);
+        let (failures, seen) = self
+            .breakers
+            .lock()
+            .expect("breakers lock")
+            .entry((c.broadcast_id.0, c.channel_id.0))
+            .or_default()
+            .note(failed, &self.settings)?;
+        let latest = match result {
+            Err(e) => format!(" The latest: {e}"),
+            Ok(_) => String::new(),
+        };
+        Some(format!(
+            "Paused by Herald: {failures} of the last {seen} messages on {} failed.{latest}",
+            kind.label()
+        ))
+    }
+
+    /// Pauses broadcast `b` at once here (no new request starts) and for every instance,
+    /// with `reason` on the list and the results page.
+    async fn pause_for(&self, b: BroadcastId, reason: String) {
+        self.halt(b.0);
+        let (db, now) = (self.db.clone(), self.clock.now());
+        let why = reason.clone();
+        match own_task(async move { db.pause_for_provider(b, &why, now).await }).await {
+            Ok(true) => tracing::warn!(broadcast = b.0, %reason, "broadcast paused by Herald"),
+            Ok(false) => {}
+            Err(e) => tracing::error!(broadcast = b.0, error = ?e, "pausing a broadcast failed"),
+        }
     }
 
     /// What the provider's answer means for delivery `c`: sent, failed for good, or tried
@@ -683,8 +830,22 @@ impl Dispatcher {
                 provider_message_id: a.provider_message_id,
                 replayed: a.replayed,
             },
-            Err(SendError::Permanent { reason }) => Outcome::Failed { reason },
-            Err(SendError::Unreachable { reason }) => Outcome::Failed { reason },
+            Err(
+                SendError::Permanent { reason }
+                | SendError::Unreachable { reason }
+                | SendError::Undeliverable { reason }
+                | SendError::OptedOut { reason },
+            ) => Outcome::Failed { reason },
+            Err(SendError::NotNow { reason, retry_in }) => Outcome::NotNow {
+                reason,
+                retry_from: self.clock.now()
+                    + chrono::Duration::from_std(retry_in).unwrap_or(chrono::Duration::days(1)),
+            },
+            // The broadcast is paused: the delivery waits for the resume, as a retry.
+            Err(SendError::Systemic { reason }) => Outcome::Retry {
+                reason,
+                at: self.clock.now(),
+            },
             Err(SendError::Transient { reason, .. })
                 if c.attempts >= self.settings.max_attempts =>
             {
@@ -785,9 +946,75 @@ pub fn idempotency_key(delivery_id: i64) -> String {
     format!("herald-delivery-{delivery_id}")
 }
 
+/// The key of delivery `id` in "Retry failed" round `round` (0: the broadcast's own send).
+pub fn delivery_key(id: i64, round: i64) -> String {
+    match round {
+        0 => idempotency_key(id),
+        round => format!("{}-retry-{round}", idempotency_key(id)),
+    }
+}
+
+/// The (delivery, round) a [`delivery_key`] names, as a provider's report returns it; only
+/// a key spelled exactly as Herald spells it.
+pub fn parse_delivery_key(key: &str) -> Option<(i64, i64)> {
+    let rest = key.strip_prefix("herald-delivery-")?;
+    let (id, round) = rest.split_once("-retry-").unwrap_or((rest, "0"));
+    let (id, round): (i64, i64) = (id.parse().ok()?, round.parse().ok()?);
+    (id > 0 && round >= 0 && delivery_key(id, round) == key).then_some((id, round))
+}
+
+/// A request about to start: (delivery, attempt, told whether it may).
+type Start = (i64, i64, tokio::sync::oneshot::Sender<bool>);
+
+/// Writes the starts that queue up, as many as are waiting at once in one statement (up to
+/// 500), and tells each whether its request may go.
+async fn write_starts(
+    db: Db,
+    clock: Arc<dyn Clock>,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<Start>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 500 {
+            match queue.try_recv() {
+                Ok(s) => batch.push(s),
+                Err(_) => break,
+            }
+        }
+        let held: Vec<(i64, i64)> = batch.iter().map(|(d, a, _)| (*d, *a)).collect();
+        let (db, now) = (db.clone(), clock.now());
+        let written = own_task(async move { db.mark_started(&held, now).await }).await;
+        if let Err(e) = &written {
+            tracing::warn!(error = ?e, sends = batch.len(), "noting sends that start failed; they wait");
+        }
+        for (_, _, told) in batch {
+            let _ = told.send(written.is_ok());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delivery_keys_are_read_back_exactly() {
+        assert_eq!(parse_delivery_key(&delivery_key(42, 0)), Some((42, 0)));
+        assert_eq!(parse_delivery_key(&delivery_key(42, 3)), Some((42, 3)));
+        for bad in [
+            "",
+            "herald-delivery-",
+            "herald-delivery-x",
+            "herald-delivery-+4",
+            "herald-delivery-04",
+            "herald-delivery-0",
+            "herald-delivery-4-retry-0",
+            "herald-delivery-4-retry-",
+            "other-4",
+        ] {
+            assert_eq!(parse_delivery_key(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_is_capped_and_honours_retry_after() {

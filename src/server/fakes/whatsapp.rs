@@ -10,7 +10,8 @@
 //!   key or body it repeats. [`FakeWhatsApp::received`] counts them per recipient.
 //! - **The 24-hour window**: a free-form (non-template) message to someone who has not written
 //!   within 24 hours is accepted, then fails with a `failed` status webhook, error 131047.
-//! - Status webhooks (`sent`, `delivered`, `read`; `failed` as above) and a reply that quotes
+//! - Status webhooks (`sent`, `delivered`, `read`; `failed` as above), each carrying the
+//!   message's `biz_opaque_callback_data` when it had one, and a reply that quotes
 //!   the message (`context.id`), signed with `X-Hub-Signature-256` under the app secret,
 //!   posted to the configured webhook URL at once, shuffled and some of them twice (Meta gives
 //!   no order and repeats a webhook it is unsure arrived). An answer other than 2xx is retried
@@ -215,7 +216,7 @@ impl FakeWhatsApp {
     }
 
     /// Queues the webhooks about an accepted message, shuffled, some twice.
-    fn report(&self, wamid: &str, to: &str, free_form: bool) {
+    fn report(&self, wamid: &str, to: &str, free_form: bool, callback: Option<&str>) {
         let mut inner = self.lock();
         let outside = self.config.enforce_window && free_form && !inner.window_open.contains(to);
         let mut rng = inner.rng.take().unwrap_or_else(|| Rng::new(1));
@@ -237,15 +238,15 @@ impl FakeWhatsApp {
             inner.rng = Some(rng);
             return;
         }
-        let mut hooks = vec![self.status(wamid, to, "sent")];
+        let mut hooks = vec![self.status(wamid, to, "sent", callback)];
         if plan.failed {
-            hooks.push(self.status(wamid, to, "failed"));
+            hooks.push(self.status(wamid, to, "failed", callback));
         }
         if plan.delivered {
-            hooks.push(self.status(wamid, to, "delivered"));
+            hooks.push(self.status(wamid, to, "delivered", callback));
         }
         if plan.read {
-            hooks.push(self.status(wamid, to, "read"));
+            hooks.push(self.status(wamid, to, "read", callback));
         }
         if plan.replied {
             let n = self.next_id.fetch_add(1, Ordering::SeqCst);
@@ -281,10 +282,14 @@ impl FakeWhatsApp {
         serde_json::json!({ "display_phone_number": "15550783881", "phone_number_id": self.config.phone_number_id })
     }
 
-    fn status(&self, wamid: &str, to: &str, status: &str) -> String {
+    fn status(&self, wamid: &str, to: &str, status: &str, callback: Option<&str>) -> String {
         let mut s = serde_json::json!({
             "id": wamid, "status": status, "timestamp": unix_now().to_string(), "recipient_id": to,
         });
+        // Meta returns the message's `biz_opaque_callback_data` in each of its statuses.
+        if let Some(data) = callback {
+            s["biz_opaque_callback_data"] = serde_json::Value::String(data.to_string());
+        }
         if status == "failed" {
             s["errors"] = serde_json::json!([{
                 "code": 131047, "title": "Re-engagement message",
@@ -420,7 +425,10 @@ async fn messages(
         to: to.clone(),
         body: v.clone(),
     });
-    fake.report(&wamid, &to, kind != "template");
+    let callback = v["biz_opaque_callback_data"]
+        .as_str()
+        .filter(|d| d.len() <= 512);
+    fake.report(&wamid, &to, kind != "template", callback);
     axum::Json(serde_json::json!({
         "messaging_product": "whatsapp",
         "contacts": [{ "input": to, "wa_id": to }],

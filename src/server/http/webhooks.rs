@@ -227,6 +227,12 @@ async fn sms(
     }
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let now = state.clock.now();
+    // The delivery the status callback's URL names (the adapter puts it there).
+    let named = uri.query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "delivery")
+            .and_then(|(_, v)| crate::server::dispatch::parse_delivery_key(&v))
+    });
     let twiml = || {
         (
             StatusCode::OK,
@@ -236,9 +242,34 @@ async fn sms(
             .into_response()
     };
     if let (Some(sid), Some(status)) = (get("MessageSid"), get("MessageStatus")) {
-        let event = sms_event(status, get("ErrorCode"));
-        if let Some(event) = event
+        if let Some((delivery, round)) = named
             && let Err(e) = state
+                .db
+                .reconcile_sent(
+                    ChannelId(channel_id),
+                    &[(delivery, round, sid.to_string())],
+                    now,
+                )
+                .await
+        {
+            tracing::error!(error = ?e, "webhook: recording a reported send failed");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+        }
+        let event = sms_event(status, get("ErrorCode"));
+        if let Some(event) = event {
+            let failure = match (&event, get("ErrorCode").and_then(|c| c.parse().ok())) {
+                (DeliveryEvent::Failed { reason }, Some(code)) => {
+                    crate::server::channels::codes::twilio(code).map(|code| {
+                        reports::ReportedFailure {
+                            provider_message_id: sid.to_string(),
+                            code,
+                            reason: reason.clone(),
+                        }
+                    })
+                }
+                _ => None,
+            };
+            let applied = state
                 .ingest
                 .apply(vec![Report {
                     channel_id,
@@ -246,10 +277,18 @@ async fn sms(
                     event,
                     at: now,
                 }])
-                .await
-        {
-            tracing::error!(error = ?e, "webhook: applying a status failed");
-            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+                .await;
+            if let Err(e) = applied {
+                tracing::error!(error = ?e, "webhook: applying a status failed");
+                return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+            }
+            let failures: Vec<_> = failure.into_iter().collect();
+            let followed =
+                reports::follow_up(&state, channel_id, ChannelKind::Sms, &failures).await;
+            if let Err(e) = followed {
+                tracing::error!(error = ?e, "webhook: following up a status failed");
+                return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+            }
         }
         return twiml();
     }
@@ -371,35 +410,88 @@ async fn whatsapp(
         tracing::error!(error = ?e, "webhook: storing failed");
         error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
     };
-    let (reports, inbound) = whatsapp_changes(&payload, channel_id, now);
+    let changes = whatsapp_changes(&payload, channel_id, now);
     let mut messages = 0;
-    for m in inbound {
+    for m in changes.messages {
         match reports::take_in(db, m, now).await {
             Ok(Some(_)) => messages += 1,
             Ok(None) => {}
             Err(e) => return unavailable(e),
         }
     }
-    // Statuses are stored together with other requests' (group commit), before the answer.
-    let statuses = reports.len();
-    if let Err(e) = state.ingest.apply(reports).await {
+    // Statuses are stored together with other requests' (group commit), before the answer. A
+    // status that names a send Herald has not recorded (its worker about to, or dead after the
+    // request) records it first, so it is not sent again.
+    let statuses = changes.statuses.len();
+    let named = changes
+        .named
+        .into_iter()
+        .map(|(d, round, pid)| (ChannelId(channel_id), d, round, pid))
+        .collect();
+    if let Err(e) = state.ingest.apply_named(changes.statuses, named).await {
         tracing::error!(error = ?e, "webhook: storing statuses failed");
         return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
     }
+    if let Err(e) =
+        reports::follow_up(&state, channel_id, ChannelKind::Whatsapp, &changes.failures).await
+    {
+        return unavailable(e);
+    }
+    state.ingest.note_details(channel_id, changes.details);
     reply(
         StatusCode::OK,
         serde_json::json!({ "statuses": statuses, "messages": messages }),
     )
 }
 
-/// What a WhatsApp webhook's `entry[].changes[].value` carry: status reports (`sent` is
-/// known already and left out) and inbound messages.
+/// What a WhatsApp webhook's `entry[].changes[].value` carry.
+#[derive(Debug, Default)]
+struct Changes {
+    /// Status reports (`sent` moves nothing and is left out).
+    statuses: Vec<Report>,
+    /// Pricing and errors from every status, `sent` included.
+    details: Vec<crate::server::db::ReportDetail>,
+    /// Failures whose code Herald knows, for their follow-up.
+    failures: Vec<reports::ReportedFailure>,
+    /// The deliveries statuses name (`biz_opaque_callback_data`): (delivery, round, wamid).
+    named: Vec<(i64, i64, String)>,
+    messages: Vec<reports::InboundMessage>,
+}
+
+/// The reason a WhatsApp `failed` status gives: its first error's row in the codes table,
+/// else its code, title and details as Meta wrote them.
+fn whatsapp_failure(
+    s: &serde_json::Value,
+) -> (
+    String,
+    Option<&'static crate::server::channels::codes::Code>,
+) {
+    let error = &s["errors"][0];
+    let code = error["code"].as_i64().unwrap_or(0);
+    if let Some(row) = crate::server::channels::codes::whatsapp(code) {
+        return (row.reason("WhatsApp"), Some(row));
+    }
+    let title = error["title"]
+        .as_str()
+        .or_else(|| error["message"].as_str())
+        .unwrap_or("failed");
+    let details = error["error_data"]["details"]
+        .as_str()
+        .map(|d| format!(" ({d})"))
+        .unwrap_or_default();
+    (
+        crate::server::channels::summary(&format!("WhatsApp {code}: {title}{details}")),
+        None,
+    )
+}
+
+/// The statuses, their details and failures, and the inbound messages of a WhatsApp webhook.
 fn whatsapp_changes(
     payload: &serde_json::Value,
     channel_id: i64,
     now: chrono::DateTime<chrono::Utc>,
-) -> (Vec<Report>, Vec<reports::InboundMessage>) {
-    let (mut statuses, mut messages) = (Vec::new(), Vec::new());
+) -> Changes {
+    let mut out = Changes::default();
     let empty = Vec::new();
     let changes = payload["entry"]
         .as_array()
@@ -410,19 +502,49 @@ fn whatsapp_changes(
         let value = &change["value"];
         for s in value["statuses"].as_array().unwrap_or(&empty) {
             let Some(id) = s["id"].as_str() else { continue };
+            if let Some((delivery, round)) = s["biz_opaque_callback_data"]
+                .as_str()
+                .and_then(crate::server::dispatch::parse_delivery_key)
+            {
+                out.named.push((delivery, round, id.to_string()));
+            }
+            let pricing = &s["pricing"];
+            let errors = s["errors"]
+                .as_array()
+                .filter(|e| !e.is_empty())
+                .map(|e| serde_json::Value::Array(e.clone()).to_string())
+                .map(|e| e.chars().take(2000).collect::<String>());
+            let detail = crate::server::db::ReportDetail {
+                provider_message_id: id.to_string(),
+                pricing_category: pricing["category"]
+                    .as_str()
+                    .map(|c| c.chars().take(40).collect()),
+                billable: pricing["billable"].as_bool(),
+                errors,
+            };
+            if detail.pricing_category.is_some()
+                || detail.billable.is_some()
+                || detail.errors.is_some()
+            {
+                out.details.push(detail);
+            }
             let event = match s["status"].as_str() {
                 Some("delivered") => DeliveryEvent::Delivered,
                 Some("read") => DeliveryEvent::Read,
-                Some("failed") => DeliveryEvent::Failed {
-                    reason: format!(
-                        "WhatsApp {}: {}",
-                        s["errors"][0]["code"].as_i64().unwrap_or(0),
-                        s["errors"][0]["title"].as_str().unwrap_or("failed")
-                    ),
-                },
+                Some("failed") => {
+                    let (reason, row) = whatsapp_failure(s);
+                    if let Some(code) = row {
+                        out.failures.push(reports::ReportedFailure {
+                            provider_message_id: id.to_string(),
+                            code,
+                            reason: reason.clone(),
+                        });
+                    }
+                    DeliveryEvent::Failed { reason }
+                }
                 _ => continue,
             };
-            statuses.push(Report {
+            out.statuses.push(Report {
                 channel_id,
                 provider_message_id: id.to_string(),
                 event,
@@ -438,7 +560,7 @@ fn whatsapp_changes(
                 .or_else(|| m["button"]["text"].as_str())
                 .or_else(|| m[m["type"].as_str().unwrap_or("")]["caption"].as_str())
                 .unwrap_or("(a message without text)");
-            messages.push(reports::InboundMessage {
+            out.messages.push(reports::InboundMessage {
                 channel_id: ChannelId(channel_id),
                 kind: ChannelKind::Whatsapp,
                 from: from.to_string(),
@@ -448,7 +570,7 @@ fn whatsapp_changes(
             });
         }
     }
-    (statuses, messages)
+    out
 }
 
 /// A Twilio status callback's `MessageStatus` as a report (queued, sending and sent say
@@ -457,12 +579,18 @@ fn sms_event(status: &str, error_code: Option<&str>) -> Option<DeliveryEvent> {
     match status {
         "delivered" => Some(DeliveryEvent::Delivered),
         "undelivered" | "failed" => Some(DeliveryEvent::Failed {
-            reason: format!(
-                "SMS {status}{}",
-                error_code
-                    .map(|c| format!(" (error {c})"))
-                    .unwrap_or_default()
-            ),
+            reason: match error_code
+                .and_then(|c| c.parse().ok())
+                .and_then(crate::server::channels::codes::twilio)
+            {
+                Some(row) => row.reason("SMS"),
+                None => format!(
+                    "SMS {status}{}",
+                    error_code
+                        .map(|c| format!(" (error {})", crate::server::channels::summary(c)))
+                        .unwrap_or_default()
+                ),
+            },
         }),
         _ => None,
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::model::channel::ChannelKind;
-use crate::server::db::{Applied, Db, DbError, Report};
+use crate::server::db::{Applied, Db, DbError, Report, ReportDetail};
 
 /// How long a webhook may use a channel's settings read earlier (edits on the channels page
 /// clear them at once; other instances see an edit within this time).
@@ -20,8 +20,13 @@ const SETTINGS_TTL: Duration = Duration::from_secs(2);
 /// Most reports stored in one transaction.
 const MAX_BATCH: usize = 512;
 
+/// A send a report names by its key, not recorded perhaps: (channel, delivery, round,
+/// provider id). See [`Db::reconcile_sent`].
+pub type Named = (crate::model::ChannelId, i64, i64, String);
+
 struct Job {
     reports: Vec<Report>,
+    named: Vec<Named>,
     done: oneshot::Sender<Result<Vec<Applied>, String>>,
 }
 
@@ -36,6 +41,9 @@ type StoredChannel = (ChannelKind, String);
 pub struct Ingest {
     jobs: mpsc::Sender<Job>,
     db: Db,
+    /// What statuses said besides the state (pricing, errors), by channel, waiting for the
+    /// next write (every quarter second, many to a statement).
+    details: std::sync::Arc<Mutex<Vec<(i64, ReportDetail)>>>,
     /// Channel id → (read at, kind and settings JSON), so a burst of webhooks does not read
     /// the channel once per request.
     channels: Mutex<HashMap<i64, (Instant, StoredChannel)>>,
@@ -46,9 +54,15 @@ impl Ingest {
     pub fn start(db: Db) -> Self {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(writer(db.clone(), rx));
+        let details: std::sync::Arc<Mutex<Vec<(i64, ReportDetail)>>> = Default::default();
+        tokio::spawn(write_details(
+            db.clone(),
+            std::sync::Arc::downgrade(&details),
+        ));
         Ingest {
             jobs,
             db,
+            details,
             channels: Mutex::new(HashMap::new()),
         }
     }
@@ -83,20 +97,70 @@ impl Ingest {
         self.channels.lock().expect("channels lock").clear();
     }
 
+    /// Keeps what statuses said besides the state (pricing, errors) with their deliveries,
+    /// written within a quarter second, many to a statement. The webhook does not wait for it:
+    /// it changes no state or counter, and a provider repeats its pricing on each status.
+    pub fn note_details(&self, channel_id: i64, details: Vec<ReportDetail>) {
+        if details.is_empty() {
+            return;
+        }
+        let mut waiting = self.details.lock().expect("details lock");
+        // Bounded: under a flood the oldest extras are dropped, never the reports.
+        if waiting.len() < 100_000 {
+            waiting.extend(details.into_iter().map(|d| (channel_id, d)));
+        }
+    }
+
     /// Stores `reports` (with whatever else is waiting) and says what each did.
     pub async fn apply(&self, reports: Vec<Report>) -> Result<Vec<Applied>, IngestError> {
-        if reports.is_empty() {
+        self.apply_named(reports, Vec::new()).await
+    }
+
+    /// [`Ingest::apply`], first recording the sends that reports name by their key but that
+    /// are not recorded yet (a crash after the request, or the worker about to record them):
+    /// one look per batch of requests finds the few still open.
+    pub async fn apply_named(
+        &self,
+        reports: Vec<Report>,
+        named: Vec<Named>,
+    ) -> Result<Vec<Applied>, IngestError> {
+        if reports.is_empty() && named.is_empty() {
             return Ok(Vec::new());
         }
         let (done, answer) = oneshot::channel();
         self.jobs
-            .send(Job { reports, done })
+            .send(Job {
+                reports,
+                named,
+                done,
+            })
             .await
             .map_err(|_| IngestError("the writer stopped".into()))?;
         answer
             .await
             .map_err(|_| IngestError("the writer stopped".into()))?
             .map_err(IngestError)
+    }
+}
+
+/// Writes the waiting details every quarter second until the [`Ingest`] is gone.
+async fn write_details(db: Db, details: std::sync::Weak<Mutex<Vec<(i64, ReportDetail)>>>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let Some(details) = details.upgrade() else {
+            return;
+        };
+        let waiting = std::mem::take(&mut *details.lock().expect("details lock"));
+        drop(details);
+        let mut by_channel: HashMap<i64, Vec<ReportDetail>> = HashMap::new();
+        for (channel, d) in waiting {
+            by_channel.entry(channel).or_default().push(d);
+        }
+        for (channel, details) in by_channel {
+            if let Err(e) = db.note_report_details(channel, &details).await {
+                tracing::warn!(error = ?e, "keeping the providers' pricing and errors failed");
+            }
+        }
     }
 }
 
@@ -114,7 +178,25 @@ async fn writer(db: Db, mut rx: mpsc::Receiver<Job>) {
             }
         }
         let all: Vec<Report> = jobs.iter().flat_map(|j| j.reports.clone()).collect();
-        match db.apply_events(&all).await {
+        let mut named: HashMap<crate::model::ChannelId, Vec<(i64, i64, String)>> = HashMap::new();
+        for (channel, delivery, round, pid) in jobs.iter().flat_map(|j| j.named.iter()) {
+            named
+                .entry(*channel)
+                .or_default()
+                .push((*delivery, *round, pid.clone()));
+        }
+        let mut reconciled = Ok(0);
+        for (channel, named) in &named {
+            if let Err(e) = db.reconcile_sent(*channel, named, chrono::Utc::now()).await {
+                reconciled = Err(e);
+                break;
+            }
+        }
+        let applied = match reconciled {
+            Ok(_) => db.apply_events(&all).await,
+            Err(e) => Err(e),
+        };
+        match applied {
             Ok(results) => {
                 let mut results = results.into_iter();
                 for job in jobs {

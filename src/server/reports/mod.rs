@@ -49,3 +49,66 @@ pub async fn take_in(
     .await
     .map(Some)
 }
+
+/// A failure a provider reported after accepting the message, with its code's row.
+#[derive(Debug, Clone)]
+pub struct ReportedFailure {
+    pub provider_message_id: String,
+    pub code: &'static crate::server::channels::codes::Code,
+    pub reason: String,
+}
+
+/// What a provider's reported failures mean beyond the delivery's state, done once they are
+/// stored: each failure's follow-up as its code's row says (pause the broadcast, opt the customer out, mark the address, wait before "Retry
+/// failed"), the same as when the provider refuses a send at once.
+pub async fn follow_up(
+    state: &crate::server::AppState,
+    channel_id: i64,
+    kind: ChannelKind,
+    failures: &[ReportedFailure],
+) -> Result<(), DbError> {
+    use crate::server::channels::codes::Meaning;
+    let db = &state.db;
+    let now = state.clock.now();
+    for f in failures {
+        let Some((delivery, broadcast, customer)) = db
+            .reported_delivery(channel_id, &f.provider_message_id)
+            .await?
+        else {
+            continue;
+        };
+        match f.code.meaning {
+            Meaning::PauseBroadcast => {
+                state.dispatcher.halt(broadcast.0);
+                db.pause_for_provider(broadcast, &f.reason, now).await?;
+            }
+            Meaning::OptedOut => {
+                let detail = format!("the provider said: {}", f.reason);
+                db.opt_out_on(customer.0, kind, "opt-out", &detail, now)
+                    .await?;
+            }
+            Meaning::Unreachable => {
+                db.mark_unreachable(customer.0, kind, &f.reason, now)
+                    .await?
+            }
+            Meaning::Undeliverable => {
+                let failures = db.note_undeliverable(customer.0, kind, now).await?;
+                if failures >= crate::server::channels::send::UNDELIVERABLE_LIMIT {
+                    let why = format!("{failures} undeliverable answers, the last: {}", f.reason);
+                    db.mark_unreachable(customer.0, kind, &why, now).await?;
+                }
+            }
+            Meaning::NotNow { hours } => {
+                let from = now + chrono::Duration::hours(i64::from(hours));
+                db.hold_failure(delivery, from).await?;
+            }
+            Meaning::Retry
+            | Meaning::Throttle
+            | Meaning::BackOffRecipient
+            | Meaning::Fail
+            | Meaning::NeedsTemplate
+            | Meaning::NotCharged => {}
+        }
+    }
+    Ok(())
+}

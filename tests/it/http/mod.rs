@@ -305,7 +305,7 @@ pub async fn sent_on(
         .await
         .unwrap();
     let claimed =
-        t.db.claim_broadcast(b, 100_000, now, now + chrono::Duration::seconds(60))
+        t.db.claim_broadcast(b, 100_000, now, now + chrono::Duration::seconds(60), now)
             .await
             .unwrap();
     let results: Vec<_> = claimed

@@ -538,3 +538,66 @@ async fn the_chat_shows_new_messages_live_takes_replies_and_assignments() {
     assert!(!r.body.contains(">Assign to me<"));
     t.cleanup().await;
 }
+
+/// A broadcast Herald paused by itself says why, on the list and on its results, until it
+/// is resumed; its failures are grouped by reason with what to do.
+#[tokio::test]
+async fn a_broadcast_herald_paused_says_why_and_its_failures_group_by_reason() {
+    use herald::model::BroadcastId;
+    use herald::server::channels::codes;
+    use herald::server::db::DeliveryEvent;
+    let (app, t) = app().await;
+    let now = chrono::Utc::now();
+    let (wa, b) = sent_on_whatsapp(&t, "paused-why-key-00001").await;
+    let rows = t.db.inspect().deliveries_of(b).await.unwrap();
+    assert!(rows.len() > 4);
+    let undeliverable = codes::whatsapp(131026).unwrap().reason("WhatsApp");
+    for r in rows.iter().take(3) {
+        let failed = DeliveryEvent::Failed {
+            reason: undeliverable.clone(),
+        };
+        t.db.apply_event(wa, r.4.as_deref().unwrap(), &failed, now)
+            .await
+            .unwrap();
+    }
+    let odd = DeliveryEvent::Failed {
+        reason: "WhatsApp 999999: something else".into(),
+    };
+    t.db.apply_event(wa, rows[3].4.as_deref().unwrap(), &odd, now)
+        .await
+        .unwrap();
+    let why = codes::whatsapp(132015).unwrap().reason("WhatsApp");
+    assert!(
+        t.db.pause_for_provider(BroadcastId(b), &why, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !t.db
+            .pause_for_provider(BroadcastId(b), "again", now)
+            .await
+            .unwrap(),
+        "already paused: the first reason stays"
+    );
+
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let list = send(&app, get("/?sort=paused", Some(&staff))).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.contains(&why), "the list says why");
+    let page = send(&app, get(&format!("/broadcasts/{b}"), Some(&staff))).await;
+    assert!(page.body.contains(&why), "the results say why");
+    assert!(page.body.contains("Why they failed"));
+    let group = page.body.find(&undeliverable).expect("grouped by reason");
+    let odd_at = page.body.find("WhatsApp 999999: something else").unwrap();
+    assert!(group < odd_at, "the most frequent first");
+    assert!(page.body[group..odd_at].contains(">3<"), "three of them");
+
+    // Resumed by an admin: the reason goes.
+    t.db.set_paused(BroadcastId(b), false, UserId(1), now)
+        .await
+        .unwrap();
+    let list = send(&app, get("/?sort=paused", Some(&staff))).await;
+    assert!(!list.body.contains(&why));
+    let page = send(&app, get(&format!("/broadcasts/{b}"), Some(&staff))).await;
+    assert!(!page.body.contains(&why));
+}
