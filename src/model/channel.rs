@@ -134,6 +134,10 @@ impl ChannelKind {
     pub fn fields(self) -> &'static [FieldSpec] {
         const WHATSAPP: &[FieldSpec] = &[
             field("phone_number_id", "Phone number ID"),
+            field(
+                "waba_id",
+                "WhatsApp Business Account ID (for its templates)",
+            ),
             secret("access_token", "Access token"),
             secret("app_secret", "App secret (verifies webhooks)"),
             secret("verify_token", "Webhook verify token"),
@@ -217,6 +221,8 @@ pub struct ChannelView {
     pub settings: Vec<(String, String, String, bool)>,
     /// Where the provider must send its webhooks, if it sends any.
     pub webhook_url: Option<String>,
+    /// A WhatsApp channel's message templates, as last synced.
+    pub templates: Vec<crate::model::template::Template>,
 }
 
 /// The channels page.

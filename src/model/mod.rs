@@ -19,6 +19,7 @@ pub mod personalize;
 pub mod results;
 pub mod staff;
 pub mod stored;
+pub mod template;
 pub mod user;
 
 pub use broadcast::{BroadcastRow, BroadcastStatus, Lifecycle, ListPage, LiveState};

@@ -119,6 +119,15 @@ pub async fn run(demo: bool) -> anyhow::Result<()> {
         state.dispatcher.clone().spawn();
     }
     crate::server::storage::spawn_sweeper(state.clone());
+    // WhatsApp templates are read again every hour (and on connect, on demand and from the
+    // template status webhook).
+    let syncing = state.clone();
+    tokio::spawn(async move {
+        loop {
+            crate::server::channels::setup::sync_all_templates(&syncing).await;
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        }
+    });
     let app = crate::server::http::router(state.clone());
     println!("Herald is running at http://{addr}");
     say_how_to_sign_in(&db, state.config.demo_data, &public_url).await?;

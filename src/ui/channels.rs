@@ -111,6 +111,41 @@ fn Manage(c: ChannelView) -> impl IntoView {
                 <input type="hidden" name="id" value=id.clone()/>
                 <button type="submit" class="secondary">{if c.enabled { format!("Disable {}", c.name) } else { format!("Enable {}", c.name) }}</button>
             </form>
+            {(c.kind == crate::model::channel::ChannelKind::Whatsapp).then(|| {
+                let templates = c.templates.clone();
+                view! {
+                    <h3>"Message templates"</h3>
+                    {if templates.is_empty() {
+                        view! { <p class="muted small">"None read yet. WhatsApp takes only approved templates from customers who have not written in the last 24 hours."</p> }.into_any()
+                    } else {
+                        view! {
+                            <table class="templates">
+                                <thead><tr>
+                                    <th scope="col">"Name"</th><th scope="col">"Language"</th><th scope="col">"Category"</th>
+                                    <th scope="col">"Status"</th><th scope="col">"Quality"</th><th scope="col">"Parameters"</th>
+                                </tr></thead>
+                                <tbody>
+                                    {templates.into_iter().map(|t| view! {
+                                        <tr data-template=t.name.clone()>
+                                            <td>{t.name.clone()}</td>
+                                            <td>{t.language.clone()}</td>
+                                            <td>{t.category.to_lowercase()}</td>
+                                            <td>{t.status.to_lowercase()}</td>
+                                            <td>{t.quality.to_lowercase()}</td>
+                                            <td>{t.body_parameters().join(", ")}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any()
+                    }}
+                    <form method="post" action="/channels" class="inline">
+                        <input type="hidden" name="action" value="sync"/>
+                        <input type="hidden" name="id" value=id.clone()/>
+                        <button type="submit" class="secondary">"Read templates from WhatsApp"</button>
+                    </form>
+                }
+            })}
             <form method="post" action="/channels" class="stack">
                 <input type="hidden" name="action" value="test"/>
                 <input type="hidden" name="id" value=id/>

@@ -68,6 +68,7 @@ async fn text_and_media_go_as_the_cloud_api_documents_and_errors_are_read() {
     let wa = WhatsApp::new(
         Settings {
             phone_number_id: "1061".into(),
+            waba_id: String::new(),
             access_token: "EAAG-token".into(),
             app_secret: "s".into(),
             verify_token: "v".into(),
@@ -127,4 +128,144 @@ async fn text_and_media_go_as_the_cloud_api_documents_and_errors_are_read() {
         SendError::Undeliverable { reason }
             if reason.starts_with("WhatsApp 131026: ") && reason.contains("may not be on WhatsApp")
     ));
+}
+
+/// Templates are read from the business account, every page, as Meta lists them; the fake
+/// refuses a template message that does not fit its template, with Meta's codes.
+#[tokio::test]
+async fn templates_are_synced_page_by_page_and_template_sends_are_checked() {
+    use herald::server::fakes::whatsapp::{Config, FakeWhatsApp};
+    let mut templates: Vec<serde_json::Value> = (0..130)
+        .map(|i| {
+            serde_json::json!({
+                "name": format!("offer_{i:03}"), "language": "en_US", "status": "APPROVED",
+                "category": "MARKETING", "parameter_format": "POSITIONAL", "id": i.to_string(),
+                "components": [{ "type": "BODY", "text": "Hi {{1}}, {{2}} off" }]
+            })
+        })
+        .collect();
+    templates[1]["status"] = "PAUSED".into();
+    templates[2]["status"] = "DISABLED".into();
+    let config = Config {
+        templates,
+        ..Config::default()
+    };
+    let (fake, base) = FakeWhatsApp::start(config.clone()).await.unwrap();
+    let settings = Settings {
+        phone_number_id: config.phone_number_id.clone(),
+        waba_id: config.waba_id.clone(),
+        access_token: config.access_token.clone(),
+        app_secret: config.app_secret.clone(),
+        verify_token: "v".into(),
+        base_url: base.clone(),
+    };
+    let wa = WhatsApp::new(settings.clone(), http_client(), std::env::temp_dir());
+    let got = wa.templates().await.unwrap();
+    assert_eq!(got.len(), 130, "all two pages of 100");
+    assert_eq!(got[0].body_parameters(), vec!["1", "2"]);
+    assert_eq!(got[1].status, "PAUSED");
+    // Without the account id, nothing is asked.
+    let none = WhatsApp::new(
+        Settings {
+            waba_id: String::new(),
+            ..settings.clone()
+        },
+        http_client(),
+        std::env::temp_dir(),
+    );
+    assert!(
+        none.templates()
+            .await
+            .unwrap_err()
+            .contains("Business Account ID")
+    );
+    // A wrong token is Meta's 190.
+    let wrong = WhatsApp::new(
+        Settings {
+            access_token: "nope".into(),
+            ..settings
+        },
+        http_client(),
+        std::env::temp_dir(),
+    );
+    assert!(wrong.templates().await.unwrap_err().contains("190"));
+
+    // Template messages as Meta checks them.
+    let send = |name: &str, params: Vec<&str>| {
+        let body = serde_json::json!({
+            "messaging_product": "whatsapp", "to": "4915100000001", "type": "template",
+            "template": { "name": name, "language": { "code": "en_US" }, "components": [
+                { "type": "body", "parameters": params.iter().map(|p| serde_json::json!({ "type": "text", "text": p })).collect::<Vec<_>>() }
+            ] }
+        });
+        let url = format!("{base}/{}/messages", config.phone_number_id);
+        let token = config.access_token.clone();
+        async move {
+            let r = http_client()
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let v: serde_json::Value = r.json().await.unwrap();
+            v["error"]["code"].as_i64()
+        }
+    };
+    assert_eq!(
+        send("offer_000", vec!["Ann", "20%"]).await,
+        None,
+        "accepted"
+    );
+    assert_eq!(send("offer_000", vec!["Ann"]).await, Some(132000));
+    assert_eq!(send("offer_000", vec!["Ann", " "]).await, Some(131008));
+    assert_eq!(send("offer_001", vec!["Ann", "20%"]).await, Some(132015));
+    assert_eq!(send("offer_002", vec!["Ann", "20%"]).await, Some(132016));
+    assert_eq!(send("no_such", vec!["Ann", "20%"]).await, Some(132001));
+    assert_eq!(
+        fake.accepted().len(),
+        1,
+        "only the fitting one is a message"
+    );
+}
+
+/// A file goes up to WhatsApp once per channel, however many recipients it is sent to at
+/// once: the other sends wait for that upload and reuse its media id.
+#[tokio::test]
+async fn media_is_uploaded_once_and_its_id_reused() {
+    let (base, calls) = fake_graph().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("e".repeat(32)), b"%PDF-1.7\n").unwrap();
+    let wa = WhatsApp::new(
+        Settings {
+            phone_number_id: "1061".into(),
+            waba_id: String::new(),
+            access_token: "EAAG-token".into(),
+            app_secret: "s".into(),
+            verify_token: "v".into(),
+            base_url: base,
+        },
+        http_client(),
+        dir.path().to_path_buf(),
+    );
+    let pdf = AttachmentRef {
+        id: "e".repeat(32),
+        name: "menu.pdf".into(),
+        mime: "application/pdf".into(),
+        size: 9,
+    };
+    let messages: Vec<Outgoing> = (0..8)
+        .map(|i| out(&format!("49151000000{i}"), vec![pdf.clone()]))
+        .collect();
+    let sent = futures::future::join_all(messages.iter().map(|m| wa.send(m))).await;
+    assert!(sent.iter().all(|r| r.is_ok()), "{sent:?}");
+    let c = calls.lock().unwrap();
+    assert_eq!(c.iter().filter(|c| c.0 == "media").count(), 1, "one upload");
+    let sent_with: Vec<serde_json::Value> = c
+        .iter()
+        .filter(|c| c.0 == "messages")
+        .map(|c| serde_json::from_str::<serde_json::Value>(&c.2).unwrap()["document"]["id"].clone())
+        .collect();
+    assert_eq!(sent_with.len(), 8);
+    assert!(sent_with.iter().all(|id| id == "media-77"), "{sent_with:?}");
 }

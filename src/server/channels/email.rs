@@ -370,6 +370,13 @@ impl Channel for Email {
         Box::pin(async move {
             // Only a transport that could be built is kept: a failed lookup is tried again.
             let transport = self.transport.get_or_try_init(|| self.connect()).await?;
+            // The files are read whole into the message: within the process's budget.
+            let bytes: u64 = m.attachments.iter().map(|a| a.size).sum();
+            let _held = if bytes > 0 {
+                Some(super::attachment_budget(bytes).await)
+            } else {
+                None
+            };
             let (message, message_id) = self.message(m).await?;
             transport.send(message).await.map_err(|e| classify(&e))?;
             Ok(Accepted {

@@ -144,6 +144,25 @@ pub fn adapter(
     }
 }
 
+/// The most attachment bytes all sends of this process hold in memory at once, in MiB.
+pub const ATTACHMENT_BUDGET_MIB: u32 = 256;
+
+static ATTACHMENT_BUDGET: std::sync::LazyLock<tokio::sync::Semaphore> =
+    std::sync::LazyLock::new(|| tokio::sync::Semaphore::new(ATTACHMENT_BUDGET_MIB as usize));
+
+/// Waits until `bytes` of attachments may be read into memory (a file larger than the whole
+/// budget takes all of it); held until the permit is dropped, after the provider's answer.
+/// Sixty-four sends of ten 20 MB files would otherwise hold gigabytes at once.
+pub async fn attachment_budget(bytes: u64) -> tokio::sync::SemaphorePermit<'static> {
+    let mib = bytes
+        .div_ceil(1024 * 1024)
+        .clamp(1, u64::from(ATTACHMENT_BUDGET_MIB)) as u32;
+    ATTACHMENT_BUDGET
+        .acquire_many(mib)
+        .await
+        .expect("the attachment budget is never closed")
+}
+
 /// An HTTP client for what is not a channel's endpoint (local tools, fakes): pooled, and
 /// like the adapters' it follows no redirects.
 pub fn http_client() -> reqwest::Client {

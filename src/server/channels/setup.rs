@@ -46,6 +46,7 @@ pub fn view(r: &ChannelRecord, base_url: &str) -> Option<ChannelView> {
         webhook_url: kind
             .has_inbound_webhook()
             .then(|| format!("{base_url}/webhooks/{}/{id}", kind.as_str())),
+        templates: Vec::new(),
     })
 }
 
@@ -61,13 +62,18 @@ pub async fn page(
             can_manage: false,
         });
     }
-    let channels = state
+    let mut channels: Vec<ChannelView> = state
         .db
         .channels()
         .await?
         .iter()
         .filter_map(|r| view(r, base_url))
         .collect();
+    for c in &mut channels {
+        if c.kind == ChannelKind::Whatsapp {
+            c.templates = state.db.templates(c.id).await?;
+        }
+    }
     Ok(ChannelsPage {
         channels,
         can_manage: true,
@@ -158,6 +164,8 @@ pub enum ChannelAction {
     Update,
     Toggle,
     Test,
+    /// Read a WhatsApp channel's templates again.
+    Sync,
 }
 
 impl ChannelAction {
@@ -167,6 +175,7 @@ impl ChannelAction {
             "update" => ChannelAction::Update,
             "toggle" => ChannelAction::Toggle,
             "test" => ChannelAction::Test,
+            "sync" => ChannelAction::Sync,
             _ => return None,
         })
     }
@@ -188,6 +197,11 @@ pub async fn apply(
         }
         (Some(ChannelAction::Test), Some(id)) => {
             test(state, user, id, get("test_to").unwrap_or("")).await
+        }
+        (Some(ChannelAction::Sync), Some(id)) => {
+            let ChannelRecord { name, .. } = stored(state, id).await?;
+            let n = sync_templates(state, id).await?;
+            Ok(format!("Read {n} templates of “{name}” from WhatsApp."))
         }
         _ => Err("The request was not understood.".into()),
     }
@@ -231,11 +245,14 @@ async fn connect(
     };
     let audit = AuditEntry::new(state.clock.now(), Some(user.id), "channel", "channel", None)
         .detail(format!("connected {} {name}", kind.as_str()));
-    state.db.connect_channel(&new, &audit).await.map_err(|e| {
+    let id = state.db.connect_channel(&new, &audit).await.map_err(|e| {
         tracing::warn!(error = ?e, "connecting a channel failed");
         "Nothing was saved: is that name taken already?".to_string()
     })?;
-    Ok(format!("Connected “{name}”."))
+    Ok(format!(
+        "Connected “{name}”.{}",
+        synced(state, kind, id).await
+    ))
 }
 
 /// The stored channel `id`, or why not.
@@ -298,11 +315,75 @@ async fn change(
     Ok(match action {
         ChannelAction::Toggle if enabled => format!("Enabled “{name}”."),
         ChannelAction::Toggle => format!("Disabled “{name}”: broadcasts no longer offer it."),
-        _ => format!("Saved “{name}”."),
+        _ => format!("Saved “{name}”.{}", synced(state, kind, id).await),
     })
 }
 
+/// After connecting or saving: a WhatsApp channel with its business account reads its
+/// templates, and the notice says how that went.
+async fn synced(state: &AppState, kind: ChannelKind, id: i64) -> String {
+    if kind != ChannelKind::Whatsapp {
+        return String::new();
+    }
+    let Ok(Some(c)) = state.db.channel(id).await else {
+        return String::new();
+    };
+    let has_account = serde_json::from_str::<super::whatsapp::Settings>(&c.config)
+        .is_ok_and(|s| !s.waba_id.trim().is_empty());
+    if !has_account {
+        return " Enter its WhatsApp Business Account ID to use message templates.".into();
+    }
+    match sync_templates(state, id).await {
+        Ok(n) => format!(" Read {n} message templates."),
+        Err(why) => format!(" Its templates could not be read: {why}"),
+    }
+}
+
 /// A test message on channel `id` to the customer `to` names.
+/// Reads WhatsApp channel `id`'s templates from its business account and keeps them; how
+/// many there are, or why they could not be read (nothing kept is changed then).
+pub async fn sync_templates(state: &AppState, id: i64) -> Result<usize, String> {
+    let record = stored(state, id).await?;
+    if ChannelKind::parse(&record.kind) != Some(ChannelKind::Whatsapp) {
+        return Err("Only WhatsApp channels have message templates.".into());
+    }
+    let settings: super::whatsapp::Settings =
+        serde_json::from_str(&record.config).unwrap_or_default();
+    let allow_private = state.config.allow_private_endpoints;
+    super::endpoint::check_url(&settings.base_url, allow_private)?;
+    let wa = super::whatsapp::WhatsApp::new(
+        settings,
+        super::endpoint::client(allow_private),
+        std::path::PathBuf::new(),
+    );
+    let templates = wa.templates().await?;
+    state
+        .db
+        .replace_templates(id, &templates, state.clock.now())
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = ?e, "keeping templates failed");
+            "The templates were read but could not be kept; try again.".to_string()
+        })?;
+    Ok(templates.len())
+}
+
+/// Syncs every enabled WhatsApp channel's templates (the hourly task); failures are logged.
+pub async fn sync_all_templates(state: &AppState) {
+    let Ok(channels) = state.db.channels().await else {
+        return;
+    };
+    for c in channels {
+        if c.enabled && ChannelKind::parse(&c.kind) == Some(ChannelKind::Whatsapp) {
+            let has_account = serde_json::from_str::<super::whatsapp::Settings>(&c.config)
+                .is_ok_and(|s| !s.waba_id.trim().is_empty());
+            if has_account && let Err(why) = sync_templates(state, c.id).await {
+                tracing::warn!(channel = c.id, %why, "syncing WhatsApp templates failed");
+            }
+        }
+    }
+}
+
 async fn test(state: &AppState, user: &CurrentUser, id: i64, to: &str) -> Result<String, String> {
     let ChannelRecord { name, enabled, .. } = stored(state, id).await?;
     if !enabled {

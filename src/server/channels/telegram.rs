@@ -94,6 +94,7 @@ impl Telegram {
         caption: Option<&str>,
     ) -> Result<i64, SendError> {
         let (method, field) = method_for(&file.mime);
+        let _held = super::attachment_budget(file.size).await;
         let bytes = tokio::fs::read(self.files.join(&file.id))
             .await
             .map_err(|_| SendError::Permanent {

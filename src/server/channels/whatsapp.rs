@@ -3,7 +3,7 @@
 //! Sending: `POST {base}/{phone-number-id}/messages` with a bearer token and
 //! `{"messaging_product":"whatsapp","to":…,"type":"text","text":{"body":…}}`. A file is first
 //! uploaded (`POST {base}/{phone-number-id}/media`, multipart `file`, `type`,
-//! `messaging_product`) and then sent by its media id as `image`, `video`, `audio` or
+//! `messaging_product`), once per channel and file (its media id is reused for 29 days), and then sent by its media id as `image`, `video`, `audio` or
 //! `document` (by its type; others as documents), the text as its caption where WhatsApp
 //! takes one. The answer's `messages[0].id` (a `wamid.…`) names the message.
 //!
@@ -17,6 +17,7 @@
 //! `messages` (with `context.id` when the customer replied to one of ours).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -30,6 +31,8 @@ use crate::model::compose::AttachmentRef;
 #[serde(default)]
 pub struct Settings {
     pub phone_number_id: String,
+    /// The WhatsApp Business Account the number belongs to: where its templates are listed.
+    pub waba_id: String,
     pub access_token: String,
     /// Signs the webhooks Meta sends (`X-Hub-Signature-256`).
     pub app_secret: String,
@@ -42,7 +45,17 @@ pub struct WhatsApp {
     settings: Settings,
     client: reqwest::Client,
     files: PathBuf,
+    /// Media ids of files uploaded already, by attachment id: each file goes up once per
+    /// channel (the dispatcher keeps one adapter per channel), however many recipients and
+    /// broadcasts carry it, until the id is old enough to expire.
+    media: std::sync::Mutex<std::collections::HashMap<String, Arc<Uploaded>>>,
 }
+
+/// A file's upload: done once, by whichever send needs it first; the others wait for it.
+type Uploaded = tokio::sync::OnceCell<(String, std::time::Instant)>;
+
+/// Meta keeps an uploaded file's media id for 30 days; Herald uploads again after 29.
+const MEDIA_ID_LIFETIME: Duration = Duration::from_secs(29 * 24 * 3600);
 
 impl WhatsApp {
     pub fn new(settings: Settings, client: reqwest::Client, files: PathBuf) -> Self {
@@ -50,7 +63,31 @@ impl WhatsApp {
             settings,
             client,
             files,
+            media: Default::default(),
         }
+    }
+
+    /// The media id of `file`: uploaded now if no send uploaded it yet (or its id is about
+    /// to expire); sends that need it meanwhile wait for that one upload.
+    async fn media_id(&self, file: &AttachmentRef) -> Result<String, SendError> {
+        let cell = {
+            let mut media = self.media.lock().expect("media lock");
+            let fresh = media
+                .get(&file.id)
+                .and_then(|c| c.get())
+                .is_some_and(|(_, at)| at.elapsed() < MEDIA_ID_LIFETIME);
+            if !fresh && media.get(&file.id).is_some_and(|c| c.initialized()) {
+                media.remove(&file.id);
+            }
+            media.entry(file.id.clone()).or_default().clone()
+        };
+        let (id, _) = cell
+            .get_or_try_init(|| async {
+                let id = self.upload(file).await?;
+                Ok::<_, SendError>((id, std::time::Instant::now()))
+            })
+            .await?;
+        Ok(id.clone())
     }
 
     fn url(&self, what: &str) -> String {
@@ -80,6 +117,7 @@ impl WhatsApp {
 
     /// Uploads a file; its media id.
     async fn upload(&self, file: &AttachmentRef) -> Result<String, SendError> {
+        let _held = super::attachment_budget(file.size).await;
         let bytes = tokio::fs::read(self.files.join(&file.id))
             .await
             .map_err(|_| SendError::Permanent {
@@ -116,6 +154,55 @@ impl WhatsApp {
             .ok_or_else(|| SendError::Permanent {
                 reason: "WhatsApp's answer had no message id.".into(),
             })
+    }
+}
+
+/// Most pages a template sync reads (100 templates each): a business account holds at most a
+/// few hundred (Meta's limit is 250 per account, 6,000 with translations).
+const TEMPLATE_PAGES: usize = 100;
+
+impl WhatsApp {
+    /// Every template of the channel's business account (`GET {base}/{waba-id}/message_templates`,
+    /// all pages, following the `after` cursor on the channel's own base URL).
+    pub async fn templates(&self) -> Result<Vec<crate::model::template::Template>, String> {
+        if self.settings.waba_id.trim().is_empty() || self.settings.access_token.is_empty() {
+            return Err(
+                "Enter the WhatsApp Business Account ID and the access token first.".into(),
+            );
+        }
+        let base = if self.settings.base_url.is_empty() {
+            "https://graph.facebook.com/v21.0"
+        } else {
+            self.settings.base_url.trim_end_matches('/')
+        };
+        let url = format!("{base}/{}/message_templates", self.settings.waba_id.trim());
+        let fields = "name,language,status,category,parameter_format,components,quality_score";
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..TEMPLATE_PAGES {
+            let mut query = vec![("fields", fields.to_string()), ("limit", "100".into())];
+            if let Some(a) = &after {
+                query.push(("after", a.clone()));
+            }
+            let v = self
+                .call(self.client.get(&url).query(&query))
+                .await
+                .map_err(|e| e.to_string())?;
+            for t in v["data"].as_array().into_iter().flatten() {
+                if let Some(t) = crate::model::template::Template::from_graph(t) {
+                    out.push(t);
+                }
+            }
+            // Meta gives `paging.next` only while more pages follow.
+            match (
+                v["paging"]["next"].as_str(),
+                v["paging"]["cursors"]["after"].as_str(),
+            ) {
+                (Some(_), Some(a)) if !a.is_empty() => after = Some(a.to_string()),
+                _ => return Ok(out),
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -179,7 +266,7 @@ impl Channel for WhatsApp {
                 );
             }
             for (i, file) in m.attachments.iter().enumerate() {
-                let media = self.upload(file).await?;
+                let media = self.media_id(file).await?;
                 let kind = media_type(&file.mime);
                 let mut object = serde_json::json!({ "id": media });
                 if i == 0 && captioned && !text.is_empty() {

@@ -109,3 +109,95 @@ impl Db {
         Ok(changed)
     }
 }
+
+impl Db {
+    /// Replaces WhatsApp channel `channel`'s templates with `templates` (a full sync), in one
+    /// transaction.
+    pub async fn replace_templates(
+        &self,
+        channel: i64,
+        templates: &[crate::model::template::Template],
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        on_pool!(self, p => {
+            let mut tx = begin_write!(p, self.dialect());
+            sqlx::query("DELETE FROM whatsapp_templates WHERE channel_id = $1")
+                .bind(channel)
+                .execute(&mut *tx)
+                .await?;
+            for t in templates {
+                sqlx::query(
+                    "INSERT INTO whatsapp_templates (channel_id, name, language, category, status, \
+                     quality, parameter_format, components, synced_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (channel_id, name, language) DO NOTHING",
+                )
+                .bind(channel)
+                .bind(&t.name)
+                .bind(&t.language)
+                .bind(&t.category)
+                .bind(&t.status)
+                .bind(&t.quality)
+                .bind(&t.parameter_format)
+                .bind(&t.components)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// WhatsApp channel `channel`'s templates, by name and language.
+    pub async fn templates(
+        &self,
+        channel: i64,
+    ) -> Result<Vec<crate::model::template::Template>, DbError> {
+        type Row = (String, String, String, String, String, String, String);
+        let rows: Vec<Row> = on_pool!(self, p => sqlx::query_as(
+            "SELECT name, language, category, status, quality, parameter_format, components \
+             FROM whatsapp_templates WHERE channel_id = $1 ORDER BY name, language",
+        )
+        .bind(channel)
+        .fetch_all(p)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|r| crate::model::template::Template {
+                name: r.0,
+                language: r.1,
+                category: r.2,
+                status: r.3,
+                quality: r.4,
+                parameter_format: r.5,
+                components: r.6,
+            })
+            .collect())
+    }
+
+    /// A template's new status, as Meta's `message_template_status_update` webhook says
+    /// (`language` empty: every language of that name). How many were changed.
+    pub async fn set_template_status(
+        &self,
+        channel: i64,
+        name: &str,
+        language: &str,
+        status: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, DbError> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE whatsapp_templates SET status = $1, synced_at = $2 \
+             WHERE channel_id = $3 AND name = $4 AND ($5 = '' OR language = $5)",
+        )
+        .bind(status)
+        .bind(now)
+        .bind(channel)
+        .bind(name)
+        .bind(language)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(n)
+    }
+}

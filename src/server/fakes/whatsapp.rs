@@ -6,6 +6,10 @@
 //!   token is 401 (code 190), an unknown phone number id 400 (code 100), a body that is not
 //!   JSON, lacks `messaging_product: "whatsapp"` or `to`, or has an empty or overlong text
 //!   (4,096 characters) 400 (code 100). Anything else is accepted with a new `wamid.` id.
+//! - `GET /{version}/{waba-id}/message_templates`: the configured templates, in pages
+//!   (`limit`, the `after` cursor, `paging.next` while more follow). A template message must
+//!   name an approved template in its language (132001; paused 132015, disabled 132016) and
+//!   give its body exactly its parameters (132000), none empty (131008).
 //! - **No idempotency**: every accepted request is a message on the customer's phone, whatever
 //!   key or body it repeats. [`FakeWhatsApp::received`] counts them per recipient.
 //! - **The 24-hour window**: a free-form (non-template) message to someone who has not written
@@ -48,6 +52,11 @@ pub struct Config {
     pub posters: usize,
     /// Refuse free-form messages outside the 24-hour window (as Meta does).
     pub enforce_window: bool,
+    /// The business account whose templates `GET /{version}/{waba-id}/message_templates` lists.
+    pub waba_id: String,
+    /// Its templates, as the Message Templates API returns them (name, language, status,
+    /// category, parameter_format, components).
+    pub templates: Vec<serde_json::Value>,
 }
 
 impl Default for Config {
@@ -61,6 +70,8 @@ impl Default for Config {
             repeat_per_mille: 100,
             posters: 16,
             enforce_window: true,
+            waba_id: "102290129340398".into(),
+            templates: Vec::new(),
         }
     }
 }
@@ -129,6 +140,10 @@ impl FakeWhatsApp {
         let app = axum::Router::new()
             .route("/{version}/{phone}/messages", post(messages))
             .route("/{version}/{phone}/media", post(media))
+            .route(
+                "/{version}/{waba}/message_templates",
+                axum::routing::get(message_templates),
+            )
             .with_state(fake.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -148,6 +163,7 @@ impl FakeWhatsApp {
             config_json: serde_json::json!({
                 "phone_number_id": c.phone_number_id, "access_token": c.access_token,
                 "app_secret": c.app_secret, "verify_token": "verify", "base_url": base_url,
+                "waba_id": c.waba_id,
             })
             .to_string(),
             rate_per_sec: rate,
@@ -404,16 +420,10 @@ async fn messages(
             );
         }
     }
-    if kind == "template" {
-        let t = &v["template"];
-        let named = |x: &serde_json::Value| x.as_str().is_some_and(|s| !s.is_empty());
-        if !named(&t["name"]) || !named(&t["language"]["code"]) {
-            return graph_error(
-                StatusCode::BAD_REQUEST,
-                100,
-                "(#100) The parameters template['name'] and template['language']['code'] are required.",
-            );
-        }
+    if kind == "template"
+        && let Some(refusal) = check_template(&fake, &v["template"])
+    {
+        return refusal;
     }
     let wamid = format!(
         "wamid.HBgL{:012}",
@@ -435,6 +445,140 @@ async fn messages(
         "messages": [{ "id": wamid }]
     }))
     .into_response()
+}
+
+/// What Meta answers a template message that does not fit its template: no such name or
+/// language, or not approved (132001), paused (132015), disabled (132016), the body's
+/// parameter count (132000), an empty parameter (131008).
+fn check_template(fake: &FakeWhatsApp, t: &serde_json::Value) -> Option<Response> {
+    let named = |x: &serde_json::Value| x.as_str().is_some_and(|s| !s.is_empty());
+    if !named(&t["name"]) || !named(&t["language"]["code"]) {
+        return Some(graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            "(#100) The parameters template['name'] and template['language']['code'] are required.",
+        ));
+    }
+    let known = fake
+        .config
+        .templates
+        .iter()
+        .find(|k| k["name"] == t["name"] && k["language"] == t["language"]["code"]);
+    let Some(known) = known.and_then(crate::model::template::Template::from_graph) else {
+        return Some(graph_error(
+            StatusCode::NOT_FOUND,
+            132001,
+            "(#132001) Template name does not exist in the translation",
+        ));
+    };
+    match known.status.as_str() {
+        "APPROVED" => {}
+        "PAUSED" => {
+            return Some(graph_error(
+                StatusCode::BAD_REQUEST,
+                132015,
+                "(#132015) Template is Paused",
+            ));
+        }
+        "DISABLED" => {
+            return Some(graph_error(
+                StatusCode::BAD_REQUEST,
+                132016,
+                "(#132016) Template is disabled",
+            ));
+        }
+        _ => {
+            return Some(graph_error(
+                StatusCode::NOT_FOUND,
+                132001,
+                "(#132001) Template name does not exist in the translation",
+            ));
+        }
+    }
+    let body = t["components"].as_array().into_iter().flatten().find(|c| {
+        c["type"]
+            .as_str()
+            .is_some_and(|k| k.eq_ignore_ascii_case("body"))
+    });
+    let given: Vec<&serde_json::Value> = body
+        .and_then(|b| b["parameters"].as_array())
+        .map(|p| p.iter().collect())
+        .unwrap_or_default();
+    if given.len() != known.body_parameters().len() {
+        return Some(graph_error(
+            StatusCode::BAD_REQUEST,
+            132000,
+            "(#132000) Number of parameters does not match the expected number of params",
+        ));
+    }
+    if given
+        .iter()
+        .any(|p| p["text"].as_str().is_none_or(|s| s.trim().is_empty()))
+    {
+        return Some(graph_error(
+            StatusCode::BAD_REQUEST,
+            131008,
+            "(#131008) Required parameter is missing",
+        ));
+    }
+    None
+}
+
+/// `GET /{version}/{waba-id}/message_templates`: the templates, `limit` to a page (25 by
+/// default), with `paging.cursors.after` and `paging.next` while more follow.
+async fn message_templates(
+    State(fake): State<Arc<FakeWhatsApp>>,
+    Path((version, waba)): Path<(String, String)>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if auth != format!("Bearer {}", fake.config.access_token) {
+        return graph_error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token");
+    }
+    if waba != fake.config.waba_id {
+        return graph_error(StatusCode::BAD_REQUEST, 100, "Unsupported get request.");
+    }
+    let limit: usize = q
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(25)
+        .clamp(1, 100);
+    let start: usize = match q.get("after") {
+        // The cursor is the position, base64 as Meta's look.
+        Some(a) => {
+            use base64::Engine;
+            let Some(n) = base64::engine::general_purpose::STANDARD
+                .decode(a)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|s| s.parse().ok())
+            else {
+                return graph_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter");
+            };
+            n
+        }
+        None => 0,
+    };
+    let all = &fake.config.templates;
+    let page: Vec<serde_json::Value> = all.iter().skip(start).take(limit).cloned().collect();
+    let end = start + page.len();
+    let cursor = |n: usize| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(n.to_string())
+    };
+    let mut paging =
+        serde_json::json!({ "cursors": { "before": cursor(start), "after": cursor(end) } });
+    if end < all.len() {
+        paging["next"] = serde_json::Value::String(format!(
+            "https://graph.facebook.com/{version}/{waba}/message_templates?limit={limit}&after={}",
+            cursor(end)
+        ));
+    }
+    axum::Json(serde_json::json!({ "data": page, "paging": paging })).into_response()
 }
 
 async fn media(

@@ -411,6 +411,14 @@ async fn whatsapp(
         error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
     };
     let changes = whatsapp_changes(&payload, channel_id, now);
+    for (name, language, status) in &changes.templates {
+        if let Err(e) = db
+            .set_template_status(channel_id, name, language, status, now)
+            .await
+        {
+            return unavailable(e);
+        }
+    }
     let mut messages = 0;
     for m in changes.messages {
         match reports::take_in(db, m, now).await {
@@ -455,6 +463,9 @@ struct Changes {
     failures: Vec<reports::ReportedFailure>,
     /// The deliveries statuses name (`biz_opaque_callback_data`): (delivery, round, wamid).
     named: Vec<(i64, i64, String)>,
+    /// Templates whose status changed (`message_template_status_update`): (name, language,
+    /// new status).
+    templates: Vec<(String, String, String)>,
     messages: Vec<reports::InboundMessage>,
 }
 
@@ -500,6 +511,22 @@ fn whatsapp_changes(
         .flat_map(|entry| entry["changes"].as_array().unwrap_or(&empty));
     for change in changes {
         let value = &change["value"];
+        if change["field"] == "message_template_status_update" {
+            let text = |k: &str| {
+                value[k]
+                    .as_str()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(512)
+                    .collect::<String>()
+            };
+            let (name, event) = (text("message_template_name"), text("event").to_uppercase());
+            if !name.is_empty() && !event.is_empty() {
+                out.templates
+                    .push((name, text("message_template_language"), event));
+            }
+            continue;
+        }
         for s in value["statuses"].as_array().unwrap_or(&empty) {
             let Some(id) = s["id"].as_str() else { continue };
             if let Some((delivery, round)) = s["biz_opaque_callback_data"]

@@ -152,3 +152,100 @@ async fn admins_connect_and_manage_channels_and_secrets_never_come_back() {
     );
     t.cleanup().await;
 }
+
+/// Connecting a WhatsApp channel with its business account reads its templates (every
+/// page); the page lists them, "Read templates from WhatsApp" reads them again, and Meta's
+/// template status webhook changes a template's status at once.
+#[tokio::test]
+async fn whatsapp_templates_are_read_on_connect_listed_and_follow_status_webhooks() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use herald::server::channels::webhook::signature;
+    use herald::server::fakes::whatsapp::{Config, FakeWhatsApp};
+    let templates: Vec<serde_json::Value> = (0..30)
+        .map(|i| {
+            serde_json::json!({
+                "name": format!("spring_{i:02}"), "language": "en_US", "status": "APPROVED",
+                "category": "MARKETING", "parameter_format": "NAMED",
+                "components": [{ "type": "BODY", "text": "Hi {{first_name}}, {{discount}} off" }]
+            })
+        })
+        .collect();
+    let config = Config {
+        templates,
+        ..Config::default()
+    };
+    let (_fake, base) = FakeWhatsApp::start(config.clone()).await.unwrap();
+    let (app, t) = app().await;
+    let admin = sign_in(&app, "admin@herald.test").await;
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let create = format!(
+        "action=create&kind=whatsapp&name=Shop%20WhatsApp&rate=&cfg_whatsapp_phone_number_id={}&cfg_whatsapp_waba_id={}&cfg_whatsapp_access_token={}&cfg_whatsapp_app_secret={}&cfg_whatsapp_verify_token=verify-token-1&cfg_whatsapp_base_url={}",
+        config.phone_number_id,
+        config.waba_id,
+        enc(&config.access_token),
+        enc(&config.app_secret),
+        enc(&base)
+    );
+    let r = send(&app, post("/channels", &create, Some(&admin), true)).await;
+    let location = r.headers[header::LOCATION].to_str().unwrap().to_string();
+    assert!(
+        location.contains("Read%2030%20message%20templates")
+            || location.contains("Read+30+message+templates"),
+        "{location}"
+    );
+    let channel =
+        t.db.channels()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.name == "Shop WhatsApp")
+            .unwrap()
+            .id;
+    assert_eq!(t.db.templates(channel).await.unwrap().len(), 30);
+    let page = send(&app, get("/channels", Some(&admin))).await.body;
+    assert!(page.contains("spring_00") && page.contains("spring_29"));
+    assert!(page.contains("first_name, discount"), "parameters listed");
+
+    // Meta pauses one: its status follows at once.
+    let update = serde_json::json!({ "object": "whatsapp_business_account", "entry": [{ "id": config.waba_id, "changes": [{
+        "field": "message_template_status_update",
+        "value": { "event": "PAUSED", "message_template_id": 7, "message_template_name": "spring_07",
+                   "message_template_language": "en_US", "reason": "LOW_QUALITY" } }] }] })
+    .to_string();
+    let req = Request::post(format!("/webhooks/whatsapp/{channel}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(
+            "X-Hub-Signature-256",
+            signature(&config.app_secret, update.as_bytes()),
+        )
+        .body(Body::from(update))
+        .unwrap();
+    assert_eq!(send(&app, req).await.status, StatusCode::OK);
+    let paused: Vec<_> =
+        t.db.templates(channel)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.status == "PAUSED")
+            .map(|t| t.name)
+            .collect();
+    assert_eq!(paused, vec!["spring_07"]);
+
+    // Read again on demand: the account's list is the truth again.
+    let sync = format!("action=sync&id={channel}");
+    let r = send(&app, post("/channels", &sync, Some(&admin), true)).await;
+    let location = r.headers[header::LOCATION].to_str().unwrap().to_string();
+    assert!(location.contains("notice="), "{location}");
+    assert!(
+        t.db.templates(channel)
+            .await
+            .unwrap()
+            .iter()
+            .all(|t| t.status == "APPROVED")
+    );
+    // Staff cannot ask for it.
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let r = send(&app, post("/channels", &sync, Some(&staff), true)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
