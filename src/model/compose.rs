@@ -52,6 +52,10 @@ pub struct Compose {
     pub scheduled_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub attachments: Vec<AttachmentRef>,
+    /// On WhatsApp: the approved template it sends (customers outside their 24-hour window
+    /// can get nothing else).
+    #[serde(default)]
+    pub template: Option<super::template::TemplateChoice>,
 }
 
 /// A broadcast ready to store.
@@ -63,6 +67,7 @@ pub struct ValidBroadcast {
     pub channel_ids: Vec<i64>,
     pub scheduled_at: Option<DateTime<Utc>>,
     pub attachments: Vec<AttachmentRef>,
+    pub template: Option<super::template::TemplateChoice>,
     /// `draft` or `scheduled`.
     pub status: Lifecycle,
 }
@@ -135,6 +140,7 @@ impl Compose {
             channel_ids,
             scheduled_at,
             attachments: self.attachments.clone(),
+            template: self.template.clone(),
             status: if intent == Intent::Draft {
                 Lifecycle::Draft
             } else {
@@ -161,6 +167,7 @@ mod tests {
             channel_ids: vec![2, 1, 2],
             scheduled_at: Some(now() + chrono::Duration::hours(1)),
             attachments: Vec::new(),
+            template: None,
         }
     }
 
@@ -272,6 +279,14 @@ pub struct WizardPage {
     pub unreachable: i64,
     /// The name the message preview is filled in for: a customer of the audience.
     pub sample_name: String,
+    /// A WhatsApp channel is picked: an approved template is needed (step 3).
+    pub needs_template: bool,
+    /// The first picked WhatsApp channel's templates, as last synced.
+    pub templates: Vec<super::template::Template>,
+    /// What keeps the chosen template from going, in plain words.
+    pub template_problems: Vec<String>,
+    /// The chosen template's body filled in for the sample customer.
+    pub template_preview: Option<String>,
 }
 
 /// The live count of the audience editor.

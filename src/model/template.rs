@@ -103,6 +103,110 @@ pub fn placeholders(text: &str) -> Vec<String> {
     out
 }
 
+/// Where a template parameter's text comes from, per recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "from", content = "value", rename_all = "snake_case")]
+pub enum ParamSource {
+    /// A customer field: `first_name`, `name`, `phone` or `email`.
+    Field(String),
+    /// The same text for everyone.
+    Text(String),
+}
+
+/// The customer fields a parameter can take, with their labels.
+pub const PARAM_FIELDS: &[(&str, &str)] = &[
+    ("first_name", "First name"),
+    ("name", "Full name"),
+    ("phone", "Phone"),
+    ("email", "Email"),
+];
+
+/// One parameter of the chosen template: its placeholder, where its text comes from, and the
+/// text used when the customer has none (WhatsApp refuses an empty parameter).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParamChoice {
+    pub name: String,
+    pub source: ParamSource,
+    #[serde(default)]
+    pub fallback: String,
+}
+
+/// The approved template a broadcast sends on WhatsApp, and how its parameters are filled.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TemplateChoice {
+    pub name: String,
+    pub language: String,
+    #[serde(default)]
+    pub params: Vec<ParamChoice>,
+}
+
+impl TemplateChoice {
+    /// What keeps it from going with `template` (as synced): each problem in plain words.
+    pub fn problems(&self, template: Option<&Template>) -> Vec<String> {
+        let Some(t) = template else {
+            return vec![format!(
+                "The template {} ({}) is not among the channel's templates: read them again or choose another.",
+                self.name, self.language
+            )];
+        };
+        let mut out = Vec::new();
+        if !t.approved() {
+            out.push(format!(
+                "The template {} is {}: only an approved template can be sent.",
+                t.name,
+                t.status.to_lowercase()
+            ));
+        }
+        for p in t.body_parameters() {
+            match self.params.iter().find(|c| c.name == p) {
+                None => out.push(format!("Choose what fills {{{{{p}}}}}.")),
+                Some(c) => match &c.source {
+                    ParamSource::Text(text) if text.trim().is_empty() => {
+                        out.push(format!("Type the text for {{{{{p}}}}}."))
+                    }
+                    ParamSource::Field(f) if !PARAM_FIELDS.iter().any(|(k, _)| k == f) => {
+                        out.push(format!("Choose a customer field for {{{{{p}}}}}."))
+                    }
+                    ParamSource::Field(_) if c.fallback.trim().is_empty() => out.push(format!(
+                        "Give {{{{{p}}}}} a fallback for customers without that field: WhatsApp refuses an empty parameter."
+                    )),
+                    _ => {}
+                },
+            }
+        }
+        out
+    }
+
+    /// Each parameter's text for one customer (`field` gives their fields): the field, or
+    /// the fallback when they have none.
+    pub fn values(&self, field: &dyn Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+        self.params
+            .iter()
+            .map(|p| {
+                let text = match &p.source {
+                    ParamSource::Text(t) => t.trim().to_string(),
+                    ParamSource::Field(f) => field(f)
+                        .map(|v| v.trim().to_string())
+                        .filter(|v| !v.is_empty())
+                        .unwrap_or_else(|| p.fallback.trim().to_string()),
+                };
+                (p.name.clone(), text)
+            })
+            .collect()
+    }
+}
+
+/// `text` with its `{{…}}` placeholders filled from `values` (a preview of the body).
+pub fn fill(text: &str, values: &[(String, String)]) -> String {
+    let mut out = text.to_string();
+    for (name, value) in values {
+        for spelled in [format!("{{{{{name}}}}}"), format!("{{{{ {name} }}}}")] {
+            out = out.replace(&spelled, value);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +243,38 @@ mod tests {
         assert_eq!(t.quality, "UNKNOWN");
         assert!(Template::from_graph(&serde_json::json!({ "name": "x" })).is_none());
         assert_eq!(placeholders("{{}} {{a b}} {{ok}} {{unclosed"), vec!["ok"]);
+    }
+
+    #[test]
+    fn a_choice_names_what_is_missing_and_fills_in_fallbacks() {
+        let t = Template::from_graph(&serde_json::json!({
+            "name": "spring", "language": "en_US", "status": "APPROVED", "category": "MARKETING",
+            "components": [{ "type": "BODY", "text": "Hi {{1}}, {{2}} off" }]
+        }))
+        .unwrap();
+        let mut c = TemplateChoice {
+            name: "spring".into(),
+            language: "en_US".into(),
+            params: vec![ParamChoice {
+                name: "1".into(),
+                source: ParamSource::Field("first_name".into()),
+                fallback: "".into(),
+            }],
+        };
+        let p = c.problems(Some(&t));
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].contains("fallback") && p[1].contains("{{2}}"), "{p:?}");
+        c.params[0].fallback = "there".into();
+        c.params.push(ParamChoice {
+            name: "2".into(),
+            source: ParamSource::Text("20%".into()),
+            fallback: String::new(),
+        });
+        assert!(c.problems(Some(&t)).is_empty());
+        assert!(c.problems(None)[0].contains("not among"));
+        let values = c.values(&|f| (f == "first_name").then(|| "Ann".to_string()));
+        assert_eq!(fill(&t.body(), &values), "Hi Ann, 20% off");
+        let values = c.values(&|_| None);
+        assert_eq!(fill(&t.body(), &values), "Hi there, 20% off");
     }
 }

@@ -195,6 +195,8 @@ pub async fn reply(
             body: body.to_string(),
             attachments: &[],
             subject: &subject,
+            // A live reply answers someone who wrote: free text inside their window.
+            template: None,
         },
         &person,
         kind,

@@ -206,6 +206,7 @@ fn AudienceStep(page: WizardPage) -> impl IntoView {
 #[component]
 fn ChannelStep(page: WizardPage, test_to: String) -> impl IntoView {
     let reachable: i64 = page.channels.iter().map(|c| c.reached).sum();
+    let template_page = page.needs_template.then(|| page.clone());
     view! {
         <input type="hidden" name="channels_shown" value="1"/>
         <fieldset>
@@ -232,6 +233,7 @@ fn ChannelStep(page: WizardPage, test_to: String) -> impl IntoView {
         <p class="preflight" role="status">
             {format!("{reachable} of {} matching customers can be reached; {} cannot (no address on the picked channels, or opted out there).", page.matching, page.unreachable)}
         </p>
+        {template_page.map(|page| view! { <TemplateSection page/> })}
         <fieldset class="test-send">
             <legend>"Send a test"</legend>
             <p class="muted">"The message goes to one customer now, personalised for them, on the first picked channel that reaches them. The broadcast itself stays as it is."</p>
@@ -241,6 +243,95 @@ fn ChannelStep(page: WizardPage, test_to: String) -> impl IntoView {
                 <button type="submit" name="go" value="test" class="secondary">"Send test"</button>
                 <button type="submit" name="go" value="test_me" class="secondary">"Send test to me"</button>
             </div>
+        </fieldset>
+    }
+}
+
+/// Step 3's WhatsApp template: the approved template (with its language) and, for each of its
+/// parameters, a customer field with a fallback or a fixed text. "Apply and count" shows the
+/// chosen template's parameters and its preview; what is missing is named here and again
+/// before it can be scheduled.
+#[component]
+fn TemplateSection(page: WizardPage) -> impl IntoView {
+    use crate::model::template::{PARAM_FIELDS, ParamSource};
+    let chosen = page.compose.template.clone();
+    let key = |name: &str, language: &str| format!("{name}|{language}");
+    let chosen_key = chosen
+        .as_ref()
+        .map(|c| key(&c.name, &c.language))
+        .unwrap_or_default();
+    let template = chosen.as_ref().and_then(|c| {
+        page.templates
+            .iter()
+            .find(|t| t.name == c.name && t.language == c.language)
+            .cloned()
+    });
+    let approved: Vec<_> = page
+        .templates
+        .iter()
+        .filter(|t| t.approved())
+        .cloned()
+        .collect();
+    view! {
+        <fieldset class="template">
+            <legend>"WhatsApp message template"</legend>
+            <input type="hidden" name="template_shown" value="1"/>
+            <p class="muted">"WhatsApp delivers a broadcast only as an approved template to customers who have not written in the last 24 hours."</p>
+            {if approved.is_empty() {
+                view! { <p class="error" role="alert">"This WhatsApp channel has no approved template: read its templates on the channels page (it needs its Business Account ID)."</p> }.into_any()
+            } else {
+                view! {
+                    <label for="template">"Template"</label>
+                    <select id="template" name="template">
+                        <option value="" selected=chosen_key.is_empty()>"Choose…"</option>
+                        {approved.into_iter().map(|t| {
+                            let value = key(&t.name, &t.language);
+                            let selected = value == chosen_key;
+                            view! { <option value=value selected=selected>{format!("{} ({}, {})", t.name, t.language, t.category.to_lowercase())}</option> }
+                        }).collect_view()}
+                    </select>
+                }.into_any()
+            }}
+            {template.map(|t| {
+                let choice = chosen.clone().unwrap_or_default();
+                view! {
+                    <p class="muted small">{format!("Text: {}", t.body())}</p>
+                    {t.body_parameters().into_iter().map(|param| {
+                        let current = choice.params.iter().find(|p| p.name == param).cloned();
+                        let (src, text) = match current.as_ref().map(|c| &c.source) {
+                            Some(ParamSource::Text(v)) => ("text".to_string(), v.clone()),
+                            Some(ParamSource::Field(f)) => (f.clone(), String::new()),
+                            None => ("first_name".to_string(), String::new()),
+                        };
+                        let fallback = current.map(|c| c.fallback).unwrap_or_default();
+                        let id = |what: &str| format!("tp-{what}-{param}");
+                        view! {
+                            <div class="template-param">
+                                <label for=id("src")>{format!("{{{{{param}}}}} is filled with")}</label>
+                                <select id=id("src") name=format!("tp_src_{param}")>
+                                    {PARAM_FIELDS.iter().map(|(k, label)| view! {
+                                        <option value=*k selected=src == *k>{format!("the customer's {}", label.to_lowercase())}</option>
+                                    }).collect_view()}
+                                    <option value="text" selected=src == "text">"this text"</option>
+                                </select>
+                                <label for=id("val")>"Text (for “this text”)"</label>
+                                <input id=id("val") name=format!("tp_val_{param}") value=text maxlength="1024"/>
+                                <label for=id("fb")>"Fallback when the customer has none"</label>
+                                <input id=id("fb") name=format!("tp_fb_{param}") value=fallback maxlength="1024"/>
+                            </div>
+                        }
+                    }).collect_view()}
+                }
+            })}
+            {page.template_preview.clone().map(|p| view! {
+                <p class="preview" data-testid="template-preview">{format!("As WhatsApp will show it (for Ann Example): {p}")}</p>
+            })}
+            {(!page.template_problems.is_empty()).then(|| view! {
+                <ul class="error" role="alert" data-testid="template-problems">
+                    {page.template_problems.clone().into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
+                </ul>
+            })}
+            <button type="submit" name="go" value="stay" class="secondary">"Apply template"</button>
         </fieldset>
     }
 }

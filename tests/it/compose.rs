@@ -26,6 +26,7 @@ fn vip_sale() -> Compose {
         channel_ids: vec![1],
         scheduled_at: Some(now() + Duration::days(2)),
         attachments: Vec::new(),
+        template: None,
     }
 }
 

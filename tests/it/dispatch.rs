@@ -70,6 +70,7 @@ async fn schedule(db: &Db, s: &Setup, rule: &AudienceRule, channel: i64, in_minu
         channel_ids: vec![channel],
         scheduled_at: Some(now + Duration::minutes(in_minutes)),
         attachments: Vec::new(),
+        template: None,
     }
     .validate(Intent::Schedule, now - Duration::seconds(1))
     .unwrap();
@@ -293,6 +294,7 @@ async fn a_lost_worker_s_deliveries_return_and_replays_are_not_second_messages(d
             .send(&Outgoing {
                 subject: String::new(),
                 unsubscribe_url: None,
+                template: None,
                 idempotency_key: idempotency_key(c.id),
                 address: "x".into(),
                 body: "Hi".into(),
@@ -939,7 +941,89 @@ async fn per_customer_codes_opt_out_hold_or_retry(db: &Db) {
     assert_eq!(db.held_failures(id, later).await.unwrap().0, 0);
 }
 
+/// A broadcast with an approved template sends every WhatsApp recipient the template
+/// message, its parameters from their fields or the fallback, as the strict fake checks.
+async fn a_template_broadcast_reaches_customers_outside_their_window(db: &Db) {
+    use herald::model::template::{ParamChoice, ParamSource, TemplateChoice};
+    use herald::server::fakes::whatsapp::{Config, FakeWhatsApp};
+    let s = setup(db, Settings::default()).await;
+    let config = Config {
+        templates: vec![serde_json::json!({
+            "name": "spring_offer", "language": "en_US", "status": "APPROVED",
+            "category": "MARKETING", "parameter_format": "POSITIONAL",
+            "components": [{ "type": "BODY", "text": "Hi {{1}}, we will write to {{2}}." }]
+        })],
+        ..Config::default()
+    };
+    let (fake, base) = FakeWhatsApp::start(config).await.unwrap();
+    let channel = db
+        .insert_channel(&fake.channel(&base, 100_000), start())
+        .await
+        .unwrap();
+    let now = s.clock_now();
+    let v = Compose {
+        name: "Spring".into(),
+        body: "Hi {{first_name|there}}".into(),
+        audience: s.vip.clone(),
+        channel_ids: vec![channel],
+        scheduled_at: Some(now + Duration::minutes(1)),
+        attachments: Vec::new(),
+        template: Some(TemplateChoice {
+            name: "spring_offer".into(),
+            language: "en_US".into(),
+            params: vec![
+                ParamChoice {
+                    name: "1".into(),
+                    source: ParamSource::Field("first_name".into()),
+                    fallback: "there".into(),
+                },
+                ParamChoice {
+                    name: "2".into(),
+                    source: ParamSource::Field("email".into()),
+                    fallback: "your phone".into(),
+                },
+            ],
+        }),
+    }
+    .validate(Intent::Schedule, now)
+    .unwrap();
+    let id = db
+        .create_broadcast(&v, UserId(2), "template-broadcast-1", now)
+        .await
+        .unwrap()
+        .0;
+    s.clock.advance(Duration::minutes(1));
+    run_until_finished(db, &s, id, Duration::seconds(10)).await;
+    let c = db.inspect().counters(id).await.unwrap();
+    assert!(c[0] > 0 && c[1] == c[0] && c[5] == 0, "all sent: {c:?}");
+    let accepted = fake.accepted();
+    assert_eq!(accepted.len() as i64, c[0], "one message each");
+    let mut fell_back = 0;
+    for a in &accepted {
+        assert_eq!(a.body["type"], "template", "{}", a.body);
+        assert_eq!(a.body["template"]["name"], "spring_offer");
+        let params = &a.body["template"]["components"][0]["parameters"];
+        assert_eq!(params.as_array().unwrap().len(), 2);
+        assert!(!params[0]["text"].as_str().unwrap().is_empty());
+        if params[1]["text"] == "your phone" {
+            fell_back += 1;
+        }
+    }
+    let rows = db.inspect().deliveries_of(id).await.unwrap();
+    let mut without_email = 0;
+    for r in &rows {
+        if db.recipient(r.1).await.unwrap().unwrap().email.is_none() {
+            without_email += 1;
+        }
+    }
+    assert_eq!(
+        fell_back, without_email,
+        "the fallback where the field is empty"
+    );
+}
+
 on_both_backends!(
+    a_template_broadcast_reaches_customers_outside_their_window,
     a_template_error_pauses_the_broadcast_within_its_first_batch,
     the_circuit_breaker_pauses_a_broadcast_whose_sends_keep_failing,
     per_customer_codes_opt_out_hold_or_retry,

@@ -97,6 +97,7 @@ fn out(to: &str, attachments: Vec<AttachmentRef>) -> Outgoing {
         attachments,
         subject: "Spring menu".into(),
         unsubscribe_url: Some("https://herald.test/unsubscribe/7-email-abc".into()),
+        template: None,
     }
 }
 

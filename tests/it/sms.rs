@@ -67,6 +67,7 @@ fn out(to: &str) -> Outgoing {
     Outgoing {
         subject: String::new(),
         unsubscribe_url: None,
+        template: None,
         idempotency_key: "herald-delivery-3".into(),
         address: to.into(),
         body: "Hi Bo, 20% off today".into(),

@@ -14,6 +14,7 @@ fn message() -> Outgoing {
     Outgoing {
         subject: String::new(),
         unsubscribe_url: None,
+        template: None,
         idempotency_key: "herald-delivery-1".into(),
         address: "42".into(),
         body: "Hi".into(),

@@ -53,6 +53,7 @@ fn out(to: &str, body: &str, attachments: Vec<AttachmentRef>) -> Outgoing {
     Outgoing {
         subject: String::new(),
         unsubscribe_url: None,
+        template: None,
         idempotency_key: "herald-delivery-1".into(),
         address: to.into(),
         body: body.into(),

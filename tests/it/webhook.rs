@@ -45,6 +45,7 @@ fn message() -> Outgoing {
     Outgoing {
         subject: String::new(),
         unsubscribe_url: None,
+        template: None,
         idempotency_key: "herald-delivery-7".into(),
         address: "42".into(),
         body: "Hi Ann 🎉".into(),

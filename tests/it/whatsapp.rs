@@ -53,6 +53,7 @@ fn out(to: &str, files: Vec<AttachmentRef>) -> Outgoing {
     Outgoing {
         subject: String::new(),
         unsubscribe_url: None,
+        template: None,
         idempotency_key: "herald-delivery-9".into(),
         address: to.into(),
         body: "Hi Ann 🌷".into(),

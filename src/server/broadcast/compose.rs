@@ -89,8 +89,19 @@ pub async fn page(
     } else {
         Vec::new()
     };
+    let templates = match picked.iter().find(|(_, k)| *k == ChannelKind::Whatsapp) {
+        Some((wa, _)) => db.templates(*wa).await?,
+        None => Vec::new(),
+    };
+    let needs_template = kinds.contains(&ChannelKind::Whatsapp);
+    let (template_problems, template_preview) =
+        template_check(&compose, &templates, needs_template);
     let channels = channel_choices(all, &picked, &breakdown);
     Ok(WizardPage {
+        needs_template,
+        templates,
+        template_problems,
+        template_preview,
         id,
         key: crate::server::accounts::auth::new_session_token()[..32].to_string(),
         step,
@@ -113,6 +124,36 @@ pub async fn page(
         unreachable: breakdown.unreachable,
         sample_name,
     })
+}
+
+/// What keeps `compose`'s template from going on its WhatsApp channel (`templates` as synced),
+/// and its body filled in for a sample customer (Ann Example, no email).
+fn template_check(
+    compose: &Compose,
+    templates: &[crate::model::template::Template],
+    needed: bool,
+) -> (Vec<String>, Option<String>) {
+    let Some(choice) = compose.template.as_ref().filter(|_| needed) else {
+        return (
+            if needed {
+                vec!["Choose an approved WhatsApp template: WhatsApp takes nothing else from customers who have not written in the last 24 hours.".into()]
+            } else {
+                Vec::new()
+            },
+            None,
+        );
+    };
+    let t = templates
+        .iter()
+        .find(|t| t.name == choice.name && t.language == choice.language);
+    let sample = |f: &str| match f {
+        "first_name" => Some("Ann".to_string()),
+        "name" => Some("Ann Example".to_string()),
+        "phone" => Some("+15550001111".to_string()),
+        _ => None,
+    };
+    let preview = t.map(|t| crate::model::template::fill(&t.body(), &choice.values(&sample)));
+    (choice.problems(t), preview)
 }
 
 /// The tags and robot groups the audience editor offers: (id, name), by name.
@@ -198,6 +239,11 @@ pub struct Posted {
     attachments: Vec<String>,
     /// Who a test goes to (name, phone or email).
     test_to: Option<String>,
+    /// Step 3's template section was shown: `template` ("name|language", empty for none) and
+    /// each parameter's `tp_src_{p}`, `tp_val_{p}` and `tp_fb_{p}`.
+    template_shown: bool,
+    template: Option<String>,
+    template_fields: Vec<(String, String)>,
 }
 
 /// A field whose name carries a number: `prio_{channel}` (its place in the order) or
@@ -275,6 +321,9 @@ pub fn parse(fields: &[(String, String)]) -> Posted {
             "channels_shown" => p.channel_step = true,
             "attachments_shown" => p.attachments_shown = true,
             "test_to" => p.test_to = Some(v),
+            "template_shown" => p.template_shown = true,
+            "template" => p.template = Some(v),
+            k if k.starts_with("tp_") => p.template_fields.push((k.to_string(), v)),
             "attachment" => {
                 if v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric()) {
                     p.attachments.push(v);
@@ -425,6 +474,9 @@ async fn merge(
     if let Some(gone) = p.go.strip_prefix("detach_") {
         compose.attachments.retain(|a| a.id != gone);
     }
+    if p.template_shown {
+        compose.template = posted_template(p, compose.template.as_ref());
+    }
     if p.channel_step {
         let mut chosen = p.channels.clone();
         // Unnumbered picks go after numbered ones, in the order shown.
@@ -432,6 +484,52 @@ async fn merge(
         compose.channel_ids = chosen.into_iter().map(|(id, _)| id).collect();
     }
     problems
+}
+
+/// The template step 3 posted: the chosen "name|language", and for each parameter listed the
+/// source (a customer field or `text`), the text and the fallback. A different template
+/// starts its parameters afresh.
+fn posted_template(
+    p: &Posted,
+    before: Option<&crate::model::template::TemplateChoice>,
+) -> Option<crate::model::template::TemplateChoice> {
+    use crate::model::template::{ParamChoice, ParamSource, TemplateChoice};
+    let chosen = p.template.as_deref()?.trim();
+    let (name, language) = chosen.split_once('|')?;
+    let (name, language) = (name.trim(), language.trim());
+    if name.is_empty() || language.is_empty() || name.len() > 512 || language.len() > 32 {
+        return None;
+    }
+    let same = before.is_some_and(|b| b.name == name && b.language == language);
+    let get = |k: String| {
+        p.template_fields
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.chars().take(1024).collect::<String>())
+    };
+    let mut params = Vec::new();
+    if same {
+        for (k, src) in &p.template_fields {
+            let Some(param) = k.strip_prefix("tp_src_") else {
+                continue;
+            };
+            let value = get(format!("tp_val_{param}")).unwrap_or_default();
+            params.push(ParamChoice {
+                name: param.chars().take(64).collect(),
+                source: if src == "text" {
+                    ParamSource::Text(value)
+                } else {
+                    ParamSource::Field(src.clone())
+                },
+                fallback: get(format!("tp_fb_{param}")).unwrap_or_default(),
+            });
+        }
+    }
+    Some(TemplateChoice {
+        name: name.to_string(),
+        language: language.to_string(),
+        params,
+    })
 }
 
 /// Step 2's rule: ALL or ANY and the complete condition rows, less one the person removed.
@@ -568,6 +666,20 @@ async fn schedule(
     intent: Intent,
 ) -> String {
     let now = state.clock.now();
+    // WhatsApp takes only an approved template, every parameter filled, from customers
+    // outside their 24-hour window.
+    let all = state.db.enabled_channels().await.unwrap_or_default();
+    let whatsapp = compose.channel_ids.iter().find(|id| {
+        all.iter()
+            .any(|c| c.id == **id && c.kind == ChannelKind::Whatsapp)
+    });
+    if let Some(wa) = whatsapp {
+        let templates = state.db.templates(*wa).await.unwrap_or_default();
+        let (problems, _) = template_check(compose, &templates, true);
+        if let Some(first) = problems.first() {
+            return to_step(id, 3, Some(first));
+        }
+    }
     let v = match compose.validate(intent, now) {
         Ok(v) => v,
         Err(errors) => {

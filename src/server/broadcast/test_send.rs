@@ -196,6 +196,7 @@ fn test_message(
             body: body.to_string(),
             attachments: &compose.attachments,
             subject: &compose.name,
+            template: send::template_for(compose.template.as_ref(), recipient),
         },
         recipient,
         kind,

@@ -36,6 +36,20 @@ pub struct Outgoing {
     /// A link that unsubscribes this customer from this kind of channel, where the channel
     /// carries one (email's `List-Unsubscribe`).
     pub unsubscribe_url: Option<String>,
+    /// On WhatsApp: the approved template to send instead of the free text, filled in for
+    /// this customer.
+    pub template: Option<OutTemplate>,
+}
+
+/// A template message for one customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutTemplate {
+    pub name: String,
+    pub language: String,
+    /// Its parameters are named (`{{first_name}}`), not positional (`{{1}}`).
+    pub named: bool,
+    /// Each body parameter's text, in the template's order: (placeholder, text).
+    pub params: Vec<(String, String)>,
 }
 
 /// The provider took the message.

@@ -291,6 +291,7 @@ mod tests {
         Outgoing {
             subject: String::new(),
             unsubscribe_url: None,
+            template: None,
             idempotency_key: key.into(),
             address: "+15550001".into(),
             body: "Hi".into(),

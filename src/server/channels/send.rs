@@ -34,6 +34,8 @@ pub struct Message<'a> {
     pub body: String,
     pub attachments: &'a [AttachmentRef],
     pub subject: &'a str,
+    /// On WhatsApp, the template to send instead of the free text, filled in already.
+    pub template: Option<super::OutTemplate>,
 }
 
 /// The message for `person` at `address` on `kind`: an email also carries the customer's
@@ -53,7 +55,34 @@ pub fn outgoing(
         subject: message.subject.to_string(),
         unsubscribe_url: (kind == ChannelKind::Email)
             .then(|| links.unsubscribe_url(person.id, kind)),
+        template: message.template.filter(|_| kind == ChannelKind::Whatsapp),
     }
+}
+
+/// The template message `choice` makes for `person`: each parameter from their fields, or its
+/// fallback.
+pub fn template_for(
+    choice: Option<&crate::model::template::TemplateChoice>,
+    person: &Recipient,
+) -> Option<super::OutTemplate> {
+    let choice = choice?;
+    let field = |f: &str| -> Option<String> {
+        match f {
+            "first_name" => person.name.split_whitespace().next().map(str::to_string),
+            "name" => Some(person.name.clone()),
+            other => person.column(other).map(str::to_string),
+        }
+    };
+    Some(super::OutTemplate {
+        name: choice.name.clone(),
+        language: choice.language.clone(),
+        // Positional placeholders are numbers; named ones are not.
+        named: choice
+            .params
+            .iter()
+            .any(|p| !p.name.bytes().all(|b| b.is_ascii_digit())),
+        params: choice.values(&field),
+    })
 }
 
 /// How many "undeliverable" answers for one address make it unreachable on its kind.

@@ -240,6 +240,45 @@ impl Channel for WhatsApp {
                     reason: "The WhatsApp channel is missing its phone number id or token.".into(),
                 });
             }
+            let key = serde_json::Value::String(m.idempotency_key.clone());
+            if let Some(t) = &m.template {
+                // The template message shape Meta documents; the first (only) message names
+                // the delivery as the free text's does.
+                let parameters: Vec<serde_json::Value> = t
+                    .params
+                    .iter()
+                    .map(|(name, text)| {
+                        let mut p = serde_json::json!({ "type": "text", "text": text });
+                        if t.named {
+                            p["parameter_name"] = serde_json::Value::String(name.clone());
+                        }
+                        p
+                    })
+                    .collect();
+                let mut components = Vec::new();
+                if !parameters.is_empty() {
+                    components
+                        .push(serde_json::json!({ "type": "body", "parameters": parameters }));
+                }
+                let id = self
+                    .message(serde_json::json!({
+                        "messaging_product": "whatsapp",
+                        "recipient_type": "individual",
+                        "to": m.address,
+                        "type": "template",
+                        "template": {
+                            "name": t.name,
+                            "language": { "code": t.language },
+                            "components": components,
+                        },
+                        "biz_opaque_callback_data": key,
+                    }))
+                    .await?;
+                return Ok(Accepted {
+                    provider_message_id: id,
+                    replayed: false,
+                });
+            }
             let text = m.body.trim();
             let mut first: Option<String> = None;
             // The text rides as the first file's caption when that file takes one (audio
@@ -251,7 +290,6 @@ impl Channel for WhatsApp {
             // The first message names the delivery (`biz_opaque_callback_data`, which Meta
             // returns in each of its statuses): its id is the one Herald records, and after a
             // crash its "sent" status tells that it went out.
-            let key = serde_json::Value::String(m.idempotency_key.clone());
             if !text.is_empty() && !captioned {
                 first = Some(
                     self.message(serde_json::json!({

@@ -32,6 +32,8 @@ pub struct Content {
     pub name: String,
     pub body: String,
     pub attachments: Vec<AttachmentRef>,
+    /// On WhatsApp, the approved template it sends.
+    pub template: Option<crate::model::template::TemplateChoice>,
 }
 
 impl Db {
@@ -167,17 +169,18 @@ impl Db {
 
     /// A broadcast's message and files.
     pub async fn broadcast_content(&self, id: i64) -> Result<Content, DbError> {
-        let row: Option<(String, String, String)> = on_pool!(self, p => sqlx::query_as(
-            "SELECT name, body, attachments FROM broadcasts WHERE id = $1",
+        let row: Option<(String, String, String, Option<String>)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT name, body, attachments, template FROM broadcasts WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(p)
         .await?);
         Ok(row
-            .map(|(name, body, files)| Content {
+            .map(|(name, body, files, template)| Content {
                 name,
                 body,
                 attachments: serde_json::from_str(&files).unwrap_or_default(),
+                template: template.and_then(|t| serde_json::from_str(&t).ok()),
             })
             .unwrap_or_default())
     }

@@ -52,12 +52,13 @@ impl Db {
         let audience = json(&b.audience);
         let channels = json(&b.channel_ids);
         let attachments = json(&b.attachments);
+        let template = b.template.as_ref().map(json);
         let created = on_pool!(self, p => {
             let mut tx = begin_write!(p, self.dialect());
             let id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO broadcasts (name, body, audience, channel_ids, scheduled_at, status, \
-                 created_by, created_at, updated_at, client_key, attachments) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10) \
+                 created_by, created_at, updated_at, client_key, attachments, template) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11) \
                  ON CONFLICT (client_key) WHERE client_key IS NOT NULL DO NOTHING RETURNING id",
             )
             .bind(&b.name)
@@ -70,6 +71,7 @@ impl Db {
             .bind(now)
             .bind(client_key)
             .bind(&attachments)
+            .bind(&template)
             .fetch_optional(&mut *tx)
             .await?;
             let result = match id {
@@ -103,11 +105,12 @@ impl Db {
         let audience = json(&b.audience);
         let channels = json(&b.channel_ids);
         let attachments = json(&b.attachments);
+        let template = b.template.as_ref().map(json);
         on_pool!(self, p => {
             let mut tx = begin_write!(p, self.dialect());
             let n = sqlx::query(&format!(
                 "UPDATE broadcasts SET name = $1, body = $2, audience = $3, channel_ids = $4, \
-                 scheduled_at = $5, status = $6, updated_at = $7, attachments = $9 \
+                 scheduled_at = $5, status = $6, updated_at = $7, attachments = $9, template = $10 \
                  WHERE id = $8 AND status IN ({EDITABLE}) AND started_at IS NULL",
             ))
             .bind(&b.name)
@@ -119,6 +122,7 @@ impl Db {
             .bind(now)
             .bind(id)
             .bind(&attachments)
+            .bind(&template)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -153,9 +157,9 @@ impl Db {
             let mut tx = begin_write!(p, self.dialect());
             let copy: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO broadcasts (name, body, attachments, audience, channel_ids, status, \
-                 created_by, copied_from, created_at, updated_at) \
+                 created_by, copied_from, created_at, updated_at, template) \
                  SELECT 'Copy of ' || name, body, attachments, audience, channel_ids, $4, \
-                 $1, id, $2, $2 FROM broadcasts WHERE id = $3 RETURNING id",
+                 $1, id, $2, $2, template FROM broadcasts WHERE id = $3 RETURNING id",
             )
             .bind(by)
             .bind(now)
@@ -188,16 +192,26 @@ impl Db {
             Lifecycle,
             Option<i64>,
             String,
+            Option<String>,
         );
         let row: Option<Row> = on_pool!(self, p => sqlx::query_as(
             "SELECT name, body, audience, channel_ids, scheduled_at, status, copied_from, \
-             attachments FROM broadcasts WHERE id = $1",
+             attachments, template FROM broadcasts WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(p)
         .await?);
-        let (name, body, audience, channels, scheduled_at, status, copied_from, attachments) =
-            row.ok_or(ComposeError::NotFound)?;
+        let (
+            name,
+            body,
+            audience,
+            channels,
+            scheduled_at,
+            status,
+            copied_from,
+            attachments,
+            template,
+        ) = row.ok_or(ComposeError::NotFound)?;
         Ok((
             crate::model::compose::Compose {
                 name,
@@ -207,6 +221,7 @@ impl Db {
                 channel_ids: serde_json::from_str(&channels).unwrap_or_default(),
                 scheduled_at,
                 attachments: serde_json::from_str(&attachments).unwrap_or_default(),
+                template: template.and_then(|t| serde_json::from_str(&t).ok()),
             },
             status,
             copied_from,

@@ -59,7 +59,7 @@ pub struct Recipient {
 }
 
 impl Recipient {
-    fn column(&self, name: &str) -> Option<&str> {
+    pub fn column(&self, name: &str) -> Option<&str> {
         match name {
             "phone" => self.phone.as_deref(),
             "email" => self.email.as_deref(),

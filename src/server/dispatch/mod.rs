@@ -761,6 +761,7 @@ impl Dispatcher {
                 body: crate::model::personalize::render(&content.body, &person.name),
                 attachments: &content.attachments,
                 subject: &content.name,
+                template: send::template_for(content.template.as_ref(), &person),
             },
             &person,
             channel.kind,

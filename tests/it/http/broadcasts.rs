@@ -602,3 +602,135 @@ async fn a_missed_schedule_is_shown_as_such_and_staff_can_send_it_now() {
     assert_eq!(r.status, StatusCode::CONFLICT);
     t.cleanup().await;
 }
+
+/// Picking a WhatsApp channel asks for an approved template; each parameter is mapped to a
+/// customer field with a fallback or to a fixed text; what is missing is named and the
+/// broadcast cannot be scheduled until it is; the preview shows the filled-in text.
+#[tokio::test]
+async fn the_wizard_asks_a_whatsapp_broadcast_for_an_approved_template_and_its_parameters() {
+    use herald::model::template::Template;
+    let (app, t) = app().await;
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let location = |r: &Reply| r.headers[header::LOCATION].to_str().unwrap().to_string();
+    let wa =
+        t.db.insert_channel(
+            &herald::server::db::NewChannel {
+                kind: "whatsapp".into(),
+                name: "WA".into(),
+                config_json: "{}".into(),
+                rate_per_sec: 80,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let graph = |name: &str, status: &str| {
+        Template::from_graph(&serde_json::json!({
+            "name": name, "language": "en_US", "status": status, "category": "MARKETING",
+            "components": [{ "type": "BODY", "text": "Hi {{1}}, {{2}} off today" }]
+        }))
+        .unwrap()
+    };
+    t.db.replace_templates(
+        wa,
+        &[
+            graph("spring_offer", "APPROVED"),
+            graph("old_offer", "PAUSED"),
+        ],
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let step1 =
+        "step=1&key=k0123456789abcdef0999&name=Spring&body=Hi&send_at=2099-12-24T09%3A30&go=next";
+    let r = send(&app, post("/broadcasts/wizard", step1, Some(&staff), true)).await;
+    let id: i64 = location(&r).split('/').nth(2).unwrap().parse().unwrap();
+    let pick = format!("step=3&id={id}&channels_shown=1&channel={wa}&prio_{wa}=1");
+    // Without a template: refused, and the step says why and offers the approved one only.
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &format!("{pick}&go=schedule"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    assert!(
+        location(&r).contains("error=Choose%20an%20approved%20WhatsApp%20template"),
+        "{}",
+        location(&r)
+    );
+    let page = send(
+        &app,
+        get(&format!("/broadcasts/{id}/edit?step=3"), Some(&staff)),
+    )
+    .await
+    .body;
+    assert!(page.contains("spring_offer (en_US, marketing)"), "{page}");
+    assert!(
+        !page.contains("old_offer"),
+        "paused templates are not offered"
+    );
+    // Choosing it shows its parameters; a field without a fallback is named.
+    let chosen = format!("{pick}&template_shown=1&template=spring_offer%7Cen_US&go=stay");
+    send(
+        &app,
+        post("/broadcasts/wizard", &chosen, Some(&staff), true),
+    )
+    .await;
+    let params = format!(
+        "{pick}&template_shown=1&template=spring_offer%7Cen_US&tp_src_1=first_name&tp_val_1=&tp_fb_1=&tp_src_2=text&tp_val_2=20%25&tp_fb_2="
+    );
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &format!("{params}&go=schedule"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    assert!(location(&r).contains("fallback"), "{}", location(&r));
+    let page = send(
+        &app,
+        get(&format!("/broadcasts/{id}/edit?step=3"), Some(&staff)),
+    )
+    .await
+    .body;
+    assert!(
+        page.contains("tp_src_1") && page.contains("tp_fb_2"),
+        "both parameters shown"
+    );
+    assert!(
+        page.contains("Hi Ann, 20% off today"),
+        "the preview: {page}"
+    );
+    assert_eq!(
+        t.db.broadcast(id).await.unwrap().status,
+        herald::model::Lifecycle::Draft
+    );
+    // With the fallback: scheduled, the choice stored.
+    let full = params.replace("tp_fb_1=", "tp_fb_1=there");
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &format!("{full}&go=schedule"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    assert!(location(&r).starts_with("/?notice="), "{}", location(&r));
+    let (c, status, _) = t.db.broadcast_for_edit(id).await.unwrap();
+    assert_eq!(status, herald::model::Lifecycle::Scheduled);
+    let choice = c.template.unwrap();
+    assert_eq!(
+        (choice.name.as_str(), choice.params.len()),
+        ("spring_offer", 2)
+    );
+    assert_eq!(choice.params[0].fallback, "there");
+}
