@@ -379,6 +379,35 @@ impl Db {
         })
     }
 
+    /// The scheduled or sending broadcasts, not paused, that send template `name` (in
+    /// `language`, or any when empty) on channel `channel`.
+    pub async fn broadcasts_using_template(
+        &self,
+        channel: i64,
+        name: &str,
+        language: &str,
+    ) -> Result<Vec<BroadcastId>, DbError> {
+        let rows: Vec<(i64, String, String)> = on_pool!(self, p => sqlx::query_as(&format!(
+            "SELECT id, channel_ids, template FROM broadcasts \
+             WHERE status IN ({STOPPABLE}) AND NOT paused AND template IS NOT NULL"
+        ))
+        .fetch_all(p)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .filter(|(_, channels, template)| {
+                let on: Vec<i64> = serde_json::from_str(channels).unwrap_or_default();
+                let t: Option<crate::model::template::TemplateChoice> =
+                    serde_json::from_str(template).ok();
+                on.contains(&channel)
+                    && t.is_some_and(|t| {
+                        t.name == name && (language.is_empty() || t.language == language)
+                    })
+            })
+            .map(|(id, ..)| BroadcastId(id))
+            .collect())
+    }
+
     /// Cancels a Scheduled or Sending broadcast for good (paused or not): nothing more is sent;
     /// deliveries not yet sent stay pending and are never claimed.
     pub async fn cancel_broadcast(

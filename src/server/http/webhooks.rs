@@ -412,10 +412,7 @@ async fn whatsapp(
     };
     let changes = whatsapp_changes(&payload, channel_id, now);
     for (name, language, status) in &changes.templates {
-        if let Err(e) = db
-            .set_template_status(channel_id, name, language, status, now)
-            .await
-        {
+        if let Err(e) = template_changed(&state, channel_id, name, language, status).await {
             return unavailable(e);
         }
     }
@@ -494,6 +491,37 @@ fn whatsapp_failure(
         crate::server::channels::summary(&format!("WhatsApp {code}: {title}{details}")),
         None,
     )
+}
+
+/// Meta changed a template's status: stored, and a paused or disabled template pauses the
+/// broadcasts that send it on this channel (every further message would fail), with why.
+async fn template_changed(
+    state: &AppState,
+    channel_id: i64,
+    name: &str,
+    language: &str,
+    status: &str,
+) -> Result<(), crate::server::db::DbError> {
+    let now = state.clock.now();
+    state
+        .db
+        .set_template_status(channel_id, name, language, status, now)
+        .await?;
+    if matches!(status, "PAUSED" | "DISABLED") {
+        let reason = format!(
+            "WhatsApp {} the template {name}: every further message would fail. Edit it in WhatsApp Manager or choose another, then resume.",
+            status.to_lowercase()
+        );
+        for b in state
+            .db
+            .broadcasts_using_template(channel_id, name, language)
+            .await?
+        {
+            state.dispatcher.halt(b.0);
+            state.db.pause_for_provider(b, &reason, now).await?;
+        }
+    }
+    Ok(())
 }
 
 /// The statuses, their details and failures, and the inbound messages of a WhatsApp webhook.

@@ -207,7 +207,35 @@ async fn whatsapp_templates_are_read_on_connect_listed_and_follow_status_webhook
     assert!(page.contains("spring_00") && page.contains("spring_29"));
     assert!(page.contains("first_name, discount"), "parameters listed");
 
-    // Meta pauses one: its status follows at once.
+    // Two scheduled broadcasts, one sending the template Meta is about to pause.
+    let scheduled = |template: &str, key: &str| {
+        let v = herald::model::compose::Compose {
+            name: format!("Using {template}"),
+            body: "Hi".into(),
+            channel_ids: vec![channel],
+            scheduled_at: Some(chrono::Utc::now() + chrono::Duration::days(1)),
+            template: Some(herald::model::template::TemplateChoice {
+                name: template.into(),
+                language: "en_US".into(),
+                params: Vec::new(),
+            }),
+            ..Default::default()
+        }
+        .validate(herald::model::compose::Intent::Schedule, chrono::Utc::now())
+        .unwrap();
+        let db = t.db.clone();
+        let key = key.to_string();
+        async move {
+            db.create_broadcast(&v, herald::model::UserId(1), &key, chrono::Utc::now())
+                .await
+                .unwrap()
+                .0
+        }
+    };
+    let hit = scheduled("spring_07", "uses-spring-07-key-1").await;
+    let spared = scheduled("spring_08", "uses-spring-08-key-1").await;
+
+    // Meta pauses one: its status follows at once, and the broadcast sending it pauses.
     let update = serde_json::json!({ "object": "whatsapp_business_account", "entry": [{ "id": config.waba_id, "changes": [{
         "field": "message_template_status_update",
         "value": { "event": "PAUSED", "message_template_id": 7, "message_template_name": "spring_07",
@@ -231,6 +259,18 @@ async fn whatsapp_templates_are_read_on_connect_listed_and_follow_status_webhook
             .map(|t| t.name)
             .collect();
     assert_eq!(paused, vec!["spring_07"]);
+    let b = t.db.broadcast(hit).await.unwrap();
+    assert!(b.paused, "the broadcast sending it paused");
+    assert!(
+        b.pause_reason
+            .unwrap_or_default()
+            .contains("paused the template spring_07"),
+        "with the reason"
+    );
+    assert!(
+        !t.db.broadcast(spared).await.unwrap().paused,
+        "the other goes on"
+    );
 
     // Read again on demand: the account's list is the truth again.
     let sync = format!("action=sync&id={channel}");
