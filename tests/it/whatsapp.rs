@@ -145,6 +145,11 @@ async fn templates_are_synced_page_by_page_and_template_sends_are_checked() {
             })
         })
         .collect();
+    templates[3] = serde_json::json!({
+        "name": "offer_003", "language": "en_US", "status": "APPROVED", "category": "MARKETING",
+        "parameter_format": "NAMED",
+        "components": [{ "type": "BODY", "text": "Hi {{first_name}}, {{discount}} off" }]
+    });
     templates[1]["status"] = "PAUSED".into();
     templates[2]["status"] = "DISABLED".into();
     let config = Config {
@@ -223,10 +228,34 @@ async fn templates_are_synced_page_by_page_and_template_sends_are_checked() {
     assert_eq!(send("offer_001", vec!["Ann", "20%"]).await, Some(132015));
     assert_eq!(send("offer_002", vec!["Ann", "20%"]).await, Some(132016));
     assert_eq!(send("no_such", vec!["Ann", "20%"]).await, Some(132001));
+    // A named template's parameters must name its placeholders.
+    let named = |names: [&str; 2]| {
+        let body = serde_json::json!({
+            "messaging_product": "whatsapp", "to": "4915100000001", "type": "template",
+            "template": { "name": "offer_003", "language": { "code": "en_US" }, "components": [
+                { "type": "body", "parameters": names.iter().map(|n| serde_json::json!({ "type": "text", "parameter_name": n, "text": "x" })).collect::<Vec<_>>() }
+            ] }
+        });
+        let url = format!("{base}/{}/messages", config.phone_number_id);
+        let token = config.access_token.clone();
+        async move {
+            let r = http_client()
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let v: serde_json::Value = r.json().await.unwrap();
+            v["error"]["code"].as_i64()
+        }
+    };
+    assert_eq!(named(["discount", "first_name"]).await, None, "accepted");
+    assert_eq!(named(["discount", "last_name"]).await, Some(132000));
     assert_eq!(
         fake.accepted().len(),
-        1,
-        "only the fitting one is a message"
+        2,
+        "only the fitting ones are messages"
     );
 }
 

@@ -426,9 +426,7 @@ pub fn telegram(status: u64, description: &str) -> Option<&'static Code> {
         429 => return TELEGRAM.iter().find(|r| r.code == "Too Many Requests"),
         _ => {}
     }
-    TELEGRAM
-        .iter()
-        .find(|r| description.starts_with(r.code) || description.contains(r.code))
+    TELEGRAM.iter().find(|r| description.contains(r.code))
 }
 
 /// The row for an SMTP enhanced status code (`5.1.1`), by its longest matching prefix.

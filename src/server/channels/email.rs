@@ -312,29 +312,12 @@ fn classify(e: &lettre::transport::smtp::Error) -> SendError {
     {
         // The reply's codes stay with the table's words; a plain refusal (a policy) also
         // keeps the server's own.
-        let tail = |reason: String| match row.meaning {
-            codes::Meaning::Fail => format!("{reason} The server said: {said}"),
-            _ => format!("{reason} (SMTP {code} {enhanced})"),
-        };
-        return match row.error("Email", None) {
-            SendError::Permanent { reason } => SendError::Permanent {
-                reason: tail(reason),
-            },
-            SendError::Unreachable { reason } => SendError::Unreachable {
-                reason: tail(reason),
-            },
-            SendError::Undeliverable { reason } => SendError::Undeliverable {
-                reason: tail(reason),
-            },
-            SendError::Transient {
-                reason,
-                retry_after,
-            } => SendError::Transient {
-                reason: tail(reason),
-                retry_after,
-            },
-            other => other,
-        };
+        return row
+            .error("Email", None)
+            .map_reason(|reason| match row.meaning {
+                codes::Meaning::Fail => format!("{reason} The server said: {said}"),
+                _ => format!("{reason} (SMTP {code} {enhanced})"),
+            });
     }
     if e.is_permanent() {
         let reason = format!("The mail server refused the message ({code}): {e}");

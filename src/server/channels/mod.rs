@@ -221,33 +221,28 @@ impl SendError {
     /// The same error with its reason made a [`summary`]: what the dispatcher stores and the
     /// pages show.
     pub fn summarised(self) -> SendError {
+        self.map_reason(|reason| summary(&reason))
+    }
+
+    /// The same error with `f` applied to its reason.
+    pub fn map_reason(self, f: impl FnOnce(String) -> String) -> SendError {
         match self {
             SendError::Transient {
                 reason,
                 retry_after,
             } => SendError::Transient {
-                reason: summary(&reason),
+                reason: f(reason),
                 retry_after,
             },
-            SendError::Permanent { reason } => SendError::Permanent {
-                reason: summary(&reason),
-            },
-            SendError::Unreachable { reason } => SendError::Unreachable {
-                reason: summary(&reason),
-            },
-            SendError::Undeliverable { reason } => SendError::Undeliverable {
-                reason: summary(&reason),
-            },
-            SendError::OptedOut { reason } => SendError::OptedOut {
-                reason: summary(&reason),
-            },
+            SendError::Permanent { reason } => SendError::Permanent { reason: f(reason) },
+            SendError::Unreachable { reason } => SendError::Unreachable { reason: f(reason) },
+            SendError::Undeliverable { reason } => SendError::Undeliverable { reason: f(reason) },
+            SendError::OptedOut { reason } => SendError::OptedOut { reason: f(reason) },
             SendError::NotNow { reason, retry_in } => SendError::NotNow {
-                reason: summary(&reason),
+                reason: f(reason),
                 retry_in,
             },
-            SendError::Systemic { reason } => SendError::Systemic {
-                reason: summary(&reason),
-            },
+            SendError::Systemic { reason } => SendError::Systemic { reason: f(reason) },
         }
     }
 }

@@ -1,9 +1,11 @@
 //! SMS over a Twilio-style Messages API.
 //!
 //! Sending: `POST {base}/2010-04-01/Accounts/{sid}/Messages.json`, form-encoded `To`, `From`,
-//! `Body` (and `StatusCallback`, this channel's webhook URL with `?delivery=<key>`), HTTP basic auth with the account SID and auth token. 201
-//! with `{"sid": "SM…"}` is acceptance; 429 and 5xx are retried; other errors fail with the
-//! provider's `code` and `message`. SMS carries text only: attachments are named at the end.
+//! `Body` (and `StatusCallback`: this channel's webhook URL with `?delivery=<key>`), HTTP
+//! basic auth with the account SID and auth token. 201 with `{"sid": "SM…"}` is acceptance;
+//! a refusal's `code` goes by its row in [`codes::TWILIO`], else 429 and 5xx are retried and
+//! other errors fail with the provider's `message`. SMS carries text only: attachments are
+//! named at the end.
 //!
 //! Callbacks (status reports and inbound messages) are form posts signed with
 //! `X-Twilio-Signature`: base64 of HMAC-SHA1, keyed by the auth token, over the full URL

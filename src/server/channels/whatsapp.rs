@@ -209,13 +209,35 @@ impl WhatsApp {
 /// What a refusal means: its code's row in [`codes::WHATSAPP`], else by HTTP status with
 /// Meta's own words.
 pub fn refusal(status: u16, error: &serde_json::Value, wait: Option<Duration>) -> SendError {
-    let code = error["code"].as_i64().unwrap_or(status as i64);
-    // A code's sub-code can say more (2494055 under 131026, say); the code decides.
-    if let Some(row) = codes::whatsapp(code) {
-        return row.error("WhatsApp", wait);
+    match error_reason(error, status as i64) {
+        (_, Some(row)) => row.error("WhatsApp", wait),
+        (reason, None) => super::refused(status, reason, wait),
     }
-    let said = error["message"].as_str().unwrap_or("no message");
-    super::refused(status, format!("WhatsApp {code}: {said}"), wait)
+}
+
+/// How Herald words a WhatsApp error object (an answer's `error`, a status's `errors[0]`):
+/// its code's row in [`codes::WHATSAPP`] (a sub-code can say more, but the code decides), else
+/// its code, title or message and details as Meta wrote them; `code` when it names none.
+pub fn error_reason(
+    error: &serde_json::Value,
+    code: i64,
+) -> (String, Option<&'static codes::Code>) {
+    let code = error["code"].as_i64().unwrap_or(code);
+    if let Some(row) = codes::whatsapp(code) {
+        return (row.reason("WhatsApp"), Some(row));
+    }
+    let said = error["title"]
+        .as_str()
+        .or_else(|| error["message"].as_str())
+        .unwrap_or("no message");
+    let details = error["error_data"]["details"]
+        .as_str()
+        .map(|d| format!(" ({d})"))
+        .unwrap_or_default();
+    (
+        super::summary(&format!("WhatsApp {code}: {said}{details}")),
+        None,
+    )
 }
 
 /// WhatsApp's message type for a file of this MIME type.

@@ -130,7 +130,6 @@ impl Db {
         held: &[(i64, i64)],
         value: DateTime<Utc>,
     ) -> Result<u64, DbError> {
-        let until = value;
         let dialect = self.dialect();
         let mut n = 0;
         for chunk in held.chunks(500) {
@@ -153,7 +152,7 @@ impl Db {
                 let sql = sql.as_str();
                 async move {
                     let r = on_pool!(self, p => {
-                        let mut q = sqlx::query(sql).bind(until);
+                        let mut q = sqlx::query(sql).bind(value);
                         for (id, attempts) in chunk {
                             q = q.bind(id).bind(attempts);
                         }

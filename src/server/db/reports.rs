@@ -76,6 +76,7 @@ pub struct ReportDetail {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct DeliveryRef {
     pub id: i64,
+    pub broadcast_id: BroadcastId,
     pub customer_id: CustomerId,
 }
 
@@ -582,24 +583,6 @@ impl Db {
         Ok(())
     }
 
-    /// A failure a provider reported after accepting the message, named by (broadcast,
-    /// customer) of its delivery, with the delivery's id: what the follow-up (pause, opt-out,
-    /// "retry later") works on.
-    pub async fn reported_delivery(
-        &self,
-        channel_id: i64,
-        provider_message_id: &str,
-    ) -> Result<Option<(i64, BroadcastId, CustomerId)>, DbError> {
-        let row = on_pool!(self, p => sqlx::query_as(
-            "SELECT id, broadcast_id, customer_id FROM deliveries WHERE channel_id = $1 AND provider_message_id = $2",
-        )
-        .bind(channel_id)
-        .bind(provider_message_id)
-        .fetch_optional(p)
-        .await?);
-        Ok(row)
-    }
-
     /// A failed delivery "Retry failed" may send again only from `from`.
     pub async fn hold_failure(&self, delivery: i64, from: DateTime<Utc>) -> Result<(), DbError> {
         on_pool!(self, p => {
@@ -622,7 +605,7 @@ impl Db {
         provider_message_id: &str,
     ) -> Result<Option<DeliveryRef>, DbError> {
         let row = on_pool!(self, p => sqlx::query_as(
-            "SELECT id, customer_id FROM deliveries WHERE channel_id = $1 AND provider_message_id = $2",
+            "SELECT id, broadcast_id, customer_id FROM deliveries WHERE channel_id = $1 AND provider_message_id = $2",
         )
         .bind(channel_id)
         .bind(provider_message_id)

@@ -9,7 +9,8 @@
 //! - `GET /{version}/{waba-id}/message_templates`: the configured templates, in pages
 //!   (`limit`, the `after` cursor, `paging.next` while more follow). A template message must
 //!   name an approved template in its language (132001; paused 132015, disabled 132016) and
-//!   give its body exactly its parameters (132000), none empty (131008).
+//!   give its body exactly its parameters (132000; a named template's by `parameter_name`),
+//!   none empty (131008). `biz_opaque_callback_data` is at most 512 characters (100).
 //! - **No idempotency**: every accepted request is a message on the customer's phone, whatever
 //!   key or body it repeats. [`FakeWhatsApp::received`] counts them per recipient.
 //! - **The 24-hour window**: a free-form (non-template) message to someone who has not written
@@ -420,6 +421,16 @@ async fn messages(
             );
         }
     }
+    if v["biz_opaque_callback_data"]
+        .as_str()
+        .is_some_and(|d| d.chars().count() > 512)
+    {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            "(#100) Param biz_opaque_callback_data must be at most 512 characters long.",
+        );
+    }
     if kind == "template"
         && let Some(refusal) = check_template(&fake, &v["template"])
     {
@@ -435,9 +446,7 @@ async fn messages(
         to: to.clone(),
         body: v.clone(),
     });
-    let callback = v["biz_opaque_callback_data"]
-        .as_str()
-        .filter(|d| d.len() <= 512);
+    let callback = v["biz_opaque_callback_data"].as_str();
     fake.report(&wamid, &to, kind != "template", callback);
     axum::Json(serde_json::json!({
         "messaging_product": "whatsapp",
@@ -510,6 +519,23 @@ fn check_template(fake: &FakeWhatsApp, t: &serde_json::Value) -> Option<Response
             132000,
             "(#132000) Number of parameters does not match the expected number of params",
         ));
+    }
+    // A named template's parameters each name one of its placeholders.
+    if known.parameter_format == "NAMED" {
+        let mut names: Vec<String> = given
+            .iter()
+            .filter_map(|p| p["parameter_name"].as_str().map(str::to_string))
+            .collect();
+        names.sort_unstable();
+        let mut want = known.body_parameters();
+        want.sort_unstable();
+        if names != want {
+            return Some(graph_error(
+                StatusCode::BAD_REQUEST,
+                132000,
+                "(#132000) Number of parameters does not match the expected number of params",
+            ));
+        }
     }
     if given
         .iter()

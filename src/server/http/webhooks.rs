@@ -242,53 +242,39 @@ async fn sms(
             .into_response()
     };
     if let (Some(sid), Some(status)) = (get("MessageSid"), get("MessageStatus")) {
-        if let Some((delivery, round)) = named
-            && let Err(e) = state
-                .db
-                .reconcile_sent(
-                    ChannelId(channel_id),
-                    &[(delivery, round, sid.to_string())],
-                    now,
-                )
-                .await
-        {
-            tracing::error!(error = ?e, "webhook: recording a reported send failed");
+        let (event, code) = sms_event(status, get("ErrorCode"));
+        let failures: Vec<reports::ReportedFailure> = match (&event, code) {
+            (Some(DeliveryEvent::Failed { reason }), Some(code)) => {
+                vec![reports::ReportedFailure {
+                    provider_message_id: sid.to_string(),
+                    code,
+                    reason: reason.clone(),
+                }]
+            }
+            _ => Vec::new(),
+        };
+        let reports = event
+            .map(|event| Report {
+                channel_id,
+                provider_message_id: sid.to_string(),
+                event,
+                at: now,
+            })
+            .into_iter()
+            .collect();
+        // A status the callback URL names records a send Herald has not (a crash after the
+        // request), in the same group commit as the statuses.
+        let named = named
+            .map(|(delivery, round)| (ChannelId(channel_id), delivery, round, sid.to_string()))
+            .into_iter()
+            .collect();
+        if let Err(e) = state.ingest.apply_named(reports, named).await {
+            tracing::error!(error = ?e, "webhook: applying a status failed");
             return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
         }
-        let event = sms_event(status, get("ErrorCode"));
-        if let Some(event) = event {
-            let failure = match (&event, get("ErrorCode").and_then(|c| c.parse().ok())) {
-                (DeliveryEvent::Failed { reason }, Some(code)) => {
-                    crate::server::channels::codes::twilio(code).map(|code| {
-                        reports::ReportedFailure {
-                            provider_message_id: sid.to_string(),
-                            code,
-                            reason: reason.clone(),
-                        }
-                    })
-                }
-                _ => None,
-            };
-            let applied = state
-                .ingest
-                .apply(vec![Report {
-                    channel_id,
-                    provider_message_id: sid.to_string(),
-                    event,
-                    at: now,
-                }])
-                .await;
-            if let Err(e) = applied {
-                tracing::error!(error = ?e, "webhook: applying a status failed");
-                return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
-            }
-            let failures: Vec<_> = failure.into_iter().collect();
-            let followed =
-                reports::follow_up(&state, channel_id, ChannelKind::Sms, &failures).await;
-            if let Err(e) = followed {
-                tracing::error!(error = ?e, "webhook: following up a status failed");
-                return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
-            }
+        if let Err(e) = reports::follow_up(&state, channel_id, ChannelKind::Sms, &failures).await {
+            tracing::error!(error = ?e, "webhook: following up a status failed");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
         }
         return twiml();
     }
@@ -466,33 +452,6 @@ struct Changes {
     messages: Vec<reports::InboundMessage>,
 }
 
-/// The reason a WhatsApp `failed` status gives: its first error's row in the codes table,
-/// else its code, title and details as Meta wrote them.
-fn whatsapp_failure(
-    s: &serde_json::Value,
-) -> (
-    String,
-    Option<&'static crate::server::channels::codes::Code>,
-) {
-    let error = &s["errors"][0];
-    let code = error["code"].as_i64().unwrap_or(0);
-    if let Some(row) = crate::server::channels::codes::whatsapp(code) {
-        return (row.reason("WhatsApp"), Some(row));
-    }
-    let title = error["title"]
-        .as_str()
-        .or_else(|| error["message"].as_str())
-        .unwrap_or("failed");
-    let details = error["error_data"]["details"]
-        .as_str()
-        .map(|d| format!(" ({d})"))
-        .unwrap_or_default();
-    (
-        crate::server::channels::summary(&format!("WhatsApp {code}: {title}{details}")),
-        None,
-    )
-}
-
 /// Meta changed a template's status: stored, and a paused or disabled template pauses the
 /// broadcasts that send it on this channel (every further message would fail), with why.
 async fn template_changed(
@@ -587,7 +546,8 @@ fn whatsapp_changes(
                 Some("delivered") => DeliveryEvent::Delivered,
                 Some("read") => DeliveryEvent::Read,
                 Some("failed") => {
-                    let (reason, row) = whatsapp_failure(s);
+                    let (reason, row) =
+                        crate::server::channels::whatsapp::error_reason(&s["errors"][0], 0);
                     if let Some(code) = row {
                         out.failures.push(reports::ReportedFailure {
                             provider_message_id: id.to_string(),
@@ -629,15 +589,21 @@ fn whatsapp_changes(
 }
 
 /// A Twilio status callback's `MessageStatus` as a report (queued, sending and sent say
-/// nothing new).
-fn sms_event(status: &str, error_code: Option<&str>) -> Option<DeliveryEvent> {
-    match status {
+/// nothing new), with its `ErrorCode`'s row in the codes table.
+fn sms_event(
+    status: &str,
+    error_code: Option<&str>,
+) -> (
+    Option<DeliveryEvent>,
+    Option<&'static crate::server::channels::codes::Code>,
+) {
+    let row = error_code
+        .and_then(|c| c.parse().ok())
+        .and_then(crate::server::channels::codes::twilio);
+    let event = match status {
         "delivered" => Some(DeliveryEvent::Delivered),
         "undelivered" | "failed" => Some(DeliveryEvent::Failed {
-            reason: match error_code
-                .and_then(|c| c.parse().ok())
-                .and_then(crate::server::channels::codes::twilio)
-            {
+            reason: match row {
                 Some(row) => row.reason("SMS"),
                 None => format!(
                     "SMS {status}{}",
@@ -648,7 +614,8 @@ fn sms_event(status: &str, error_code: Option<&str>) -> Option<DeliveryEvent> {
             },
         }),
         _ => None,
-    }
+    };
+    (event, row)
 }
 
 /// The URL the provider signed: as it reached us (scheme from the cookie setting, as the

@@ -71,8 +71,12 @@ pub async fn follow_up(
     let db = &state.db;
     let now = state.clock.now();
     for f in failures {
-        let Some((delivery, broadcast, customer)) = db
-            .reported_delivery(channel_id, &f.provider_message_id)
+        let Some(crate::server::db::DeliveryRef {
+            id: delivery,
+            broadcast_id: broadcast,
+            customer_id: customer,
+        }) = db
+            .delivery_by_provider(channel_id, &f.provider_message_id)
             .await?
         else {
             continue;
