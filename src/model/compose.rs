@@ -22,20 +22,7 @@ pub enum Intent {
     SendNow,
 }
 
-/// A file the broadcast carries (the file itself is kept by the server under `id`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttachmentRef {
-    pub id: String,
-    pub name: String,
-    pub mime: String,
-    pub size: u64,
-}
-
-impl AttachmentRef {
-    pub fn is_image(&self) -> bool {
-        self.mime.starts_with("image/")
-    }
-}
+pub use super::media::AttachmentRef;
 
 /// Most attachments one broadcast may carry.
 pub const MAX_ATTACHMENTS: usize = 10;
@@ -286,7 +273,10 @@ pub struct WizardPage {
     /// What keeps the chosen template from going, in plain words.
     pub template_problems: Vec<String>,
     /// The chosen template's body filled in for the sample customer.
-    pub template_preview: Option<String>,
+    pub template_preview: Option<Vec<String>>,
+    /// Step 3 with WhatsApp: of the customers WhatsApp reaches (the second figure), how many
+    /// wrote to its number within 24 hours (the first).
+    pub in_window: Option<(i64, i64)>,
 }
 
 /// The live count of the audience editor.

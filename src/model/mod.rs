@@ -14,6 +14,7 @@ pub mod ids;
 pub mod import;
 pub mod labels;
 pub mod list_query;
+pub mod media;
 pub mod opt_out;
 pub mod personalize;
 pub mod results;

@@ -247,6 +247,15 @@ fn ChannelStep(page: WizardPage, test_to: String) -> impl IntoView {
     }
 }
 
+/// `text` with its first letter in capitals.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 /// Step 3's WhatsApp template: the approved template (with its language) and, for each of its
 /// parameters, a customer field with a fallback or a fixed text. "Apply and count" shows the
 /// chosen template's parameters and its preview; what is missing is named here and again
@@ -294,20 +303,40 @@ fn TemplateSection(page: WizardPage) -> impl IntoView {
             }}
             {template.map(|t| {
                 let choice = chosen.clone().unwrap_or_default();
+                let header_media = t.header_media().map(|media| {
+                    let fitting: Vec<_> = page.compose.attachments.iter()
+                        .filter(|a| crate::model::template::fits_header(media, &a.mime))
+                        .cloned()
+                        .collect();
+                    let current = choice.header_media.clone().unwrap_or_default();
+                    view! {
+                        <label for="tp-header-media">{format!("Header {media} (one of the broadcast's attachments)")}</label>
+                        <select id="tp-header-media" name="tp_header_media">
+                            <option value="" selected=current.is_empty()>"Choose…"</option>
+                            {fitting.into_iter().map(|a| {
+                                let selected = a.id == current;
+                                view! { <option value=a.id.clone() selected=selected>{a.name.clone()}</option> }
+                            }).collect_view()}
+                        </select>
+                    }
+                });
                 view! {
                     <p class="muted small">{format!("Text: {}", t.body())}</p>
-                    {t.body_parameters().into_iter().map(|param| {
+                    {header_media}
+                    {t.slots().into_iter().map(|slot| {
+                        let param = slot.key.clone();
                         let current = choice.params.iter().find(|p| p.name == param).cloned();
                         let (src, text) = match current.as_ref().map(|c| &c.source) {
                             Some(ParamSource::Text(v)) => ("text".to_string(), v.clone()),
                             Some(ParamSource::Field(f)) => (f.clone(), String::new()),
-                            None => ("first_name".to_string(), String::new()),
+                            None if slot.required => ("first_name".to_string(), String::new()),
+                            None => ("text".to_string(), String::new()),
                         };
                         let fallback = current.map(|c| c.fallback).unwrap_or_default();
-                        let id = |what: &str| format!("tp-{what}-{param}");
+                        let id = |what: &str| format!("tp-{what}-{}", param.replace('.', "-"));
                         view! {
                             <div class="template-param">
-                                <label for=id("src")>{format!("{{{{{param}}}}} is filled with")}</label>
+                                <label for=id("src")>{format!("{} is filled with", capitalized(&slot.label))}</label>
                                 <select id=id("src") name=format!("tp_src_{param}")>
                                     {PARAM_FIELDS.iter().map(|(k, label)| view! {
                                         <option value=*k selected=src == *k>{format!("the customer's {}", label.to_lowercase())}</option>
@@ -321,10 +350,26 @@ fn TemplateSection(page: WizardPage) -> impl IntoView {
                             </div>
                         }
                     }).collect_view()}
+                    <label class="check">
+                        <input type="checkbox" name="tp_window" value="1" checked=choice.free_text_in_window/>
+                        " Send the message's own text and files instead to customers who wrote to this number in the last 24 hours"
+                    </label>
                 }
             })}
-            {page.template_preview.clone().map(|p| view! {
-                <p class="preview" data-testid="template-preview">{format!("As WhatsApp will show it (for Ann Example): {p}")}</p>
+            {page.in_window.map(|(inside, on_whatsapp)| {
+                let free = chosen.as_ref().is_some_and(|c| c.free_text_in_window);
+                let text = if free {
+                    format!("On WhatsApp: {inside} of {on_whatsapp} customers wrote within 24 hours and get the free text; {} get the template.", on_whatsapp - inside)
+                } else {
+                    format!("On WhatsApp: all {on_whatsapp} customers get the template ({inside} of them wrote within 24 hours).")
+                };
+                view! { <p class="preflight" role="status" data-testid="template-split">{text}</p> }
+            })}
+            {page.template_preview.clone().map(|lines| view! {
+                <div class="preview" data-testid="template-preview">
+                    <p class="muted small">"As WhatsApp will show it (for Ann Example):"</p>
+                    {lines.into_iter().map(|l| view! { <p>{l}</p> }).collect_view()}
+                </div>
             })}
             {(!page.template_problems.is_empty()).then(|| view! {
                 <ul class="error" role="alert" data-testid="template-problems">

@@ -983,6 +983,7 @@ async fn a_template_broadcast_reaches_customers_outside_their_window(db: &Db) {
                     fallback: "your phone".into(),
                 },
             ],
+            ..TemplateChoice::default()
         }),
     }
     .validate(Intent::Schedule, now)
@@ -1022,7 +1023,117 @@ async fn a_template_broadcast_reaches_customers_outside_their_window(db: &Db) {
     );
 }
 
+/// A template broadcast that sends its own text inside the 24-hour window: customers who wrote
+/// to the number within 24 hours get the free text, everyone else the template, and the strict
+/// fake (which fails free text outside the window with 131047) fails none of them.
+async fn inside_the_window_customers_get_the_free_text_and_the_rest_the_template(db: &Db) {
+    use herald::model::channel::ChannelKind;
+    use herald::model::template::{ParamChoice, ParamSource, TemplateChoice};
+    use herald::server::fakes::whatsapp::{Config, FakeWhatsApp};
+    let s = setup(db, Settings::default()).await;
+    let config = Config {
+        templates: vec![serde_json::json!({
+            "name": "spring_offer", "language": "en_US", "status": "APPROVED",
+            "category": "MARKETING", "components": [{ "type": "BODY", "text": "Hi {{1}}" }]
+        })],
+        ..Config::default()
+    };
+    let (fake, base) = FakeWhatsApp::start(config).await.unwrap();
+    let channel = db
+        .insert_channel(&fake.channel(&base, 100_000), start())
+        .await
+        .unwrap();
+    let now = s.clock_now();
+    let v = Compose {
+        name: "Spring".into(),
+        body: "Thanks for writing, {{first_name|there}}!".into(),
+        audience: s.vip.clone(),
+        channel_ids: vec![channel],
+        scheduled_at: Some(now + Duration::minutes(1)),
+        attachments: Vec::new(),
+        template: Some(TemplateChoice {
+            name: "spring_offer".into(),
+            language: "en_US".into(),
+            params: vec![ParamChoice {
+                name: "1".into(),
+                source: ParamSource::Field("first_name".into()),
+                fallback: "there".into(),
+            }],
+            free_text_in_window: true,
+            ..TemplateChoice::default()
+        }),
+    }
+    .validate(Intent::Schedule, now)
+    .unwrap();
+    let id = db
+        .create_broadcast(&v, UserId(2), "window-broadcast-1", now)
+        .await
+        .unwrap()
+        .0;
+    // Every third customer wrote an hour ago; every third but one wrote 25 hours ago (outside).
+    let rows = db
+        .inspect()
+        .audience_ids(&s.vip, &[ChannelKind::Whatsapp])
+        .await
+        .unwrap();
+    assert!(rows.len() >= 6, "{} recipients", rows.len());
+    let mut inside = std::collections::HashSet::new();
+    for (i, r) in rows.iter().enumerate() {
+        let person = db.recipient(*r).await.unwrap().unwrap();
+        let wa = person.address(ChannelKind::Whatsapp).unwrap();
+        let ago = match i % 3 {
+            0 => Duration::hours(1),
+            1 => Duration::hours(25),
+            _ => continue,
+        };
+        db.record_inbound(
+            herald::model::ChannelId(channel),
+            herald::model::CustomerId(*r),
+            "Hello?",
+            Some(&format!("wamid.in.window.{i}")),
+            now - ago,
+        )
+        .await
+        .unwrap();
+        if i % 3 == 0 {
+            fake.customer_wrote(&wa);
+            inside.insert(wa);
+        }
+    }
+    s.clock.advance(Duration::minutes(1));
+    run_until_finished(db, &s, id, Duration::seconds(10)).await;
+    let accepted = fake.accepted();
+    assert_eq!(accepted.len(), rows.len(), "one message each");
+    for a in &accepted {
+        if inside.contains(&a.to) {
+            assert_eq!(a.body["type"], "text", "{}", a.body);
+            assert!(
+                a.body["text"]["body"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Thanks for writing")
+            );
+        } else {
+            assert_eq!(a.body["type"], "template", "{}", a.body);
+        }
+    }
+    let texts = accepted.iter().filter(|a| a.body["type"] == "text").count();
+    assert_eq!(texts, inside.len());
+    assert!(
+        fake.plans().values().all(|p| !p.failed),
+        "none outside its window got free text"
+    );
+    // The pre-flight says the same before it is sent.
+    let kinds = [ChannelKind::Whatsapp];
+    let counted = db
+        .audience_in_window(&s.vip, &kinds, 0, channel, now - Duration::hours(24))
+        .await
+        .unwrap();
+    assert_eq!(counted as usize, inside.len());
+}
+
 on_both_backends!(
+    inside_the_window_customers_get_the_free_text_and_the_rest_the_template,
     a_template_broadcast_reaches_customers_outside_their_window,
     a_template_error_pauses_the_broadcast_within_its_first_batch,
     the_circuit_breaker_pauses_a_broadcast_whose_sends_keep_failing,

@@ -299,3 +299,112 @@ async fn media_is_uploaded_once_and_its_id_reused() {
     assert_eq!(sent_with.len(), 8);
     assert!(sent_with.iter().all(|id| id == "media-77"), "{sent_with:?}");
 }
+
+/// A template with a media header, a dynamic URL button and a quick reply, sent by the adapter
+/// as Meta documents it (the header's file uploaded once, by its media id) and checked by the
+/// strict fake: a header or button left out is refused as Meta refuses it, and the fake's
+/// per-user marketing limit fails the message after it is accepted (131049).
+#[tokio::test]
+async fn template_headers_buttons_and_the_marketing_limit() {
+    use herald::server::channels::OutTemplate;
+    use herald::server::fakes::whatsapp::{Config, FakeWhatsApp};
+    let config = Config {
+        templates: vec![serde_json::json!({
+            "name": "sale", "language": "en", "status": "APPROVED", "category": "MARKETING",
+            "components": [
+                { "type": "HEADER", "format": "IMAGE" },
+                { "type": "BODY", "text": "Hi {{1}}" },
+                { "type": "BUTTONS", "buttons": [
+                    { "type": "QUICK_REPLY", "text": "Not for me" },
+                    { "type": "URL", "text": "Shop", "url": "https://shop.example/s/{{1}}" }
+                ] }
+            ]
+        })],
+        marketing_per_user: Some(1),
+        ..Config::default()
+    };
+    let (fake, base) = FakeWhatsApp::start(config.clone()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f".repeat(32)), b"\xff\xd8\xff\xe0jpeg").unwrap();
+    let wa = WhatsApp::new(
+        Settings {
+            phone_number_id: config.phone_number_id.clone(),
+            waba_id: config.waba_id.clone(),
+            access_token: config.access_token.clone(),
+            app_secret: config.app_secret.clone(),
+            verify_token: "v".into(),
+            base_url: base,
+        },
+        http_client(),
+        dir.path().to_path_buf(),
+    );
+    let photo = AttachmentRef {
+        id: "f".repeat(32),
+        name: "sale.jpg".into(),
+        mime: "image/jpeg".into(),
+        size: 8,
+    };
+    let template = OutTemplate {
+        name: "sale".into(),
+        language: "en".into(),
+        named: false,
+        params: vec![("1".into(), "Ann".into())],
+        header: Vec::new(),
+        header_media: Some(("image", photo.clone())),
+        buttons: vec![
+            (0, "quick_reply", "not-for-me".into()),
+            (1, "url", "spring".into()),
+        ],
+    };
+    let message = |to: &str, t: OutTemplate| Outgoing {
+        template: Some(t),
+        ..out(to, vec![photo.clone()])
+    };
+    let sent = wa.send(&message("4915100000001", template.clone())).await;
+    assert!(sent.is_ok(), "{sent:?}");
+    let body = fake.accepted()[0].body.clone();
+    let components = body["template"]["components"].as_array().unwrap().clone();
+    assert_eq!(components[0]["type"], "header");
+    assert_eq!(components[0]["parameters"][0]["type"], "image");
+    assert!(
+        components[0]["parameters"][0]["image"]["id"].is_string(),
+        "{body}"
+    );
+    assert_eq!(components[2]["sub_type"], "quick_reply");
+    assert_eq!(components[2]["parameters"][0]["payload"], "not-for-me");
+    assert_eq!(components[3]["sub_type"], "url");
+    assert_eq!(components[3]["index"], "1");
+    assert_eq!(components[3]["parameters"][0]["text"], "spring");
+
+    // Without the header's file, or the URL button's end: refused as Meta refuses them.
+    let refused = |t: OutTemplate| {
+        let m = message("4915100000002", t);
+        let wa = &wa;
+        async move { wa.send(&m).await.unwrap_err().to_string() }
+    };
+    let no_header = OutTemplate {
+        header_media: None,
+        ..template.clone()
+    };
+    assert!(refused(no_header).await.contains("132012"));
+    let no_link = OutTemplate {
+        buttons: vec![(0, "quick_reply", "x".into())],
+        ..template.clone()
+    };
+    assert!(refused(no_link).await.contains("132000"));
+    assert_eq!(fake.accepted().len(), 1, "refused ones are no messages");
+
+    // A second marketing template to the same customer: accepted, then failed with 131049.
+    let again = wa
+        .send(&message("4915100000001", template.clone()))
+        .await
+        .unwrap();
+    let other = wa.send(&message("4915100000003", template)).await.unwrap();
+    let plans = fake.plans();
+    assert_eq!(plans[&again.provider_message_id].code, 131049);
+    assert!(plans[&again.provider_message_id].failed);
+    assert!(
+        !plans[&other.provider_message_id].failed,
+        "another customer's first"
+    );
+}

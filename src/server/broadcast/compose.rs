@@ -96,8 +96,23 @@ pub async fn page(
     let needs_template = kinds.contains(&ChannelKind::Whatsapp);
     let (template_problems, template_preview) =
         template_check(&compose, &templates, needs_template);
+    let in_window = match kinds.iter().position(|k| *k == ChannelKind::Whatsapp) {
+        Some(at) if step == 3 => Some((
+            db.audience_in_window(
+                &compose.audience,
+                &kinds,
+                at,
+                picked[at].0,
+                state.clock.now() - chrono::Duration::hours(24),
+            )
+            .await?,
+            breakdown.per_kind[at],
+        )),
+        _ => None,
+    };
     let channels = channel_choices(all, &picked, &breakdown);
     Ok(WizardPage {
+        in_window,
         needs_template,
         templates,
         template_problems,
@@ -132,7 +147,7 @@ fn template_check(
     compose: &Compose,
     templates: &[crate::model::template::Template],
     needed: bool,
-) -> (Vec<String>, Option<String>) {
+) -> (Vec<String>, Option<Vec<String>>) {
     let Some(choice) = compose.template.as_ref().filter(|_| needed) else {
         return (
             if needed {
@@ -152,8 +167,14 @@ fn template_check(
         "phone" => Some("+15550001111".to_string()),
         _ => None,
     };
-    let preview = t.map(|t| crate::model::template::fill(&t.body(), &choice.values(&sample)));
-    (choice.problems(t), preview)
+    let header_file = choice
+        .header_media
+        .as_ref()
+        .and_then(|id| compose.attachments.iter().find(|a| a.id == *id))
+        .map(|a| a.name.as_str());
+    let preview =
+        t.map(|t| crate::model::template::render(t, &choice.values(&sample), header_file));
+    (choice.problems(t, &compose.attachments), preview)
 }
 
 /// The tags and robot groups the audience editor offers: (id, name), by name.
@@ -525,10 +546,16 @@ fn posted_template(
             });
         }
     }
+    let header_media = same
+        .then(|| get("tp_header_media".into()))
+        .flatten()
+        .filter(|id| !id.is_empty());
     Some(TemplateChoice {
         name: name.to_string(),
         language: language.to_string(),
         params,
+        header_media,
+        free_text_in_window: get("tp_window".into()).is_some_and(|v| v == "1"),
     })
 }
 

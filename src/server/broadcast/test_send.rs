@@ -196,7 +196,11 @@ fn test_message(
             body: body.to_string(),
             attachments: &compose.attachments,
             subject: &compose.name,
-            template: send::template_for(compose.template.as_ref(), recipient),
+            template: send::template_for(
+                compose.template.as_ref(),
+                recipient,
+                &compose.attachments,
+            ),
         },
         recipient,
         kind,

@@ -50,6 +50,12 @@ pub struct OutTemplate {
     pub named: bool,
     /// Each body parameter's text, in the template's order: (placeholder, text).
     pub params: Vec<(String, String)>,
+    /// The text header's parameter, if it has one: (placeholder, text).
+    pub header: Vec<(String, String)>,
+    /// A media header's file and Meta's type for it (`image`, `video`, `document`).
+    pub header_media: Option<(&'static str, AttachmentRef)>,
+    /// Each filled button: its index, `url` or `quick_reply`, and the URL's end or the payload.
+    pub buttons: Vec<(usize, &'static str, String)>,
 }
 
 /// The provider took the message.

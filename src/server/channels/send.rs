@@ -60,10 +60,11 @@ pub fn outgoing(
 }
 
 /// The template message `choice` makes for `person`: each parameter from their fields, or its
-/// fallback.
+/// fallback; the header's file from `attachments`.
 pub fn template_for(
     choice: Option<&crate::model::template::TemplateChoice>,
     person: &Recipient,
+    attachments: &[AttachmentRef],
 ) -> Option<super::OutTemplate> {
     let choice = choice?;
     let field = |f: &str| -> Option<String> {
@@ -73,15 +74,40 @@ pub fn template_for(
             other => person.column(other).map(str::to_string),
         }
     };
+    let (mut params, mut header, mut buttons) = (Vec::new(), Vec::new(), Vec::new());
+    for (key, text) in choice.values(&field) {
+        if let Some(p) = key.strip_prefix("header.") {
+            header.push((p.to_string(), text));
+        } else if let Some(i) = key.strip_prefix("url.").and_then(|i| i.parse().ok()) {
+            buttons.push((i, "url", text));
+        } else if let Some(i) = key.strip_prefix("reply.").and_then(|i| i.parse().ok()) {
+            // A quick reply left empty goes without a payload: WhatsApp then reports the
+            // button's text.
+            if !text.is_empty() {
+                buttons.push((i, "quick_reply", text));
+            }
+        } else {
+            params.push((key, text));
+        }
+    }
+    buttons.sort_by_key(|(i, _, _)| *i);
+    let header_media = choice
+        .header_media
+        .as_ref()
+        .and_then(|id| attachments.iter().find(|a| a.id == *id))
+        .map(|a| (super::whatsapp::media_type(&a.mime), a.clone()));
     Some(super::OutTemplate {
         name: choice.name.clone(),
         language: choice.language.clone(),
         // Positional placeholders are numbers; named ones are not.
-        named: choice
-            .params
+        named: params
             .iter()
-            .any(|p| !p.name.bytes().all(|b| b.is_ascii_digit())),
-        params: choice.values(&field),
+            .chain(header.iter())
+            .any(|(p, _)| !p.bytes().all(|b| b.is_ascii_digit())),
+        params,
+        header,
+        header_media,
+        buttons,
     })
 }
 

@@ -266,21 +266,51 @@ impl Channel for WhatsApp {
             if let Some(t) = &m.template {
                 // The template message shape Meta documents; the first (only) message names
                 // the delivery as the free text's does.
-                let parameters: Vec<serde_json::Value> = t
-                    .params
-                    .iter()
-                    .map(|(name, text)| {
-                        let mut p = serde_json::json!({ "type": "text", "text": text });
-                        if t.named {
-                            p["parameter_name"] = serde_json::Value::String(name.clone());
-                        }
-                        p
-                    })
-                    .collect();
+                let text_params = |params: &[(String, String)]| -> Vec<serde_json::Value> {
+                    params
+                        .iter()
+                        .map(|(name, text)| {
+                            let mut p = serde_json::json!({ "type": "text", "text": text });
+                            if t.named {
+                                p["parameter_name"] = serde_json::Value::String(name.clone());
+                            }
+                            p
+                        })
+                        .collect()
+                };
                 let mut components = Vec::new();
-                if !parameters.is_empty() {
-                    components
-                        .push(serde_json::json!({ "type": "body", "parameters": parameters }));
+                if let Some((kind, file)) = &t.header_media {
+                    let media = self.media_id(file).await?;
+                    let mut object = serde_json::json!({ "id": media });
+                    if *kind == "document" {
+                        object["filename"] = serde_json::Value::String(file.name.clone());
+                    }
+                    components.push(serde_json::json!({
+                        "type": "header",
+                        "parameters": [{ "type": kind, *kind: object }],
+                    }));
+                } else if !t.header.is_empty() {
+                    components.push(
+                        serde_json::json!({ "type": "header", "parameters": text_params(&t.header) }),
+                    );
+                }
+                if !t.params.is_empty() {
+                    components.push(
+                        serde_json::json!({ "type": "body", "parameters": text_params(&t.params) }),
+                    );
+                }
+                for (index, sub_type, value) in &t.buttons {
+                    let parameter = if *sub_type == "url" {
+                        serde_json::json!({ "type": "text", "text": value })
+                    } else {
+                        serde_json::json!({ "type": "payload", "payload": value })
+                    };
+                    components.push(serde_json::json!({
+                        "type": "button",
+                        "sub_type": sub_type,
+                        "index": index.to_string(),
+                        "parameters": [parameter],
+                    }));
                 }
                 let id = self
                     .message(serde_json::json!({

@@ -79,6 +79,20 @@ impl Builder {
     }
 
     /// Whether customer `c` can be reached on `kind`: an address, and no opt-out there.
+    /// The index of the first of `kinds` that reaches customer `c`, else -1.
+    fn slot(&mut self, kinds: &[ChannelKind]) -> String {
+        let slots: Vec<String> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("WHEN {} THEN {i}", self.reach(*k)))
+            .collect();
+        if slots.is_empty() {
+            "-1".to_string()
+        } else {
+            format!("CASE {} ELSE -1 END", slots.join(" "))
+        }
+    }
+
     pub(super) fn reach(&mut self, kind: ChannelKind) -> String {
         let columns = kind.address_columns();
         let address = if columns.is_empty() {
@@ -170,16 +184,7 @@ impl Db {
             first: 1,
             binds: Vec::new(),
         };
-        let slots: Vec<String> = kinds
-            .iter()
-            .enumerate()
-            .map(|(i, k)| format!("WHEN {} THEN {i}", b.reach(*k)))
-            .collect();
-        let slot = if slots.is_empty() {
-            "-1".to_string()
-        } else {
-            format!("CASE {} ELSE -1 END", slots.join(" "))
-        };
+        let slot = b.slot(kinds);
         let rule_sql = b.rule(rule);
         let sql = format!(
             "SELECT CAST({slot} AS BIGINT) AS slot, COUNT(*) FROM customers c \
@@ -202,6 +207,66 @@ impl Db {
             }
         }
         Ok(out)
+    }
+
+    /// Of the customers `rule` reaches on `kinds[at]` (in priority order, as
+    /// [`Db::audience_breakdown`] splits them), how many wrote to `channel_id` since `since`:
+    /// those inside WhatsApp's 24-hour window on that number.
+    pub async fn audience_in_window(
+        &self,
+        rule: &AudienceRule,
+        kinds: &[ChannelKind],
+        at: usize,
+        channel_id: i64,
+        since: DateTime<Utc>,
+    ) -> Result<i64, DbError> {
+        let mut b = Builder {
+            dialect: self.dialect(),
+            first: 1,
+            binds: Vec::new(),
+        };
+        let slot = b.slot(kinds);
+        let rule_sql = b.rule(rule);
+        let channel = b.bind(AudienceBind::Id(channel_id));
+        let since_at = format!("${}", b.first + b.binds.len());
+        let sql = format!(
+            "SELECT COUNT(*) FROM customers c WHERE NOT c.opted_out AND {rule_sql} \
+             AND {slot} = {at} AND EXISTS (SELECT 1 FROM messages m WHERE m.customer_id = c.id \
+             AND m.channel_id = {channel} AND m.direction = 'in' AND m.created_at > {since_at})"
+        );
+        let a = AudienceSql {
+            clause: String::new(),
+            binds: b.binds,
+        };
+        let n: i64 = on_pool!(self, p => bind_audience!(sqlx::query_scalar(&sql), a).bind(since).fetch_one(p).await?);
+        Ok(n)
+    }
+
+    /// Which of `customers` wrote to `channel_id` since `since` (inside WhatsApp's 24-hour
+    /// window on that number).
+    pub async fn wrote_since(
+        &self,
+        channel_id: i64,
+        customers: &[i64],
+        since: DateTime<Utc>,
+    ) -> Result<std::collections::HashSet<i64>, DbError> {
+        if customers.is_empty() {
+            return Ok(Default::default());
+        }
+        let list = customers
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let ids: Vec<i64> = on_pool!(self, p => sqlx::query_scalar(&format!(
+            "SELECT DISTINCT customer_id FROM messages WHERE customer_id IN ({list}) \
+             AND channel_id = $1 AND direction = 'in' AND created_at > $2"
+        ))
+        .bind(channel_id)
+        .bind(since)
+        .fetch_all(p)
+        .await?);
+        Ok(ids.into_iter().collect())
     }
 
     /// The first `n` names, alphabetically, of the customers `rule` reaches on `kinds`.

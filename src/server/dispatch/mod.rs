@@ -630,6 +630,27 @@ impl Dispatcher {
                 e.insert(self.channel(c.channel_id).await?);
             }
         }
+        // Template broadcasts that send their own text to customers inside WhatsApp's 24-hour
+        // window: who of the batch wrote to each channel's number within 24 hours.
+        let mut asking: HashMap<ChannelId, Vec<i64>> = HashMap::new();
+        for c in &claimed {
+            let free = content
+                .get(&c.broadcast_id)
+                .is_some_and(|b| b.template.as_ref().is_some_and(|t| t.free_text_in_window));
+            if free {
+                asking
+                    .entry(c.channel_id)
+                    .or_default()
+                    .push(c.customer_id.0);
+            }
+        }
+        let since = self.clock.now() - chrono::Duration::hours(24);
+        let mut in_window: std::collections::HashSet<(ChannelId, i64)> = Default::default();
+        for (channel, customers) in asking {
+            for id in self.db.wrote_since(channel.0, &customers, since).await? {
+                in_window.insert((channel, id));
+            }
+        }
         Ok(claimed
             .into_iter()
             .map(|c| {
@@ -637,8 +658,11 @@ impl Dispatcher {
                 let person = people.get(&c.customer_id).cloned();
                 let channel = channels.get(&c.channel_id).cloned().flatten();
                 let lease = lease.clone();
+                let wrote = in_window.contains(&(c.channel_id, c.customer_id.0));
                 async move {
-                    let outcome = self.send_one(&c, body, person, channel, &lease).await;
+                    let outcome = self
+                        .send_one(&c, body, person, channel, &lease, wrote)
+                        .await;
                     (c, outcome)
                 }
             })
@@ -710,6 +734,7 @@ impl Dispatcher {
         person: Option<Recipient>,
         channel: Option<Arc<ChannelInfo>>,
         lease: &Lease,
+        in_window: bool,
     ) -> Outcome {
         if self.is_halted(c.broadcast_id) {
             return Outcome::Released;
@@ -763,7 +788,15 @@ impl Dispatcher {
                 body: crate::model::personalize::render(&content.body, &person.name),
                 attachments: &content.attachments,
                 subject: &content.name,
-                template: send::template_for(content.template.as_ref(), &person),
+                // Inside the 24-hour window, where the broadcast asks for it, its own text.
+                template: send::template_for(
+                    content
+                        .template
+                        .as_ref()
+                        .filter(|t| !(t.free_text_in_window && in_window)),
+                    &person,
+                    &content.attachments,
+                ),
             },
             &person,
             channel.kind,

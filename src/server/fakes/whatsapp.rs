@@ -33,6 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use tokio::sync::mpsc;
 
+use crate::model::template::placeholders;
 use crate::server::channels::webhook::signature;
 use crate::server::seed::Rng;
 
@@ -58,6 +59,10 @@ pub struct Config {
     /// Its templates, as the Message Templates API returns them (name, language, status,
     /// category, parameter_format, components).
     pub templates: Vec<serde_json::Value>,
+    /// Meta's per-user marketing limit: how many marketing template messages one customer
+    /// gets from businesses in the fake's life (its day); a further one is accepted, then fails
+    /// with a `failed` status, error 131049. Meta publishes no number: `None` is no limit.
+    pub marketing_per_user: Option<usize>,
 }
 
 impl Default for Config {
@@ -73,6 +78,7 @@ impl Default for Config {
             enforce_window: true,
             waba_id: "102290129340398".into(),
             templates: Vec::new(),
+            marketing_per_user: None,
         }
     }
 }
@@ -91,8 +97,21 @@ pub struct Plan {
     pub delivered: bool,
     pub read: bool,
     pub replied: bool,
-    /// Failed with 131047 (outside the 24-hour window).
+    /// Failed: with 131047 (outside the 24-hour window) or 131049 (the marketing limit).
     pub failed: bool,
+    /// The failure's code; 0 when it did not fail.
+    pub code: i64,
+}
+
+/// What kind of message the fake accepted, for what it reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    /// Text or media: only inside the 24-hour window.
+    FreeForm,
+    /// A marketing template: counted against the per-user marketing limit.
+    Marketing,
+    /// Any other template.
+    Template,
 }
 
 #[derive(Default)]
@@ -101,6 +120,8 @@ struct Inner {
     plans: HashMap<String, Plan>,
     /// Customers who wrote within the last 24 hours.
     window_open: HashSet<String>,
+    /// Marketing template messages each customer got.
+    marketing: HashMap<String, usize>,
     rng: Option<Rng>,
     /// Where status and message webhooks go (Herald's `/webhooks/whatsapp/{channel}`);
     /// several (one per instance behind a load balancer) take turns.
@@ -182,6 +203,25 @@ impl FakeWhatsApp {
         self.lock().window_open.insert(wa_id.to_string());
     }
 
+    /// The customer `wa_id` writes `text` to the business now, as a customer does on their
+    /// phone: the 24-hour window opens, and the message goes to Herald as Meta's webhook.
+    pub fn customer_writes(&self, wa_id: &str, text: &str) {
+        self.customer_wrote(wa_id);
+        let n = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let hook = self.envelope(serde_json::json!({
+            "messaging_product": "whatsapp", "metadata": self.metadata(),
+            "contacts": [{ "profile": { "name": "Customer" }, "wa_id": wa_id }],
+            "messages": [{
+                "from": wa_id, "id": format!("wamid.in.w{n}"), "timestamp": unix_now().to_string(),
+                "type": "text", "text": { "body": text }
+            }]
+        }));
+        if !self.lock().webhook_urls.is_empty() {
+            self.unanswered.fetch_add(1, Ordering::SeqCst);
+            let _ = self.hooks.send(hook);
+        }
+    }
+
     /// Every message accepted, in order.
     pub fn accepted(&self) -> Vec<Accepted> {
         self.lock().accepted.clone()
@@ -233,13 +273,21 @@ impl FakeWhatsApp {
     }
 
     /// Queues the webhooks about an accepted message, shuffled, some twice.
-    fn report(&self, wamid: &str, to: &str, free_form: bool, callback: Option<&str>) {
+    fn report(&self, wamid: &str, to: &str, sent: Sent, callback: Option<&str>) {
         let mut inner = self.lock();
-        let outside = self.config.enforce_window && free_form && !inner.window_open.contains(to);
+        let outside =
+            self.config.enforce_window && sent == Sent::FreeForm && !inner.window_open.contains(to);
+        let over_limit = sent == Sent::Marketing
+            && self.config.marketing_per_user.is_some_and(|limit| {
+                let got = inner.marketing.entry(to.to_string()).or_default();
+                *got += 1;
+                *got > limit
+            });
         let mut rng = inner.rng.take().unwrap_or_else(|| Rng::new(1));
-        let plan = if outside {
+        let plan = if outside || over_limit {
             Plan {
                 failed: true,
+                code: if outside { 131047 } else { 131049 },
                 ..Plan::default()
             }
         } else {
@@ -248,6 +296,7 @@ impl FakeWhatsApp {
                 read: rng.per_mille(self.config.read_per_mille),
                 replied: rng.per_mille(self.config.reply_per_mille),
                 failed: false,
+                code: 0,
             }
         };
         inner.plans.insert(wamid.to_string(), plan);
@@ -255,15 +304,15 @@ impl FakeWhatsApp {
             inner.rng = Some(rng);
             return;
         }
-        let mut hooks = vec![self.status(wamid, to, "sent", callback)];
+        let mut hooks = vec![self.status(wamid, to, "sent", callback, 0)];
         if plan.failed {
-            hooks.push(self.status(wamid, to, "failed", callback));
+            hooks.push(self.status(wamid, to, "failed", callback, plan.code));
         }
         if plan.delivered {
-            hooks.push(self.status(wamid, to, "delivered", callback));
+            hooks.push(self.status(wamid, to, "delivered", callback, 0));
         }
         if plan.read {
-            hooks.push(self.status(wamid, to, "read", callback));
+            hooks.push(self.status(wamid, to, "read", callback, 0));
         }
         if plan.replied {
             let n = self.next_id.fetch_add(1, Ordering::SeqCst);
@@ -299,7 +348,14 @@ impl FakeWhatsApp {
         serde_json::json!({ "display_phone_number": "15550783881", "phone_number_id": self.config.phone_number_id })
     }
 
-    fn status(&self, wamid: &str, to: &str, status: &str, callback: Option<&str>) -> String {
+    fn status(
+        &self,
+        wamid: &str,
+        to: &str,
+        status: &str,
+        callback: Option<&str>,
+        code: i64,
+    ) -> String {
         let mut s = serde_json::json!({
             "id": wamid, "status": status, "timestamp": unix_now().to_string(), "recipient_id": to,
         });
@@ -307,7 +363,14 @@ impl FakeWhatsApp {
         if let Some(data) = callback {
             s["biz_opaque_callback_data"] = serde_json::Value::String(data.to_string());
         }
-        if status == "failed" {
+        if status == "failed" && code == 131049 {
+            s["errors"] = serde_json::json!([{
+                "code": 131049, "title": "This message was not delivered to maintain healthy ecosystem engagement.",
+                "message": "This message was not delivered to maintain healthy ecosystem engagement.",
+                "error_data": { "details": "In order to maintain a healthy ecosystem engagement, the message failed to be delivered." },
+                "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"
+            }]);
+        } else if status == "failed" {
             s["errors"] = serde_json::json!([{
                 "code": 131047, "title": "Re-engagement message",
                 "message": "Re-engagement message",
@@ -431,11 +494,15 @@ async fn messages(
             "(#100) Param biz_opaque_callback_data must be at most 512 characters long.",
         );
     }
-    if kind == "template"
-        && let Some(refusal) = check_template(&fake, &v["template"])
-    {
-        return refusal;
-    }
+    let sent = if kind == "template" {
+        match check_template(&fake, &v["template"]) {
+            Err((status, code, message)) => return graph_error(status, code, message),
+            Ok(category) if category == "MARKETING" => Sent::Marketing,
+            Ok(_) => Sent::Template,
+        }
+    } else {
+        Sent::FreeForm
+    };
     let wamid = format!(
         "wamid.HBgL{:012}",
         fake.next_id.fetch_add(1, Ordering::SeqCst)
@@ -447,7 +514,7 @@ async fn messages(
         body: v.clone(),
     });
     let callback = v["biz_opaque_callback_data"].as_str();
-    fake.report(&wamid, &to, kind != "template", callback);
+    fake.report(&wamid, &to, sent, callback);
     axum::Json(serde_json::json!({
         "messaging_product": "whatsapp",
         "contacts": [{ "input": to, "wa_id": to }],
@@ -458,11 +525,15 @@ async fn messages(
 
 /// What Meta answers a template message that does not fit its template: no such name or
 /// language, or not approved (132001), paused (132015), disabled (132016), the body's
-/// parameter count (132000), an empty parameter (131008).
-fn check_template(fake: &FakeWhatsApp, t: &serde_json::Value) -> Option<Response> {
+/// parameter count (132000), a header or button of the wrong kind (132012), an empty parameter
+/// (131008); else the template's category.
+fn check_template(
+    fake: &FakeWhatsApp,
+    t: &serde_json::Value,
+) -> Result<String, (StatusCode, i64, &'static str)> {
     let named = |x: &serde_json::Value| x.as_str().is_some_and(|s| !s.is_empty());
     if !named(&t["name"]) || !named(&t["language"]["code"]) {
-        return Some(graph_error(
+        return Err((
             StatusCode::BAD_REQUEST,
             100,
             "(#100) The parameters template['name'] and template['language']['code'] are required.",
@@ -474,7 +545,7 @@ fn check_template(fake: &FakeWhatsApp, t: &serde_json::Value) -> Option<Response
         .iter()
         .find(|k| k["name"] == t["name"] && k["language"] == t["language"]["code"]);
     let Some(known) = known.and_then(crate::model::template::Template::from_graph) else {
-        return Some(graph_error(
+        return Err((
             StatusCode::NOT_FOUND,
             132001,
             "(#132001) Template name does not exist in the translation",
@@ -483,71 +554,157 @@ fn check_template(fake: &FakeWhatsApp, t: &serde_json::Value) -> Option<Response
     match known.status.as_str() {
         "APPROVED" => {}
         "PAUSED" => {
-            return Some(graph_error(
+            return Err((
                 StatusCode::BAD_REQUEST,
                 132015,
                 "(#132015) Template is Paused",
             ));
         }
         "DISABLED" => {
-            return Some(graph_error(
+            return Err((
                 StatusCode::BAD_REQUEST,
                 132016,
                 "(#132016) Template is disabled",
             ));
         }
         _ => {
-            return Some(graph_error(
+            return Err((
                 StatusCode::NOT_FOUND,
                 132001,
                 "(#132001) Template name does not exist in the translation",
             ));
         }
     }
-    let body = t["components"].as_array().into_iter().flatten().find(|c| {
-        c["type"]
-            .as_str()
-            .is_some_and(|k| k.eq_ignore_ascii_case("body"))
-    });
-    let given: Vec<&serde_json::Value> = body
-        .and_then(|b| b["parameters"].as_array())
-        .map(|p| p.iter().collect())
-        .unwrap_or_default();
-    if given.len() != known.body_parameters().len() {
-        return Some(graph_error(
+    let components: Vec<&serde_json::Value> =
+        t["components"].as_array().into_iter().flatten().collect();
+    let of = |kind: &str| -> Vec<&serde_json::Value> {
+        components
+            .iter()
+            .copied()
+            .filter(|c| {
+                c["type"]
+                    .as_str()
+                    .is_some_and(|k| k.eq_ignore_ascii_case(kind))
+            })
+            .collect()
+    };
+    let params = |c: Option<&&serde_json::Value>| -> Vec<serde_json::Value> {
+        c.and_then(|c| c["parameters"].as_array())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let count_mismatch = || {
+        (
             StatusCode::BAD_REQUEST,
             132000,
             "(#132000) Number of parameters does not match the expected number of params",
-        ));
+        )
+    };
+    let format_mismatch = || {
+        (
+            StatusCode::BAD_REQUEST,
+            132012,
+            "(#132012) Parameter format does not match format in the created template",
+        )
+    };
+    // The header: a media header needs its file (by id or link) of the header's type; a text
+    // header exactly its placeholder.
+    let header = params(of("header").first());
+    let mut texts: Vec<serde_json::Value> = Vec::new();
+    if let Some(media) = known.header_media() {
+        let ok = header.len() == 1
+            && header[0]["type"] == media
+            && (header[0][media]["id"]
+                .as_str()
+                .is_some_and(|i| !i.is_empty())
+                || header[0][media]["link"]
+                    .as_str()
+                    .is_some_and(|l| l.starts_with("https://")));
+        if !ok {
+            return Err(format_mismatch());
+        }
+    } else {
+        let want = placeholders(&known.header_text());
+        if header.len() != want.len() {
+            return Err(count_mismatch());
+        }
+        if header.iter().any(|p| p["type"] != "text") {
+            return Err(format_mismatch());
+        }
+        if known.parameter_format == "NAMED" && !names_match(&header, want) {
+            return Err(count_mismatch());
+        }
+        texts.extend(header);
+    }
+    let given = params(of("body").first());
+    if given.len() != known.body_parameters().len() {
+        return Err(count_mismatch());
     }
     // A named template's parameters each name one of its placeholders.
-    if known.parameter_format == "NAMED" {
-        let mut names: Vec<String> = given
+    if known.parameter_format == "NAMED" && !names_match(&given, known.body_parameters()) {
+        return Err(count_mismatch());
+    }
+    texts.extend(given);
+    // Buttons: each dynamic URL button takes exactly one text (the end of its link); a quick
+    // reply may take a payload; no other button takes anything.
+    let buttons = known.buttons();
+    let sent = of("button");
+    for b in &buttons {
+        let dynamic = b.kind == "URL" && !placeholders(&b.url).is_empty();
+        let here: Vec<&&serde_json::Value> = sent
             .iter()
-            .filter_map(|p| p["parameter_name"].as_str().map(str::to_string))
+            .filter(|c| c["index"].as_str() == Some(b.index.to_string().as_str()))
             .collect();
-        names.sort_unstable();
-        let mut want = known.body_parameters();
-        want.sort_unstable();
-        if names != want {
-            return Some(graph_error(
-                StatusCode::BAD_REQUEST,
-                132000,
-                "(#132000) Number of parameters does not match the expected number of params",
-            ));
+        if dynamic && here.is_empty() {
+            return Err(count_mismatch());
         }
     }
-    if given
+    for c in &sent {
+        let index: Option<usize> = c["index"].as_str().and_then(|i| i.parse().ok());
+        let Some(b) = index.and_then(|i| buttons.iter().find(|b| b.index == i)) else {
+            return Err(count_mismatch());
+        };
+        let p = params(Some(c));
+        match (c["sub_type"].as_str(), b.kind.as_str()) {
+            (Some("url"), "URL") if !placeholders(&b.url).is_empty() => {
+                if p.len() != 1 || p[0]["type"] != "text" {
+                    return Err(count_mismatch());
+                }
+                texts.push(p[0].clone());
+            }
+            (Some("quick_reply"), "QUICK_REPLY") => {
+                if p.len() != 1
+                    || p[0]["type"] != "payload"
+                    || p[0]["payload"].as_str().is_none_or(|s| s.is_empty())
+                {
+                    return Err(format_mismatch());
+                }
+            }
+            _ => return Err(format_mismatch()),
+        }
+    }
+    if texts
         .iter()
         .any(|p| p["text"].as_str().is_none_or(|s| s.trim().is_empty()))
     {
-        return Some(graph_error(
+        return Err((
             StatusCode::BAD_REQUEST,
             131008,
             "(#131008) Required parameter is missing",
         ));
     }
-    None
+    Ok(known.category.clone())
+}
+
+/// Whether `given` name (`parameter_name`) exactly the placeholders `want`, in any order.
+fn names_match(given: &[serde_json::Value], mut want: Vec<String>) -> bool {
+    let mut names: Vec<String> = given
+        .iter()
+        .filter_map(|p| p["parameter_name"].as_str().map(str::to_string))
+        .collect();
+    names.sort_unstable();
+    want.sort_unstable();
+    names == want
 }
 
 /// `GET /{version}/{waba-id}/message_templates`: the templates, `limit` to a page (25 by

@@ -734,3 +734,164 @@ async fn the_wizard_asks_a_whatsapp_broadcast_for_an_approved_template_and_its_p
     );
     assert_eq!(choice.params[0].fallback, "there");
 }
+
+/// A template with an image header and a dynamic URL button: the header takes one of the
+/// broadcast's images, the button's link its end; the preview shows the message as WhatsApp
+/// renders it; asking for the free text inside the 24-hour window shows how many get which.
+#[tokio::test]
+async fn the_wizard_fills_a_template_s_header_and_buttons_and_counts_the_window() {
+    use herald::model::template::Template;
+    let (app, t) = app().await;
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let location = |r: &Reply| r.headers[header::LOCATION].to_str().unwrap().to_string();
+    let wa =
+        t.db.insert_channel(
+            &herald::server::db::NewChannel {
+                kind: "whatsapp".into(),
+                name: "WA".into(),
+                config_json: "{}".into(),
+                rate_per_sec: 80,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let sale = Template::from_graph(&serde_json::json!({
+        "name": "sale", "language": "en", "status": "APPROVED", "category": "MARKETING",
+        "components": [
+            { "type": "HEADER", "format": "IMAGE" },
+            { "type": "BODY", "text": "Hi {{1}}" },
+            { "type": "BUTTONS", "buttons": [
+                { "type": "URL", "text": "Shop", "url": "https://shop.example/s/{{1}}" } ] }
+        ]
+    }))
+    .unwrap();
+    t.db.replace_templates(wa, &[sale], chrono::Utc::now())
+        .await
+        .unwrap();
+    // One customer WhatsApp reaches wrote to the number an hour ago.
+    let on_wa =
+        t.db.inspect()
+            .audience_ids(
+                &herald::model::audience::AudienceRule::default(),
+                &[herald::model::channel::ChannelKind::Whatsapp],
+            )
+            .await
+            .unwrap();
+    assert!(on_wa.len() > 1);
+    t.db.record_inbound(
+        herald::model::ChannelId(wa),
+        herald::model::CustomerId(on_wa[0]),
+        "Is the sale on?",
+        Some("wamid.in.sale"),
+        chrono::Utc::now() - chrono::Duration::hours(1),
+    )
+    .await
+    .unwrap();
+
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01";
+    let r = send(
+        &app,
+        multipart_file("/attachments", "sale.png", png, &staff),
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let file = v["id"].as_str().unwrap().to_string();
+    let step1 = format!(
+        "step=1&key=k0123456789abcdef8888&name=Sale&body=Hi&attachments_shown=1&attachment={file}&send_at=2099-12-24T09%3A30&go=next"
+    );
+    let r = send(&app, post("/broadcasts/wizard", &step1, Some(&staff), true)).await;
+    let id: i64 = location(&r).split('/').nth(2).unwrap().parse().unwrap();
+    let pick = format!(
+        "step=3&id={id}&channels_shown=1&channel={wa}&prio_{wa}=1&template_shown=1&template=sale%7Cen"
+    );
+    send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &format!("{pick}&go=stay"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    let page = send(
+        &app,
+        get(&format!("/broadcasts/{id}/edit?step=3"), Some(&staff)),
+    )
+    .await
+    .body;
+    assert!(page.contains("name=\"tp_header_media\""), "{page}");
+    assert!(page.contains("sale.png"), "the image is offered");
+    assert!(
+        page.contains("tp_src_url.0"),
+        "the button's link is asked for"
+    );
+    assert!(
+        page.contains("Choose the image for the template") && page.contains("Shop"),
+        "what is missing is named: {page}"
+    );
+    assert!(
+        page.contains(&format!(
+            "all {} customers get the template (1 of them",
+            on_wa.len()
+        )),
+        "{page}"
+    );
+    let full = format!(
+        "{pick}&tp_header_media={file}&tp_src_1=first_name&tp_val_1=&tp_fb_1=there&tp_src_url.0=text&tp_val_url.0=spring&tp_fb_url.0=&tp_window=1"
+    );
+    send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &format!("{full}&go=stay"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    let page = send(
+        &app,
+        get(&format!("/broadcasts/{id}/edit?step=3"), Some(&staff)),
+    )
+    .await
+    .body;
+    assert!(
+        !page.contains("data-testid=\"template-problems\""),
+        "{page}"
+    );
+    assert!(page.contains("[image: sale.png]"), "{page}");
+    assert!(
+        page.contains("[Shop → https://shop.example/s/spring]"),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(
+            "1 of {} customers wrote within 24 hours and get the free text",
+            on_wa.len()
+        )),
+        "{page}"
+    );
+    let r = send(
+        &app,
+        post(
+            "/broadcasts/wizard",
+            &format!("{full}&go=schedule"),
+            Some(&staff),
+            true,
+        ),
+    )
+    .await;
+    assert!(location(&r).starts_with("/?notice="), "{}", location(&r));
+    let choice =
+        t.db.broadcast_for_edit(id)
+            .await
+            .unwrap()
+            .0
+            .template
+            .unwrap();
+    assert_eq!(choice.header_media.as_deref(), Some(file.as_str()));
+    assert!(choice.free_text_in_window);
+    t.cleanup().await;
+}

@@ -218,6 +218,7 @@ async fn whatsapp_templates_are_read_on_connect_listed_and_follow_status_webhook
                 name: template.into(),
                 language: "en_US".into(),
                 params: Vec::new(),
+                ..Default::default()
             }),
             ..Default::default()
         }
