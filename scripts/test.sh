@@ -82,7 +82,8 @@ if [ "$run_e2e" = 1 ]; then
   (cd end2end && { [ -d node_modules/@playwright/test ] && [ node_modules/.package-lock.json -nt package-lock.json ]; } || npm ci --no-audit --no-fund --silent)
   e2e_data="$(mktemp -d)"
   trap 'rm -rf "$e2e_data"' EXIT
-  export HERALD_BIN="$CARGO_TARGET_DIR/debug/herald" HERALD_E2E_DATA="$e2e_data"
+  # herald-fake (the strict Cloud API fake) is built with the Rust tests above.
+  export HERALD_BIN="$CARGO_TARGET_DIR/debug/herald" HERALD_FAKE="$CARGO_TARGET_DIR/debug/herald-fake" HERALD_E2E_DATA="$e2e_data"
   set +e
   (cd end2end && npx playwright test)
   e2e_status=$?

@@ -277,6 +277,10 @@ pub struct WizardPage {
     /// Step 3 with WhatsApp: of the customers WhatsApp reaches (the second figure), how many
     /// wrote to its number within 24 hours (the first).
     pub in_window: Option<(i64, i64)>,
+    /// How the picked channels carry the files, where it differs from what was attached.
+    pub media_notes: Vec<String>,
+    /// Files a picked channel cannot carry at all: the broadcast cannot be scheduled.
+    pub media_problems: Vec<String>,
 }
 
 /// The live count of the audience editor.

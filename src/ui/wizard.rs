@@ -233,6 +233,16 @@ fn ChannelStep(page: WizardPage, test_to: String) -> impl IntoView {
         <p class="preflight" role="status">
             {format!("{reachable} of {} matching customers can be reached; {} cannot (no address on the picked channels, or opted out there).", page.matching, page.unreachable)}
         </p>
+        {(!page.media_notes.is_empty()).then(|| view! {
+            <ul class="muted" data-testid="media-notes">
+                {page.media_notes.clone().into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}
+            </ul>
+        })}
+        {(!page.media_problems.is_empty()).then(|| view! {
+            <ul class="error" role="alert" data-testid="media-problems">
+                {page.media_problems.clone().into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}
+            </ul>
+        })}
         {template_page.map(|page| view! { <TemplateSection page/> })}
         <fieldset class="test-send">
             <legend>"Send a test"</legend>

@@ -39,7 +39,14 @@ async fn fake_telegram(token: &'static str) -> (String, Calls) {
                 if text.contains("broken") {
                     return (StatusCode::BAD_REQUEST, r#"{"ok":false,"error_code":400,"description":"Bad Request: chat not found"}"#).into_response();
                 }
-                (StatusCode::OK, format!(r#"{{"ok":true,"result":{{"message_id":{},"chat":{{"id":42}},"date":0}}}}"#, 100 + n)).into_response()
+                // As Telegram answers: a sent file is described with its file_id (a photo in
+                // several sizes, the largest last).
+                let file = match method.as_str() {
+                    "sendPhoto" => format!(r#","photo":[{{"file_id":"AgAC-small-{n}","width":90}},{{"file_id":"AgAC-photo-{n}","width":800}}]"#),
+                    "sendDocument" => format!(r#","document":{{"file_id":"BQAC-doc-{n}","file_name":"menu.pdf"}}"#),
+                    _ => String::new(),
+                };
+                (StatusCode::OK, format!(r#"{{"ok":true,"result":{{"message_id":{},"chat":{{"id":42}},"date":0{file}}}}}"#, 100 + n)).into_response()
             }
         }),
     );
@@ -123,6 +130,55 @@ async fn text_and_files_go_by_the_methods_telegram_documents() {
         assert!(c[2].2.contains("name=\"document\"; filename=\"menu.pdf\""));
         assert!(!c[2].2.contains("caption"), "the caption goes once");
     }
+    // To the next chat the same files go by their file_id: nothing is uploaded again.
+    let files = vec![
+        AttachmentRef {
+            id: "a".repeat(32),
+            name: "sale.png".into(),
+            mime: "image/png".into(),
+            size: 16,
+        },
+        AttachmentRef {
+            id: "b".repeat(32),
+            name: "menu.pdf".into(),
+            mime: "application/pdf".into(),
+            size: 9,
+        },
+    ];
+    tg.send(&out("43", "Our menu", files.clone()))
+        .await
+        .unwrap();
+    {
+        let c = calls.lock().unwrap();
+        assert_eq!(
+            (c[3].0.as_str(), c[4].0.as_str()),
+            ("sendPhoto", "sendDocument")
+        );
+        assert!(
+            c[3].2.contains("name=\"photo\"\r\n\r\nAgAC-photo-2\r\n"),
+            "{}",
+            c[3].2
+        );
+        assert!(!c[3].2.contains("filename="), "not uploaded again");
+        assert!(
+            c[4].2.contains("name=\"document\"\r\n\r\nBQAC-doc-3\r\n"),
+            "{}",
+            c[4].2
+        );
+    }
+    // Too large for a bot (50 MB): refused before anything goes; a large photo is a document.
+    let mut huge = files[1].clone();
+    huge.size = 51 * 1024 * 1024;
+    let before = calls.lock().unwrap().len();
+    let refused = tg.send(&out("44", "Big", vec![huge])).await.unwrap_err();
+    assert!(refused.to_string().contains("50 MB"), "{refused}");
+    assert_eq!(calls.lock().unwrap().len(), before, "nothing sent");
+    let mut photo = files[0].clone();
+    photo.size = 11 * 1024 * 1024;
+    assert_eq!(
+        herald::server::channels::telegram::carried_as(&photo).unwrap(),
+        ("sendDocument", "document")
+    );
     assert_eq!(method_for("audio/ogg"), ("sendVoice", "voice"));
     assert_eq!(method_for("video/mp4"), ("sendVideo", "video"));
     assert_eq!(method_for("text/vcard"), ("sendDocument", "document"));

@@ -110,8 +110,11 @@ pub async fn page(
         )),
         _ => None,
     };
+    let (media_notes, media_problems) = media_notes(&compose, &kinds);
     let channels = channel_choices(all, &picked, &breakdown);
     Ok(WizardPage {
+        media_notes,
+        media_problems,
         in_window,
         needs_template,
         templates,
@@ -139,6 +142,60 @@ pub async fn page(
         unreachable: breakdown.unreachable,
         sample_name,
     })
+}
+
+/// How each picked channel carries the broadcast's files, where it differs from what staff
+/// attached (a type or size it shows only as a document, files a template does not carry),
+/// and the files a channel cannot carry at all (which keep the broadcast from being
+/// scheduled).
+fn media_notes(compose: &Compose, kinds: &[ChannelKind]) -> (Vec<String>, Vec<String>) {
+    use crate::model::media::{self, Carry};
+    let (mut notes, mut cannot) = (Vec::new(), Vec::new());
+    let mut seen = Vec::new();
+    for kind in kinds {
+        if seen.contains(kind) {
+            continue;
+        }
+        seen.push(*kind);
+        let (name, rule): (&str, fn(&AttachmentRef) -> Carry) = match kind {
+            ChannelKind::Whatsapp => ("WhatsApp", media::whatsapp),
+            ChannelKind::Telegram => ("Telegram", media::telegram),
+            _ => continue,
+        };
+        if *kind == ChannelKind::Whatsapp
+            && let Some(t) = &compose.template
+        {
+            let others = compose
+                .attachments
+                .iter()
+                .filter(|a| t.header_media.as_deref() != Some(a.id.as_str()))
+                .count();
+            if others > 0 {
+                notes.push(format!(
+                    "On WhatsApp the template carries only its header's file: {others} other attachment(s) go {}.",
+                    if t.free_text_in_window {
+                        "only to customers inside their 24-hour window"
+                    } else {
+                        "to no one there"
+                    }
+                ));
+            }
+            if !t.free_text_in_window {
+                continue;
+            }
+        }
+        for file in &compose.attachments {
+            match rule(file) {
+                Carry::Native(_) => {}
+                Carry::Document => notes.push(format!(
+                    "On {name}, {} goes as a document (its type or size is not shown natively).",
+                    file.name
+                )),
+                Carry::Cannot(why) => cannot.push(format!("{why} Remove it or leave {name} out.")),
+            }
+        }
+    }
+    (notes, cannot)
 }
 
 /// What keeps `compose`'s template from going on its WhatsApp channel (`templates` as synced),
@@ -707,6 +764,15 @@ async fn schedule(
             return to_step(id, 3, Some(first));
         }
     }
+    // A file a picked channel cannot carry at all.
+    let kinds: Vec<ChannelKind> = compose
+        .channel_ids
+        .iter()
+        .filter_map(|id| all.iter().find(|c| c.id == *id).map(|c| c.kind))
+        .collect();
+    if let Some(first) = media_notes(compose, &kinds).1.first() {
+        return to_step(id, 3, Some(first));
+    }
     let v = match compose.validate(intent, now) {
         Ok(v) => v,
         Err(errors) => {
@@ -775,5 +841,57 @@ pub async fn copy(state: &AppState, user: &CurrentUser, id: i64) -> String {
                 "The copy could not be made; please try again.",
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::template::TemplateChoice;
+
+    fn file(id: &str, mime: &str, mb: u64) -> AttachmentRef {
+        AttachmentRef {
+            id: id.into(),
+            name: format!("{id}.bin"),
+            mime: mime.into(),
+            size: mb * 1024 * 1024,
+        }
+    }
+
+    #[test]
+    fn the_pre_flight_says_how_each_channel_carries_the_files() {
+        let mut c = Compose {
+            attachments: vec![
+                file("photo", "image/jpeg", 8),
+                file("film", "video/mp4", 60),
+                file("small", "image/png", 1),
+            ],
+            ..Compose::default()
+        };
+        let (notes, cannot) = media_notes(&c, &[ChannelKind::Whatsapp, ChannelKind::Telegram]);
+        assert_eq!(
+            notes,
+            vec![
+                "On WhatsApp, photo.bin goes as a document (its type or size is not shown natively).",
+                "On WhatsApp, film.bin goes as a document (its type or size is not shown natively).",
+            ]
+        );
+        assert_eq!(cannot.len(), 1, "{cannot:?}");
+        assert!(
+            cannot[0].contains("film.bin is larger than the 50 MB"),
+            "{cannot:?}"
+        );
+        c.template = Some(TemplateChoice {
+            header_media: Some("small".into()),
+            ..TemplateChoice::default()
+        });
+        let (notes, _) = media_notes(&c, &[ChannelKind::Whatsapp]);
+        assert_eq!(
+            notes,
+            vec![
+                "On WhatsApp the template carries only its header's file: 2 other attachment(s) go to no one there."
+            ]
+        );
+        assert_eq!(media_notes(&c, &[ChannelKind::Email]), (vec![], vec![]));
     }
 }

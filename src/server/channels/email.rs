@@ -353,8 +353,10 @@ impl Channel for Email {
         Box::pin(async move {
             // Only a transport that could be built is kept: a failed lookup is tried again.
             let transport = self.transport.get_or_try_init(|| self.connect()).await?;
-            // The files are read whole into the message: within the process's budget.
-            let bytes: u64 = m.attachments.iter().map(|a| a.size).sum();
+            // SMTP takes the whole message, so the files are read into it: each held about
+            // three times over (the file, its base64 in the message, the message as sent),
+            // all within the process's budget.
+            let bytes: u64 = m.attachments.iter().map(|a| a.size).sum::<u64>() * 3;
             let _held = if bytes > 0 {
                 Some(super::attachment_budget(bytes).await)
             } else {

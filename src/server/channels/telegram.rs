@@ -1,6 +1,7 @@
 //! Telegram Bot API: `sendMessage` for text, and `sendPhoto` / `sendAudio` / `sendVideo` /
 //! `sendVoice` / `sendAnimation` / `sendDocument` for files by their type (types Telegram does
-//! not take natively go as documents), uploaded as multipart. The first file carries the text
+//! not take natively, or over its 10 MB photo size, go as documents; over 50 MB cannot go), uploaded
+//! once as multipart streamed from disk and then sent by Telegram's `file_id`. The first file carries the text
 //! as its caption when the text fits (1,024 characters); otherwise the text goes first on its
 //! own. Telegram keeps no idempotency keys, and reports neither delivery nor reads.
 //!
@@ -11,6 +12,7 @@
 //! fail with Telegram's description.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -18,6 +20,7 @@ use futures::future::BoxFuture;
 use super::{Accepted, Channel, Outgoing, SendError, codes};
 use crate::model::channel::ChannelKind;
 use crate::model::compose::AttachmentRef;
+use crate::model::media;
 
 /// The channel's settings (from `channels.config`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
@@ -34,6 +37,11 @@ pub struct Telegram {
     client: reqwest::Client,
     /// Where attachment files are kept (`<data-dir>/attachments`).
     files: PathBuf,
+    /// Telegram's `file_id` of each file this bot sent already, by attachment id: a file goes
+    /// up once (streamed from disk), and every further send names it by its id. Sends that
+    /// need a file while its first send uploads it wait for that one.
+    sent_files:
+        std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::OnceCell<String>>>>,
 }
 
 /// Telegram's captions hold at most this many characters.
@@ -45,6 +53,7 @@ impl Telegram {
             settings,
             client,
             files,
+            sent_files: Default::default(),
         }
     }
 
@@ -57,20 +66,26 @@ impl Telegram {
         format!("{base}/bot{}/{method}", self.settings.bot_token)
     }
 
+    /// A Bot API call; the id of the message it sent.
     async fn call(&self, request: reqwest::RequestBuilder) -> Result<i64, SendError> {
+        message_id(&self.call_for(request, Duration::from_secs(30)).await?)
+    }
+
+    /// A Bot API call; its `result`.
+    async fn call_for(
+        &self,
+        request: reqwest::RequestBuilder,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, SendError> {
         let response = request
-            .timeout(Duration::from_secs(30))
+            .timeout(timeout)
             .send()
             .await
             .map_err(|e| super::no_answer("Telegram", &e))?;
         let status = response.status().as_u16();
         let v: serde_json::Value = response.json().await.unwrap_or_default();
         if v["ok"].as_bool() == Some(true) {
-            return v["result"]["message_id"]
-                .as_i64()
-                .ok_or_else(|| SendError::Permanent {
-                    reason: "Telegram's answer had no message id.".into(),
-                });
+            return Ok(v["result"].clone());
         }
         let code = v["error_code"].as_u64().unwrap_or(status as u64);
         let description = v["description"]
@@ -87,33 +102,105 @@ impl Telegram {
         Err(super::refused(code.min(999) as u16, reason, retry_after))
     }
 
+    /// Sends `file` to `chat`: by its `file_id` once this bot has sent it, else uploaded,
+    /// streamed from disk (never read whole into memory).
     async fn send_file(
         &self,
         chat: &str,
         file: &AttachmentRef,
         caption: Option<&str>,
     ) -> Result<i64, SendError> {
-        let (method, field) = method_for(&file.mime);
-        let _held = super::attachment_budget(file.size).await;
-        let bytes = tokio::fs::read(self.files.join(&file.id))
+        let (method, field) = carried_as(file)?;
+        let cell = {
+            let mut sent = self.sent_files.lock().expect("sent files lock");
+            sent.entry(file.id.clone()).or_default().clone()
+        };
+        let form = |file_part: reqwest::multipart::Part| {
+            let mut form = reqwest::multipart::Form::new()
+                .text("chat_id", chat.to_string())
+                .part(field, file_part);
+            if let Some(c) = caption {
+                form = form.text("caption", c.to_string());
+            }
+            form
+        };
+        let mut uploaded: Option<i64> = None;
+        let file_id = cell
+            .get_or_try_init(|| async {
+                let part = self.streamed(file).await?;
+                // A large upload takes longer than a text: a minute per 10 MB, at least 30 s.
+                let timeout = Duration::from_secs(30 + file.size / (10 * 1024 * 1024) * 60);
+                let result = self
+                    .call_for(
+                        self.client.post(self.url(method)).multipart(form(part)),
+                        timeout,
+                    )
+                    .await?;
+                uploaded = Some(message_id(&result)?);
+                sent_file_id(&result, field).ok_or_else(|| SendError::Permanent {
+                    reason: "Telegram's answer named no file id.".into(),
+                })
+            })
+            .await?;
+        if let Some(id) = uploaded {
+            return Ok(id);
+        }
+        self.call(
+            self.client
+                .post(self.url(method))
+                .multipart(form(reqwest::multipart::Part::text(file_id.clone()))),
+        )
+        .await
+    }
+
+    /// The file as a multipart part read from disk as it is sent.
+    async fn streamed(&self, file: &AttachmentRef) -> Result<reqwest::multipart::Part, SendError> {
+        let missing = || SendError::Permanent {
+            reason: format!("The attachment {} is missing on the server.", file.name),
+        };
+        let handle = tokio::fs::File::open(self.files.join(&file.id))
             .await
-            .map_err(|_| SendError::Permanent {
-                reason: format!("The attachment {} is missing on the server.", file.name),
-            })?;
-        let part = reqwest::multipart::Part::bytes(bytes)
+            .map_err(|_| missing())?;
+        let length = handle.metadata().await.map_err(|_| missing())?.len();
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(handle));
+        reqwest::multipart::Part::stream_with_length(body, length)
             .file_name(file.name.clone())
             .mime_str(&file.mime)
             .map_err(|_| SendError::Permanent {
                 reason: format!("The attachment {} has an unusable type.", file.name),
-            })?;
-        let mut form = reqwest::multipart::Form::new()
-            .text("chat_id", chat.to_string())
-            .part(field, part);
-        if let Some(c) = caption {
-            form = form.text("caption", c.to_string());
-        }
-        self.call(self.client.post(self.url(method)).multipart(form))
-            .await
+            })
+    }
+}
+
+/// The id of the message a call's `result` describes.
+fn message_id(result: &serde_json::Value) -> Result<i64, SendError> {
+    result["message_id"]
+        .as_i64()
+        .ok_or_else(|| SendError::Permanent {
+            reason: "Telegram's answer had no message id.".into(),
+        })
+}
+
+/// The `file_id` of the file a message carries: a photo's largest size, else the file's.
+fn sent_file_id(result: &serde_json::Value, field: &str) -> Option<String> {
+    let object = if field == "photo" {
+        result["photo"].as_array().and_then(|sizes| sizes.last())?
+    } else {
+        ["document", "video", "audio", "voice", "animation"]
+            .iter()
+            .map(|k| &result[*k])
+            .find(|v| v.is_object())?
+    };
+    object["file_id"].as_str().map(str::to_string)
+}
+
+/// The Bot API method and its file field for `file` by [`media::telegram`]'s rules (what
+/// Telegram shows only as a document goes by `sendDocument`); why it cannot go at all.
+pub fn carried_as(file: &AttachmentRef) -> Result<(&'static str, &'static str), SendError> {
+    match media::telegram(file) {
+        media::Carry::Native(_) => Ok(method_for(&file.mime)),
+        media::Carry::Document => Ok(("sendDocument", "document")),
+        media::Carry::Cannot(reason) => Err(SendError::Permanent { reason }),
     }
 }
 
@@ -151,6 +238,10 @@ impl Channel for Telegram {
                     self.call(self.client.post(self.url("sendMessage")).json(&body))
                         .await?,
                 );
+            }
+            // A file Telegram cannot carry fails the message before any part of it goes.
+            for file in &m.attachments {
+                carried_as(file)?;
             }
             for (i, file) in m.attachments.iter().enumerate() {
                 let caption = (i == 0 && caption_fits && first.is_none()).then_some(text);

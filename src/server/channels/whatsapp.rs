@@ -25,6 +25,7 @@ use futures::future::BoxFuture;
 use super::{Accepted, Channel, Outgoing, SendError, codes};
 use crate::model::channel::ChannelKind;
 use crate::model::compose::AttachmentRef;
+use crate::model::media;
 
 /// The channel's settings (from `channels.config`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
@@ -240,13 +241,24 @@ pub fn error_reason(
     )
 }
 
-/// WhatsApp's message type for a file of this MIME type.
+/// WhatsApp's message type for a file of this MIME type (of a size WhatsApp takes natively).
 pub fn media_type(mime: &str) -> &'static str {
-    match mime {
-        "image/png" | "image/jpeg" => "image",
-        "video/mp4" | "video/3gpp" => "video",
-        "audio/mpeg" | "audio/mp4" | "audio/ogg" | "audio/aac" | "audio/x-m4a" => "audio",
-        _ => "document",
+    carried_as(&AttachmentRef {
+        id: String::new(),
+        name: String::new(),
+        mime: mime.to_string(),
+        size: 0,
+    })
+    .unwrap_or("document")
+}
+
+/// WhatsApp's message type for `file` by [`media::whatsapp`]'s rules (types or sizes it does
+/// not show natively go as documents); why it cannot go at all.
+pub fn carried_as(file: &AttachmentRef) -> Result<&'static str, SendError> {
+    match media::whatsapp(file) {
+        media::Carry::Native(kind) => Ok(kind),
+        media::Carry::Document => Ok("document"),
+        media::Carry::Cannot(reason) => Err(SendError::Permanent { reason }),
     }
 }
 
@@ -263,6 +275,12 @@ impl Channel for WhatsApp {
                 });
             }
             let key = serde_json::Value::String(m.idempotency_key.clone());
+            // A file WhatsApp cannot carry fails the message before any part of it goes.
+            if m.template.is_none() {
+                for file in &m.attachments {
+                    carried_as(file)?;
+                }
+            }
             if let Some(t) = &m.template {
                 // The template message shape Meta documents; the first (only) message names
                 // the delivery as the free text's does.
@@ -338,7 +356,7 @@ impl Channel for WhatsApp {
             let captioned = m
                 .attachments
                 .first()
-                .is_some_and(|f| media_type(&f.mime) != "audio");
+                .is_some_and(|f| !matches!(carried_as(f), Ok("audio")));
             // The first message names the delivery (`biz_opaque_callback_data`, which Meta
             // returns in each of its statuses): its id is the one Herald records, and after a
             // crash its "sent" status tells that it went out.
@@ -357,7 +375,7 @@ impl Channel for WhatsApp {
             }
             for (i, file) in m.attachments.iter().enumerate() {
                 let media = self.media_id(file).await?;
-                let kind = media_type(&file.mime);
+                let kind = carried_as(file)?;
                 let mut object = serde_json::json!({ "id": media });
                 if i == 0 && captioned && !text.is_empty() {
                     object["caption"] = serde_json::Value::String(text.to_string());
