@@ -41,21 +41,25 @@ async function startFake(): Promise<Fake> {
   return { ...JSON.parse(first), process: child };
 }
 
-/** The cells of one CSV line (quoted cells as the export writes them). */
-function cells(line: string): string[] {
-  const out: string[] = [];
-  let cur = '', quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
+/** The rows of a CSV text, each a list of cells (quoted cells may hold commas, quotes and
+ * line breaks, as the export writes them). */
+function rows(text: string): string[][] {
+  const out: string[][] = [];
+  let row: string[] = [], cur = '', quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
     if (quoted) {
-      if (c === '"' && line[i + 1] === '"') { cur += '"'; i++; }
+      if (c === '"' && text[i + 1] === '"') { cur += '"'; i++; }
       else if (c === '"') quoted = false;
       else cur += c;
     } else if (c === '"') quoted = true;
-    else if (c === ',') { out.push(cur); cur = ''; }
-    else cur += c;
+    else if (c === ',') { row.push(cur); cur = ''; }
+    else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      row.push(cur); out.push(row); row = []; cur = '';
+    } else cur += c;
   }
-  out.push(cur);
+  if (cur !== '' || row.length > 0) { row.push(cur); out.push(row); }
   return out;
 }
 
@@ -84,10 +88,9 @@ test('a WhatsApp template broadcast: pick the template, map its parameters, send
 
     // One VIP on WhatsApp writes to the number: their 24-hour window opens.
     const csv = await (await page.request.get('/customers/export.csv')).text();
-    const [head, ...lines] = csv.trim().split(/\r?\n/);
-    const cols = cells(head);
-    const vips = lines
-      .map(cells)
+    const [cols, ...records] = rows(csv);
+    const vips = records
+      .filter((c) => c.length === cols.length)
       .filter((c) => c[cols.indexOf('tags')].split(/[;,]\s*/).includes('VIP'))
       .filter((c) => c[cols.indexOf('whatsapp_id')] && c[cols.indexOf('opted_out')] === 'no');
     expect(vips.length).toBeGreaterThan(2);

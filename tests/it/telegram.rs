@@ -112,7 +112,10 @@ async fn text_and_files_go_by_the_methods_telegram_documents() {
             size: 9,
         },
     ];
-    let a = tg.send(&out("42", "Our menu", files)).await.unwrap();
+    let a = tg
+        .send(&out("42", "Our menu", files.clone()))
+        .await
+        .unwrap();
     assert_eq!(a.provider_message_id, "42:102", "the first message's id");
     {
         let c = calls.lock().unwrap();
@@ -131,20 +134,6 @@ async fn text_and_files_go_by_the_methods_telegram_documents() {
         assert!(!c[2].2.contains("caption"), "the caption goes once");
     }
     // To the next chat the same files go by their file_id: nothing is uploaded again.
-    let files = vec![
-        AttachmentRef {
-            id: "a".repeat(32),
-            name: "sale.png".into(),
-            mime: "image/png".into(),
-            size: 16,
-        },
-        AttachmentRef {
-            id: "b".repeat(32),
-            name: "menu.pdf".into(),
-            mime: "application/pdf".into(),
-            size: 9,
-        },
-    ];
     tg.send(&out("43", "Our menu", files.clone()))
         .await
         .unwrap();

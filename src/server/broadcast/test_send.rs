@@ -53,7 +53,24 @@ pub async fn test_send(
         ));
     };
     let body = crate::model::personalize::render(&compose.body, &recipient.name);
-    let message = test_message(state, broadcast, compose, &recipient, kind, &address, &body);
+    // As the dispatcher does: inside the 24-hour window, where the broadcast asks for it, the
+    // customer gets its own text instead of the template.
+    let in_window = compose
+        .template
+        .as_ref()
+        .is_some_and(|t| t.free_text_in_window)
+        && db
+            .wrote_since(
+                channel_id,
+                &[recipient.id],
+                state.clock.now() - chrono::Duration::hours(24),
+            )
+            .await
+            .map_err(unavailable)?
+            .contains(&recipient.id);
+    let message = test_message(
+        state, broadcast, compose, &recipient, kind, &address, &body, in_window,
+    );
     let channel = adapter(
         channel_id,
         kind,
@@ -175,7 +192,9 @@ async fn channel(
         .ok_or_else(|| "The channel reaching them is not a picked one.".to_string())
 }
 
-/// The test message for `recipient`, with a key of its own (a test is never a replay).
+/// The test message for `recipient`, with a key of its own (a test is never a replay): the
+/// template, unless `in_window`.
+#[allow(clippy::too_many_arguments)]
 fn test_message(
     state: &AppState,
     broadcast: Option<i64>,
@@ -184,6 +203,7 @@ fn test_message(
     kind: ChannelKind,
     address: &str,
     body: &str,
+    in_window: bool,
 ) -> crate::server::channels::Outgoing {
     use crate::server::channels::send;
     send::outgoing(
@@ -197,7 +217,7 @@ fn test_message(
             attachments: &compose.attachments,
             subject: &compose.name,
             template: send::template_for(
-                compose.template.as_ref(),
+                compose.template.as_ref().filter(|_| !in_window),
                 recipient,
                 &compose.attachments,
             ),

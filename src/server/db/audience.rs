@@ -172,13 +172,9 @@ macro_rules! bind_audience {
 pub(super) use bind_audience;
 
 impl Db {
-    /// Who `rule` reaches on `kinds` in priority order, and who it cannot reach: one grouped
-    /// query.
-    pub async fn audience_breakdown(
-        &self,
-        rule: &AudienceRule,
-        kinds: &[ChannelKind],
-    ) -> Result<Breakdown, DbError> {
+    /// A builder holding the customer's slot among `kinds` (the index of the first that
+    /// reaches them, else -1) and `rule`'s conditions, compiled in that order.
+    fn slotted(&self, rule: &AudienceRule, kinds: &[ChannelKind]) -> (Builder, String, String) {
         let mut b = Builder {
             dialect: self.dialect(),
             first: 1,
@@ -186,6 +182,17 @@ impl Db {
         };
         let slot = b.slot(kinds);
         let rule_sql = b.rule(rule);
+        (b, slot, rule_sql)
+    }
+
+    /// Who `rule` reaches on `kinds` in priority order, and who it cannot reach: one grouped
+    /// query.
+    pub async fn audience_breakdown(
+        &self,
+        rule: &AudienceRule,
+        kinds: &[ChannelKind],
+    ) -> Result<Breakdown, DbError> {
+        let (b, slot, rule_sql) = self.slotted(rule, kinds);
         let sql = format!(
             "SELECT CAST({slot} AS BIGINT) AS slot, COUNT(*) FROM customers c \
              WHERE NOT c.opted_out AND {rule_sql} GROUP BY 1"
@@ -220,13 +227,7 @@ impl Db {
         channel_id: i64,
         since: DateTime<Utc>,
     ) -> Result<i64, DbError> {
-        let mut b = Builder {
-            dialect: self.dialect(),
-            first: 1,
-            binds: Vec::new(),
-        };
-        let slot = b.slot(kinds);
-        let rule_sql = b.rule(rule);
+        let (mut b, slot, rule_sql) = self.slotted(rule, kinds);
         let channel = b.bind(AudienceBind::Id(channel_id));
         let since_at = format!("${}", b.first + b.binds.len());
         let sql = format!(
