@@ -5,6 +5,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 
+// This file runs last (files run in name order, hence `z-`): it adds two sent broadcasts to
+// the shared list, which would push the drafts other tests look for off the list's first page.
+//
 // Herald's strict Cloud API fake (src/server/fakes/whatsapp.rs) as a process: it serves the
 // templates below, refuses template messages that do not fit them, fails free text outside
 // the 24-hour window (131047) and marketing templates past one per customer (131049).
