@@ -31,24 +31,37 @@ pub enum Carry {
 }
 
 /// WhatsApp's rules (Cloud API "Supported media types"): images JPEG or PNG up to 5 MB, video
-/// MP4 or 3GPP up to 16 MB, audio AAC, AMR, MP3, M4A or OGG (Opus) up to 16 MB; anything else,
-/// or larger, as a document up to 100 MB.
+/// MP4 or 3GPP up to 16 MB, audio AAC, AMR, MP3, M4A or OGG (Opus) up to 16 MB, documents (PDF,
+/// text, Word, Excel, PowerPoint) up to 100 MB. WhatsApp takes no other type, and a file over
+/// its type's limit not at all: an image too large for an image is no document either.
 pub fn whatsapp(file: &AttachmentRef) -> Carry {
-    let native = match file.mime.as_str() {
-        "image/jpeg" | "image/png" => Some(("image", 5 * MB)),
-        "video/mp4" | "video/3gpp" => Some(("video", 16 * MB)),
+    let (kind, limit, limit_mb) = match file.mime.as_str() {
+        "image/jpeg" | "image/png" => (Some("image"), 5 * MB, 5),
+        "video/mp4" | "video/3gpp" => (Some("video"), 16 * MB, 16),
         "audio/aac" | "audio/amr" | "audio/mpeg" | "audio/mp4" | "audio/x-m4a" | "audio/ogg" => {
-            Some(("audio", 16 * MB))
+            (Some("audio"), 16 * MB, 16)
         }
-        _ => None,
+        "application/pdf"
+        | "text/plain"
+        | "application/msword"
+        | "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        | "application/vnd.ms-excel"
+        | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        | "application/vnd.ms-powerpoint"
+        | "application/vnd.openxmlformats-officedocument.presentationml.presentation" => {
+            (None, 100 * MB, 100)
+        }
+        other => {
+            return Carry::Cannot(format!("WhatsApp takes no {other} files ({}).", file.name));
+        }
     };
-    match native {
-        Some((kind, limit)) if file.size <= limit => Carry::Native(kind),
-        _ if file.size <= 100 * MB => Carry::Document,
-        _ => Carry::Cannot(format!(
-            "{} is larger than the 100 MB WhatsApp takes.",
+    match kind {
+        _ if file.size > limit => Carry::Cannot(format!(
+            "{} is larger than the {limit_mb} MB WhatsApp takes for this type.",
             file.name
         )),
+        Some(kind) => Carry::Native(kind),
+        None => Carry::Document,
     }
 }
 
@@ -88,10 +101,24 @@ mod tests {
     #[test]
     fn each_provider_s_types_and_sizes() {
         assert_eq!(whatsapp(&file("image/png", 4.9)), Carry::Native("image"));
-        assert_eq!(whatsapp(&file("image/png", 5.1)), Carry::Document);
-        assert_eq!(whatsapp(&file("image/gif", 1.0)), Carry::Document);
+        assert!(matches!(
+            whatsapp(&file("image/png", 5.1)),
+            Carry::Cannot(_)
+        ));
+        assert!(matches!(
+            whatsapp(&file("image/gif", 1.0)),
+            Carry::Cannot(_)
+        ));
+        assert!(matches!(
+            whatsapp(&file("application/zip", 1.0)),
+            Carry::Cannot(_)
+        ));
+        assert_eq!(whatsapp(&file("text/plain", 1.0)), Carry::Document);
         assert_eq!(whatsapp(&file("video/mp4", 16.0)), Carry::Native("video"));
-        assert_eq!(whatsapp(&file("video/mp4", 17.0)), Carry::Document);
+        assert!(matches!(
+            whatsapp(&file("video/mp4", 17.0)),
+            Carry::Cannot(_)
+        ));
         assert_eq!(whatsapp(&file("audio/ogg", 2.0)), Carry::Native("audio"));
         assert_eq!(whatsapp(&file("application/pdf", 99.0)), Carry::Document);
         assert!(matches!(

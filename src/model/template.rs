@@ -252,14 +252,14 @@ pub struct TemplateChoice {
     pub free_text_in_window: bool,
 }
 
-/// Whether `file` (its MIME type) can be a template's `media` header (`image`, `video`,
-/// `document`): WhatsApp's types for each.
-pub fn fits_header(media: &str, mime: &str) -> bool {
-    match media {
-        "image" => matches!(mime, "image/jpeg" | "image/png"),
-        "video" => matches!(mime, "video/mp4" | "video/3gpp"),
-        "document" => mime == "application/pdf",
-        _ => false,
+/// Whether `file` can be a template's `media` header (`image`, `video`, `document`): a file
+/// WhatsApp carries as that kind ([`super::media::whatsapp`], sizes included), a document
+/// header taking a PDF only.
+pub fn fits_header(media: &str, file: &super::media::AttachmentRef) -> bool {
+    match super::media::whatsapp(file) {
+        super::media::Carry::Native(kind) => kind == media,
+        super::media::Carry::Document => media == "document" && file.mime == "application/pdf",
+        super::media::Carry::Cannot(_) => false,
     }
 }
 
@@ -293,18 +293,18 @@ impl TemplateChoice {
             match file {
                 None => out.push(format!(
                     "Choose the {media} for the template's header from the broadcast's attachments{}.",
-                    if attachments.iter().any(|a| fits_header(media, &a.mime)) {
+                    if attachments.iter().any(|a| fits_header(media, a)) {
                         ""
                     } else {
                         " (attach one on step 1 first)"
                     }
                 )),
-                Some(f) if !fits_header(media, &f.mime) => out.push(format!(
+                Some(f) if !fits_header(media, f) => out.push(format!(
                     "The header takes {}: {} is not one.",
                     match media {
-                        "image" => "a JPEG or PNG image",
-                        "video" => "an MP4 or 3GPP video",
-                        _ => "a PDF document",
+                        "image" => "a JPEG or PNG image up to 5 MB",
+                        "video" => "an MP4 or 3GPP video up to 16 MB",
+                        _ => "a PDF document up to 100 MB",
                     },
                     f.name
                 )),

@@ -315,7 +315,7 @@ fn TemplateSection(page: WizardPage) -> impl IntoView {
                 let choice = chosen.clone().unwrap_or_default();
                 let header_media = t.header_media().map(|media| {
                     let fitting: Vec<_> = page.compose.attachments.iter()
-                        .filter(|a| crate::model::template::fits_header(media, &a.mime))
+                        .filter(|a| crate::model::template::fits_header(media, a))
                         .cloned()
                         .collect();
                     let current = choice.header_media.clone().unwrap_or_default();

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::post;
 use herald::model::compose::AttachmentRef;
-use herald::server::channels::telegram::{Settings, Telegram, method_for};
+use herald::server::channels::telegram::{Settings, Telegram, carried_as};
 use herald::server::channels::{Channel, Outgoing, SendError, http_client};
 
 /// (method, content type, body as text) of each call.
@@ -164,13 +164,27 @@ async fn text_and_files_go_by_the_methods_telegram_documents() {
     assert_eq!(calls.lock().unwrap().len(), before, "nothing sent");
     let mut photo = files[0].clone();
     photo.size = 11 * 1024 * 1024;
+    assert_eq!(carried_as(&photo).unwrap(), ("sendDocument", "document"));
+    let typed = |mime: &str| AttachmentRef {
+        mime: mime.into(),
+        ..files[0].clone()
+    };
     assert_eq!(
-        herald::server::channels::telegram::carried_as(&photo).unwrap(),
+        carried_as(&typed("audio/ogg")).unwrap(),
+        ("sendVoice", "voice")
+    );
+    assert_eq!(
+        carried_as(&typed("video/mp4")).unwrap(),
+        ("sendVideo", "video")
+    );
+    assert_eq!(
+        carried_as(&typed("image/gif")).unwrap(),
+        ("sendAnimation", "animation")
+    );
+    assert_eq!(
+        carried_as(&typed("text/vcard")).unwrap(),
         ("sendDocument", "document")
     );
-    assert_eq!(method_for("audio/ogg"), ("sendVoice", "voice"));
-    assert_eq!(method_for("video/mp4"), ("sendVideo", "video"));
-    assert_eq!(method_for("text/vcard"), ("sendDocument", "document"));
 
     // Blocked, rate-limited, refused.
     assert!(matches!(

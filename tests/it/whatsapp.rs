@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::post;
 use herald::model::compose::AttachmentRef;
-use herald::server::channels::whatsapp::{Settings, WhatsApp, media_type};
+use herald::server::channels::whatsapp::{Settings, WhatsApp, carried_as};
 use herald::server::channels::{Channel, Outgoing, SendError, http_client};
 
 type Calls = Arc<Mutex<Vec<(String, String, String, String)>>>;
@@ -117,9 +117,19 @@ async fn text_and_media_go_as_the_cloud_api_documents_and_errors_are_read() {
             serde_json::json!({ "id": "media-77", "caption": "Hi Ann 🌷", "filename": "menu.pdf" })
         );
     }
-    assert_eq!(media_type("image/jpeg"), "image");
-    assert_eq!(media_type("audio/ogg"), "audio");
-    assert_eq!(media_type("text/vcard"), "document");
+    let file = |mime: &str| AttachmentRef {
+        id: "f".repeat(32),
+        name: "f".into(),
+        mime: mime.into(),
+        size: 1,
+    };
+    assert_eq!(carried_as(&file("image/jpeg")).unwrap(), "image");
+    assert_eq!(carried_as(&file("audio/ogg")).unwrap(), "audio");
+    assert_eq!(carried_as(&file("text/plain")).unwrap(), "document");
+    assert!(
+        carried_as(&file("text/vcard")).is_err(),
+        "WhatsApp takes no vCard files"
+    );
     assert!(
         matches!(wa.send(&out("1429", vec![])).await, Err(SendError::Transient { reason, .. }) if reason.contains("130429"))
     );
@@ -324,6 +334,7 @@ async fn template_headers_buttons_and_the_marketing_limit() {
         ..Config::default()
     };
     let (fake, base) = FakeWhatsApp::start(config.clone()).await.unwrap();
+    let wa_base = base.clone();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("f".repeat(32)), b"\xff\xd8\xff\xe0jpeg").unwrap();
     let wa = WhatsApp::new(
@@ -406,5 +417,58 @@ async fn template_headers_buttons_and_the_marketing_limit() {
     assert!(
         !plans[&other.provider_message_id].failed,
         "another customer's first"
+    );
+
+    // Uploads and media messages as Meta checks them: a type WhatsApp does not take, or an id
+    // that names no uploaded file of the message's kind, is 131053.
+    let code = |r: reqwest::Response| async move {
+        r.json::<serde_json::Value>().await.unwrap()["error"]["code"].as_i64()
+    };
+    let upload = |mime: &'static str| {
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", mime)
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(b"GIF89a".to_vec()).file_name("a"),
+            );
+        http_client()
+            .post(format!("{}/{}/media", wa_base, config.phone_number_id))
+            .bearer_auth(&config.access_token)
+            .multipart(form)
+            .send()
+    };
+    assert_eq!(code(upload("image/gif").await.unwrap()).await, Some(131053));
+    assert_eq!(code(upload("image/png").await.unwrap()).await, None);
+    let pdf_id = upload("application/pdf")
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let media_message = |kind: &str, id: &str| {
+        http_client()
+            .post(format!("{}/{}/messages", wa_base, config.phone_number_id))
+            .bearer_auth(&config.access_token)
+            .json(&serde_json::json!({
+                "messaging_product": "whatsapp", "to": "4915100000009", "type": kind,
+                kind: { "id": id }
+            }))
+            .send()
+    };
+    assert_eq!(
+        code(media_message("image", &pdf_id).await.unwrap()).await,
+        Some(131053)
+    );
+    assert_eq!(
+        code(media_message("document", "404").await.unwrap()).await,
+        Some(131053)
+    );
+    assert_eq!(
+        code(media_message("document", &pdf_id).await.unwrap()).await,
+        None
     );
 }

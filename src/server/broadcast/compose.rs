@@ -865,6 +865,7 @@ mod tests {
                 file("photo", "image/jpeg", 8),
                 file("film", "video/mp4", 60),
                 file("small", "image/png", 1),
+                file("terms", "text/plain", 1),
             ],
             ..Compose::default()
         };
@@ -872,13 +873,21 @@ mod tests {
         assert_eq!(
             notes,
             vec![
-                "On WhatsApp, photo.bin goes as a document (its type or size is not shown natively).",
-                "On WhatsApp, film.bin goes as a document (its type or size is not shown natively).",
+                "On WhatsApp, terms.bin goes as a document (its type or size is not shown natively).",
+                "On Telegram, terms.bin goes as a document (its type or size is not shown natively).",
             ]
         );
-        assert_eq!(cannot.len(), 1, "{cannot:?}");
+        assert_eq!(cannot.len(), 3, "{cannot:?}");
         assert!(
-            cannot[0].contains("film.bin is larger than the 50 MB"),
+            cannot[0].contains("photo.bin is larger than the 5 MB"),
+            "{cannot:?}"
+        );
+        assert!(
+            cannot[1].contains("film.bin is larger than the 16 MB"),
+            "{cannot:?}"
+        );
+        assert!(
+            cannot[2].contains("film.bin is larger than the 50 MB"),
             "{cannot:?}"
         );
         c.template = Some(TemplateChoice {
@@ -889,7 +898,7 @@ mod tests {
         assert_eq!(
             notes,
             vec![
-                "On WhatsApp the template carries only its header's file: 2 other attachment(s) go to no one there."
+                "On WhatsApp the template carries only its header's file: 3 other attachment(s) go to no one there."
             ]
         );
         assert_eq!(media_notes(&c, &[ChannelKind::Email]), (vec![], vec![]));

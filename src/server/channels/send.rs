@@ -95,7 +95,7 @@ pub fn template_for(
         .header_media
         .as_ref()
         .and_then(|id| attachments.iter().find(|a| a.id == *id))
-        .map(|a| (super::whatsapp::media_type(&a.mime), a.clone()));
+        .and_then(|a| Some((super::whatsapp::carried_as(a).ok()?, a.clone())));
     Some(super::OutTemplate {
         name: choice.name.clone(),
         language: choice.language.clone(),

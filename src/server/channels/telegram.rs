@@ -198,21 +198,18 @@ fn sent_file_id(result: &serde_json::Value, field: &str) -> Option<String> {
 /// Telegram shows only as a document goes by `sendDocument`); why it cannot go at all.
 pub fn carried_as(file: &AttachmentRef) -> Result<(&'static str, &'static str), SendError> {
     match media::telegram(file) {
-        media::Carry::Native(_) => Ok(method_for(&file.mime)),
+        media::Carry::Native(field) => Ok((
+            match field {
+                "photo" => "sendPhoto",
+                "animation" => "sendAnimation",
+                "video" => "sendVideo",
+                "audio" => "sendAudio",
+                _ => "sendVoice",
+            },
+            field,
+        )),
         media::Carry::Document => Ok(("sendDocument", "document")),
         media::Carry::Cannot(reason) => Err(SendError::Permanent { reason }),
-    }
-}
-
-/// The Bot API method and its file field for a MIME type.
-pub fn method_for(mime: &str) -> (&'static str, &'static str) {
-    match mime {
-        "image/png" | "image/jpeg" => ("sendPhoto", "photo"),
-        "image/gif" => ("sendAnimation", "animation"),
-        "video/mp4" => ("sendVideo", "video"),
-        "audio/mpeg" | "audio/mp4" | "audio/x-m4a" => ("sendAudio", "audio"),
-        "audio/ogg" => ("sendVoice", "voice"),
-        _ => ("sendDocument", "document"),
     }
 }
 

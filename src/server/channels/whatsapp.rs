@@ -241,19 +241,8 @@ pub fn error_reason(
     )
 }
 
-/// WhatsApp's message type for a file of this MIME type (of a size WhatsApp takes natively).
-pub fn media_type(mime: &str) -> &'static str {
-    carried_as(&AttachmentRef {
-        id: String::new(),
-        name: String::new(),
-        mime: mime.to_string(),
-        size: 0,
-    })
-    .unwrap_or("document")
-}
-
-/// WhatsApp's message type for `file` by [`media::whatsapp`]'s rules (types or sizes it does
-/// not show natively go as documents); why it cannot go at all.
+/// WhatsApp's message type for `file` by [`media::whatsapp`]'s rules (`document` for the
+/// document types); why it cannot go at all.
 pub fn carried_as(file: &AttachmentRef) -> Result<&'static str, SendError> {
     match media::whatsapp(file) {
         media::Carry::Native(kind) => Ok(kind),

@@ -11,6 +11,9 @@
 //!   name an approved template in its language (132001; paused 132015, disabled 132016) and
 //!   give its body exactly its parameters (132000; a named template's by `parameter_name`),
 //!   none empty (131008). `biz_opaque_callback_data` is at most 512 characters (100).
+//! - `POST /{version}/{phone-number-id}/media`: a type WhatsApp does not take or a file over its
+//!   type's limit is refused (131053), and a media message must name an uploaded file of its
+//!   kind (131053).
 //! - **No idempotency**: every accepted request is a message on the customer's phone, whatever
 //!   key or body it repeats. [`FakeWhatsApp::received`] counts them per recipient.
 //! - **The 24-hour window**: a free-form (non-template) message to someone who has not written
@@ -122,6 +125,8 @@ struct Inner {
     window_open: HashSet<String>,
     /// Marketing template messages each customer got.
     marketing: HashMap<String, usize>,
+    /// Uploaded files by media id: their MIME type.
+    media: HashMap<String, String>,
     rng: Option<Rng>,
     /// Where status and message webhooks go (Herald's `/webhooks/whatsapp/{channel}`);
     /// several (one per instance behind a load balancer) take turns.
@@ -161,7 +166,10 @@ impl FakeWhatsApp {
         tokio::spawn(post_webhooks(fake.clone(), queue));
         let app = axum::Router::new()
             .route("/{version}/{phone}/messages", post(messages))
-            .route("/{version}/{phone}/media", post(media))
+            .route(
+                "/{version}/{phone}/media",
+                post(media).layer(axum::extract::DefaultBodyLimit::max(110 << 20)),
+            )
             .route(
                 "/{version}/{waba}/message_templates",
                 axum::routing::get(message_templates),
@@ -494,6 +502,16 @@ async fn messages(
             "(#100) Param biz_opaque_callback_data must be at most 512 characters long.",
         );
     }
+    if matches!(kind, "image" | "video" | "audio" | "document") {
+        let id = v[kind]["id"].as_str().unwrap_or_default();
+        if !media_fits(&fake, kind, id) {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                131053,
+                "(#131053) Media upload error: no uploaded file of this type has that id",
+            );
+        }
+    }
     let sent = if kind == "template" {
         match check_template(&fake, &v["template"]) {
             Err((status, code, message)) => return graph_error(status, code, message),
@@ -616,7 +634,7 @@ fn check_template(
             && header[0]["type"] == media
             && (header[0][media]["id"]
                 .as_str()
-                .is_some_and(|i| !i.is_empty())
+                .is_some_and(|i| media_fits(fake, media, i))
                 || header[0][media]["link"]
                     .as_str()
                     .is_some_and(|l| l.starts_with("https://")));
@@ -764,17 +782,74 @@ async fn message_templates(
     axum::Json(serde_json::json!({ "data": page, "paging": paging })).into_response()
 }
 
+/// `POST /{version}/{phone-number-id}/media`: multipart `messaging_product`, `type` and
+/// `file`. As Meta checks an upload: a type WhatsApp does not take, or a file over its type's
+/// limit, is refused (131053); the media id names the file's type for the messages that send
+/// it.
 async fn media(
     State(fake): State<Arc<FakeWhatsApp>>,
     Path((_version, phone)): Path<(String, String)>,
     headers: HeaderMap,
+    multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
     if let Some(r) = check_caller(&fake, &phone, &headers) {
         return r;
     }
+    let Ok(mut multipart) = multipart else {
+        return graph_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter");
+    };
+    let (mut product, mut mime, mut size) = (String::new(), String::new(), None);
+    while let Ok(Some(field)) = multipart.next_field().await {
+        match field.name().unwrap_or_default() {
+            "messaging_product" => product = field.text().await.unwrap_or_default(),
+            "type" => mime = field.text().await.unwrap_or_default(),
+            "file" => size = field.bytes().await.ok().map(|b| b.len() as u64),
+            _ => {}
+        }
+    }
+    let Some(size) = size.filter(|_| product == "whatsapp" && !mime.is_empty()) else {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            "(#100) The parameters messaging_product, type and file are required.",
+        );
+    };
+    let file = crate::model::media::AttachmentRef {
+        id: String::new(),
+        name: "file".into(),
+        mime: mime.clone(),
+        size,
+    };
+    if let crate::model::media::Carry::Cannot(_) = crate::model::media::whatsapp(&file) {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            131053,
+            "(#131053) Media upload error: the file type is not supported or the file is too large",
+        );
+    }
     let n = fake.next_id.fetch_add(1, Ordering::SeqCst);
-    axum::Json(serde_json::json!({ "id": format!("{}", 4_490_709_327_384_033u64 + n) }))
-        .into_response()
+    let id = format!("{}", 4_490_709_327_384_033u64 + n);
+    fake.lock().media.insert(id.clone(), mime);
+    axum::Json(serde_json::json!({ "id": id })).into_response()
+}
+
+/// Whether media message `kind` (`image`, `video`, `audio`, `document`) may send media id
+/// `id`: an id the fake gave for a file of that kind.
+fn media_fits(fake: &FakeWhatsApp, kind: &str, id: &str) -> bool {
+    let Some(mime) = fake.lock().media.get(id).cloned() else {
+        return false;
+    };
+    let file = crate::model::media::AttachmentRef {
+        id: String::new(),
+        name: String::new(),
+        mime,
+        size: 0,
+    };
+    match crate::model::media::whatsapp(&file) {
+        crate::model::media::Carry::Native(k) => k == kind,
+        crate::model::media::Carry::Document => kind == "document",
+        crate::model::media::Carry::Cannot(_) => false,
+    }
 }
 
 /// Posts the queued webhooks, `posters` at a time, each until it is answered with 2xx.
