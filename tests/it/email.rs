@@ -104,6 +104,65 @@ fn out(to: &str, attachments: Vec<AttachmentRef>) -> Outgoing {
 const PNG: &[u8] =
     b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 
+/// Files are encoded into the message from disk a block at a time: one larger than several
+/// blocks (and not a whole number of lines) arrives byte for byte, its base64 in lines of 76
+/// characters as MIME wants, and an empty file arrives empty.
+#[tokio::test]
+async fn large_files_are_encoded_block_by_block_and_arrive_whole() {
+    let (port, inbox) = smtp_server();
+    let files = tempfile::tempdir().unwrap();
+    let mut big = b"%PDF-1.7\n".to_vec();
+    let mut x: u32 = 7;
+    while big.len() < 200_003 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        big.push((x >> 16) as u8);
+    }
+    std::fs::write(files.path().join("b".repeat(32)), &big).unwrap();
+    std::fs::write(files.path().join("e".repeat(32)), b"").unwrap();
+    let email = Email::new(settings(port), files.path().to_path_buf());
+    let attachments = vec![
+        AttachmentRef {
+            id: "b".repeat(32),
+            name: "catalogue.pdf".into(),
+            mime: "application/pdf".into(),
+            size: big.len() as u64,
+        },
+        AttachmentRef {
+            id: "e".repeat(32),
+            name: "empty.txt".into(),
+            mime: "text/plain".into(),
+            size: 0,
+        },
+    ];
+    email
+        .send(&out("ann@example.com", attachments))
+        .await
+        .unwrap();
+    let got = inbox.lock().unwrap().clone();
+    let raw = &got[0].2;
+    let m = MessageParser::default().parse(raw).unwrap();
+    let parts: Vec<_> = m.attachments().collect();
+    assert_eq!(parts.len(), 2);
+    assert_eq!(parts[0].attachment_name(), Some("catalogue.pdf"));
+    assert!(
+        parts[0].contents() == big.as_slice(),
+        "the file arrives whole"
+    );
+    assert_eq!(parts[1].contents(), b"");
+    let text = String::from_utf8_lossy(raw);
+    assert!(!text.contains('\0'), "no mark is left in the message");
+    let longest = text.split("\r\n").map(str::len).max().unwrap();
+    assert!(longest <= 998, "no line over SMTP's limit ({longest})");
+    let base64_lines = text
+        .split("\r\n")
+        .filter(|l| l.len() == 76 && !l.contains(' '))
+        .count();
+    assert!(
+        base64_lines >= big.len() / 57 - 1,
+        "{base64_lines} full lines"
+    );
+}
+
 #[tokio::test]
 async fn a_message_arrives_with_both_bodies_its_files_and_the_unsubscribe_headers() {
     let (port, inbox) = smtp_server();

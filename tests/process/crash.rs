@@ -500,6 +500,18 @@ async fn every_report_applied_and_nobody_messaged_twice(
         tokio::time::sleep(Duration::from_millis(100)).await;
         counters = db.inspect().counters(id).await.unwrap();
     }
+    if counters != want {
+        // Says what became of each reply the counters miss before failing.
+        let mut shown = 0;
+        for (wamid, _) in plans.iter().filter(|(_, p)| p.replied) {
+            let (replied, trace) = db.inspect().trace_message(id, wamid).await.unwrap();
+            if replied != Some(true) && shown < 20 {
+                eprintln!("reply not counted: {trace}");
+                shown += 1;
+            }
+        }
+        eprintln!("recount: {:?}", db.recount(id).await.unwrap());
+    }
     assert_eq!(
         counters, want,
         "audience, sent, delivered, read, replied, failed"

@@ -10,6 +10,7 @@ use herald::server::db::Db;
 
 mod dispatch;
 mod lists;
+mod media;
 mod results;
 mod webhooks;
 
@@ -75,6 +76,13 @@ async fn main() -> anyhow::Result<()> {
     if only == "results" || only.is_empty() {
         results::run().await?;
         if only == "results" {
+            return Ok(());
+        }
+    }
+    // `herald-bench media`: only the attachments-in-flight figures.
+    if only == "media" || only.is_empty() {
+        media::run().await?;
+        if only == "media" {
             return Ok(());
         }
     }

@@ -12,13 +12,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use lettre::message::header::ContentTransferEncoding;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
-use lettre::message::{Attachment, Mailbox, MultiPart};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::{Accepted, Channel, Outgoing, SendError, codes};
 use crate::model::channel::ChannelKind;
+use crate::model::compose::AttachmentRef;
 
 /// The channel's settings (from `channels.config`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
@@ -268,20 +270,111 @@ impl Email {
             builder.multipart(body)
         } else {
             let mut mixed = MultiPart::mixed().multipart(body);
-            for file in &m.attachments {
-                let bytes = tokio::fs::read(self.files.join(&file.id))
+            for (i, file) in m.attachments.iter().enumerate() {
+                if !tokio::fs::try_exists(self.files.join(&file.id))
                     .await
-                    .map_err(|_| permanent(format!("The attachment {} is missing.", file.name)))?;
+                    .unwrap_or(false)
+                {
+                    return Err(permanent(format!(
+                        "The attachment {} is missing.",
+                        file.name
+                    )));
+                }
                 let kind = ContentType::parse(&file.mime)
                     .or_else(|_| ContentType::parse("application/octet-stream"))
                     .map_err(|e| permanent(format!("{}: {e}", file.name)))?;
-                mixed = mixed.singlepart(Attachment::new(file.name.clone()).body(bytes, kind));
+                // A mark where the file's base64 goes (see `with_files`).
+                let body = Body::dangerous_pre_encoded(
+                    file_mark(i).into_bytes(),
+                    ContentTransferEncoding::Base64,
+                );
+                mixed = mixed.singlepart(Attachment::new(file.name.clone()).body(body, kind));
             }
             builder.multipart(mixed)
         }
         .map_err(|e| permanent(format!("The email could not be built: {e}")))?;
         Ok((message, message_id))
     }
+
+    /// The message as sent: lettre's MIME, each attachment's mark replaced by the file's
+    /// base64 (76-character lines, as lettre writes them), encoded from the file a block at a
+    /// time, so the message is the only copy of a file in memory.
+    async fn with_files(
+        &self,
+        message: &Message,
+        files: &[AttachmentRef],
+    ) -> Result<Vec<u8>, SendError> {
+        use tokio::io::AsyncReadExt;
+        let formatted = message.formatted();
+        if files.is_empty() {
+            return Ok(formatted);
+        }
+        let encoded: usize = files
+            .iter()
+            .map(|f| email_encoding::body::base64::encoded_len(f.size as usize))
+            .sum();
+        let mut out = Vec::with_capacity(formatted.len() + encoded);
+        let mut rest = &formatted[..];
+        // A block is a whole number of 57-byte lines, so that blocks join into full lines.
+        let mut block = vec![0u8; 57 * 1024];
+        let mut text = String::with_capacity(77 * 1024);
+        for (i, file) in files.iter().enumerate() {
+            let mark = file_mark(i);
+            let missing = || SendError::Permanent {
+                reason: format!("The attachment {} is missing.", file.name),
+            };
+            let at = find(rest, mark.as_bytes()).ok_or_else(|| SendError::Permanent {
+                reason: "The email could not be built: an attachment's place was not found.".into(),
+            })?;
+            out.extend_from_slice(&rest[..at]);
+            rest = &rest[at + mark.len()..];
+            let mut handle = tokio::fs::File::open(self.files.join(&file.id))
+                .await
+                .map_err(|_| missing())?;
+            let mut first = true;
+            loop {
+                // Fill the block (a read may return less), so only the last one is short.
+                let mut filled = 0;
+                while filled < block.len() {
+                    let got = handle
+                        .read(&mut block[filled..])
+                        .await
+                        .map_err(|_| missing())?;
+                    if got == 0 {
+                        break;
+                    }
+                    filled += got;
+                }
+                if filled == 0 {
+                    break;
+                }
+                text.clear();
+                email_encoding::body::base64::encode(&block[..filled], &mut text)
+                    .map_err(|_| missing())?;
+                if !first {
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(text.as_bytes());
+                first = false;
+                if filled < block.len() {
+                    break;
+                }
+            }
+        }
+        out.extend_from_slice(rest);
+        Ok(out)
+    }
+}
+
+/// Where attachment `i`'s base64 goes in a formatted message: NUL bytes, which a text part
+/// never holds (lettre encodes them), around its number.
+fn file_mark(i: usize) -> String {
+    format!("\0herald-attachment-{i}\0")
+}
+
+/// Where `needle` first occurs in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// The first RFC 3463 enhanced status code (`5.1.1`) in an SMTP reply's text.
@@ -353,9 +446,9 @@ impl Channel for Email {
         Box::pin(async move {
             // Only a transport that could be built is kept: a failed lookup is tried again.
             let transport = self.transport.get_or_try_init(|| self.connect()).await?;
-            // SMTP takes the whole message, so the files are read into it: each held about
-            // three times over (the file, its base64 in the message, the message as sent),
-            // all within the process's budget.
+            // SMTP takes the whole message, so the files are encoded into it: each held about
+            // three times over (its base64 in the message, and again as lettre escapes it
+            // for the wire), all within the process's budget.
             let bytes: u64 = m.attachments.iter().map(|a| a.size).sum::<u64>() * 3;
             let _held = if bytes > 0 {
                 Some(super::attachment_budget(bytes).await)
@@ -363,7 +456,11 @@ impl Channel for Email {
                 None
             };
             let (message, message_id) = self.message(m).await?;
-            transport.send(message).await.map_err(|e| classify(&e))?;
+            let raw = self.with_files(&message, &m.attachments).await?;
+            transport
+                .send_raw(message.envelope(), &raw)
+                .await
+                .map_err(|e| classify(&e))?;
             Ok(Accepted {
                 provider_message_id: message_id,
                 replayed: false,

@@ -11,6 +11,10 @@ use super::{Db, DbError, NewBroadcast, on_pool};
 use crate::model::audience::AudienceRule;
 use crate::model::channel::ChannelKind;
 
+/// A delivery as [`Inspect::trace_message`] shows it: (id, state, attempts, round, sent at,
+/// replied, uncertain).
+type TracedDelivery = (i64, String, i64, i64, Option<String>, bool, bool);
+
 /// What the tests and the benchmark read and do besides the application's own storage calls:
 /// `db.inspect().counters(id)`. Nothing in the application uses it.
 pub struct Inspect<'a>(&'a Db);
@@ -245,5 +249,60 @@ impl Inspect<'_> {
         .fetch_all(p)
         .await?);
         Ok(rows)
+    }
+
+    /// What the database holds about the delivery of `broadcast` whose provider id is `pid`
+    /// and the reports about it, for a test that finds a report missing to say why: (whether
+    /// the delivery is marked replied, if there is one; the description).
+    pub async fn trace_message(
+        &self,
+        broadcast: i64,
+        pid: &str,
+    ) -> Result<(Option<bool>, String), DbError> {
+        let delivery: Option<TracedDelivery> = on_pool!(self.0, p => sqlx::query_as(
+            "SELECT id, state, attempts, retry_round, CAST(sent_at AS TEXT), \
+             replied_at IS NOT NULL, uncertain FROM deliveries WHERE broadcast_id = $1 AND provider_message_id = $2",
+        )
+        .bind(broadcast)
+        .bind(pid)
+        .fetch_optional(p)
+        .await?);
+        let early: Vec<(String, String, Option<i64>)> = on_pool!(self.0, p => sqlx::query_as(
+            "SELECT event, CAST(at AS TEXT), message_id FROM early_reports WHERE provider_message_id = $1 ORDER BY id",
+        )
+        .bind(pid)
+        .fetch_all(p)
+        .await?);
+        let linked: i64 = match delivery {
+            Some((id, ..)) => on_pool!(self.0, p => sqlx::query_scalar(
+                "SELECT COUNT(*) FROM messages WHERE delivery_id = $1",
+            )
+            .bind(id)
+            .fetch_one(p)
+            .await?),
+            None => 0,
+        };
+        let text = format!(
+            "{pid}: delivery (id, state, attempts, round, sent at, replied, uncertain) {delivery:?}; \
+             early reports (event, at, message) {early:?}; messages linked to it: {linked}"
+        );
+        Ok((delivery.map(|d| d.5), text))
+    }
+
+    /// How long each sent delivery of `broadcast` was in flight, in milliseconds: from the
+    /// note that its request starts to the record of its outcome. A crash within that time
+    /// leaves the delivery uncertain.
+    pub async fn in_flight_ms(&self, broadcast: i64) -> Result<Vec<i64>, DbError> {
+        let rows: Vec<(DateTime<Utc>, DateTime<Utc>)> = on_pool!(self.0, p => sqlx::query_as(
+            "SELECT started_at, sent_at FROM deliveries \
+             WHERE broadcast_id = $1 AND started_at IS NOT NULL AND sent_at IS NOT NULL",
+        )
+        .bind(broadcast)
+        .fetch_all(p)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|(start, sent)| (sent - start).num_milliseconds())
+            .collect())
     }
 }
