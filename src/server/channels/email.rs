@@ -442,19 +442,17 @@ impl Channel for Email {
         ChannelKind::Email
     }
 
+    /// SMTP takes the whole message, so the files are encoded into it: each held about
+    /// three times over (base64 is a third larger, and lettre escapes the message again for
+    /// the wire).
+    fn memory(&self, m: &Outgoing) -> u64 {
+        m.attachments.iter().map(|a| a.size).sum::<u64>() * 3
+    }
+
     fn send<'a>(&'a self, m: &'a Outgoing) -> BoxFuture<'a, Result<Accepted, SendError>> {
         Box::pin(async move {
             // Only a transport that could be built is kept: a failed lookup is tried again.
             let transport = self.transport.get_or_try_init(|| self.connect()).await?;
-            // SMTP takes the whole message, so the files are encoded into it: each held about
-            // three times over (its base64 in the message, and again as lettre escapes it
-            // for the wire), all within the process's budget.
-            let bytes: u64 = m.attachments.iter().map(|a| a.size).sum::<u64>() * 3;
-            let _held = if bytes > 0 {
-                Some(super::attachment_budget(bytes).await)
-            } else {
-                None
-            };
             let (message, message_id) = self.message(m).await?;
             let raw = self.with_files(&message, &m.attachments).await?;
             transport

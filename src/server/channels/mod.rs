@@ -105,6 +105,27 @@ pub enum SendError {
 pub trait Channel: Send + Sync {
     fn kind(&self) -> ChannelKind;
     fn send<'a>(&'a self, message: &'a Outgoing) -> BoxFuture<'a, Result<Accepted, SendError>>;
+    /// The attachment bytes sending `message` holds in memory at once (taken from the
+    /// process's budget before the request starts, see [`reserve`]); none for a channel that
+    /// streams its files or sends them by id.
+    fn memory(&self, message: &Outgoing) -> u64 {
+        let _ = message;
+        0
+    }
+}
+
+/// A send's share of the attachment budget, held until it is dropped (after the provider's
+/// answer). [`send::send_reserved`] takes one as proof that it was reserved.
+pub struct Reserved(#[allow(dead_code)] Option<tokio::sync::SemaphorePermit<'static>>);
+
+/// Waits until `sender` may hold `message`'s attachments in memory ([`Channel::memory`]).
+/// The dispatcher waits for it before it notes that the request starts, so the time a send
+/// is uncertain after a crash does not include the wait.
+pub async fn reserve(sender: &dyn Channel, message: &Outgoing) -> Reserved {
+    match sender.memory(message) {
+        0 => Reserved(None),
+        bytes => Reserved(Some(attachment_budget(bytes).await)),
+    }
 }
 
 /// The adapter for a stored channel (`kind` and its settings JSON). Its endpoint must be

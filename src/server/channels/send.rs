@@ -126,6 +126,19 @@ pub async fn send(
     message: &Outgoing,
     now: DateTime<Utc>,
 ) -> Result<Accepted, SendError> {
+    let held = super::reserve(sender, message).await;
+    send_reserved(db, sender, customer, message, &held, now).await
+}
+
+/// [`send`] with the message's share of the attachment budget already held.
+pub async fn send_reserved(
+    db: &Db,
+    sender: &dyn Channel,
+    customer: i64,
+    message: &Outgoing,
+    _held: &super::Reserved,
+    now: DateTime<Utc>,
+) -> Result<Accepted, SendError> {
     let result = sender.send(message).await.map_err(SendError::summarised);
     let kind = sender.kind();
     let note = match &result {

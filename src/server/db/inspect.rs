@@ -289,12 +289,12 @@ impl Inspect<'_> {
         Ok((delivery.map(|d| d.5), text))
     }
 
-    /// How long each sent delivery of `broadcast` was in flight, in milliseconds: from the
-    /// note that its request starts to the record of its outcome. A crash within that time
-    /// leaves the delivery uncertain.
-    pub async fn in_flight_ms(&self, broadcast: i64) -> Result<Vec<i64>, DbError> {
-        let rows: Vec<(DateTime<Utc>, DateTime<Utc>)> = on_pool!(self.0, p => sqlx::query_as(
-            "SELECT started_at, sent_at FROM deliveries \
+    /// How long each sent delivery of `broadcast` was in flight, in milliseconds, with its
+    /// channel: from the note that its request starts to the record of its outcome. A crash
+    /// within that time leaves the delivery uncertain.
+    pub async fn in_flight_ms(&self, broadcast: i64) -> Result<Vec<(i64, i64)>, DbError> {
+        let rows: Vec<(i64, DateTime<Utc>, DateTime<Utc>)> = on_pool!(self.0, p => sqlx::query_as(
+            "SELECT channel_id, started_at, sent_at FROM deliveries \
              WHERE broadcast_id = $1 AND started_at IS NOT NULL AND sent_at IS NOT NULL",
         )
         .bind(broadcast)
@@ -302,7 +302,7 @@ impl Inspect<'_> {
         .await?);
         Ok(rows
             .into_iter()
-            .map(|(start, sent)| (sent - start).num_milliseconds())
+            .map(|(channel, start, sent)| (channel, (sent - start).num_milliseconds()))
             .collect())
     }
 }

@@ -777,11 +777,6 @@ impl Dispatcher {
         {
             return Outcome::Released;
         }
-        // Written down before the request: should this process die before the outcome is
-        // recorded, the delivery is uncertain, not pending.
-        if !self.note_start(c).await {
-            return Outcome::Released;
-        }
         let message = send::outgoing(
             send::Message {
                 idempotency_key: delivery_key(c.id, c.retry_round),
@@ -803,11 +798,25 @@ impl Dispatcher {
             address,
             &self.settings.links,
         );
-        let result = send::send(
+        // Memory for its files first (an email's wait for the attachment budget can be long):
+        // the start is written after it, so that a crash leaves the delivery uncertain only
+        // for the request itself.
+        let held = crate::server::channels::reserve(sender.as_ref(), &message).await;
+        if self.is_halted(c.broadcast_id) || !lease.may_start(self.clock.now(), self.settings.lease)
+        {
+            return Outcome::Released;
+        }
+        // Written down before the request: should this process die before the outcome is
+        // recorded, the delivery is uncertain, not pending.
+        if !self.note_start(c).await {
+            return Outcome::Released;
+        }
+        let result = send::send_reserved(
             &self.db,
             sender.as_ref(),
             person.id,
             &message,
+            &held,
             self.clock.now(),
         )
         .await;
