@@ -101,10 +101,10 @@ async fn prepare(db: &Db, url: &str, count: usize, rate: i64) -> i64 {
 }
 
 /// A running Herald, killed (SIGKILL) when dropped, so a failing test leaves none behind.
-struct Herald(Child);
+pub(crate) struct Herald(pub(crate) Child);
 
 impl Herald {
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -364,7 +364,7 @@ async fn two_instances_on_postgres_keep_to_the_channel_s_rate() {
 use herald::server::fakes::whatsapp::{Config as FakeConfig, FakeWhatsApp};
 
 /// A free loopback port for a Herald process (the fake must know where to post).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -373,7 +373,7 @@ fn free_port() -> u16 {
 }
 
 /// A Herald process listening on `port`, its log (warnings and errors) written to `log`.
-fn herald_on(
+pub(crate) fn herald_on(
     db_url: &str,
     dir: &std::path::Path,
     port: u16,

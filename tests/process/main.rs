@@ -1,6 +1,6 @@
 //! Tests of the real `herald` binary as a process: killed with SIGKILL while it sends, two
-//! instances on one PostgreSQL, reports pouring in while it sends, and starting with a broken
-//! setup.
+//! instances on one PostgreSQL, reports pouring in while it sends, its memory while it sends
+//! large files, and starting with a broken setup.
 #![cfg(feature = "ssr")]
 
 #[macro_use]
@@ -9,4 +9,5 @@ mod common;
 
 mod crash;
 mod first_run;
+mod memory;
 mod startup;

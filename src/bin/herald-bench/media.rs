@@ -8,19 +8,17 @@
 //! the dispatcher's (and the adapters'), not theirs.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Multipart, Path};
-use axum::routing::post;
 use chrono::Utc;
-use herald::model::compose::{AttachmentRef, Compose, Intent};
+use herald::model::compose::{Compose, Intent};
 use herald::model::{ChannelId, Role, UserId};
 use herald::server::channels::sandbox::SandboxProvider;
 use herald::server::clock::SystemClock;
 use herald::server::db::{Db, NewChannel, NewCustomer};
 use herald::server::dispatch::{Dispatcher, Settings};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use herald::server::fakes::sinks::{Seen, smtp_sink, telegram_stand_in, write_pdfs};
 
 const FILES: usize = 10;
 const FILE_MB: usize = 20;
@@ -31,15 +29,6 @@ fn recipients() -> usize {
         .ok()
         .and_then(|v| v.replace('_', "").parse().ok())
         .unwrap_or(1_000)
-}
-
-/// What the stand-ins received.
-#[derive(Default)]
-struct Seen {
-    mails: AtomicU64,
-    mail_bytes: AtomicU64,
-    telegram_calls: AtomicU64,
-    uploaded_bytes: AtomicU64,
 }
 
 pub async fn run() -> anyhow::Result<()> {
@@ -110,7 +99,7 @@ async fn bench(db: &Db, files: &std::path::Path) -> anyhow::Result<()> {
         })
         .collect();
     db.insert_customers_bulk(&customers, now).await?;
-    let attachments = write_files(files)?;
+    let attachments = write_pdfs(files, FILES, FILE_MB)?;
     let author = UserId(
         db.create_user("media@herald.test", "Bench", Role::Admin, "x", now)
             .await?,
@@ -201,33 +190,6 @@ async fn bench(db: &Db, files: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Ten 20 MB files that read as PDFs (what an upload's content check would accept), their
-/// bytes random so that they compress and encode as real documents do.
-fn write_files(dir: &std::path::Path) -> anyhow::Result<Vec<AttachmentRef>> {
-    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut out = Vec::new();
-    for i in 0..FILES {
-        let mut bytes = Vec::with_capacity(FILE_MB << 20);
-        bytes.extend_from_slice(b"%PDF-1.7\n");
-        while bytes.len() < FILE_MB << 20 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            bytes.extend_from_slice(&seed.to_le_bytes());
-        }
-        bytes.truncate(FILE_MB << 20);
-        let id = format!("bench-catalogue-{i}");
-        std::fs::write(dir.join(&id), &bytes)?;
-        out.push(AttachmentRef {
-            id,
-            name: format!("catalogue-{i}.pdf"),
-            mime: "application/pdf".into(),
-            size: bytes.len() as u64,
-        });
-    }
-    Ok(out)
-}
-
 /// This process's `VmRSS` or `VmHWM` in KiB (0 where /proc is not there).
 fn rss_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -236,120 +198,4 @@ fn rss_kib(field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
-}
-
-/// An SMTP server that accepts every message and keeps none: what it reads of a message's
-/// data goes as it comes. Its port.
-async fn smtp_sink(seen: Arc<Seen>) -> anyhow::Result<u16> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            let seen = seen.clone();
-            tokio::spawn(async move {
-                let _ = smtp_session(socket, &seen).await;
-            });
-        }
-    });
-    Ok(port)
-}
-
-async fn smtp_session(socket: tokio::net::TcpStream, seen: &Seen) -> std::io::Result<()> {
-    let (read, mut write) = socket.into_split();
-    let mut read = BufReader::with_capacity(1 << 16, read);
-    write.write_all(b"220 sink.herald.test ESMTP\r\n").await?;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if read.read_line(&mut line).await? == 0 {
-            return Ok(());
-        }
-        let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
-        let answer: &[u8] = match verb.as_str() {
-            "EHLO" | "HELO" => b"250-sink.herald.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
-            "DATA" => {
-                write.write_all(b"354 go ahead\r\n").await?;
-                let bytes = read_data(&mut read).await?;
-                seen.mails.fetch_add(1, Ordering::Relaxed);
-                seen.mail_bytes.fetch_add(bytes, Ordering::Relaxed);
-                b"250 2.0.0 queued\r\n"
-            }
-            "QUIT" => {
-                write.write_all(b"221 bye\r\n").await?;
-                return Ok(());
-            }
-            _ => b"250 ok\r\n",
-        };
-        write.write_all(answer).await?;
-    }
-}
-
-/// Reads a message's data up to the line holding only "." and forgets it; its size.
-async fn read_data(read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> std::io::Result<u64> {
-    const END: &[u8] = b"\r\n.\r\n";
-    let mut buf = vec![0u8; 1 << 16];
-    // The last bytes so far, so that the end mark is found across two reads (the data of an
-    // empty message starts right after the DATA line's line break).
-    let mut last: Vec<u8> = b"\r\n".to_vec();
-    let mut total = 0u64;
-    loop {
-        let got = read.read(&mut buf).await?;
-        if got == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        total += got as u64;
-        last.extend_from_slice(&buf[got.saturating_sub(END.len())..got]);
-        if last.ends_with(END) {
-            return Ok(total);
-        }
-        last.drain(..last.len().saturating_sub(END.len() - 1));
-    }
-}
-
-/// A Bot API stand-in at `http://127.0.0.1:port`: every method succeeds; an uploaded file is
-/// read as it arrives and answered with a `file_id`, as Telegram does.
-async fn telegram_stand_in(seen: Arc<Seen>) -> anyhow::Result<String> {
-    let next = Arc::new(AtomicU64::new(1));
-    let app = axum::Router::new()
-        .route(
-            "/{bot}/{method}",
-            post(
-                move |Path((_bot, method)): Path<(String, String)>, mut form: Multipart| {
-                    let (seen, next) = (seen.clone(), next.clone());
-                    async move {
-                        seen.telegram_calls.fetch_add(1, Ordering::Relaxed);
-                        let mut uploaded = None;
-                        while let Ok(Some(mut field)) = form.next_field().await {
-                            if field.file_name().is_none() {
-                                let _ = field.text().await;
-                                continue;
-                            }
-                            let name = field.name().unwrap_or("document").to_string();
-                            while let Ok(Some(chunk)) = field.chunk().await {
-                                seen.uploaded_bytes
-                                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                            }
-                            uploaded = Some(name);
-                        }
-                        let id = next.fetch_add(1, Ordering::Relaxed);
-                        let mut result = serde_json::json!({ "message_id": id, "date": 0 });
-                        if let Some(field) = uploaded {
-                            let file = serde_json::json!({ "file_id": format!("BQAC{id}"), "file_unique_id": format!("u{id}") });
-                            result[field] = if field == "photo" {
-                                serde_json::json!([file])
-                            } else {
-                                file
-                            };
-                        }
-                        let _ = method;
-                        axum::Json(serde_json::json!({ "ok": true, "result": result }))
-                    }
-                },
-            ),
-        )
-        .layer(axum::extract::DefaultBodyLimit::disable());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(format!("http://{addr}"))
 }

@@ -1,4 +1,5 @@
-//! Local stand-ins for providers, as strict as their documentation, used by the tests and the
-//! benchmark (which is part of this crate, so they live here rather than under `tests/`).
+//! Local stand-ins for providers, as strict as their documentation (and, in `sinks`, sinks that
+//! only take what is sent, for measuring), used by the tests and the benchmark (which is part of this crate, so they live here rather than under `tests/`).
 
+pub mod sinks;
 pub mod whatsapp;
