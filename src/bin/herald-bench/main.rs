@@ -1,8 +1,10 @@
 //! `herald-bench`: prints performance figures (no pass/fail; see README "Benchmarks").
 //!
-//! Now: the broadcast list at 100,000 broadcasts (search + sort + keyset page), on SQLite and on
-//! PostgreSQL (TEST_DATABASE_URL or DATABASE_URL; skipped with a note when unset), and the
-//! gzipped size of the built WASM bundle.
+//! All of them, or one group by name (`herald-bench dispatch|results|media|webhooks`): the
+//! dispatcher, the results page, attachments in flight (memory and time in flight), webhook
+//! ingestion, then the broadcast and customer lists at scale on SQLite and on PostgreSQL
+//! (TEST_DATABASE_URL or DATABASE_URL; skipped with a note when unset), and the gzipped size
+//! of the built WASM bundle.
 
 use std::time::Duration;
 
