@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use herald::model::compose::{Compose, Intent};
 use herald::model::{Role, UserId};
-use herald::server::db::{NewChannel, NewCustomer};
-use herald::server::fakes::sinks::{Seen, smtp_sink, telegram_stand_in, write_pdfs};
+use herald::server::db::NewChannel;
+use herald::server::fakes::sinks::{
+    Seen, email_and_telegram_customers, smtp_sink, telegram_stand_in, write_pdfs,
+};
 
 use super::crash::{free_port, herald_on};
 use crate::common;
@@ -70,20 +72,7 @@ async fn ten_20_mb_files_to_email_and_telegram_stay_under_the_stated_peak() {
         .await
         .unwrap();
     let per_channel = 8;
-    let customers: Vec<NewCustomer> = (0..2 * per_channel)
-        .map(|i| NewCustomer {
-            name: format!("Customer {i}"),
-            phone: Some(format!("+1888{i:07}")),
-            email: (i % 2 == 0).then(|| format!("c{i}@mail.herald.test")),
-            whatsapp_id: None,
-            telegram_chat_id: (i % 2 == 1).then(|| format!("{}", 500 + i)),
-            assignee_id: None,
-            time_zone: "UTC".into(),
-            opted_out: false,
-            tag_ids: Vec::new(),
-            group_ids: Vec::new(),
-        })
-        .collect();
+    let customers = email_and_telegram_customers(2 * per_channel, 888);
     db.insert_customers_bulk(&customers, now).await.unwrap();
     let attachments = write_pdfs(&files, 10, 20).unwrap();
     let author = db

@@ -16,9 +16,11 @@ use herald::model::compose::{Compose, Intent};
 use herald::model::{ChannelId, Role, UserId};
 use herald::server::channels::sandbox::SandboxProvider;
 use herald::server::clock::SystemClock;
-use herald::server::db::{Db, NewChannel, NewCustomer};
+use herald::server::db::{Db, NewChannel};
 use herald::server::dispatch::{Dispatcher, Settings};
-use herald::server::fakes::sinks::{Seen, smtp_sink, telegram_stand_in, write_pdfs};
+use herald::server::fakes::sinks::{
+    Seen, email_and_telegram_customers, smtp_sink, telegram_stand_in, write_pdfs,
+};
 
 const FILES: usize = 10;
 const FILE_MB: usize = 20;
@@ -84,20 +86,7 @@ async fn bench(db: &Db, files: &std::path::Path) -> anyhow::Result<()> {
         )
         .await?,
     );
-    let customers: Vec<NewCustomer> = (0..n)
-        .map(|i| NewCustomer {
-            name: format!("Customer {i}"),
-            phone: Some(format!("+1777{i:07}")),
-            email: (i % 2 == 0).then(|| format!("c{i}@mail.herald.test")),
-            whatsapp_id: None,
-            telegram_chat_id: (i % 2 == 1).then(|| format!("{}", 100_000 + i)),
-            assignee_id: None,
-            time_zone: "UTC".into(),
-            opted_out: false,
-            tag_ids: Vec::new(),
-            group_ids: Vec::new(),
-        })
-        .collect();
+    let customers = email_and_telegram_customers(n, 777);
     db.insert_customers_bulk(&customers, now).await?;
     let attachments = write_pdfs(files, FILES, FILE_MB)?;
     let author = UserId(

@@ -165,3 +165,22 @@ pub fn write_pdfs(
     }
     Ok(out)
 }
+
+/// `n` customers for the sinks: the even ones with only an email address, the odd ones with
+/// only a Telegram chat (phones from `+1` `prefix` on, unique per prefix).
+pub fn email_and_telegram_customers(n: usize, prefix: u32) -> Vec<crate::server::db::NewCustomer> {
+    (0..n)
+        .map(|i| crate::server::db::NewCustomer {
+            name: format!("Customer {i}"),
+            phone: Some(format!("+1{prefix}{i:07}")),
+            email: (i % 2 == 0).then(|| format!("c{i}@mail.herald.test")),
+            whatsapp_id: None,
+            telegram_chat_id: (i % 2 == 1).then(|| format!("{}", 100_000 + i)),
+            assignee_id: None,
+            time_zone: "UTC".into(),
+            opted_out: false,
+            tag_ids: Vec::new(),
+            group_ids: Vec::new(),
+        })
+        .collect()
+}
