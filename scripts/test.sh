@@ -90,7 +90,7 @@ if [ "$run_e2e" = 1 ]; then
   set -e
   node -e '
     const r = require("./end2end/playwright-report/results.json").stats;
-    console.log(`e2e: ${r.expected + r.flaky} passed, ${r.unexpected} failed, ${r.skipped} skipped`);
+    console.log(`e2e: ${r.expected + r.flaky} passed (${r.flaky} of them on a second try: flaky), ${r.unexpected} failed, ${r.skipped} skipped`);
   ' || true
   [ "$e2e_status" = 0 ] || exit "$e2e_status"
 fi
