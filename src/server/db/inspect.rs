@@ -224,6 +224,16 @@ impl Inspect<'_> {
         Ok(())
     }
 
+    /// The kept early reports as (id, provider message id), by id.
+    pub async fn early_reports(&self) -> Result<Vec<(i64, String)>, DbError> {
+        let rows = on_pool!(self.0, p => sqlx::query_as(
+            "SELECT id, provider_message_id FROM early_reports ORDER BY id",
+        )
+        .fetch_all(p)
+        .await?);
+        Ok(rows)
+    }
+
     /// Every delivery of `broadcast` as (id, customer, channel, state, provider message id), by
     /// id.
     pub async fn deliveries_of(
