@@ -19,19 +19,10 @@ use crate::ui::results::ResultsPage;
 use crate::ui::staff::{AccountPage, PasswordPage, StaffPageView};
 use crate::ui::wizard::WizardView;
 
-/// The document around every page (rendered on the server only). Its response carries the
-/// Content-Security-Policy with this render's nonce: inline scripts (hydration, resources,
-/// the sign-in page's time zone) run only with it.
+/// The document around every page (rendered on the server only). Its inline scripts
+/// (hydration, resources, the sign-in page's time zone) carry the request's nonce, which the
+/// response's Content-Security-Policy names (`server::http::middleware::security_headers`).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    if let (Some(nonce), Some(res)) = (
-        leptos::nonce::use_nonce(),
-        use_context::<leptos_axum::ResponseOptions>(),
-    ) && let Ok(v) =
-        http::HeaderValue::from_str(&crate::server::http::middleware::csp(Some(&nonce)))
-    {
-        res.insert_header(http::header::CONTENT_SECURITY_POLICY, v);
-    }
     view! {
         <!DOCTYPE html>
         <html lang="en">

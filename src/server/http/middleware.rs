@@ -123,22 +123,51 @@ pub fn csp(nonce: Option<&str>) -> String {
     )
 }
 
-/// Headers on every response: a CSP (pages set their own, with a nonce), no sniffing, no
+/// This request's CSP nonce, chosen before any handler runs: pages render their inline
+/// scripts with it ([`provide_page_nonce`]) and [`security_headers`] puts it in their policy,
+/// so the two come from one value whatever the handler does with its response.
+#[derive(Debug, Clone)]
+pub struct PageNonce(pub String);
+
+/// Provides this request's [`PageNonce`] to the page being rendered, in place of the one the
+/// integration made up (Leptos's `use_nonce`, which the hydration scripts read).
+pub fn provide_page_nonce() {
+    use leptos::prelude::{provide_context, use_context};
+    if let Some(nonce) = use_context::<http::request::Parts>()
+        .and_then(|p| p.extensions.get::<PageNonce>().map(|n| n.0.clone()))
+    {
+        provide_context(leptos::nonce::Nonce::from_value(nonce));
+    }
+}
+
+/// Headers on every response: a CSP (an HTML page's with its nonce), no sniffing, no
 /// framing, HSTS when served over HTTPS, and `Cache-Control: no-store` on everything but the
 /// static bundle, so signed-in pages, attachments and exports stay out of shared caches and
 /// the browser's back-button cache after sign-out.
-pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn security_headers(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let static_file = req.uri().path().starts_with("/pkg/");
+    let nonce = leptos::nonce::Nonce::new().to_string();
+    req.extensions_mut().insert(PageNonce(nonce.clone()));
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     // Responses that are not pages (server functions, files) get the policy without a
     // nonce, built once.
     static DEFAULT_CSP: std::sync::LazyLock<Option<HeaderValue>> =
         std::sync::LazyLock::new(|| HeaderValue::from_str(&csp(None)).ok());
-    if !h.contains_key(header::CONTENT_SECURITY_POLICY)
-        && let Some(v) = DEFAULT_CSP.as_ref()
-    {
-        h.insert(header::CONTENT_SECURITY_POLICY, v.clone());
+    let page = h
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    let policy = if page {
+        HeaderValue::from_str(&csp(Some(&nonce))).ok()
+    } else {
+        DEFAULT_CSP.clone()
+    };
+    if let Some(v) = policy {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     if !static_file {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -48,8 +48,16 @@ pub fn router(state: AppState) -> Router {
         .merge(chat::routes())
         .merge(unsubscribe::routes())
         .merge(webhooks::routes())
-        .leptos_routes_with_context(&state, page_routes(), || {}, move || shell(options.clone()))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .leptos_routes_with_context(
+            &state,
+            page_routes(),
+            middleware::provide_page_nonce,
+            move || shell(options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(middleware::provide_page_nonce, shell))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::require_sign_in,

@@ -287,6 +287,37 @@ async fn pages_carry_a_policy_with_their_nonce_and_nothing_signed_in_is_cached()
     );
 
     let staff = app.sign_in(Role::Staff).await;
+    // Pages rendered at the same moment (and the not-found page) each name their own nonce,
+    // the one every inline script of theirs carries.
+    let paths = [
+        "/",
+        "/customers",
+        "/customers/import",
+        "/broadcasts/new",
+        "/nowhere",
+    ];
+    let pages =
+        futures::future::join_all((0..40).map(|i| app.get(paths[i % paths.len()], Some(&staff))))
+            .await;
+    for (i, page) in pages.iter().enumerate() {
+        let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        let nonces: Vec<&str> = page
+            .body
+            .split("nonce=\"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap())
+            .collect();
+        assert!(
+            !nonces.is_empty(),
+            "{}: inline scripts",
+            paths[i % paths.len()]
+        );
+        for n in nonces {
+            assert!(csp.contains(&format!("'nonce-{n}'")), "{n} not in {csp}");
+        }
+    }
     let page = app.get("/customers", Some(&staff)).await;
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
