@@ -1153,20 +1153,38 @@ on_both_backends!(
     an_early_report_s_id_is_never_handed_out_again,
 );
 
-/// A provider's "delivered" can arrive before Herald has written down the provider's id for
-/// the message: it is kept and applied when the send is recorded, counted once.
-async fn a_report_that_overtakes_the_recorded_send_is_applied_once_it_is_recorded(db: &Db) {
-    use herald::server::db::{Applied, DeliveryEvent, Outcome, Report};
+/// A broadcast to the VIPs on a new sandbox channel `name`, fired, and up to `limit` of its
+/// deliveries claimed under a lease of `lease`: (channel, broadcast, now, claimed).
+async fn claimed_on_a_new_channel(
+    db: &Db,
+    name: &str,
+    limit: i64,
+    lease: Duration,
+) -> (
+    i64,
+    i64,
+    chrono::DateTime<Utc>,
+    Vec<herald::server::db::Claimed>,
+) {
     let s = setup(db, Settings::default()).await;
-    let channel = sandbox_channel(db, "Racing sandbox", "{}").await;
+    let channel = sandbox_channel(db, name, "{}").await;
     let id = schedule(db, &s, &s.vip, channel, 1).await;
     s.clock.advance(Duration::minutes(1));
     let now = s.clock_now();
     db.fire(id, now, Duration::minutes(15)).await.unwrap();
     let claimed = db
-        .claim_broadcast(id, 2, now, now + Duration::seconds(60), now)
+        .claim_broadcast(id, limit, now, now + lease, now)
         .await
         .unwrap();
+    (channel, id, now, claimed)
+}
+
+/// A provider's "delivered" can arrive before Herald has written down the provider's id for
+/// the message: it is kept and applied when the send is recorded, counted once.
+async fn a_report_that_overtakes_the_recorded_send_is_applied_once_it_is_recorded(db: &Db) {
+    use herald::server::db::{Applied, DeliveryEvent, Outcome, Report};
+    let (channel, id, now, claimed) =
+        claimed_on_a_new_channel(db, "Racing sandbox", 2, Duration::seconds(60)).await;
     assert_eq!(claimed.len(), 2);
     let early = |pid: &str, event: DeliveryEvent| Report {
         channel_id: channel,
@@ -1330,16 +1348,8 @@ async fn uncertain_deliveries_wait_for_their_report_before_a_resend(db: &Db) {
 /// reply is counted once without the periodic sweep, and the counters equal a recount.
 async fn replies_racing_the_record_of_their_sends_are_all_counted(db: &Db) {
     use herald::server::db::Outcome;
-    let s = setup(db, Settings::default()).await;
-    let channel = sandbox_channel(db, "Replying sandbox", "{}").await;
-    let id = schedule(db, &s, &s.vip, channel, 1).await;
-    s.clock.advance(Duration::minutes(1));
-    let now = s.clock_now();
-    db.fire(id, now, Duration::minutes(15)).await.unwrap();
-    let claimed = db
-        .claim_broadcast(id, 10_000, now, now + Duration::minutes(10), now)
-        .await
-        .unwrap();
+    let (channel, id, now, claimed) =
+        claimed_on_a_new_channel(db, "Replying sandbox", 10_000, Duration::minutes(10)).await;
     let n = claimed.len();
     assert!(n >= 100, "{n} deliveries");
     let pid = |d: i64| format!("race-{d}");
@@ -1439,16 +1449,8 @@ async fn replies_racing_the_record_of_their_sends_are_all_counted(db: &Db) {
 /// which lost one reply in about 2,000). Ids are never handed out twice.
 async fn an_early_report_s_id_is_never_handed_out_again(db: &Db) {
     use herald::server::db::{Applied, DeliveryEvent, Outcome, Report};
-    let s = setup(db, Settings::default()).await;
-    let channel = sandbox_channel(db, "Early sandbox", "{}").await;
-    let id = schedule(db, &s, &s.vip, channel, 1).await;
-    s.clock.advance(Duration::minutes(1));
-    let now = s.clock_now();
-    db.fire(id, now, Duration::minutes(15)).await.unwrap();
-    let claimed = db
-        .claim_broadcast(id, 1, now, now + Duration::seconds(60), now)
-        .await
-        .unwrap();
+    let (channel, _, now, claimed) =
+        claimed_on_a_new_channel(db, "Early sandbox", 1, Duration::seconds(60)).await;
     let early = |pid: &str| Report {
         channel_id: channel,
         provider_message_id: pid.into(),
