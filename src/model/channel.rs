@@ -159,6 +159,11 @@ impl ChannelKind {
             secret("password", "Password"),
             field("from", "From address"),
             with_default("security", "Security: starttls, tls or none", "starttls"),
+            with_default(
+                "max_message_mb",
+                "Largest message the server takes, in MB",
+                "25",
+            ),
         ];
         const SMS: &[FieldSpec] = &[
             field("account_sid", "Account SID"),

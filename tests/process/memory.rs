@@ -53,7 +53,7 @@ async fn ten_20_mb_files_to_email_and_telegram_stay_under_the_stated_peak() {
         .insert_channel(
             &channel(
                 "email",
-                serde_json::json!({ "smtp_host": "127.0.0.1", "smtp_port": smtp_port,
+                serde_json::json!({ "smtp_host": "127.0.0.1", "smtp_port": smtp_port, "max_message_mb": 500,
                     "security": "none", "from": "news@herald.test" }),
             ),
             now,

@@ -62,7 +62,7 @@ async fn bench(db: &Db, files: &std::path::Path) -> anyhow::Result<()> {
                 name: "Newsletter".into(),
                 config_json: serde_json::json!({
                     "smtp_host": "127.0.0.1", "smtp_port": smtp_port, "security": "none",
-                    "from": "News <news@herald.test>"
+                    "from": "News <news@herald.test>", "max_message_mb": 500
                 })
                 .to_string(),
                 rate_per_sec: 100_000,

@@ -110,7 +110,8 @@ pub async fn page(
         )),
         _ => None,
     };
-    let (media_notes, media_problems) = media_notes(&compose, &kinds);
+    let email_limit = email_limit(db, &picked).await?;
+    let (media_notes, media_problems) = media_notes(&compose, &kinds, email_limit);
     let channels = channel_choices(all, &picked, &breakdown);
     Ok(WizardPage {
         media_notes,
@@ -144,11 +145,36 @@ pub async fn page(
     })
 }
 
+/// The smallest message the picked email channels' servers take (their settings), if any is
+/// picked.
+async fn email_limit(
+    db: &crate::server::db::Db,
+    picked: &[(i64, ChannelKind)],
+) -> Result<Option<u64>, crate::server::db::DbError> {
+    let mut limit = None;
+    for (id, kind) in picked {
+        if *kind != ChannelKind::Email {
+            continue;
+        }
+        if let Some((_, config)) = db.channel_kind_and_config(*id).await? {
+            let settings: crate::server::channels::email::Settings =
+                serde_json::from_str(&config).unwrap_or_default();
+            let max = settings.max_message_bytes();
+            limit = Some(limit.map_or(max, |l: u64| l.min(max)));
+        }
+    }
+    Ok(limit)
+}
+
 /// How each picked channel carries the broadcast's files, where it differs from what staff
 /// attached (a type or size it shows only as a document, files a template does not carry),
 /// and the files a channel cannot carry at all (which keep the broadcast from being
 /// scheduled).
-fn media_notes(compose: &Compose, kinds: &[ChannelKind]) -> (Vec<String>, Vec<String>) {
+fn media_notes(
+    compose: &Compose,
+    kinds: &[ChannelKind],
+    email_limit: Option<u64>,
+) -> (Vec<String>, Vec<String>) {
     use crate::model::media::{self, Carry};
     let (mut notes, mut cannot) = (Vec::new(), Vec::new());
     let mut seen = Vec::new();
@@ -157,6 +183,18 @@ fn media_notes(compose: &Compose, kinds: &[ChannelKind]) -> (Vec<String>, Vec<St
             continue;
         }
         seen.push(*kind);
+        if *kind == ChannelKind::Email
+            && let Some(limit) = email_limit
+        {
+            let size = media::email_size(&compose.attachments, compose.body.len() as u64);
+            if size > limit {
+                cannot.push(format!(
+                    "With its files each email is about {} MB, and the email channel's server takes at most {} MB (its setting). Remove files or leave email out.",
+                    size.div_ceil(1024 * 1024),
+                    limit / (1024 * 1024)
+                ));
+            }
+        }
         let (name, rule): (&str, fn(&AttachmentRef) -> Carry) = match kind {
             ChannelKind::Whatsapp => ("WhatsApp", media::whatsapp),
             ChannelKind::Telegram => ("Telegram", media::telegram),
@@ -765,12 +803,17 @@ async fn schedule(
         }
     }
     // A file a picked channel cannot carry at all.
-    let kinds: Vec<ChannelKind> = compose
+    let picked: Vec<(i64, ChannelKind)> = compose
         .channel_ids
         .iter()
-        .filter_map(|id| all.iter().find(|c| c.id == *id).map(|c| c.kind))
+        .filter_map(|id| all.iter().find(|c| c.id == *id).map(|c| (c.id, c.kind)))
         .collect();
-    if let Some(first) = media_notes(compose, &kinds).1.first() {
+    let kinds: Vec<ChannelKind> = picked.iter().map(|(_, k)| *k).collect();
+    let limit = match email_limit(&state.db, &picked).await {
+        Ok(limit) => limit,
+        Err(e) => return to_step(id, 3, Some(&AppError::from(e).to_string())),
+    };
+    if let Some(first) = media_notes(compose, &kinds, limit).1.first() {
         return to_step(id, 3, Some(first));
     }
     let v = match compose.validate(intent, now) {
@@ -869,7 +912,8 @@ mod tests {
             ],
             ..Compose::default()
         };
-        let (notes, cannot) = media_notes(&c, &[ChannelKind::Whatsapp, ChannelKind::Telegram]);
+        let (notes, cannot) =
+            media_notes(&c, &[ChannelKind::Whatsapp, ChannelKind::Telegram], None);
         assert_eq!(
             notes,
             vec![
@@ -894,13 +938,25 @@ mod tests {
             header_media: Some("small".into()),
             ..TemplateChoice::default()
         });
-        let (notes, _) = media_notes(&c, &[ChannelKind::Whatsapp]);
+        let (notes, _) = media_notes(&c, &[ChannelKind::Whatsapp], None);
         assert_eq!(
             notes,
             vec![
                 "On WhatsApp the template carries only its header's file: 3 other attachment(s) go to no one there."
             ]
         );
-        assert_eq!(media_notes(&c, &[ChannelKind::Email]), (vec![], vec![]));
+        // 70 MB of files is about 96 MB in base64: more than a 25 MB server takes, not a 100 MB one.
+        let mb = 1024 * 1024;
+        let (_, cannot) = media_notes(&c, &[ChannelKind::Email], Some(25 * mb));
+        assert_eq!(
+            cannot,
+            vec![
+                "With its files each email is about 96 MB, and the email channel's server takes at most 25 MB (its setting). Remove files or leave email out."
+            ]
+        );
+        assert_eq!(
+            media_notes(&c, &[ChannelKind::Email], Some(100 * mb)),
+            (vec![], vec![])
+        );
     }
 }

@@ -37,9 +37,25 @@ pub struct Settings {
     pub from: String,
     /// Seconds to wait for the server (default 30).
     pub timeout_secs: Option<u64>,
+    /// The largest message the server takes, in MB (a number, possibly stored as text; default
+    /// [`DEFAULT_MAX_MESSAGE_MB`]).
+    pub max_message_mb: serde_json::Value,
 }
 
+/// What most mail services take (Gmail and Outlook refuse larger messages).
+pub const DEFAULT_MAX_MESSAGE_MB: u64 = 25;
+
 impl Settings {
+    /// The largest message the server takes, in bytes.
+    pub fn max_message_bytes(&self) -> u64 {
+        let mb = match &self.max_message_mb {
+            serde_json::Value::Number(n) => n.as_u64(),
+            serde_json::Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        mb.filter(|mb| *mb > 0).unwrap_or(DEFAULT_MAX_MESSAGE_MB) * 1024 * 1024
+    }
+
     fn port(&self) -> u16 {
         match &self.smtp_port {
             serde_json::Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),

@@ -481,7 +481,7 @@ mod tests {
         merge(ChannelKind::Telegram, &json, &form(&[same]), "cfg_").unwrap();
         let (_, changed) = merge(
             ChannelKind::Email,
-            r#"{"smtp_host":"smtp.example.com","smtp_port":"587","username":"u","password":"p","from":"a@example.com","security":"starttls"}"#,
+            r#"{"smtp_host":"smtp.example.com","smtp_port":"587","username":"u","password":"p","from":"a@example.com","security":"starttls","max_message_mb":"25"}"#,
             &form(&[("cfg_smtp_host", "smtp.example.com"), ("cfg_username", "v"), ("cfg_from", "a@example.com")]),
             "cfg_",
         )
@@ -489,7 +489,7 @@ mod tests {
         assert_eq!(changed, vec!["username"]);
         let e = merge(
             ChannelKind::Email,
-            r#"{"smtp_host":"smtp.example.com","smtp_port":"587","username":"u","password":"p","from":"a@example.com","security":"starttls"}"#,
+            r#"{"smtp_host":"smtp.example.com","smtp_port":"587","username":"u","password":"p","from":"a@example.com","security":"starttls","max_message_mb":"25"}"#,
             &form(&[("cfg_smtp_host", "smtp.example.com"), ("cfg_smtp_port", "2525"), ("cfg_username", "u"), ("cfg_from", "a@example.com")]),
             "cfg_",
         )

@@ -895,3 +895,80 @@ async fn the_wizard_fills_a_template_s_header_and_buttons_and_counts_the_window(
     assert!(choice.free_text_in_window);
     t.cleanup().await;
 }
+
+/// An email channel's server takes messages up to its setting (`max_message_mb`): a broadcast
+/// whose files make each email larger cannot be scheduled on it, with the reason on step 3;
+/// on a channel that takes it, it can.
+#[tokio::test]
+async fn an_email_larger_than_its_server_takes_cannot_be_scheduled() {
+    let (app, t) = app().await;
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let location = |r: &Reply| r.headers[header::LOCATION].to_str().unwrap().to_string();
+    let mut pdf = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n".to_vec();
+    pdf.resize(1024 * 1024, b'0');
+    let r = send(
+        &app,
+        multipart_file("/attachments", "menu.pdf", &pdf, &staff),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let file: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let file = file["id"].as_str().unwrap().to_string();
+    let mail = |name: &str, mb: &str| herald::server::db::NewChannel {
+        kind: "email".into(),
+        name: name.into(),
+        config_json: serde_json::json!({
+            "smtp_host": "127.0.0.1", "smtp_port": 2525, "security": "none",
+            "from": "news@shop.test", "max_message_mb": mb,
+        })
+        .to_string(),
+        rate_per_sec: 10,
+    };
+    let now = chrono::Utc::now();
+    let small =
+        t.db.insert_channel(&mail("Small mail", "1"), now)
+            .await
+            .unwrap();
+    let big =
+        t.db.insert_channel(&mail("Big mail", "10"), now)
+            .await
+            .unwrap();
+
+    let step1 = format!(
+        "step=1&key=k0123456789abcdef0999&name=Menu&body=Our%20menu&send_at=2099-12-24T09%3A30&attachments_shown=1&attachment={file}&go=next"
+    );
+    let r = send(&app, post("/broadcasts/wizard", &step1, Some(&staff), true)).await;
+    let id: i64 = location(&r).split('/').nth(2).unwrap().parse().unwrap();
+    let schedule = |channel: i64| {
+        format!("step=3&id={id}&channels_shown=1&channel={channel}&prio_{channel}=1&go=schedule")
+    };
+    // 1 MB of PDF is about 1.4 MB in base64: more than the small server takes.
+    let r = send(
+        &app,
+        post("/broadcasts/wizard", &schedule(small), Some(&staff), true),
+    )
+    .await;
+    let to = location(&r);
+    assert!(to.contains("step=3&error="), "{to}");
+    let page = send(&app, get(&to, Some(&staff))).await.body;
+    assert!(
+        page.contains("each email is about 2 MB")
+            && page.contains("takes at most 1 MB (its setting)"),
+        "{page}"
+    );
+    assert_eq!(
+        t.db.broadcast(id).await.unwrap().status,
+        herald::model::Lifecycle::Draft
+    );
+    let r = send(
+        &app,
+        post("/broadcasts/wizard", &schedule(big), Some(&staff), true),
+    )
+    .await;
+    assert!(location(&r).starts_with("/?notice="), "{}", location(&r));
+    assert_eq!(
+        t.db.broadcast(id).await.unwrap().status,
+        herald::model::Lifecycle::Scheduled
+    );
+    t.cleanup().await;
+}
