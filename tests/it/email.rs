@@ -361,3 +361,52 @@ async fn a_host_name_resolving_to_a_private_address_is_refused_before_connecting
     open.send(&out("ann@example.com", vec![])).await.unwrap();
     assert_eq!(inbox.lock().unwrap().len(), 1);
 }
+
+/// A relay that takes the whole message, then refuses it as too large (552 5.3.4 after the
+/// data, as most do when the client declared no size): every email of the broadcast carries
+/// the same files, so the refusal pauses the broadcast.
+#[tokio::test]
+async fn a_message_refused_after_its_data_as_too_big_pauses_the_broadcast() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut out = stream.try_clone().unwrap();
+        let mut lines = BufReader::new(stream);
+        out.write_all(b"220 mx.herald.test ESMTP\r\n").unwrap();
+        let mut in_data = false;
+        let mut line = String::new();
+        while lines.read_line(&mut line).unwrap_or(0) > 0 {
+            let said = std::mem::take(&mut line);
+            let answer: &[u8] = if in_data {
+                if said != ".\r\n" {
+                    continue;
+                }
+                in_data = false;
+                b"552 5.3.4 Message too big for system\r\n"
+            } else if said.starts_with("EHLO") {
+                b"250-mx.herald.test\r\n250 8BITMIME\r\n"
+            } else if said.starts_with("DATA") {
+                in_data = true;
+                b"354 Go ahead\r\n"
+            } else if said.starts_with("QUIT") {
+                let _ = out.write_all(b"221 Bye\r\n");
+                break;
+            } else {
+                b"250 OK\r\n"
+            };
+            if out.write_all(answer).is_err() {
+                break;
+            }
+        }
+    });
+    let files = tempfile::tempdir().unwrap();
+    let email = Email::new(settings(port), files.path().to_path_buf());
+    let sent = email.send(&out("ann@example.com", vec![])).await;
+    assert!(
+        matches!(&sent, Err(SendError::Systemic { reason })
+            if reason.contains("larger than the mail server takes") && reason.contains("5.3.4")),
+        "{sent:?}"
+    );
+}

@@ -388,6 +388,12 @@ pub const SMTP: &[Code] = &[
         "Nothing now; after repeated failures Herald stops sending there.",
     ),
     row(
+        "5.3.4",
+        PauseBroadcast,
+        "The message is larger than the mail server takes.",
+        "Remove or shrink files, or set the channel's largest message to the server's, then resume.",
+    ),
+    row(
         "5.7.",
         Fail,
         "The receiving server refused the message by policy.",
@@ -590,7 +596,9 @@ mod tests {
         assert_eq!(smtp("5.1.10").map(|r| r.meaning), Some(Unreachable));
         assert_eq!(smtp("5.2.2").map(|r| r.meaning), Some(Undeliverable));
         assert_eq!(smtp("5.7.1").map(|r| r.meaning), Some(Fail));
-        assert_eq!(smtp("5.3.4").map(|r| r.meaning), Some(Fail));
+        // Every email of the broadcast carries the same files: all of them would be refused.
+        assert_eq!(smtp("5.3.4").map(|r| r.meaning), Some(PauseBroadcast));
+        assert_eq!(smtp("5.3.0").map(|r| r.meaning), Some(Fail));
         assert_eq!(smtp("4.2.2").map(|r| r.meaning), Some(Retry));
         assert_eq!(smtp("2.0.0"), None);
     }
