@@ -101,6 +101,17 @@ async fn labels_are_created_renamed_and_deleted_unless_in_use(db: &Db) {
     }
 }
 
+/// Audiences name labels by id: once deleted, a label's id names nothing else (SQLite would
+/// hand the largest rowid out again without AUTOINCREMENT, migration 0028).
+async fn a_deleted_label_s_id_is_never_handed_out_again(db: &Db) {
+    for kind in [LabelKind::Tag, LabelKind::RobotGroup] {
+        let old = db.create_label(kind, "Old", &audit()).await.unwrap();
+        db.delete_label(kind, old, &audit()).await.unwrap();
+        let new = db.create_label(kind, "New", &audit()).await.unwrap();
+        assert!(new > old, "{kind:?}: the id {old} was handed out again");
+    }
+}
+
 async fn deleting_a_tag_removes_it_from_customers(db: &Db) {
     let tag = db
         .create_label(LabelKind::Tag, "Temp", &audit())
@@ -136,4 +147,5 @@ async fn deleting_a_tag_removes_it_from_customers(db: &Db) {
 on_both_backends!(
     labels_are_created_renamed_and_deleted_unless_in_use,
     deleting_a_tag_removes_it_from_customers,
+    a_deleted_label_s_id_is_never_handed_out_again,
 );
