@@ -177,6 +177,35 @@ pub async fn retry_failed(id: i64) -> Result<i64, AppError> {
     result
 }
 
+/// "Resend the unknown": the deliveries whose arrival is unknown go out again (staff and
+/// admins), once they confirmed that some may get the message twice (`confirmed=yes`). From a
+/// plain form, the browser returns to the results with a notice.
+#[server(endpoint = "broadcasts/resend-unknown")]
+pub async fn resend_unknown(id: i64, confirmed: Option<String>) -> Result<i64, AppError> {
+    use crate::model::Role;
+    use crate::server::accounts::auth::{require_role, state};
+    let confirmed = confirmed.as_deref() == Some("yes");
+    let result = match require_role(&Role::EDITORS).await {
+        Ok(user) => {
+            crate::server::broadcast::results::resend_unknown(&state()?, &user, id, confirmed).await
+        }
+        Err(e) => Err(e),
+    };
+    match &result {
+        Err(e) if super::form::is_plain_form_post() => {
+            super::form::back_with_error(&format!("/broadcasts/{id}"), e)
+        }
+        Ok(n) if super::form::is_plain_form_post() => leptos_axum::redirect(&format!(
+            "/broadcasts/{id}?notice={}",
+            crate::model::list_query::encode_component(&format!(
+                "{n} deliveries whose arrival was unknown are being sent again."
+            ))
+        )),
+        _ => {}
+    }
+    result
+}
+
 /// The dashboard of recent broadcasts' rates (any signed-in role).
 #[server(endpoint = "broadcasts/dashboard")]
 pub async fn dashboard(

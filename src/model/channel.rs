@@ -203,6 +203,39 @@ impl ChannelKind {
     pub fn has_inbound_webhook(self) -> bool {
         !matches!(self, ChannelKind::Email | ChannelKind::Webhook)
     }
+
+    /// What Herald can learn later about a request whose answer was lost (a timeout after it
+    /// went out, a reset, a 5xx, a crash): the rule for an uncertain delivery on this kind.
+    pub fn after_doubt(self) -> AfterDoubt {
+        match self {
+            // Meta echoes `biz_opaque_callback_data` in each status; Twilio posts the
+            // StatusCallback, whose URL names the delivery.
+            ChannelKind::Whatsapp | ChannelKind::Sms => AfterDoubt::Reports,
+            // The receiver keeps the Idempotency-Key (the sandbox too): a repeat is dropped.
+            ChannelKind::Webhook | ChannelKind::Sandbox => AfterDoubt::ReceiverDeduplicates,
+            // The Bot API and plain SMTP keep no key and report nothing.
+            ChannelKind::Telegram | ChannelKind::Email => AfterDoubt::Nothing,
+        }
+    }
+}
+
+/// What becomes of a delivery whose request may have reached the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AfterDoubt {
+    /// The provider's reports name the delivery: it stays uncertain until one does (then it
+    /// is sent), and is sent again only if none came within the reconciliation window.
+    Reports,
+    /// The receiver drops a repeat of the same key: sending it again is safe, so it is
+    /// retried like a refusal.
+    ReceiverDeduplicates,
+    /// Nothing will tell: it is never sent again on its own; it is "unknown — may have
+    /// arrived", and staff may resend those knowingly.
+    Nothing,
+}
+
+impl AfterDoubt {
+    /// The kinds of channel whose uncertain deliveries become unknown, as an SQL list.
+    pub const UNTOLD_KINDS_SQL: &'static str = "'telegram', 'email'";
 }
 
 /// A stored secret as the page shows it: only whether it is set, nothing of the value.
@@ -258,6 +291,32 @@ mod tests {
             assert!(k.fields().iter().any(|f| f.endpoint), "{k:?}");
             assert!(k.fields().iter().any(|f| f.secret), "{k:?}");
         }
+    }
+
+    #[test]
+    fn uncertain_deliveries_follow_what_each_provider_can_tell() {
+        use AfterDoubt::*;
+        let rules: Vec<(ChannelKind, AfterDoubt)> = ChannelKind::ALL
+            .iter()
+            .map(|k| (*k, k.after_doubt()))
+            .collect();
+        assert_eq!(
+            rules,
+            vec![
+                (ChannelKind::Sandbox, ReceiverDeduplicates),
+                (ChannelKind::Whatsapp, Reports),
+                (ChannelKind::Telegram, Nothing),
+                (ChannelKind::Email, Nothing),
+                (ChannelKind::Sms, Reports),
+                (ChannelKind::Webhook, ReceiverDeduplicates),
+            ]
+        );
+        let untold: Vec<String> = ChannelKind::ALL
+            .iter()
+            .filter(|k| k.after_doubt() == Nothing)
+            .map(|k| format!("'{}'", k.as_str()))
+            .collect();
+        assert_eq!(AfterDoubt::UNTOLD_KINDS_SQL, untold.join(", "));
     }
 
     #[test]

@@ -16,12 +16,15 @@ pub enum DeliveryState {
     Read,
     Failed,
     Expired,
+    /// Its request may have reached a provider that cannot tell (Telegram, plain SMTP): the
+    /// answer was lost. Never sent again on its own; staff may resend it knowingly.
+    Unknown,
 }
 
 crate::stored_as_text!(DeliveryState);
 
 impl DeliveryState {
-    pub const ALL: [DeliveryState; 7] = [
+    pub const ALL: [DeliveryState; 8] = [
         DeliveryState::Pending,
         DeliveryState::Sending,
         DeliveryState::Sent,
@@ -29,6 +32,7 @@ impl DeliveryState {
         DeliveryState::Read,
         DeliveryState::Failed,
         DeliveryState::Expired,
+        DeliveryState::Unknown,
     ];
 
     /// The stored text (`deliveries.state`).
@@ -41,6 +45,7 @@ impl DeliveryState {
             DeliveryState::Read => "read",
             DeliveryState::Failed => "failed",
             DeliveryState::Expired => "expired",
+            DeliveryState::Unknown => "unknown",
         }
     }
 
@@ -59,6 +64,7 @@ impl DeliveryState {
             DeliveryState::Read => "'read'",
             DeliveryState::Failed => "'failed'",
             DeliveryState::Expired => "'expired'",
+            DeliveryState::Unknown => "'unknown'",
         }
     }
 

@@ -149,6 +149,16 @@ pub struct Results {
     /// Deliveries sent again after a crash: their request may have reached the provider, and
     /// no report named them within the reconciliation window.
     pub resent: i64,
+    /// Deliveries whose request may have reached a provider that cannot tell (Telegram, plain
+    /// SMTP): unknown — may have arrived; never sent again on their own.
+    pub unknown: i64,
+}
+
+impl Results {
+    /// Neither sent, failed nor unknown yet.
+    pub fn waiting(&self) -> i64 {
+        (self.totals.waiting() - self.unknown).max(0)
+    }
 }
 
 /// `1234567` as "1,234,567".
@@ -470,6 +480,7 @@ impl Results {
             more_reasons: 0,
             held: None,
             resent: 0,
+            unknown: 0,
             totals,
             received: Rate::of(delivered, delivery_whole, true),
             read: Rate::of(read, read_whole, true),
@@ -671,12 +682,13 @@ pub struct RecipientFilter {
 }
 
 /// The status filter's choices: (value, label).
-pub const STATUS_CHOICES: [(&str, &str); 6] = [
+pub const STATUS_CHOICES: [(&str, &str); 7] = [
     ("waiting", "Waiting"),
     ("sent", "Sent"),
     ("delivered", "Delivered"),
     ("read", "Read"),
     ("failed", "Failed"),
+    ("unknown", "Unknown — may have arrived"),
     ("replied", "Replied"),
 ];
 
@@ -730,6 +742,7 @@ pub fn state_label(state: DeliveryState) -> &'static str {
         DeliveryState::Read => "Read",
         DeliveryState::Failed => "Failed",
         DeliveryState::Expired => "Expired",
+        DeliveryState::Unknown => "Unknown — may have arrived",
     }
 }
 
@@ -767,6 +780,10 @@ pub struct RecipientPage {
     /// broadcast is finished.
     pub failed: i64,
     pub can_retry: bool,
+    /// Unknown deliveries ("may have arrived") that "Resend the unknown" would send again, and
+    /// whether this user may and the broadcast is sending or finished.
+    pub unknown: i64,
+    pub can_resend_unknown: bool,
 }
 
 /// One broadcast on the managers' dashboard.

@@ -209,6 +209,10 @@ pub async fn reply(
             SendError::Transient { reason, .. } => {
                 format!("{name} could not take it just now ({reason}); try again in a moment.")
             }
+            SendError::MaybeSent { reason } => format!(
+                "{name} did not confirm it ({reason}) Look whether {} got it before sending it again.",
+                person.name
+            ),
             SendError::Permanent { reason }
             | SendError::Undeliverable { reason }
             | SendError::NotNow { reason, .. }

@@ -28,6 +28,9 @@ pub struct Config {
     /// How long a delivery whose request may have reached the provider before a crash waits
     /// for a report naming it before it is sent again.
     pub dispatch_reconcile_seconds: i64,
+    /// On SIGTERM or Ctrl-C, how long the requests in flight may take to finish (and be
+    /// recorded) before Herald exits anyway.
+    pub shutdown_grace_seconds: i64,
     /// Where customers and providers reach this Herald (links in messages), e.g.
     /// `https://herald.example.com`; `None` means `http://<site-addr>`.
     pub public_url: Option<String>,
@@ -56,6 +59,7 @@ struct HeraldTable {
     dispatch_grace_minutes: Option<i64>,
     dispatch_lease_seconds: Option<i64>,
     dispatch_reconcile_seconds: Option<i64>,
+    shutdown_grace_seconds: Option<i64>,
     public_url: Option<String>,
     sign_in_attempts: Option<i64>,
     sign_in_window_seconds: Option<i64>,
@@ -166,6 +170,13 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
         60,
         1..=24 * 3600,
     )?;
+    let shutdown_grace_seconds = number(
+        "HERALD_SHUTDOWN_GRACE_SECONDS",
+        "shutdown-grace-seconds",
+        file.shutdown_grace_seconds,
+        30,
+        0..=3600,
+    )?;
     let sign_in_attempts = number(
         "HERALD_SIGN_IN_ATTEMPTS",
         "sign-in-attempts",
@@ -189,6 +200,7 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
         allow_private_endpoints,
         dispatch_lease_seconds,
         dispatch_reconcile_seconds,
+        shutdown_grace_seconds,
         dispatcher,
         dispatch_grace_minutes,
         import_max_bytes: import_max_mb * 1024 * 1024,

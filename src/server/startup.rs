@@ -131,15 +131,56 @@ pub async fn run(demo: bool) -> anyhow::Result<()> {
     let app = crate::server::http::router(state.clone());
     println!("Herald is running at http://{addr}");
     say_how_to_sign_in(&db, state.config.demo_data, &public_url).await?;
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("the HTTP server stopped with an error")?;
+    let stopping = std::sync::Arc::new(tokio::sync::Notify::new());
+    let mut server = tokio::spawn({
+        let stopping = stopping.clone();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stopping.notified().await })
+        .into_future()
+    });
+    tokio::select! {
+        served = &mut server => {
+            served.context("the HTTP server's task failed")?.context("the HTTP server stopped with an error")?;
+        }
+        _ = shutdown_signal() => {
+            let grace = std::time::Duration::from_secs(state.config.shutdown_grace_seconds as u64);
+            stop_gracefully(&state, &stopping, grace).await;
+            // Requests under way get a moment to be answered; event streams never end alone.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), server).await;
+        }
+    }
     db.close().await;
     Ok(())
+}
+
+/// A deploy's stop (SIGTERM, Ctrl-C): new connections and claims end at once, the requests in
+/// flight finish and are recorded within `grace`, and then Herald exits. A second signal
+/// exits at once.
+async fn stop_gracefully(
+    state: &crate::server::AppState,
+    stopping: &tokio::sync::Notify,
+    grace: std::time::Duration,
+) {
+    println!(
+        "Stopping: letting the messages in flight finish (at most {} s; a second signal stops at once)",
+        grace.as_secs()
+    );
+    tokio::spawn(async {
+        shutdown_signal().await;
+        eprintln!("Second signal: stopping at once.");
+        std::process::exit(130);
+    });
+    // No new connection is taken; requests under way (webhooks among them) are answered.
+    stopping.notify_one();
+    let drained = state.dispatcher.drain(grace).await;
+    if drained {
+        println!("Every message in flight was recorded.");
+    } else {
+        println!("The grace ran out: messages still in flight are uncertain, as after a crash.");
+    }
 }
 
 /// Tells the operator how to sign in: the demo accounts when they are there, how to make the

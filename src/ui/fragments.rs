@@ -27,11 +27,19 @@ pub fn ResultsBody(r: Results) -> impl IntoView {
             {r.started.clone().map(|s| format!(" · started {s}"))}
             {r.finished.clone().map(|s| format!(" · finished {s}"))}
             {(r.resent > 0).then(|| view! {
-                <span data-testid="resent" title="Their request may have reached the provider before Herald stopped, and no report named them within the reconciliation window.">
-                    {format!(" · resent after a crash: {}", number(r.resent))}
+                <span data-testid="resent" title="Their request may have reached the provider (Herald stopped, or the answer was lost), and no report named them within the reconciliation window.">
+                    {format!(" · resent when no report came: {}", number(r.resent))}
                 </span>
             })}
         </p>
+        {(r.unknown > 0).then(|| view! {
+            <p class="unknown-note" role="status" data-testid="unknown">
+                {format!(
+                    "Unknown — may have arrived: {}. Their request went out and the answer was lost, and the channel cannot tell whether it arrived, so Herald does not send them again on its own. See them with the “Unknown” filter below.",
+                    number(r.unknown)
+                )}
+            </p>
+        })}
         {r.pause_reason.clone().map(|why| view! {
             <p class="pause-reason" role="status" data-testid="pause-reason">{why}</p>
         })}
@@ -48,7 +56,7 @@ pub fn ResultsBody(r: Results) -> impl IntoView {
                     </div>
                 };
                 view! {
-                    {card("audience", "Total audience", number(t.audience), format!("{} waiting", number(t.waiting())))}
+                    {card("audience", "Total audience", number(t.audience), format!("{} waiting", number(r.waiting())))}
                     {card("sent", "Successful receivers", number(t.sent), "Accepted by the provider".to_string())}
                     {card("failed", "Failed receivers", number(t.failed), "Refused or undeliverable".to_string())}
                     {card("received", "Received rate", r.received.label(), format!("Of those sent. {}{so_far}", covers(&r.received_covers, &r.received)))}

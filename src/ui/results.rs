@@ -9,7 +9,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::broadcasts::{
-    RetryFailed, broadcast_recipients, broadcast_results, results_fragment,
+    ResendUnknown, RetryFailed, broadcast_recipients, broadcast_results, results_fragment,
 };
 use crate::model::BroadcastStatus;
 use crate::model::delivery::DeliveryState;
@@ -133,6 +133,16 @@ fn Recipients(page: RecipientPage) -> impl IntoView {
                 <button type="submit">{format!("Retry failed ({})", page.failed)}</button>
             </form>
         })}
+        {page.can_resend_unknown.then(|| view! {
+            <form method="post" action=ResendUnknown::url() class="inline resend-unknown" data-testid="resend-unknown">
+                <input type="hidden" name="id" value=id.to_string()/>
+                <label>
+                    <input type="checkbox" name="confirmed" value="yes" required=true/>
+                    {format!(" Some of these {} customers may have the message already and would get it twice.", page.unknown)}
+                </label>
+                <button type="submit">{format!("Resend the {} unknown", page.unknown)}</button>
+            </form>
+        })}
         {if page.rows.is_empty() {
             view! { <p class="muted">"No recipients match."</p> }.into_any()
         } else {
@@ -230,7 +240,7 @@ fn RecipientLine(row: RecipientRow) -> impl IntoView {
             <td><a href=format!("/customers/{}", row.customer_id)>{row.name.clone()}</a></td>
             <td>
                 <span class=format!("delivery delivery-{}", row.state.as_str())>{state_label(row.state)}</span>
-                {row.error.clone().filter(|_| row.state == DeliveryState::Failed).map(|e| view! { <div class="small muted reason">{e}</div> })}
+                {row.error.clone().filter(|_| matches!(row.state, DeliveryState::Failed | DeliveryState::Unknown)).map(|e| view! { <div class="small muted reason">{e}</div> })}
             </td>
             <td>{row.tags.join(", ")}</td>
             <td>{match row.assignee.clone() { Some(a) => view! { <span>{a}</span> }.into_any(), None => dash().into_any() }}</td>

@@ -957,7 +957,7 @@ async fn a_template_broadcast_reaches_customers_outside_their_window(db: &Db) {
     };
     let (fake, base) = FakeWhatsApp::start(config).await.unwrap();
     let channel = db
-        .insert_channel(&fake.channel(&base, 100_000), start())
+        .insert_channel(&fake.channel(&base, 80), start())
         .await
         .unwrap();
     let now = s.clock_now();
@@ -1040,7 +1040,7 @@ async fn inside_the_window_customers_get_the_free_text_and_the_rest_the_template
     };
     let (fake, base) = FakeWhatsApp::start(config).await.unwrap();
     let channel = db
-        .insert_channel(&fake.channel(&base, 100_000), start())
+        .insert_channel(&fake.channel(&base, 80), start())
         .await
         .unwrap();
     let now = s.clock_now();

@@ -15,6 +15,7 @@ mod compose;
 mod config_agreement;
 mod customers;
 mod dispatch;
+mod doubt;
 mod email;
 mod events;
 mod fuzz;

@@ -80,6 +80,7 @@ async fn text_and_files_go_by_the_methods_telegram_documents() {
             bot_token: "123:ABC".into(),
             webhook_secret: "s".into(),
             base_url: base,
+            timeout_ms: None,
         },
         http_client(),
         dir.path().to_path_buf(),

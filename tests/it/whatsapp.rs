@@ -74,6 +74,7 @@ async fn text_and_media_go_as_the_cloud_api_documents_and_errors_are_read() {
             app_secret: "s".into(),
             verify_token: "v".into(),
             base_url: base,
+            timeout_ms: None,
         },
         http_client(),
         dir.path().to_path_buf(),
@@ -174,6 +175,7 @@ async fn templates_are_synced_page_by_page_and_template_sends_are_checked() {
         app_secret: config.app_secret.clone(),
         verify_token: "v".into(),
         base_url: base.clone(),
+        timeout_ms: None,
     };
     let wa = WhatsApp::new(settings.clone(), http_client(), std::env::temp_dir());
     let got = wa.templates().await.unwrap();
@@ -284,6 +286,7 @@ async fn media_is_uploaded_once_and_its_id_reused() {
             app_secret: "s".into(),
             verify_token: "v".into(),
             base_url: base,
+            timeout_ms: None,
         },
         http_client(),
         dir.path().to_path_buf(),
@@ -345,6 +348,7 @@ async fn template_headers_buttons_and_the_marketing_limit() {
             app_secret: config.app_secret.clone(),
             verify_token: "v".into(),
             base_url: base,
+            timeout_ms: None,
         },
         http_client(),
         dir.path().to_path_buf(),

@@ -565,7 +565,7 @@ fn read_logs(logs: &[std::path::PathBuf]) -> (usize, usize, usize) {
 }
 
 async fn reports_while_sending(t: &common::TestDb, instances: usize) {
-    let (fake, base) = FakeWhatsApp::start(FakeConfig::default()).await.unwrap();
+    let (fake, base) = FakeWhatsApp::start(meta_tier()).await.unwrap();
     let (id, channel) = whatsapp_broadcast(&t.db, &fake, &base, 7_500, 500).await;
     let ports: Vec<u16> = (0..instances).map(|_| free_port()).collect();
     fake.send_webhooks_to(
@@ -695,7 +695,7 @@ async fn fail_records_for(t: &common::TestDb, seconds: i64) {
 /// dispatcher keeps the outcomes and writes them again, and extends the lease meanwhile, so
 /// neither it nor anything else claims and sends those deliveries again.
 async fn a_failing_record_sends_nothing_twice(t: &common::TestDb) {
-    let (fake, base) = FakeWhatsApp::start(FakeConfig::default()).await.unwrap();
+    let (fake, base) = FakeWhatsApp::start(meta_tier()).await.unwrap();
     let (id, channel) = whatsapp_broadcast(&t.db, &fake, &base, 2_000, 400).await;
     fail_records_for(t, 5).await;
     let here = tempfile::tempdir().unwrap();
@@ -758,7 +758,7 @@ async fn whatsapp_survives_sigkill_without_a_duplicate(t: &common::TestDb) {
     // One at a time: their webhooks alone keep this machine's two cores busy, and a report
     // slower than the window is what the window is for.
     let _one = ONE_AT_A_TIME.lock().await;
-    let (fake, base) = FakeWhatsApp::start(FakeConfig::default()).await.unwrap();
+    let (fake, base) = FakeWhatsApp::start(meta_tier()).await.unwrap();
     // Six in ten generated customers are on WhatsApp.
     let (id, channel) = whatsapp_broadcast(&t.db, &fake, &base, 16_700, 300).await;
     let port = free_port();
@@ -835,4 +835,13 @@ async fn postgres_whatsapp_survives_sigkill_without_a_duplicate() {
     };
     whatsapp_survives_sigkill_without_a_duplicate(&t).await;
     t.cleanup().await;
+}
+
+/// The fake at the throughput Meta raises a busy number to (1,000 a second): these tests send
+/// at 300 a second.
+fn meta_tier() -> FakeConfig {
+    FakeConfig {
+        per_number_per_sec: 1000.0,
+        ..FakeConfig::default()
+    }
 }

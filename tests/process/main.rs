@@ -8,6 +8,7 @@
 mod common;
 
 mod crash;
+mod deploy;
 mod first_run;
 mod memory;
 mod startup;

@@ -250,6 +250,8 @@ async fn whatsapp(rig: &Rig<'_>) -> anyhow::Result<()> {
         repeat_per_mille: 100,
         posters: 32,
         enforce_window: false,
+        // The benchmark measures Herald against a provider that takes all it is sent.
+        per_number_per_sec: 1e9,
         ..FakeConfig::default()
     };
     let (fake, base) = FakeWhatsApp::start(fake_config).await?;

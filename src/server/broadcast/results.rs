@@ -42,6 +42,7 @@ pub async fn results(
     let mut results = Results::compute(r.id, r.name.clone(), r.display_status(), totals, channels);
     results.pause_reason = r.pause_reason.clone().filter(|_| r.paused);
     results.resent = r.resent_count;
+    results.unknown = r.unknown_count;
     if r.failed_count > 0 {
         (results.failure_reasons, results.more_reasons) =
             db.failure_reasons(id, FAILURE_REASONS_SHOWN).await?;
@@ -149,8 +150,43 @@ pub async fn recipients(
         channels: db.broadcast_channels(id).await?,
         failed: record.failed_count,
         can_retry: viewer.role.can_edit() && record.status.finished() && record.failed_count > 0,
+        unknown: record.unknown_count,
+        can_resend_unknown: viewer.role.can_edit()
+            && (record.status.finished() || record.status == Lifecycle::Sending)
+            && record.unknown_count > 0,
         filter,
     })
+}
+
+/// "Resend the unknown" on broadcast `id` by `actor` (whose role was already checked), who
+/// confirmed that some may get the message twice: how many deliveries go out again.
+pub async fn resend_unknown(
+    state: &AppState,
+    actor: &CurrentUser,
+    id: i64,
+    confirmed: bool,
+) -> Result<i64, AppError> {
+    use crate::server::db::ResendError;
+    if !confirmed {
+        return Err(AppError::BadRequest(
+            "Some of these customers may have the message already: tick the box to confirm that they may get it twice.".into(),
+        )
+        .with_status());
+    }
+    match state
+        .db
+        .resend_unknown(BroadcastId(id), actor.id, state.clock.now())
+        .await
+    {
+        Ok(n) => {
+            if n > 0 {
+                state.dispatcher.poke();
+            }
+            Ok(n)
+        }
+        Err(e @ ResendError::NotStarted(_)) => Err(AppError::Conflict(e.to_string()).with_status()),
+        Err(ResendError::Db(e)) => Err(e.into()),
+    }
 }
 
 /// "Retry failed" on broadcast `id` by `actor` (whose role was already checked): how many

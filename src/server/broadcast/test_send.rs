@@ -108,6 +108,10 @@ pub async fn test_send(
         Err(SendError::Transient { reason, .. }) => Err(format!(
             "{channel_name} could not take the test just now ({reason}); try again in a moment."
         )),
+        Err(SendError::MaybeSent { reason }) => Err(format!(
+            "{channel_name} did not confirm the test ({reason}) Look whether {} got it before sending it again.",
+            recipient.name
+        )),
         Err(
             SendError::Permanent { reason }
             | SendError::Undeliverable { reason }

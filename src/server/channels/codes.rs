@@ -16,8 +16,11 @@ use super::SendError;
 /// What a provider's refusal means for the delivery, the customer and the broadcast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Meaning {
-    /// A passing fault: try this delivery again later.
+    /// A passing fault that proves nothing was sent: try this delivery again later.
     Retry,
+    /// The provider failed after taking the request: it may have sent the message. Never
+    /// retried as if nothing was sent ([`SendError::MaybeSent`]).
+    MaybeSent,
     /// The channel sends faster than the provider takes: try again after a pause.
     Throttle,
     /// Too many messages to this one customer lately: try again later, this customer only.
@@ -239,15 +242,15 @@ pub const WHATSAPP: &[Code] = &[
     ),
     row(
         "131000",
-        Retry,
-        "Something went wrong at WhatsApp.",
-        "Nothing: Herald tries again.",
+        MaybeSent,
+        "Something went wrong at WhatsApp after it took the message; it may have been sent.",
+        "Nothing: Herald waits for WhatsApp's report on it before sending it again.",
     ),
     row(
         "131016",
-        Retry,
-        "WhatsApp is overloaded for now.",
-        "Nothing: Herald tries again.",
+        MaybeSent,
+        "WhatsApp was overloaded while it took the message; it may have been sent.",
+        "Nothing: Herald waits for WhatsApp's report on it before sending it again.",
     ),
     row(
         "133004",
@@ -462,6 +465,7 @@ impl Code {
                 reason,
                 retry_after,
             },
+            MaybeSent => SendError::MaybeSent { reason },
             Throttle => SendError::Transient {
                 reason,
                 retry_after: retry_after.or(Some(Duration::from_secs(1))),
@@ -498,6 +502,7 @@ mod tests {
             SendError::OptedOut { .. } => "opted-out",
             SendError::NotNow { .. } => "not-now",
             SendError::Systemic { .. } => "systemic",
+            SendError::MaybeSent { .. } => "maybe-sent",
         }
     }
 
@@ -517,8 +522,8 @@ mod tests {
             (132015, "systemic"),
             (132016, "systemic"),
             (130472, "permanent"),
-            (131000, "transient"),
-            (131016, "transient"),
+            (131000, "maybe-sent"),
+            (131016, "maybe-sent"),
             (190, "systemic"),
         ];
         for (code, want) in cases {

@@ -440,17 +440,27 @@ fn classify(e: &lettre::transport::smtp::Error) -> SendError {
             reason: format!("The mail server asked to try later ({code}): {e}"),
             retry_after: None,
         }
-    } else if e.is_timeout() {
-        SendError::Transient {
-            reason: "The mail server did not answer in time.".into(),
-            retry_after: None,
-        }
-    } else {
+    } else if never_connected(e) {
         SendError::Transient {
             reason: format!("The mail server could not be reached: {e}"),
             retry_after: None,
         }
+    } else if e.is_timeout() {
+        SendError::MaybeSent {
+            reason: "The mail server did not answer in time after the message went out; it may have been sent.".into(),
+        }
+    } else {
+        SendError::MaybeSent {
+            reason: format!("The mail server's answer was lost ({e}); it may have been sent."),
+        }
     }
+}
+
+/// Whether the error came before a session was open (no connection, or TLS refused it):
+/// nothing of the message can have been sent. Any other failure without a reply (a timeout,
+/// a reset) may come after the server took the message's data.
+fn never_connected(e: &lettre::transport::smtp::Error) -> bool {
+    e.is_tls() || e.to_string().starts_with("Connection error")
 }
 
 impl Channel for Email {

@@ -99,6 +99,12 @@ pub enum SendError {
     /// revoked token): the broadcast pauses itself with this reason; the delivery waits.
     #[error("{reason}")]
     Systemic { reason: String },
+    /// The request may have reached the provider and the answer was lost (a timeout after it
+    /// went out, a reset, a 5xx, a gateway's error page, WhatsApp's 131000): never retried
+    /// as if nothing was sent. What becomes of it is the channel's rule
+    /// ([`crate::model::channel::AfterDoubt`]).
+    #[error("{reason}")]
+    MaybeSent { reason: String },
 }
 
 /// A connected channel that can send.
@@ -270,29 +276,55 @@ impl SendError {
                 retry_in,
             },
             SendError::Systemic { reason } => SendError::Systemic { reason: f(reason) },
+            SendError::MaybeSent { reason } => SendError::MaybeSent { reason: f(reason) },
         }
     }
 }
 
-/// A request that got no answer: worth retrying. `who` names the provider in the reason.
+/// A request that got no answer. Only one that never got a connection (refused, no route,
+/// a connect timeout) proves nothing was sent and is worth retrying; once a connection was
+/// made the request may have gone out, so a timeout, a reset or a broken answer may mean
+/// "sent". `who` names the provider in the reason.
 pub fn no_answer(who: &str, e: &reqwest::Error) -> SendError {
-    SendError::Transient {
+    if e.is_connect() || e.is_builder() {
+        return SendError::Transient {
+            reason: format!("{who} could not be reached."),
+            retry_after: None,
+        };
+    }
+    SendError::MaybeSent {
         reason: if e.is_timeout() {
-            format!("{who} did not answer in time.")
+            format!(
+                "{who} did not answer in time after the request went out; it may have been sent."
+            )
         } else {
-            format!("{who} could not be reached.")
+            format!("{who}'s answer was lost after the request went out; it may have been sent.")
         },
-        retry_after: None,
     }
 }
 
-/// A refusal by HTTP status: 429 and 5xx are worth retrying (after `retry_after` if the
-/// provider said), anything else fails for good.
+/// An answer that said "accepted" (2xx) but could not be read: the provider may have sent
+/// it, and no id says which message it is.
+pub fn unreadable(who: &str, status: u16) -> SendError {
+    SendError::MaybeSent {
+        reason: format!(
+            "{who} answered {status} but its answer could not be read; it may have been sent."
+        ),
+    }
+}
+
+/// A refusal by HTTP status: 429 is a throttle (retried after `retry_after` if the provider
+/// said); 5xx may come after the provider sent the message (a gateway's error page, a crash
+/// after the send), so it may mean "sent"; anything else fails for good.
 pub fn refused(status: u16, reason: String, retry_after: Option<std::time::Duration>) -> SendError {
-    if status == 429 || status >= 500 {
+    if status == 429 {
         SendError::Transient {
             reason,
             retry_after,
+        }
+    } else if status >= 500 {
+        SendError::MaybeSent {
+            reason: format!("{reason} It may have been sent."),
         }
     } else {
         SendError::Permanent { reason }

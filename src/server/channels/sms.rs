@@ -3,8 +3,9 @@
 //! Sending: `POST {base}/2010-04-01/Accounts/{sid}/Messages.json`, form-encoded `To`, `From`,
 //! `Body` (and `StatusCallback`: this channel's webhook URL with `?delivery=<key>`), HTTP
 //! basic auth with the account SID and auth token. 201 with `{"sid": "SM…"}` is acceptance;
-//! a refusal's `code` goes by its row in [`codes::TWILIO`], else 429 and 5xx are retried and
-//! other errors fail with the provider's `message`. SMS carries text only: attachments are
+//! a refusal's `code` goes by its row in [`codes::TWILIO`], else 429 is retried, 5xx (and a
+//! timeout or reset after the request went out) may mean "sent" and waits for the status
+//! callback, and other errors fail with the provider's `message`. SMS carries text only: attachments are
 //! named at the end.
 //!
 //! Callbacks (status reports and inbound messages) are form posts signed with
@@ -122,9 +123,7 @@ impl Channel for Sms {
                         provider_message_id: sid.to_string(),
                         replayed: false,
                     }),
-                    None => Err(SendError::Permanent {
-                        reason: "The SMS provider's answer had no message sid.".into(),
-                    }),
+                    None => Err(super::unreadable("The SMS provider", status)),
                 };
             }
             let code = v["code"].as_i64().unwrap_or(status as i64);

@@ -8,8 +8,9 @@
 //! Answers: `{"ok":true,"result":{"message_id":…}}`. Refusals go by [`codes::TELEGRAM`]: 429
 //! with `parameters.retry_after` is a rate limit (retried then); "bot was blocked by the
 //! user", "can't initiate conversation" and "chat not found" make the chat unreachable; 401
-//! pauses the broadcast (the token is refused); otherwise 5xx is retried and other errors
-//! fail with Telegram's description.
+//! pauses the broadcast (the token is refused). A 5xx (a gateway's 502 page included), a
+//! timeout or a reset after the request went out may mean "sent" ([`SendError::MaybeSent`]);
+//! other errors fail with Telegram's description.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +31,14 @@ pub struct Settings {
     /// Telegram sends it back in `X-Telegram-Bot-Api-Secret-Token` on every webhook call.
     pub webhook_secret: String,
     pub base_url: String,
+    /// How long a call waits for Telegram's answer (30 s unless set; not on the page).
+    pub timeout_ms: Option<u64>,
+}
+
+impl Settings {
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.unwrap_or(30_000).clamp(100, 600_000))
+    }
 }
 
 pub struct Telegram {
@@ -68,7 +77,7 @@ impl Telegram {
 
     /// A Bot API call; the id of the message it sent.
     async fn call(&self, request: reqwest::RequestBuilder) -> Result<i64, SendError> {
-        message_id(&self.call_for(request, Duration::from_secs(30)).await?)
+        message_id(&self.call_for(request, self.settings.timeout()).await?)
     }
 
     /// A Bot API call; its `result`.
@@ -86,6 +95,10 @@ impl Telegram {
         let v: serde_json::Value = response.json().await.unwrap_or_default();
         if v["ok"].as_bool() == Some(true) {
             return Ok(v["result"].clone());
+        }
+        if (200..300).contains(&status) {
+            // "Accepted", but not in words Herald can read: it may have been sent.
+            return Err(super::unreadable("Telegram", status));
         }
         let code = v["error_code"].as_u64().unwrap_or(status as u64);
         let description = v["description"]
@@ -129,7 +142,8 @@ impl Telegram {
             .get_or_try_init(|| async {
                 let part = self.streamed(file).await?;
                 // A large upload takes longer than a text: a minute per 10 MB, at least 30 s.
-                let timeout = Duration::from_secs(30 + file.size / (10 * 1024 * 1024) * 60);
+                let timeout = self.settings.timeout()
+                    + Duration::from_secs(file.size / (10 * 1024 * 1024) * 60);
                 let result = self
                     .call_for(
                         self.client.post(self.url(method)).multipart(form(part)),

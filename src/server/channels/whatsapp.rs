@@ -8,8 +8,10 @@
 //! takes one. The answer's `messages[0].id` (a `wamid.…`) names the message.
 //!
 //! Errors: the code's row in [`codes::WHATSAPP`] decides (throttle, back off, fail, opt out,
-//! pause the broadcast …); an unknown code goes by HTTP status (429 and 5xx retried, others
-//! failed with Meta's words).
+//! pause the broadcast, 131000 "may have been sent" …); an unknown code goes by HTTP status
+//! (429 retried, 5xx may mean "sent", others failed with Meta's words). A timeout or reset
+//! after the request went out may mean "sent" too: the status webhooks, which echo the
+//! delivery's key, tell.
 //!
 //! Webhooks: the GET verification handshake (`hub.mode=subscribe`, `hub.verify_token`,
 //! `hub.challenge`), and POSTs signed with `X-Hub-Signature-256: sha256=<HMAC-SHA256 of the raw
@@ -40,6 +42,8 @@ pub struct Settings {
     /// What Meta sends back in the verification handshake.
     pub verify_token: String,
     pub base_url: String,
+    /// How long a call waits for Meta's answer (30 s unless set; not on the page).
+    pub timeout_ms: Option<u64>,
 }
 
 pub struct WhatsApp {
@@ -103,17 +107,22 @@ impl WhatsApp {
     async fn call(&self, request: reqwest::RequestBuilder) -> Result<serde_json::Value, SendError> {
         let response = request
             .bearer_auth(&self.settings.access_token)
-            .timeout(Duration::from_secs(30))
+            .timeout(Duration::from_millis(
+                self.settings
+                    .timeout_ms
+                    .unwrap_or(30_000)
+                    .clamp(100, 600_000),
+            ))
             .send()
             .await
             .map_err(|e| super::no_answer("WhatsApp", &e))?;
         let status = response.status().as_u16();
         let wait = super::webhook::retry_after(response.headers());
-        let v: serde_json::Value = response.json().await.unwrap_or_default();
+        let read: Result<serde_json::Value, _> = response.json().await;
         if (200..300).contains(&status) {
-            return Ok(v);
+            return read.map_err(|_| super::unreadable("WhatsApp", status));
         }
-        Err(refusal(status, &v["error"], wait))
+        Err(refusal(status, &read.unwrap_or_default()["error"], wait))
     }
 
     /// Uploads a file; its media id.
@@ -134,9 +143,17 @@ impl WhatsApp {
             .text("messaging_product", "whatsapp")
             .text("type", file.mime.clone())
             .part("file", part);
+        // An upload whose answer was lost sent the customer nothing: it is simply made again.
         let v = self
             .call(self.client.post(self.url("media")).multipart(form))
-            .await?;
+            .await
+            .map_err(|e| match e {
+                SendError::MaybeSent { reason } => SendError::Transient {
+                    reason,
+                    retry_after: None,
+                },
+                e => e,
+            })?;
         v["id"]
             .as_str()
             .map(str::to_string)
@@ -152,8 +169,8 @@ impl WhatsApp {
         v["messages"][0]["id"]
             .as_str()
             .map(str::to_string)
-            .ok_or_else(|| SendError::Permanent {
-                reason: "WhatsApp's answer had no message id.".into(),
+            .ok_or_else(|| SendError::MaybeSent {
+                reason: "WhatsApp accepted the request but its answer named no message; it may have been sent.".into(),
             })
     }
 }

@@ -3,9 +3,11 @@
 
 use chrono::{DateTime, Utc};
 
+use super::counters::{Tally, write_tally};
 use super::retry::retrying;
-use super::states::{BROADCAST_SENDING, PENDING, SENDING};
+use super::states::{BROADCAST_SENDING, PENDING, SENDING, UNKNOWN};
 use super::{Db, DbError, Dialect, begin_write, on_pool};
+use crate::model::channel::AfterDoubt;
 use crate::model::compose::AttachmentRef;
 use crate::model::{BroadcastId, ChannelId, CustomerId};
 
@@ -36,6 +38,10 @@ pub struct Content {
     pub template: Option<crate::model::template::TemplateChoice>,
 }
 
+/// Why a delivery cut off mid-request is unknown.
+const CUT_OFF: &str = "Herald stopped, or lost its claim, while this message's request was in \
+     flight, and the channel cannot tell whether it arrived. It may have arrived.";
+
 impl Db {
     /// Claims up to `limit` deliveries of broadcast `b` (if it is sending and not paused):
     /// pending ones whose retry time has come, and ones whose lease ran out (their worker
@@ -53,11 +59,17 @@ impl Db {
         lease_until: DateTime<Utc>,
         uncertain_before: DateTime<Utc>,
     ) -> Result<Vec<Claimed>, DbError> {
+        // An uncertain delivery on a channel that cannot tell is never taken again: it is
+        // settled as unknown first (`settle`).
+        let untold = format!(
+            "SELECT id FROM channels WHERE kind IN ({})",
+            AfterDoubt::UNTOLD_KINDS_SQL
+        );
         let pick = format!(
             "SELECT d.id FROM deliveries d WHERE d.broadcast_id = $3 AND \
              ((d.state = {PENDING} AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= $2)) \
               OR (d.state = {SENDING} AND d.claimed_until < $2 \
-                  AND (d.started_at IS NULL OR d.started_at < $5))) \
+                  AND (d.started_at IS NULL OR (d.started_at < $5 AND d.channel_id NOT IN ({untold}))))) \
              AND EXISTS (SELECT 1 FROM broadcasts x WHERE x.id = $3 AND x.status = {BROADCAST_SENDING} AND NOT x.paused) \
              ORDER BY d.id LIMIT $4"
         );
@@ -65,6 +77,13 @@ impl Db {
             Dialect::Sqlite => "",
             Dialect::Postgres => " FOR UPDATE OF d SKIP LOCKED",
         };
+        let settle = format!(
+            "UPDATE deliveries SET state = {UNKNOWN}, claimed_until = NULL, error = $3 \
+             WHERE id IN (SELECT d.id FROM deliveries d WHERE d.broadcast_id = $1 \
+               AND d.state = {SENDING} AND d.claimed_until < $2 AND d.started_at IS NOT NULL \
+               AND d.channel_id IN ({untold}) ORDER BY d.id{lock}) \
+             RETURNING broadcast_id"
+        );
         // The SET expressions read the row as it was: `uncertain` says whether this claim
         // takes over a request that may have reached the provider.
         let update = format!(
@@ -76,6 +95,12 @@ impl Db {
         );
         let mut claimed: Vec<Claimed> = on_pool!(self, p => {
             let mut tx = begin_write!(p, self.dialect());
+            let settled: Vec<BroadcastId> = sqlx::query_scalar(&settle)
+                .bind(b)
+                .bind(now)
+                .bind(CUT_OFF)
+                .fetch_all(&mut *tx)
+                .await?;
             let rows: Vec<Claimed> = sqlx::query_as(&update)
                 .bind(lease_until)
                 .bind(now)
@@ -92,6 +117,11 @@ impl Db {
                     .execute(&mut *tx)
                     .await?;
             }
+            let mut tally = Tally::default();
+            for broadcast in settled {
+                tally.add_unknown(broadcast, 1);
+            }
+            write_tally!(tx, tally);
             tx.commit().await?;
             Ok::<Vec<Claimed>, DbError>(rows)
         })?;

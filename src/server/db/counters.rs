@@ -23,7 +23,7 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 
-use super::states::{ACCEPTED, FAILED, REACHED, READ};
+use super::states::{ACCEPTED, FAILED, REACHED, READ, UNKNOWN};
 use super::{Db, DbError, Dialect, on_pool};
 use crate::model::{BroadcastId, ChannelId};
 
@@ -36,6 +36,8 @@ pub(crate) struct Tally {
     timeline: BTreeMap<(i64, i64), [i64; 4]>,
     /// (broadcast, reason key) → (reason, failures)
     reasons: BTreeMap<(i64, i64), (String, i64)>,
+    /// broadcast → unknown deliveries (may have arrived; counted apart from the failed)
+    unknown: BTreeMap<i64, i64>,
 }
 
 /// A reason's key in `broadcast_failure_reasons`: FNV-1a of its text, kept to 63 bits so
@@ -78,6 +80,11 @@ impl Tally {
         }
     }
 
+    /// Adds `by` to a broadcast's unknown deliveries.
+    pub fn add_unknown(&mut self, broadcast: BroadcastId, by: i64) {
+        *self.unknown.entry(broadcast.0).or_default() += by;
+    }
+
     /// Adds `by` failures with `reason` to a broadcast's failures by reason.
     pub fn add_reason(&mut self, broadcast: BroadcastId, reason: &str, by: i64) {
         let entry = self
@@ -99,7 +106,11 @@ impl Tally {
     /// lock order above, each with its (all integer) parameters.
     pub fn write_statements(&self) -> Vec<(&'static str, Vec<i64>)> {
         let mut out = Vec::new();
-        let mut totals: BTreeMap<i64, [i64; 5]> = BTreeMap::new();
+        // [the five per-channel counters, unknown]
+        let mut totals: BTreeMap<i64, [i64; 6]> = BTreeMap::new();
+        for (&broadcast, &unknown) in &self.unknown {
+            totals.entry(broadcast).or_default()[5] += unknown;
+        }
         for (&(broadcast, channel), c) in &self.channels {
             if *c == [0; 5] {
                 continue;
@@ -126,14 +137,15 @@ impl Tally {
             ));
         }
         for (broadcast, c) in totals {
-            if c == [0; 5] {
+            if c == [0; 6] {
                 continue;
             }
             out.push((
                 "UPDATE broadcasts SET sent_count = sent_count + $1, \
                  delivered_count = delivered_count + $2, read_count = read_count + $3, \
-                 replied_count = replied_count + $4, failed_count = failed_count + $5 WHERE id = $6",
-                vec![c[0], c[1], c[2], c[3], c[4], broadcast],
+                 replied_count = replied_count + $4, failed_count = failed_count + $5, \
+                 unknown_count = unknown_count + $6 WHERE id = $7",
+                vec![c[0], c[1], c[2], c[3], c[4], c[5], broadcast],
             ));
         }
         out
@@ -229,8 +241,10 @@ impl Db {
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             sqlx::query(
-                "UPDATE broadcasts SET audience_total = $1, sent_count = $2, delivered_count = $3, \
-                 read_count = $4, replied_count = $5, failed_count = $6 WHERE id = $7",
+                &format!("UPDATE broadcasts SET audience_total = $1, sent_count = $2, delivered_count = $3, \
+                 read_count = $4, replied_count = $5, failed_count = $6, \
+                 unknown_count = (SELECT COUNT(*) FROM deliveries WHERE broadcast_id = $7 AND state = {UNKNOWN}) \
+                 WHERE id = $7"),
             )
             .bind(totals[0]).bind(totals[1]).bind(totals[2]).bind(totals[3]).bind(totals[4]).bind(totals[5])
             .bind(id)
@@ -352,6 +366,7 @@ mod tests {
         t.add_timeline(BroadcastId(4), 101, Counter::Read, 1);
         t.add_timeline(BroadcastId(4), 99, Counter::Replied, 2);
         t.add_timeline(BroadcastId(4), 99, Counter::Failed, 5);
+        t.add_unknown(BroadcastId(2), 1);
         let s = t.write_statements();
         let kinds: Vec<(&str, Vec<i64>)> = s
             .iter()
@@ -375,8 +390,9 @@ mod tests {
                 ("timeline", vec![4, 99, 0, 0, 0, 2]),
                 ("timeline", vec![4, 101, 0, 0, 1, 0]),
                 ("timeline", vec![9, 100, 3, 0, 0, 0]),
-                ("broadcast", vec![0, 0, 1, 2, 0, 4]),
-                ("broadcast", vec![3, 0, 0, 0, 1, 9]),
+                ("broadcast", vec![0, 0, 0, 0, 0, 1, 2]),
+                ("broadcast", vec![0, 0, 1, 2, 0, 0, 4]),
+                ("broadcast", vec![3, 0, 0, 0, 1, 0, 9]),
             ]
         );
         assert!(Tally::default().write_statements().is_empty());

@@ -23,12 +23,14 @@ mod messages;
 mod rate;
 mod record;
 mod reports;
+mod resend;
 mod results;
 pub mod retry;
 pub mod search;
 pub mod secrets;
 mod staff;
 pub mod states;
+mod upgrade;
 mod users;
 
 pub use audience::{AudienceBind, AudienceSql, Breakdown, REPLY_WINDOW_HOURS, audience_clause};
@@ -48,6 +50,7 @@ pub use messages::{ChatRecord, DeliveryRecord, Outbound, Recipient};
 pub use rate::{Take, take_tokens};
 pub use record::Outcome;
 pub use reports::{Applied, DeliveryEvent, DeliveryRef, Report, ReportDetail};
+pub use resend::ResendError;
 pub use results::{ChannelCounts, RecipientAnchor, RecipientRecord, RetryError};
 pub use staff::{StaffError, StaffRecord, TokenPurpose};
 pub use users::UserRecord;
@@ -217,6 +220,8 @@ pub enum OpenError {
         url: String,
         source: sqlx::migrate::MigrateError,
     },
+    #[error("cannot bring the database {url} up to date: {reason}")]
+    Upgrade { url: String, reason: String },
 }
 
 /// Errors from queries, for callers that need to tell "not found" from a broken database.
@@ -324,6 +329,12 @@ impl Db {
                     url: shown.to_string(),
                     source,
                 },
+            })?;
+        upgrade::widen_delivery_states(&pool)
+            .await
+            .map_err(|e| OpenError::Upgrade {
+                url: shown.to_string(),
+                reason: e.to_string(),
             })?;
         Ok(Db {
             pool: Pool::Sqlite(pool),

@@ -9,7 +9,7 @@ use super::claims::Claimed;
 use super::counters::{Counter, Tally, minute, write_tally};
 use super::reports::EarlyRow;
 use super::retry::retrying;
-use super::states::{FAILED, PENDING, SENDING, SENT};
+use super::states::{FAILED, PENDING, SENDING, SENT, UNKNOWN};
 use super::{Db, DbError, Dialect, on_pool};
 use crate::model::{BroadcastId, ChannelId};
 
@@ -34,6 +34,13 @@ pub enum Outcome {
     /// Not sent (the broadcast was paused or cancelled meanwhile): back to pending, the attempt
     /// not counted.
     Released,
+    /// The request may have reached a provider whose reports name the delivery: it stays
+    /// uncertain (its claim over, its start kept) until a report records it as sent, and is
+    /// claimed again only once the reconciliation window passed with none.
+    Uncertain { reason: String },
+    /// The request may have reached a provider that cannot tell: unknown — may have arrived,
+    /// never sent again on its own.
+    Unknown { reason: String },
 }
 
 /// Locks deliveries `$ids` by ascending id (PostgreSQL; see `counters`), before statements
@@ -109,6 +116,15 @@ macro_rules! record_rest {
             "UPDATE deliveries SET state = {PENDING}, claimed_until = NULL, attempts = attempts - 1 \
              WHERE id = $1 AND state = {SENDING} AND attempts = $2"
         );
+        // The claim ends now; the start stays, so the window counts from the request.
+        let uncertain = format!(
+            "UPDATE deliveries SET error = $1, claimed_until = $2 \
+             WHERE id = $3 AND state = {SENDING} AND attempts = $4"
+        );
+        let unknown = format!(
+            "UPDATE deliveries SET state = {UNKNOWN}, error = $1, claimed_until = NULL, \
+             next_attempt_at = $2 WHERE id = $3 AND state = {SENDING} AND attempts = $4"
+        );
         for (c, outcome) in rest {
             let no_time: Option<DateTime<Utc>> = None;
             let q = match outcome {
@@ -117,6 +133,8 @@ macro_rules! record_rest {
                 Outcome::Failed { reason } => sqlx::query(&fail).bind(reason).bind(now),
                 Outcome::NotNow { reason, .. } => sqlx::query(&fail).bind(reason).bind(now),
                 Outcome::Released => sqlx::query(&release),
+                Outcome::Uncertain { reason } => sqlx::query(&uncertain).bind(reason).bind(now),
+                Outcome::Unknown { reason } => sqlx::query(&unknown).bind(reason).bind(no_time),
             };
             let q = q.bind(c.id).bind(c.attempts);
             let q = match outcome {
@@ -130,6 +148,9 @@ macro_rules! record_rest {
             {
                 tally.add(c.broadcast_id, c.channel_id, Counter::Failed, 1);
                 tally.add_reason(c.broadcast_id, reason, 1);
+            }
+            if changed > 0 && matches!(outcome, Outcome::Unknown { .. }) {
+                tally.add_unknown(c.broadcast_id, 1);
             }
         }
     }};
@@ -232,7 +253,7 @@ impl Db {
             .collect::<Vec<_>>()
             .join(",");
         let open: Vec<i64> = on_pool!(self, p => sqlx::query_scalar(&format!(
-            "SELECT id FROM deliveries WHERE id IN ({list}) AND state = {SENDING}"
+            "SELECT id FROM deliveries WHERE id IN ({list}) AND state IN ({SENDING}, {UNKNOWN})"
         ))
         .fetch_all(p)
         .await?);
@@ -245,26 +266,39 @@ impl Db {
         sorted.dedup_by_key(|n| n.0);
         let sorted = &sorted[..];
         let recorded: Vec<String> = retrying("recording reported sends", move || async move {
-            let update = format!(
-                "UPDATE deliveries SET state = {SENT}, provider_message_id = $1, sent_at = $2, \
+            // Still being sent, or given up on as unknown: the report says it went out.
+            let update = |from: &str| {
+                format!(
+                    "UPDATE deliveries SET state = {SENT}, provider_message_id = $1, sent_at = $2, \
                  claimed_until = NULL, error = NULL \
-                 WHERE id = $3 AND channel_id = $4 AND retry_round = $5 AND state = {SENDING} \
+                 WHERE id = $3 AND channel_id = $4 AND retry_round = $5 AND state = {from} \
                  RETURNING broadcast_id"
-            );
+                )
+            };
+            let (from_sending, from_unknown) = (update(SENDING), update(UNKNOWN));
             on_pool!(self, p => {
                 let mut tx = super::begin_write!(p, self.dialect());
                 let mut tally = Tally::default();
                 let mut recorded = Vec::new();
                 // One row at a time in ascending id: the lock order (`counters`).
                 for (id, round, pid) in sorted {
-                    let moved: Option<BroadcastId> = sqlx::query_scalar(&update)
-                        .bind(pid)
-                        .bind(now)
-                        .bind(id)
-                        .bind(channel_id)
-                        .bind(round)
-                        .fetch_optional(&mut *tx)
-                        .await?;
+                    let mut moved: Option<BroadcastId> = None;
+                    for (sql, was_unknown) in [(&from_sending, false), (&from_unknown, true)] {
+                        moved = sqlx::query_scalar(sql)
+                            .bind(pid)
+                            .bind(now)
+                            .bind(id)
+                            .bind(channel_id)
+                            .bind(round)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        if let Some(b) = moved {
+                            if was_unknown {
+                                tally.add_unknown(b, -1);
+                            }
+                            break;
+                        }
+                    }
                     if let Some(b) = moved {
                         tally.add(b, channel_id, Counter::Sent, 1);
                         tally.add_timeline(b, minute(now), Counter::Sent, 1);

@@ -58,8 +58,10 @@ fn conditions(filter: &RecipientFilter) -> (String, Vec<i64>) {
         Some("waiting") => sql.push_str(&format!(" AND d.state IN ({WAITING})")),
         Some("replied") => sql.push_str(" AND d.replied_at IS NOT NULL"),
         Some(s) => {
-            use DeliveryState::{Delivered, Failed, Read, Sent};
-            if let Some(state @ (Sent | Delivered | Read | Failed)) = DeliveryState::parse(s) {
+            use DeliveryState::{Delivered, Failed, Read, Sent, Unknown};
+            if let Some(state @ (Sent | Delivered | Read | Failed | Unknown)) =
+                DeliveryState::parse(s)
+            {
                 sql.push_str(&format!(" AND d.state = '{}'", state.as_str()))
             }
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use crate::model::channel::ChannelKind;
+use crate::model::channel::{AfterDoubt, ChannelKind};
 use crate::model::{BroadcastId, ChannelId, CustomerId};
 use crate::server::channels::sandbox::SandboxProvider;
 use crate::server::channels::{Accepted, Channel, SendError, adapter, send};
@@ -120,6 +120,8 @@ pub struct Round {
     pub retried: usize,
     pub failed: usize,
     pub released: usize,
+    /// Answers lost after the request went out: uncertain or unknown.
+    pub uncertain: usize,
     pub finished: Vec<i64>,
 }
 
@@ -274,6 +276,8 @@ pub struct Dispatcher {
     born: chrono::DateTime<chrono::Utc>,
     wake: tokio::sync::Notify,
     stopped: std::sync::atomic::AtomicBool,
+    /// Broadcasts with a sender task in this process.
+    active: Arc<Mutex<HashSet<i64>>>,
 }
 
 impl Dispatcher {
@@ -296,6 +300,7 @@ impl Dispatcher {
             born,
             wake: tokio::sync::Notify::new(),
             stopped: Default::default(),
+            active: Default::default(),
         }
     }
 
@@ -320,6 +325,29 @@ impl Dispatcher {
 
     fn is_stopped(&self) -> bool {
         self.stopped.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// A deploy's stop: no schedule fires and no claim is made from now on; sends that have
+    /// not started their request are released at once (pending again, for the next instance);
+    /// the requests in flight finish and their outcomes are written. Waits for that at most
+    /// `grace`; true when everything in flight was recorded within it.
+    pub async fn drain(&self, grace: Duration) -> bool {
+        self.stop();
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let busy = self.active.lock().expect("active lock").len();
+            if busy == 0 {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    broadcasts = busy,
+                    "the grace ran out with sends still in flight"
+                );
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Wakes the loop (a broadcast was scheduled for now).
@@ -530,6 +558,9 @@ impl Dispatcher {
                             Outcome::Retry { .. } => round.retried += 1,
                             Outcome::Failed { .. } | Outcome::NotNow { .. } => round.failed += 1,
                             Outcome::Released => round.released += 1,
+                            Outcome::Uncertain { .. } | Outcome::Unknown { .. } => {
+                                round.uncertain += 1
+                            }
                         }
                         pending.push((c, o));
                     }
@@ -773,6 +804,7 @@ impl Dispatcher {
         // the delivery (it is released if it is still ours).
         if !self.send_token(c, &channel).await
             || self.is_halted(c.broadcast_id)
+            || self.is_stopped()
             || !lease.may_start(self.clock.now(), self.settings.lease)
         {
             return Outcome::Released;
@@ -802,7 +834,9 @@ impl Dispatcher {
         // the start is written after it, so that a crash leaves the delivery uncertain only
         // for the request itself.
         let held = crate::server::channels::reserve(sender.as_ref(), &message).await;
-        if self.is_halted(c.broadcast_id) || !lease.may_start(self.clock.now(), self.settings.lease)
+        if self.is_halted(c.broadcast_id)
+            || self.is_stopped()
+            || !lease.may_start(self.clock.now(), self.settings.lease)
         {
             return Outcome::Released;
         }
@@ -825,7 +859,7 @@ impl Dispatcher {
         } else if let Some(why) = self.trip(c, channel.kind, &result) {
             self.pause_for(c.broadcast_id, why).await;
         }
-        self.outcome(c, result)
+        self.outcome(c, channel.kind, result)
     }
 
     /// Notes an attempt on the broadcast's circuit breaker for its channel; the pause reason
@@ -867,10 +901,17 @@ impl Dispatcher {
         }
     }
 
-    /// What the provider's answer means for delivery `c`: sent, failed for good, or tried
-    /// again later (with backoff) until its attempts run out.
-    fn outcome(&self, c: &Claimed, result: Result<Accepted, SendError>) -> Outcome {
+    /// What the provider's answer means for delivery `c` on a channel of `kind`: sent, failed
+    /// for good, tried again later (with backoff) until its attempts run out, or — when the
+    /// request may have reached the provider — what the channel's rule for doubt says.
+    fn outcome(
+        &self,
+        c: &Claimed,
+        kind: ChannelKind,
+        result: Result<Accepted, SendError>,
+    ) -> Outcome {
         match result {
+            Err(SendError::MaybeSent { reason }) => self.doubt(c, kind, reason),
             Ok(a) => Outcome::Sent {
                 provider_message_id: a.provider_message_id,
                 replayed: a.replayed,
@@ -911,6 +952,32 @@ impl Dispatcher {
         }
     }
 
+    /// A request of `c` that may have reached the provider, by the channel's rule
+    /// ([`AfterDoubt`]): wait for the provider's report, send again to a receiver that drops
+    /// repeats, or unknown. A delivery whose answers were lost on every attempt is unknown
+    /// too (a late report still records it as sent).
+    fn doubt(&self, c: &Claimed, kind: ChannelKind, reason: String) -> Outcome {
+        let out_of_attempts = c.attempts >= self.settings.max_attempts;
+        match kind.after_doubt() {
+            AfterDoubt::Reports if !out_of_attempts => Outcome::Uncertain { reason },
+            AfterDoubt::ReceiverDeduplicates if !out_of_attempts => Outcome::Retry {
+                at: self.clock.now() + backoff(&self.settings, c.attempts, None, c.id as u64),
+                reason,
+            },
+            AfterDoubt::Nothing => Outcome::Unknown { reason },
+            // The receiver would have dropped a repeat: it failed as a refusal does.
+            AfterDoubt::ReceiverDeduplicates => Outcome::Failed {
+                reason: format!("Gave up after {} attempts: {reason}", c.attempts),
+            },
+            AfterDoubt::Reports => Outcome::Unknown {
+                reason: format!(
+                    "No answer on any of {} attempts; it may have arrived. The last: {reason}",
+                    c.attempts
+                ),
+            },
+        }
+    }
+
     /// Runs until the process ends. A supervisor fires schedules (within `idle` of their time,
     /// sooner when poked) and finishes broadcasts; each sending broadcast gets its own sender
     /// task here, so a slow channel never holds up another broadcast. A third task re-reads
@@ -935,9 +1002,8 @@ impl Dispatcher {
             }
         });
         tokio::spawn(async move {
-            let active: Arc<Mutex<HashSet<i64>>> = Default::default();
             while !self.is_stopped() {
-                if let Err(e) = self.supervise(&active).await {
+                if let Err(e) = self.supervise().await {
                     tracing::error!(error = ?e, "dispatcher round failed");
                 }
                 let mut wait = self.settings.idle;
@@ -953,13 +1019,13 @@ impl Dispatcher {
         });
     }
 
-    async fn supervise(self: &Arc<Self>, active: &Arc<Mutex<HashSet<i64>>>) -> Result<(), DbError> {
+    async fn supervise(self: &Arc<Self>) -> Result<(), DbError> {
         self.fire_due().await?;
         for (b, channels) in self.db.sending_broadcasts().await? {
-            if !active.lock().expect("active lock").insert(b) {
-                continue; // already has a sender here
+            if self.is_stopped() || !self.active.lock().expect("active lock").insert(b) {
+                continue; // stopping, or it already has a sender here
             }
-            let (me, active) = (self.clone(), active.clone());
+            let (me, active) = (self.clone(), self.active.clone());
             tokio::spawn(async move {
                 loop {
                     if me.is_halted(BroadcastId(b)) || me.is_stopped() {

@@ -17,6 +17,8 @@ pub struct Seen {
     pub mail_bytes: AtomicU64,
     pub telegram_calls: AtomicU64,
     pub uploaded_bytes: AtomicU64,
+    /// Messages each recipient (`RCPT TO`) was sent, as SMTP deduplicates nothing.
+    pub mail_to: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 /// An SMTP server that accepts every message and keeps none: what it reads of a message's
@@ -40,6 +42,7 @@ async fn smtp_session(socket: tokio::net::TcpStream, seen: &Seen) -> std::io::Re
     let mut read = BufReader::with_capacity(1 << 16, read);
     write.write_all(b"220 sink.herald.test ESMTP\r\n").await?;
     let mut line = String::new();
+    let mut to: Vec<String> = Vec::new();
     loop {
         line.clear();
         if read.read_line(&mut line).await? == 0 {
@@ -48,11 +51,24 @@ async fn smtp_session(socket: tokio::net::TcpStream, seen: &Seen) -> std::io::Re
         let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
         let answer: &[u8] = match verb.as_str() {
             "EHLO" | "HELO" => b"250-sink.herald.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
+            "RCPT" => {
+                let addr = line.split(['<', '>']).nth(1).unwrap_or_default();
+                to.push(addr.to_ascii_lowercase());
+                b"250 ok\r\n"
+            }
+            "RSET" | "MAIL" => {
+                to.clear();
+                b"250 ok\r\n"
+            }
             "DATA" => {
                 write.write_all(b"354 go ahead\r\n").await?;
                 let bytes = read_data(&mut read).await?;
                 seen.mails.fetch_add(1, Ordering::Relaxed);
                 seen.mail_bytes.fetch_add(bytes, Ordering::Relaxed);
+                let mut counts = seen.mail_to.lock().unwrap_or_else(|e| e.into_inner());
+                for addr in to.drain(..) {
+                    *counts.entry(addr).or_default() += 1;
+                }
                 b"250 2.0.0 queued\r\n"
             }
             "QUIT" => {

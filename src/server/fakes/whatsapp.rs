@@ -66,6 +66,13 @@ pub struct Config {
     /// gets from businesses in the fake's life (its day); a further one is accepted, then fails
     /// with a `failed` status, error 131049. Meta publishes no number: `None` is no limit.
     pub marketing_per_user: Option<usize>,
+    /// The number's throughput: messages a second (Meta's default tier is 80; a number is
+    /// raised to 1,000 by Meta). Over it a message is refused with 130429 and not sent.
+    pub per_number_per_sec: f64,
+    /// Per mille of accepted messages whose answer is lost after they were sent: answered
+    /// 500 with error 131000, or only after `hang` (past the client's timeout), in turn.
+    pub ambiguous_per_mille: u64,
+    pub hang: Duration,
 }
 
 impl Default for Config {
@@ -82,6 +89,9 @@ impl Default for Config {
             waba_id: "102290129340398".into(),
             templates: Vec::new(),
             marketing_per_user: None,
+            per_number_per_sec: 80.0,
+            ambiguous_per_mille: 0,
+            hang: Duration::from_secs(40),
         }
     }
 }
@@ -131,6 +141,12 @@ struct Inner {
     /// Where status and message webhooks go (Herald's `/webhooks/whatsapp/{channel}`);
     /// several (one per instance behind a load balancer) take turns.
     webhook_urls: Vec<String>,
+    /// The number's throughput bucket: tokens, and when they were counted.
+    throughput: Option<(f64, std::time::Instant)>,
+    /// Recipients of messages sent whose answer was lost, one entry per such message.
+    ambiguous: Vec<String>,
+    /// Requests refused for the number's throughput.
+    throttled: u64,
 }
 
 /// The running fake; its base URL is what a Herald channel's `base_url` setting takes.
@@ -274,6 +290,35 @@ impl FakeWhatsApp {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         true
+    }
+
+    /// Recipients of messages sent whose answer was lost (500 131000 or a hang), one entry
+    /// per such message.
+    pub fn ambiguous(&self) -> Vec<String> {
+        self.lock().ambiguous.clone()
+    }
+
+    /// Messages refused for the number's throughput (130429).
+    pub fn throttled(&self) -> u64 {
+        self.lock().throttled
+    }
+
+    /// Takes one message of the number's throughput (a bucket of a second's worth); false
+    /// when it is used up.
+    fn admit(&self) -> bool {
+        let rate = self.config.per_number_per_sec.max(1.0);
+        let mut inner = self.lock();
+        let now = std::time::Instant::now();
+        let (tokens, at) = inner.throughput.unwrap_or((rate, now));
+        let tokens = (tokens + now.duration_since(at).as_secs_f64() * rate).min(rate);
+        if tokens >= 1.0 {
+            inner.throughput = Some((tokens - 1.0, now));
+            true
+        } else {
+            inner.throughput = Some((tokens, now));
+            inner.throttled += 1;
+            false
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -521,24 +566,57 @@ async fn messages(
     } else {
         Sent::FreeForm
     };
+    if !fake.admit() {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            130429,
+            "(#130429) Rate limit hit: Cloud API message throughput has been reached.",
+        );
+    }
     let wamid = format!(
         "wamid.HBgL{:012}",
         fake.next_id.fetch_add(1, Ordering::SeqCst)
     );
     let to = to.trim_start_matches('+').to_string();
-    fake.lock().accepted.push(Accepted {
-        wamid: wamid.clone(),
-        to: to.clone(),
-        body: v.clone(),
-    });
+    let lost = {
+        let mut inner = fake.lock();
+        inner.accepted.push(Accepted {
+            wamid: wamid.clone(),
+            to: to.clone(),
+            body: v.clone(),
+        });
+        let lost = fake.config.ambiguous_per_mille > 0 && {
+            let mut rng = inner.rng.take().unwrap_or_else(|| Rng::new(1));
+            let lost = rng.per_mille(fake.config.ambiguous_per_mille);
+            inner.rng = Some(rng);
+            lost
+        };
+        if lost {
+            inner.ambiguous.push(to.clone());
+        }
+        lost.then_some(inner.ambiguous.len())
+    };
     let callback = v["biz_opaque_callback_data"].as_str();
     fake.report(&wamid, &to, sent, callback);
-    axum::Json(serde_json::json!({
+    let answer = axum::Json(serde_json::json!({
         "messaging_product": "whatsapp",
         "contacts": [{ "input": to, "wa_id": to }],
         "messages": [{ "id": wamid }]
     }))
-    .into_response()
+    .into_response();
+    match lost {
+        // Sent, and then Meta's side failed before it answered.
+        Some(n) if n % 2 == 1 => graph_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            131000,
+            "(#131000) Something went wrong",
+        ),
+        Some(_) => {
+            tokio::time::sleep(fake.config.hang).await;
+            answer
+        }
+        None => answer,
+    }
 }
 
 /// What Meta answers a template message that does not fit its template: no such name or

@@ -107,6 +107,7 @@ pub async fn follow_up(
                 db.hold_failure(delivery, from).await?;
             }
             Meaning::Retry
+            | Meaning::MaybeSent
             | Meaning::Throttle
             | Meaning::BackOffRecipient
             | Meaning::Fail

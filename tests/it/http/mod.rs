@@ -128,6 +128,27 @@ pub async fn app_state_with(
     (state, t)
 }
 
+/// Herald's router, as `main` builds it, on `db` (either backend), served on a free loopback
+/// port for providers that post webhooks over HTTP; its address (`127.0.0.1:port`).
+pub async fn serve_state(db: &herald::server::db::Db) -> String {
+    let (leptos_options, mut config) = config::load(Path::new("Leptos.toml")).unwrap();
+    config.data_dir = std::env::temp_dir();
+    config.allow_private_endpoints = true;
+    let state = herald::server::startup::state(
+        leptos_options,
+        config,
+        herald::server::startup::Parts {
+            db: db.clone(),
+            clock: Arc::new(SystemClock),
+            links: test_links(),
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, serve::router(state)).await });
+    addr.to_string()
+}
+
 pub struct Reply {
     pub status: StatusCode,
     pub headers: axum::http::HeaderMap,

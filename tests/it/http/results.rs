@@ -601,3 +601,79 @@ async fn a_broadcast_herald_paused_says_why_and_its_failures_group_by_reason() {
     let page = send(&app, get(&format!("/broadcasts/{b}"), Some(&staff))).await;
     assert!(!page.body.contains(&why));
 }
+
+/// Deliveries whose arrival is unknown are counted apart, listed with their reason, and sent
+/// again only by an editor who confirms that some may then get the message twice.
+#[tokio::test]
+async fn unknown_deliveries_are_shown_and_resent_only_when_confirmed() {
+    let (app, t) = app().await;
+    let now = chrono::Utc::now();
+    let (_, b) = sent_on_whatsapp(&t, "unknown-key-000001").await;
+    let rows = t.db.inspect().deliveries_of(b).await.unwrap();
+    let ids: Vec<String> = rows[..2].iter().map(|r| r.0.to_string()).collect();
+    t.db.inspect()
+        .execute(&format!(
+            "UPDATE deliveries SET state = 'unknown', error = 'Telegram answered 502: it may have been sent.' \
+             WHERE id IN ({})",
+            ids.join(",")
+        ))
+        .await
+        .unwrap();
+    t.db.rebuild_counters(b).await.unwrap();
+    assert_eq!(t.db.finish_done(now).await.unwrap(), vec![b]);
+    assert_eq!(t.db.broadcast(b).await.unwrap().unknown_count, 2);
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let r = send(
+        &app,
+        get(&format!("/broadcasts/{b}?status=unknown"), Some(&staff)),
+    )
+    .await;
+    assert_eq!(
+        r.body.matches("data-state=\"unknown\"").count(),
+        2,
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("it may have been sent"));
+    assert!(r.body.contains("Unknown — may have arrived: 2"));
+    assert!(r.body.contains("Resend the 2 unknown"));
+
+    let resend = |who: &str, form: &str| {
+        let (app, form, who) = (app.clone(), form.to_string(), who.to_string());
+        async move {
+            send(
+                &app,
+                post("/api/broadcasts/resend-unknown", &form, Some(&who), false),
+            )
+            .await
+        }
+    };
+    let manager = sign_in(&app, "manager@herald.test").await;
+    assert_eq!(
+        resend(&manager, &format!("id={b}&confirmed=yes"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        resend(&staff, &format!("id={b}")).await.status,
+        StatusCode::BAD_REQUEST,
+        "not without the confirmation"
+    );
+    assert_eq!(t.db.broadcast(b).await.unwrap().unknown_count, 2);
+    let r = resend(&staff, &format!("id={b}&confirmed=yes")).await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "2"));
+    let record = t.db.broadcast(b).await.unwrap();
+    assert_eq!(record.unknown_count, 0);
+    assert_eq!(record.status, herald::model::Lifecycle::Sending);
+    let states = t.db.inspect().deliveries_of(b).await.unwrap();
+    assert_eq!(states.iter().filter(|r| r.3 == "pending").count(), 2);
+    assert_eq!(
+        t.db.inspect()
+            .audit_count("resend-unknown", b)
+            .await
+            .unwrap(),
+        1
+    );
+    t.cleanup().await;
+}

@@ -135,6 +135,12 @@ const TABLE: &[Entry] = &[
         Rule::Editors,
         "id=999999",
     ),
+    e(
+        "POST",
+        "/api/broadcasts/resend-unknown",
+        Rule::Editors,
+        "id=999999&confirmed=yes",
+    ),
     e("POST", "/api/broadcasts/dashboard", Rule::Signed, ""),
     e(
         "POST",
