@@ -24,5 +24,12 @@ pub async fn load_channels() -> Result<ChannelsPage, AppError> {
     } else {
         "http"
     };
-    crate::server::channels::setup::page(&state, &user, &format!("{scheme}://{host}")).await
+    // The configured public address first: it is what Herald itself names to providers
+    // (an SMS's status callback, Telegram's webhook).
+    let base = state
+        .config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{host}"));
+    crate::server::channels::setup::page(&state, &user, base.trim_end_matches('/')).await
 }

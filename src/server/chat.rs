@@ -183,6 +183,7 @@ pub async fn reply(
         &state.sandbox,
         &crate::server::broadcast::attachments::folder(state),
         state.config.allow_private_endpoints,
+        &state.links.public_url,
     )
     .map_err(conflict)?;
     let subject = format!("Re: your message to {}", user.name);
@@ -206,7 +207,7 @@ pub async fn reply(
     let sent = send::send(db, sender.as_ref(), person.id, &outgoing, state.clock.now()).await;
     let accepted = sent.map_err(|e| {
         conflict(match e {
-            SendError::Transient { reason, .. } => {
+            SendError::Transient { reason, .. } | SendError::Throttled { reason, .. } => {
                 format!("{name} could not take it just now ({reason}); try again in a moment.")
             }
             SendError::MaybeSent { reason } => format!(

@@ -31,6 +31,9 @@ pub struct Config {
     /// On SIGTERM or Ctrl-C, how long the requests in flight may take to finish (and be
     /// recorded) before Herald exits anyway.
     pub shutdown_grace_seconds: i64,
+    /// How long after a broadcast message a customer's unquoted message may count as the
+    /// reply to it (the first message they send on that channel after it).
+    pub reply_window_hours: i64,
     /// Where customers and providers reach this Herald (links in messages), e.g.
     /// `https://herald.example.com`; `None` means `http://<site-addr>`.
     pub public_url: Option<String>,
@@ -60,6 +63,7 @@ struct HeraldTable {
     dispatch_lease_seconds: Option<i64>,
     dispatch_reconcile_seconds: Option<i64>,
     shutdown_grace_seconds: Option<i64>,
+    reply_window_hours: Option<i64>,
     public_url: Option<String>,
     sign_in_attempts: Option<i64>,
     sign_in_window_seconds: Option<i64>,
@@ -177,6 +181,13 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
         30,
         0..=3600,
     )?;
+    let reply_window_hours = number(
+        "HERALD_REPLY_WINDOW_HOURS",
+        "reply-window-hours",
+        file.reply_window_hours,
+        72,
+        1..=30 * 24,
+    )?;
     let sign_in_attempts = number(
         "HERALD_SIGN_IN_ATTEMPTS",
         "sign-in-attempts",
@@ -201,6 +212,7 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
         dispatch_lease_seconds,
         dispatch_reconcile_seconds,
         shutdown_grace_seconds,
+        reply_window_hours,
         dispatcher,
         dispatch_grace_minutes,
         import_max_bytes: import_max_mb * 1024 * 1024,
@@ -220,7 +232,8 @@ impl Config {
         let sealer = crate::server::db::secrets::Sealer::load(&self.data_dir)?;
         Ok(crate::server::db::Db::connect(&self.database_url)
             .await?
-            .with_sealer(sealer))
+            .with_sealer(sealer)
+            .with_reply_window(self.reply_window_hours))
     }
 
     /// Herald is served over HTTPS (`secure-cookies`, or an https `public-url`): the session

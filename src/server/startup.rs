@@ -92,7 +92,7 @@ pub async fn run(demo: bool) -> anyhow::Result<()> {
             "sealed the settings of channels stored in clear"
         );
     }
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock = database_clock(&db).await?;
     if config.demo_data {
         load_demo(&db, clock.now()).await?;
     }
@@ -118,6 +118,7 @@ pub async fn run(demo: bool) -> anyhow::Result<()> {
     if state.config.dispatcher {
         state.dispatcher.clone().spawn();
     }
+    follow_channel_changes(&state).await;
     crate::server::storage::spawn_sweeper(state.clone());
     // WhatsApp templates are read again every hour (and on connect, on demand and from the
     // template status webhook).
@@ -181,6 +182,53 @@ async fn stop_gracefully(
     } else {
         println!("The grace ran out: messages still in flight are uncertain, as after a crash.");
     }
+}
+
+/// A channel saved on any instance (rate, token, endpoint, enabled) takes effect here at once:
+/// the dispatcher and the webhooks read it again (by `LISTEN` on PostgreSQL, in process on
+/// SQLite). A change announced while the `LISTEN` connection was being re-made is missed
+/// until the next change or restart.
+async fn follow_channel_changes(state: &crate::server::AppState) {
+    let mut changes = state.db.channel_events().await;
+    let state = state.clone();
+    tokio::spawn(async move {
+        loop {
+            match changes.recv().await {
+                Ok(id) => state.dispatcher.forget_channel(id),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    state.dispatcher.forget_channels()
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+            state.ingest.forget_channels();
+        }
+    });
+}
+
+/// The database server's time, as every instance reads it (see [`DbClock`]); this machine's
+/// clock may be off, and `HERALD_CLOCK_SKEW_SECONDS` pretends it is (for tests of exactly that).
+async fn database_clock(db: &Db) -> anyhow::Result<Arc<dyn Clock>> {
+    let mut local: Arc<dyn Clock> = Arc::new(SystemClock);
+    if let Some(skew) = std::env::var("HERALD_CLOCK_SKEW_SECONDS")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+    {
+        local = Arc::new(crate::server::clock::SkewedClock {
+            inner: local,
+            offset: chrono::TimeDelta::seconds(skew),
+        });
+    }
+    let clock = crate::server::clock::DbClock::start(db.clone(), local)
+        .await
+        .context("reading the database's time failed")?;
+    let offset = clock.offset();
+    if offset.abs() > chrono::TimeDelta::seconds(2) {
+        tracing::warn!(
+            seconds = offset.num_milliseconds() as f64 / 1000.0,
+            "this machine's clock differs from the database's; Herald keeps to the database's"
+        );
+    }
+    Ok(clock)
 }
 
 /// Tells the operator how to sign in: the demo accounts when they are there, how to make the

@@ -292,6 +292,7 @@ async fn a_lost_worker_s_deliveries_return_and_replays_are_not_second_messages(d
     for c in &lost {
         sandbox
             .send(&Outgoing {
+                parts: Default::default(),
                 subject: String::new(),
                 unsubscribe_url: None,
                 template: None,
@@ -1266,7 +1267,7 @@ async fn uncertain_deliveries_wait_for_their_report_before_a_resend(db: &Db) {
     assert!(claimed.iter().all(|c| !c.uncertain));
     // The requests of the first two start; then the process dies.
     let started: Vec<(i64, i64)> = claimed[..2].iter().map(|c| (c.id, c.attempts)).collect();
-    assert_eq!(db.mark_started(&started, t0).await.unwrap(), 2);
+    assert_eq!(db.mark_started(&started, t0).await.unwrap().len(), 2);
     // The provider's "delivered" for the first arrives, naming nothing Herald knows yet.
     let delivered = Report {
         channel_id: channel,

@@ -27,6 +27,7 @@ async fn customers(db: &Db, n: usize) {
             name: format!("Person {i}"),
             telegram_chat_id: Some(format!("{}", 700_000 + i)),
             whatsapp_id: Some(format!("4915200{i:06}")),
+            phone: Some(format!("+1888{i:07}")),
             time_zone: "UTC".into(),
             ..Default::default()
         })
@@ -222,6 +223,8 @@ async fn whatsapp_lost_answers_are_reconciled_by_their_statuses(db: &Db) {
 on_both_backends!(
     telegram_lost_answers_are_unknown_never_resent,
     whatsapp_lost_answers_are_reconciled_by_their_statuses,
+    a_request_starts_only_while_its_claim_holds,
+    an_outcome_that_cannot_be_written_fails_alone,
 );
 
 /// Telegram's documented limits at the fake (30 a second per bot, one a second per chat)
@@ -249,6 +252,285 @@ async fn telegram_is_sent_within_its_rate_limits() {
         fake.throttled() <= 3,
         "at most a few 429s at the bucket's edge: {}",
         fake.throttled()
+    );
+    t.cleanup().await;
+}
+
+/// The fencing token at the point of no return: a request starts only if the database
+/// confirms, at that moment, that its claim (the delivery, the attempt) still holds its lease.
+async fn a_request_starts_only_while_its_claim_holds(db: &Db) {
+    let (fake, base) = FakeTelegram::start(telegram::Config::default())
+        .await
+        .unwrap();
+    let tg = db
+        .insert_channel(&fake.channel(&base, 30), SystemClock.now())
+        .await
+        .unwrap();
+    customers(db, 3).await;
+    let b = send_now(db, tg, "Hi").await;
+    let t0 = SystemClock.now();
+    db.fire(b, t0, chrono::Duration::minutes(15)).await.unwrap();
+    let lease = chrono::Duration::seconds(10);
+    let first = db.claim_broadcast(b, 3, t0, t0 + lease, t0).await.unwrap();
+    assert_eq!(first.len(), 3);
+    let token = |c: &herald::server::db::Claimed| (c.id, c.attempts);
+    // Within its lease the claim starts.
+    assert_eq!(
+        db.mark_started(&[token(&first[0])], t0).await.unwrap(),
+        vec![first[0].id]
+    );
+    // Past its lease it does not, even though nobody took it over yet.
+    let late = t0 + lease + chrono::Duration::seconds(1);
+    assert!(
+        db.mark_started(&[token(&first[1])], late)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Taken over by another worker (a new attempt): the old claim neither starts nor renews.
+    let again = db
+        .claim_broadcast(b, 3, late, late + lease, late)
+        .await
+        .unwrap();
+    let second = again.iter().find(|c| c.id == first[1].id).unwrap();
+    assert_eq!(second.attempts, first[1].attempts + 1);
+    assert!(
+        db.mark_started(&[token(&first[1])], late)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        db.extend_claims(&[token(&first[1])], late, late + lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        db.mark_started(&[token(second)], late).await.unwrap(),
+        vec![second.id]
+    );
+    // The one whose request started before its lease ran out is unknown on Telegram, never
+    // claimed again.
+    let state: Vec<(String, i64)> = db.inspect().delivery_states(b).await.unwrap();
+    assert!(state.contains(&("unknown".to_string(), 1)), "{state:?}");
+    assert!(again.iter().all(|c| c.id != first[0].id));
+}
+
+/// Another connection holds the database for 35 s in the middle of a send (SQLite's write
+/// lock; on PostgreSQL the broadcast's counter row): the requests in flight are still read
+/// as their answers come, so none times out and nobody gets anything twice.
+async fn a_database_stall_mid_send_sends_nobody_anything_twice(t: &crate::common::TestDb) {
+    let db = &t.db;
+    let config = telegram::Config {
+        per_bot_per_sec: 5_000.0,
+        latency: Duration::from_millis(200),
+        ..telegram::Config::default()
+    };
+    let (fake, base) = FakeTelegram::start(config).await.unwrap();
+    let mut channel = fake.channel(&base, 300);
+    let mut settings: serde_json::Value = serde_json::from_str(&channel.config_json).unwrap();
+    settings["timeout_ms"] = serde_json::json!(2_000);
+    channel.config_json = settings.to_string();
+    let tg = db
+        .insert_channel(&channel, SystemClock.now())
+        .await
+        .unwrap();
+    customers(db, 600).await;
+    let b = send_now(db, tg, "Hi {{first_name|there}}").await;
+    let d = Arc::new(dispatcher(db, Settings::default()));
+    d.clone().spawn();
+    while fake.messages().len() < 100 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stall = Duration::from_secs(35);
+    if t.url.starts_with("sqlite") {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&t.url).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        tokio::time::sleep(stall).await;
+        sqlx::query("COMMIT").execute(&mut c).await.unwrap();
+    } else {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&t.url).await.unwrap();
+        let mut tx = c.begin().await.unwrap();
+        sqlx::query("SELECT id FROM broadcasts WHERE id = $1 FOR UPDATE")
+            .bind(b)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tokio::time::sleep(stall).await;
+        tx.commit().await.unwrap();
+    }
+    let start = std::time::Instant::now();
+    while db.broadcast(b).await.unwrap().status != herald::model::Lifecycle::Sent {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "not sent: {:?}",
+            db.inspect().delivery_states(b).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    d.stop();
+    let received = fake.received();
+    assert_eq!(received.len(), 600, "everyone got it");
+    assert!(received.values().all(|n| *n == 1), "nobody twice");
+    let record = db.broadcast(b).await.unwrap();
+    assert_eq!(
+        (record.sent_count, record.unknown_count),
+        (600, 0),
+        "no answer lost"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_a_database_stall_mid_send_sends_nobody_anything_twice() {
+    let t = crate::common::sqlite().await;
+    a_database_stall_mid_send_sends_nobody_anything_twice(&t).await;
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn postgres_a_database_stall_mid_send_sends_nobody_anything_twice() {
+    let Some(t) = crate::common::postgres().await else {
+        return;
+    };
+    a_database_stall_mid_send_sends_nobody_anything_twice(&t).await;
+    t.cleanup().await;
+}
+
+/// An outcome the database refuses for good (here a trigger refuses one delivery's record)
+/// fails that one delivery with the reason; the broadcast goes on and finishes.
+async fn an_outcome_that_cannot_be_written_fails_alone(db: &Db) {
+    let channel = db
+        .insert_channel(
+            &herald::server::db::NewChannel {
+                kind: "sandbox".into(),
+                name: "Poison sandbox".into(),
+                config_json: "{}".into(),
+                rate_per_sec: 10_000,
+            },
+            SystemClock.now(),
+        )
+        .await
+        .unwrap();
+    customers(db, 40).await;
+    let b = send_now(db, channel, "Hi").await;
+    d_fire(db, b).await;
+    let victim: i64 = db.inspect().deliveries_of(b).await.unwrap()[7].0;
+    let trigger = match db.dialect() {
+        herald::server::db::Dialect::Sqlite => vec![format!(
+            "CREATE TRIGGER poison BEFORE UPDATE OF state ON deliveries \
+             WHEN NEW.id = {victim} AND NEW.state = 'sent' \
+             BEGIN SELECT RAISE(ABORT, 'poisoned outcome'); END"
+        )],
+        herald::server::db::Dialect::Postgres => vec![
+            format!(
+                "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.id = {victim} AND NEW.state = 'sent' THEN RAISE EXCEPTION 'poisoned outcome'; END IF; \
+                 RETURN NEW; END $$"
+            ),
+            "CREATE TRIGGER poison BEFORE UPDATE ON deliveries FOR EACH ROW EXECUTE FUNCTION poison()"
+                .to_string(),
+        ],
+    };
+    for sql in trigger {
+        db.inspect().execute(&sql).await.unwrap();
+    }
+    let d = dispatcher(db, Settings::default());
+    until_finished(db, &d, b, Duration::from_secs(60)).await;
+    let rows = db.inspect().deliveries_of(b).await.unwrap();
+    let failed: Vec<_> = rows.iter().filter(|r| r.3 == "failed").collect();
+    assert_eq!(failed.len(), 1, "{rows:?}");
+    assert_eq!(failed[0].0, victim);
+    assert_eq!(rows.iter().filter(|r| r.3 == "sent").count(), 39);
+    let reasons = db.failure_reasons(b, 5).await.unwrap().0;
+    assert!(reasons[0].0.contains("could not record"), "{reasons:?}");
+}
+
+/// Fires broadcast `b` now (it was scheduled to send now).
+async fn d_fire(db: &Db, b: i64) {
+    db.fire(b, SystemClock.now(), chrono::Duration::minutes(15))
+        .await
+        .unwrap();
+}
+
+/// A text over Telegram's caption limit and a photo: two requests per customer. Each takes its
+/// own rate token and the parts of one chat go a second apart, as Telegram asks, so the strict
+/// fake (30 a second per bot, one a second per chat) answers almost no 429; a photo refused
+/// with 429 is sent again alone, the text not repeated.
+#[tokio::test]
+async fn a_text_and_a_photo_reach_each_chat_once_each() {
+    let t = crate::common::sqlite().await;
+    let db = &t.db;
+    let config = telegram::Config {
+        throttle_first_file: true,
+        ..telegram::Config::default()
+    };
+    let (fake, base) = FakeTelegram::start(config).await.unwrap();
+    let tg = db
+        .insert_channel(&fake.channel(&base, 30), SystemClock.now())
+        .await
+        .unwrap();
+    customers(db, 20).await;
+    let files = t.dir().join("attachments");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("p".repeat(32)), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
+    let photo = herald::model::compose::AttachmentRef {
+        id: "p".repeat(32),
+        name: "menu.png".into(),
+        mime: "image/png".into(),
+        size: 16,
+    };
+    let now = SystemClock.now();
+    let author = db
+        .create_user("parts@herald.test", "Parts", Role::Staff, "x", now)
+        .await
+        .unwrap();
+    let v = Compose {
+        name: "Long text and a photo".into(),
+        body: "Our spring menu. ".repeat(80),
+        audience: AudienceRule::default(),
+        channel_ids: vec![tg],
+        attachments: vec![photo],
+        ..Default::default()
+    }
+    .validate(Intent::SendNow, now)
+    .unwrap();
+    let b = db
+        .create_broadcast(&v, UserId(author), "parts-key-0000001", now)
+        .await
+        .unwrap()
+        .0;
+    let d = dispatcher(
+        db,
+        Settings {
+            files,
+            ..Settings::default()
+        },
+    );
+    until_finished(db, &d, b, Duration::from_secs(90)).await;
+    let mut by_chat: HashMap<String, Vec<String>> = HashMap::new();
+    for m in fake.messages() {
+        by_chat.entry(m.chat).or_default().push(m.method);
+    }
+    assert_eq!(by_chat.len(), 20);
+    for (chat, methods) in &by_chat {
+        assert_eq!(
+            methods,
+            &vec!["sendMessage".to_string(), "sendPhoto".to_string()],
+            "{chat}: one text, then one photo"
+        );
+    }
+    // Each chat's first photo was refused once (20); beyond those, few if any 429s.
+    assert!(fake.throttled() <= 20 + 5, "429s: {}", fake.throttled());
+    let record = db.broadcast(b).await.unwrap();
+    assert_eq!(
+        (record.sent_count, record.failed_count, record.unknown_count),
+        (20, 0, 0)
     );
     t.cleanup().await;
 }

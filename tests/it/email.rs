@@ -89,6 +89,7 @@ fn settings(port: u16) -> Settings {
 
 fn out(to: &str, attachments: Vec<AttachmentRef>) -> Outgoing {
     Outgoing {
+        parts: Default::default(),
         idempotency_key: "herald-delivery-42".into(),
         address: to.into(),
         body:
@@ -256,6 +257,7 @@ async fn a_message_arrives_with_both_bodies_its_files_and_the_unsubscribe_header
 
     // A plain message has no mixed wrapper; without a link there are no unsubscribe headers.
     let plain = Outgoing {
+        parts: Default::default(),
         unsubscribe_url: None,
         ..out("bob@example.com", vec![])
     };

@@ -23,6 +23,7 @@ mod http;
 mod import;
 mod labels;
 mod opt_out;
+mod replies;
 mod secrets;
 mod sms;
 mod ssrf;

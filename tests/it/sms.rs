@@ -65,6 +65,7 @@ async fn fake_twilio() -> (String, Calls) {
 
 fn out(to: &str) -> Outgoing {
     Outgoing {
+        parts: Default::default(),
         subject: String::new(),
         unsubscribe_url: None,
         template: None,
@@ -122,11 +123,11 @@ async fn sends_a_form_with_basic_auth_and_reads_twilio_answers() {
     );
     assert_eq!(
         sms.send(&out("+1429")).await.unwrap_err(),
-        SendError::Transient {
+        SendError::Throttled {
             reason:
                 "SMS 20429: Too many requests to Twilio. Nothing: Herald waits and tries again."
                     .into(),
-            retry_after: Some(Duration::from_secs(3))
+            retry_after: Duration::from_secs(3)
         }
     );
 }

@@ -12,6 +12,7 @@ use herald::server::channels::{Outgoing, adapter};
 
 fn message() -> Outgoing {
     Outgoing {
+        parts: Default::default(),
         subject: String::new(),
         unsubscribe_url: None,
         template: None,
@@ -34,6 +35,7 @@ fn channel(
         &Arc::new(SandboxProvider::default()),
         std::path::Path::new("data"),
         allow_private,
+        "http://127.0.0.1:3000",
     )
 }
 

@@ -58,6 +58,7 @@ async fn fake_telegram(token: &'static str) -> (String, Calls) {
 
 fn out(to: &str, body: &str, attachments: Vec<AttachmentRef>) -> Outgoing {
     Outgoing {
+        parts: Default::default(),
         subject: String::new(),
         unsubscribe_url: None,
         template: None,
@@ -194,10 +195,10 @@ async fn text_and_files_go_by_the_methods_telegram_documents() {
     ));
     assert_eq!(
         tg.send(&out("42", "slow down", vec![])).await.unwrap_err(),
-        SendError::Transient {
+        SendError::Throttled {
             reason: "Telegram: Too many messages from the bot. Nothing: Herald waits as long as Telegram asks."
                 .into(),
-            retry_after: Some(Duration::from_secs(5)),
+            retry_after: Duration::from_secs(5),
         }
     );
     assert_eq!(

@@ -43,6 +43,7 @@ async fn receiver(answers: Vec<Answer>) -> (String, Seen) {
 
 fn message() -> Outgoing {
     Outgoing {
+        parts: Default::default(),
         subject: String::new(),
         unsubscribe_url: None,
         template: None,
@@ -87,9 +88,9 @@ async fn sends_the_documented_request_and_reads_each_answer() {
     );
     assert_eq!(
         hook.send(&m).await.unwrap_err(),
-        SendError::Transient {
+        SendError::Throttled {
             reason: "HTTP 429: slow down".into(),
-            retry_after: Some(Duration::from_secs(7))
+            retry_after: Duration::from_secs(7)
         }
     );
     // A 5xx may come after the receiver took it: maybe sent (the dispatcher sends it again,

@@ -51,6 +51,7 @@ async fn fake_graph() -> (String, Calls) {
 
 fn out(to: &str, files: Vec<AttachmentRef>) -> Outgoing {
     Outgoing {
+        parts: Default::default(),
         subject: String::new(),
         unsubscribe_url: None,
         template: None,
@@ -132,7 +133,7 @@ async fn text_and_media_go_as_the_cloud_api_documents_and_errors_are_read() {
         "WhatsApp takes no vCard files"
     );
     assert!(
-        matches!(wa.send(&out("1429", vec![])).await, Err(SendError::Transient { reason, .. }) if reason.contains("130429"))
+        matches!(wa.send(&out("1429", vec![])).await, Err(SendError::Throttled { reason, .. }) if reason.contains("130429"))
     );
     // 131026 reads as its row in the codes table: undeliverable, in plain words.
     assert!(matches!(
@@ -372,6 +373,7 @@ async fn template_headers_buttons_and_the_marketing_limit() {
         ],
     };
     let message = |to: &str, t: OutTemplate| Outgoing {
+        parts: Default::default(),
         template: Some(t),
         ..out(to, vec![photo.clone()])
     };

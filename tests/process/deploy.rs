@@ -21,6 +21,12 @@ use crate::crash::Herald;
 const GRACE_SECONDS: u64 = 10;
 
 fn start(t: &common::TestDb) -> Herald {
+    start_with(t, &[])
+}
+
+/// The real binary on `t`'s database, with settings for a test (short lease and window) and
+/// `env` on top.
+pub(crate) fn start_with(t: &common::TestDb, env: &[(&str, &str)]) -> Herald {
     Herald(
         std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
             .env(
@@ -37,6 +43,7 @@ fn start(t: &common::TestDb) -> Herald {
             .env("HERALD_DISPATCH_RECONCILE_SECONDS", "5")
             .env("HERALD_SHUTDOWN_GRACE_SECONDS", GRACE_SECONDS.to_string())
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("start herald"),

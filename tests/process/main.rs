@@ -11,4 +11,5 @@ mod crash;
 mod deploy;
 mod first_run;
 mod memory;
+mod skew;
 mod startup;

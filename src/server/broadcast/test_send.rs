@@ -78,6 +78,7 @@ pub async fn test_send(
         &state.sandbox,
         &crate::server::broadcast::attachments::folder(state),
         state.config.allow_private_endpoints,
+        &state.links.public_url,
     )?;
     match send::send(
         db,
@@ -105,9 +106,11 @@ pub async fn test_send(
                 recipient.name
             ))
         }
-        Err(SendError::Transient { reason, .. }) => Err(format!(
-            "{channel_name} could not take the test just now ({reason}); try again in a moment."
-        )),
+        Err(SendError::Transient { reason, .. } | SendError::Throttled { reason, .. }) => {
+            Err(format!(
+                "{channel_name} could not take the test just now ({reason}); try again in a moment."
+            ))
+        }
         Err(SendError::MaybeSent { reason }) => Err(format!(
             "{channel_name} did not confirm the test ({reason}) Look whether {} got it before sending it again.",
             recipient.name

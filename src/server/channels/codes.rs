@@ -466,9 +466,9 @@ impl Code {
                 retry_after,
             },
             MaybeSent => SendError::MaybeSent { reason },
-            Throttle => SendError::Transient {
+            Throttle => SendError::Throttled {
                 reason,
-                retry_after: retry_after.or(Some(Duration::from_secs(1))),
+                retry_after: retry_after.unwrap_or(Duration::from_secs(1)),
             },
             BackOffRecipient => SendError::Transient {
                 reason,
@@ -496,6 +496,7 @@ mod tests {
     fn kind(e: &SendError) -> &'static str {
         match e {
             SendError::Transient { .. } => "transient",
+            SendError::Throttled { .. } => "throttled",
             SendError::Permanent { .. } => "permanent",
             SendError::Unreachable { .. } => "unreachable",
             SendError::Undeliverable { .. } => "undeliverable",
@@ -509,7 +510,7 @@ mod tests {
     #[test]
     fn whatsapp_codes_mean_what_meta_documents() {
         let cases = [
-            (130429, "transient"),
+            (130429, "throttled"),
             (131056, "transient"),
             (131047, "permanent"),
             (131026, "undeliverable"),
@@ -541,8 +542,8 @@ mod tests {
         }
         // A throttle waits at least what the provider asked.
         match whatsapp(130429).map(|r| r.error("WhatsApp", Some(Duration::from_secs(9)))) {
-            Some(SendError::Transient { retry_after, .. }) => {
-                assert_eq!(retry_after, Some(Duration::from_secs(9)))
+            Some(SendError::Throttled { retry_after, .. }) => {
+                assert_eq!(retry_after, Duration::from_secs(9))
             }
             other => panic!("{other:?}"),
         }
@@ -565,7 +566,7 @@ mod tests {
             (30005, "unreachable"),
             (30006, "unreachable"),
             (30007, "permanent"),
-            (20429, "transient"),
+            (20429, "throttled"),
             (20003, "systemic"),
         ];
         for (code, want) in cases {
@@ -586,7 +587,7 @@ mod tests {
             (403, "Forbidden: user is deactivated", "unreachable"),
             (400, "Bad Request: chat not found", "unreachable"),
             (401, "Unauthorized", "systemic"),
-            (429, "Too Many Requests: retry after 7", "transient"),
+            (429, "Too Many Requests: retry after 7", "throttled"),
         ];
         for (status, said, want) in cases {
             let row = telegram(status, said).unwrap_or_else(|| panic!("{said} has a row"));

@@ -39,6 +39,47 @@ pub struct Outgoing {
     /// On WhatsApp: the approved template to send instead of the free text, filled in for
     /// this customer.
     pub template: Option<OutTemplate>,
+    /// A message that goes as several provider requests (text, then each file): the parts an
+    /// earlier attempt had accepted, skipped now, and those this attempt gets accepted.
+    pub parts: Parts,
+}
+
+/// The parts of a message in several provider requests, numbered from 0 in the order the
+/// adapter sends them: which were accepted before (not sent again), and which this attempt
+/// gets accepted, noted as each is, so whatever ends the attempt the dispatcher records them.
+#[derive(Debug, Clone, Default)]
+pub struct Parts {
+    /// (part, provider id) accepted by earlier attempts.
+    pub done: Vec<(usize, String)>,
+    /// (part, provider id) accepted by this attempt, as they are.
+    pub accepted: std::sync::Arc<std::sync::Mutex<Vec<(usize, String)>>>,
+}
+
+impl Parts {
+    /// Part `i`'s provider id when an earlier attempt sent it already.
+    pub fn done(&self, i: usize) -> Option<&str> {
+        self.done
+            .iter()
+            .find(|(p, _)| *p == i)
+            .map(|(_, id)| id.as_str())
+    }
+
+    /// Notes that part `i` was accepted with `id`.
+    pub fn accept(&self, i: usize, id: &str) {
+        self.accepted
+            .lock()
+            .expect("parts lock")
+            .push((i, id.to_string()));
+    }
+
+    /// Every part accepted so far, by this attempt and earlier ones, in order.
+    pub fn all(&self) -> Vec<(usize, String)> {
+        let mut all = self.done.clone();
+        all.extend(self.accepted.lock().expect("parts lock").iter().cloned());
+        all.sort();
+        all.dedup_by_key(|(i, _)| *i);
+        all
+    }
 }
 
 /// A template message for one customer.
@@ -74,6 +115,14 @@ pub enum SendError {
     Transient {
         reason: String,
         retry_after: Option<Duration>,
+    },
+    /// The channel sends faster than the provider takes (a documented throttle: 429, 130429,
+    /// 20429): nothing was sent; the whole channel waits `retry_after`, then this delivery is
+    /// tried again.
+    #[error("{reason}")]
+    Throttled {
+        reason: String,
+        retry_after: Duration,
     },
     /// Will not succeed by retrying; the delivery fails with this reason.
     #[error("{reason}")]
@@ -111,6 +160,12 @@ pub enum SendError {
 pub trait Channel: Send + Sync {
     fn kind(&self) -> ChannelKind;
     fn send<'a>(&'a self, message: &'a Outgoing) -> BoxFuture<'a, Result<Accepted, SendError>>;
+    /// The provider requests sending `message` still takes (its parts not yet accepted): the
+    /// rate tokens it needs.
+    fn requests(&self, message: &Outgoing) -> u32 {
+        let _ = message;
+        1
+    }
     /// The attachment bytes sending `message` holds in memory at once (taken from the
     /// process's budget before the request starts, see [`reserve`]); none for a channel that
     /// streams its files or sends them by id.
@@ -135,7 +190,8 @@ pub async fn reserve(sender: &dyn Channel, message: &Outgoing) -> Reserved {
 }
 
 /// The adapter for a stored channel (`kind` and its settings JSON). Its endpoint must be
-/// public unless `allow_private` (see [`endpoint`]).
+/// public unless `allow_private` (see [`endpoint`]). `public_url` is where providers reach
+/// this Herald: an SMS names its status callback there.
 pub fn adapter(
     channel_id: i64,
     kind: ChannelKind,
@@ -143,6 +199,7 @@ pub fn adapter(
     sandbox: &std::sync::Arc<sandbox::SandboxProvider>,
     files: &std::path::Path,
     allow_private: bool,
+    public_url: &str,
 ) -> Result<Box<dyn Channel>, String> {
     let settings = |name: &str| -> String {
         serde_json::from_str::<serde_json::Value>(config)
@@ -173,10 +230,13 @@ pub fn adapter(
             client,
             files.to_path_buf(),
         ))),
-        ChannelKind::Sms => Ok(Box::new(sms::Sms::new(
-            serde_json::from_str(config).unwrap_or_default(),
-            client,
-        ))),
+        ChannelKind::Sms => {
+            let mut settings: sms::Settings = serde_json::from_str(config).unwrap_or_default();
+            if settings.status_callback.trim().is_empty() {
+                settings.status_callback = sms::status_callback_url(public_url, channel_id);
+            }
+            Ok(Box::new(sms::Sms::new(settings, client)))
+        }
         ChannelKind::Webhook => Ok(Box::new(webhook::Webhook::new(
             serde_json::from_str(config).unwrap_or_default(),
             client,
@@ -267,6 +327,13 @@ impl SendError {
                 reason: f(reason),
                 retry_after,
             },
+            SendError::Throttled {
+                reason,
+                retry_after,
+            } => SendError::Throttled {
+                reason: f(reason),
+                retry_after,
+            },
             SendError::Permanent { reason } => SendError::Permanent { reason: f(reason) },
             SendError::Unreachable { reason } => SendError::Unreachable { reason: f(reason) },
             SendError::Undeliverable { reason } => SendError::Undeliverable { reason: f(reason) },
@@ -318,9 +385,9 @@ pub fn unreadable(who: &str, status: u16) -> SendError {
 /// after the send), so it may mean "sent"; anything else fails for good.
 pub fn refused(status: u16, reason: String, retry_after: Option<std::time::Duration>) -> SendError {
     if status == 429 {
-        SendError::Transient {
+        SendError::Throttled {
             reason,
-            retry_after,
+            retry_after: retry_after.unwrap_or(Duration::from_secs(1)),
         }
     } else if status >= 500 {
         SendError::MaybeSent {

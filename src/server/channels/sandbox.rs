@@ -289,6 +289,7 @@ mod tests {
 
     fn message(key: &str) -> Outgoing {
         Outgoing {
+            parts: Default::default(),
             subject: String::new(),
             unsubscribe_url: None,
             template: None,
@@ -312,6 +313,7 @@ mod tests {
         let mut failed = 0;
         for i in 0..1000 {
             let to_someone = Outgoing {
+                parts: Default::default(),
                 address: format!("+1555{i:07}"),
                 ..message(&format!("k-{i}"))
             };
@@ -321,6 +323,7 @@ mod tests {
         }
         assert!((400..600).contains(&failed), "{failed} of 1000 failed");
         let none = Outgoing {
+            parts: Default::default(),
             address: " ".into(),
             ..message("x")
         };

@@ -48,6 +48,7 @@ pub fn outgoing(
     links: &Links,
 ) -> Outgoing {
     Outgoing {
+        parts: Default::default(),
         idempotency_key: message.idempotency_key,
         address,
         body: message.body,
@@ -139,7 +140,7 @@ pub async fn send_reserved(
     _held: &super::Reserved,
     now: DateTime<Utc>,
 ) -> Result<Accepted, SendError> {
-    let result = sender.send(message).await.map_err(SendError::summarised);
+    let result = bounded(sender.send(message).await.map_err(SendError::summarised));
     let kind = sender.kind();
     let note = match &result {
         Err(SendError::Unreachable { reason }) => Some((Note::Unreachable, reason.clone())),
@@ -184,6 +185,22 @@ pub async fn send_reserved(
         }
     }
     result
+}
+
+/// The longest provider message id Herald keeps (WhatsApp's are about 60 characters).
+pub const PROVIDER_ID_MAX: usize = 200;
+
+/// An acceptance whose message id is longer than Herald keeps cannot be matched with the
+/// provider's reports, nor stored whole: it is an answer Herald cannot read.
+fn bounded(result: Result<Accepted, SendError>) -> Result<Accepted, SendError> {
+    match result {
+        Ok(a) if a.provider_message_id.len() > PROVIDER_ID_MAX => Err(SendError::MaybeSent {
+            reason: format!(
+                "The provider accepted it but named it with an id longer than {PROVIDER_ID_MAX} characters; it may have been sent."
+            ),
+        }),
+        other => other,
+    }
 }
 
 /// What a refusal says about the address.

@@ -310,13 +310,38 @@ async fn change(
             tracing::warn!(error = ?e, "changing a channel failed");
             "Nothing was saved: is that name taken already?".to_string()
         })?;
+    // This process forgets at once; every instance (this one again) hears of it.
     state.dispatcher.forget_channels();
     state.ingest.forget_channels();
+    state.db.announce_channel(id).await;
+    if !enabled {
+        pause_broadcasts_on(state, id, &name).await;
+    }
     Ok(match action {
         ChannelAction::Toggle if enabled => format!("Enabled “{name}”."),
         ChannelAction::Toggle => format!("Disabled “{name}”: broadcasts no longer offer it."),
         _ => format!("Saved “{name}”.{}", synced(state, kind, id).await),
     })
+}
+
+/// A disabled channel sends nothing more: the broadcasts scheduled or sending on it pause,
+/// saying why, here at once and on every instance within their next look.
+async fn pause_broadcasts_on(state: &AppState, channel: i64, name: &str) {
+    let reason = format!(
+        "Paused by Herald: the channel “{name}” was disabled. Enable it, or copy the broadcast without it, then resume."
+    );
+    let now = state.clock.now();
+    match state.db.broadcasts_on_channel(channel).await {
+        Ok(ids) => {
+            for b in ids {
+                state.dispatcher.halt(b.0);
+                if let Err(e) = state.db.pause_for_provider(b, &reason, now).await {
+                    tracing::warn!(error = ?e, broadcast = b.0, "pausing a broadcast failed");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = ?e, "reading the broadcasts on a channel failed"),
+    }
 }
 
 /// After connecting or saving: a WhatsApp channel with its business account reads its

@@ -30,8 +30,15 @@ pub struct Settings {
     pub auth_token: String,
     pub from: String,
     pub base_url: String,
-    /// Where the provider reports statuses (this channel's webhook URL), if known.
+    /// Where the provider reports statuses: this channel's webhook URL at Herald's public
+    /// address unless set otherwise.
     pub status_callback: String,
+}
+
+/// Channel `id`'s status callback at Herald's public address: where Twilio posts what became
+/// of each message (each request names it, with the delivery's key).
+pub fn status_callback_url(public_url: &str, id: i64) -> String {
+    format!("{}/webhooks/sms/{id}", public_url.trim_end_matches('/'))
 }
 
 pub struct Sms {

@@ -239,34 +239,74 @@ impl Channel for Telegram {
                     reason: "The Telegram channel has no bot token.".into(),
                 });
             }
-            let chat = m.address.as_str();
-            let text = m.body.trim();
-            let caption_fits = !text.is_empty() && text.chars().count() <= CAPTION_MAX;
-            let mut first: Option<i64> = None;
-            if !text.is_empty() && (m.attachments.is_empty() || !caption_fits) {
-                let body = serde_json::json!({ "chat_id": chat, "text": text });
-                first = Some(
-                    self.call(self.client.post(self.url("sendMessage")).json(&body))
-                        .await?,
-                );
-            }
             // A file Telegram cannot carry fails the message before any part of it goes.
             for file in &m.attachments {
                 carried_as(file)?;
             }
-            for (i, file) in m.attachments.iter().enumerate() {
-                let caption = (i == 0 && caption_fits && first.is_none()).then_some(text);
-                let id = self.send_file(chat, file, caption).await?;
+            let chat = m.address.as_str();
+            let mut first: Option<String> = None;
+            let mut sent_here = false;
+            for (i, part) in plan(m).into_iter().enumerate() {
+                if let Some(id) = m.parts.done(i) {
+                    first.get_or_insert_with(|| id.to_string());
+                    continue;
+                }
+                // Telegram takes one message a second in a chat.
+                if sent_here {
+                    tokio::time::sleep(PER_CHAT_GAP).await;
+                }
+                let id = match part {
+                    Part::Text(text) => {
+                        let body = serde_json::json!({ "chat_id": chat, "text": text });
+                        self.call(self.client.post(self.url("sendMessage")).json(&body))
+                            .await?
+                    }
+                    Part::File(file, caption) => self.send_file(chat, file, caption).await?,
+                };
+                // Telegram numbers messages per chat: the chat makes the id unique.
+                let id = format!("{chat}:{id}");
+                m.parts.accept(i, &id);
                 first.get_or_insert(id);
+                sent_here = true;
             }
             let id = first.ok_or_else(|| SendError::Permanent {
                 reason: "Nothing to send.".into(),
             })?;
             Ok(Accepted {
-                // Telegram numbers messages per chat: the chat makes the id unique.
-                provider_message_id: format!("{chat}:{id}"),
+                provider_message_id: id,
                 replayed: false,
             })
         })
     }
+
+    fn requests(&self, m: &Outgoing) -> u32 {
+        let parts = plan(m).len();
+        (0..parts).filter(|i| m.parts.done(*i).is_none()).count() as u32
+    }
+}
+
+/// The wait between two messages of one delivery in a chat: Telegram takes one a second.
+const PER_CHAT_GAP: Duration = Duration::from_millis(1_050);
+
+/// One provider request of a message.
+enum Part<'a> {
+    Text(&'a str),
+    /// A file, with the text as its caption or none.
+    File(&'a AttachmentRef, Option<&'a str>),
+}
+
+/// The requests `m` takes, in order: the text on its own unless it rides as the first file's
+/// caption (it fits in 1,024 characters), then each file.
+fn plan(m: &Outgoing) -> Vec<Part<'_>> {
+    let text = m.body.trim();
+    let caption_fits = !text.is_empty() && text.chars().count() <= CAPTION_MAX;
+    let mut parts = Vec::new();
+    if !text.is_empty() && (m.attachments.is_empty() || !caption_fits) {
+        parts.push(Part::Text(text));
+    }
+    for (i, file) in m.attachments.iter().enumerate() {
+        let caption = (i == 0 && caption_fits && parts.is_empty()).then_some(text);
+        parts.push(Part::File(file, caption));
+    }
+    parts
 }

@@ -268,9 +268,125 @@ pub fn carried_as(file: &AttachmentRef) -> Result<&'static str, SendError> {
     }
 }
 
+/// One message of a free-form WhatsApp send.
+enum Part<'a> {
+    Text(&'a str),
+    /// A file, with the text as its caption or none.
+    File(&'a AttachmentRef, Option<&'a str>),
+}
+
+/// The messages a free-form `m` takes, in order: the text on its own unless it rides as the
+/// first file's caption (audio takes none), then each file.
+fn plan(m: &Outgoing) -> Vec<Part<'_>> {
+    let text = m.body.trim();
+    let captioned = !text.is_empty()
+        && m.attachments
+            .first()
+            .is_some_and(|f| !matches!(carried_as(f), Ok("audio")));
+    let mut parts = Vec::new();
+    if !text.is_empty() && !captioned {
+        parts.push(Part::Text(text));
+    }
+    for (i, file) in m.attachments.iter().enumerate() {
+        parts.push(Part::File(file, (i == 0 && captioned).then_some(text)));
+    }
+    parts
+}
+
+impl WhatsApp {
+    /// The message sending `file` (uploaded once per channel) to `m`'s recipient.
+    async fn media_message(
+        &self,
+        m: &Outgoing,
+        file: &AttachmentRef,
+        caption: Option<&str>,
+    ) -> Result<serde_json::Value, SendError> {
+        let media = self.media_id(file).await?;
+        let kind = carried_as(file)?;
+        let mut object = serde_json::json!({ "id": media });
+        if let Some(text) = caption {
+            object["caption"] = serde_json::Value::String(text.to_string());
+        }
+        if kind == "document" {
+            object["filename"] = serde_json::Value::String(file.name.clone());
+        }
+        Ok(serde_json::json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": m.address,
+            "type": kind,
+            kind: object,
+        }))
+    }
+}
+
+impl WhatsApp {
+    /// The components of template message `t` filled in: its header (a text parameter, or a
+    /// media header's file uploaded once), its body's parameters and its buttons'.
+    async fn template_components(
+        &self,
+        t: &super::OutTemplate,
+    ) -> Result<Vec<serde_json::Value>, SendError> {
+        let text_params = |params: &[(String, String)]| -> Vec<serde_json::Value> {
+            params
+                .iter()
+                .map(|(name, text)| {
+                    let mut p = serde_json::json!({ "type": "text", "text": text });
+                    if t.named {
+                        p["parameter_name"] = serde_json::Value::String(name.clone());
+                    }
+                    p
+                })
+                .collect()
+        };
+        let mut components = Vec::new();
+        if let Some((kind, file)) = &t.header_media {
+            let media = self.media_id(file).await?;
+            let mut object = serde_json::json!({ "id": media });
+            if *kind == "document" {
+                object["filename"] = serde_json::Value::String(file.name.clone());
+            }
+            components.push(serde_json::json!({
+                "type": "header",
+                "parameters": [{ "type": kind, *kind: object }],
+            }));
+        } else if !t.header.is_empty() {
+            components.push(
+                serde_json::json!({ "type": "header", "parameters": text_params(&t.header) }),
+            );
+        }
+        if !t.params.is_empty() {
+            components
+                .push(serde_json::json!({ "type": "body", "parameters": text_params(&t.params) }));
+        }
+        for (index, sub_type, value) in &t.buttons {
+            let parameter = if *sub_type == "url" {
+                serde_json::json!({ "type": "text", "text": value })
+            } else {
+                serde_json::json!({ "type": "payload", "payload": value })
+            };
+            components.push(serde_json::json!({
+                "type": "button",
+                "sub_type": sub_type,
+                "index": index.to_string(),
+                "parameters": [parameter],
+            }));
+        }
+        Ok(components)
+    }
+}
+
 impl Channel for WhatsApp {
     fn kind(&self) -> ChannelKind {
         ChannelKind::Whatsapp
+    }
+
+    fn requests(&self, m: &Outgoing) -> u32 {
+        if m.template.is_some() {
+            return 1;
+        }
+        let parts = plan(m).len();
+        (0..parts).filter(|i| m.parts.done(*i).is_none()).count() as u32
     }
 
     fn send<'a>(&'a self, m: &'a Outgoing) -> BoxFuture<'a, Result<Accepted, SendError>> {
@@ -288,54 +404,9 @@ impl Channel for WhatsApp {
                 }
             }
             if let Some(t) = &m.template {
-                // The template message shape Meta documents; the first (only) message names
-                // the delivery as the free text's does.
-                let text_params = |params: &[(String, String)]| -> Vec<serde_json::Value> {
-                    params
-                        .iter()
-                        .map(|(name, text)| {
-                            let mut p = serde_json::json!({ "type": "text", "text": text });
-                            if t.named {
-                                p["parameter_name"] = serde_json::Value::String(name.clone());
-                            }
-                            p
-                        })
-                        .collect()
-                };
-                let mut components = Vec::new();
-                if let Some((kind, file)) = &t.header_media {
-                    let media = self.media_id(file).await?;
-                    let mut object = serde_json::json!({ "id": media });
-                    if *kind == "document" {
-                        object["filename"] = serde_json::Value::String(file.name.clone());
-                    }
-                    components.push(serde_json::json!({
-                        "type": "header",
-                        "parameters": [{ "type": kind, *kind: object }],
-                    }));
-                } else if !t.header.is_empty() {
-                    components.push(
-                        serde_json::json!({ "type": "header", "parameters": text_params(&t.header) }),
-                    );
-                }
-                if !t.params.is_empty() {
-                    components.push(
-                        serde_json::json!({ "type": "body", "parameters": text_params(&t.params) }),
-                    );
-                }
-                for (index, sub_type, value) in &t.buttons {
-                    let parameter = if *sub_type == "url" {
-                        serde_json::json!({ "type": "text", "text": value })
-                    } else {
-                        serde_json::json!({ "type": "payload", "payload": value })
-                    };
-                    components.push(serde_json::json!({
-                        "type": "button",
-                        "sub_type": sub_type,
-                        "index": index.to_string(),
-                        "parameters": [parameter],
-                    }));
-                }
+                // The template message shape Meta documents; the (only) message names the
+                // delivery as the free text's last part does.
+                let components = self.template_components(t).await?;
                 let id = self
                     .message(serde_json::json!({
                         "messaging_product": "whatsapp",
@@ -355,54 +426,35 @@ impl Channel for WhatsApp {
                     replayed: false,
                 });
             }
-            let text = m.body.trim();
-            let mut first: Option<String> = None;
-            // The text rides as the first file's caption when that file takes one (audio
-            // does not); otherwise it goes first on its own.
-            let captioned = m
-                .attachments
-                .first()
-                .is_some_and(|f| !matches!(carried_as(f), Ok("audio")));
-            // The first message names the delivery (`biz_opaque_callback_data`, which Meta
-            // returns in each of its statuses): its id is the one Herald records, and after a
-            // crash its "sent" status tells that it went out.
-            if !text.is_empty() && !captioned {
-                first = Some(
-                    self.message(serde_json::json!({
+            // Each part is a message of its own; only the last names the delivery
+            // (`biz_opaque_callback_data`, which Meta returns in each of its statuses), so a
+            // status records the delivery as sent only once every part went out, and its id
+            // is the one Herald records.
+            let parts = plan(m);
+            let mut last: Option<String> = None;
+            for (i, part) in parts.iter().enumerate() {
+                if let Some(id) = m.parts.done(i) {
+                    last = Some(id.to_string());
+                    continue;
+                }
+                let mut body = match part {
+                    Part::Text(text) => serde_json::json!({
                         "messaging_product": "whatsapp",
                         "recipient_type": "individual",
                         "to": m.address,
                         "type": "text",
                         "text": { "preview_url": false, "body": text },
-                        "biz_opaque_callback_data": key,
-                    }))
-                    .await?,
-                );
-            }
-            for (i, file) in m.attachments.iter().enumerate() {
-                let media = self.media_id(file).await?;
-                let kind = carried_as(file)?;
-                let mut object = serde_json::json!({ "id": media });
-                if i == 0 && captioned && !text.is_empty() {
-                    object["caption"] = serde_json::Value::String(text.to_string());
-                }
-                if kind == "document" {
-                    object["filename"] = serde_json::Value::String(file.name.clone());
-                }
-                let mut body = serde_json::json!({
-                    "messaging_product": "whatsapp",
-                    "recipient_type": "individual",
-                    "to": m.address,
-                    "type": kind,
-                    kind: object,
-                });
-                if first.is_none() {
+                    }),
+                    Part::File(file, caption) => self.media_message(m, file, *caption).await?,
+                };
+                if i + 1 == parts.len() {
                     body["biz_opaque_callback_data"] = key.clone();
                 }
                 let id = self.message(body).await?;
-                first.get_or_insert(id);
+                m.parts.accept(i, &id);
+                last = Some(id);
             }
-            let id = first.ok_or_else(|| SendError::Permanent {
+            let id = last.ok_or_else(|| SendError::Permanent {
                 reason: "Nothing to send.".into(),
             })?;
             Ok(Accepted {

@@ -381,6 +381,22 @@ impl Db {
         })
     }
 
+    /// The scheduled or sending broadcasts, not paused, that send on channel `channel`.
+    pub async fn broadcasts_on_channel(&self, channel: i64) -> Result<Vec<BroadcastId>, DbError> {
+        let rows: Vec<(i64, String)> = on_pool!(self, p => sqlx::query_as(&format!(
+            "SELECT id, channel_ids FROM broadcasts WHERE status IN ({STOPPABLE}) AND NOT paused"
+        ))
+        .fetch_all(p)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .filter(|(_, channels)| {
+                serde_json::from_str::<Vec<i64>>(channels).is_ok_and(|on| on.contains(&channel))
+            })
+            .map(|(id, _)| BroadcastId(id))
+            .collect())
+    }
+
     /// The scheduled or sending broadcasts, not paused, that send template `name` (in
     /// `language`, or any when empty) on channel `channel`.
     pub async fn broadcasts_using_template(

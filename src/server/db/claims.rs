@@ -26,6 +26,10 @@ pub struct Claimed {
     /// An earlier claim's provider request may have reached the provider before its worker
     /// died, and no report named it: this claim sends it again.
     pub uncertain: bool,
+    /// A message in several provider requests: the parts accepted so far, as JSON
+    /// `[[part, provider id], …]`, which this claim does not send again; after its send, what
+    /// to record.
+    pub parts_sent: Option<String>,
 }
 
 /// What a broadcast sends: its name (an email's subject), message and files.
@@ -91,7 +95,7 @@ impl Db {
              uncertain = CASE WHEN state = {SENDING} AND started_at IS NOT NULL THEN TRUE ELSE FALSE END, \
              started_at = NULL \
              WHERE id IN ({pick}{lock}) \
-             RETURNING id, broadcast_id, customer_id, channel_id, attempts, retry_round, uncertain"
+             RETURNING id, broadcast_id, customer_id, channel_id, attempts, retry_round, uncertain, parts_sent"
         );
         let mut claimed: Vec<Claimed> = on_pool!(self, p => {
             let mut tx = begin_write!(p, self.dialect());
@@ -130,41 +134,48 @@ impl Db {
     }
 
     /// Extends the lease of claimed deliveries (id, attempt) still held by that claim to
-    /// `until`: the worker is alive and still sending or recording them. Returns how many.
+    /// `until`: the worker is alive and still sending or recording them. Returns the ids
+    /// extended; one missing lost its claim (its lease ran out at `now` and another worker
+    /// may hold it), and none of its requests may start.
     pub async fn extend_claims(
         &self,
         held: &[(i64, i64)],
+        now: DateTime<Utc>,
         until: DateTime<Utc>,
-    ) -> Result<u64, DbError> {
-        self.set_on_claims("claimed_until", "extending a lease", held, until)
+    ) -> Result<Vec<i64>, DbError> {
+        self.set_on_claims("claimed_until", "extending a lease", held, now, until)
             .await
     }
 
-    /// Notes that the provider requests of claimed deliveries (id, attempt) start now: should
-    /// the worker die before their outcome is recorded, they are uncertain (perhaps sent), not
-    /// pending. Returns how many are still held by that claim (only those may start).
+    /// The point of no return: notes that the provider requests of claimed deliveries (id,
+    /// attempt) start at `at`, for those whose claim still holds at that moment (the same
+    /// attempt, still being sent, its lease not over). Should the worker die before their
+    /// outcome is recorded, they are uncertain (perhaps sent), not pending. Returns the ids
+    /// marked: only their requests may start.
     pub async fn mark_started(
         &self,
         held: &[(i64, i64)],
         at: DateTime<Utc>,
-    ) -> Result<u64, DbError> {
-        self.set_on_claims("started_at", "noting sends that start", held, at)
+    ) -> Result<Vec<i64>, DbError> {
+        self.set_on_claims("started_at", "noting sends that start", held, at, at)
             .await
     }
 
-    /// Sets `column` to `value` on the deliveries (id, attempt) still held by that claim.
+    /// Sets `column` to `value` on the deliveries (id, attempt) still held by that claim at
+    /// `now` (the fencing token: the attempt, the state and the lease); their ids.
     async fn set_on_claims(
         &self,
         column: &str,
         what: &'static str,
         held: &[(i64, i64)],
+        now: DateTime<Utc>,
         value: DateTime<Utc>,
-    ) -> Result<u64, DbError> {
+    ) -> Result<Vec<i64>, DbError> {
         let dialect = self.dialect();
-        let mut n = 0;
+        let mut out = Vec::new();
         for chunk in held.chunks(500) {
             let values = (0..chunk.len())
-                .map(|i| format!("(${}, ${})", 2 + 2 * i, 3 + 2 * i))
+                .map(|i| format!("(${}, ${})", 3 + 2 * i, 4 + 2 * i))
                 .collect::<Vec<_>>()
                 .join(",");
             // Locked by ascending id before the update (see `counters`).
@@ -176,24 +187,25 @@ impl Db {
             let sql = format!(
                 "WITH v(id, attempts) AS (VALUES {values}) UPDATE deliveries SET {column} = $1 \
                  WHERE id IN (SELECT d.id FROM deliveries d JOIN v ON d.id = v.id AND d.attempts = v.attempts \
-                 WHERE d.state = {SENDING}{lock})"
+                 WHERE d.state = {SENDING} AND d.claimed_until > $2{lock}) RETURNING id"
             );
-            n += retrying(what, || {
+            let ids: Vec<i64> = retrying(what, || {
                 let sql = sql.as_str();
                 async move {
                     let r = on_pool!(self, p => {
-                        let mut q = sqlx::query(sql).bind(value);
+                        let mut q = sqlx::query_scalar(sql).bind(value).bind(now);
                         for (id, attempts) in chunk {
                             q = q.bind(id).bind(attempts);
                         }
-                        q.execute(p).await?.rows_affected()
+                        q.fetch_all(p).await?
                     });
-                    Ok::<u64, DbError>(r)
+                    Ok::<Vec<i64>, DbError>(r)
                 }
             })
             .await?;
+            out.extend(ids);
         }
-        Ok(n)
+        Ok(out)
     }
 
     /// A broadcast's message and files.

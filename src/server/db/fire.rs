@@ -147,6 +147,28 @@ impl Db {
         Ok(rows)
     }
 
+    /// The database server's clock now (PostgreSQL's `clock_timestamp()`; SQLite's, which is
+    /// this machine's C library clock, not the process's own).
+    pub async fn server_time(&self) -> Result<DateTime<Utc>, DbError> {
+        match self.dialect() {
+            super::Dialect::Postgres => {
+                Ok(on_pool!(self, p => sqlx::query_scalar::<_, DateTime<Utc>>(
+                "SELECT clock_timestamp()",
+            )
+            .fetch_one(p)
+            .await?))
+            }
+            super::Dialect::Sqlite => {
+                let micros: i64 = on_pool!(self, p => sqlx::query_scalar(
+                    "SELECT CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)",
+                )
+                .fetch_one(p)
+                .await?);
+                Ok(DateTime::from_timestamp_micros(micros).unwrap_or_default())
+            }
+        }
+    }
+
     /// The earliest time a scheduled broadcast is due, if any (the dispatcher sleeps until then).
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, DbError> {
         let t: Option<DateTime<Utc>> = on_pool!(self, p => sqlx::query_scalar(

@@ -5,7 +5,6 @@
 use crate::model::{ChannelId, CustomerId};
 use chrono::{DateTime, Utc};
 
-use super::audience::REPLY_WINDOW_HOURS;
 use super::retry::retrying;
 use super::states::ACCEPTED;
 use super::{Applied, DeliveryEvent, Report};
@@ -130,8 +129,10 @@ impl Db {
 
     /// [`Db::record_inbound`] for a message that may answer a broadcast: the delivery whose
     /// provider id is `reply_to` (the provider's reply context), else the customer's latest
-    /// delivery on this channel sent within [`REPLY_WINDOW_HOURS`], is marked replied (once;
-    /// its broadcast's reply counter goes up in the same transaction). A reply quoting a
+    /// delivery on this channel sent within the reply window (`reply-window-hours`, 72 by
+    /// default) when this is the first message they sent on the channel since it, is marked
+    /// replied (once; its broadcast's reply counter goes up in the same transaction). A stop
+    /// word is an opt-out, never a reply. A reply quoting a
     /// message whose send is not recorded yet is applied once it is. A message the provider
     /// sends again (same provider id) is stored once; the repeat changes nothing.
     pub async fn record_inbound_reply(
@@ -192,7 +193,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<StoredInbound, DbError> {
         let stop = is_stop_request(body);
-        let since = now - chrono::Duration::hours(REPLY_WINDOW_HOURS);
+        let since = now - self.reply_window;
         Ok(on_pool!(self, p => {
             let mut tx = p.begin().await?;
             let inserted: Option<i64> = sqlx::query_scalar(
@@ -222,6 +223,7 @@ impl Db {
             // Which broadcast message it answers: the one it quotes (perhaps not recorded
             // yet), else the latest within the window.
             let answers: Option<(String, Option<i64>)> = match reply_to {
+                _ if stop => None,
                 Some(r) => {
                     let delivery: Option<i64> = sqlx::query_scalar(
                         "SELECT id FROM deliveries WHERE channel_id = $1 AND provider_message_id = $2 AND customer_id = $3",
@@ -233,14 +235,21 @@ impl Db {
                     .await?;
                     Some((r.to_string(), delivery))
                 }
+                // Unquoted: the latest message sent within the window, if this is the first
+                // message the customer sent on this channel since it.
                 None => sqlx::query_as::<_, (String, i64)>(
-                    &format!("SELECT provider_message_id, id FROM deliveries WHERE customer_id = $1 AND channel_id = $2 \
-                     AND sent_at IS NOT NULL AND sent_at >= $3 AND state IN ({ACCEPTED}) \
-                     AND provider_message_id IS NOT NULL ORDER BY sent_at DESC, id DESC LIMIT 1"),
+                    &format!("SELECT d.provider_message_id, d.id FROM deliveries d WHERE d.customer_id = $1 AND d.channel_id = $2 \
+                     AND d.sent_at IS NOT NULL AND d.sent_at >= $3 AND d.state IN ({ACCEPTED}) \
+                     AND d.provider_message_id IS NOT NULL \
+                     AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.customer_id = d.customer_id \
+                       AND m.channel_id = d.channel_id AND m.direction = 'in' \
+                       AND m.created_at >= d.sent_at AND m.id < $4) \
+                     ORDER BY d.sent_at DESC, d.id DESC LIMIT 1"),
                 )
                 .bind(customer_id)
                 .bind(channel_id)
                 .bind(since)
+                .bind(message_id)
                 .fetch_optional(&mut *tx)
                 .await?
                 .map(|(pid, id)| (pid, Some(id))),

@@ -195,6 +195,9 @@ pub struct Db {
     events: std::sync::Arc<events::Bus>,
     /// Seals channel settings on their way in and opens them on their way out.
     sealer: crate::server::db::secrets::Sealer,
+    /// How long after a broadcast message an unquoted inbound message may count as the reply
+    /// to it (`reply-window-hours`).
+    reply_window: chrono::Duration,
 }
 
 /// Why the database could not be opened; each says what to do about it.
@@ -262,6 +265,13 @@ impl Db {
         self
     }
 
+    /// The same database, attributing an unquoted inbound message to a broadcast message at
+    /// most `hours` after it.
+    pub fn with_reply_window(mut self, hours: i64) -> Db {
+        self.reply_window = chrono::Duration::hours(hours);
+        self
+    }
+
     /// Opens (creating and migrating as needed) the database at `url`.
     pub async fn connect(url: &str) -> Result<Db, OpenError> {
         let shown = redact_url(url);
@@ -285,6 +295,7 @@ impl Db {
                 pool: Pool::Postgres(pool),
                 events: Default::default(),
                 sealer: crate::server::db::secrets::Sealer::ephemeral(),
+                reply_window: chrono::Duration::hours(REPLY_WINDOW_HOURS),
             })
         } else {
             Err(OpenError::UnsupportedUrl(shown))
@@ -340,6 +351,7 @@ impl Db {
             pool: Pool::Sqlite(pool),
             events: Default::default(),
             sealer: crate::server::db::secrets::Sealer::ephemeral(),
+            reply_window: chrono::Duration::hours(REPLY_WINDOW_HOURS),
         })
     }
 

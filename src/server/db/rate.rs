@@ -67,17 +67,22 @@ impl Db {
                 want,
             )
         };
+        // A bucket held by a throttle (`refilled_us` ahead of now) grants nothing until then.
+        let held_for = |(_, refilled_us, now_us): (f64, i64, i64)| {
+            std::time::Duration::from_micros((refilled_us - now_us).max(0) as u64)
+        };
         // A look without a lock first: while the bucket is empty, waiting senders write
         // nothing (on SQLite every write transaction contends with the rest of the app).
         let peek: Option<(f64, i64, i64)> = on_pool!(self, p => sqlx::query_as(&read)
             .bind(channel)
             .fetch_optional(p)
             .await?);
-        if let Some(look) = peek.map(take_from)
+        if let Some(bucket) = peek
+            && let look = take_from(bucket)
             && look.granted == 0
             && returned == 0
         {
-            return Ok((0, look.wait));
+            return Ok((0, look.wait + held_for(bucket)));
         }
         Ok(on_pool!(self, p => {
             let mut tx = begin_write!(p, dialect);
@@ -107,8 +112,31 @@ impl Db {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            (take.granted, take.wait)
+            (take.granted, take.wait + held_for(bucket))
         }))
+    }
+
+    /// A provider throttled `channel`: its bucket is held empty for `wait` (no instance is
+    /// granted a token before then), then refills from nothing.
+    pub async fn hold_send_tokens(
+        &self,
+        channel: i64,
+        wait: std::time::Duration,
+    ) -> Result<(), DbError> {
+        let (now_sql, max) = match self.dialect() {
+            Dialect::Postgres => (
+                "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT",
+                "GREATEST",
+            ),
+            Dialect::Sqlite => ("CAST(unixepoch('subsec') * 1000000 AS INTEGER)", "MAX"),
+        };
+        let sql = format!(
+            "UPDATE channel_rate_buckets SET tokens = 0, \
+             refilled_us = {max}(refilled_us, {now_sql} + $1) WHERE channel_id = $2"
+        );
+        let wait_us = wait.as_micros().min(3_600_000_000) as i64;
+        on_pool!(self, p => sqlx::query(&sql).bind(wait_us).bind(channel).execute(p).await.map(|_| ())?);
+        Ok(())
     }
 }
 

@@ -105,11 +105,12 @@ macro_rules! record_rest {
         let (rest, now, tally): (&[&(Claimed, Outcome)], DateTime<Utc>, &mut Tally) = ($rest, $now, $tally);
         let retry = format!(
             "UPDATE deliveries SET state = {PENDING}, error = $1, next_attempt_at = $2, \
-             claimed_until = NULL WHERE id = $3 AND state = {SENDING} AND attempts = $4"
+             claimed_until = NULL, parts_sent = COALESCE($5, parts_sent) \
+             WHERE id = $3 AND state = {SENDING} AND attempts = $4"
         );
         let fail = format!(
             "UPDATE deliveries SET state = {FAILED}, error = $1, failed_at = $2, \
-             retry_not_before = $5, claimed_until = NULL \
+             retry_not_before = $6, claimed_until = NULL, parts_sent = COALESCE($5, parts_sent) \
              WHERE id = $3 AND state = {SENDING} AND attempts = $4"
         );
         let release = format!(
@@ -118,12 +119,14 @@ macro_rules! record_rest {
         );
         // The claim ends now; the start stays, so the window counts from the request.
         let uncertain = format!(
-            "UPDATE deliveries SET error = $1, claimed_until = $2 \
+            "UPDATE deliveries SET error = $1, claimed_until = $2, \
+             parts_sent = COALESCE($5, parts_sent) \
              WHERE id = $3 AND state = {SENDING} AND attempts = $4"
         );
         let unknown = format!(
             "UPDATE deliveries SET state = {UNKNOWN}, error = $1, claimed_until = NULL, \
-             next_attempt_at = $2 WHERE id = $3 AND state = {SENDING} AND attempts = $4"
+             next_attempt_at = $2, parts_sent = COALESCE($5, parts_sent) \
+             WHERE id = $3 AND state = {SENDING} AND attempts = $4"
         );
         for (c, outcome) in rest {
             let no_time: Option<DateTime<Utc>> = None;
@@ -137,6 +140,10 @@ macro_rules! record_rest {
                 Outcome::Unknown { reason } => sqlx::query(&unknown).bind(reason).bind(no_time),
             };
             let q = q.bind(c.id).bind(c.attempts);
+            let q = match outcome {
+                Outcome::Released => q,
+                _ => q.bind(c.parts_sent.as_deref()),
+            };
             let q = match outcome {
                 Outcome::Failed { .. } => q.bind(no_time),
                 Outcome::NotNow { retry_from, .. } => q.bind(Some(*retry_from)),
@@ -154,6 +161,17 @@ macro_rules! record_rest {
             }
         }
     }};
+}
+
+/// Records a delivery in state `from` as sent because a report named it: ($1 provider id,
+/// $2 at, $3 delivery, $4 channel, $5 round); its broadcast.
+fn reported_sent(from: &str) -> String {
+    format!(
+        "UPDATE deliveries SET state = {SENT}, provider_message_id = $1, sent_at = $2, \
+         claimed_until = NULL, error = NULL \
+         WHERE id = $3 AND channel_id = $4 AND retry_round = $5 AND state = {from} \
+         RETURNING broadcast_id"
+    )
 }
 
 impl Db {
@@ -267,15 +285,7 @@ impl Db {
         let sorted = &sorted[..];
         let recorded: Vec<String> = retrying("recording reported sends", move || async move {
             // Still being sent, or given up on as unknown: the report says it went out.
-            let update = |from: &str| {
-                format!(
-                    "UPDATE deliveries SET state = {SENT}, provider_message_id = $1, sent_at = $2, \
-                 claimed_until = NULL, error = NULL \
-                 WHERE id = $3 AND channel_id = $4 AND retry_round = $5 AND state = {from} \
-                 RETURNING broadcast_id"
-                )
-            };
-            let (from_sending, from_unknown) = (update(SENDING), update(UNKNOWN));
+            let (from_sending, from_unknown) = (reported_sent(SENDING), reported_sent(UNKNOWN));
             on_pool!(self, p => {
                 let mut tx = super::begin_write!(p, self.dialect());
                 let mut tally = Tally::default();

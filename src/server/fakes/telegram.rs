@@ -42,6 +42,9 @@ pub struct Config {
     pub hang: Duration,
     /// How long every answer takes (the Bot API's round trip).
     pub latency: Duration,
+    /// Each chat's first file is refused once with 429 (sending nothing), as a busy bot's may
+    /// be: what a retry then sends shows.
+    pub throttle_first_file: bool,
     pub seed: u64,
 }
 
@@ -54,6 +57,7 @@ impl Default for Config {
             ambiguous_per_mille: 0,
             hang: Duration::from_secs(40),
             latency: Duration::ZERO,
+            throttle_first_file: false,
             seed: 0x7e1e,
         }
     }
@@ -70,6 +74,8 @@ pub struct Message {
     pub text: String,
     /// The file's id (new for an upload).
     pub file_id: Option<String>,
+    /// When the chat got it (this machine's clock).
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A token bucket: `tokens` now, refilled at `rate` a second up to `capacity`.
@@ -111,6 +117,8 @@ struct Inner {
     rng: Rng,
     /// Chats whose message was delivered and its answer lost, in order.
     ambiguous: Vec<String>,
+    /// Chats whose first file was refused already (`throttle_first_file`).
+    throttled_files: HashSet<String>,
 }
 
 /// The running fake; its base URL is what a Herald Telegram channel's `base_url` takes.
@@ -149,6 +157,7 @@ impl FakeTelegram {
                 next_id: HashMap::new(),
                 rng: Rng::new(config.seed),
                 ambiguous: Vec::new(),
+                throttled_files: HashSet::new(),
             }),
             config,
             throttled: AtomicU64::new(0),
@@ -353,7 +362,13 @@ async fn call(
     }
     let (result, lost) = {
         let mut inner = fake.lock();
-        if let Err(wait) = fake.admit(&mut inner, &chat) {
+        let first_file = method != "sendMessage" && fake.config.throttle_first_file;
+        let admitted = if first_file && inner.throttled_files.insert(chat.clone()) {
+            Err(1)
+        } else {
+            fake.admit(&mut inner, &chat)
+        };
+        if let Err(wait) = admitted {
             drop(inner);
             fake.throttled.fetch_add(1, Ordering::SeqCst);
             let said = format!("Too Many Requests: retry after {wait}");
@@ -425,6 +440,7 @@ fn deliver(inner: &mut Inner, method: &str, chat: &str, p: &Params) -> serde_jso
         method: method.to_string(),
         text,
         file_id,
+        at: chrono::Utc::now(),
     });
     result
 }

@@ -292,6 +292,26 @@ impl FakeWhatsApp {
         true
     }
 
+    /// Keeps an accepted message; whether its answer is to be lost (the how-manyth such).
+    fn take(&self, wamid: &str, to: &str, body: &serde_json::Value) -> Option<usize> {
+        let mut inner = self.lock();
+        inner.accepted.push(Accepted {
+            wamid: wamid.to_string(),
+            to: to.to_string(),
+            body: body.clone(),
+        });
+        let lost = self.config.ambiguous_per_mille > 0 && {
+            let mut rng = inner.rng.take().unwrap_or_else(|| Rng::new(1));
+            let lost = rng.per_mille(self.config.ambiguous_per_mille);
+            inner.rng = Some(rng);
+            lost
+        };
+        if lost {
+            inner.ambiguous.push(to.to_string());
+        }
+        lost.then_some(inner.ambiguous.len())
+    }
+
     /// Recipients of messages sent whose answer was lost (500 131000 or a hang), one entry
     /// per such message.
     pub fn ambiguous(&self) -> Vec<String> {
@@ -578,24 +598,7 @@ async fn messages(
         fake.next_id.fetch_add(1, Ordering::SeqCst)
     );
     let to = to.trim_start_matches('+').to_string();
-    let lost = {
-        let mut inner = fake.lock();
-        inner.accepted.push(Accepted {
-            wamid: wamid.clone(),
-            to: to.clone(),
-            body: v.clone(),
-        });
-        let lost = fake.config.ambiguous_per_mille > 0 && {
-            let mut rng = inner.rng.take().unwrap_or_else(|| Rng::new(1));
-            let lost = rng.per_mille(fake.config.ambiguous_per_mille);
-            inner.rng = Some(rng);
-            lost
-        };
-        if lost {
-            inner.ambiguous.push(to.clone());
-        }
-        lost.then_some(inner.ambiguous.len())
-    };
+    let lost = fake.take(&wamid, &to, &v);
     let callback = v["biz_opaque_callback_data"].as_str();
     fake.report(&wamid, &to, sent, callback);
     let answer = axum::Json(serde_json::json!({
@@ -604,6 +607,12 @@ async fn messages(
         "messages": [{ "id": wamid }]
     }))
     .into_response();
+    lost_or(&fake, lost, answer).await
+}
+
+/// The answer to a message sent: `answer`, unless it is one whose answer is lost (the `n`th
+/// such): then a 500 with 131000 or, in turn, `answer` after the hang.
+async fn lost_or(fake: &FakeWhatsApp, lost: Option<usize>, answer: Response) -> Response {
     match lost {
         // Sent, and then Meta's side failed before it answered.
         Some(n) if n % 2 == 1 => graph_error(

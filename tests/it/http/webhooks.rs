@@ -249,7 +249,7 @@ async fn sms_callbacks_are_verified_move_deliveries_and_apply_stop() {
         "a repeat changes nothing"
     );
 
-    // The customer texts STOP: stored, replied, opted out of SMS.
+    // The customer texts STOP: stored, opted out of SMS, and no reply (an opt-out).
     let phone = ann.phone.clone().unwrap();
     let stop = [
         ("MessageSid", "SMin1"),
@@ -267,8 +267,8 @@ async fn sms_callbacks_are_verified_move_deliveries_and_apply_stop() {
     );
     assert_eq!(
         t.db.inspect().counters(b).await.unwrap()[4],
-        1,
-        "the answer counts as a reply"
+        0,
+        "a stop word is an opt-out, not a reply"
     );
     let r = send(&app, signed(&[("Foo", "bar")], None)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
