@@ -261,6 +261,9 @@ pub struct ChannelView {
     pub webhook_url: Option<String>,
     /// A WhatsApp channel's message templates, as last synced.
     pub templates: Vec<crate::model::template::Template>,
+    /// What the provider needs to report back, and whether it is set (the webhook Telegram
+    /// has, Meta's verification, the SMS status callback).
+    pub connection: Option<String>,
 }
 
 /// The channels page.

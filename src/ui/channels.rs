@@ -69,7 +69,10 @@ fn Row(c: ChannelView) -> impl IntoView {
                     }).collect_view()}
                 </dl>
             </td>
-            <td>{c.webhook_url.clone().map(|u| view! { <code>{u}</code> })}</td>
+            <td>
+                {c.webhook_url.clone().map(|u| view! { <code>{u}</code> })}
+                {c.connection.clone().map(|s| view! { <p class="small muted connection" data-testid="connection">{s}</p> })}
+            </td>
         </tr>
     }
 }

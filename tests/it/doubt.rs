@@ -18,7 +18,7 @@ use herald::server::fakes::telegram::{self, FakeTelegram};
 use herald::server::fakes::whatsapp::{self, FakeWhatsApp};
 
 /// Recipients of each send: large enough that 2 % ambiguous answers are dozens.
-const AUDIENCE: usize = 2_000;
+const AUDIENCE: usize = 4_000;
 
 /// `n` customers, each with a Telegram chat id and a WhatsApp id derived from `i`.
 async fn customers(db: &Db, n: usize) {
@@ -184,7 +184,7 @@ async fn whatsapp_lost_answers_are_reconciled_by_their_statuses(db: &Db) {
         .insert_channel(&channel, SystemClock.now())
         .await
         .unwrap();
-    let addr = crate::http::serve_state(db).await;
+    let (_, addr) = crate::http::serve_state(db).await;
     fake.send_webhooks_to(vec![format!("http://{addr}/webhooks/whatsapp/{wa}")]);
     customers(db, AUDIENCE).await;
     let b = send_now(db, wa, "Hi {{first_name|there}}").await;

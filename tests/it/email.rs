@@ -364,11 +364,9 @@ async fn a_host_name_resolving_to_a_private_address_is_refused_before_connecting
     assert_eq!(inbox.lock().unwrap().len(), 1);
 }
 
-/// A relay that takes the whole message, then refuses it as too large (552 5.3.4 after the
-/// data, as most do when the client declared no size): every email of the broadcast carries
-/// the same files, so the refusal pauses the broadcast.
-#[tokio::test]
-async fn a_message_refused_after_its_data_as_too_big_pauses_the_broadcast() {
+/// A relay on a free port that takes a whole message and then answers `after_data`, or, with
+/// none, closes the connection without a word (the message may have been taken).
+fn relay(after_data: Option<&'static [u8]>) -> u16 {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -386,7 +384,10 @@ async fn a_message_refused_after_its_data_as_too_big_pauses_the_broadcast() {
                     continue;
                 }
                 in_data = false;
-                b"552 5.3.4 Message too big for system\r\n"
+                match after_data {
+                    Some(a) => a,
+                    None => return,
+                }
             } else if said.starts_with("EHLO") {
                 b"250-mx.herald.test\r\n250 8BITMIME\r\n"
             } else if said.starts_with("DATA") {
@@ -403,6 +404,28 @@ async fn a_message_refused_after_its_data_as_too_big_pauses_the_broadcast() {
             }
         }
     });
+    port
+}
+
+/// Sent, maybe sent, not sent: a connection that could not be made sent nothing (tried again);
+/// a session that broke after the message's data may have delivered it (maybe sent).
+#[tokio::test]
+async fn a_session_broken_after_the_data_may_have_sent_it() {
+    let files = tempfile::tempdir().unwrap();
+    let dropped = Email::new(settings(relay(None)), files.path().to_path_buf());
+    let sent = dropped.send(&out("ann@example.com", vec![])).await;
+    assert!(matches!(sent, Err(SendError::MaybeSent { .. })), "{sent:?}");
+    let nobody = Email::new(settings(9), files.path().to_path_buf());
+    let sent = nobody.send(&out("ann@example.com", vec![])).await;
+    assert!(matches!(sent, Err(SendError::Transient { .. })), "{sent:?}");
+}
+
+/// A relay that takes the whole message, then refuses it as too large (552 5.3.4 after the
+/// data, as most do when the client declared no size): every email of the broadcast carries
+/// the same files, so the refusal pauses the broadcast.
+#[tokio::test]
+async fn a_message_refused_after_its_data_as_too_big_pauses_the_broadcast() {
+    let port = relay(Some(b"552 5.3.4 Message too big for system\r\n"));
     let files = tempfile::tempdir().unwrap();
     let email = Email::new(settings(port), files.path().to_path_buf());
     let sent = email.send(&out("ann@example.com", vec![])).await;

@@ -31,10 +31,10 @@ struct Seen {
 }
 
 #[derive(Default)]
-struct Receiver {
+pub(crate) struct Receiver {
     keys: Mutex<HashMap<String, Seen>>,
     /// When each request arrived.
-    arrivals: Mutex<Vec<Instant>>,
+    pub(crate) arrivals: Mutex<Vec<Instant>>,
 }
 
 async fn hook(
@@ -52,7 +52,7 @@ async fn hook(
     Json(serde_json::json!({ "id": format!("r-{key}"), "duplicate": seen.times > 1 }))
 }
 
-async fn receiver() -> (String, Arc<Receiver>) {
+pub(crate) async fn receiver() -> (String, Arc<Receiver>) {
     let r = Arc::new(Receiver::default());
     let app = axum::Router::new()
         .route("/hook", post(hook))
@@ -65,7 +65,7 @@ async fn receiver() -> (String, Arc<Receiver>) {
 
 /// `count` customers, a webhook channel to the receiver, and a broadcast to all of them due
 /// now. Returns the broadcast id.
-async fn prepare(db: &Db, url: &str, count: usize, rate: i64) -> i64 {
+pub(crate) async fn prepare(db: &Db, url: &str, count: usize, rate: i64) -> i64 {
     let now = Utc::now();
     herald::server::customers::generate(db, count, now, |_| {})
         .await

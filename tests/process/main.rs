@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod channels;
 mod crash;
 mod deploy;
 mod first_run;

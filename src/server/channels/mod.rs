@@ -4,6 +4,7 @@
 //! should be asked again later.
 
 pub mod codes;
+pub mod connection;
 pub mod email;
 pub mod endpoint;
 pub mod sandbox;

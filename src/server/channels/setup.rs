@@ -47,6 +47,7 @@ pub fn view(r: &ChannelRecord, base_url: &str) -> Option<ChannelView> {
             .has_inbound_webhook()
             .then(|| format!("{base_url}/webhooks/{}/{id}", kind.as_str())),
         templates: Vec::new(),
+        connection: None,
     })
 }
 
@@ -73,6 +74,7 @@ pub async fn page(
         if c.kind == ChannelKind::Whatsapp {
             c.templates = state.db.templates(c.id).await?;
         }
+        c.connection = super::connection::status(state, c).await;
     }
     Ok(ChannelsPage {
         channels,
@@ -250,8 +252,9 @@ async fn connect(
         "Nothing was saved: is that name taken already?".to_string()
     })?;
     Ok(format!(
-        "Connected “{name}”.{}",
-        synced(state, kind, id).await
+        "Connected “{name}”.{}{}",
+        synced(state, kind, id).await,
+        super::connection::after_save(state, kind, id).await
     ))
 }
 
@@ -320,7 +323,11 @@ async fn change(
     Ok(match action {
         ChannelAction::Toggle if enabled => format!("Enabled “{name}”."),
         ChannelAction::Toggle => format!("Disabled “{name}”: broadcasts no longer offer it."),
-        _ => format!("Saved “{name}”.{}", synced(state, kind, id).await),
+        _ => format!(
+            "Saved “{name}”.{}{}",
+            synced(state, kind, id).await,
+            super::connection::after_save(state, kind, id).await
+        ),
     })
 }
 

@@ -186,6 +186,35 @@ impl Telegram {
     }
 }
 
+impl Telegram {
+    /// Registers Herald's webhook with Telegram (`setWebhook`): where updates go, the secret
+    /// Telegram sends back in `X-Telegram-Bot-Api-Secret-Token`, and the updates wanted.
+    pub async fn set_webhook(&self, url: &str) -> Result<(), String> {
+        let body = serde_json::json!({
+            "url": url,
+            "secret_token": self.settings.webhook_secret,
+            "allowed_updates": ["message"],
+        });
+        self.call_for(
+            self.client.post(self.url("setWebhook")).json(&body),
+            Duration::from_secs(10),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }
+
+    /// Telegram's view of the webhook (`getWebhookInfo`): its URL, pending updates, last error.
+    pub async fn webhook_info(&self) -> Result<serde_json::Value, String> {
+        self.call_for(
+            self.client.post(self.url("getWebhookInfo")),
+            Duration::from_secs(5),
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+}
+
 /// The id of the message a call's `result` describes.
 fn message_id(result: &serde_json::Value) -> Result<i64, SendError> {
     result["message_id"]

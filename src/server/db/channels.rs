@@ -201,3 +201,27 @@ impl Db {
         Ok(n)
     }
 }
+
+impl Db {
+    /// The provider verified channel `id`'s webhook at `at` (WhatsApp's handshake).
+    pub async fn note_webhook_verified(&self, id: i64, at: DateTime<Utc>) -> Result<(), DbError> {
+        on_pool!(self, p => sqlx::query("UPDATE channels SET webhook_verified_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|_| ())?);
+        Ok(())
+    }
+
+    /// When the provider last verified channel `id`'s webhook, if ever.
+    pub async fn webhook_verified_at(&self, id: i64) -> Result<Option<DateTime<Utc>>, DbError> {
+        let at: Option<Option<DateTime<Utc>>> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT webhook_verified_at FROM channels WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await?);
+        Ok(at.flatten())
+    }
+}

@@ -21,14 +21,20 @@ const RECORD_RETRY_MAX: Duration = Duration::from_secs(30);
 
 type Batch = Vec<(Claimed, Outcome)>;
 
+/// What a write did: the outcomes refused on their own (delivery, why), or why none went in.
+type Written = Result<Vec<(i64, String)>, DbError>;
+
 pub(super) struct OutcomeWriter {
     db: Db,
     clock: Arc<dyn Clock>,
     pending: Batch,
-    writing: Option<(Batch, tokio::task::JoinHandle<Result<(), DbError>>)>,
+    writing: Option<(Batch, tokio::task::JoinHandle<Written>)>,
     last: Instant,
     failures: u32,
     next_try: Instant,
+    /// Deliveries whose outcome the database refused on its own (while others of its batch
+    /// went in), and how many times in a row.
+    strikes: std::collections::HashMap<i64, u32>,
 }
 
 impl OutcomeWriter {
@@ -41,6 +47,7 @@ impl OutcomeWriter {
             last: Instant::now(),
             failures: 0,
             next_try: Instant::now(),
+            strikes: Default::default(),
         }
     }
 
@@ -71,13 +78,9 @@ impl OutcomeWriter {
         }
         let batch = std::mem::take(&mut self.pending);
         let (db, now, rows) = (self.db.clone(), self.clock.now(), batch.clone());
-        let failures = self.failures;
         let span = tracing::info_span!("record", outcomes = rows.len());
-        let task = tokio::spawn(async move {
-            record_isolating(&db, rows, now, failures)
-                .instrument(span)
-                .await
-        });
+        let task =
+            tokio::spawn(async move { record_isolating(&db, rows, now).instrument(span).await });
         self.writing = Some((batch, task));
     }
 
@@ -93,49 +96,82 @@ impl OutcomeWriter {
         let (batch, _) = self.writing.take().expect("a write was under way");
         self.last = Instant::now();
         match result {
-            Ok(()) => {
+            Ok(refused) if refused.is_empty() => {
                 self.failures = 0;
                 batch.iter().map(|(c, _)| c.id).collect()
             }
+            Ok(refused) => self.strike(batch, refused),
             Err(e) => {
-                self.failures += 1;
-                let wait = Duration::from_millis(250 << self.failures.min(7)).min(RECORD_RETRY_MAX);
-                tracing::error!(
-                    error = %e,
-                    outcomes = batch.len(),
-                    failures = self.failures,
-                    "recording sends failed; the outcomes are kept and written again in {wait:?}"
-                );
-                self.next_try = Instant::now() + wait;
-                let newer = std::mem::replace(&mut self.pending, batch);
-                self.pending.extend(newer);
+                self.keep(batch, &e);
                 Vec::new()
             }
         }
     }
+
+    /// After a failed write: `batch` waits for the next try, after 0.5 s doubling, at most
+    /// 30 s apart.
+    fn keep(&mut self, batch: Batch, e: &dyn std::fmt::Display) {
+        self.failures += 1;
+        let wait = Duration::from_millis(250 << self.failures.min(7)).min(RECORD_RETRY_MAX);
+        tracing::error!(
+            error = %e,
+            outcomes = batch.len(),
+            failures = self.failures,
+            "recording sends failed; the outcomes are kept and written again in {wait:?}"
+        );
+        self.next_try = Instant::now() + wait;
+        let newer = std::mem::replace(&mut self.pending, batch);
+        self.pending.extend(newer);
+    }
+
+    /// Some outcomes of `batch` went in and `refused` (delivery, why) did not: those wait for
+    /// the next try, and one refused `POISONED_AFTER` times in a row is recorded as failed
+    /// with the reason instead. The deliveries recorded.
+    fn strike(&mut self, batch: Batch, refused: Vec<(i64, String)>) -> Vec<i64> {
+        let mut kept = Vec::new();
+        let mut recorded = Vec::new();
+        for (c, o) in batch {
+            let Some((_, why)) = refused.iter().find(|(id, _)| *id == c.id) else {
+                self.strikes.remove(&c.id);
+                recorded.push(c.id);
+                continue;
+            };
+            let strikes = self.strikes.entry(c.id).or_default();
+            *strikes += 1;
+            if *strikes >= POISONED_AFTER {
+                tracing::error!(delivery = c.id, error = %why, "an outcome cannot be written; the delivery fails");
+                let reason = crate::server::channels::summary(&format!(
+                    "Herald could not record what the provider answered ({why}); it may have been sent."
+                ));
+                kept.push((c, Outcome::Failed { reason }));
+            } else {
+                kept.push((c, o));
+            }
+        }
+        self.keep(kept, &"some outcomes were refused on their own");
+        recorded
+    }
 }
 
-/// Consecutive failed writes after which a lone outcome the database keeps refusing is taken
-/// for poisoned (about 15 s of pauses).
+/// Refusals in a row after which an outcome the database refuses on its own is taken for
+/// poisoned (about 15 s of pauses).
 const POISONED_AFTER: u32 = 5;
 
-/// Writes `rows` in one transaction. A batch the database refuses for a reason other than a
-/// passing one is written again outcome by outcome: if some go in and others do not, those
-/// others are poisoned (a value the database cannot store, say) and would otherwise be
-/// written again every 30 s for ever, holding the claim: each is recorded as failed with the
-/// reason, so the broadcast goes on. If none goes in, the database is refusing everything for
-/// now: they are kept and written again later (as a lone outcome is, until it has failed
-/// `POISONED_AFTER` times in a row).
+/// Writes `rows` in one transaction; the outcomes the database refused on their own (none when
+/// it took them all). A batch refused for a reason other than a passing one is written again
+/// outcome by outcome: those that still do not go in while others do may be poisoned (a value
+/// the database cannot store) and would otherwise be written again for ever, holding the
+/// claim; the writer fails one after `POISONED_AFTER` such refusals in a row. If none goes in
+/// (and the batch has more than one), the database is refusing everything for now: an error.
 async fn record_isolating(
     db: &Db,
     rows: Vec<(Claimed, Outcome)>,
     now: chrono::DateTime<chrono::Utc>,
-    failures: u32,
-) -> Result<(), DbError> {
+) -> Result<Vec<(i64, String)>, DbError> {
     let Err(e) = db.record(&rows, now).await else {
-        return Ok(());
+        return Ok(Vec::new());
     };
-    if e.is_transient() || (rows.len() == 1 && failures + 1 < POISONED_AFTER) {
+    if e.is_transient() {
         return Err(e);
     }
     let mut refused = Vec::new();
@@ -143,18 +179,11 @@ async fn record_isolating(
         match db.record(std::slice::from_ref(row), now).await {
             Ok(()) => {}
             Err(e) if e.is_transient() => return Err(e),
-            Err(e) => refused.push((row.0.clone(), e)),
+            Err(e) => refused.push((row.0.id, e.to_string())),
         }
     }
     if refused.len() == rows.len() && rows.len() > 1 {
         return Err(e);
     }
-    for (c, e) in refused {
-        let reason = crate::server::channels::summary(&format!(
-            "Herald could not record what the provider answered ({e}); it may have been sent."
-        ));
-        tracing::error!(delivery = c.id, error = %e, "an outcome cannot be written; the delivery fails");
-        db.record(&[(c, Outcome::Failed { reason })], now).await?;
-    }
-    Ok(())
+    Ok(refused)
 }

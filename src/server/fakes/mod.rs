@@ -3,4 +3,5 @@
 
 pub mod sinks;
 pub mod telegram;
+pub mod twilio;
 pub mod whatsapp;

@@ -119,6 +119,8 @@ struct Inner {
     ambiguous: Vec<String>,
     /// Chats whose first file was refused already (`throttle_first_file`).
     throttled_files: HashSet<String>,
+    /// The webhook registered: (url, secret token, allowed updates).
+    webhook: Option<(String, String, serde_json::Value)>,
 }
 
 /// The running fake; its base URL is what a Herald Telegram channel's `base_url` takes.
@@ -158,6 +160,7 @@ impl FakeTelegram {
                 rng: Rng::new(config.seed),
                 ambiguous: Vec::new(),
                 throttled_files: HashSet::new(),
+                webhook: None,
             }),
             config,
             throttled: AtomicU64::new(0),
@@ -210,6 +213,11 @@ impl FakeTelegram {
     /// The chats whose message was delivered and its answer lost, one entry per such message.
     pub fn ambiguous(&self) -> Vec<String> {
         self.lock().ambiguous.clone()
+    }
+
+    /// The webhook registered by `setWebhook`: (url, secret token).
+    pub fn webhook(&self) -> Option<(String, String)> {
+        self.lock().webhook.clone().map(|(u, s, _)| (u, s))
     }
 
     /// Requests refused with 429.
@@ -296,6 +304,36 @@ async fn params(req: Request) -> Option<Params> {
     Some(out)
 }
 
+/// `setWebhook` as Telegram checks it: an HTTPS URL, a secret token of 1 to 256 of
+/// `A-Z a-z 0-9 _ -`.
+fn set_webhook(fake: &FakeTelegram, p: &Params) -> Response {
+    let url = p.fields.get("url").cloned().unwrap_or_default();
+    if !url.starts_with("https://") {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: bad webhook: An HTTPS URL must be provided for webhook",
+            None,
+        );
+    }
+    let secret = p.fields.get("secret_token").cloned().unwrap_or_default();
+    let fine = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if !secret.is_empty() && (secret.len() > 256 || !secret.chars().all(fine)) {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: secret token contains unallowed characters",
+            None,
+        );
+    }
+    let allowed = p
+        .fields
+        .get("allowed_updates")
+        .and_then(|a| serde_json::from_str(a).ok())
+        .unwrap_or(serde_json::Value::Array(Vec::new()));
+    fake.lock().webhook = Some((url, secret, allowed));
+    axum::Json(serde_json::json!({ "ok": true, "result": true, "description": "Webhook was set" }))
+        .into_response()
+}
+
 /// What a call asks for is valid as Telegram checks it: the refusal's description otherwise.
 fn check(fake: &FakeTelegram, method: &str, p: &Params) -> Result<(), &'static str> {
     if p.fields.get("chat_id").is_none_or(|c| c.trim().is_empty()) {
@@ -348,6 +386,18 @@ async fn call(
             None,
         );
     };
+    match method.as_str() {
+        "setWebhook" => return set_webhook(&fake, &p),
+        "getWebhookInfo" => {
+            let hook = fake.lock().webhook.clone().unwrap_or_default();
+            return axum::Json(serde_json::json!({ "ok": true, "result": {
+                "url": hook.0, "has_custom_certificate": false, "pending_update_count": 0,
+                "allowed_updates": hook.2,
+            }}))
+            .into_response();
+        }
+        _ => {}
+    }
     if let Err(why) = check(&fake, &method, &p) {
         let status = if why == "Not Found" {
             StatusCode::NOT_FOUND

@@ -348,6 +348,14 @@ async fn whatsapp_verify(
             .get("hub.challenge")
             .map(|c| c.chars().take(200).collect())
             .unwrap_or_default();
+        // The channels page says the handshake is done.
+        if let Err(e) = state
+            .db
+            .note_webhook_verified(channel_id, state.clock.now())
+            .await
+        {
+            tracing::warn!(error = ?e, "noting a verified webhook failed");
+        }
         return (StatusCode::OK, challenge).into_response();
     }
     (StatusCode::FORBIDDEN, "verification failed").into_response()

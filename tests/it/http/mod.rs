@@ -129,24 +129,34 @@ pub async fn app_state_with(
 }
 
 /// Herald's router, as `main` builds it, on `db` (either backend), served on a free loopback
-/// port for providers that post webhooks over HTTP; its address (`127.0.0.1:port`).
-pub async fn serve_state(db: &herald::server::db::Db) -> String {
+/// port for providers that post webhooks over HTTP, that port its public address; the state
+/// and the address (`127.0.0.1:port`).
+pub async fn serve_state(db: &herald::server::db::Db) -> (AppState, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let public = format!("http://{addr}");
     let (leptos_options, mut config) = config::load(Path::new("Leptos.toml")).unwrap();
     config.data_dir = std::env::temp_dir();
     config.allow_private_endpoints = true;
+    config.public_url = Some(public.clone());
     let state = herald::server::startup::state(
         leptos_options,
         config,
         herald::server::startup::Parts {
             db: db.clone(),
             clock: Arc::new(SystemClock),
-            links: test_links(),
+            links: herald::server::customers::unsubscribe::Links::new(&public, b"test-link-key"),
         },
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, serve::router(state)).await });
-    addr.to_string()
+    let router = serve::router(state.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    (state, addr.to_string())
 }
 
 pub struct Reply {
