@@ -162,18 +162,9 @@ pub async fn retry_failed(id: i64) -> Result<i64, AppError> {
         Ok(user) => crate::server::broadcast::results::retry_failed(&state()?, &user, id).await,
         Err(e) => Err(e),
     };
-    match &result {
-        Err(e) if super::form::is_plain_form_post() => {
-            super::form::back_with_error(&format!("/broadcasts/{id}"), e)
-        }
-        Ok(n) if super::form::is_plain_form_post() => leptos_axum::redirect(&format!(
-            "/broadcasts/{id}?notice={}",
-            crate::model::list_query::encode_component(&format!(
-                "{n} failed deliveries are being sent again."
-            ))
-        )),
-        _ => {}
-    }
+    super::form::answer_on_results(id, &result, |n| {
+        format!("{n} failed deliveries are being sent again.")
+    });
     result
 }
 
@@ -191,18 +182,9 @@ pub async fn resend_unknown(id: i64, confirmed: Option<String>) -> Result<i64, A
         }
         Err(e) => Err(e),
     };
-    match &result {
-        Err(e) if super::form::is_plain_form_post() => {
-            super::form::back_with_error(&format!("/broadcasts/{id}"), e)
-        }
-        Ok(n) if super::form::is_plain_form_post() => leptos_axum::redirect(&format!(
-            "/broadcasts/{id}?notice={}",
-            crate::model::list_query::encode_component(&format!(
-                "{n} deliveries whose arrival was unknown are being sent again."
-            ))
-        )),
-        _ => {}
-    }
+    super::form::answer_on_results(id, &result, |n| {
+        format!("{n} deliveries whose arrival was unknown are being sent again.")
+    });
     result
 }
 

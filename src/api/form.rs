@@ -32,3 +32,23 @@ pub fn back_with_error(fallback: &str, error: &crate::api::AppError) {
     let to = referer_path().unwrap_or_else(|| fallback.to_string());
     leptos_axum::redirect(&with_param(&to, "error", &error.to_string()));
 }
+
+/// For a plain form post about broadcast `id`'s results: back to them with `notice(n)`, or with
+/// the error; other callers read `result` itself.
+#[cfg(feature = "ssr")]
+pub fn answer_on_results(
+    id: i64,
+    result: &Result<i64, crate::api::AppError>,
+    notice: impl FnOnce(i64) -> String,
+) {
+    if !is_plain_form_post() {
+        return;
+    }
+    match result {
+        Err(e) => back_with_error(&format!("/broadcasts/{id}"), e),
+        Ok(n) => leptos_axum::redirect(&format!(
+            "/broadcasts/{id}?notice={}",
+            crate::model::list_query::encode_component(&notice(*n))
+        )),
+    }
+}

@@ -54,6 +54,8 @@ pub struct Parts {
     pub done: Vec<(usize, String)>,
     /// (part, provider id) accepted by this attempt, as they are.
     pub accepted: std::sync::Arc<std::sync::Mutex<Vec<(usize, String)>>>,
+    /// Told of each part as it is accepted (the dispatcher writes it down at once).
+    pub notify: Option<tokio::sync::mpsc::UnboundedSender<(usize, String)>>,
 }
 
 impl Parts {
@@ -71,6 +73,9 @@ impl Parts {
             .lock()
             .expect("parts lock")
             .push((i, id.to_string()));
+        if let Some(tell) = &self.notify {
+            let _ = tell.send((i, id.to_string()));
+        }
     }
 
     /// Every part accepted so far, by this attempt and earlier ones, in order.

@@ -208,6 +208,30 @@ impl Db {
         Ok(out)
     }
 
+    /// The parts of claimed delivery (id, attempt) accepted so far (`parts_sent`'s JSON),
+    /// written as each is accepted while that claim holds it; never a shorter list over a
+    /// longer one.
+    pub async fn note_parts(&self, (id, attempt): (i64, i64), parts: &str) -> Result<(), DbError> {
+        let sql = format!(
+            "UPDATE deliveries SET parts_sent = $1 WHERE id = $2 AND attempts = $3 \
+             AND state = {SENDING} AND (parts_sent IS NULL OR LENGTH(parts_sent) < LENGTH($1))"
+        );
+        retrying("noting the parts of a message", || {
+            let sql = sql.as_str();
+            async move {
+                on_pool!(self, p => sqlx::query(sql)
+                    .bind(parts)
+                    .bind(id)
+                    .bind(attempt)
+                    .execute(p)
+                    .await
+                    .map(|_| ())?);
+                Ok::<(), DbError>(())
+            }
+        })
+        .await
+    }
+
     /// A broadcast's message and files.
     pub async fn broadcast_content(&self, id: i64) -> Result<Content, DbError> {
         let row: Option<(String, String, String, Option<String>)> = on_pool!(self, p => sqlx::query_as(

@@ -194,6 +194,10 @@ impl Dispatcher {
         if !self.may_go(c, lease) || !self.note_start(c).await {
             return (Outcome::Released, None);
         }
+        let mut message = message;
+        if sender.requests(&message) > 1 {
+            message.parts.notify = Some(self.note_parts(c, &message));
+        }
         let now = self.clock.now();
         let result =
             send::send_reserved(&self.db, sender.as_ref(), customer, &message, &held, now).await;
@@ -201,6 +205,31 @@ impl Dispatcher {
         let parts = message.parts.all();
         let parts = (!parts.is_empty()).then(|| serde_json::to_string(&parts).unwrap_or_default());
         (self.outcome(c, channel.kind, result), parts)
+    }
+
+    /// Writes down each part of `c`'s message as the adapter has it accepted (with those an
+    /// earlier attempt had), so that after a crash a retry sends only the rest.
+    fn note_parts(
+        &self,
+        c: &Claimed,
+        message: &Outgoing,
+    ) -> tokio::sync::mpsc::UnboundedSender<(usize, String)> {
+        let (tell, mut told) = tokio::sync::mpsc::unbounded_channel::<(usize, String)>();
+        let (db, claim, mut all) = (
+            self.db.clone(),
+            (c.id, c.attempts),
+            message.parts.done.clone(),
+        );
+        tokio::spawn(async move {
+            while let Some(part) = told.recv().await {
+                all.push(part);
+                let json = serde_json::to_string(&all).unwrap_or_default();
+                if let Err(e) = db.note_parts(claim, &json).await {
+                    tracing::warn!(error = ?e, delivery = claim.0, "noting a part of a message failed");
+                }
+            }
+        });
+        tell
     }
 
     /// What an answer means beyond its delivery: a throttle holds the channel, a systemic

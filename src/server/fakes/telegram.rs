@@ -42,6 +42,8 @@ pub struct Config {
     pub hang: Duration,
     /// How long every answer takes (the Bot API's round trip).
     pub latency: Duration,
+    /// How much longer a file's answer takes (an upload).
+    pub file_latency: Duration,
     /// Each chat's first file is refused once with 429 (sending nothing), as a busy bot's may
     /// be: what a retry then sends shows.
     pub throttle_first_file: bool,
@@ -57,6 +59,7 @@ impl Default for Config {
             ambiguous_per_mille: 0,
             hang: Duration::from_secs(40),
             latency: Duration::ZERO,
+            file_latency: Duration::ZERO,
             throttle_first_file: false,
             seed: 0x7e1e,
         }
@@ -409,6 +412,9 @@ async fn call(
     let chat = p.fields["chat_id"].trim().to_string();
     if !fake.config.latency.is_zero() {
         tokio::time::sleep(fake.config.latency).await;
+    }
+    if method != "sendMessage" && !fake.config.file_latency.is_zero() {
+        tokio::time::sleep(fake.config.file_latency).await;
     }
     let (result, lost) = {
         let mut inner = fake.lock();
