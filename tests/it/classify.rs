@@ -175,3 +175,53 @@ async fn sms_answers_are_sent_maybe_sent_or_not_sent() {
     );
     assert_eq!(fake.sent().len(), 1);
 }
+
+/// A free-form WhatsApp message in two parts (a text too long for a caption is not the case
+/// here: audio takes no caption, so the text goes first on its own): only the last part names
+/// the delivery, so no status of an earlier part can record the whole as sent.
+#[tokio::test]
+async fn only_the_last_part_of_a_whatsapp_message_names_the_delivery() {
+    use herald::model::compose::AttachmentRef;
+    use herald::server::channels::whatsapp::{Settings, WhatsApp};
+    let config = whatsapp::Config {
+        enforce_window: false,
+        ..whatsapp::Config::default()
+    };
+    let (fake, base) = whatsapp::FakeWhatsApp::start(config.clone()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a".repeat(32)), b"ID3\x03\0\0\0\0\0\0audio").unwrap();
+    let wa = WhatsApp::new(
+        Settings {
+            phone_number_id: config.phone_number_id.clone(),
+            waba_id: String::new(),
+            access_token: config.access_token.clone(),
+            app_secret: config.app_secret.clone(),
+            verify_token: "v".into(),
+            base_url: base,
+            timeout_ms: None,
+        },
+        http_client(),
+        dir.path().to_path_buf(),
+    );
+    let mut m = out("4915100000042");
+    m.attachments = vec![AttachmentRef {
+        id: "a".repeat(32),
+        name: "jingle.mp3".into(),
+        mime: "audio/mpeg".into(),
+        size: 14,
+    }];
+    let sent = wa.send(&m).await.unwrap();
+    let accepted = fake.accepted();
+    assert_eq!(accepted.len(), 2, "the text, then the audio");
+    assert_eq!(accepted[0].body["type"], "text");
+    assert!(accepted[0].body.get("biz_opaque_callback_data").is_none());
+    assert_eq!(
+        accepted[1].body["biz_opaque_callback_data"],
+        "herald-delivery-9"
+    );
+    assert_eq!(
+        sent.provider_message_id, accepted[1].wamid,
+        "the recorded id is the last part's"
+    );
+    assert_eq!(m.parts.all().len(), 2, "both parts noted as accepted");
+}

@@ -127,6 +127,7 @@ async fn telegram_lost_answers_are_unknown_never_resent(db: &Db) {
         lost.len()
     );
     assert_eq!(received.len(), AUDIENCE, "everyone got it");
+    eprintln!("{} of {AUDIENCE} answers lost at the fake", lost.len());
     let twice: Vec<_> = received.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "got it twice: {twice:?}");
     let record = db.broadcast(b).await.unwrap();
@@ -211,6 +212,7 @@ async fn whatsapp_lost_answers_are_reconciled_by_their_statuses(db: &Db) {
         lost.len()
     );
     assert_eq!(received.len(), AUDIENCE, "everyone got it");
+    eprintln!("{} of {AUDIENCE} answers lost at the fake", lost.len());
     let twice: Vec<_> = received.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "got it twice: {twice:?}");
     let record = db.broadcast(b).await.unwrap();
@@ -226,6 +228,7 @@ on_both_backends!(
     whatsapp_lost_answers_are_reconciled_by_their_statuses,
     a_request_starts_only_while_its_claim_holds,
     an_outcome_that_cannot_be_written_fails_alone,
+    a_throttle_holds_the_whole_channel,
 );
 
 /// Telegram's documented limits at the fake (30 a second per bot, one a second per chat)
@@ -613,4 +616,41 @@ async fn each_part_is_written_down_as_it_is_accepted() {
     }
     d.stop();
     t.cleanup().await;
+}
+
+/// A throttle holds the channel's shared bucket: no instance is granted a token until the
+/// provider's wait is over.
+async fn a_throttle_holds_the_whole_channel(db: &Db) {
+    let channel = db
+        .insert_channel(
+            &herald::server::db::NewChannel {
+                kind: "sandbox".into(),
+                name: "Throttled".into(),
+                config_json: "{}".into(),
+                rate_per_sec: 100,
+            },
+            SystemClock.now(),
+        )
+        .await
+        .unwrap();
+    let (granted, _) = db
+        .take_send_tokens(channel, 100.0, 20.0, 5, 0)
+        .await
+        .unwrap();
+    assert_eq!(granted, 5);
+    db.hold_send_tokens(channel, Duration::from_secs(2))
+        .await
+        .unwrap();
+    let (granted, wait) = db
+        .take_send_tokens(channel, 100.0, 20.0, 5, 0)
+        .await
+        .unwrap();
+    assert_eq!(granted, 0, "held");
+    assert!(wait >= Duration::from_millis(1_800), "{wait:?}");
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let (granted, _) = db
+        .take_send_tokens(channel, 100.0, 20.0, 5, 0)
+        .await
+        .unwrap();
+    assert!(granted > 0, "free again after the wait");
 }
