@@ -20,6 +20,28 @@ fn out(to: &str) -> Outgoing {
     }
 }
 
+/// The WhatsApp adapter with the fake's credentials at `base`, files in `files`.
+fn whatsapp_adapter(
+    config: &whatsapp::Config,
+    base: &str,
+    files: std::path::PathBuf,
+    timeout_ms: Option<u64>,
+) -> herald::server::channels::whatsapp::WhatsApp {
+    herald::server::channels::whatsapp::WhatsApp::new(
+        herald::server::channels::whatsapp::Settings {
+            phone_number_id: config.phone_number_id.clone(),
+            waba_id: String::new(),
+            access_token: config.access_token.clone(),
+            app_secret: config.app_secret.clone(),
+            verify_token: "v".into(),
+            base_url: base.into(),
+            timeout_ms,
+        },
+        http_client(),
+        files,
+    )
+}
+
 /// What kind of answer `r` is.
 fn kind(r: &Result<herald::server::channels::Accepted, SendError>) -> &'static str {
     match r {
@@ -84,7 +106,6 @@ async fn telegram_answers_are_sent_maybe_sent_or_not_sent() {
 
 #[tokio::test]
 async fn whatsapp_answers_are_sent_maybe_sent_or_not_sent() {
-    use herald::server::channels::whatsapp::{Settings, WhatsApp};
     let config = whatsapp::Config {
         ambiguous_per_mille: 1000,
         hang: Duration::from_secs(2),
@@ -93,21 +114,7 @@ async fn whatsapp_answers_are_sent_maybe_sent_or_not_sent() {
         ..whatsapp::Config::default()
     };
     let (fake, base) = whatsapp::FakeWhatsApp::start(config.clone()).await.unwrap();
-    let wa = |base: &str| {
-        WhatsApp::new(
-            Settings {
-                phone_number_id: config.phone_number_id.clone(),
-                waba_id: String::new(),
-                access_token: config.access_token.clone(),
-                app_secret: config.app_secret.clone(),
-                verify_token: "v".into(),
-                base_url: base.into(),
-                timeout_ms: Some(300),
-            },
-            http_client(),
-            std::env::temp_dir(),
-        )
-    };
+    let wa = |base: &str| whatsapp_adapter(&config, base, std::env::temp_dir(), Some(300));
     let sender = wa(&base);
     // Sent, then 500 with 131000; sent, then no answer in time.
     assert_eq!(
@@ -182,7 +189,6 @@ async fn sms_answers_are_sent_maybe_sent_or_not_sent() {
 #[tokio::test]
 async fn only_the_last_part_of_a_whatsapp_message_names_the_delivery() {
     use herald::model::compose::AttachmentRef;
-    use herald::server::channels::whatsapp::{Settings, WhatsApp};
     let config = whatsapp::Config {
         enforce_window: false,
         ..whatsapp::Config::default()
@@ -190,19 +196,7 @@ async fn only_the_last_part_of_a_whatsapp_message_names_the_delivery() {
     let (fake, base) = whatsapp::FakeWhatsApp::start(config.clone()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a".repeat(32)), b"ID3\x03\0\0\0\0\0\0audio").unwrap();
-    let wa = WhatsApp::new(
-        Settings {
-            phone_number_id: config.phone_number_id.clone(),
-            waba_id: String::new(),
-            access_token: config.access_token.clone(),
-            app_secret: config.app_secret.clone(),
-            verify_token: "v".into(),
-            base_url: base,
-            timeout_ms: None,
-        },
-        http_client(),
-        dir.path().to_path_buf(),
-    );
+    let wa = whatsapp_adapter(&config, &base, dir.path().to_path_buf(), None);
     let mut m = out("4915100000042");
     m.attachments = vec![AttachmentRef {
         id: "a".repeat(32),

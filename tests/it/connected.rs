@@ -14,6 +14,12 @@ use herald::server::fakes::twilio::{Config, FakeTwilio};
 
 use crate::http::{post, send, serve_state};
 
+/// The id of the channel named `name`.
+async fn channel_named(db: &herald::server::db::Db, name: &str) -> i64 {
+    let channels = db.channels().await.unwrap();
+    channels.into_iter().find(|c| c.name == name).unwrap().id
+}
+
 /// An SMS channel made through `POST /channels` only: every message names its status
 /// callback, and the results' delivered and failed equal what Twilio's signed callbacks said.
 #[tokio::test]
@@ -72,14 +78,7 @@ async fn an_sms_channel_made_on_the_channels_page_hears_every_report() {
         "{}",
         r.body
     );
-    let sms = db
-        .channels()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|c| c.name == "Texts")
-        .unwrap()
-        .id;
+    let sms = channel_named(db, "Texts").await;
     let page = send(&app, crate::http::get("/channels", Some(&admin)))
         .await
         .body;
@@ -206,16 +205,7 @@ async fn a_telegram_channel_registers_its_webhook_and_shows_its_state() {
             .unwrap()
             .contains("Connected")
     );
-    let id = app
-        .t
-        .db
-        .channels()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|c| c.name == "Bot")
-        .unwrap()
-        .id;
+    let id = channel_named(&app.t.db, "Bot").await;
     let url = format!("https://herald.example.com/webhooks/telegram/{id}");
     assert_eq!(
         fake.webhook(),
@@ -240,16 +230,7 @@ async fn a_whatsapp_channel_shows_whether_meta_verified_its_webhook() {
     let r = app.post_form("/channels", form, Some(&admin)).await;
     let notice = r.headers["location"].to_str().unwrap().to_string();
     assert!(notice.contains("Connected"), "{notice}");
-    let id = app
-        .t
-        .db
-        .channels()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|c| c.name == "Verify me")
-        .unwrap()
-        .id;
+    let id = channel_named(&app.t.db, "Verify me").await;
     let page = app.get("/channels", Some(&admin)).await.body;
     assert!(page.contains("Not verified by Meta yet"), "{page}");
     let r = app

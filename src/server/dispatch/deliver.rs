@@ -8,8 +8,16 @@ use std::sync::Arc;
 use super::lease::Lease;
 use super::{ChannelInfo, Dispatcher, delivery_key};
 use crate::model::{BroadcastId, ChannelId, CustomerId};
-use crate::server::channels::{Outgoing, SendError, send};
+use crate::server::channels::{Channel, Outgoing, SendError, send};
 use crate::server::db::{Claimed, Content, DbError, Outcome, Recipient};
+
+/// A delivery ready to go: its channel, the adapter, the message and the customer.
+struct Ready {
+    channel: Arc<ChannelInfo>,
+    sender: Arc<dyn Channel>,
+    message: Outgoing,
+    customer: i64,
+}
 
 impl Dispatcher {
     /// The sends of a batch, each ready to run: the message, the customer and the channel
@@ -83,8 +91,7 @@ impl Dispatcher {
             .collect())
     }
 
-    /// The message for claimed delivery `c`, and the channel's adapter to send it with; the
-    /// outcome instead when it cannot go at all.
+    /// Claimed delivery `c` ready to go; the outcome instead when it cannot go at all.
     fn message_for(
         &self,
         c: &Claimed,
@@ -92,7 +99,7 @@ impl Dispatcher {
         person: Option<Recipient>,
         channel: Option<Arc<ChannelInfo>>,
         in_window: bool,
-    ) -> Result<(Arc<ChannelInfo>, Outgoing, i64), Outcome> {
+    ) -> Result<Ready, Outcome> {
         let (Some(content), Some(person), Some(channel)) = (content, person, channel) else {
             return Err(Outcome::Failed {
                 reason: "The customer or the channel no longer exists.".into(),
@@ -109,11 +116,10 @@ impl Dispatcher {
             }
             .into(),
         })?;
-        if let Err(reason) = &channel.sender {
-            return Err(Outcome::Failed {
-                reason: reason.clone(),
-            });
-        }
+        let sender = channel
+            .sender
+            .clone()
+            .map_err(|reason| Outcome::Failed { reason })?;
         let mut message = send::outgoing(
             send::Message {
                 idempotency_key: delivery_key(c.id, c.retry_round),
@@ -141,7 +147,12 @@ impl Dispatcher {
             .as_deref()
             .and_then(|p| serde_json::from_str(p).ok())
             .unwrap_or_default();
-        Ok((channel, message, person.id))
+        Ok(Ready {
+            channel,
+            sender,
+            message,
+            customer: person.id,
+        })
     }
 
     /// Whether a request of `c` may start now: not paused or stopping, and its claim not
@@ -172,16 +183,18 @@ impl Dispatcher {
         if self.is_halted(c.broadcast_id) {
             return (Outcome::Released, None);
         }
-        let (channel, message, customer) =
-            match self.message_for(c, content, person, channel, in_window) {
-                Ok(m) => m,
-                Err(outcome) => return (outcome, None),
-            };
-        let Ok(sender) = &channel.sender else {
-            return (Outcome::Released, None);
+        let Ready {
+            channel,
+            sender,
+            mut message,
+            customer,
+        } = match self.message_for(c, content, person, channel, in_window) {
+            Ok(m) => m,
+            Err(outcome) => return (outcome, None),
         };
         // One rate token per provider request the message still takes.
-        for _ in 0..sender.requests(&message).max(1) {
+        let requests = sender.requests(&message).max(1);
+        for _ in 0..requests {
             if !self.send_token(c, &channel).await || !self.may_go(c, lease) {
                 return (Outcome::Released, None);
             }
@@ -194,9 +207,8 @@ impl Dispatcher {
         if !self.may_go(c, lease) || !self.note_start(c).await {
             return (Outcome::Released, None);
         }
-        let mut message = message;
-        if sender.requests(&message) > 1 {
-            message.parts.notify = Some(self.note_parts(c, &message));
+        if requests > 1 {
+            message.parts.notify = Some(self.note_parts(c, &message, requests - 1));
         }
         let now = self.clock.now();
         let result =
@@ -207,12 +219,14 @@ impl Dispatcher {
         (self.outcome(c, channel.kind, result), parts)
     }
 
-    /// Writes down each part of `c`'s message as the adapter has it accepted (with those an
-    /// earlier attempt had), so that after a crash a retry sends only the rest.
+    /// Writes down the first `first` parts of `c`'s message still to go as the adapter has
+    /// each accepted (with those an earlier attempt had), so that after a crash a retry sends
+    /// only the rest. The last part needs no note of its own: the outcome records it.
     fn note_parts(
         &self,
         c: &Claimed,
         message: &Outgoing,
+        first: u32,
     ) -> tokio::sync::mpsc::UnboundedSender<(usize, String)> {
         let (tell, mut told) = tokio::sync::mpsc::unbounded_channel::<(usize, String)>();
         let (db, claim, mut all) = (
@@ -221,7 +235,10 @@ impl Dispatcher {
             message.parts.done.clone(),
         );
         tokio::spawn(async move {
-            while let Some(part) = told.recv().await {
+            for _ in 0..first {
+                let Some(part) = told.recv().await else {
+                    return;
+                };
                 all.push(part);
                 let json = serde_json::to_string(&all).unwrap_or_default();
                 if let Err(e) = db.note_parts(claim, &json).await {

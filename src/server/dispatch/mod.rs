@@ -1,7 +1,8 @@
 //! The dispatcher: fires due broadcasts, then sends their deliveries in rounds. Each round
 //! claims a batch under a lease, sends each delivery through its channel's adapter (at most
-//! `concurrency` at a time, within the channel's rate), and records the whole batch in one
-//! transaction. It reads the time through [`Clock`], so tests drive it round by round with a
+//! `concurrency` at a time, within the channel's rate) while an outcome writer records them
+//! and a keeper renews the lease, each a small type in a file of its own. It reads the time
+//! through [`Clock`] (the database's, in the binary), so tests drive it round by round with a
 //! fixed clock instead of sleeping.
 
 mod breaker;
