@@ -37,9 +37,7 @@ pub async fn login(
     use crate::server::accounts::{self, auth};
     let state = auth::state()?;
     let parts = use_context::<http::request::Parts>();
-    let address = parts
-        .as_ref()
-        .and_then(|p| auth::client_address(p, state.config.trust_proxy));
+    let address = parts.as_ref().and_then(|p| state.config.client_address(p));
     match accounts::sign_in(&state, &email, &password, tz.as_deref(), address).await {
         Ok((token, _user)) => {
             let res = expect_context::<leptos_axum::ResponseOptions>();

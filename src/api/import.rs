@@ -25,8 +25,13 @@ pub async fn get_import(id: Option<String>) -> Result<ImportPage, AppError> {
     let imports = &state.imports;
     Ok(ImportPage {
         can_import: true,
-        view: id.as_deref().and_then(|id| imports.view(id)),
-        skip_bad: id.as_deref().is_some_and(|id| imports.skip_bad(id)),
+        view: match id.as_deref() {
+            Some(id) => imports.view(id, user.id).await,
+            None => None,
+        },
+        skip_bad: id
+            .as_deref()
+            .is_some_and(|id| imports.skip_bad(id, user.id)),
         max_mb,
     })
 }

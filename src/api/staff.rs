@@ -18,11 +18,17 @@ pub async fn staff_page(
     crate::server::accounts::staff::page(&state, &user, flash.as_deref(), confirm).await
 }
 
-/// The email a password link is for, while it works (anyone holding the link may ask).
-#[server(endpoint = "password/link")]
-pub async fn password_link_email(token: String) -> Result<Option<String>, AppError> {
+/// The email the password link opened in this browser is for, while it works (the link's
+/// token travels in an HttpOnly cookie, set by `POST /password/link`, never in a URL).
+#[server(endpoint = "password/opened")]
+pub async fn password_link_email() -> Result<Option<String>, AppError> {
     use crate::server::accounts::auth::state;
     let state = state()?;
+    let Some(token) = use_context::<http::request::Parts>().and_then(|p| {
+        crate::server::accounts::link::opened_token(&p.headers, state.config.secure())
+    }) else {
+        return Ok(None);
+    };
     crate::server::accounts::staff::link_email(&state, &token)
         .await
         .map_err(AppError::BadRequest)

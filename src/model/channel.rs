@@ -67,9 +67,43 @@ pub struct FieldSpec {
     pub secret: bool,
     /// Filled in when left empty on connecting.
     pub default: &'static str,
-    /// Where the channel sends (a URL, a host, a port): changing it requires entering the
-    /// secrets again, so stored credentials cannot be pointed at another host.
+    /// Where or how the channel sends (a URL, a host, a port, an id in the provider's URL,
+    /// the SMTP security): changing it requires entering the secrets again, so stored
+    /// credentials cannot be pointed at another host, path or in clear.
     pub endpoint: bool,
+    /// What a value must look like.
+    pub shape: Shape,
+}
+
+/// The form of a setting's value, checked when a channel is saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Text,
+    /// Digits only (Meta's ids).
+    Digits,
+    /// Letters and digits only (Twilio's account SID).
+    Word,
+    /// One of these words.
+    OneOf(&'static [&'static str]),
+}
+
+impl Shape {
+    /// Why `value` does not have this shape, if it does not.
+    pub fn check(self, value: &str) -> Result<(), String> {
+        let ok = match self {
+            Shape::Text => true,
+            Shape::Digits => value.bytes().all(|b| b.is_ascii_digit()),
+            Shape::Word => value.bytes().all(|b| b.is_ascii_alphanumeric()),
+            Shape::OneOf(words) => words.contains(&value),
+        };
+        match (ok, self) {
+            (true, _) => Ok(()),
+            (false, Shape::Digits) => Err("digits only".into()),
+            (false, Shape::Word) => Err("letters and digits only".into()),
+            (false, Shape::OneOf(words)) => Err(format!("one of {}", words.join(", "))),
+            (false, Shape::Text) => Ok(()),
+        }
+    }
 }
 
 const fn field(key: &'static str, label: &'static str) -> FieldSpec {
@@ -79,6 +113,16 @@ const fn field(key: &'static str, label: &'static str) -> FieldSpec {
         secret: false,
         default: "",
         endpoint: false,
+        shape: Shape::Text,
+    }
+}
+
+/// A setting that is part of the provider's URL (an id), of `shape`.
+const fn id_in_url(key: &'static str, label: &'static str, shape: Shape) -> FieldSpec {
+    FieldSpec {
+        endpoint: true,
+        shape,
+        ..field(key, label)
     }
 }
 
@@ -133,10 +177,11 @@ impl ChannelKind {
     /// The settings a channel of this kind needs.
     pub fn fields(self) -> &'static [FieldSpec] {
         const WHATSAPP: &[FieldSpec] = &[
-            field("phone_number_id", "Phone number ID"),
-            field(
+            id_in_url("phone_number_id", "Phone number ID", Shape::Digits),
+            id_in_url(
                 "waba_id",
                 "WhatsApp Business Account ID (for its templates)",
+                Shape::Digits,
             ),
             secret("access_token", "Access token"),
             secret("app_secret", "App secret (verifies webhooks)"),
@@ -154,11 +199,18 @@ impl ChannelKind {
         ];
         const EMAIL: &[FieldSpec] = &[
             endpoint("smtp_host", "SMTP host", ""),
-            endpoint("smtp_port", "SMTP port", "587"),
+            FieldSpec {
+                shape: Shape::Digits,
+                ..endpoint("smtp_port", "SMTP port", "587")
+            },
             field("username", "User name"),
             secret("password", "Password"),
             field("from", "From address"),
-            with_default("security", "Security: starttls, tls or none", "starttls"),
+            FieldSpec {
+                endpoint: true,
+                shape: Shape::OneOf(&["starttls", "tls", "none"]),
+                ..with_default("security", "Security: starttls, tls or none", "starttls")
+            },
             with_default(
                 "max_message_mb",
                 "Largest message the server takes, in MB",
@@ -166,7 +218,7 @@ impl ChannelKind {
             ),
         ];
         const SMS: &[FieldSpec] = &[
-            field("account_sid", "Account SID"),
+            id_in_url("account_sid", "Account SID", Shape::Word),
             secret("auth_token", "Auth token"),
             field("from", "From number"),
             endpoint("base_url", "API base URL", "https://api.twilio.com"),

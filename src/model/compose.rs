@@ -82,8 +82,9 @@ impl Compose {
             ));
         }
         let mut channel_ids = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for id in &self.channel_ids {
-            if !channel_ids.contains(id) {
+            if seen.insert(*id) {
                 channel_ids.push(*id);
             }
         }

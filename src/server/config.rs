@@ -41,9 +41,11 @@ pub struct Config {
     /// client address).
     pub sign_in_attempts: u32,
     pub sign_in_window_seconds: i64,
-    /// Take the client's address from the last `X-Forwarded-For` entry (behind a reverse
-    /// proxy that sets it), not from the connection.
-    pub trust_proxy: bool,
+    /// Networks of the reverse proxies in front of Herald: from their connections the
+    /// client's address is taken from `X-Forwarded-For` (empty: always the connection's).
+    pub trusted_proxies: crate::server::accounts::address::TrustedProxies,
+    /// `trust-proxy = true` was set (the old flag, read as the local networks).
+    pub trust_proxy_flag: bool,
     /// Channels may send to loopback, private and link-local addresses (local fakes, tests).
     pub allow_private_endpoints: bool,
 }
@@ -68,6 +70,7 @@ struct HeraldTable {
     sign_in_attempts: Option<i64>,
     sign_in_window_seconds: Option<i64>,
     trust_proxy: Option<bool>,
+    trusted_proxies: Option<Vec<String>>,
     allow_private_endpoints: Option<bool>,
 }
 
@@ -123,7 +126,12 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
     let demo_data = flag("HERALD_DEMO_DATA", file.demo_data, false)?;
     let secure_cookies = flag("HERALD_SECURE_COOKIES", file.secure_cookies, false)?;
     let dispatcher = flag("HERALD_DISPATCHER", file.dispatcher, true)?;
-    let trust_proxy = flag("HERALD_TRUST_PROXY", file.trust_proxy, false)?;
+    let trust_proxy_flag = flag("HERALD_TRUST_PROXY", file.trust_proxy, false)?;
+    let trusted_proxies = trusted_proxies(
+        env("HERALD_TRUSTED_PROXIES").map(|v| v.split(',').map(str::to_string).collect()),
+        file.trusted_proxies,
+        trust_proxy_flag,
+    )?;
     let allow_private_endpoints = flag(
         "HERALD_ALLOW_PRIVATE_ENDPOINTS",
         file.allow_private_endpoints,
@@ -150,7 +158,7 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
         "HERALD_IMPORT_MAX_MB",
         "import-max-mb",
         file.import_max_mb.map(|m| m as i64),
-        1024,
+        256,
         1..=100 * 1024,
     )? as u64;
     let dispatch_grace_minutes = number(
@@ -207,7 +215,8 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
         public_url,
         sign_in_attempts,
         sign_in_window_seconds,
-        trust_proxy,
+        trusted_proxies,
+        trust_proxy_flag,
         allow_private_endpoints,
         dispatch_lease_seconds,
         dispatch_reconcile_seconds,
@@ -230,8 +239,26 @@ impl Config {
     /// (`HERALD_SECRET_KEY`, else `secret.key` in the data folder, made on first start).
     pub async fn open_db(&self) -> Result<crate::server::db::Db> {
         let sealer = crate::server::db::secrets::Sealer::load(&self.data_dir)?;
-        Ok(crate::server::db::Db::connect(&self.database_url)
-            .await?
+        let db = crate::server::db::Db::connect(&self.database_url).await?;
+        let sealer = if sealer.was_just_created() {
+            let sealed = db.count_sealed().await?;
+            if sealed > 0 {
+                // A new key opens none of them: every channel would fail, and instances with
+                // different keys would each fail the other's. Nothing is kept of the new key.
+                let key = self.data_dir.join(crate::server::db::secrets::KEY_FILE);
+                let _ = std::fs::remove_file(&key);
+                bail!(
+                    "the database holds {sealed} sealed settings but no key was found to open them, so Herald made a new one ({}) and removed it again. Restore the key they were sealed with: the file {} from the instance that saved them, or the same {} on every instance",
+                    key.display(),
+                    key.display(),
+                    crate::server::db::secrets::KEY_VAR
+                );
+            }
+            sealer.settled()
+        } else {
+            sealer
+        };
+        Ok(db
             .with_sealer(sealer)
             .with_reply_window(self.reply_window_hours))
     }
@@ -246,9 +273,44 @@ impl Config {
                 .is_some_and(|u| u.starts_with("https://"))
     }
 
+    /// The client's address of a request, through the trusted proxies.
+    pub fn client_address(&self, parts: &axum::http::request::Parts) -> Option<std::net::IpAddr> {
+        self.trusted_proxies.client_of(parts)
+    }
+
+    /// What the operator should hear at start about how clients' addresses are read.
+    pub fn proxy_warnings(&self) -> Vec<String> {
+        let mut said = Vec::new();
+        if self.trust_proxy_flag {
+            said.push(format!(
+                "trust-proxy is deprecated: name your proxies' networks in trusted-proxies instead (read now as {})",
+                crate::server::accounts::address::LOCAL_NETWORKS.join(", ")
+            ));
+        }
+        if self.secure() && self.trusted_proxies.is_empty() {
+            said.push("public-url is https but no trusted-proxies are set: every client behind your TLS proxy shares the proxy's address, so one person's failed sign-ins count against the whole team. Set trusted-proxies to the proxy's network.".into());
+        }
+        said
+    }
+
     /// How long a session lasts without use.
     pub fn session_idle(&self) -> chrono::Duration {
         chrono::Duration::minutes(self.session_idle_minutes)
+    }
+}
+
+/// The trusted proxies as set (the environment's list, else the file's); the old flag
+/// `trust-proxy = true` alone means the local networks.
+fn trusted_proxies(
+    from_env: Option<Vec<String>>,
+    from_file: Option<Vec<String>>,
+    flag: bool,
+) -> Result<crate::server::accounts::address::TrustedProxies> {
+    use crate::server::accounts::address::{LOCAL_NETWORKS, TrustedProxies};
+    match from_env.or(from_file) {
+        Some(list) => TrustedProxies::parse(&list),
+        None if flag => TrustedProxies::parse(&LOCAL_NETWORKS),
+        None => Ok(TrustedProxies::default()),
     }
 }
 

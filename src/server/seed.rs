@@ -129,6 +129,7 @@ pub async fn load(db: &Db, now: DateTime<Utc>) -> anyhow::Result<()> {
     for (email, name, role) in DEMO_USERS {
         staff.push(db.create_user(email, name, role, &hash, now).await?);
     }
+    db.mark_demo_accounts(&staff).await?;
     let mut tag_ids = Vec::new();
     for (name, _) in DEMO_TAGS {
         tag_ids.push(db.insert_tag(name).await?);

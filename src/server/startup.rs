@@ -96,6 +96,7 @@ pub async fn run(demo: bool) -> anyhow::Result<()> {
     if config.demo_data {
         load_demo(&db, clock.now()).await?;
     }
+    demo_accounts(&db, &config, clock.now()).await?;
     let wanted = leptos_options.site_addr;
     let listener = tokio::net::TcpListener::bind(wanted).await.with_context(|| {
         format!("cannot listen on {wanted}: is another Herald running? (LEPTOS_SITE_ADDR picks another address)")
@@ -120,6 +121,7 @@ pub async fn run(demo: bool) -> anyhow::Result<()> {
     }
     follow_channel_changes(&state).await;
     crate::server::storage::spawn_sweeper(state.clone());
+    crate::server::accounts::guard::spawn_sweeper(state.clone());
     // WhatsApp templates are read again every hour (and on connect, on demand and from the
     // template status webhook).
     let syncing = state.clone();
@@ -246,6 +248,28 @@ async fn say_how_to_sign_in(db: &Db, demo: bool, public_url: &str) -> anyhow::Re
         );
     }
     println!("Sign in at {public_url}/login");
+    Ok(())
+}
+
+/// The demo accounts (password "herald-demo") sign in only while Herald runs with `--demo`: a
+/// start without it deactivates them and says so, one with it lets them in again.
+/// Also warns about how clients' addresses are read (behind proxies).
+async fn demo_accounts(
+    db: &Db,
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    for warning in config.proxy_warnings() {
+        tracing::warn!("{warning}");
+    }
+    let demo = config.demo_data;
+    let changed = db.set_demo_accounts_active(demo, now).await?;
+    if !demo && !changed.is_empty() {
+        println!(
+            "Deactivated the demo accounts ({}): this start is not a demo. Start with --demo to use them again; make your own admin with `herald create-admin`.",
+            changed.join(", ")
+        );
+    }
     Ok(())
 }
 

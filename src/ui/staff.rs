@@ -202,44 +202,55 @@ pub fn AccountPage() -> impl IntoView {
     }
 }
 
-/// What a password link (`/password?token=…`) opens, signed out.
+/// What a password link (`/password#token=…`) opens, signed out. The token is in the
+/// fragment, which reaches no server: a small script posts the link to `/password/link`, which
+/// keeps the token in an HttpOnly cookie and comes back here; without JavaScript the person
+/// pastes the link into the same form.
 #[component]
 pub fn PasswordPage() -> impl IntoView {
-    let token = use_query_map().with_untracked(|q| q.get("token").unwrap_or_default());
-    let t = token.clone();
-    let email = Resource::new(move || (), move |_| password_link_email(t.clone()));
+    let email = Resource::new(move || (), move |_| password_link_email());
     view! {
         <Title text="Choose a password · Herald"/>
         <main class="login">
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || {
-                    let token = token.clone();
-                    Suspend::new(async move {
-                        match email.await {
-                            Ok(Some(email)) => view! {
-                                <form method="post" action="/password">
-                                    <h1>"Choose a password"</h1>
-                                    {outcome_banner()}
-                                    <p>"For " <strong>{email.clone()}</strong></p>
-                                    <input type="hidden" name="username" autocomplete="username" value=email/>
-                                    <input type="hidden" name="token" value=token/>
-                                    {new_password_fields()}
-                                    <button type="submit" class="primary">"Set password"</button>
-                                </form>
-                            }.into_any(),
-                            Ok(None) => view! {
-                                <div>
-                                    <h1>"This link does not work"</h1>
-                                    <p class="error" role="alert">"It has been used or has expired. Ask an admin for a new one."</p>
-                                    <a href="/login">"Sign in"</a>
-                                </div>
-                            }.into_any(),
-                            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-                        }
-                    })
-                }}
+                {move || Suspend::new(async move {
+                    match email.await {
+                        Ok(Some(email)) => view! {
+                            <form method="post" action="/password">
+                                <h1>"Choose a password"</h1>
+                                {outcome_banner()}
+                                <p>"For " <strong>{email.clone()}</strong></p>
+                                <input type="hidden" name="username" autocomplete="username" value=email/>
+                                {new_password_fields()}
+                                <button type="submit" class="primary">"Set password"</button>
+                            </form>
+                        }.into_any(),
+                        Ok(None) => open_link_form().into_any(),
+                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
             </Suspense>
         </main>
+    }
+}
+
+/// The form that opens a password link: filled in and sent by the script when the page was
+/// opened through the link, pasted by hand otherwise.
+fn open_link_form() -> impl IntoView {
+    const OPEN: &str = "(function(){var h=location.hash,q=location.search;\
+if(h.indexOf('token=')<0&&q.indexOf('token=')<0)return;var f=document.getElementById('open-link');\
+f.elements.link.value=location.href;history.replaceState(null,'',location.pathname);f.submit();})()";
+    view! {
+        <form method="post" action="/password/link" id="open-link">
+            <h1>"Choose a password"</h1>
+            {outcome_banner()}
+            <p>"Open the link an admin sent you, or paste it here."</p>
+            <label for="link">"Your link"</label>
+            <input id="link" name="link" type="text" autocomplete="off" required/>
+            <button type="submit" class="primary">"Continue"</button>
+            <p><a href="/login">"Sign in"</a></p>
+        </form>
+        <script nonce=leptos::nonce::use_nonce() inner_html=OPEN></script>
     }
 }
 

@@ -124,3 +124,51 @@ async fn a_redirect_is_not_followed() {
         "the redirect target was never asked"
     );
 }
+
+/// A proxy named in the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`) would resolve
+/// the name itself, past the public-only resolver: the guarded client uses none. The check runs
+/// in a child process of this test binary, so the variables touch no other test.
+#[tokio::test]
+async fn the_guarded_client_ignores_proxies_from_the_environment() {
+    if std::env::var_os("HERALD_PROXY_PROBE").is_some() {
+        let client = herald::server::channels::endpoint::client(false);
+        let sent = client
+            .get("http://proxy-probe.herald.invalid/metadata")
+            .timeout(std::time::Duration::from_secs(5))
+            .send()
+            .await;
+        assert!(sent.is_err(), "a name that resolves nowhere was reached");
+        return;
+    }
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    proxy.set_nonblocking(true).unwrap();
+    let url = format!("http://{}", proxy.local_addr().unwrap());
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "ssrf::the_guarded_client_ignores_proxies_from_the_environment",
+            "--nocapture",
+        ])
+        .env("HERALD_PROXY_PROBE", "1")
+        .env("HTTP_PROXY", &url)
+        .env("HTTPS_PROXY", &url)
+        .env("ALL_PROXY", &url)
+        .env("http_proxy", &url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "the probe did not run: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        proxy.accept().is_err(),
+        "the guarded client went through the environment's proxy"
+    );
+}

@@ -148,3 +148,43 @@ async fn an_unreachable_or_silent_receiver_is_worth_retrying() {
         Err(SendError::Permanent { .. })
     ));
 }
+
+/// A receiver that answers 200 and then streams without end: Herald reads the first 64 KB of
+/// any answer and no more, so the send is read at once instead of running into its timeout
+/// (with the whole answer in memory).
+#[tokio::test]
+async fn an_endless_answer_is_read_only_up_to_its_cap() {
+    let app = axum::Router::new().route(
+        "/in",
+        post(|| async {
+            let chunk = bytes_of(16 * 1024);
+            let endless =
+                futures::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+            axum::body::Body::from_stream(endless)
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let hook = Webhook::new(
+        Settings {
+            url: format!("http://{addr}/in"),
+            secret: "x".into(),
+            timeout_ms: Some(20_000),
+        },
+        http_client(),
+    );
+    let started = std::time::Instant::now();
+    let sent = hook.send(&message()).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "read for {:?}",
+        started.elapsed()
+    );
+    let accepted = sent.expect("a 2xx answer is accepted");
+    assert_eq!(accepted.provider_message_id, "herald-delivery-7");
+}
+
+fn bytes_of(n: usize) -> axum::body::Bytes {
+    axum::body::Bytes::from(vec![b' '; n])
+}

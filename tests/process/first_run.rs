@@ -35,8 +35,13 @@ impl Drop for Server {
 }
 
 fn serve(dir: &std::path::Path, args: &[&str]) -> Server {
+    serve_with(dir, args, &[])
+}
+
+fn serve_with(dir: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
     let mut child = herald(dir)
         .args(args)
+        .envs(envs.iter().copied())
         .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .spawn()
@@ -176,5 +181,132 @@ async fn demo_data_comes_only_into_an_empty_database() {
     assert_eq!(
         sign_in(&demo.addr, "admin@herald.test", "herald-demo").await,
         reqwest::StatusCode::OK
+    );
+}
+
+/// README's first command starts with `--demo`; a later production start in the same folder
+/// (without it) must not keep serving the demo accounts and their published password.
+#[tokio::test]
+async fn demo_accounts_sign_in_only_while_herald_runs_with_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = serve(dir.path(), &["--demo"]);
+    assert_eq!(
+        sign_in(&demo.addr, "admin@herald.test", "herald-demo").await,
+        reqwest::StatusCode::OK
+    );
+    drop(demo);
+
+    let production = serve(dir.path(), &[]);
+    assert!(
+        production.said.contains("Deactivated the demo accounts")
+            && production.said.contains("admin@herald.test"),
+        "{}",
+        production.said
+    );
+    assert!(
+        production.said.contains("No admin account yet"),
+        "{}",
+        production.said
+    );
+    for (email, _, _) in herald::server::seed::DEMO_USERS {
+        assert_eq!(
+            sign_in(&production.addr, email, "herald-demo").await,
+            reqwest::StatusCode::BAD_REQUEST,
+            "{email} still signs in"
+        );
+    }
+    drop(production);
+
+    let again = serve(dir.path(), &["--demo"]);
+    assert_eq!(
+        sign_in(&again.addr, "staff@herald.test", "herald-demo").await,
+        reqwest::StatusCode::OK,
+        "--demo lets them in again"
+    );
+}
+
+/// A lost key file must not be replaced silently by a new key: every sealed setting would
+/// then fail to open (and instances with different keys would fail each other's).
+#[tokio::test]
+async fn a_lost_key_stops_the_start_instead_of_making_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(serve(dir.path(), &["--demo"]));
+    let key = dir.path().join("secret.key");
+    std::fs::remove_file(&key).unwrap();
+    let out = herald(dir.path())
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("sealed settings") && said.contains("Restore the key"),
+        "{said}"
+    );
+    assert!(!said.contains("panicked"), "{said}");
+    assert!(!key.exists(), "the new key is not kept");
+}
+
+/// A process's resident memory (`VmRSS`) in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Signed-out sign-ins with 10,000 distinct long emails, from many client addresses (behind a
+/// trusted proxy): the sign-in limits keep nothing of what was typed, so the server's memory
+/// stays where it was. (Before, each email became a key of the limiter, kept for good.)
+#[tokio::test]
+async fn ten_thousand_long_emails_leave_the_servers_memory_flat() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_with(dir.path(), &[], &[("HERALD_TRUSTED_PROXIES", "127.0.0.1")]);
+    let pid = server.child.id();
+    let client = reqwest::Client::new();
+    let post = |i: usize| {
+        let email = format!("{i}-{}@herald.test", "x".repeat(64 * 1024));
+        client
+            .post(format!("{}/api/login", server.addr))
+            .header("accept", "application/json")
+            .header("origin", &server.addr)
+            .header("x-forwarded-for", format!("2001:db8:{:x}::1", i % 5000))
+            .form(&[("email", email.as_str()), ("password", "guess")])
+            .send()
+    };
+    use futures::StreamExt;
+    // Warm up (allocator arenas, pools), then measure.
+    let warm: Vec<_> = futures::stream::iter(0..500)
+        .map(post)
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    assert!(
+        warm.iter()
+            .all(|r| r.as_ref().is_ok_and(|r| r.status() == 400))
+    );
+    let before = rss_kib(pid);
+    let answers: Vec<_> = futures::stream::iter(500..10_500)
+        .map(post)
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let refused = answers
+        .iter()
+        .filter(|r| r.as_ref().is_ok_and(|r| r.status() == 400))
+        .count();
+    assert_eq!(refused, 10_000, "each refused as a wrong sign-in");
+    let after = rss_kib(pid);
+    let grown_mib = after.saturating_sub(before) / 1024;
+    println!(
+        "RSS {} MiB before, {} MiB after 10,000 sign-ins of 64 KB emails",
+        before / 1024,
+        after / 1024
+    );
+    assert!(
+        grown_mib < 64,
+        "the server grew by {grown_mib} MiB and kept it"
     );
 }

@@ -77,27 +77,6 @@ pub fn session_token(headers: &HeaderMap, secure: bool) -> Option<String> {
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// The client's address: the last `X-Forwarded-For` entry when Herald sits behind a proxy
-/// it trusts (`trust_proxy`), else the connection's peer.
-pub fn client_address(parts: &Parts, trust_proxy: bool) -> Option<std::net::IpAddr> {
-    if trust_proxy
-        && let Some(ip) = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|a| a.trim().parse().ok())
-            .next_back()
-    {
-        return Some(ip);
-    }
-    parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip())
-}
-
 /// The Set-Cookie value that starts a session.
 pub fn session_cookie(token: &str, max_age_secs: i64, secure: bool) -> String {
     format!(

@@ -3,18 +3,19 @@
 
 use chrono::TimeDelta;
 
+pub mod address;
 pub mod audit;
 pub mod auth;
+pub mod guard;
 pub mod limits;
+pub mod link;
 pub mod password;
 pub mod staff;
 
 use crate::model::AppError;
 use crate::model::CurrentUser;
 use crate::server::AppState;
-use crate::server::accounts::auth::{
-    hash_password, new_session_token, token_hash, verify_password,
-};
+use crate::server::accounts::auth::{hash_password, new_session_token, token_hash};
 use crate::server::db::AuditEntry;
 use crate::server::timefmt;
 
@@ -94,11 +95,8 @@ pub async fn sign_in(
             "Enter your email and password.".into(),
         ));
     }
-    let limits = &state.accounts.sign_in;
-    limits
-        .attempt(email, address)
-        .map_err(|r| AppError::TooManyRequests(r.to_string()))?;
-    if email.len() > 320 || password.len() > 1024 {
+    // Over-long input is refused before any limit, hash or query sees it.
+    if email.len() > limits::MAX_EMAIL_BYTES || password.len() > password::MAX_BYTES {
         return Err(wrong());
     }
     let record = state.db.user_by_email(email).await?;
@@ -109,23 +107,18 @@ pub async fn sign_in(
         .filter(|u| u.deactivated_at.is_none() && !u.password_hash.is_empty())
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| decoy_hash().to_string());
-    let password = password.to_string();
-    let ok = limits
-        .verify(move || verify_password(&password, &hash))
-        .await
-        .map_err(|r| AppError::TooManyRequests(r.to_string()))?;
+    let attempt = guard::Attempt {
+        email,
+        address,
+        action: "sign_in_failed",
+        actor: None,
+        subject: record.as_ref().map(|r| r.id),
+    };
+    let ok = guard::check(state, &attempt, password, hash).await?;
     let now = state.clock.now();
     let record = match (record, ok) {
         (Some(r), true) if r.deactivated_at.is_none() => r,
-        (found, _) => {
-            let id = found.map(|r| r.id);
-            let typed: String = email.trim().chars().take(100).collect();
-            let address = address.map(|a| format!(" from {a}")).unwrap_or_default();
-            let entry = AuditEntry::new(now, None, "sign_in_failed", "staff_user", id)
-                .detail(format!("{typed}{address}"));
-            state.db.audit(&entry).await?;
-            return Err(wrong());
-        }
+        _ => return Err(wrong()),
     };
     let mut user = record.to_current().ok_or_else(|| {
         AppError::internal(anyhow::anyhow!("user {} has an unknown role", record.id))

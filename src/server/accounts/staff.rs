@@ -5,7 +5,8 @@
 
 use chrono::TimeDelta;
 
-use super::auth::{hash_password, new_session_token, token_hash, verify_password};
+use super::auth::{hash_password, new_session_token, token_hash};
+use super::limits::SignInLimits;
 use super::password;
 use crate::model::{CurrentUser, Role};
 use crate::server::AppState;
@@ -44,13 +45,18 @@ fn valid_name(raw: &str) -> Result<String, String> {
     Ok(name.to_string())
 }
 
-async fn hash(password: &str) -> Result<String, String> {
+/// An argon2 hash of `password`; on the server within the verification slots (`limits`), so
+/// password forms cannot run more argon2 at once than signing in may.
+async fn hash(limits: Option<&SignInLimits>, password: &str) -> Result<String, String> {
     let password = password.to_string();
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .ok_or_else(|| "The password could not be stored; please try again.".to_string())
+    let work = move || hash_password(&password);
+    let hashed = match limits {
+        Some(l) => l.run(work).await.map_err(|r| r.to_string())?,
+        None => tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|_| "The password could not be stored; please try again.".to_string())?,
+    };
+    hashed.map_err(|_| "The password could not be stored; please try again.".to_string())
 }
 
 fn unavailable(e: impl std::fmt::Debug) -> String {
@@ -76,7 +82,7 @@ pub async fn create_first_admin(
     let email = valid_email(email)?;
     let name = valid_name(name)?;
     password::check(password, &[&email, &name])?;
-    let hash = hash(password).await?;
+    let hash = hash(None, password).await?;
     let audit = AuditEntry::new(now, None, "create_account", "staff_user", None)
         .detail(format!("{email} as admin, from the command line"));
     db.create_staff(&email, &name, Role::Admin, &hash, &audit)
@@ -107,7 +113,8 @@ async fn password_link(
         .create_password_token(&token_hash(&token), id, purpose, expires, &audit)
         .await
         .map_err(unavailable)?;
-    Ok(format!("{}/password?token={token}", state.links.public_url))
+    // In the fragment: browsers never send it, so no log or proxy on the way keeps it.
+    Ok(format!("{}/password#token={token}", state.links.public_url))
 }
 
 /// An invitation: a new account with `role` and no password yet, and the link (valid
@@ -220,18 +227,21 @@ pub async fn set_active(
     })
 }
 
-/// The signed-in person changes their own password, proving they know the current one.
-/// Their other sessions end; `session` (this one) stays.
+/// The signed-in person changes their own password, proving they know the current one (a
+/// check under the same limits as signing in, its failures audited). Their other sessions
+/// end; `session` (this one) stays.
 pub async fn change_own(
     state: &AppState,
     user: &CurrentUser,
     session: &str,
-    current: &str,
-    new: &str,
-    again: &str,
+    address: Option<std::net::IpAddr>,
+    form: &OwnPassword<'_>,
 ) -> Result<String, String> {
-    if new != again {
+    if form.new != form.again {
         return Err("The two new passwords differ.".into());
+    }
+    if form.current.len() > password::MAX_BYTES {
+        return Err("The current password is not right.".into());
     }
     let record = state
         .db
@@ -239,15 +249,21 @@ pub async fn change_own(
         .await
         .map_err(unavailable)?
         .ok_or("Cannot do that: no such account.")?;
-    let (stored, typed) = (record.password_hash.clone(), current.to_string());
-    let known = tokio::task::spawn_blocking(move || verify_password(&typed, &stored))
+    let attempt = super::guard::Attempt {
+        email: &user.email,
+        address,
+        action: "change_password_failed",
+        actor: Some(user.id),
+        subject: Some(user.id.0),
+    };
+    let known = super::guard::check(state, &attempt, form.current, record.password_hash)
         .await
-        .unwrap_or(false);
+        .map_err(|e| e.to_string())?;
     if !known {
         return Err("The current password is not right.".into());
     }
-    password::check(new, &[&user.email, &user.name])?;
-    let hash = hash(new).await?;
+    password::check(form.new, &[&user.email, &user.name])?;
+    let hash = hash(Some(&state.accounts.sign_in), form.new).await?;
     let audit = AuditEntry::new(
         state.clock.now(),
         Some(user.id),
@@ -261,6 +277,13 @@ pub async fn change_own(
         .await
         .map_err(unavailable)?;
     Ok("Your password is changed; your other sessions are signed out.".into())
+}
+
+/// The own-password form: the current password and the new one twice.
+pub struct OwnPassword<'a> {
+    pub current: &'a str,
+    pub new: &'a str,
+    pub again: &'a str,
 }
 
 /// The email of the account a password link is for, while the link works.
@@ -289,7 +312,7 @@ pub async fn set_with_link(
         return Err("The two passwords differ.".into());
     }
     password::check(new, &[&email])?;
-    let hash = hash(new).await?;
+    let hash = hash(Some(&state.accounts.sign_in), new).await?;
     let audit = AuditEntry::new(state.clock.now(), None, "set_password", "staff_user", None);
     match state
         .db

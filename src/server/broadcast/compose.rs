@@ -22,6 +22,10 @@ use crate::server::timefmt;
 const SAMPLE: usize = 5;
 /// Condition rows are named `cond_{key}_…`; the editor's keys grow as rows come and go.
 const MAX_ROW_KEY: usize = 1000;
+/// Channels one post may pick (far more than any workspace connects); more are ignored.
+pub const MAX_PICKED_CHANNELS: usize = 64;
+/// Template parameter fields one post may carry (3 per parameter).
+const MAX_TEMPLATE_FIELDS: usize = 300;
 
 fn locked_reason(status: Lifecycle) -> Option<String> {
     match status {
@@ -372,6 +376,7 @@ fn numbered_field(
 ) {
     if let Some(rest) = k.strip_prefix("prio_")
         && let (Ok(id), Ok(n)) = (rest.parse::<i64>(), v.trim().parse::<usize>())
+        && prio.len() < MAX_PICKED_CHANNELS
     {
         prio.insert(id, n);
     } else if let Some(rest) = k.strip_prefix("cond_")
@@ -417,6 +422,7 @@ pub fn parse(fields: &[(String, String)]) -> Posted {
     let mut conds: std::collections::BTreeMap<usize, ConditionRow> = Default::default();
     let mut prio: std::collections::HashMap<i64, usize> = Default::default();
     let mut picked = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (k, v) in fields {
         let v = v.clone();
         match k.as_str() {
@@ -439,14 +445,24 @@ pub fn parse(fields: &[(String, String)]) -> Posted {
             "test_to" => p.test_to = Some(v),
             "template_shown" => p.template_shown = true,
             "template" => p.template = Some(v),
-            k if k.starts_with("tp_") => p.template_fields.push((k.to_string(), v)),
+            k if k.starts_with("tp_") => {
+                if p.template_fields.len() < MAX_TEMPLATE_FIELDS {
+                    p.template_fields.push((k.to_string(), v))
+                }
+            }
             "attachment" => {
-                if v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric()) {
+                if v.len() <= 64
+                    && v.chars().all(|c| c.is_ascii_alphanumeric())
+                    && p.attachments.len() < 2 * MAX_ATTACHMENTS
+                {
                     p.attachments.push(v);
                 }
             }
             "channel" => {
-                if let Ok(id) = v.parse::<i64>() {
+                if let Ok(id) = v.parse::<i64>()
+                    && picked.len() < MAX_PICKED_CHANNELS
+                    && seen.insert(id)
+                {
                     picked.push(id);
                 }
             }

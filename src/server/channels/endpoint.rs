@@ -30,16 +30,51 @@ fn private_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         || (a == 100 && (64..128).contains(&b)) // shared address space (carrier NAT)
         || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments
-        || a >= 240
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking, 198.18.0.0/15
+        || a >= 224 // multicast and reserved
 }
 
 fn private_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let seg = ip.segments();
+    let first = seg[0];
     ip.is_loopback()
         || ip.is_unspecified()
         || (first & 0xfe00) == 0xfc00 // unique local
         || (first & 0xffc0) == 0xfe80 // link-local
+        || (first & 0xffc0) == 0xfec0 // site-local (deprecated, still routed inside some sites)
         || ip.is_multicast()
+        || first == 0x2001 && seg[1] == 0x0db8 // documentation
+        || embedded_v4(ip).is_some_and(private_v4)
+}
+
+/// The IPv4 address an IPv6 address carries to a translator or tunnel: NAT64
+/// (`64:ff9b::/96`, and the local-use `64:ff9b:1::/48`), IPv4-compatible (`::a.b.c.d`) and
+/// 6to4 (`2002:aabb:ccdd::/48`). A gateway on the way delivers to that IPv4 address.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let seg = ip.segments();
+    let last32 = |hi: u16, lo: u16| Ipv4Addr::from(((hi as u32) << 16) | lo as u32);
+    match seg {
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(last32(hi, lo)),
+        [0x64, 0xff9b, 1, ..] => Some(last32(seg[6], seg[7])),
+        [0, 0, 0, 0, 0, 0, hi, lo] => Some(last32(hi, lo)),
+        [0x2002, hi, lo, ..] => Some(last32(hi, lo)),
+        _ => None,
+    }
+}
+
+/// `base` with `segments` appended as path segments, each escaped: a `/`, `?` or `#` inside a
+/// setting (a phone number id, an account SID) cannot change where a request goes. A base
+/// that is not a URL comes back as it is, and the request then fails before anything is sent.
+pub fn api_url(base: &str, segments: &[&str]) -> String {
+    let Ok(mut url) = reqwest::Url::parse(base.trim()) else {
+        return base.to_string();
+    };
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().extend(segments);
+    } else {
+        return base.to_string();
+    }
+    url.to_string()
 }
 
 /// Why sending to `url` is refused (an address in it that is not public, or `localhost`), if
@@ -128,7 +163,10 @@ pub fn client(allow_private: bool) -> reqwest::Client {
     static GUARDED: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     let cell = if allow_private { &OPEN } else { &GUARDED };
     cell.get_or_init(|| {
+        // No proxy from the environment (HTTP(S)_PROXY, ALL_PROXY): a proxy resolves the
+        // name itself, past the public-only resolver.
         let b = reqwest::Client::builder()
+            .no_proxy()
             .pool_max_idle_per_host(256)
             .redirect(reqwest::redirect::Policy::none());
         let b = if allow_private {
@@ -179,6 +217,63 @@ mod tests {
         assert!(check_url("not a url", false).is_err());
         assert!(check_host("10.1.2.3", false).is_err());
         assert!(check_host("smtp.example.com", false).is_ok());
+    }
+
+    #[test]
+    fn settings_become_path_segments_never_paths_or_queries() {
+        let evil = "123/subscribed_apps?override_callback_uri=https://evil.example/x#";
+        let url = api_url("https://graph.facebook.com/v21.0", &[evil, "messages"]);
+        let parsed = reqwest::Url::parse(&url).unwrap();
+        assert_eq!(parsed.host_str(), Some("graph.facebook.com"));
+        assert_eq!(parsed.query(), None, "{url}");
+        assert_eq!(parsed.fragment(), None, "{url}");
+        assert_eq!(parsed.path_segments().unwrap().count(), 3, "{url}");
+        assert!(url.ends_with("/messages"), "{url}");
+        assert_eq!(
+            api_url("https://graph.facebook.com/v21.0/", &["1061", "messages"]),
+            "https://graph.facebook.com/v21.0/1061/messages"
+        );
+        assert_eq!(
+            api_url(
+                "http://127.0.0.1:9",
+                &["2010-04-01", "Accounts", "AC1", "Messages.json"]
+            ),
+            "http://127.0.0.1:9/2010-04-01/Accounts/AC1/Messages.json"
+        );
+        assert_eq!(api_url("../x", &["a"]), "../x");
+    }
+
+    #[test]
+    fn every_non_public_range_is_refused_with_the_ipv4_an_ipv6_carries() {
+        let refused = [
+            ("198.18.0.1", "benchmarking 198.18.0.0/15"),
+            ("198.19.255.254", "benchmarking, upper half"),
+            ("224.0.0.1", "multicast"),
+            ("64:ff9b::a9fe:a9fe", "NAT64 to 169.254.169.254"),
+            ("64:ff9b::7f00:1", "NAT64 to loopback"),
+            ("64:ff9b:1::a00:1", "local-use NAT64 to 10.0.0.1"),
+            ("::7f00:1", "IPv4-compatible loopback"),
+            ("::a00:1", "IPv4-compatible 10.0.0.1"),
+            ("2002:a9fe:a9fe::1", "6to4 to 169.254.169.254"),
+            ("2002:c0a8:101::1", "6to4 to 192.168.1.1"),
+            ("fec0::1", "site-local"),
+            ("2001:db8::1", "documentation"),
+        ];
+        for (ip, why) in refused {
+            assert!(
+                is_private(ip.parse().unwrap()),
+                "{ip} ({why}) counted as public"
+            );
+        }
+        for ip in [
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "2606:4700::1111",
+            "198.20.0.1",
+            "8.8.4.4",
+        ] {
+            assert!(!is_private(ip.parse().unwrap()), "{ip} counted as private");
+        }
     }
 
     /// A name is checked when it resolves: `localhost` (in every hosts file) gives loopback

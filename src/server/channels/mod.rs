@@ -376,6 +376,28 @@ pub fn no_answer(who: &str, e: &reqwest::Error) -> SendError {
     }
 }
 
+/// The most of a provider's (or a receiver's) answer Herald reads: any real answer to a send
+/// fits many times over; a longer one is cut off (and then reads as unreadable).
+pub const ANSWER_CAP: usize = 64 * 1024;
+
+/// Up to `cap` bytes of `response`'s body, read as it arrives; the rest is never read.
+pub async fn read_capped(mut response: reqwest::Response, cap: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < cap {
+        let Ok(Some(chunk)) = response.chunk().await else {
+            break;
+        };
+        let room = cap - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    body
+}
+
+/// The answer as JSON, read up to [`ANSWER_CAP`]; `None` when it is not JSON (or longer).
+pub async fn read_json(response: reqwest::Response, cap: usize) -> Option<serde_json::Value> {
+    serde_json::from_slice(&read_capped(response, cap).await).ok()
+}
+
 /// An answer that said "accepted" (2xx) but could not be read: the provider may have sent
 /// it, and no id says which message it is.
 pub fn unreadable(who: &str, status: u16) -> SendError {

@@ -114,6 +114,11 @@ fn merge(
         if after.chars().count() > 2000 {
             return Err(format!("{} is too long.", f.label));
         }
+        if !after.is_empty() {
+            f.shape
+                .check(&after)
+                .map_err(|why| format!("Nothing was saved: “{}” takes {why}.", f.label))?;
+        }
         if after != before {
             changed.push(f.key);
             if f.endpoint && !before.is_empty() {
@@ -527,5 +532,75 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("SMTP port") && e.contains("Password"), "{e}");
+    }
+
+    #[test]
+    fn ids_in_the_providers_url_are_digits_and_count_as_where_it_sends() {
+        let posted = |id: &str| {
+            form(&[
+                ("cfg_phone_number_id", id),
+                ("cfg_waba_id", "2002"),
+                ("cfg_access_token", "EAAG"),
+                ("cfg_app_secret", "s"),
+                ("cfg_verify_token", "v"),
+            ])
+        };
+        let e = merge(
+            ChannelKind::Whatsapp,
+            "{}",
+            &posted("2002/subscribed_apps?override_callback_uri=https://evil.example/x#"),
+            "cfg_",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("Phone number ID") && e.contains("digits only"),
+            "{e}"
+        );
+        let (json, _) = merge(ChannelKind::Whatsapp, "{}", &posted("1061"), "cfg_").unwrap();
+        // Another number with the stored token: the token must be typed again.
+        let e = merge(
+            ChannelKind::Whatsapp,
+            &json,
+            &form(&[("cfg_phone_number_id", "1062"), ("cfg_waba_id", "2002")]),
+            "cfg_",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("Phone number ID") && e.contains("Access token"),
+            "{e}"
+        );
+        let sid = merge(
+            ChannelKind::Sms,
+            "{}",
+            &form(&[
+                ("cfg_account_sid", "AC1/../x"),
+                ("cfg_auth_token", "t"),
+                ("cfg_from", "+1555"),
+            ]),
+            "cfg_",
+        )
+        .unwrap_err();
+        assert!(sid.contains("letters and digits"), "{sid}");
+    }
+
+    #[test]
+    fn sending_the_smtp_password_in_clear_needs_it_typed_again() {
+        let stored = r#"{"smtp_host":"smtp.example.com","smtp_port":"587","username":"u","password":"p","from":"a@example.com","security":"starttls","max_message_mb":"25"}"#;
+        let keep = [
+            ("cfg_smtp_host", "smtp.example.com"),
+            ("cfg_username", "u"),
+            ("cfg_from", "a@example.com"),
+        ];
+        let mut clear = keep.to_vec();
+        clear.push(("cfg_security", "none"));
+        let e = merge(ChannelKind::Email, stored, &form(&clear), "cfg_").unwrap_err();
+        assert!(e.contains("Security") && e.contains("Password"), "{e}");
+        clear.push(("cfg_password", "p"));
+        merge(ChannelKind::Email, stored, &form(&clear), "cfg_").unwrap();
+        let mut odd = keep.to_vec();
+        odd.push(("cfg_security", "plain"));
+        odd.push(("cfg_password", "p"));
+        let e = merge(ChannelKind::Email, stored, &form(&odd), "cfg_").unwrap_err();
+        assert!(e.contains("one of starttls, tls, none"), "{e}");
     }
 }

@@ -111,9 +111,9 @@ impl Channel for Sms {
             }
             let response = self
                 .client
-                .post(format!(
-                    "{base}/2010-04-01/Accounts/{}/Messages.json",
-                    s.account_sid
+                .post(super::endpoint::api_url(
+                    base,
+                    &["2010-04-01", "Accounts", &s.account_sid, "Messages.json"],
                 ))
                 .basic_auth(&s.account_sid, Some(&s.auth_token))
                 .form(&form)
@@ -123,7 +123,9 @@ impl Channel for Sms {
                 .map_err(|e| super::no_answer("The SMS provider", &e))?;
             let status = response.status().as_u16();
             let wait = super::webhook::retry_after(response.headers());
-            let v: serde_json::Value = response.json().await.unwrap_or_default();
+            let v = super::read_json(response, super::ANSWER_CAP)
+                .await
+                .unwrap_or_default();
             if (200..300).contains(&status) {
                 return match v["sid"].as_str() {
                     Some(sid) => Ok(Accepted {

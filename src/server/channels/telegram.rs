@@ -72,7 +72,7 @@ impl Telegram {
         } else {
             self.settings.base_url.trim_end_matches('/')
         };
-        format!("{base}/bot{}/{method}", self.settings.bot_token)
+        super::endpoint::api_url(base, &[&format!("bot{}", self.settings.bot_token), method])
     }
 
     /// A Bot API call; the id of the message it sent.
@@ -92,7 +92,9 @@ impl Telegram {
             .await
             .map_err(|e| super::no_answer("Telegram", &e))?;
         let status = response.status().as_u16();
-        let v: serde_json::Value = response.json().await.unwrap_or_default();
+        let v = super::read_json(response, super::ANSWER_CAP)
+            .await
+            .unwrap_or_default();
         if v["ok"].as_bool() == Some(true) {
             return Ok(v["result"].clone());
         }

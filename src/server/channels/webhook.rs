@@ -104,9 +104,10 @@ impl Channel for Webhook {
             let response = answer.map_err(|e| super::no_answer("The receiver", &e))?;
             let status = response.status();
             let wait = retry_after(response.headers());
-            let text = response.text().await.unwrap_or_default();
+            let body = super::read_capped(response, super::ANSWER_CAP).await;
+            let text = String::from_utf8_lossy(&body);
             if status.is_success() {
-                let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                 return Ok(Accepted {
                     provider_message_id: v
                         .get("id")

@@ -59,6 +59,9 @@ pub struct WhatsApp {
 /// A file's upload: done once, by whichever send needs it first; the others wait for it.
 type Uploaded = tokio::sync::OnceCell<(String, std::time::Instant)>;
 
+/// The most of one page of templates Herald reads.
+const TEMPLATE_PAGE_CAP: usize = 4 * 1024 * 1024;
+
 /// Meta keeps an uploaded file's media id for 30 days; Herald uploads again after 29.
 const MEDIA_ID_LIFETIME: Duration = Duration::from_secs(29 * 24 * 3600);
 
@@ -101,10 +104,19 @@ impl WhatsApp {
         } else {
             self.settings.base_url.trim_end_matches('/')
         };
-        format!("{base}/{}/{what}", self.settings.phone_number_id)
+        super::endpoint::api_url(base, &[self.settings.phone_number_id.trim(), what])
     }
 
     async fn call(&self, request: reqwest::RequestBuilder) -> Result<serde_json::Value, SendError> {
+        self.call_capped(request, super::ANSWER_CAP).await
+    }
+
+    /// A Graph API call whose answer is read up to `cap` bytes.
+    async fn call_capped(
+        &self,
+        request: reqwest::RequestBuilder,
+        cap: usize,
+    ) -> Result<serde_json::Value, SendError> {
         let response = request
             .bearer_auth(&self.settings.access_token)
             .timeout(Duration::from_millis(
@@ -118,9 +130,9 @@ impl WhatsApp {
             .map_err(|e| super::no_answer("WhatsApp", &e))?;
         let status = response.status().as_u16();
         let wait = super::webhook::retry_after(response.headers());
-        let read: Result<serde_json::Value, _> = response.json().await;
+        let read = super::read_json(response, cap).await;
         if (200..300).contains(&status) {
-            return read.map_err(|_| super::unreadable("WhatsApp", status));
+            return read.ok_or_else(|| super::unreadable("WhatsApp", status));
         }
         Err(refusal(status, &read.unwrap_or_default()["error"], wait))
     }
@@ -193,7 +205,8 @@ impl WhatsApp {
         } else {
             self.settings.base_url.trim_end_matches('/')
         };
-        let url = format!("{base}/{}/message_templates", self.settings.waba_id.trim());
+        let url =
+            super::endpoint::api_url(base, &[self.settings.waba_id.trim(), "message_templates"]);
         let fields = "name,language,status,category,parameter_format,components,quality_score";
         let mut out = Vec::new();
         let mut after: Option<String> = None;
@@ -202,8 +215,9 @@ impl WhatsApp {
             if let Some(a) = &after {
                 query.push(("after", a.clone()));
             }
+            // A page of 100 templates with their components is larger than an answer to a send.
             let v = self
-                .call(self.client.get(&url).query(&query))
+                .call_capped(self.client.get(&url).query(&query), TEMPLATE_PAGE_CAP)
                 .await
                 .map_err(|e| e.to_string())?;
             for t in v["data"].as_array().into_iter().flatten() {

@@ -15,6 +15,7 @@ use crate::model::customer_edit::{
     parse_email, parse_phone, parse_telegram_chat_id, parse_whatsapp_id,
 };
 use crate::model::import::{Column, LineError, Mapping, PreviewLine};
+use crate::server::customers::import_limits::{Bounded, check_cells, check_header};
 use crate::server::db::{Db, DbError};
 use crate::server::timefmt;
 
@@ -61,6 +62,9 @@ pub fn check_row(
     is_staff: &dyn Fn(&str) -> bool,
 ) -> Result<ImportRow, LineError> {
     let fail = |message: String| Err(LineError { line, message });
+    if let Err(e) = check_cells(row.iter()) {
+        return fail(e);
+    }
     let get = |c| cell(mapping, row, c);
     let some = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
     let optional = |c, parse: fn(&str) -> Result<String, String>| match some(get(c)) {
@@ -130,6 +134,7 @@ pub fn check_row(
 /// A cell of tag or robot group names (`;` or `,` between them), each once.
 fn label_list(cell: &str, col: Column) -> Result<Vec<String>, String> {
     let mut list: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for item in cell.split([';', ',']).map(str::trim) {
         if item.chars().count() > 100 {
             return Err(format!(
@@ -137,18 +142,18 @@ fn label_list(cell: &str, col: Column) -> Result<Vec<String>, String> {
                 col.label().to_lowercase()
             ));
         }
-        if !item.is_empty() && !list.iter().any(|x| x == item) {
+        if !item.is_empty() && seen.insert(item) {
             list.push(item.to_string());
         }
     }
     Ok(list)
 }
 
-fn csv_reader<R: Read>(input: R) -> csv::Reader<R> {
+fn csv_reader<R: Read>(input: R) -> csv::Reader<Bounded<R>> {
     csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_reader(input)
+        .from_reader(Bounded::new(input))
 }
 
 fn describe(e: csv::Error) -> String {
@@ -156,6 +161,8 @@ fn describe(e: csv::Error) -> String {
         csv::ErrorKind::Utf8 { .. } => {
             "the file is not UTF-8 text: save it as “CSV UTF-8” and try again".into()
         }
+        // A record over the bound (the reader's own words name the line).
+        csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => io.to_string(),
         _ => format!("the file could not be read as CSV: {e}"),
     }
 }
@@ -185,7 +192,15 @@ pub fn sniff(head: &[u8]) -> Result<(), String> {
 /// The file's header cells.
 pub fn read_header(input: impl Read) -> Result<Vec<String>, String> {
     let mut reader = csv_reader(input);
-    let header = reader.headers().map_err(describe)?;
+    let header = reader.headers().map_err(|e| {
+        let why = describe(e);
+        let mut chars = why.chars();
+        chars
+            .next()
+            .map(|c| c.to_uppercase().chain(chars).collect())
+            .unwrap_or(why)
+    })?;
+    check_header(header)?;
     if header.iter().all(|h| h.trim().is_empty()) {
         return Err(
             "The file is empty: the first line must be a header naming the columns.".into(),

@@ -31,6 +31,8 @@ pub struct Imports {
 
 struct Job {
     id: String,
+    /// Who uploaded it: only they see and run it.
+    owner: UserId,
     file_name: String,
     path: PathBuf,
     size: u64,
@@ -71,9 +73,15 @@ impl Imports {
         self.jobs.lock().ok()?.get(id).cloned()
     }
 
-    /// What the import page shows for `id`.
-    pub fn view(&self, id: &str) -> Option<ImportView> {
-        let job = self.get(id)?;
+    /// Import `id` if `user` uploaded it.
+    fn of(&self, id: &str, user: UserId) -> Option<Arc<Job>> {
+        self.get(id).filter(|j| j.owner == user)
+    }
+
+    /// What the import page shows `user` for `id` (theirs only). The preview reads the file
+    /// on a blocking thread.
+    pub async fn view(&self, id: &str, user: UserId) -> Option<ImportView> {
+        let job = self.of(id, user)?;
         let state = job.state.lock().ok()?.clone();
         let stage = match state {
             JobState::Uploaded { choices, .. } => {
@@ -81,17 +89,22 @@ impl Imports {
                 let shown = Mapping {
                     columns: job.headers.iter().cloned().zip(choices).collect(),
                 };
-                let lines = std::fs::File::open(&job.path)
-                    .map(|f| {
-                        // Staff emails are checked when the import runs; here only the shape.
-                        import::preview(
-                            std::io::BufReader::new(f),
-                            mapping.as_ref(),
-                            &timefmt::is_zone,
-                            &|_| true,
-                        )
-                    })
-                    .unwrap_or_default();
+                let path = job.path.clone();
+                let lines = tokio::task::spawn_blocking(move || {
+                    std::fs::File::open(&path)
+                        .map(|f| {
+                            // Staff emails are checked when the import runs; here only the shape.
+                            import::preview(
+                                std::io::BufReader::new(f),
+                                mapping.as_ref(),
+                                &timefmt::is_zone,
+                                &|_| true,
+                            )
+                        })
+                        .unwrap_or_default()
+                })
+                .await
+                .unwrap_or_default();
                 ImportStage::Preview {
                     mapping: shown,
                     lines,
@@ -166,9 +179,36 @@ impl Imports {
             .fold((0, 0), |(n, b), j| (n + 1, b + j.size))
     }
 
-    /// The skip-bad-lines choice last made for `id`.
-    pub fn skip_bad(&self, id: &str) -> bool {
-        self.get(id)
+    /// Uploads waiting (not started) by `user`, and by everyone.
+    fn waiting_for(&self, user: UserId) -> (usize, usize) {
+        let Ok(jobs) = self.jobs.lock() else {
+            return (0, 0);
+        };
+        let waiting: Vec<&Arc<Job>> = jobs
+            .values()
+            .filter(|j| matches!(j.state.lock().as_deref(), Ok(JobState::Uploaded { .. })))
+            .collect();
+        let theirs = waiting.iter().filter(|j| j.owner == user).count();
+        (theirs, waiting.len())
+    }
+
+    /// Whether `user` may leave one more upload waiting, or why not.
+    fn room_for(&self, user: UserId) -> Result<(), String> {
+        let (theirs, everyone) = self.waiting_for(user);
+        if theirs >= WAITING_PER_USER {
+            return Err(format!(
+                "You have {theirs} uploads waiting to be imported. Start or discard one of them first."
+            ));
+        }
+        if everyone >= WAITING_IN_ALL {
+            return Err("Too many uploads are waiting to be imported right now. Try again once some have been started or discarded.".into());
+        }
+        Ok(())
+    }
+
+    /// The skip-bad-lines choice last made for `id` (by `user`).
+    pub fn skip_bad(&self, id: &str, user: UserId) -> bool {
+        self.of(id, user)
             .and_then(|j| match &*j.state.lock().ok()? {
                 JobState::Uploaded { skip_bad, .. } => Some(*skip_bad),
                 _ => None,
@@ -176,6 +216,11 @@ impl Imports {
             .unwrap_or(false)
     }
 }
+
+/// Uploads one person may leave waiting (uploaded, neither started nor discarded).
+pub const WAITING_PER_USER: usize = 3;
+/// Uploads everyone together may leave waiting.
+pub const WAITING_IN_ALL: usize = 20;
 
 fn back_to_upload(error: &str) -> String {
     with_param("/customers/import", "error", error)
@@ -195,11 +240,15 @@ fn new_id() -> String {
 /// (the preview, or the upload form with the reason).
 pub async fn upload(
     state: &AppState,
+    user: UserId,
     declared: Option<u64>,
     multipart: Option<Multipart>,
 ) -> String {
     let imports = state.imports.clone();
     let limit = imports.max_bytes;
+    if let Err(full) = imports.room_for(user) {
+        return back_to_upload(&full);
+    }
     let too_big = |size: u64| {
         format!(
             "The file is {}; the largest file an import takes is {}. Split it into smaller files and import them one after another.",
@@ -247,6 +296,7 @@ pub async fn upload(
     let choices = headers.iter().map(|h| Column::from_header(h)).collect();
     let job = Arc::new(Job {
         id: id.clone(),
+        owner: user,
         file_name,
         path,
         size,
@@ -375,7 +425,7 @@ pub async fn choose(
     fields: &[(String, String)],
 ) -> String {
     let imports = state.imports.clone();
-    let Some(job) = imports.get(id) else {
+    let Some(job) = imports.of(id, user.id) else {
         return back_to_upload(
             "That import is no longer here (Herald restarted?). Upload the file again.",
         );

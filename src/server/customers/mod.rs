@@ -5,6 +5,7 @@ pub mod edit;
 pub mod export;
 pub mod import;
 pub mod import_jobs;
+pub mod import_limits;
 pub mod labels;
 pub mod tags;
 pub mod unsubscribe;

@@ -18,6 +18,11 @@ pub struct ChannelRecord {
     pub rate_per_sec: i64,
 }
 
+/// What a channel's sealed settings are bound to.
+fn sealed_for(id: i64, kind: &str) -> String {
+    format!("channel:{id}:{kind}")
+}
+
 impl Db {
     /// Every channel, by name, its settings opened.
     pub async fn channels(&self) -> Result<Vec<ChannelRecord>, DbError> {
@@ -40,36 +45,47 @@ impl Db {
     }
 
     fn opened(&self, mut r: ChannelRecord) -> Result<ChannelRecord, DbError> {
-        r.config = self.open_config(&r.config)?;
+        r.config = self.open_config(&r.config, r.id, &r.kind)?;
         Ok(r)
     }
 
-    /// A channel's settings as stored (sealed), opened.
-    pub(super) fn open_config(&self, stored: &str) -> Result<String, DbError> {
-        Ok(self.sealer.open(stored)?)
+    /// Channel `id`'s (of `kind`) settings as stored (sealed), opened.
+    pub(super) fn open_config(&self, stored: &str, id: i64, kind: &str) -> Result<String, DbError> {
+        Ok(self.sealer.open(stored, &sealed_for(id, kind))?)
     }
 
-    /// A channel's settings JSON, sealed for storing.
-    pub(super) fn seal_config(&self, json: &str) -> String {
-        self.sealer.seal(json)
+    /// Channel `id`'s (of `kind`) settings JSON, sealed for storing.
+    pub(super) fn seal_config(&self, json: &str, id: i64, kind: &str) -> String {
+        self.sealer.seal(json, &sealed_for(id, kind))
     }
 
-    /// Seals the settings of channels stored before sealing existed; returns how many.
-    /// Startup runs it, so no secret stays readable in the database.
+    /// Seals again the settings an older Herald stored (in clear, or sealed without being
+    /// bound to their channel); returns how many. Startup runs it, so no secret stays
+    /// readable in the database and every value is bound to its channel.
     pub async fn seal_stored_channels(&self) -> Result<u64, DbError> {
-        let rows: Vec<(i64, String)> = on_pool!(self, p => sqlx::query_as("SELECT id, config FROM channels")
+        let rows: Vec<(i64, String, String)> = on_pool!(self, p => sqlx::query_as("SELECT id, kind, config FROM channels")
             .fetch_all(p)
             .await?);
         let mut sealed = 0;
-        for (id, config) in rows {
+        for (id, kind, config) in rows {
             if crate::server::db::secrets::Sealer::is_sealed(&config) {
                 continue;
             }
+            let plain = self.sealer.open_legacy(&config, &sealed_for(id, &kind))?;
             let update = "UPDATE channels SET config = $1 WHERE id = $2 AND config = $3";
-            let value = self.seal_config(&config);
+            let value = self.seal_config(&plain, id, &kind);
             sealed += on_pool!(self, p => sqlx::query(update).bind(&value).bind(id).bind(&config).execute(p).await?.rows_affected());
         }
         Ok(sealed)
+    }
+
+    /// How many stored values are sealed (channels' settings and server keys): with a key
+    /// that was just made, none of them would open.
+    pub async fn count_sealed(&self) -> Result<i64, DbError> {
+        let sql = "SELECT (SELECT COUNT(*) FROM channels WHERE config LIKE 'sealed:%') \
+                   + (SELECT COUNT(*) FROM server_keys WHERE value LIKE 'sealed:%')";
+        let n: i64 = on_pool!(self, p => sqlx::query_scalar(sql).fetch_one(p).await?);
+        Ok(n)
     }
 
     /// Changes a channel's name, settings, state and rate; the audit entry says what changed
@@ -86,9 +102,13 @@ impl Db {
         what: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, DbError> {
-        let config = self.seal_config(config);
         let changed = on_pool!(self, p => {
             let mut tx = begin_write!(p, self.dialect());
+            let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM channels WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let config = self.seal_config(config, id.0, kind.as_deref().unwrap_or_default());
             let n = sqlx::query(
                 "UPDATE channels SET name = $1, config = $2, enabled = $3, rate_per_sec = $4 WHERE id = $5",
             )

@@ -28,6 +28,28 @@ pub struct NewChannel {
     pub rate_per_sec: i64,
 }
 
+/// Inserts channel `$c` in transaction `$tx`, its settings sealed for its new id; the id.
+macro_rules! insert_sealed {
+    ($db:expr, $tx:expr, $c:expr, $now:expr) => {{
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO channels (kind, name, config, rate_per_sec, created_at) \
+             VALUES ($1, $2, '', $3, $4) RETURNING id",
+        )
+        .bind(&$c.kind)
+        .bind(&$c.name)
+        .bind($c.rate_per_sec)
+        .bind($now)
+        .fetch_one(&mut *$tx)
+        .await?;
+        sqlx::query("UPDATE channels SET config = $1 WHERE id = $2")
+            .bind($db.seal_config(&$c.config_json, id, &$c.kind))
+            .bind(id)
+            .execute(&mut *$tx)
+            .await?;
+        id
+    }};
+}
+
 impl Db {
     pub async fn insert_tag(&self, name: &str) -> Result<i64, DbError> {
         let id: i64 = on_pool!(self, p => sqlx::query_scalar("INSERT INTO tags (name) VALUES ($1) RETURNING id")
@@ -46,17 +68,12 @@ impl Db {
     }
 
     pub async fn insert_channel(&self, c: &NewChannel, now: DateTime<Utc>) -> Result<i64, DbError> {
-        let sql = "INSERT INTO channels (kind, name, config, rate_per_sec, created_at) \
-                   VALUES ($1, $2, $3, $4, $5) RETURNING id";
-        let config = self.seal_config(&c.config_json);
-        let id: i64 = on_pool!(self, p => sqlx::query_scalar(sql)
-            .bind(&c.kind)
-            .bind(&c.name)
-            .bind(&config)
-            .bind(c.rate_per_sec)
-            .bind(now)
-            .fetch_one(p)
-            .await?);
+        let id = on_pool!(self, p => {
+            let mut tx = begin_write!(p, self.dialect());
+            let id = insert_sealed!(self, tx, c, now);
+            tx.commit().await?;
+            id
+        });
         Ok(id)
     }
 
@@ -67,19 +84,9 @@ impl Db {
         c: &NewChannel,
         audit: &AuditEntry,
     ) -> Result<i64, DbError> {
-        let sql = "INSERT INTO channels (kind, name, config, rate_per_sec, created_at) \
-                   VALUES ($1, $2, $3, $4, $5) RETURNING id";
-        let config = self.seal_config(&c.config_json);
         let id: i64 = on_pool!(self, p => {
             let mut tx = begin_write!(p, self.dialect());
-            let id: i64 = sqlx::query_scalar(sql)
-                .bind(&c.kind)
-                .bind(&c.name)
-                .bind(&config)
-                .bind(c.rate_per_sec)
-                .bind(audit.at)
-                .fetch_one(&mut *tx)
-                .await?;
+            let id = insert_sealed!(self, tx, c, audit.at);
             audit_in!(tx, &audit.about(id))?;
             tx.commit().await?;
             id

@@ -102,7 +102,7 @@ impl Db {
         let Some((kind, config)) = row else {
             return Ok(None);
         };
-        let config = self.open_config(&config)?;
+        let config = self.open_config(&config, channel_id, &kind)?;
         Ok(ChannelKind::parse(&kind).map(|k| (k, config)))
     }
 

@@ -121,9 +121,24 @@ impl Inspect<'_> {
 
     /// Changes a channel's kind (benchmarks replay one provider's reports on deliveries made
     /// through another).
+    /// A server key as the database holds it (sealed).
+    pub async fn server_key_as_stored(&self, name: &str) -> Result<String, DbError> {
+        let v: String = on_pool!(self.0, p => sqlx::query_scalar("SELECT value FROM server_keys WHERE name = $1")
+            .bind(name)
+            .fetch_one(p)
+            .await?);
+        Ok(v)
+    }
+
+    /// Its settings are sealed again for the new kind.
     pub async fn set_channel_kind(&self, id: i64, kind: &str) -> Result<(), DbError> {
-        on_pool!(self.0, p => sqlx::query("UPDATE channels SET kind = $1 WHERE id = $2")
+        let Some(channel) = self.0.channel(id).await? else {
+            return Ok(());
+        };
+        let sealed = self.0.seal_config(&channel.config, id, kind);
+        on_pool!(self.0, p => sqlx::query("UPDATE channels SET kind = $1, config = $2 WHERE id = $3")
             .bind(kind)
+            .bind(sealed)
             .bind(id)
             .execute(p)
             .await

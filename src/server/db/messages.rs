@@ -328,17 +328,31 @@ impl Db {
 
     /// The server key called `name`, made from `fresh` the first time any instance asks.
     pub async fn server_key(&self, name: &str, fresh: &str) -> Result<String, DbError> {
-        Ok(on_pool!(self, p => {
+        let context = format!("server-key:{name}");
+        let stored: String = on_pool!(self, p => {
             sqlx::query("INSERT INTO server_keys (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(name)
-                .bind(fresh)
+                .bind(self.sealer.seal(fresh, &context))
                 .execute(p)
                 .await?;
-            sqlx::query_scalar::<_, String>("SELECT value FROM server_keys WHERE name = $1")
+            sqlx::query_scalar("SELECT value FROM server_keys WHERE name = $1")
                 .bind(name)
                 .fetch_one(p)
                 .await?
-        }))
+        });
+        if crate::server::db::secrets::Sealer::is_sealed(&stored) {
+            return Ok(self.sealer.open(&stored, &context)?);
+        }
+        // Kept in clear by an older Herald: sealed now, so a dump cannot forge with it.
+        let plain = self.sealer.open_legacy(&stored, &context)?;
+        on_pool!(self, p => sqlx::query("UPDATE server_keys SET value = $1 WHERE name = $2 AND value = $3")
+            .bind(self.sealer.seal(&plain, &context))
+            .bind(name)
+            .bind(&stored)
+            .execute(p)
+            .await
+            .map(|_| ())?);
+        Ok(plain)
     }
 
     /// The customer's stored messages after message `after`, oldest first.

@@ -28,6 +28,7 @@ mod results;
 pub mod retry;
 pub mod search;
 pub mod secrets;
+mod sign_in;
 mod staff;
 pub mod states;
 mod upgrade;
@@ -52,6 +53,7 @@ pub use record::Outcome;
 pub use reports::{Applied, DeliveryEvent, DeliveryRef, Report, ReportDetail};
 pub use resend::ResendError;
 pub use results::{ChannelCounts, RecipientAnchor, RecipientRecord, RetryError};
+pub use sign_in::{FailureCount, FailureKeys, FailureScope, Failures};
 pub use staff::{StaffError, StaffRecord, TokenPurpose};
 pub use users::UserRecord;
 

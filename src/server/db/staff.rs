@@ -201,7 +201,8 @@ impl Db {
     }
 
     /// Stores a one-time token (by its hash) that sets account `user`'s password until
-    /// `expires_at`; earlier tokens of that account stop working.
+    /// `expires_at`; earlier tokens of that account stop working. A reset also ends the
+    /// account's sessions and its old password at once (whoever may know it).
     pub async fn create_password_token(
         &self,
         token_hash: &str,
@@ -228,6 +229,16 @@ impl Db {
             .bind(expires_at)
             .execute(&mut *tx)
             .await?;
+            if purpose == TokenPurpose::Reset {
+                sqlx::query("UPDATE staff_users SET password_hash = '' WHERE id = $1")
+                    .bind(user)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(user)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             audit_in!(tx, audit)?;
             tx.commit().await?;
         });

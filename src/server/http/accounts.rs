@@ -1,5 +1,6 @@
 //! The account forms: `POST /staff` (admins manage accounts), `POST /account/password`
-//! (anyone changes their own password) and `POST /password` (a one-time link sets one).
+//! (anyone changes their own password), `POST /password/link` (a one-time link opened) and
+//! `POST /password` (its new password).
 
 use axum::Router;
 use axum::extract::State;
@@ -15,13 +16,14 @@ use crate::model::Role;
 use crate::model::list_query::with_param;
 use crate::server::AppState;
 use crate::server::accounts::auth::session_token;
-use crate::server::accounts::staff;
+use crate::server::accounts::{link, staff};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/staff", post(manage))
         .route("/account/password", post(change_password))
         .route("/password", post(set_password))
+        .route("/password/link", post(open_link))
         .route("/audit.csv", axum::routing::get(audit_csv))
 }
 
@@ -94,27 +96,68 @@ struct OwnPassword {
 async fn change_password(
     State(state): State<AppState>,
     AnyUser(user): AnyUser,
-    headers: HeaderMap,
+    parts: axum::http::request::Parts,
     Form(f): Form<OwnPassword>,
 ) -> Response {
-    let session = session_token(&headers, state.config.secure()).unwrap_or_default();
-    let outcome = staff::change_own(&state, &user, &session, &f.current, &f.new, &f.again).await;
+    let session = session_token(&parts.headers, state.config.secure()).unwrap_or_default();
+    let address = state.config.client_address(&parts);
+    let form = staff::OwnPassword {
+        current: &f.current,
+        new: &f.new,
+        again: &f.again,
+    };
+    let outcome = staff::change_own(&state, &user, &session, address, &form).await;
     respond::outcome("/account", outcome)
 }
 
 #[derive(Debug, Deserialize)]
 struct LinkPassword {
-    token: String,
     new: String,
     again: String,
 }
 
-/// `POST /password`: a one-time link's new password (no sign-in: the link is the permission).
-async fn set_password(State(state): State<AppState>, Form(f): Form<LinkPassword>) -> Response {
-    match staff::set_with_link(&state, &f.token, &f.new, &f.again).await {
-        Ok(m) => respond::notice("/login", &m),
-        Err(e) => respond::error(&with_param("/password", "token", &f.token), &e),
+/// `POST /password`: the new password for the link opened in this browser (no sign-in: the
+/// link is the permission).
+async fn set_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<LinkPassword>,
+) -> Response {
+    let secure = state.config.secure();
+    let token = link::opened_token(&headers, secure).unwrap_or_default();
+    match staff::set_with_link(&state, &token, &f.new, &f.again).await {
+        Ok(m) => with_cookie(respond::notice("/login", &m), &link::cookie(None, secure)),
+        Err(e) => respond::error("/password", &e),
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct OpenLink {
+    link: String,
+}
+
+/// `POST /password/link`: opens a password link in this browser (the page's script posts the
+/// link it was opened with; without JavaScript, the person pastes it).
+async fn open_link(State(state): State<AppState>, Form(f): Form<OpenLink>) -> Response {
+    let expired = "This link has been used or has expired. Ask an admin for a new one.";
+    let Some(token) = link::token_in(&f.link) else {
+        return respond::error("/password", expired);
+    };
+    match staff::link_email(&state, &token).await {
+        Ok(Some(_)) => with_cookie(
+            respond::to("/password"),
+            &link::cookie(Some(&token), state.config.secure()),
+        ),
+        Ok(None) => respond::error("/password", expired),
+        Err(e) => respond::error("/password", &e),
+    }
+}
+
+fn with_cookie(mut r: Response, cookie: &str) -> Response {
+    if let Ok(v) = axum::http::HeaderValue::from_str(cookie) {
+        r.headers_mut().append(axum::http::header::SET_COOKIE, v);
+    }
+    r
 }
 
 /// `GET /audit.csv?…`: the audit log as filtered on its page (admins and managers), every

@@ -3,7 +3,7 @@
 
 use crate::model::UserId;
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -33,29 +33,42 @@ pub fn routes() -> Router<AppState> {
 
 /// `POST /broadcasts/wizard`.
 async fn wizard(State(state): State<AppState>, Editor(user): Editor, req: Request) -> Response {
-    let (fields, upload) = read_step(&state, user.id, req).await;
+    let Some((fields, upload)) = read_step(&state, user.id, req).await else {
+        return (
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "The form is far larger than any step of the wizard sends.",
+        )
+            .into_response();
+    };
     let next = compose::save(&state, &user, compose::parse(&fields), upload).await;
     respond::to(&next)
 }
 
+/// The largest plain (urlencoded) wizard form: a 4,096-character message, percent-encoded,
+/// with every other field, fits many times over. Only multipart step 1 carries a file.
+const PLAIN_FORM_BYTES: usize = 512 * 1024;
+
 /// Reads the step's fields: a plain form, or (step 1, which can carry a file) multipart, whose
-/// `file` field is stored as an attachment as it streams in.
+/// `file` field is stored as an attachment as it streams in. `None`: a plain form over
+/// [`PLAIN_FORM_BYTES`].
 async fn read_step(
     state: &AppState,
     user_id: UserId,
     req: Request,
-) -> (Vec<(String, String)>, Option<Upload>) {
+) -> Option<(Vec<(String, String)>, Option<Upload>)> {
     let multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     if !multipart {
-        let body = Bytes::from_request(req, state).await.unwrap_or_default();
-        return (Fields::from_body(&body).0, None);
+        let body = axum::body::to_bytes(req.into_body(), PLAIN_FORM_BYTES)
+            .await
+            .ok()?;
+        return Some((Fields::from_body(&body).0, None));
     }
     let Ok(mut form) = Multipart::from_request(req, state).await else {
-        return (Vec::new(), None);
+        return Some((Vec::new(), None));
     };
     let (mut fields, mut upload) = (Vec::new(), None);
     loop {
@@ -83,7 +96,7 @@ async fn read_step(
             fields.push((name, text));
         }
     }
-    (fields, upload)
+    Some((fields, upload))
 }
 
 /// `POST /broadcasts/{id}/copy`: a new draft from any broadcast, opened in the wizard.

@@ -173,7 +173,7 @@ async fn export_csv(
 /// `POST /customers/import`: the upload form (multipart, one `file` field).
 async fn import_upload(
     State(state): State<AppState>,
-    Editor(_): Editor,
+    Editor(user): Editor,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
@@ -181,7 +181,7 @@ async fn import_upload(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    respond::to(&import_jobs::upload(&state, declared, multipart.ok()).await)
+    respond::to(&import_jobs::upload(&state, user.id, declared, multipart.ok()).await)
 }
 
 /// `POST /customers/import/{id}`: the preview's form (its `col_N` names carry the column).

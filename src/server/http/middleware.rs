@@ -60,7 +60,9 @@ pub async fn require_sign_in(State(state): State<AppState>, req: Request, next: 
 /// A state change comes from Herald's own pages. Any request but GET, HEAD and OPTIONS is
 /// refused (403) unless its `Origin` is this site's; without `Origin`, unless
 /// `Sec-Fetch-Site` says same-origin; without both, unless its `Referer` is on this site.
-/// "This site" is the request's own `Host` or the public URL. Provider webhooks (signed) and
+/// "This site" is the configured `public-url` alone when one is set (a forged `Host` counts
+/// for nothing), else the address Herald serves on or the request's own `Host`. Provider
+/// webhooks (signed) and
 /// unsubscribe links (the signed link is the permission; mail clients post RFC 8058's
 /// one-click from their servers) are exempt.
 pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -68,7 +70,11 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
     let exempt = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
         || path.starts_with("/webhooks/")
         || path.starts_with("/unsubscribe/");
-    if exempt || from_this_site(req.headers(), &state.links.public_url) {
+    let site = Site {
+        configured: state.config.public_url.as_deref(),
+        served: &state.links.public_url,
+    };
+    if exempt || from_this_site(req.headers(), site) {
         return next.run(req).await;
     }
     tracing::warn!(path, "refused a cross-site or unattributed state change");
@@ -80,6 +86,31 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
         .into_response()
 }
 
+/// GETs that export personal data or change what staff see (`*.csv`, the chat's live stream,
+/// which marks the chat seen) answer only a navigation from Herald's own pages or one the
+/// person typed or bookmarked (`Sec-Fetch-Site: same-origin` or `none`), not a link or an
+/// image on another site. Browsers too old to send the header are let through.
+pub async fn no_cross_site_reads(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let guarded = req.method() == Method::GET
+        && (path.ends_with(".csv")
+            || (path.starts_with("/customers/") && path.ends_with("/events")));
+    let site = req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok());
+    if guarded && site.is_some_and(|s| s != "same-origin" && s != "none") {
+        tracing::warn!(path, "refused a cross-site export or live read");
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "Refused: open this from Herald's own pages.",
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
 /// `scheme://host[:port]` of a URL (what an `Origin` header carries).
 fn origin_of(url: &str) -> Option<&str> {
     let (scheme, rest) = url.split_once("://")?;
@@ -87,18 +118,28 @@ fn origin_of(url: &str) -> Option<&str> {
     (!scheme.is_empty() && host_len > 0).then(|| &url[..scheme.len() + 3 + host_len])
 }
 
+/// Where Herald's pages are: the configured public URL, if any, and the one it serves on.
+#[derive(Debug, Clone, Copy)]
+pub struct Site<'a> {
+    pub configured: Option<&'a str>,
+    pub served: &'a str,
+}
+
 /// Whether the request's headers say it came from this site (see [`same_origin`]).
-pub fn from_this_site(headers: &axum::http::HeaderMap, public_url: &str) -> bool {
+pub fn from_this_site(headers: &axum::http::HeaderMap, site: Site<'_>) -> bool {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let host = text("host");
-    let ours = |origin: &str| {
-        origin_of(public_url) == Some(origin)
-            || host.is_some_and(|h| {
-                origin
-                    .strip_prefix("https://")
-                    .or_else(|| origin.strip_prefix("http://"))
-                    == Some(h)
-            })
+    let ours = |origin: &str| match site.configured {
+        Some(public) => origin_of(public) == Some(origin),
+        None => {
+            origin_of(site.served) == Some(origin)
+                || host.is_some_and(|h| {
+                    origin
+                        .strip_prefix("https://")
+                        .or_else(|| origin.strip_prefix("http://"))
+                        == Some(h)
+                })
+        }
     };
     if let Some(origin) = text("origin") {
         return ours(origin);
@@ -201,8 +242,26 @@ mod tests {
     }
 
     #[test]
+    fn with_a_public_url_set_a_forged_host_counts_for_nothing() {
+        let site = Site {
+            configured: Some("https://herald.example.com"),
+            served: "http://0.0.0.0:3000",
+        };
+        let forged = headers(&[("host", "evil.example"), ("origin", "https://evil.example")]);
+        assert!(!from_this_site(&forged, site));
+        let real = headers(&[
+            ("host", "evil.example"),
+            ("origin", "https://herald.example.com"),
+        ]);
+        assert!(from_this_site(&real, site));
+    }
+
+    #[test]
     fn only_this_sites_pages_may_change_things() {
-        let public = "https://herald.example.com";
+        let public = Site {
+            configured: None,
+            served: "https://herald.example.com",
+        };
         let yes = [
             headers(&[("origin", "https://herald.example.com")]),
             headers(&[

@@ -66,10 +66,22 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             middleware::same_origin,
         ))
+        .layer(axum::middleware::from_fn(middleware::no_cross_site_reads))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::security_headers,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// A request's trace span: its method and path, never its query string (password links,
+/// search terms and filters are no business of the logs).
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        version = ?req.version(),
+    )
 }

@@ -36,7 +36,7 @@ async fn link_after(app: &TestApp, admin: &str, r: &Reply) -> String {
         .expect("the link is shown")
         .to_string();
     assert!(
-        link.starts_with("http://herald.test/password?token="),
+        link.starts_with("http://herald.test/password#token="),
         "{link}"
     );
     assert!(!loc.contains("token"), "the link never travels in a URL");
@@ -58,6 +58,20 @@ async fn link_after(app: &TestApp, admin: &str, r: &Reply) -> String {
     link.trim_start_matches("http://herald.test").to_string()
 }
 
+/// Opens a password link as the page's script does; the cookie that keeps it open.
+async fn open_link(app: &TestApp, link: &str) -> String {
+    let r = app
+        .post_form("/password/link", &format!("link={}", encode(link)), None)
+        .await;
+    assert_redirect_to(&r, "/password");
+    let cookie = r.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    cookie.split(';').next().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn an_invitation_link_sets_a_password_once() {
     let app = TestApp::new().await;
@@ -74,40 +88,51 @@ async fn an_invitation_link_sets_a_password_once() {
     assert!(page.body.contains("staff@herald.test") && page.body.contains("Invite someone"));
     let r = app.post_form("/staff", invite, Some(&admin)).await;
     let link = link_after(&app, &admin, &r).await;
-    let token = link.trim_start_matches("/password?token=").to_string();
 
     // Invited, no password yet: signing in fails like any wrong password.
     let r = try_sign_in(&app, "nia@herald.test", "").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
-    let page = app.get(&link, None).await;
-    assert_eq!(page.status, StatusCode::OK, "the link works signed out");
+    // The fragment never reaches the server: the page asks for the link (its script posts it).
+    let page = app.get("/password", None).await;
+    assert_eq!(page.status, StatusCode::OK, "the page works signed out");
+    assert!(page.body.contains("Your link") && !page.body.contains("nia@herald.test"));
+    let opened = open_link(&app, &link).await;
+    let page = app.get("/password", Some(&opened)).await;
     assert!(page.body.contains("nia@herald.test"), "{}", page.body);
-    let weak = format!("token={token}&new=password1234&again=password1234");
-    let r = app.post_form("/password", &weak, None).await;
+    let weak = "new=password1234&again=password1234";
+    let r = app.post_form("/password", weak, Some(&opened)).await;
     assert!(
         location(&r).contains("too easy to guess"),
         "{}",
         location(&r)
     );
-    let differ = format!("token={token}&new={}&again=other", encode(STRONG));
-    assert!(location(&app.post_form("/password", &differ, None).await).contains("differ"));
-    let good = format!("token={token}&new={0}&again={0}", encode(STRONG));
-    let r = app.post_form("/password", &good, None).await;
+    assert!(!location(&r).contains("token"), "{}", location(&r));
+    let differ = format!("new={}&again=other", encode(STRONG));
+    assert!(location(&app.post_form("/password", &differ, Some(&opened)).await).contains("differ"));
+    let good = format!("new={0}&again={0}", encode(STRONG));
+    let r = app.post_form("/password", &good, Some(&opened)).await;
     assert_redirect_to(&r, "/login?notice=");
+    let closed = r.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(closed.contains("Max-Age=0"), "{closed}");
     assert_eq!(
         try_sign_in(&app, "nia@herald.test", STRONG).await.status,
         StatusCode::OK
     );
 
-    let r = app.post_form("/password", &good, None).await;
+    let r = app.post_form("/password", &good, Some(&opened)).await;
     assert!(
         location(&r).contains("used or has expired"),
         "once: {}",
         location(&r)
     );
-    let used = app.get(&link, None).await;
-    assert!(used.body.contains("This link does not work"));
+    let form = format!("link={}", encode(&link));
+    let used = app.post_form("/password/link", &form, None).await;
+    assert!(
+        location(&used).contains("used or has expired"),
+        "{}",
+        location(&used)
+    );
     let audit = app
         .state
         .db
@@ -241,17 +266,21 @@ async fn a_reset_link_replaces_the_password_and_ends_the_old_sessions() {
         )
         .await;
     let link = link_after(&app, &admin, &r).await;
+    // Issuing the reset ends the sessions and the old password at once (whoever knows it).
+    assert_redirect_to(&app.get("/", Some(&staff)).await, "/login");
     assert_eq!(
-        app.get("/", Some(&staff)).await.status,
-        StatusCode::OK,
-        "until it is used"
+        try_sign_in(&app, "staff@herald.test", seed::DEMO_PASSWORD)
+            .await
+            .status,
+        StatusCode::BAD_REQUEST,
+        "the old password no longer works"
     );
-    let token = link.trim_start_matches("/password?token=");
+    let opened = open_link(&app, &link).await;
     let r = app
         .post_form(
             "/password",
-            &format!("token={token}&new={0}&again={0}", encode(STRONG)),
-            None,
+            &format!("new={0}&again={0}", encode(STRONG)),
+            Some(&opened),
         )
         .await;
     assert_redirect_to(&r, "/login?notice=");
@@ -352,6 +381,8 @@ async fn the_eleventh_attempt_in_a_minute_is_refused_and_failures_are_audited() 
             .status,
         StatusCode::OK
     );
+    // One entry per account and window, and one when the limit is reached: a flood of wrong
+    // passwords cannot grow the append-only log without bound.
     let failed = app
         .state
         .db
@@ -359,8 +390,12 @@ async fn the_eleventh_attempt_in_a_minute_is_refused_and_failures_are_audited() 
         .audit_entries("sign_in_failed")
         .await
         .unwrap();
-    assert_eq!(failed.len(), 11);
+    assert_eq!(failed.len(), 3, "{failed:?}");
     assert!(failed[0].1.contains("nobody@herald.test"));
+    assert!(
+        failed[2].1.contains("refused until the window ends"),
+        "{failed:?}"
+    );
     assert_eq!(
         app.state
             .db
@@ -371,5 +406,135 @@ async fn the_eleventh_attempt_in_a_minute_is_refused_and_failures_are_audited() 
             .len(),
         1
     );
+    app.t.cleanup().await;
+}
+
+/// A sign-in from client address `from` (as the connection's peer).
+async fn sign_in_from(app: &TestApp, from: &str, email: &str, password: &str) -> Reply {
+    let form = format!("email={}&password={}", encode(email), encode(password));
+    let mut req = post("/api/login", &form, None, false);
+    let peer: std::net::SocketAddr = format!("{from}:40000").parse().unwrap();
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    send(&app.router, req).await
+}
+
+#[tokio::test]
+async fn failing_in_someones_name_never_keeps_them_out_from_their_own_address() {
+    let app = TestApp::new().await;
+    for _ in 0..20 {
+        sign_in_from(&app, "203.0.113.66", "admin@herald.test", "guess").await;
+    }
+    let attacker = sign_in_from(
+        &app,
+        "203.0.113.66",
+        "admin@herald.test",
+        seed::DEMO_PASSWORD,
+    )
+    .await;
+    assert_eq!(
+        attacker.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        attacker.body
+    );
+    // The admin, elsewhere: slowed by the account's failures, never refused.
+    let started = std::time::Instant::now();
+    let admin = sign_in_from(
+        &app,
+        "198.51.100.7",
+        "admin@herald.test",
+        seed::DEMO_PASSWORD,
+    )
+    .await;
+    assert_eq!(admin.status, StatusCode::OK, "{}", admin.body);
+    assert!(started.elapsed() < std::time::Duration::from_secs(12));
+    // Other instances see the same counts: they live in the database.
+    assert!(
+        app.state
+            .db
+            .sign_in_failures(
+                &herald::server::accounts::limits::failure_keys(
+                    "admin@herald.test",
+                    Some("203.0.113.66".parse().unwrap())
+                ),
+                chrono::Utc::now().timestamp(),
+                60
+            )
+            .await
+            .unwrap()
+            .pair
+            .failures
+            >= 10
+    );
+    // One address trying many accounts is refused as a whole.
+    for i in 0..30 {
+        sign_in_from(&app, "192.0.2.9", &format!("user{i}@herald.test"), "guess").await;
+    }
+    let next = sign_in_from(&app, "192.0.2.9", "staff@herald.test", seed::DEMO_PASSWORD).await;
+    assert_eq!(next.status, StatusCode::TOO_MANY_REQUESTS, "{}", next.body);
+    app.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn over_long_sign_ins_are_refused_before_any_limit_keeps_them() {
+    let app = TestApp::new().await;
+    for i in 0..2000 {
+        let email = format!("{i}{}@herald.test", "x".repeat(4000));
+        let r = sign_in_from(&app, "203.0.113.5", &email, "guess").await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    }
+    for i in 0..1000u32 {
+        // Every address of one IPv6 /64 is one client.
+        let from = format!("[2001:db8:7:7::{:x}]", i + 1);
+        sign_in_from(&app, &from, &format!("u{i}@herald.test"), "guess").await;
+    }
+    let limits = &app.state.accounts.sign_in;
+    assert!(
+        limits.tracked() <= 2,
+        "{} addresses tracked",
+        limits.tracked()
+    );
+    app.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn changing_ones_password_is_limited_and_audited_like_signing_in() {
+    let app = TestApp::new().await;
+    let me = app.sign_in(Role::Staff).await;
+    let change = |current: &str| {
+        format!(
+            "current={}&new={}&again={}",
+            encode(current),
+            encode(STRONG),
+            encode(STRONG)
+        )
+    };
+    for _ in 0..10 {
+        let r = app
+            .post_form("/account/password", &change("guess"), Some(&me))
+            .await;
+        assert!(
+            location(&r).contains("current password is not right"),
+            "{}",
+            location(&r)
+        );
+    }
+    let r = app
+        .post_form("/account/password", &change(seed::DEMO_PASSWORD), Some(&me))
+        .await;
+    assert!(
+        location(&r).contains("Too many attempts"),
+        "{}",
+        location(&r)
+    );
+    let audited = app
+        .state
+        .db
+        .inspect()
+        .audit_entries("change_password_failed")
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 2, "{audited:?}");
     app.t.cleanup().await;
 }

@@ -51,7 +51,7 @@ async fn admins_connect_and_manage_channels_and_secrets_never_come_back() {
             .unwrap()
             .unwrap();
     assert!(
-        raw.starts_with("sealed:v1:") && !raw.contains("SECRETTOKEN") && !raw.contains("telegram"),
+        raw.starts_with("sealed:v2:") && !raw.contains("SECRETTOKEN") && !raw.contains("telegram"),
         "{raw}"
     );
     assert_eq!(

@@ -68,12 +68,28 @@ impl TestApp {
             .iter()
             .find(|(_, _, r)| *r == role)
             .expect("a demo user for every role");
-        sign_in(&self.router, email).await
+        let form = format!("email={email}&password={}", seed::DEMO_PASSWORD);
+        let r = self.send(post("/api/login", &form, None, false)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let cookie = r.headers[header::SET_COOKIE].to_str().unwrap().to_string();
+        cookie.split(';').next().unwrap().to_string()
     }
 
     /// A plain HTML form post (as a browser sends it), signed in with `cookie` or not.
     pub async fn post_form(&self, path: &str, form: &str, cookie: Option<&str>) -> Reply {
-        send(&self.router, post(path, form, cookie, true)).await
+        self.send(post(path, form, cookie, true)).await
+    }
+
+    /// `req` through the router, as the app's own pages send it: with a configured public
+    /// URL, its origin (Herald accepts no other then).
+    pub async fn send(&self, mut req: Request<Body>) -> Reply {
+        if let Some(public) = &self.state.config.public_url
+            && req.headers().contains_key(header::ORIGIN)
+        {
+            req.headers_mut()
+                .insert(header::ORIGIN, public.parse().unwrap());
+        }
+        send(&self.router, req).await
     }
 
     pub async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {

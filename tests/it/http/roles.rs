@@ -174,12 +174,7 @@ const TABLE: &[Entry] = &[
     e("POST", "/api/customers/import", Rule::Signed, ""),
     e("POST", "/api/labels/list", Rule::Signed, ""),
     e("POST", "/api/staff/page", Rule::Admins, ""),
-    e(
-        "POST",
-        "/api/password/link",
-        Rule::Public,
-        "token=not-a-token",
-    ),
+    e("POST", "/api/password/opened", Rule::Public, ""),
     e(
         "POST",
         "/api/audit/page",
@@ -194,12 +189,8 @@ const TABLE: &[Entry] = &[
         Rule::Signed,
         "current=x&new=y&again=y",
     ),
-    e(
-        "POST",
-        "/password",
-        Rule::Public,
-        "token=not-a-token&new=x&again=x",
-    ),
+    e("POST", "/password", Rule::Public, "new=x&again=x"),
+    e("POST", "/password/link", Rule::Public, "link=not-a-link"),
     e("GET", "/audit.csv", Rule::Readers, ""),
     e("POST", "/attachments", Rule::Editors, ""),
     e("GET", "/attachments/{id}", Rule::Signed, ""),

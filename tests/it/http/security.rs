@@ -346,8 +346,8 @@ async fn over_https_the_cookie_is_host_only_and_secure_and_pages_send_hsts() {
         None,
         false,
     );
-    // (The test app's links, and so its own origin, stay http://herald.test.)
-    let r = send(&app.router, login).await;
+    // From its public URL's origin, the only one Herald then accepts.
+    let r = app.send(login).await;
     let cookie = r.headers[header::SET_COOKIE].to_str().unwrap().to_string();
     assert!(cookie.starts_with("__Host-herald_session="), "{cookie}");
     assert!(
