@@ -5,12 +5,19 @@ use leptos::prelude::*;
 use super::AppError;
 use crate::model::chat::{ChatReplied, ChatView};
 
-/// The conversation; opening it marks it seen.
+/// A page of the conversation (the newest, or the one before message `before`); opening it
+/// from Herald's own pages marks it seen (a link on another site does not).
 #[server(endpoint = "chat/view")]
-pub async fn customer_chat(id: i64) -> Result<ChatView, AppError> {
+pub async fn customer_chat(id: i64, before: Option<i64>) -> Result<ChatView, AppError> {
     use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
     let user = require_role(ANY_ROLE).await?;
-    crate::server::chat::view(&state()?, &user, id).await
+    let from_here = use_context::<http::request::Parts>().is_none_or(|p| {
+        p.headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|s| s == "same-origin" || s == "none")
+    });
+    crate::server::chat::view(&state()?, &user, id, before, from_here).await
 }
 
 /// Sends a reply on the customer's channel. From a plain form, back to the chat (with the

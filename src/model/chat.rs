@@ -40,6 +40,11 @@ pub struct ChatView {
     pub can_reply: bool,
     /// The last stored message's id: live updates start after it.
     pub last_message_id: i64,
+    /// Older messages than those shown exist: the first shown message's id (the next page
+    /// is the messages before it).
+    pub earlier: Option<i64>,
+    /// This page ends before that message (an earlier page of the conversation).
+    pub before: Option<i64>,
 }
 
 /// A sent reply: its key on the page and its line as HTML (all the page needs, so the

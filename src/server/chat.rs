@@ -15,8 +15,10 @@ use crate::model::delivery::DeliveryState;
 use crate::model::results::state_label;
 use crate::server::AppState;
 use crate::server::channels::{SendError, adapter, send};
-use crate::server::db::{ChatRecord, Db, DbError, Outbound};
+use crate::server::chat_hub::LIVE_BATCH;
+use crate::server::db::{ChatRecord, Db, Outbound};
 use crate::server::timefmt;
+use futures::StreamExt;
 
 /// Longest reply accepted (the longest the providers take in one message is 4,096).
 pub const MAX_REPLY: usize = 4096;
@@ -41,39 +43,46 @@ fn message(r: ChatRecord, tz: chrono_tz::Tz, seen: Option<DateTime<Utc>>) -> Cha
     }
 }
 
-/// The chat page's data for `viewer`; opening it marks the chat seen.
-pub async fn view(state: &AppState, viewer: &CurrentUser, id: i64) -> Result<ChatView, AppError> {
+/// Messages the chat page shows at once; earlier ones are a link away.
+pub const CHAT_PAGE: i64 = 100;
+
+/// The chat page's data for `viewer`: the newest [`CHAT_PAGE`] messages (before message
+/// `before`, if given). Opening it marks the chat seen when `mark_seen` (a navigation from
+/// Herald's own pages, not a link on another site).
+pub async fn view(
+    state: &AppState,
+    viewer: &CurrentUser,
+    id: i64,
+    before: Option<i64>,
+    mark_seen: bool,
+) -> Result<ChatView, AppError> {
     let db = &state.db;
     let (customer, _, _) = db.customer_for_edit(id).await?;
     let tz = timefmt::zone(&viewer.time_zone);
-    let seen = db.chat_seen(id, state.clock.now()).await?;
-    let records = db.chat_messages(id, 0).await?;
+    let seen = if mark_seen {
+        db.chat_seen(id, state.clock.now()).await?
+    } else {
+        Some(state.clock.now())
+    };
+    let mut records = db.chat_messages(id, 0, before, CHAT_PAGE + 1).await?;
+    let earlier = (records.len() as i64 > CHAT_PAGE).then(|| {
+        records.remove(0);
+        records.first().map_or(0, |r| r.id)
+    });
     let last_message_id = records.last().map(|r| r.id).unwrap_or(0);
+    // The broadcasts that reached them, within the page's stretch of time.
+    let from = earlier.and(records.first().map(|r| r.created_at));
+    let until = before.and(records.last().map(|r| r.created_at));
     let mut timed: Vec<(DateTime<Utc>, ChatMessage)> = records
         .into_iter()
         .map(|r| (r.created_at, message(r, tz, seen)))
         .collect();
     let name = customer.name.clone();
     for d in db.customer_deliveries(id).await? {
-        let status = match (d.state, &d.error) {
-            (DeliveryState::Failed, Some(e)) => format!("Failed: {e}"),
-            (s, _) => state_label(s).to_string(),
-        };
-        timed.push((
-            d.at,
-            ChatMessage {
-                key: format!("d{}", d.id),
-                message_id: 0,
-                inbound: false,
-                body: crate::model::personalize::render(&d.body, &name),
-                channel: d.channel,
-                at: timefmt::local(d.at, tz),
-                broadcast: Some((d.broadcast_id, d.broadcast)),
-                staff: None,
-                status: Some(status),
-                unread: false,
-            },
-        ));
+        if from.is_some_and(|f| d.at < f) || until.is_some_and(|u| d.at > u) {
+            continue;
+        }
+        timed.push((d.at, delivery_line(d, &name, tz)));
     }
     timed.sort_by_key(|a| a.0);
     let reply_channel = match db.reply_channel(id).await? {
@@ -96,7 +105,33 @@ pub async fn view(state: &AppState, viewer: &CurrentUser, id: i64) -> Result<Cha
         reply_channel,
         can_reply: viewer.role.can_edit(),
         last_message_id,
+        earlier,
+        before,
     })
+}
+
+/// A broadcast message that reached the customer, as a line of the conversation.
+fn delivery_line(
+    d: crate::server::db::DeliveryRecord,
+    name: &str,
+    tz: chrono_tz::Tz,
+) -> ChatMessage {
+    let status = match (d.state, &d.error) {
+        (DeliveryState::Failed, Some(e)) => format!("Failed: {e}"),
+        (s, _) => state_label(s).to_string(),
+    };
+    ChatMessage {
+        key: format!("d{}", d.id),
+        message_id: 0,
+        inbound: false,
+        body: crate::model::personalize::render(&d.body, name),
+        channel: d.channel,
+        at: timefmt::local(d.at, tz),
+        broadcast: Some((d.broadcast_id, d.broadcast)),
+        staff: None,
+        status: Some(status),
+        unread: false,
+    }
 }
 
 /// A reply's text, trimmed, or why it cannot be sent.
@@ -252,7 +287,10 @@ pub async fn reply(
 
 /// Returns when `customer`'s conversation gained a message (by any instance), or after
 /// [`LOOK_ANYWAY`] in case an announcement was lost.
-async fn wait_for_customer(wake: &mut tokio::sync::broadcast::Receiver<i64>, customer: i64) {
+pub(super) async fn wait_for_customer(
+    wake: &mut tokio::sync::broadcast::Receiver<i64>,
+    customer: i64,
+) {
     use tokio::sync::broadcast::error::RecvError;
     let _ = tokio::time::timeout(LOOK_ANYWAY, async {
         loop {
@@ -268,10 +306,11 @@ async fn wait_for_customer(wake: &mut tokio::sync::broadcast::Receiver<i64>, cus
     .await;
 }
 
-/// The messages of `customer`'s conversation stored after message `after`, in batches as they
-/// arrive (the first batch at once, possibly empty), in `viewer`'s time zone. It wakes on the
-/// database's chat events (LISTEN/NOTIFY on PostgreSQL), so a message taken in by another
-/// instance arrives at once too. Reading them marks the conversation seen: the page is open.
+/// The messages of `customer`'s conversation stored after message `after` (at most the newest
+/// [`LIVE_BATCH`] of those already there), in batches as they arrive (the first at once,
+/// possibly empty), in `viewer`'s time zone. The conversation's one poller ([`ChatHub`]) wakes
+/// on the database's chat events (LISTEN/NOTIFY on PostgreSQL), so a message taken in by
+/// another instance arrives at once too. Reading them marks the conversation seen.
 pub async fn follow(
     state: &AppState,
     viewer: &CurrentUser,
@@ -280,34 +319,43 @@ pub async fn follow(
 ) -> impl futures::Stream<Item = Vec<ChatMessage>> + use<> {
     let tz = timefmt::zone(&viewer.time_zone);
     let db: Db = state.db.clone();
-    let clock = state.clock.clone();
-    // Subscribed before the first read, so a message stored in between still wakes it.
-    let wake = db.chat_events().await;
-    futures::stream::unfold(
-        (db, after.max(0), true, wake),
-        move |(db, after, first, mut wake)| {
-            let clock = clock.clone();
-            async move {
-                if !first {
-                    wait_for_customer(&mut wake, customer).await;
-                }
-                let batch: Result<Vec<ChatRecord>, DbError> =
-                    db.chat_messages(customer, after).await;
-                let (messages, last) = match batch {
-                    Ok(rows) if !rows.is_empty() => {
-                        let last = rows.last().map(|r| r.id).unwrap_or(after);
-                        let _ = db.chat_seen(customer, clock.now()).await;
-                        let messages = rows.into_iter().map(|r| message(r, tz, None)).collect();
-                        (messages, last)
-                    }
-                    Ok(_) => (Vec::new(), after),
-                    Err(e) => {
-                        tracing::warn!(error = ?e, "chat events: reading messages failed");
-                        (Vec::new(), after)
-                    }
-                };
-                Some((messages, (db, last, false, wake)))
-            }
-        },
-    )
+    let batches = state
+        .chat
+        .subscribe(&db, state.clock.clone(), customer)
+        .await;
+    let first: Vec<ChatRecord> = match db
+        .chat_messages(customer, after.max(0), None, LIVE_BATCH)
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = ?e, "chat events: reading messages failed");
+            Vec::new()
+        }
+    };
+    if !first.is_empty() {
+        let _ = db.chat_seen(customer, state.clock.now()).await;
+    }
+    let last = first.last().map_or(after.max(0), |r| r.id);
+    let opening = futures::stream::once(async move { (first, last) });
+    let live = futures::stream::unfold((batches, last), move |(mut batches, last)| {
+        let db = db.clone();
+        async move {
+            use tokio::sync::broadcast::error::RecvError;
+            let rows: Vec<ChatRecord> = match batches.recv().await {
+                Ok(batch) => batch.iter().filter(|r| r.id > last).cloned().collect(),
+                // Fell behind the poller: read what came since, once.
+                Err(RecvError::Lagged(_)) => db
+                    .chat_messages(customer, last, None, LIVE_BATCH)
+                    .await
+                    .unwrap_or_default(),
+                Err(RecvError::Closed) => return None,
+            };
+            let now_last = rows.last().map_or(last, |r| r.id);
+            Some(((rows, now_last), (batches, now_last)))
+        }
+    });
+    opening
+        .chain(live)
+        .map(move |(rows, _)| rows.into_iter().map(|r| message(r, tz, None)).collect())
 }

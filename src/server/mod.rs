@@ -19,6 +19,7 @@ pub mod accounts;
 pub mod broadcast;
 pub mod channels;
 pub mod chat;
+pub mod chat_hub;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -63,6 +63,7 @@ pub fn state(leptos_options: LeptosOptions, config: Config, parts: Parts) -> App
     );
     AppState {
         accounts: Arc::new(accounts),
+        chat: Default::default(),
         leptos_options,
         imports: import_jobs::Imports::new(
             config.data_dir.join("imports"),

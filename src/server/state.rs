@@ -26,4 +26,6 @@ pub struct AppState {
     pub ingest: Arc<crate::server::reports::ingest::Ingest>,
     /// Sign-in limits and one-time notices.
     pub accounts: Arc<crate::server::accounts::Accounts>,
+    /// Live chat streams: a bound per person, one poller per conversation.
+    pub chat: Arc<crate::server::chat_hub::ChatHub>,
 }

@@ -20,8 +20,17 @@ pub fn ChatPage() -> impl IntoView {
         .with_untracked(|p| p.get("id"))
         .and_then(|id| id.parse::<i64>().ok())
         .unwrap_or(0);
-    let (error, draft) = use_query_map().with_untracked(|q| (q.get("error"), q.get("draft")));
-    let data = Resource::new(move || id, customer_chat);
+    let (error, draft, before) = use_query_map().with_untracked(|q| {
+        (
+            q.get("error"),
+            q.get("draft"),
+            q.get("before").and_then(|b| b.parse::<i64>().ok()),
+        )
+    });
+    let data = Resource::new(
+        move || (id, before),
+        |(id, before)| customer_chat(id, before),
+    );
     view! {
         <Title text="Chat · Herald"/>
         <AppHeader current="customers"/>
@@ -59,6 +68,12 @@ fn ChatBody(chat: ChatView, error: Option<String>, draft: Option<String>) -> imp
             })}
         </div>
         {error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        {chat.earlier.map(|first| view! {
+            <p><a href=format!("/customers/{id}/chat?before={first}")>"Earlier messages"</a></p>
+        })}
+        {chat.before.is_some().then(|| view! {
+            <p><a href=format!("/customers/{id}/chat")>"Newest messages"</a></p>
+        })}
         <LiveChat
             id=id
             last=chat.last_message_id

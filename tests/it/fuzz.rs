@@ -105,6 +105,51 @@ fn the_csv_importer_reads_any_file() {
         .unwrap();
 }
 
+/// The import's bound holds for any bytes: a record over it stops the read (naming its line)
+/// and every record read is within it, whatever the quotes and line breaks.
+#[test]
+fn the_csv_readers_bound_holds_for_any_file() {
+    use herald::server::customers::import_limits::Bounded;
+    use std::io::Read;
+    let piece = prop_oneof![
+        Just(b"\"".to_vec()),
+        Just(b"\n".to_vec()),
+        Just(b",".to_vec()),
+        Just(b"\r\n".to_vec()),
+        proptest::collection::vec(b'a'..=b'z', 0..40),
+    ];
+    let bytes = proptest::collection::vec(piece, 0..60).prop_map(|p| p.concat());
+    TestRunner::new(cases(512))
+        .run(&bytes, |bytes| {
+            let limit = 32;
+            let mut out = Vec::new();
+            let read = Bounded::with_limit(bytes.as_slice(), limit).read_to_end(&mut out);
+            // The longest stretch without a line break outside quotes.
+            let (mut quoted, mut run, mut longest) = (false, 0usize, 0usize);
+            for &b in &bytes {
+                match b {
+                    b'"' => quoted = !quoted,
+                    b'\n' if !quoted => {
+                        run = 0;
+                        continue;
+                    }
+                    _ => {}
+                }
+                run += 1;
+                longest = longest.max(run);
+            }
+            match read {
+                Ok(_) => prop_assert!(longest <= limit, "{longest} bytes passed"),
+                Err(e) => {
+                    prop_assert!(longest > limit, "refused at {longest}");
+                    prop_assert!(e.to_string().starts_with("line "), "{e}");
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
 #[test]
 fn list_customer_and_sign_in_parameters_take_any_text() {
     use herald::model::customer_edit::CustomerForm;

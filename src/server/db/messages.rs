@@ -355,22 +355,28 @@ impl Db {
         Ok(plain)
     }
 
-    /// The customer's stored messages after message `after`, oldest first.
+    /// The newest `limit` of the customer's messages after message `after` (and before
+    /// `before`, if given), oldest first: a page of the conversation, never all of it.
     pub async fn chat_messages(
         &self,
         customer_id: i64,
         after: i64,
+        before: Option<i64>,
+        limit: i64,
     ) -> Result<Vec<ChatRecord>, DbError> {
         Ok(on_pool!(self, p => sqlx::query_as(
-            "SELECT m.id, m.direction, m.body, ch.name AS channel, m.created_at, m.broadcast_id, \
-             b.name AS broadcast, u.name AS staff \
+            "SELECT * FROM (SELECT m.id, m.direction, m.body, ch.name AS channel, m.created_at, \
+             m.broadcast_id, b.name AS broadcast, u.name AS staff \
              FROM messages m LEFT JOIN channels ch ON ch.id = m.channel_id \
              LEFT JOIN broadcasts b ON b.id = m.broadcast_id \
              LEFT JOIN staff_users u ON u.id = m.staff_user_id \
-             WHERE m.customer_id = $1 AND m.id > $2 ORDER BY m.id",
+             WHERE m.customer_id = $1 AND m.id > $2 AND m.id < $3 \
+             ORDER BY m.id DESC LIMIT $4) page ORDER BY id",
         )
         .bind(customer_id)
         .bind(after)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
         .fetch_all(p)
         .await?))
     }

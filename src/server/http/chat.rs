@@ -37,6 +37,14 @@ async fn events(
     Query(params): Query<EventsParams>,
 ) -> Response {
     let after = params.after.unwrap_or(0);
+    // A bound per person: each stream holds a connection and a subscription.
+    let Some(slot) = state.chat.open_stream(viewer.id) else {
+        return (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "Too many live chats are open in your name; close some tabs.",
+        )
+            .into_response();
+    };
     let token = session_token(&headers, state.config.secure()).unwrap_or_default();
     // The stream ends when its session does: each batch is checked before it goes out, and
     // a quiet stream every few seconds.
@@ -55,7 +63,9 @@ async fn events(
         .take_while(|b| futures::future::ready(b.is_some()))
         .filter_map(futures::future::ready)
         .take_until(ended);
-    let events = batches.flat_map(|messages| {
+    let events = batches.flat_map(move |messages| {
+        // The stream's slot is given back when the stream ends.
+        let _held = &slot;
         futures::stream::iter(messages.into_iter().map(|m| {
             Ok::<_, Infallible>(
                 Event::default()

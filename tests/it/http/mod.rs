@@ -11,6 +11,7 @@ mod audit;
 mod broadcasts;
 mod channels;
 mod customers;
+mod hardening;
 mod pages;
 mod results;
 mod roles;

@@ -394,7 +394,13 @@ async fn the_chat_shows_new_messages_live_takes_replies_and_assignments() {
     assert!(!r.body.contains("class=\"new-marker\""), "seen now");
 
     // The event stream sends what comes in after the given message, as it arrives.
-    let last = t.db.chat_messages(1, 0).await.unwrap().last().unwrap().id;
+    let last =
+        t.db.chat_messages(1, 0, None, 1000)
+            .await
+            .unwrap()
+            .last()
+            .unwrap()
+            .id;
     let res = app
         .clone()
         .oneshot(get(

@@ -1,0 +1,187 @@
+//! The second security review's bounds, through the real router: imports cannot pin memory or
+//! another person's upload, the wizard's posts are bounded, exports and the live chat refuse
+//! cross-site reads, and live chats are bounded per person and share one poller.
+
+use super::*;
+use herald::model::{ChannelId, CustomerId};
+
+#[tokio::test]
+async fn an_import_without_line_breaks_is_refused_at_its_first_line() {
+    let app = TestApp::new().await;
+    let staff = app.sign_in(Role::Staff).await;
+    // No line break at all: refused at upload, nothing kept.
+    let r = send(&app.router, upload(&vec![b'x'; 300 * 1024], &staff, None)).await;
+    let said = location(&r);
+    assert!(said.contains("ine 1 is longer than 64 KB"), "{said}");
+    // A long second line: the preview names it.
+    let mut file = b"name,phone,email\n".to_vec();
+    file.extend(std::iter::repeat_n(b'x', 300 * 1024));
+    let r = send(&app.router, upload(&file, &staff, None)).await;
+    let page = assert_redirect_to(&r, "/customers/import/");
+    let preview = app.get(&page, Some(&staff)).await.body;
+    assert!(preview.contains("line 2 is longer than 64 KB"), "{preview}");
+    let wide: String = (0..150).map(|i| format!("c{i},")).collect();
+    let r = send(
+        &app.router,
+        upload(format!("{wide}\n").as_bytes(), &staff, None),
+    )
+    .await;
+    assert!(location(&r).contains("at most 100"), "{}", location(&r));
+    app.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_import_is_its_uploaders_and_waiting_uploads_are_bounded() {
+    let app = TestApp::new().await;
+    let staff = app.sign_in(Role::Staff).await;
+    let admin = app.sign_in(Role::Admin).await;
+    let csv = b"name,phone\nAnn,+15550001111\n";
+    let r = send(&app.router, upload(csv, &staff, None)).await;
+    let page = assert_redirect_to(&r, "/customers/import/");
+    let id = page.trim_start_matches("/customers/import/");
+    let theirs = app.get(&page, Some(&staff)).await.body;
+    assert!(theirs.contains("Ann"), "the uploader sees the preview");
+    let other = app.get(&page, Some(&admin)).await.body;
+    assert!(!other.contains("Ann"), "another person sees nothing of it");
+    let start = "col_0=name&col_1=phone&action=start";
+    let r = app
+        .post_form(&format!("/customers/import/{id}"), start, Some(&admin))
+        .await;
+    assert!(location(&r).contains("no longer here"), "{}", location(&r));
+    for _ in 0..2 {
+        let r = send(&app.router, upload(csv, &staff, None)).await;
+        assert_redirect_to(&r, "/customers/import/");
+    }
+    let r = send(&app.router, upload(csv, &staff, None)).await;
+    assert!(
+        location(&r).contains("3 uploads waiting"),
+        "{}",
+        location(&r)
+    );
+    let r = send(&app.router, upload(csv, &admin, None)).await;
+    assert_redirect_to(&r, "/customers/import/");
+    app.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_wizards_plain_posts_are_small_and_picks_are_bounded() {
+    let app = TestApp::new().await;
+    let staff = app.sign_in(Role::Staff).await;
+    let ids: String = (0..300_000).map(|i| format!("channel={i}&")).collect();
+    let started = std::time::Instant::now();
+    let r = app
+        .post_form("/broadcasts/wizard", &format!("{ids}step=3"), Some(&staff))
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // Under the bound, 30,000 picks are read in one pass (a set, capped), not compared pairwise.
+    let ids: String = (0..30_000).map(|i| format!("channel={i}&")).collect();
+    let r = app
+        .post_form(
+            "/broadcasts/wizard",
+            &format!("{ids}channels_shown=1&step=3&name=Many"),
+            Some(&staff),
+        )
+        .await;
+    assert_ne!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    app.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn exports_and_live_chats_refuse_cross_site_reads() {
+    let app = TestApp::new().await;
+    let staff = app.sign_in(Role::Staff).await;
+    for path in [
+        "/customers/export.csv",
+        "/audit.csv",
+        "/customers/1/events?after=0",
+    ] {
+        let mut req = get(path, Some(&staff));
+        req.headers_mut()
+            .insert("sec-fetch-site", "cross-site".parse().unwrap());
+        let r = app.router.clone().oneshot(req).await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    let mut req = get("/customers/export.csv", Some(&staff));
+    req.headers_mut()
+        .insert("sec-fetch-site", "same-origin".parse().unwrap());
+    let r = app.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    app.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn live_chats_are_bounded_per_person_and_share_one_poller_per_conversation() {
+    let app = TestApp::new().await;
+    let staff = app.sign_in(Role::Staff).await;
+    let mut open = Vec::new();
+    for _ in 0..herald::server::chat_hub::MAX_STREAMS_PER_USER {
+        let r = app
+            .router
+            .clone()
+            .oneshot(get("/customers/1/events?after=0", Some(&staff)))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        open.push(r);
+    }
+    assert_eq!(
+        app.state.chat.pollers().await,
+        1,
+        "one poller for the conversation"
+    );
+    let r = app
+        .router
+        .clone()
+        .oneshot(get("/customers/1/events?after=0", Some(&staff)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    drop(open);
+    let r = app
+        .router
+        .clone()
+        .oneshot(get("/customers/1/events?after=0", Some(&staff)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "closing them frees their slots");
+    app.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_chat_page_shows_the_newest_messages_and_links_the_earlier_ones() {
+    let app = TestApp::new().await;
+    let staff = app.sign_in(Role::Staff).await;
+    let channel = app.state.db.channels().await.unwrap()[0].id;
+    for i in 0..130 {
+        app.state
+            .db
+            .record_inbound(
+                ChannelId(channel),
+                CustomerId(1),
+                &format!("Question number {i:03}"),
+                None,
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap();
+    }
+    let page = app.get("/customers/1/chat", Some(&staff)).await.body;
+    assert!(page.contains("Question number 129") && !page.contains("Question number 010"));
+    let earlier = page
+        .split("/customers/1/chat?before=")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link to the earlier messages")
+        .to_string();
+    let older = app
+        .get(&format!("/customers/1/chat?before={earlier}"), Some(&staff))
+        .await
+        .body;
+    assert!(older.contains("Question number 010") && !older.contains("Question number 129"));
+    app.t.cleanup().await;
+}
