@@ -3,7 +3,6 @@
 //! uses, "assign to me", unread marking, and following new messages as they arrive.
 
 use crate::model::{ChannelId, CustomerId};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -22,10 +21,6 @@ use futures::StreamExt;
 
 /// Longest reply accepted (the longest the providers take in one message is 4,096).
 pub const MAX_REPLY: usize = 4096;
-
-/// How often the event stream looks for new messages unasked (announcements can be lost when
-/// a PostgreSQL connection drops); otherwise it looks when a message is announced.
-const LOOK_ANYWAY: Duration = Duration::from_secs(5);
 
 fn message(r: ChatRecord, tz: chrono_tz::Tz, seen: Option<DateTime<Utc>>) -> ChatMessage {
     let inbound = r.direction == "in";
@@ -283,27 +278,6 @@ pub async fn reply(
         status: None,
         unread: false,
     })
-}
-
-/// Returns when `customer`'s conversation gained a message (by any instance), or after
-/// [`LOOK_ANYWAY`] in case an announcement was lost.
-pub(super) async fn wait_for_customer(
-    wake: &mut tokio::sync::broadcast::Receiver<i64>,
-    customer: i64,
-) {
-    use tokio::sync::broadcast::error::RecvError;
-    let _ = tokio::time::timeout(LOOK_ANYWAY, async {
-        loop {
-            match wake.recv().await {
-                Ok(c) if c == customer => return,
-                Ok(_) => {}
-                // Missed some: one of them may be ours.
-                Err(RecvError::Lagged(_)) => return,
-                Err(RecvError::Closed) => std::future::pending::<()>().await,
-            }
-        }
-    })
-    .await;
 }
 
 /// The messages of `customer`'s conversation stored after message `after` (at most the newest

@@ -112,7 +112,7 @@ struct Poller {
 impl Poller {
     async fn run(self, mut wake: broadcast::Receiver<i64>, mut cursor: i64) {
         loop {
-            super::chat::wait_for_customer(&mut wake, self.customer).await;
+            wait_for_customer(&mut wake, self.customer).await;
             if self.tx.receiver_count() == 0 {
                 break;
             }
@@ -139,4 +139,26 @@ impl Poller {
             pollers.remove(&self.customer);
         }
     }
+}
+
+/// How often a poller looks for new messages unasked (announcements can be lost when
+/// a PostgreSQL connection drops); otherwise it looks when a message is announced.
+const LOOK_ANYWAY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Returns when `customer`'s conversation gained a message (by any instance), or after
+/// [`LOOK_ANYWAY`] in case an announcement was lost.
+async fn wait_for_customer(wake: &mut tokio::sync::broadcast::Receiver<i64>, customer: i64) {
+    use tokio::sync::broadcast::error::RecvError;
+    let _ = tokio::time::timeout(LOOK_ANYWAY, async {
+        loop {
+            match wake.recv().await {
+                Ok(c) if c == customer => return,
+                Ok(_) => {}
+                // Missed some: one of them may be ours.
+                Err(RecvError::Lagged(_)) => return,
+                Err(RecvError::Closed) => std::future::pending::<()>().await,
+            }
+        }
+    })
+    .await;
 }

@@ -375,6 +375,40 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_are_networks_and_an_https_site_without_them_is_warned_about() {
+        let https = [("HERALD_PUBLIC_URL", "https://herald.example.com")];
+        let c = resolve(HeraldTable::default(), env_of(&https)).unwrap();
+        assert!(c.trusted_proxies.is_empty());
+        let said = c.proxy_warnings().join(" ");
+        assert!(said.contains("no trusted-proxies"), "{said}");
+        let c = resolve(
+            HeraldTable::default(),
+            env_of(&[
+                https[0],
+                ("HERALD_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1"),
+            ]),
+        )
+        .unwrap();
+        assert!(c.trusted_proxies.trusts("10.2.3.4".parse().unwrap()));
+        assert!(!c.trusted_proxies.trusts("203.0.113.1".parse().unwrap()));
+        assert!(c.proxy_warnings().is_empty());
+        // The old flag: the local networks, never the internet, with a warning.
+        let old = HeraldTable {
+            trust_proxy: Some(true),
+            ..HeraldTable::default()
+        };
+        let c = resolve(old, env_of(&[])).unwrap();
+        assert!(c.trusted_proxies.trusts("192.168.1.1".parse().unwrap()));
+        assert!(!c.trusted_proxies.trusts("8.8.8.8".parse().unwrap()));
+        assert!(c.proxy_warnings().join(" ").contains("deprecated"));
+        let bad = resolve(
+            HeraldTable::default(),
+            env_of(&[("HERALD_TRUSTED_PROXIES", "everyone")]),
+        );
+        assert!(bad.unwrap_err().to_string().contains("trusted-proxies"));
+    }
+
+    #[test]
     fn defaults_put_sqlite_in_the_data_folder() {
         let c = resolve(HeraldTable::default(), env_of(&[])).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("data"));

@@ -249,12 +249,7 @@ async fn a_lost_key_stops_the_start_instead_of_making_a_new_one() {
 
 /// A process's resident memory (`VmRSS`) in KiB.
 fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    crate::status_kib(pid, "VmRSS")
 }
 
 /// Signed-out sign-ins with 10,000 distinct long emails, from many client addresses (behind a

@@ -14,3 +14,13 @@ mod first_run;
 mod memory;
 mod skew;
 mod startup;
+
+/// A field of a process's `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`), 0 if unreadable.
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}

@@ -24,12 +24,7 @@ const PEAK_LIMIT_MIB: u64 = 768;
 
 /// A process's `VmHWM` (its peak resident memory) in KiB.
 fn peak_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    crate::status_kib(pid, "VmHWM")
 }
 
 #[tokio::test]

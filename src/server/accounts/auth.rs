@@ -63,9 +63,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The session token in the request's cookies (under the name `secure` calls for), if any.
-pub fn session_token(headers: &HeaderMap, secure: bool) -> Option<String> {
-    let name = cookie_name(secure);
+/// The value of the request's cookie `name`, if it sent one.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
@@ -74,6 +73,11 @@ pub fn session_token(headers: &HeaderMap, secure: bool) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
+}
+
+/// The session token in the request's cookies (under the name `secure` calls for), if any.
+pub fn session_token(headers: &HeaderMap, secure: bool) -> Option<String> {
+    cookie(headers, cookie_name(secure))
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 

@@ -42,15 +42,7 @@ pub fn cookie(token: Option<&str>, secure: bool) -> String {
 
 /// The token of the link opened in this browser, if any.
 pub fn opened_token(headers: &HeaderMap, secure: bool) -> Option<String> {
-    let name = cookie_name(secure);
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .and_then(|(_, v)| token_in(v))
+    super::auth::cookie(headers, cookie_name(secure)).and_then(|v| token_in(&v))
 }
 
 #[cfg(test)]

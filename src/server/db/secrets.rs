@@ -273,6 +273,20 @@ mod tests {
     }
 
     #[test]
+    fn values_an_older_herald_sealed_open_only_for_the_upgrade() {
+        let a = Sealer::ephemeral();
+        // `sealed:v1:`: nonce and ciphertext without associated data.
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let mut bytes = nonce.to_vec();
+        bytes.extend(a.cipher.encrypt(&nonce, b"{\"old\":1}".as_slice()).unwrap());
+        let v1 = format!("{LEGACY_PREFIX}{}", B64.encode(bytes));
+        assert!(!Sealer::is_sealed(&v1));
+        assert!(matches!(a.open(&v1, AT), Err(SealError::NotSealed)));
+        assert_eq!(a.open_legacy(&v1, AT).unwrap(), "{\"old\":1}");
+        assert!(Sealer::ephemeral().open_legacy(&v1, AT).is_err());
+    }
+
+    #[test]
     fn the_key_file_is_made_once_private_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let first = Sealer::load(dir.path()).unwrap();

@@ -46,6 +46,21 @@ impl From<sqlx::Error> for StaffError {
     }
 }
 
+/// Sets account `$user`'s password hash (`""`: none) and ends all its sessions, in `$tx`.
+macro_rules! replace_password {
+    ($tx:expr, $user:expr, $hash:expr) => {{
+        sqlx::query("UPDATE staff_users SET password_hash = $1 WHERE id = $2")
+            .bind($hash)
+            .bind($user)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind($user)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+
 /// What a one-time password token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenPurpose {
@@ -230,14 +245,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
             if purpose == TokenPurpose::Reset {
-                sqlx::query("UPDATE staff_users SET password_hash = '' WHERE id = $1")
-                    .bind(user)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                    .bind(user)
-                    .execute(&mut *tx)
-                    .await?;
+                replace_password!(tx, user, "");
             }
             audit_in!(tx, audit)?;
             tx.commit().await?;
@@ -284,15 +292,7 @@ impl Db {
                 tx.rollback().await?;
                 return Ok(None);
             };
-            sqlx::query("UPDATE staff_users SET password_hash = $1 WHERE id = $2")
-                .bind(password_hash)
-                .bind(user)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(user)
-                .execute(&mut *tx)
-                .await?;
+            replace_password!(tx, user, password_hash);
             let mut entry = audit.about(user);
             entry.actor = Some(UserId(user));
             audit_in!(tx, &entry)?;

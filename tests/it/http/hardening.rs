@@ -185,3 +185,73 @@ async fn the_chat_page_shows_the_newest_messages_and_links_the_earlier_ones() {
     assert!(older.contains("Question number 010") && !older.contains("Question number 129"));
     app.t.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_channels_ids_and_security_cannot_aim_its_stored_secrets_elsewhere() {
+    let app = TestApp::new().await;
+    let admin = app.sign_in(Role::Admin).await;
+    let evil = "2002%2Fsubscribed_apps%3Foverride_callback_uri%3Dhttps%3A%2F%2Fevil.example%2Fx%23";
+    let form = |id: &str| {
+        format!(
+            "action=create&kind=whatsapp&name=Numbers&rate=&cfg_whatsapp_phone_number_id={id}&cfg_whatsapp_waba_id=2002&cfg_whatsapp_access_token=EAAG-token&cfg_whatsapp_app_secret=s&cfg_whatsapp_verify_token=verify-me-please&cfg_whatsapp_base_url=http%3A%2F%2F127.0.0.1%3A9"
+        )
+    };
+    let r = app.post_form("/channels", &form(evil), Some(&admin)).await;
+    assert!(location(&r).contains("digits only"), "{}", location(&r));
+    assert!(
+        app.state
+            .db
+            .channels()
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.name != "Numbers")
+    );
+    let r = app
+        .post_form("/channels", &form("1061"), Some(&admin))
+        .await;
+    assert!(location(&r).contains("Connected"), "{}", location(&r));
+    let id = app
+        .state
+        .db
+        .channels()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "Numbers")
+        .unwrap()
+        .id;
+    // Another number for the stored token, without typing the token again: refused.
+    let moved = format!(
+        "action=update&id={id}&name=Numbers&rate=&cfg_phone_number_id=1062&cfg_waba_id=2002&cfg_access_token=&cfg_app_secret=&cfg_verify_token=&cfg_base_url=http%3A%2F%2F127.0.0.1%3A9"
+    );
+    let r = app.post_form("/channels", &moved, Some(&admin)).await;
+    assert!(
+        location(&r).contains("enter its secrets again"),
+        "{}",
+        location(&r)
+    );
+    let stored = app.state.db.channel(id).await.unwrap().unwrap().config;
+    assert!(stored.contains("\"1061\""), "{stored}");
+    app.t.cleanup().await;
+}
+
+#[tokio::test]
+async fn with_a_public_url_a_forged_host_and_origin_change_nothing() {
+    let app =
+        TestApp::with_config(|c| c.public_url = Some("https://herald.example.com".into())).await;
+    let staff = app.sign_in(Role::Staff).await;
+    let mut req = post("/api/logout", "", Some(&staff), true);
+    req.headers_mut()
+        .insert(header::ORIGIN, "http://evil.example".parse().unwrap());
+    req.headers_mut()
+        .insert(header::HOST, "evil.example".parse().unwrap());
+    let r = send(&app.router, req).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/", Some(&staff)).await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
+    app.t.cleanup().await;
+}
