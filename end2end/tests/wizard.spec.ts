@@ -125,6 +125,21 @@ test('create a broadcast in three steps, see it not processed, then change its t
   await expect(page.getByRole('status').first()).toContainText('scheduled for 2 Apr 2099, 11:30');
 });
 
+test('the editor says what the message becomes on SMS, and an emoji turns it into three UCS-2 segments', async ({ page }) => {
+  await signIn(page, 'staff');
+  await page.getByRole('link', { name: 'New Broadcast' }).click();
+  await hydrated(page);
+  const sms = page.getByTestId('channel-fit').locator('li[data-kind="sms"]');
+  await page.getByLabel('Message').fill('a'.repeat(150));
+  await expect(sms).toContainText('1 SMS segment, GSM-7, 150 characters');
+  await page.getByLabel('Message').press('End');
+  await page.getByText('Insert emoji').click();
+  await page.getByRole('button', { name: 'Insert party popper' }).click();
+  await expect(sms).toContainText('3 SMS segments, UCS-2');
+  await expect(sms).toContainText('🎉');
+  await expect(page.getByTestId('channel-fit').locator('li[data-kind="whatsapp"]')).toContainText('151 of 4,096 characters');
+});
+
 test('a sent broadcast cannot be edited but can be copied into a draft', async ({ page }) => {
   await signIn(page, 'staff');
   await page.getByRole('link', { name: 'November newsletter' }).click();

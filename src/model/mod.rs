@@ -10,6 +10,7 @@ pub mod customer;
 pub mod customer_edit;
 pub mod delivery;
 pub mod error;
+pub mod fit;
 pub mod ids;
 pub mod import;
 pub mod labels;

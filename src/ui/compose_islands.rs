@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::model::audience::{AudienceRule, Condition, Field, MAX_CONDITIONS, Match, Op};
+use crate::model::channel::ChannelKind;
 use crate::model::compose::{AttachmentRef, MAX_ATTACHMENTS, MAX_BODY_CHARS};
 use crate::model::personalize;
 
@@ -72,6 +73,17 @@ pub fn MessageEditor(body: String, sample_name: String) -> impl IntoView {
         }
     };
     let problem = move || personalize::problem(&text.get());
+    let sample_for_fit = sample_name.clone();
+    // What the message becomes on the channels with limits of their own, as it is typed.
+    let fits = move || {
+        let sent = personalize::render(text.get().trim_end(), &sample_for_fit);
+        [
+            ChannelKind::Sms,
+            ChannelKind::Whatsapp,
+            ChannelKind::Telegram,
+        ]
+        .map(|kind| crate::model::fit::fit(kind, &sent, false))
+    };
     let insert = move |emoji: &'static str| {
         #[cfg(feature = "hydrate")]
         if let Some(el) = area.get_untracked() {
@@ -119,10 +131,30 @@ pub fn MessageEditor(body: String, sample_name: String) -> impl IntoView {
             </div>
         </details>
         {move || problem().map(|p| view! { <p class="error" role="alert">{p}</p> })}
+        <section class="fit" aria-label="How it fits each channel">
+            <ul class="muted small" data-testid="channel-fit">
+                {move || fits().into_iter().map(|f| view! {
+                    <li data-kind=f.kind.as_str()>
+                        <strong>{fit_name(f.kind)}</strong>": "{f.summary}
+                        {f.refused.map(|r| view! { <span class="error">" "{r}</span> })}
+                    </li>
+                }).collect_view()}
+            </ul>
+        </section>
         <section class="preview" aria-label="Preview">
             <p class="muted">{format!("Preview for {who}")}</p>
             <p class="bubble" aria-live="polite">{preview}</p>
         </section>
+    }
+}
+
+/// A channel kind's short name in the editor's fit list.
+fn fit_name(kind: ChannelKind) -> &'static str {
+    match kind {
+        ChannelKind::Sms => "SMS",
+        ChannelKind::Whatsapp => "WhatsApp",
+        ChannelKind::Telegram => "Telegram",
+        _ => kind.label(),
     }
 }
 

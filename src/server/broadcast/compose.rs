@@ -115,7 +115,14 @@ pub async fn page(
         _ => None,
     };
     let email_limit = email_limit(db, &picked).await?;
-    let (media_notes, media_problems) = media_notes(&compose, &kinds, email_limit);
+    let (mut media_notes, mut media_problems) = media_notes(&compose, &kinds, email_limit);
+    if step == 3 {
+        let longest = db.audience_longest_name(&compose.audience).await?;
+        let (lines, refused) =
+            super::fit::text_fit(&compose, &kinds, longest.as_deref().unwrap_or(""));
+        media_notes.extend(lines);
+        media_problems.extend(refused);
+    }
     let channels = channel_choices(all, &picked, &breakdown);
     Ok(WizardPage {
         media_notes,
@@ -830,6 +837,14 @@ async fn schedule(
         Err(e) => return to_step(id, 3, Some(&AppError::from(e).to_string())),
     };
     if let Some(first) = media_notes(compose, &kinds, limit).1.first() {
+        return to_step(id, 3, Some(first));
+    }
+    // A message over a channel's hard limit, for the audience's longest name.
+    let longest = match state.db.audience_longest_name(&compose.audience).await {
+        Ok(name) => name.unwrap_or_default(),
+        Err(e) => return to_step(id, 3, Some(&AppError::from(e).to_string())),
+    };
+    if let Some(first) = super::fit::text_fit(compose, &kinds, &longest).1.first() {
         return to_step(id, 3, Some(first));
     }
     let v = match compose.validate(intent, now) {

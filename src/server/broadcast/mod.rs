@@ -3,6 +3,7 @@
 
 pub mod attachments;
 pub mod compose;
+pub mod fit;
 pub mod list;
 pub mod results;
 pub mod test_send;

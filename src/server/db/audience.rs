@@ -302,6 +302,20 @@ impl Db {
         Ok(name)
     }
 
+    /// The longest name in the audience: a personalised message is measured with it.
+    pub async fn audience_longest_name(
+        &self,
+        rule: &AudienceRule,
+    ) -> Result<Option<String>, DbError> {
+        let a = audience_clause(self.dialect(), rule, &[ChannelKind::Webhook], 1);
+        let sql = format!(
+            "SELECT c.name FROM customers c WHERE {} ORDER BY LENGTH(c.name) DESC LIMIT 1",
+            a.clause
+        );
+        let name: Option<String> = on_pool!(self, p => bind_audience!(sqlx::query_scalar(&sql), a).fetch_optional(p).await?);
+        Ok(name)
+    }
+
     /// The channel kinds a customer opted out of by message, with when.
     pub async fn channel_opt_outs(
         &self,

@@ -255,3 +255,93 @@ async fn with_a_public_url_a_forged_host_and_origin_change_nothing() {
     );
     app.t.cleanup().await;
 }
+
+/// A personalised message is measured for the audience's longest name before it is
+/// scheduled: over SMS's 1,600 characters it is refused with the reason, and stays a draft.
+#[tokio::test]
+async fn a_message_over_a_channels_limit_for_the_longest_name_is_refused_before_scheduling() {
+    use herald::server::db::{NewChannel, NewCustomer};
+    let app = TestApp::new().await;
+    let staff = app.sign_in(Role::Staff).await;
+    let now = chrono::Utc::now();
+    let sms = app
+        .state
+        .db
+        .insert_channel(
+            &NewChannel {
+                kind: "sms".into(),
+                name: "Texts".into(),
+                config_json: r#"{"account_sid":"AC1","auth_token":"t","from":"+15550000","base_url":"http://127.0.0.1:9"}"#.into(),
+                rate_per_sec: 1,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let long_name = NewCustomer {
+        name: "Maximiliana Wolfeschlegelsteinhausen".into(),
+        phone: Some("+15557654321".into()),
+        email: None,
+        whatsapp_id: None,
+        telegram_chat_id: None,
+        assignee_id: None,
+        time_zone: "UTC".into(),
+        opted_out: false,
+        tag_ids: Vec::new(),
+        group_ids: Vec::new(),
+    };
+    app.state
+        .db
+        .insert_customers_bulk(&[long_name], now)
+        .await
+        .unwrap();
+    let body = format!("%7B%7Bname%7D%7D%20{}", "a".repeat(1580));
+    let step1 = format!(
+        "step=1&key=kfit0123456789abcdef&name=Long&body={body}&send_at=2099-12-24T09%3A30&go=next"
+    );
+    let r = app
+        .post_form("/broadcasts/wizard", &step1, Some(&staff))
+        .await;
+    let to = assert_redirect_to(&r, "/broadcasts/");
+    let id: i64 = to.split('/').nth(2).unwrap().parse().unwrap();
+    let pick = format!("step=3&id={id}&channels_shown=1&channel={sms}&prio_{sms}=1");
+    let r = app
+        .post_form(
+            "/broadcasts/wizard",
+            &format!("{pick}&go=stay"),
+            Some(&staff),
+        )
+        .await;
+    let page = app
+        .get(&assert_redirect_to(&r, "/broadcasts/"), Some(&staff))
+        .await
+        .body;
+    let notes = page
+        .find("media-notes")
+        .map(|i| &page[i..(i + 800).min(page.len())]);
+    assert!(
+        page.contains("11 SMS segments, GSM-7"),
+        "the pre-flight says what it becomes: {notes:?}"
+    );
+    assert!(
+        page.contains("An SMS takes at most 1,600 characters"),
+        "and why it cannot go"
+    );
+    let r = app
+        .post_form(
+            "/broadcasts/wizard",
+            &format!("{pick}&go=schedule"),
+            Some(&staff),
+        )
+        .await;
+    let said = location(&r);
+    assert!(
+        said.contains("An SMS takes at most 1,600 characters; this one has 1,617"),
+        "{said}"
+    );
+    assert_eq!(
+        app.state.db.broadcast(id).await.unwrap().status,
+        herald::model::Lifecycle::Draft
+    );
+    app.t.cleanup().await;
+}
