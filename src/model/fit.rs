@@ -180,7 +180,8 @@ fn sms_line(text: &str, chars: usize) -> (String, Option<String>) {
     let mut line = match s.encoding {
         Encoding::Gsm7 => format!(
             "{} SMS segment{plural}, GSM-7, {} characters",
-            s.segments, s.units
+            s.segments,
+            thousands(s.units)
         ),
         Encoding::Ucs2 => format!(
             "{} SMS segment{plural}, UCS-2 (70 per segment, not 160) because of {}",

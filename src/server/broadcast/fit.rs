@@ -30,11 +30,16 @@ pub fn text_fit(
             continue;
         }
         let f = fit(*kind, &text, !compose.attachments.is_empty());
-        if matches!(
-            kind,
-            ChannelKind::Sms | ChannelKind::Whatsapp | ChannelKind::Telegram
-        ) {
-            lines.push(format!("{}: {}.", short(*kind), f.summary));
+        match kind {
+            ChannelKind::Sms | ChannelKind::Whatsapp | ChannelKind::Telegram => {
+                lines.push(format!("{}: {}.", short(*kind), f.summary));
+            }
+            ChannelKind::Email => lines.push(format!(
+                "Email: subject “{}”, {}.",
+                compose.name.trim(),
+                f.summary
+            )),
+            _ => {}
         }
         if let Some(why) = f.refused {
             refused.push(format!(
@@ -67,9 +72,15 @@ mod tests {
             body: format!("Hi {{{{name}}}}, {}", "a".repeat(1590)),
             ..Compose::default()
         };
-        let kinds = [ChannelKind::Sms, ChannelKind::Telegram, ChannelKind::Sms];
+        let kinds = [
+            ChannelKind::Sms,
+            ChannelKind::Telegram,
+            ChannelKind::Sms,
+            ChannelKind::Email,
+        ];
         let (lines, refused) = text_fit(&compose, &kinds, "Ann");
-        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[2].starts_with("Email: subject “"), "{lines:?}");
         assert!(refused.is_empty(), "{refused:?}");
         let (_, refused) = text_fit(&compose, &kinds, &"Bartholomew ".repeat(2));
         assert_eq!(refused.len(), 1, "{refused:?}");

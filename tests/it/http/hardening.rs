@@ -345,3 +345,39 @@ async fn a_message_over_a_channels_limit_for_the_longest_name_is_refused_before_
     );
     app.t.cleanup().await;
 }
+
+/// What the trace writes: everything a subscriber's `fmt` layer printed.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Request spans name the path, never the query string: a password link's token (from an
+/// older link), a search or a filter stays out of the logs, also at debug level.
+#[tokio::test]
+async fn request_spans_log_the_path_but_never_the_query() {
+    let app = TestApp::new().await;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _on = tracing::subscriber::set_default(subscriber);
+    let token = "c0ffee".repeat(10);
+    app.get(&format!("/password?token={token}"), None).await;
+    app.get("/customers?q=private-search-term", None).await;
+    let logged = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("path=/password"), "{logged}");
+    assert!(!logged.contains(&token), "{logged}");
+    assert!(!logged.contains("private-search-term"), "{logged}");
+}
