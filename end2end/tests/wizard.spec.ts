@@ -130,6 +130,9 @@ test('the editor says what the message becomes on SMS, and an emoji turns it int
   await page.getByRole('link', { name: 'New Broadcast' }).click();
   await hydrated(page);
   const sms = page.getByTestId('channel-fit').locator('li[data-kind="sms"]');
+  // The editor is a lazy island: its emoji picker shows once it has hydrated (typing before
+  // that would not reach it).
+  await expect(page.getByText('Insert emoji')).toBeVisible();
   await page.getByLabel('Message').fill('a'.repeat(150));
   await expect(sms).toContainText('1 SMS segment, GSM-7, 150 characters');
   await page.getByLabel('Message').press('End');

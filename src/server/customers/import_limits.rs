@@ -13,14 +13,44 @@ pub const MAX_FIELD_BYTES: usize = 4 * 1024;
 /// The most columns a header may name.
 pub const MAX_COLUMNS: usize = 100;
 
+/// Where in a CSV field the reader is, as the csv crate reads it: a quote opens quoting only
+/// at a field's start (elsewhere it is a character like any other), and inside quotes a
+/// doubled quote is a quote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Start,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted field: the next byte says whether it was doubled.
+    QuoteInQuoted,
+}
+
+impl Field {
+    /// The state after byte `b`, and whether `b` ended the record.
+    fn next(self, b: u8) -> (Field, bool) {
+        match (self, b) {
+            (Field::Quoted, b'"') => (Field::QuoteInQuoted, false),
+            (Field::Quoted, _) => (Field::Quoted, false),
+            (Field::QuoteInQuoted, b'"') => (Field::Quoted, false),
+            (Field::Start, b'"') => (Field::Quoted, false),
+            (_, b',') => (Field::Start, false),
+            // Line ends as the csv crate takes them: `\n`, `\r\n` or a lone `\r`.
+            (_, b'\n' | b'\r') => (Field::Start, true),
+            _ => (Field::Unquoted, false),
+        }
+    }
+}
+
 /// A reader that refuses a record longer than `limit` bytes.
 pub struct Bounded<R> {
     inner: R,
     limit: usize,
-    in_quotes: bool,
+    field: Field,
     record_bytes: usize,
     /// The physical line being read (1-based) and the one the current record began on.
     line: u64,
+    /// The byte before (a `\r\n` is one line break).
+    last: u8,
     record_line: u64,
 }
 
@@ -33,10 +63,11 @@ impl<R: Read> Bounded<R> {
         Bounded {
             inner,
             limit,
-            in_quotes: false,
+            field: Field::Start,
             record_bytes: 0,
             line: 1,
             record_line: 1,
+            last: 0,
         }
     }
 
@@ -56,17 +87,16 @@ impl<R: Read> Read for Bounded<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         for &b in &buf[..n] {
-            match b {
-                b'"' => self.in_quotes = !self.in_quotes,
-                b'\n' => {
-                    self.line += 1;
-                    if !self.in_quotes {
-                        self.record_bytes = 0;
-                        self.record_line = self.line;
-                        continue;
-                    }
-                }
-                _ => {}
+            let (field, ended) = self.field.next(b);
+            self.field = field;
+            if b == b'\r' || (b == b'\n' && self.last != b'\r') {
+                self.line += 1;
+            }
+            self.last = b;
+            if ended {
+                self.record_bytes = 0;
+                self.record_line = self.line;
+                continue;
             }
             self.record_bytes += 1;
             if self.record_bytes > self.limit {
@@ -130,6 +160,13 @@ mod tests {
         assert!(e.starts_with("line 2 is longer"), "{e}");
         // Doubled quotes inside a quoted cell are no end of the quote.
         assert!(read_all(b"\"a\"\"b\"\n\"c\"\n", 8).is_ok());
+        // Old Macintosh line ends (a lone CR) end lines too.
+        assert!(read_all(b"name\rAnn\rBob\r", 4).is_ok());
+        let e = read_all(b"name\r\nAnn\r\nBartholomew\r\n", 8).unwrap_err();
+        assert!(e.starts_with("line 3 is longer"), "{e}");
+        // A quote inside an unquoted cell (12" pizza) is a character: the line ends as usual.
+        let inches = b"name,size\nAnn,12\" pizza\nBob,9\" pan\nCy,10\n";
+        assert!(read_all(inches, 16).is_ok());
         // No line break at all.
         assert!(read_all(&[b'x'; 100], 64).is_err());
     }
