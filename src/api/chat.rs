@@ -11,12 +11,8 @@ use crate::model::chat::{ChatReplied, ChatView};
 pub async fn customer_chat(id: i64, before: Option<i64>) -> Result<ChatView, AppError> {
     use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
     let user = require_role(ANY_ROLE).await?;
-    let from_here = use_context::<http::request::Parts>().is_none_or(|p| {
-        p.headers
-            .get("sec-fetch-site")
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|s| s == "same-origin" || s == "none")
-    });
+    let from_here = use_context::<http::request::Parts>()
+        .is_none_or(|p| crate::server::http::middleware::from_here(&p.headers));
     crate::server::chat::view(&state()?, &user, id, before, from_here).await
 }
 

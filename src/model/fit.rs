@@ -5,8 +5,6 @@
 //! text and 1,024-character caption. Shared by the editor (live, in the browser) and the
 //! server's check before sending.
 
-use serde::{Deserialize, Serialize};
-
 use super::channel::ChannelKind;
 
 /// GSM 03.38's basic character set (one septet each).
@@ -23,14 +21,14 @@ pub const TEXT_MAX_CHARS: usize = 4096;
 pub const CAPTION_MAX_CHARS: usize = 1024;
 
 /// How an SMS is encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
     Gsm7,
     Ucs2,
 }
 
 /// An SMS body measured.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmsFit {
     pub encoding: Encoding,
     /// Septets (GSM-7) or UTF-16 units (UCS-2).
@@ -111,7 +109,7 @@ pub fn sms(text: &str) -> SmsFit {
 }
 
 /// What a message becomes on one kind of channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelFit {
     pub kind: ChannelKind,
     /// One line: "2 SMS segments, UCS-2 (forced by 🎉)", "312 of 4,096 characters".

@@ -53,7 +53,7 @@ pub use record::Outcome;
 pub use reports::{Applied, DeliveryEvent, DeliveryRef, Report, ReportDetail};
 pub use resend::ResendError;
 pub use results::{ChannelCounts, RecipientAnchor, RecipientRecord, RetryError};
-pub use sign_in::{FailureCount, FailureKeys, FailureScope, Failures};
+pub use sign_in::{FailureCount, FailureKeys, Failures};
 pub use staff::{StaffError, StaffRecord, TokenPurpose};
 pub use users::UserRecord;
 

@@ -6,7 +6,7 @@ use super::{Db, DbError, begin_write, on_pool};
 
 /// What a failure is counted against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureScope {
+enum FailureScope {
     Account,
     Address,
     Pair,

@@ -61,6 +61,18 @@ macro_rules! replace_password {
     }};
 }
 
+/// Ends account `$user`'s sessions and password links, in `$tx` (it is being deactivated).
+macro_rules! shut_out {
+    ($tx:expr, $user:expr) => {{
+        for table in ["sessions", "password_tokens"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+                .bind($user)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    }};
+}
+
 /// What a one-time password token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenPurpose {
@@ -202,12 +214,7 @@ impl Db {
                 return Err(StaffError::NotFound);
             }
             if !active {
-                for table in ["sessions", "password_tokens"] {
-                    sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                shut_out!(tx, id);
             }
             audit_in!(tx, audit)?;
             tx.commit().await?;
@@ -327,5 +334,52 @@ impl Db {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// Marks accounts `ids` as made by `--demo`.
+    pub async fn mark_demo_accounts(&self, ids: &[i64]) -> Result<(), DbError> {
+        for id in ids {
+            on_pool!(self, p => sqlx::query("UPDATE staff_users SET demo = TRUE WHERE id = $1")
+                .bind(id)
+                .execute(p)
+                .await
+                .map(|_| ())?);
+        }
+        Ok(())
+    }
+
+    /// Deactivates the demo accounts still active (their sessions and links end), or with
+    /// `active` lets them sign in again; the emails of those changed, each change audited.
+    pub async fn set_demo_accounts_active(
+        &self,
+        active: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, DbError> {
+        let (action, detail) = if active {
+            ("reactivate", "a demo account: Herald started with --demo")
+        } else {
+            (
+                "deactivate",
+                "a demo account: Herald started without --demo",
+            )
+        };
+        let changed = on_pool!(self, p => {
+            let mut tx = begin_write!(p, self.dialect());
+            let rows: Vec<(i64, String)> = sqlx::query_as(
+                "UPDATE staff_users SET deactivated_at = $1 \
+                 WHERE demo = TRUE AND (deactivated_at IS NULL) = $2 RETURNING id, email",
+            )
+            .bind((!active).then_some(now))
+            .bind(!active)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, _) in &rows {
+                shut_out!(tx, id);
+                audit_in!(tx, now, None::<i64>, action, "staff_user", Some(*id), detail)?;
+            }
+            tx.commit().await?;
+            rows.into_iter().map(|(_, email)| email).collect::<Vec<_>>()
+        });
+        Ok(changed)
     }
 }

@@ -411,12 +411,50 @@ async fn the_eleventh_attempt_in_a_minute_is_refused_and_failures_are_audited() 
 
 /// A sign-in from client address `from` (as the connection's peer).
 async fn sign_in_from(app: &TestApp, from: &str, email: &str, password: &str) -> Reply {
+    sign_in_at(&app.router, from, email, password).await
+}
+
+/// A sign-in through `router` (one instance) from client address `from`.
+async fn sign_in_at(router: &Router, from: &str, email: &str, password: &str) -> Reply {
     let form = format!("email={}&password={}", encode(email), encode(password));
     let mut req = post("/api/login", &form, None, false);
     let peer: std::net::SocketAddr = format!("{from}:40000").parse().unwrap();
     req.extensions_mut()
         .insert(axum::extract::ConnectInfo(peer));
-    send(&app.router, req).await
+    send(router, req).await
+}
+
+/// Failures counted on one instance hold on another, whose clock runs 45 s ahead: the
+/// counters live in the database, not in either process.
+#[tokio::test]
+async fn a_second_instance_with_a_clock_ahead_refuses_what_the_first_counted() {
+    let app = TestApp::new().await;
+    let ahead = Arc::new(herald::server::clock::SkewedClock {
+        inner: Arc::new(SystemClock),
+        offset: chrono::TimeDelta::seconds(45),
+    });
+    let other = app.another_instance(ahead);
+    for _ in 0..10 {
+        let r = sign_in_from(&app, "203.0.113.44", "admin@herald.test", "guess").await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    }
+    let r = sign_in_at(
+        &other,
+        "203.0.113.44",
+        "admin@herald.test",
+        seed::DEMO_PASSWORD,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    let r = sign_in_at(
+        &other,
+        "198.51.100.44",
+        "admin@herald.test",
+        seed::DEMO_PASSWORD,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "elsewhere the admin signs in");
+    app.t.cleanup().await;
 }
 
 #[tokio::test]

@@ -76,6 +76,23 @@ impl TestApp {
         cookie.split(';').next().unwrap().to_string()
     }
 
+    /// Another Herald on the same database, with its own memory (limits, caches) and `clock`.
+    pub fn another_instance(&self, clock: Arc<dyn herald::server::clock::Clock>) -> Router {
+        let (leptos_options, mut config) = config::load(Path::new("Leptos.toml")).unwrap();
+        config.data_dir = self.t.dir();
+        config.allow_private_endpoints = true;
+        let parts = herald::server::startup::Parts {
+            db: self.t.db.clone(),
+            clock,
+            links: test_links(),
+        };
+        serve::router(herald::server::startup::state(
+            leptos_options,
+            config,
+            parts,
+        ))
+    }
+
     /// A plain HTML form post (as a browser sends it), signed in with `cookie` or not.
     pub async fn post_form(&self, path: &str, form: &str, cookie: Option<&str>) -> Reply {
         self.send(post(path, form, cookie, true)).await
