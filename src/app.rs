@@ -16,6 +16,7 @@ use crate::ui::import::ImportPageView;
 use crate::ui::labels::LabelsPageView;
 use crate::ui::login::LoginPage;
 use crate::ui::results::ResultsPage;
+use crate::ui::settings::SettingsPageView;
 use crate::ui::staff::{AccountPage, PasswordPage, StaffPageView};
 use crate::ui::wizard::WizardView;
 
@@ -62,6 +63,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/labels") view=LabelsPageView ssr=SsrMode::Async/>
                 <Route path=path!("/channels") view=ChannelsPageView ssr=SsrMode::Async/>
                 <Route path=path!("/staff") view=StaffPageView ssr=SsrMode::Async/>
+                <Route path=path!("/settings") view=SettingsPageView ssr=SsrMode::Async/>
                 <Route path=path!("/audit") view=AuditPageView ssr=SsrMode::Async/>
                 <Route path=path!("/account") view=AccountPage/>
                 <Route path=path!("/password") view=PasswordPage ssr=SsrMode::Async/>

@@ -82,8 +82,9 @@ pub async fn cancel_broadcast(id: i64, confirmed: Option<String>) -> Result<(), 
 pub async fn broadcast_live(id: i64) -> Result<crate::model::LiveState, AppError> {
     use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
     require_role(ANY_ROLE).await?;
-    let record = state()?.db.broadcast(id).await?;
-    Ok(crate::server::broadcast::list::live_state(&record))
+    let state = state()?;
+    let record = state.db.broadcast(id).await?;
+    crate::server::broadcast::list::live_state(&state, &record).await
 }
 
 /// Sends a missed broadcast now (its time passed while Herald was down). Staff and admins.

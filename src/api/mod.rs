@@ -11,6 +11,7 @@ pub mod error;
 pub mod form;
 pub mod import;
 pub mod labels;
+pub mod settings;
 pub mod staff;
 
 pub use error::AppError;

@@ -189,7 +189,7 @@ pub struct BroadcastRow {
 }
 
 /// What changes while a broadcast sends: its status and how far it has got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveState {
     pub status: BroadcastStatus,
     /// Deliveries made for it (its audience once it started).
@@ -200,6 +200,12 @@ pub struct LiveState {
     /// Its time passed by more than the grace period while Herald was down; it waits for
     /// "send now".
     pub missed: bool,
+    /// Not sent before its expiry.
+    #[serde(default)]
+    pub expired: i64,
+    /// While it waits for a later wave: `next wave 10:00 Europe/Berlin (12,400 waiting)`.
+    #[serde(default)]
+    pub next_wave: Option<String>,
 }
 
 impl LiveState {
@@ -222,6 +228,17 @@ impl LiveState {
             "Missed — send now?"
         } else {
             self.status.label()
+        }
+    }
+
+    /// The status with the next wave, when it waits for one: `Sending — next wave 10:00
+    /// Europe/Berlin (12,400 waiting)`.
+    pub fn headline(&self) -> String {
+        match &self.next_wave {
+            Some(w) if self.status == BroadcastStatus::Sending => {
+                format!("{} — {w}", self.label())
+            }
+            _ => self.label().to_string(),
         }
     }
 }

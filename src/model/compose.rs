@@ -43,6 +43,51 @@ pub struct Compose {
     /// can get nothing else).
     #[serde(default)]
     pub template: Option<super::template::TemplateChoice>,
+    #[serde(default)]
+    pub timing: Timing,
+}
+
+/// Most hours a broadcast may be set to expire after (30 days).
+pub const MAX_EXPIRE_HOURS: u32 = 720;
+/// Longest reason for an exemption from quiet hours.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// How a broadcast meets each recipient's clock, beyond its time.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Timing {
+    /// This wall-clock time in each customer's own zone (the workspace's for customers
+    /// without one); `scheduled_at` is then its first wave.
+    #[serde(default)]
+    pub local_at: Option<chrono::NaiveDateTime>,
+    /// What has not gone this many hours after it starts is not sent: expired.
+    #[serde(default)]
+    pub expire_hours: Option<u32>,
+    /// An admin's reason for sending through quiet hours.
+    #[serde(default)]
+    pub quiet_exempt: Option<String>,
+}
+
+impl Timing {
+    /// Problems with the fields, each with its field.
+    fn problems(&self, errors: &mut Vec<(&'static str, String)>) {
+        if self
+            .expire_hours
+            .is_some_and(|h| h == 0 || h > MAX_EXPIRE_HOURS)
+        {
+            errors.push((
+                "expire_hours",
+                format!("Choose an expiry between 1 and {MAX_EXPIRE_HOURS} hours, or none."),
+            ));
+        }
+        if let Some(r) = &self.quiet_exempt
+            && (r.trim().is_empty() || r.chars().count() > MAX_REASON_CHARS)
+        {
+            errors.push((
+                "quiet_exempt",
+                format!("Give the reason for sending in quiet hours (up to {MAX_REASON_CHARS} characters)."),
+            ));
+        }
+    }
 }
 
 /// A broadcast ready to store.
@@ -55,6 +100,7 @@ pub struct ValidBroadcast {
     pub scheduled_at: Option<DateTime<Utc>>,
     pub attachments: Vec<AttachmentRef>,
     pub template: Option<super::template::TemplateChoice>,
+    pub timing: Timing,
     /// `draft` or `scheduled`.
     pub status: Lifecycle,
 }
@@ -87,6 +133,12 @@ impl Compose {
             if seen.insert(*id) {
                 channel_ids.push(*id);
             }
+        }
+        self.timing.problems(&mut errors);
+        let mut timing = self.timing.clone();
+        if intent == Intent::SendNow {
+            // "Send now" is one moment for everyone.
+            timing.local_at = None;
         }
         let scheduled_at = match intent {
             Intent::Draft => self.scheduled_at,
@@ -129,6 +181,7 @@ impl Compose {
             scheduled_at,
             attachments: self.attachments.clone(),
             template: self.template.clone(),
+            timing,
             status: if intent == Intent::Draft {
                 Lifecycle::Draft
             } else {
@@ -156,6 +209,7 @@ mod tests {
             scheduled_at: Some(now() + chrono::Duration::hours(1)),
             attachments: Vec::new(),
             template: None,
+            timing: Timing::default(),
         }
     }
 
@@ -278,6 +332,10 @@ pub struct WizardPage {
     /// Step 3 with WhatsApp: of the customers WhatsApp reaches (the second figure), how many
     /// wrote to its number within 24 hours (the first).
     pub in_window: Option<(i64, i64)>,
+    /// The workspace's quiet hours (`21:00–08:00`), when it has them.
+    pub quiet_hours: Option<String>,
+    /// The zone customers without one of their own follow.
+    pub workspace_zone: String,
     /// How the picked channels carry the files, where it differs from what was attached.
     pub media_notes: Vec<String>,
     /// Files a picked channel cannot carry at all: the broadcast cannot be scheduled.

@@ -23,6 +23,7 @@ pub mod staff;
 pub mod stored;
 pub mod template;
 pub mod user;
+pub mod workspace;
 
 pub use broadcast::{BroadcastRow, BroadcastStatus, Lifecycle, ListPage, LiveState};
 pub use customer::{CustomerAnchor, CustomerPage, CustomerQuery, CustomerRow};

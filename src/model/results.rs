@@ -152,12 +152,18 @@ pub struct Results {
     /// Deliveries whose request may have reached a provider that cannot tell (Telegram, plain
     /// SMTP): unknown — may have arrived; never sent again on their own.
     pub unknown: i64,
+    /// Not sent before the broadcast's expiry (not failures).
+    #[serde(default)]
+    pub expired: i64,
+    /// While it waits for a later wave: `next wave 10:00 Europe/Berlin (12,400 waiting)`.
+    #[serde(default)]
+    pub next_wave: Option<String>,
 }
 
 impl Results {
-    /// Neither sent, failed nor unknown yet.
+    /// Neither sent, failed, unknown nor expired yet.
     pub fn waiting(&self) -> i64 {
-        (self.totals.waiting() - self.unknown).max(0)
+        (self.totals.waiting() - self.unknown - self.expired).max(0)
     }
 }
 
@@ -481,6 +487,8 @@ impl Results {
             held: None,
             resent: 0,
             unknown: 0,
+            expired: 0,
+            next_wave: None,
             totals,
             received: Rate::of(delivered, delivery_whole, true),
             read: Rate::of(read, read_whole, true),
@@ -682,13 +690,14 @@ pub struct RecipientFilter {
 }
 
 /// The status filter's choices: (value, label).
-pub const STATUS_CHOICES: [(&str, &str); 7] = [
+pub const STATUS_CHOICES: [(&str, &str); 8] = [
     ("waiting", "Waiting"),
     ("sent", "Sent"),
     ("delivered", "Delivered"),
     ("read", "Read"),
     ("failed", "Failed"),
     ("unknown", "Unknown — may have arrived"),
+    ("expired", "Expired"),
     ("replied", "Replied"),
 ];
 

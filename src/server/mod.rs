@@ -36,5 +36,6 @@ pub mod state;
 pub mod storage;
 pub mod timefmt;
 pub mod uploads;
+pub mod workspace;
 
 pub use state::AppState;

@@ -195,7 +195,7 @@ fn Row(row: BroadcastRow, can_pause: bool, can_edit: bool) -> impl IntoView {
             <td>{row.created.clone()}</td>
             <td>{send}</td>
             <td>
-                <LiveStatus id=row.id live=row.live/>
+                <LiveStatus id=row.id live=row.live.clone()/>
                 {row.pause_reason.clone().map(|why| view! { <p class="pause-reason small">{why}</p> })}
                 {(row.live.missed && can_edit).then(|| view! {
                     <form method="post" action=SendMissedNow::url() class="inline">
@@ -285,7 +285,7 @@ fn LiveStatus(id: i64, live: LiveState) -> impl IntoView {
         }
     });
     view! {
-        <span class=move || format!("status status-{}", state.get().status.css())>{move || state.get().label()}</span>
+        <span class=move || format!("status status-{}", state.get().status.css())>{move || state.get().headline()}</span>
         {move || {
             let s = state.get();
             let shown = s.total > 0

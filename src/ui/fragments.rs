@@ -24,6 +24,7 @@ pub fn ResultsBody(r: Results) -> impl IntoView {
     view! {
         <p class="muted" data-testid="results-status">
             <span class=format!("status status-{}", r.status.css())>{r.status.label()}</span>
+            {r.next_wave.clone().map(|w| view! { <span data-testid="next-wave">{format!(" — {w}")}</span> })}
             {r.started.clone().map(|s| format!(" · started {s}"))}
             {r.finished.clone().map(|s| format!(" · finished {s}"))}
             {(r.resent > 0).then(|| view! {
@@ -38,6 +39,11 @@ pub fn ResultsBody(r: Results) -> impl IntoView {
                     "Unknown — may have arrived: {}. Their request went out and the answer was lost, and the channel cannot tell whether it arrived, so Herald does not send them again on its own. See them with the “Unknown” filter below.",
                     number(r.unknown)
                 )}
+            </p>
+        })}
+        {(r.expired > 0).then(|| view! {
+            <p class="muted" role="status" data-testid="expired">
+                {format!("Expired: {}. They were not sent before the broadcast's expiry, and are not failures. See them with the “Expired” filter below.", number(r.expired))}
             </p>
         })}
         {r.pause_reason.clone().map(|why| view! {

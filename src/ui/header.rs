@@ -25,6 +25,7 @@ pub fn AppHeader(current: &'static str) -> impl IntoView {
                         user.await.ok().flatten().map(|u| view! {
                             {(u.role == crate::model::Role::Admin).then(|| view! {
                                 <a href="/staff" aria-current=(current == "staff").then_some("page")>"Staff"</a>
+                                <a href="/settings" aria-current=(current == "settings").then_some("page")>"Settings"</a>
                             })}
                             {(u.role != crate::model::Role::Staff).then(|| view! {
                                 <a href="/audit" aria-current=(current == "audit").then_some("page")>"Audit log"</a>

@@ -14,6 +14,7 @@ pub mod import;
 pub mod labels;
 pub mod login;
 pub mod results;
+pub mod settings;
 pub mod staff;
 pub mod wizard;
 

@@ -9,7 +9,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::broadcasts::{CancelBroadcast, SetPaused};
 use crate::api::compose::load_wizard;
-use crate::model::compose::{MAX_NAME_CHARS, WizardPage};
+use crate::model::compose::{MAX_EXPIRE_HOURS, MAX_NAME_CHARS, MAX_REASON_CHARS, WizardPage};
 use crate::ui::compose_islands::{AttachmentPicker, AudienceEditor, MessageEditor};
 use crate::ui::header::AppHeader;
 use crate::ui::page_or_error;
@@ -179,15 +179,52 @@ fn Wizard(page: WizardPage, test_to: String, confirm: bool) -> impl IntoView {
 
 #[component]
 fn ContentStep(page: WizardPage) -> impl IntoView {
+    let timing = page.clone();
     let c = page.compose;
     view! {
         <label for="name">"Name (only staff see it)"</label>
         <input id="name" name="name" value=c.name required maxlength=MAX_NAME_CHARS.to_string()/>
         <MessageEditor body=c.body sample_name=page.sample_name/>
         <AttachmentPicker attachments=c.attachments/>
+        <TimingFields page=timing/>
+    }
+}
+
+/// Step 1's time: one moment in the person's zone, or a wall-clock time in each customer's
+/// own; the expiry; quiet hours, which admins may lift for one broadcast (with a reason).
+#[component]
+fn TimingFields(page: WizardPage) -> impl IntoView {
+    let timing = page.compose.timing.clone();
+    let local = timing.local_at.is_some();
+    let quiet = page.quiet_hours.clone();
+    view! {
+        <input type="hidden" name="timing_shown" value="1"/>
         <label for="send_at">{format!("Send at ({})", page.time_zone)}</label>
         <input id="send_at" name="send_at" type="datetime-local" value=page.send_at_local/>
+        <fieldset class="send-mode">
+            <legend>"Whose clock"</legend>
+            <div class="choice">
+                <input type="radio" id="mode-moment" name="send_mode" value="moment" checked=!local/>
+                <label for="mode-moment">{format!("One moment for everyone, in {}", page.time_zone)}</label>
+            </div>
+            <div class="choice">
+                <input type="radio" id="mode-local" name="send_mode" value="local" checked=local/>
+                <label for="mode-local">{format!("This time in each customer's own time zone (customers without one: {})", page.workspace_zone)}</label>
+            </div>
+        </fieldset>
         <p class="muted">"Leave empty to decide later, or use “Send now” on the last step."</p>
+        <label for="expire_hours">"Don't deliver after (hours from the start; empty for no limit)"</label>
+        <input id="expire_hours" name="expire_hours" type="number" min="1" max=MAX_EXPIRE_HOURS.to_string()
+            value=timing.expire_hours.map(|h| h.to_string()).unwrap_or_default()/>
+        {match quiet {
+            Some(q) => view! { <p class="muted" data-testid="quiet-note">{format!("Quiet hours {q} in each customer's local time: a message that would land inside waits until they end.")}</p> }.into_any(),
+            None => view! { <p class="muted" data-testid="quiet-note">"The workspace has no quiet hours."</p> }.into_any(),
+        }}
+        {page.can_pause.then(|| view! {
+            <label for="quiet_exempt">"Send through quiet hours: the reason (admins only; audited)"</label>
+            <input id="quiet_exempt" name="quiet_exempt" maxlength=MAX_REASON_CHARS.to_string()
+                value=timing.quiet_exempt.clone().unwrap_or_default()/>
+        })}
     }
 }
 

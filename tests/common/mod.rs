@@ -14,6 +14,18 @@ fn sealed(db: Db) -> Db {
     db.with_sealer(Sealer::from_base64(SECRET_KEY).expect("the test key is a key"))
 }
 
+/// A test database starts without quiet hours, so that a test's sends do not depend on the
+/// hour it runs at; the tests of quiet hours set them.
+async fn without_quiet_hours(db: &Db) {
+    let rules = herald::model::workspace::Rules {
+        quiet: None,
+        ..Default::default()
+    };
+    db.save_workspace_rules(&rules, None, chrono::Utc::now())
+        .await
+        .expect("store the workspace's rules");
+}
+
 pub struct TestDb {
     pub db: Db,
     /// Where it is, for a Herald process started by the test.
@@ -49,6 +61,7 @@ pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("herald.db").display());
     let db = sealed(Db::connect(&url).await.expect("open sqlite"));
+    without_quiet_hours(&db).await;
     TestDb {
         db,
         url,
@@ -93,6 +106,7 @@ pub async fn postgres() -> Option<TestDb> {
     admin.close().await;
     let url = replace_db_name(&admin_url, &name);
     let db = sealed(Db::connect(&url).await.expect("open postgres"));
+    without_quiet_hours(&db).await;
     Some(TestDb {
         db,
         url,

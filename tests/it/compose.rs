@@ -27,6 +27,7 @@ fn vip_sale() -> Compose {
         scheduled_at: Some(now() + Duration::days(2)),
         attachments: Vec::new(),
         template: None,
+        timing: Default::default(),
     }
 }
 

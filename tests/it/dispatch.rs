@@ -71,6 +71,7 @@ async fn schedule(db: &Db, s: &Setup, rule: &AudienceRule, channel: i64, in_minu
         scheduled_at: Some(now + Duration::minutes(in_minutes)),
         attachments: Vec::new(),
         template: None,
+        timing: Default::default(),
     }
     .validate(Intent::Schedule, now - Duration::seconds(1))
     .unwrap();
@@ -969,6 +970,7 @@ async fn a_template_broadcast_reaches_customers_outside_their_window(db: &Db) {
         channel_ids: vec![channel],
         scheduled_at: Some(now + Duration::minutes(1)),
         attachments: Vec::new(),
+        timing: Default::default(),
         template: Some(TemplateChoice {
             name: "spring_offer".into(),
             language: "en_US".into(),
@@ -1052,6 +1054,7 @@ async fn inside_the_window_customers_get_the_free_text_and_the_rest_the_template
         channel_ids: vec![channel],
         scheduled_at: Some(now + Duration::minutes(1)),
         attachments: Vec::new(),
+        timing: Default::default(),
         template: Some(TemplateChoice {
             name: "spring_offer".into(),
             language: "en_US".into(),

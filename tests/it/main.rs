@@ -32,5 +32,6 @@ mod ssrf;
 mod staff;
 mod storage;
 mod telegram;
+mod waves;
 mod webhook;
 mod whatsapp;

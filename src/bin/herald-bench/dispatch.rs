@@ -114,6 +114,7 @@ struct Rig<'a> {
 
 async fn bench(label: &str, db: &Db) -> anyhow::Result<()> {
     println!("Dispatcher on {label}:");
+    crate::no_quiet_hours(db).await?;
     let now = Utc::now();
     let t = Instant::now();
     let count = recipients();

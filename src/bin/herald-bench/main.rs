@@ -180,3 +180,14 @@ async fn serve(state: herald::server::AppState) -> anyhow::Result<std::net::Sock
     tokio::spawn(async move { axum::serve(listener, herald::server::http::router(state)).await });
     Ok(addr)
 }
+
+/// The benchmarks measure sending, whatever the hour: no quiet hours hold their deliveries.
+pub async fn no_quiet_hours(db: &Db) -> anyhow::Result<()> {
+    let rules = herald::model::workspace::Rules {
+        quiet: None,
+        ..Default::default()
+    };
+    db.save_workspace_rules(&rules, None, chrono::Utc::now())
+        .await?;
+    Ok(())
+}

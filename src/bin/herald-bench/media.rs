@@ -46,6 +46,7 @@ pub async fn run() -> anyhow::Result<()> {
 
 async fn bench(db: &Db, files: &std::path::Path) -> anyhow::Result<()> {
     let n = recipients();
+    crate::no_quiet_hours(db).await?;
     println!(
         "Attachments in flight ({FILES} × {FILE_MB} MB PDFs to {n} recipients: {} by email, {} on Telegram; SQLite):",
         n / 2,

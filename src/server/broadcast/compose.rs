@@ -58,10 +58,14 @@ pub async fn page(
         None => (Compose::default(), Lifecycle::Draft, false, 0, 0),
     };
     let tz = timefmt::zone(&user.time_zone);
-    let send_at_local = compose
-        .scheduled_at
-        .map(|t| t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string())
-        .unwrap_or_default();
+    let send_at_local = match compose.timing.local_at {
+        Some(n) => n.format("%Y-%m-%dT%H:%M").to_string(),
+        None => compose
+            .scheduled_at
+            .map(|t| t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string())
+            .unwrap_or_default(),
+    };
+    let (rules, _) = db.workspace_rules().await?;
     let (tags, groups) = label_choices(db).await?;
     let all = db.enabled_channels().await?;
     let picked: Vec<(i64, ChannelKind)> = compose
@@ -125,6 +129,8 @@ pub async fn page(
     }
     let channels = channel_choices(all, &picked, &breakdown);
     Ok(WizardPage {
+        quiet_hours: rules.quiet.map(|w| w.label()),
+        workspace_zone: rules.time_zone,
         media_notes,
         media_problems,
         in_window,
@@ -357,6 +363,12 @@ pub struct Posted {
     name: Option<String>,
     body: Option<String>,
     send_at: Option<String>,
+    /// Step 1's timing: `send_mode` (`moment` or `local`), `expire_hours` and, from admins,
+    /// `quiet_exempt` (the reason).
+    timing_shown: bool,
+    send_mode: Option<String>,
+    expire_hours: Option<String>,
+    quiet_exempt: Option<String>,
     matching: Option<String>,
     conditions: Vec<(usize, ConditionRow)>,
     channel_step: bool,
@@ -446,6 +458,10 @@ pub fn parse(fields: &[(String, String)]) -> Posted {
             "name" => p.name = Some(v),
             "body" => p.body = Some(v),
             "send_at" => p.send_at = Some(v),
+            "timing_shown" => p.timing_shown = true,
+            "send_mode" => p.send_mode = Some(v),
+            "expire_hours" => p.expire_hours = Some(v),
+            "quiet_exempt" => p.quiet_exempt = Some(v),
             "match" => p.matching = Some(v),
             "channels_shown" => p.channel_step = true,
             "attachments_shown" => p.attachments_shown = true,
@@ -586,15 +602,8 @@ async fn merge(
     if let Some(b) = &p.body {
         compose.body = b.clone();
     }
-    if let Some(s) = &p.send_at {
-        if s.trim().is_empty() {
-            compose.scheduled_at = None;
-        } else {
-            match timefmt::local_to_utc(s, timefmt::zone(&user.time_zone)) {
-                Ok(t) => compose.scheduled_at = Some(t),
-                Err(e) => problems.push(e),
-            }
-        }
+    if p.send_at.is_some() || p.timing_shown {
+        problems.extend(merge_timing(state, user, p, compose).await);
     }
     if let Some(m) = &p.matching {
         merge_audience(p, m, compose);
@@ -623,6 +632,78 @@ async fn merge(
         compose.channel_ids = chosen.into_iter().map(|(id, _)| id).collect();
     }
     problems
+}
+
+/// Step 1's time and timing: one moment in the person's zone, or a wall-clock time in each
+/// customer's (`scheduled_at` is then its first wave); the expiry; an admin's exemption from
+/// quiet hours. The problems to show.
+async fn merge_timing(
+    state: &AppState,
+    user: &CurrentUser,
+    p: &Posted,
+    compose: &mut Compose,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let local = p.send_mode.as_deref() == Some("local");
+    if let Some(typed) = p.send_at.as_deref().map(str::trim) {
+        compose.timing.local_at = None;
+        if typed.is_empty() {
+            compose.scheduled_at = None;
+        } else if local {
+            match chrono::NaiveDateTime::parse_from_str(typed, "%Y-%m-%dT%H:%M") {
+                Ok(n) => {
+                    compose.timing.local_at = Some(n);
+                    match first_wave(state, n, &compose.audience).await {
+                        Ok((t, _)) => compose.scheduled_at = Some(t),
+                        Err(e) => problems.push(e.to_string()),
+                    }
+                }
+                Err(_) => problems.push(format!(
+                    "“{}” is not a date and time (e.g. 2026-12-24T09:30).",
+                    typed.chars().take(40).collect::<String>()
+                )),
+            }
+        } else {
+            match timefmt::local_to_utc(typed, timefmt::zone(&user.time_zone)) {
+                Ok(t) => compose.scheduled_at = Some(t),
+                Err(e) => problems.push(e),
+            }
+        }
+    }
+    if !p.timing_shown {
+        return problems;
+    }
+    let hours = p.expire_hours.as_deref().unwrap_or("").trim();
+    compose.timing.expire_hours = None;
+    if !hours.is_empty() {
+        match hours.parse::<u32>() {
+            Ok(h) => compose.timing.expire_hours = Some(h),
+            Err(_) => problems.push(format!(
+                "“{}” is not a whole number of hours.",
+                hours.chars().take(20).collect::<String>()
+            )),
+        }
+    }
+    // Only an admin's form has the exemption; anyone else's edit keeps what an admin chose.
+    if user.role == Role::Admin {
+        let reason = p.quiet_exempt.as_deref().unwrap_or("").trim();
+        compose.timing.quiet_exempt = (!reason.is_empty()).then(|| reason.to_string());
+    } else if p.quiet_exempt.is_some() {
+        problems.push("Only an admin can let a broadcast through quiet hours.".into());
+    }
+    problems
+}
+
+/// When a local-time broadcast at wall-clock `n` to `audience` first reaches anyone, and in
+/// which zone.
+async fn first_wave(
+    state: &AppState,
+    n: chrono::NaiveDateTime,
+    audience: &AudienceRule,
+) -> Result<(DateTime<Utc>, String), AppError> {
+    let (rules, _) = state.db.workspace_rules().await?;
+    let zones = state.db.audience_zones(audience).await?;
+    Ok(super::waves::first_wave(n, &rules, &zones))
 }
 
 /// The template step 3 posted: the chosen "name|language", and for each parameter listed the
@@ -847,6 +928,19 @@ async fn schedule(
     if let Some(first) = super::fit::text_fit(compose, &kinds, &longest).1.first() {
         return to_step(id, 3, Some(first));
     }
+    let mut compose = compose.clone();
+    if let (Some(n), Intent::Schedule) = (compose.timing.local_at, intent) {
+        // The customers' zones may have changed since it was typed.
+        match first_wave(state, n, &compose.audience).await {
+            Ok((t, _)) if t > now => compose.scheduled_at = Some(t),
+            Ok((_, zone)) => {
+                let when = n.format("%H:%M on %-d %b %Y");
+                let m = format!("{when} has already passed in {zone}, where customers live: choose a later date, or one moment for everyone.");
+                return to_step(id, 1, Some(&m));
+            }
+            Err(e) => return to_step(id, 1, Some(&e.to_string())),
+        }
+    }
     let v = match compose.validate(intent, now) {
         Ok(v) => v,
         Err(errors) => {
@@ -867,6 +961,15 @@ async fn schedule(
     state.dispatcher.poke();
     let notice = if intent == Intent::SendNow {
         format!("“{}” is being sent now.", v.name)
+    } else if let Some(n) = v.timing.local_at {
+        format!(
+            "“{}” is scheduled for {} in each customer's own time zone; the first wave goes at {}.",
+            v.name,
+            n.format("%-d %b %Y, %H:%M"),
+            v.scheduled_at
+                .map(|t| timefmt::local(t, timefmt::zone(&user.time_zone)))
+                .unwrap_or_default()
+        )
     } else {
         format!(
             "“{}” is scheduled for {}.",

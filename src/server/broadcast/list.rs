@@ -19,7 +19,10 @@ pub async fn list_page(
     let tz = timefmt::zone(&viewer.time_zone);
     let first = page.rows.first().map(|r| r.cursor(query.sort));
     let last = page.rows.last().map(|r| r.cursor(query.sort));
-    let rows = page.rows.iter().map(|r| row(r, tz)).collect();
+    let mut rows = Vec::with_capacity(page.rows.len());
+    for r in &page.rows {
+        rows.push(row(state, r, tz).await?);
+    }
     Ok(ListPage {
         rows,
         next: page
@@ -40,33 +43,66 @@ pub async fn list_page(
     })
 }
 
-fn row(r: &BroadcastRecord, tz: chrono_tz::Tz) -> BroadcastRow {
+async fn row(
+    state: &AppState,
+    r: &BroadcastRecord,
+    tz: chrono_tz::Tz,
+) -> Result<BroadcastRow, AppError> {
     let (send, actual) = match (r.started_at, r.scheduled_at) {
         (Some(t), _) => (Some(t), true),
         (None, Some(t)) => (Some(t), false),
         (None, None) => (None, false),
     };
-    BroadcastRow {
+    Ok(BroadcastRow {
         id: r.id,
         name: r.name.clone(),
         status: r.display_status(),
         created: timefmt::local(r.created_at, tz),
         send_date: send.map(|t| timefmt::local(t, tz)),
         send_date_actual: actual,
-        live: live_state(r),
+        live: live_state(state, r).await?,
         pause_reason: r.pause_reason.clone().filter(|_| r.paused),
-    }
+    })
 }
 
-/// A broadcast's status and progress, as the list shows them live.
-pub fn live_state(r: &BroadcastRecord) -> crate::model::LiveState {
-    crate::model::LiveState {
+/// A broadcast's status and progress, as the list shows them live; while it sends, its next
+/// wave (read from the due index, only for broadcasts that are sending).
+pub async fn live_state(
+    state: &AppState,
+    r: &BroadcastRecord,
+) -> Result<crate::model::LiveState, AppError> {
+    let next_wave = if r.status == Lifecycle::Sending {
+        let now = state.clock.now();
+        state.db.next_wave(r.id, now).await?.map(|w| wave_text(&w, now))
+    } else {
+        None
+    };
+    Ok(crate::model::LiveState {
         status: r.display_status(),
         total: r.audience_total,
         sent: r.sent_count,
         failed: r.failed_count,
         missed: r.missed_at.is_some() && r.status == Lifecycle::Scheduled,
-    }
+        expired: r.expired_count,
+        next_wave,
+    })
+}
+
+/// `next wave 10:00 Europe/Berlin (12,400 waiting)`: the time in the wave's first zone, with
+/// the date when it is not within the day.
+pub(super) fn wave_text(w: &crate::server::db::NextWave, now: chrono::DateTime<chrono::Utc>) -> String {
+    let first = w.zones.split([',', ' ']).next().unwrap_or("UTC");
+    let local = w.at.with_timezone(&timefmt::zone(first));
+    let time = if w.at - now > chrono::Duration::hours(20) {
+        local.format("%-d %b, %H:%M").to_string()
+    } else {
+        local.format("%H:%M").to_string()
+    };
+    format!(
+        "next wave {time} {} ({} waiting)",
+        w.zones,
+        crate::model::results::thousands(w.waiting)
+    )
 }
 
 /// Pauses or resumes broadcast `id` on behalf of `actor` (whose role was already checked).

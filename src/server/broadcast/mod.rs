@@ -7,3 +7,4 @@ pub mod fit;
 pub mod list;
 pub mod results;
 pub mod test_send;
+pub mod waves;

@@ -43,6 +43,14 @@ pub async fn results(
     results.pause_reason = r.pause_reason.clone().filter(|_| r.paused);
     results.resent = r.resent_count;
     results.unknown = r.unknown_count;
+    results.expired = r.expired_count;
+    if r.status == Lifecycle::Sending {
+        let now = chrono::Utc::now();
+        results.next_wave = db
+            .next_wave(id, now)
+            .await?
+            .map(|w| super::list::wave_text(&w, now));
+    }
     if r.failed_count > 0 {
         (results.failure_reasons, results.more_reasons) =
             db.failure_reasons(id, FAILURE_REASONS_SHOWN).await?;

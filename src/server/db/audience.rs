@@ -24,6 +24,10 @@ pub struct AudienceSql {
 pub enum AudienceBind {
     Id(i64),
     Kind(&'static str),
+    /// A time zone name or phone prefix pattern (a broadcast's waves).
+    Text(String),
+    /// A wave's instant.
+    Time(chrono::DateTime<chrono::Utc>),
 }
 
 /// Builds SQL text and its binds together, numbering placeholders in order.
@@ -34,7 +38,7 @@ pub(super) struct Builder {
 }
 
 impl Builder {
-    fn bind(&mut self, b: AudienceBind) -> String {
+    pub(super) fn bind(&mut self, b: AudienceBind) -> String {
         self.binds.push(b);
         format!("${}", self.first + self.binds.len() - 1)
     }
@@ -164,6 +168,8 @@ macro_rules! bind_audience {
             q = match b {
                 AudienceBind::Id(id) => q.bind(*id),
                 AudienceBind::Kind(k) => q.bind(*k),
+                AudienceBind::Text(t) => q.bind(t.clone()),
+                AudienceBind::Time(t) => q.bind(*t),
             };
         }
         q
@@ -314,6 +320,17 @@ impl Db {
         );
         let name: Option<String> = on_pool!(self, p => bind_audience!(sqlx::query_scalar(&sql), a).fetch_optional(p).await?);
         Ok(name)
+    }
+
+    /// Every distinct time zone name the customers `rule` matches have, in order.
+    pub async fn audience_zones(&self, rule: &AudienceRule) -> Result<Vec<String>, DbError> {
+        let a = audience_clause(self.dialect(), rule, &[ChannelKind::Webhook], 1);
+        let sql = format!(
+            "SELECT DISTINCT c.time_zone FROM customers c WHERE {} ORDER BY c.time_zone",
+            a.clause
+        );
+        let zones: Vec<String> = on_pool!(self, p => bind_audience!(sqlx::query_scalar(&sql), a).fetch_all(p).await?);
+        Ok(zones)
     }
 
     /// The channel kinds a customer opted out of by message, with when.

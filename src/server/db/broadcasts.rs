@@ -39,6 +39,8 @@ pub struct BroadcastRecord {
     pub resent_count: i64,
     /// Deliveries whose request may have reached a provider that cannot tell.
     pub unknown_count: i64,
+    /// Deliveries not sent before its expiry.
+    pub expired_count: i64,
 }
 
 impl BroadcastRecord {
@@ -64,7 +66,7 @@ impl BroadcastRecord {
 
 pub(crate) const COLUMNS: &str = "id, name, body, status, paused, scheduled_at, started_at, finished_at, \
                        created_at, updated_at, status_rank, send_sort, audience_total, sent_count, \
-                       delivered_count, read_count, replied_count, failed_count, missed_at, pause_reason, resent_count, unknown_count";
+                       delivered_count, read_count, replied_count, failed_count, missed_at, pause_reason, resent_count, unknown_count, expired_count";
 
 /// A broadcast to insert (the wizard and the demo data use this).
 #[derive(Debug, Clone)]

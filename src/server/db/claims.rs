@@ -69,13 +69,22 @@ impl Db {
             "SELECT id FROM channels WHERE kind IN ({})",
             AfterDoubt::UNTOLD_KINDS_SQL
         );
-        let pick = format!(
-            "SELECT d.id FROM deliveries d WHERE d.broadcast_id = $3 AND \
-             ((d.state = {PENDING} AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= $2)) \
-              OR (d.state = {SENDING} AND d.claimed_until < $2 \
-                  AND (d.started_at IS NULL OR (d.started_at < $5 AND d.channel_id NOT IN ({untold}))))) \
-             AND EXISTS (SELECT 1 FROM broadcasts x WHERE x.id = $3 AND x.status = {BROADCAST_SENDING} AND NOT x.paused) \
-             ORDER BY d.id LIMIT $4"
+        // Two walks, each an index range: leases that ran out (`deliveries_claimed`), then
+        // pending deliveries whose time has come (`deliveries_due`, by not-before time), so
+        // deliveries waiting for a later wave are never read.
+        let live = format!(
+            "EXISTS (SELECT 1 FROM broadcasts x WHERE x.id = $3 AND x.status = {BROADCAST_SENDING} AND NOT x.paused)"
+        );
+        let lapsed = format!(
+            "SELECT d.id FROM deliveries d WHERE d.broadcast_id = $3 AND d.state = {SENDING} \
+             AND d.claimed_until < $2 \
+             AND (d.started_at IS NULL OR (d.started_at < $5 AND d.channel_id NOT IN ({untold}))) \
+             AND {live} ORDER BY d.id LIMIT $4"
+        );
+        let due = format!(
+            "SELECT d.id FROM deliveries d WHERE d.broadcast_id = $3 AND d.state = {PENDING} \
+             AND d.next_attempt_at <= $2 AND {live} \
+             ORDER BY d.next_attempt_at, d.id LIMIT $4"
         );
         let lock = match self.dialect() {
             Dialect::Sqlite => "",
@@ -90,13 +99,16 @@ impl Db {
         );
         // The SET expressions read the row as it was: `uncertain` says whether this claim
         // takes over a request that may have reached the provider.
-        let update = format!(
-            "UPDATE deliveries SET state = {SENDING}, claimed_until = $1, attempts = attempts + 1, \
-             uncertain = CASE WHEN state = {SENDING} AND started_at IS NOT NULL THEN TRUE ELSE FALSE END, \
-             started_at = NULL \
-             WHERE id IN ({pick}{lock}) \
-             RETURNING id, broadcast_id, customer_id, channel_id, attempts, retry_round, uncertain, parts_sent"
-        );
+        let update = |pick: &str| {
+            format!(
+                "UPDATE deliveries SET state = {SENDING}, claimed_until = $1, attempts = attempts + 1, \
+                 uncertain = CASE WHEN state = {SENDING} AND started_at IS NOT NULL THEN TRUE ELSE FALSE END, \
+                 started_at = NULL \
+                 WHERE id IN ({pick}{lock}) \
+                 RETURNING id, broadcast_id, customer_id, channel_id, attempts, retry_round, uncertain, parts_sent"
+            )
+        };
+        let (update_lapsed, update_due) = (update(&lapsed), update(&due));
         let mut claimed: Vec<Claimed> = on_pool!(self, p => {
             let mut tx = begin_write!(p, self.dialect());
             let settled: Vec<BroadcastId> = sqlx::query_scalar(&settle)
@@ -105,14 +117,17 @@ impl Db {
                 .bind(CUT_OFF)
                 .fetch_all(&mut *tx)
                 .await?;
-            let rows: Vec<Claimed> = sqlx::query_as(&update)
-                .bind(lease_until)
-                .bind(now)
-                .bind(b)
-                .bind(limit)
-                .bind(uncertain_before)
-                .fetch_all(&mut *tx)
-                .await?;
+            let mut rows: Vec<Claimed> = Vec::new();
+            for (sql, lapsed) in [(&update_lapsed, true), (&update_due, false)] {
+                let left = limit - rows.len() as i64;
+                if left <= 0 {
+                    break;
+                }
+                let q = sqlx::query_as(sql).bind(lease_until).bind(now).bind(b).bind(left);
+                let q = if lapsed { q.bind(uncertain_before) } else { q };
+                let more: Vec<Claimed> = q.fetch_all(&mut *tx).await?;
+                rows.extend(more);
+            }
             let resent = rows.iter().filter(|c| c.uncertain).count() as i64;
             if resent > 0 {
                 sqlx::query("UPDATE broadcasts SET resent_count = resent_count + $1 WHERE id = $2")

@@ -31,6 +31,21 @@ fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("plain data serialises")
 }
 
+/// A broadcast's timing as stored: nothing for the plain one-moment kind.
+fn stored_timing(t: &crate::model::compose::Timing) -> Option<String> {
+    (*t != crate::model::compose::Timing::default()).then(|| json(t))
+}
+
+/// Audits an admin's exemption from quiet hours, with its reason.
+macro_rules! audit_exemption {
+    ($tx:expr, $now:expr, $by:expr, $id:expr, $timing:expr) => {
+        if let Some(reason) = &$timing.quiet_exempt {
+            audit_in!($tx, $now, $by, "quiet-hours-exempt", "broadcast", $id, reason.as_str())?;
+        }
+    };
+}
+
+
 /// A channel broadcasts may use now.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct EnabledChannel {
@@ -53,12 +68,13 @@ impl Db {
         let channels = json(&b.channel_ids);
         let attachments = json(&b.attachments);
         let template = b.template.as_ref().map(json);
+        let timing = stored_timing(&b.timing);
         let created = on_pool!(self, p => {
             let mut tx = begin_write!(p, self.dialect());
             let id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO broadcasts (name, body, audience, channel_ids, scheduled_at, status, \
-                 created_by, created_at, updated_at, client_key, attachments, template) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11) \
+                 created_by, created_at, updated_at, client_key, attachments, template, timing) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12) \
                  ON CONFLICT (client_key) WHERE client_key IS NOT NULL DO NOTHING RETURNING id",
             )
             .bind(&b.name)
@@ -72,11 +88,13 @@ impl Db {
             .bind(client_key)
             .bind(&attachments)
             .bind(&template)
+            .bind(&timing)
             .fetch_optional(&mut *tx)
             .await?;
             let result = match id {
                 Some(id) => {
                     audit_in!(tx, now, created_by, "create", "broadcast", id, b.status.as_str())?;
+                    audit_exemption!(tx, now, created_by, id, b.timing);
                     (id, true)
                 }
                 None => {
@@ -106,12 +124,13 @@ impl Db {
         let channels = json(&b.channel_ids);
         let attachments = json(&b.attachments);
         let template = b.template.as_ref().map(json);
+        let timing = stored_timing(&b.timing);
         on_pool!(self, p => {
             let mut tx = begin_write!(p, self.dialect());
             let n = sqlx::query(&format!(
                 "UPDATE broadcasts SET name = $1, body = $2, audience = $3, channel_ids = $4, \
-                 scheduled_at = $5, status = $6, updated_at = $7, attachments = $9, template = $10 \
-                 WHERE id = $8 AND status IN ({EDITABLE}) AND started_at IS NULL",
+                 scheduled_at = $5, status = $6, updated_at = $7, attachments = $9, template = $10, \
+                 timing = $11 WHERE id = $8 AND status IN ({EDITABLE}) AND started_at IS NULL",
             ))
             .bind(&b.name)
             .bind(&b.body)
@@ -123,6 +142,7 @@ impl Db {
             .bind(id)
             .bind(&attachments)
             .bind(&template)
+            .bind(&timing)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -140,6 +160,7 @@ impl Db {
                 });
             }
             audit_in!(tx, now, by, "edit", "broadcast", id, b.status.as_str())?;
+            audit_exemption!(tx, now, by, id, b.timing);
             tx.commit().await?;
         });
         Ok(())
@@ -193,10 +214,11 @@ impl Db {
             Option<i64>,
             String,
             Option<String>,
+            Option<String>,
         );
         let row: Option<Row> = on_pool!(self, p => sqlx::query_as(
             "SELECT name, body, audience, channel_ids, scheduled_at, status, copied_from, \
-             attachments, template FROM broadcasts WHERE id = $1",
+             attachments, template, timing FROM broadcasts WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(p)
@@ -211,6 +233,7 @@ impl Db {
             copied_from,
             attachments,
             template,
+            timing,
         ) = row.ok_or(ComposeError::NotFound)?;
         Ok((
             crate::model::compose::Compose {
@@ -222,6 +245,9 @@ impl Db {
                 scheduled_at,
                 attachments: serde_json::from_str(&attachments).unwrap_or_default(),
                 template: template.and_then(|t| serde_json::from_str(&t).ok()),
+                timing: timing
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_default(),
             },
             status,
             copied_from,

@@ -11,6 +11,7 @@ use super::states::{
 };
 use super::{Db, DbError, Dialect, audit_in, begin_write, on_pool};
 use crate::model::Lifecycle;
+use crate::model::compose::Timing;
 use crate::model::audience::AudienceRule;
 use crate::model::channel::ChannelKind;
 
@@ -33,19 +34,113 @@ pub(super) fn parse_plan(audience: &str, channels: &str) -> (AudienceRule, Vec<i
     )
 }
 
+/// When a broadcast's recipients may first get it, by phone prefix and time zone (computed
+/// with the time zone database above storage, `server::waves`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WavePlan {
+    /// The longest prefix first; the last group (`prefix: None`) is everyone else.
+    pub groups: Vec<PrefixWaves>,
+    /// The workspace's zone, which customers without a known zone of their own follow.
+    pub default_zone: String,
+}
+
+/// The not-before times of customers whose phone starts with `prefix`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefixWaves {
+    pub prefix: Option<String>,
+    /// For zones not named in `by_time` (the workspace's, and unknown names).
+    pub default_at: DateTime<Utc>,
+    /// Instants other than `default_at`, with the stored zone names that get them.
+    pub by_time: Vec<(DateTime<Utc>, Vec<String>)>,
+}
+
+impl WavePlan {
+    /// One moment for everyone, `at`.
+    pub fn at_once(at: DateTime<Utc>) -> WavePlan {
+        WavePlan {
+            groups: vec![PrefixWaves {
+                prefix: None,
+                default_at: at,
+                by_time: Vec::new(),
+            }],
+            default_zone: "UTC".into(),
+        }
+    }
+
+    /// Each distinct instant with the zones it is for (the waves), earliest first.
+    pub fn waves(&self) -> Vec<(DateTime<Utc>, Vec<String>)> {
+        let mut out: std::collections::BTreeMap<DateTime<Utc>, Vec<String>> = Default::default();
+        for g in &self.groups {
+            let zones = out.entry(g.default_at).or_default();
+            if !zones.contains(&self.default_zone) {
+                zones.push(self.default_zone.clone());
+            }
+            for (at, names) in &g.by_time {
+                let zones = out.entry(*at).or_default();
+                for n in names {
+                    if !zones.contains(n) {
+                        zones.push(n.clone());
+                    }
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+}
+
+impl Builder {
+    /// The not-before time of customer `c` under `plan`, as one `CASE` (a bound value when
+    /// everyone gets the same).
+    fn waves(&mut self, plan: &WavePlan) -> String {
+        let mut by_prefix = Vec::new();
+        let mut otherwise = String::new();
+        for g in &plan.groups {
+            let mut whens = Vec::new();
+            for (at, zones) in &g.by_time {
+                let names: Vec<String> = zones
+                    .iter()
+                    .map(|z| self.bind(AudienceBind::Text(z.clone())))
+                    .collect();
+                let at = self.bind(AudienceBind::Time(*at));
+                whens.push(format!("WHEN c.time_zone IN ({}) THEN {at}", names.join(", ")));
+            }
+            let default_at = self.bind(AudienceBind::Time(g.default_at));
+            let value = if whens.is_empty() {
+                default_at
+            } else {
+                format!("CASE {} ELSE {default_at} END", whens.join(" "))
+            };
+            match &g.prefix {
+                Some(p) => {
+                    let pattern = self.bind(AudienceBind::Text(format!("{p}%")));
+                    by_prefix.push(format!("WHEN c.phone LIKE {pattern} THEN {value}"));
+                }
+                None => otherwise = value,
+            }
+        }
+        if by_prefix.is_empty() {
+            otherwise
+        } else {
+            format!("CASE {} ELSE {otherwise} END", by_prefix.join(" "))
+        }
+    }
+}
+
 /// `INSERT … SELECT` of one pending delivery per customer the rule reaches on `picked`
 /// (`$1` broadcast, `$2` now, audience values from `$3`), on the first picked channel that
-/// reaches them.
+/// reaches them, each not before its wave's time under `plan`.
 pub(super) fn materialise_sql(
     dialect: Dialect,
     rule: &AudienceRule,
     picked: &[(i64, ChannelKind)],
+    plan: &WavePlan,
 ) -> (String, Vec<AudienceBind>) {
     let mut b = Builder {
         dialect,
         first: 3,
         binds: Vec::new(),
     };
+    let wave = b.waves(plan);
     if let [(id, kind)] = picked {
         // One channel (the usual case): reachability is a plain condition, which PostgreSQL
         // plans as an anti-join instead of a probe per customer. Rows go in customer order,
@@ -53,8 +148,8 @@ pub(super) fn materialise_sql(
         let rule_sql = b.rule(rule);
         let reach = b.reach(*kind);
         let sql = format!(
-            "INSERT INTO deliveries (broadcast_id, customer_id, channel_id, state, created_at) \
-             SELECT $1, c.id, CAST({id} AS BIGINT), {PENDING}, $2 FROM customers c \
+            "INSERT INTO deliveries (broadcast_id, customer_id, channel_id, state, created_at, next_attempt_at) \
+             SELECT $1, c.id, CAST({id} AS BIGINT), {PENDING}, $2, {wave} FROM customers c \
              WHERE NOT c.opted_out AND {rule_sql} AND {reach} ORDER BY c.id"
         );
         return (sql, b.binds);
@@ -65,9 +160,9 @@ pub(super) fn materialise_sql(
         .collect();
     let rule_sql = b.rule(rule);
     let sql = format!(
-        "INSERT INTO deliveries (broadcast_id, customer_id, channel_id, state, created_at) \
-         SELECT $1, s.id, s.channel, {PENDING}, $2 FROM \
-         (SELECT c.id, CASE {} ELSE NULL END AS channel FROM customers c \
+        "INSERT INTO deliveries (broadcast_id, customer_id, channel_id, state, created_at, next_attempt_at) \
+         SELECT $1, s.id, s.channel, {PENDING}, $2, s.wave FROM \
+         (SELECT c.id, CASE {} ELSE NULL END AS channel, {wave} AS wave FROM customers c \
           WHERE NOT c.opted_out AND {rule_sql}) s WHERE s.channel IS NOT NULL ORDER BY s.id",
         whens.join(" ")
     );
@@ -95,14 +190,16 @@ macro_rules! enabled_of {
 /// One pending delivery per customer the rule reaches (on the first picked channel that
 /// reaches them), and each channel's audience counted; the number of deliveries.
 macro_rules! materialise {
-    ($tx:expr, $dialect:expr, $id:expr, $now:expr, $rule:expr, $picked:expr) => {{
+    ($tx:expr, $dialect:expr, $id:expr, $now:expr, $rule:expr, $picked:expr, $plan:expr) => {{
         let (id, now, picked): (i64, DateTime<Utc>, &[(i64, ChannelKind)]) = ($id, $now, $picked);
-        let (sql, binds) = materialise_sql($dialect, $rule, picked);
+        let (sql, binds) = materialise_sql($dialect, $rule, picked, $plan);
         let mut q = sqlx::query(&sql).bind(id).bind(now);
         for b in &binds {
             q = match b {
                 AudienceBind::Id(v) => q.bind(*v),
                 AudienceBind::Kind(k) => q.bind(*k),
+                AudienceBind::Text(t) => q.bind(t.clone()),
+                AudienceBind::Time(t) => q.bind(*t),
             };
         }
         let n = q.execute(&mut *$tx).await?.rows_affected() as i64;
@@ -128,6 +225,45 @@ macro_rules! materialise {
             .await?;
         }
         n
+    }};
+}
+
+/// Marks a broadcast due at `at` and found at `now` missed (and audits it); whether it was.
+macro_rules! mark_missed {
+    ($tx:expr, $id:expr, $at:expr, $now:expr) => {{
+        let (id, at, now): (i64, DateTime<Utc>, DateTime<Utc>) = ($id, $at, $now);
+        let n = sqlx::query(&format!(
+            "UPDATE broadcasts SET missed_at = $1, updated_at = $1 WHERE id = $2 \
+             AND status = {SCHEDULED} AND missed_at IS NULL"
+        ))
+        .bind(now)
+        .bind(id)
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected();
+        audit_in!($tx, now, None::<i64>, "missed", "broadcast", id, format!("due at {at}, found at {now}"))?;
+        n > 0
+    }};
+}
+
+/// Most zone names a wave's row keeps (the rest are counted).
+const WAVE_ZONES_SHOWN: usize = 3;
+
+/// Stores a broadcast's waves: each instant with the zones it is for.
+macro_rules! write_waves {
+    ($tx:expr, $id:expr, $waves:expr) => {{
+        for (at, zones) in $waves {
+            let mut label = zones.iter().take(WAVE_ZONES_SHOWN).cloned().collect::<Vec<_>>().join(", ");
+            if zones.len() > WAVE_ZONES_SHOWN {
+                label.push_str(&format!(" and {} more", zones.len() - WAVE_ZONES_SHOWN));
+            }
+            sqlx::query("INSERT INTO broadcast_waves (broadcast_id, at, zones) VALUES ($1, $2, $3)")
+                .bind($id)
+                .bind(at)
+                .bind(label)
+                .execute(&mut *$tx)
+                .await?;
+        }
     }};
 }
 
@@ -180,50 +316,56 @@ impl Db {
         Ok(t)
     }
 
-    /// Fires broadcast `id` if it is still due: later than `grace` → missed; otherwise it turns
-    /// Sending and its audience becomes one pending delivery per recipient, on the first of
-    /// its channels that reaches them — all in one transaction, so it happens once however
-    /// many instances try.
+    /// [`Db::fire_with`] at one moment for everyone, `now` (demo data, tools and tests).
     pub async fn fire(
         &self,
         id: i64,
         now: DateTime<Utc>,
         grace: chrono::Duration,
     ) -> Result<Fired, DbError> {
+        self.fire_with(id, now, grace, &WavePlan::at_once(now)).await
+    }
+
+    /// Fires broadcast `id` if it is still due: later than `grace` → missed; otherwise it turns
+    /// Sending and its audience becomes one pending delivery per recipient, on the first of
+    /// its channels that reaches them, each not before its time under `plan` — all in one
+    /// transaction, so it happens once however many instances try.
+    pub async fn fire_with(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        grace: chrono::Duration,
+        plan: &WavePlan,
+    ) -> Result<Fired, DbError> {
         let dialect = self.dialect();
         on_pool!(self, p => {
             let mut tx = begin_write!(p, dialect);
-            let row: Option<(Option<DateTime<Utc>>, String, String)> = sqlx::query_as(
-                &format!("SELECT scheduled_at, audience, channel_ids FROM broadcasts WHERE id = $1 \
+            let row: Option<(Option<DateTime<Utc>>, String, String, Option<String>)> = sqlx::query_as(
+                &format!("SELECT scheduled_at, audience, channel_ids, timing FROM broadcasts WHERE id = $1 \
                  AND status = {SCHEDULED} AND NOT paused AND missed_at IS NULL AND scheduled_at <= $2"),
             )
             .bind(id)
             .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
-            let Some((Some(at), audience, channels)) = row else {
+            let Some((Some(at), audience, channels, timing)) = row else {
                 tx.rollback().await?;
                 return Ok(Fired::Skipped);
             };
             if now - at > grace {
-                let n = sqlx::query(
-                    &format!("UPDATE broadcasts SET missed_at = $1, updated_at = $1 WHERE id = $2 AND status = {SCHEDULED} AND missed_at IS NULL"),
-                )
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                audit_in!(tx, now, None::<i64>, "missed", "broadcast", id, format!("due at {at}, found at {now}"))?;
+                let missed = mark_missed!(tx, id, at, now);
                 tx.commit().await?;
-                return Ok(if n > 0 { Fired::Missed } else { Fired::Skipped });
+                return Ok(if missed { Fired::Missed } else { Fired::Skipped });
             }
+            let timing: Timing = timing.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+            let expires = timing.expire_hours.map(|h| now + chrono::Duration::hours(i64::from(h)));
             let claimed = sqlx::query(
-                &format!("UPDATE broadcasts SET status = {BROADCAST_SENDING}, started_at = $1, updated_at = $1 \
-                 WHERE id = $2 AND status = {SCHEDULED}"),
+                &format!("UPDATE broadcasts SET status = {BROADCAST_SENDING}, started_at = $1, updated_at = $1, \
+                 expires_at = $3 WHERE id = $2 AND status = {SCHEDULED}"),
             )
             .bind(now)
             .bind(id)
+            .bind(expires)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -236,8 +378,12 @@ impl Db {
             let deliveries = if picked.is_empty() {
                 0
             } else {
-                materialise!(tx, dialect, id, now, &rule, &picked)
+                materialise!(tx, dialect, id, now, &rule, &picked, plan)
             };
+            let waves = plan.waves();
+            if deliveries > 0 && (waves.len() > 1 || waves.iter().any(|(at, _)| *at > now)) {
+                write_waves!(tx, id, waves);
+            }
             // Nobody to send to: done at once.
             let finish = if deliveries == 0 {
                 format!(", status = {BROADCAST_SENT}, finished_at = $2")

@@ -7,7 +7,7 @@ use super::audience::AudienceBind;
 use super::audience::{audience_clause, bind_audience};
 use super::broadcasts::insert_broadcasts_query;
 use super::claims::Claimed;
-use super::{Db, DbError, NewBroadcast, on_pool};
+use super::{Db, DbError, Dialect, NewBroadcast, on_pool};
 use crate::model::audience::AudienceRule;
 use crate::model::channel::ChannelKind;
 
@@ -197,6 +197,29 @@ impl Inspect<'_> {
             broadcast,
         )
         .await
+    }
+
+    /// The plan the database would run `sql` with, as text (SQLite's `EXPLAIN QUERY PLAN`
+    /// details, PostgreSQL's `EXPLAIN` lines).
+    pub async fn query_plan(&self, sql: &str) -> Result<String, DbError> {
+        Ok(match self.0.dialect() {
+            Dialect::Sqlite => {
+                let rows: Vec<(i64, i64, i64, String)> = on_pool!(self.0, p => sqlx::query_as(
+                    &format!("EXPLAIN QUERY PLAN {sql}"),
+                )
+                .fetch_all(p)
+                .await?);
+                rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n")
+            }
+            Dialect::Postgres => {
+                let rows: Vec<String> = on_pool!(self.0, p => sqlx::query_scalar(
+                    &format!("EXPLAIN {sql}"),
+                )
+                .fetch_all(p)
+                .await?);
+                rows.join("\n")
+            }
+        })
     }
 
     /// Runs one SQL statement as given: for tools and benchmarks that shape data in bulk.

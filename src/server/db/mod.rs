@@ -33,6 +33,7 @@ mod staff;
 pub mod states;
 mod upgrade;
 mod users;
+mod workspace;
 
 pub use audience::{AudienceBind, AudienceSql, Breakdown, REPLY_WINDOW_HOURS, audience_clause};
 pub use audit::{AuditFilter, AuditRecord};
@@ -43,7 +44,7 @@ pub use compose::{ComposeError, EnabledChannel};
 pub use counters::minute as minute_of;
 pub use customers::{CustomerPageRows, CustomerRecord, UpdateError};
 pub use directory::{NewChannel, NewCustomer};
-pub use fire::Fired;
+pub use fire::{Fired, PrefixWaves, WavePlan};
 pub use import::{ImportMsg, ImportRow, ImportTally, KEPT_ERRORS, Progress};
 pub use inbound::Inbound;
 pub use labels::{LabelError, LabelKind};
@@ -56,6 +57,7 @@ pub use results::{ChannelCounts, RecipientAnchor, RecipientRecord, RetryError};
 pub use sign_in::{FailureCount, FailureKeys, Failures};
 pub use staff::{StaffError, StaffRecord, TokenPurpose};
 pub use users::UserRecord;
+pub use workspace::NextWave;
 
 use std::str::FromStr;
 use std::time::Duration;

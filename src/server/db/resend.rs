@@ -52,10 +52,11 @@ impl Db {
             }
             let total = sqlx::query(&format!(
                 "UPDATE deliveries SET state = {PENDING}, retry_round = retry_round + 1, attempts = 0, \
-                 next_attempt_at = NULL, claimed_until = NULL, started_at = NULL, uncertain = FALSE \
+                 next_attempt_at = $2, claimed_until = NULL, started_at = NULL, uncertain = FALSE \
                  WHERE broadcast_id = $1 AND state = {UNKNOWN}"
             ))
             .bind(broadcast)
+            .bind(now)
             .execute(&mut *tx)
             .await?
             .rows_affected() as i64;

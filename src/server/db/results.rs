@@ -58,8 +58,8 @@ fn conditions(filter: &RecipientFilter) -> (String, Vec<i64>) {
         Some("waiting") => sql.push_str(&format!(" AND d.state IN ({WAITING})")),
         Some("replied") => sql.push_str(" AND d.replied_at IS NOT NULL"),
         Some(s) => {
-            use DeliveryState::{Delivered, Failed, Read, Sent, Unknown};
-            if let Some(state @ (Sent | Delivered | Read | Failed | Unknown)) =
+            use DeliveryState::{Delivered, Expired, Failed, Read, Sent, Unknown};
+            if let Some(state @ (Sent | Delivered | Read | Failed | Unknown | Expired)) =
                 DeliveryState::parse(s)
             {
                 sql.push_str(&format!(" AND d.state = '{}'", state.as_str()))
@@ -203,7 +203,7 @@ impl Db {
             // A failure the provider asked to wait for (retry_not_before) stays failed until then.
             let requeued: Vec<(ChannelId, Option<String>)> = sqlx::query_as(
                 &format!("UPDATE deliveries SET state = {PENDING}, retry_round = retry_round + 1, attempts = 0, \
-                 next_attempt_at = NULL, claimed_until = NULL, failed_at = NULL, retry_not_before = NULL \
+                 next_attempt_at = $2, claimed_until = NULL, failed_at = NULL, retry_not_before = NULL \
                  WHERE broadcast_id = $1 AND state = {FAILED} \
                  AND (retry_not_before IS NULL OR retry_not_before <= $2) RETURNING channel_id, error"),
             )

@@ -12,6 +12,8 @@ pub const SENT: &str = D::Sent.sql();
 pub const DELIVERED: &str = D::Delivered.sql();
 pub const READ: &str = D::Read.sql();
 pub const FAILED: &str = D::Failed.sql();
+/// Not sent before its broadcast's expiry.
+pub const EXPIRED: &str = D::Expired.sql();
 /// May have arrived; the provider cannot tell.
 pub const UNKNOWN: &str = D::Unknown.sql();
 /// Accepted by the provider: sent, delivered or read.

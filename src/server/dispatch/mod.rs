@@ -24,6 +24,7 @@ use futures::StreamExt;
 use crate::model::channel::ChannelKind;
 use crate::model::{BroadcastId, ChannelId};
 use crate::server::channels::sandbox::SandboxProvider;
+use crate::server::broadcast::waves;
 use crate::server::channels::{Channel, adapter};
 use crate::server::clock::Clock;
 use crate::server::db::{Claimed, Db, DbError, Fired, Outcome};
@@ -255,10 +256,18 @@ impl Dispatcher {
         use tracing::Instrument;
         let now = self.clock.now();
         let mut out = Vec::new();
-        for (id, _) in self.db.due_broadcasts(now).await? {
+        let due = self.db.due_broadcasts(now).await?;
+        if due.is_empty() {
+            return Ok(out);
+        }
+        let (rules, _) = self.db.workspace_rules().await?;
+        for (id, _) in due {
+            let (timing, zones) = self.db.broadcast_timing(id).await?;
+            let exempt = timing.quiet_exempt.is_some();
+            let plan = waves::plan(now, timing.local_at, &rules, exempt, &zones);
             let fired = self
                 .db
-                .fire(id, now, self.settings.grace)
+                .fire_with(id, now, self.settings.grace, &plan)
                 .instrument(tracing::info_span!("fire", broadcast = id))
                 .await?;
             if fired != Fired::Skipped {
@@ -337,6 +346,7 @@ impl Dispatcher {
         for (b, channels) in self.db.sending_broadcasts().await? {
             self.send_some(b, &channels, &mut round).await?;
         }
+        self.db.expire_due(self.clock.now()).await?;
         round.finished = self.db.finish_done(self.clock.now()).await?;
         Ok(round)
     }
@@ -472,6 +482,7 @@ impl Dispatcher {
                 me.wake.notify_one();
             });
         }
+        self.db.expire_due(self.clock.now()).await?;
         self.db.finish_done(self.clock.now()).await?;
         Ok(())
     }

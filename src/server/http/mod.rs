@@ -14,6 +14,7 @@ pub mod form;
 pub mod labels;
 pub mod middleware;
 pub mod respond;
+pub mod settings;
 pub mod unsubscribe;
 pub mod webhooks;
 
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(channels::routes())
         .merge(chat::routes())
         .merge(unsubscribe::routes())
+        .merge(settings::routes())
         .merge(webhooks::routes())
         .leptos_routes_with_context(
             &state,

@@ -16,6 +16,7 @@ mod pages;
 mod results;
 mod roles;
 mod security;
+mod settings;
 mod storage;
 mod webhooks;
 

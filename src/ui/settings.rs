@@ -1,0 +1,91 @@
+//! The workspace's Settings page (admins): the time zone for customers without one, quiet
+//! hours and their overrides by phone prefix. A plain form to `POST /settings`: it works
+//! without JavaScript, and a refused save comes back with what was typed.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::settings::settings_page;
+use crate::model::workspace::{DEFAULT_QUIET, SettingsPage, hhmm};
+use crate::ui::header::AppHeader;
+use crate::ui::page_or_error;
+
+/// What a refused save typed, to show again instead of the stored rules.
+#[derive(Clone, Default)]
+struct Typed {
+    time_zone: String,
+    quiet: bool,
+    quiet_from: String,
+    quiet_to: String,
+    prefixes: String,
+}
+
+#[component]
+pub fn SettingsPageView() -> impl IntoView {
+    let (notice, error, typed) = use_query_map().with_untracked(|q| {
+        let typed = q.get("typed").map(|_| Typed {
+            time_zone: q.get("time_zone").unwrap_or_default(),
+            quiet: q.get("quiet").is_some_and(|v| !v.is_empty()),
+            quiet_from: q.get("quiet_from").unwrap_or_default(),
+            quiet_to: q.get("quiet_to").unwrap_or_default(),
+            prefixes: q.get("prefixes").unwrap_or_default(),
+        });
+        (q.get("notice"), q.get("error"), typed)
+    });
+    let data = Resource::new(|| (), |_| settings_page());
+    view! {
+        <Title text="Settings · Herald"/>
+        <AppHeader current="settings"/>
+        <main class="narrow">
+            <h1>"Settings"</h1>
+            {notice.map(|n| view! { <p class="success" role="status">{n}</p> })}
+            {error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || {
+                    let typed = typed.clone();
+                    Suspend::new(async move {
+                        page_or_error(data.await, |p| view! { <RulesForm page=p typed/> }.into_any())
+                    })
+                }}
+            </Suspense>
+        </main>
+    }
+}
+
+#[component]
+fn RulesForm(page: SettingsPage, typed: Option<Typed>) -> impl IntoView {
+    let r = &page.rules;
+    let shown = typed.unwrap_or_else(|| Typed {
+        time_zone: r.time_zone.clone(),
+        quiet: r.quiet.is_some(),
+        quiet_from: hhmm(r.quiet.unwrap_or(DEFAULT_QUIET).start),
+        quiet_to: hhmm(r.quiet.unwrap_or(DEFAULT_QUIET).end),
+        prefixes: r.prefixes_text(),
+    });
+    view! {
+        {page.updated.map(|u| view! { <p class="muted">{u}</p> })}
+        <form method="post" action="/settings" class="settings">
+            <h2>"Time"</h2>
+            <label for="time_zone">"Time zone for customers without one of their own"</label>
+            <input id="time_zone" name="time_zone" value=shown.time_zone required maxlength="64"/>
+            <fieldset>
+                <legend>"Quiet hours, in each customer's local time"</legend>
+                <p class="muted">"No broadcast reaches anyone in this window; what would land inside waits until it ends. An admin may let one broadcast through, with a reason."</p>
+                <div class="choice">
+                    <input type="checkbox" id="quiet" name="quiet" value="on" checked=shown.quiet/>
+                    <label for="quiet">"Keep quiet hours"</label>
+                </div>
+                <label for="quiet_from">"From"</label>
+                <input id="quiet_from" name="quiet_from" type="time" value=shown.quiet_from/>
+                <label for="quiet_to">"Until"</label>
+                <input id="quiet_to" name="quiet_to" type="time" value=shown.quiet_to/>
+                <label for="prefixes">"Other quiet hours by phone prefix, one per line (“+1 21:00-08:00”, or “+44 none”)"</label>
+                <textarea id="prefixes" name="prefixes" rows="4">{shown.prefixes}</textarea>
+            </fieldset>
+            <div class="actions">
+                <button type="submit" class="primary">"Save settings"</button>
+            </div>
+        </form>
+    }
+}
