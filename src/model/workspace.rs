@@ -204,7 +204,14 @@ mod tests {
         let day = Window::parse(" 9:30 – 17:00 ").unwrap();
         assert!(day.contains(9 * 60 + 30) && !day.contains(17 * 60) && !day.contains(60));
         assert_eq!(day.label(), "09:30–17:00");
-        for bad in ["", "21:00", "25:00-08:00", "21:60-08:00", "21:00-21:00", "211:00-08:00"] {
+        for bad in [
+            "",
+            "21:00",
+            "25:00-08:00",
+            "21:60-08:00",
+            "21:00-21:00",
+            "211:00-08:00",
+        ] {
             assert_eq!(Window::parse(bad), None, "{bad}");
         }
     }
@@ -218,7 +225,10 @@ mod tests {
             quiet_by_prefix: p,
             ..Rules::default()
         };
-        assert_eq!(parse_prefixes(&rules.prefixes_text()).unwrap(), rules.quiet_by_prefix);
+        assert_eq!(
+            parse_prefixes(&rules.prefixes_text()).unwrap(),
+            rules.quiet_by_prefix
+        );
         let e = parse_prefixes("1 21:00-08:00\n+1 late\n+44 none\n+44 none").unwrap_err();
         assert_eq!(e.len(), 3, "{e:?}");
         assert!(e[0].starts_with("Line 1") && e[1].starts_with("Line 2") && e[2].contains("twice"));

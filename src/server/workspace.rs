@@ -39,7 +39,10 @@ impl SettingsForm {
             match (parse_hhmm(&self.quiet_from), parse_hhmm(&self.quiet_to)) {
                 (Some(start), Some(end)) if start != end => Some(Window { start, end }),
                 _ => {
-                    errors.push("Quiet hours need a start and an end that differ, as 21:00 and 08:00.".into());
+                    errors.push(
+                        "Quiet hours need a start and an end that differ, as 21:00 and 08:00."
+                            .into(),
+                    );
                     None
                 }
             }
@@ -47,7 +50,9 @@ impl SettingsForm {
             None
         };
         let prefixes = if self.prefixes.len() > MAX_FIELD {
-            errors.push(format!("The overrides are longer than {MAX_FIELD} characters."));
+            errors.push(format!(
+                "The overrides are longer than {MAX_FIELD} characters."
+            ));
             Vec::new()
         } else {
             parse_prefixes(&self.prefixes).unwrap_or_else(|e| {

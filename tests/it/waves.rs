@@ -31,7 +31,9 @@ struct Setup {
 async fn setup(db: &Db, at: DateTime<Utc>, rules: &Rules, people: &[(&str, &str, usize)]) -> Setup {
     seed::load(db, at - Duration::days(1)).await.unwrap();
     for (b, _) in db.sending_broadcasts().await.unwrap() {
-        db.cancel_broadcast(BroadcastId(b), UserId(1), at).await.unwrap();
+        db.cancel_broadcast(BroadcastId(b), UserId(1), at)
+            .await
+            .unwrap();
     }
     db.save_workspace_rules(rules, None, at).await.unwrap();
     let tag = db.ensure_tag("Waves").await.unwrap();
@@ -109,7 +111,10 @@ impl Setup {
         .validate(Intent::Schedule, self.now())
         .unwrap();
         let key = format!("waves-{}", at.timestamp());
-        db.create_broadcast(&v, UserId(1), &key, self.now()).await.unwrap().0
+        db.create_broadcast(&v, UserId(1), &key, self.now())
+            .await
+            .unwrap()
+            .0
     }
 
     /// Moves the clock to `t` and runs rounds until nothing more is claimed; what the fake
@@ -155,7 +160,10 @@ async fn a_local_time_broadcast_goes_zone_by_zone_on_a_daylight_saving_day(db: &
     let local = naive("2026-03-08T10:00");
     let zones = db.customer_zones().await.unwrap();
     let (first, zone) = waves::first_wave(local, &rules, &zones);
-    assert_eq!((first, zone.as_str()), (utc(2026, 3, 7, 21, 0), "Pacific/Auckland"));
+    assert_eq!(
+        (first, zone.as_str()),
+        (utc(2026, 3, 7, 21, 0), "Pacific/Auckland")
+    );
     let timing = Timing {
         local_at: Some(local),
         ..Timing::default()
@@ -173,10 +181,14 @@ async fn a_local_time_broadcast_goes_zone_by_zone_on_a_daylight_saving_day(db: &
     assert_eq!(s.at(utc(2026, 3, 8, 8, 59)).await, 3);
     assert_eq!(s.at(utc(2026, 3, 8, 9, 0)).await, 7, "Berlin");
     // Paused before London's wave: it waits; resumed, it goes (late) and the rest on time.
-    db.set_paused(BroadcastId(id), true, UserId(1), s.now()).await.unwrap();
+    db.set_paused(BroadcastId(id), true, UserId(1), s.now())
+        .await
+        .unwrap();
     s.dispatcher.refresh_halted().await.unwrap();
     assert_eq!(s.at(utc(2026, 3, 8, 10, 30)).await, 7, "paused");
-    db.set_paused(BroadcastId(id), false, UserId(1), s.now()).await.unwrap();
+    db.set_paused(BroadcastId(id), false, UserId(1), s.now())
+        .await
+        .unwrap();
     s.dispatcher.refresh_halted().await.unwrap();
     assert_eq!(s.at(utc(2026, 3, 8, 10, 31)).await, 9, "London, on resume");
     assert_eq!(s.at(utc(2026, 3, 8, 13, 59)).await, 9);
@@ -208,8 +220,14 @@ async fn quiet_hours_hold_deliveries_until_they_end(db: &Db) {
         ("America/New_York", "+1", 4),
     ];
     let s = setup(db, utc(2026, 12, 8, 2, 0), &rules, &people).await;
-    let id = s.schedule(db, Timing::default(), utc(2026, 12, 8, 3, 0)).await;
-    assert_eq!(s.at(utc(2026, 12, 8, 3, 0)).await, 2, "+49 has no quiet hours");
+    let id = s
+        .schedule(db, Timing::default(), utc(2026, 12, 8, 3, 0))
+        .await;
+    assert_eq!(
+        s.at(utc(2026, 12, 8, 3, 0)).await,
+        2,
+        "+49 has no quiet hours"
+    );
     assert_eq!(s.at(utc(2026, 12, 8, 6, 59)).await, 2);
     assert_eq!(s.at(utc(2026, 12, 8, 7, 0)).await, 5, "08:00 in Berlin");
     assert_eq!(s.at(utc(2026, 12, 8, 12, 59)).await, 5);

@@ -58,13 +58,7 @@ pub async fn page(
         None => (Compose::default(), Lifecycle::Draft, false, 0, 0),
     };
     let tz = timefmt::zone(&user.time_zone);
-    let send_at_local = match compose.timing.local_at {
-        Some(n) => n.format("%Y-%m-%dT%H:%M").to_string(),
-        None => compose
-            .scheduled_at
-            .map(|t| t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string())
-            .unwrap_or_default(),
-    };
+    let send_at_local = typed_time(&compose, tz);
     let (rules, _) = db.workspace_rules().await?;
     let (tags, groups) = label_choices(db).await?;
     let all = db.enabled_channels().await?;
@@ -75,28 +69,9 @@ pub async fn page(
         .collect();
     let kinds: Vec<ChannelKind> = picked.iter().map(|(_, k)| *k).collect();
     let step = step.clamp(1, 3);
-    // The audience queries take up to seconds at a million customers: only the steps that
-    // show them run them (step 2 the count and sample, step 3 the per-channel breakdown).
-    let breakdown = if step == 1 {
-        Breakdown::default()
-    } else {
-        db.audience_breakdown(&compose.audience, if step == 3 { &kinds } else { &[] })
-            .await?
-    };
+    let (breakdown, sample_name, sample) =
+        audience_views(db, &compose.audience, &kinds, step).await?;
     let matching = breakdown.reachable() + breakdown.unreachable;
-    // The preview on step 1 is filled in for one customer of the audience.
-    let sample_name = if step == 1 {
-        db.audience_first_name(&compose.audience).await?
-    } else {
-        None
-    }
-    .unwrap_or_else(|| "Ann Example".to_string());
-    let sample = if step == 2 {
-        db.audience_sample(&compose.audience, &[ChannelKind::Webhook], SAMPLE)
-            .await?
-    } else {
-        Vec::new()
-    };
     let templates = match picked.iter().find(|(_, k)| *k == ChannelKind::Whatsapp) {
         Some((wa, _)) => db.templates(*wa).await?,
         None => Vec::new(),
@@ -105,28 +80,14 @@ pub async fn page(
     let (template_problems, template_preview) =
         template_check(&compose, &templates, needs_template);
     let in_window = match kinds.iter().position(|k| *k == ChannelKind::Whatsapp) {
-        Some(at) if step == 3 => Some((
-            db.audience_in_window(
-                &compose.audience,
-                &kinds,
-                at,
-                picked[at].0,
-                state.clock.now() - chrono::Duration::hours(24),
-            )
-            .await?,
-            breakdown.per_kind[at],
-        )),
+        Some(at) if step == 3 => {
+            let since = state.clock.now() - chrono::Duration::hours(24);
+            let n = db.audience_in_window(&compose.audience, &kinds, at, picked[at].0, since);
+            Some((n.await?, breakdown.per_kind[at]))
+        }
         _ => None,
     };
-    let email_limit = email_limit(db, &picked).await?;
-    let (mut media_notes, mut media_problems) = media_notes(&compose, &kinds, email_limit);
-    if step == 3 {
-        let longest = db.audience_longest_name(&compose.audience).await?;
-        let (lines, refused) =
-            super::fit::text_fit(&compose, &kinds, longest.as_deref().unwrap_or(""));
-        media_notes.extend(lines);
-        media_problems.extend(refused);
-    }
+    let (media_notes, media_problems) = channel_notes(db, &compose, &picked, step).await?;
     let channels = channel_choices(all, &picked, &breakdown);
     Ok(WizardPage {
         quiet_hours: rules.quiet.map(|w| w.label()),
@@ -160,6 +121,71 @@ pub async fn page(
         unreachable: breakdown.unreachable,
         sample_name,
     })
+}
+
+/// What step `step` shows of `audience`: the breakdown per picked channel (steps 2 and 3),
+/// the name the preview is filled in for (step 1) and a sample of names (step 2).
+async fn audience_views(
+    db: &Db,
+    audience: &AudienceRule,
+    kinds: &[ChannelKind],
+    step: u8,
+) -> Result<(Breakdown, String, Vec<String>), AppError> {
+    // The audience queries take up to seconds at a million customers: only the steps that
+    // show them run them (step 2 the count and sample, step 3 the per-channel breakdown).
+    let breakdown = if step == 1 {
+        Breakdown::default()
+    } else {
+        db.audience_breakdown(audience, if step == 3 { kinds } else { &[] })
+            .await?
+    };
+    // The preview on step 1 is filled in for one customer of the audience.
+    let sample_name = if step == 1 {
+        db.audience_first_name(audience).await?
+    } else {
+        None
+    }
+    .unwrap_or_else(|| "Ann Example".to_string());
+    let sample = if step == 2 {
+        db.audience_sample(audience, &[ChannelKind::Webhook], SAMPLE)
+            .await?
+    } else {
+        Vec::new()
+    };
+    Ok((breakdown, sample_name, sample))
+}
+
+/// The time field's value: the wall-clock time of a local-time broadcast, else its time in
+/// the person's zone `tz`.
+fn typed_time(compose: &Compose, tz: chrono_tz::Tz) -> String {
+    match compose.timing.local_at {
+        Some(n) => n.format("%Y-%m-%dT%H:%M").to_string(),
+        None => compose
+            .scheduled_at
+            .map(|t| t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string())
+            .unwrap_or_default(),
+    }
+}
+
+/// What the picked channels make of the files and, on step 3, of the text (measured with
+/// the audience's longest name): notes, and problems that keep it from being scheduled.
+async fn channel_notes(
+    db: &Db,
+    compose: &Compose,
+    picked: &[(i64, ChannelKind)],
+    step: u8,
+) -> Result<(Vec<String>, Vec<String>), AppError> {
+    let kinds: Vec<ChannelKind> = picked.iter().map(|(_, k)| *k).collect();
+    let email_limit = email_limit(db, picked).await?;
+    let (mut notes, mut problems) = media_notes(compose, &kinds, email_limit);
+    if step == 3 {
+        let longest = db.audience_longest_name(&compose.audience).await?;
+        let (lines, refused) =
+            super::fit::text_fit(compose, &kinds, longest.as_deref().unwrap_or(""));
+        notes.extend(lines);
+        problems.extend(refused);
+    }
+    Ok((notes, problems))
 }
 
 /// The smallest message the picked email channels' servers take (their settings), if any is
@@ -882,16 +908,10 @@ async fn test_from_wizard(
     url
 }
 
-/// "Schedule" or "Send now": the whole broadcast checked, stored as scheduled, the dispatcher
-/// woken; back to the list with a notice, or to the step that needs fixing.
-async fn schedule(
-    state: &AppState,
-    user: &CurrentUser,
-    id: i64,
-    compose: &Compose,
-    intent: Intent,
-) -> String {
-    let now = state.clock.now();
+/// Where the person goes instead of scheduling, when a picked channel cannot take the
+/// message: a WhatsApp template missing or unfilled, a file no channel carries, a text over a
+/// hard limit.
+async fn refusal(state: &AppState, id: i64, compose: &Compose) -> Option<String> {
     // WhatsApp takes only an approved template, every parameter filled, from customers
     // outside their 24-hour window.
     let all = state.db.enabled_channels().await.unwrap_or_default();
@@ -903,7 +923,7 @@ async fn schedule(
         let templates = state.db.templates(*wa).await.unwrap_or_default();
         let (problems, _) = template_check(compose, &templates, true);
         if let Some(first) = problems.first() {
-            return to_step(id, 3, Some(first));
+            return Some(to_step(id, 3, Some(first)));
         }
     }
     // A file a picked channel cannot carry at all.
@@ -915,19 +935,31 @@ async fn schedule(
     let kinds: Vec<ChannelKind> = picked.iter().map(|(_, k)| *k).collect();
     let limit = match email_limit(&state.db, &picked).await {
         Ok(limit) => limit,
-        Err(e) => return to_step(id, 3, Some(&AppError::from(e).to_string())),
+        Err(e) => return Some(to_step(id, 3, Some(&AppError::from(e).to_string()))),
     };
     if let Some(first) = media_notes(compose, &kinds, limit).1.first() {
-        return to_step(id, 3, Some(first));
+        return Some(to_step(id, 3, Some(first)));
     }
     // A message over a channel's hard limit, for the audience's longest name.
     let longest = match state.db.audience_longest_name(&compose.audience).await {
         Ok(name) => name.unwrap_or_default(),
-        Err(e) => return to_step(id, 3, Some(&AppError::from(e).to_string())),
+        Err(e) => return Some(to_step(id, 3, Some(&AppError::from(e).to_string()))),
     };
     if let Some(first) = super::fit::text_fit(compose, &kinds, &longest).1.first() {
-        return to_step(id, 3, Some(first));
+        return Some(to_step(id, 3, Some(first)));
     }
+    None
+}
+
+/// `compose` with a local-time broadcast's first wave as its time (the customers' zones may
+/// have changed since it was typed); or where to go when that time has passed.
+async fn with_first_wave(
+    state: &AppState,
+    id: i64,
+    compose: &Compose,
+    intent: Intent,
+    now: DateTime<Utc>,
+) -> Result<Compose, String> {
     let mut compose = compose.clone();
     if let (Some(n), Intent::Schedule) = (compose.timing.local_at, intent) {
         // The customers' zones may have changed since it was typed.
@@ -935,12 +967,34 @@ async fn schedule(
             Ok((t, _)) if t > now => compose.scheduled_at = Some(t),
             Ok((_, zone)) => {
                 let when = n.format("%H:%M on %-d %b %Y");
-                let m = format!("{when} has already passed in {zone}, where customers live: choose a later date, or one moment for everyone.");
-                return to_step(id, 1, Some(&m));
+                let m = format!(
+                    "{when} has already passed in {zone}, where customers live: choose a later date, or one moment for everyone."
+                );
+                return Err(to_step(id, 1, Some(&m)));
             }
-            Err(e) => return to_step(id, 1, Some(&e.to_string())),
+            Err(e) => return Err(to_step(id, 1, Some(&e.to_string()))),
         }
     }
+    Ok(compose)
+}
+
+/// "Schedule" or "Send now": the whole broadcast checked, stored as scheduled, the dispatcher
+/// woken; back to the list with a notice, or to the step that needs fixing.
+async fn schedule(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    compose: &Compose,
+    intent: Intent,
+) -> String {
+    let now = state.clock.now();
+    if let Some(to) = refusal(state, id, compose).await {
+        return to;
+    }
+    let compose = match with_first_wave(state, id, compose, intent, now).await {
+        Ok(c) => c,
+        Err(to) => return to,
+    };
     let v = match compose.validate(intent, now) {
         Ok(v) => v,
         Err(errors) => {

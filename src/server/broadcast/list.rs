@@ -73,7 +73,11 @@ pub async fn live_state(
 ) -> Result<crate::model::LiveState, AppError> {
     let next_wave = if r.status == Lifecycle::Sending {
         let now = state.clock.now();
-        state.db.next_wave(r.id, now).await?.map(|w| wave_text(&w, now))
+        state
+            .db
+            .next_wave(r.id, now)
+            .await?
+            .map(|w| wave_text(&w, now))
     } else {
         None
     };
@@ -90,7 +94,10 @@ pub async fn live_state(
 
 /// `next wave 10:00 Europe/Berlin (12,400 waiting)`: the time in the wave's first zone, with
 /// the date when it is not within the day.
-pub(super) fn wave_text(w: &crate::server::db::NextWave, now: chrono::DateTime<chrono::Utc>) -> String {
+pub(super) fn wave_text(
+    w: &crate::server::db::NextWave,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
     let first = w.zones.split([',', ' ']).next().unwrap_or("UTC");
     let local = w.at.with_timezone(&timefmt::zone(first));
     let time = if w.at - now > chrono::Duration::hours(20) {

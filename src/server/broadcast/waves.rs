@@ -104,7 +104,11 @@ pub fn plan(
 
 /// The first instant a local-time broadcast reaches anyone: its wall-clock time in the
 /// earliest of `zones` (and the workspace's zone), with that zone's name.
-pub fn first_wave(naive: NaiveDateTime, rules: &Rules, zones: &[String]) -> (DateTime<Utc>, String) {
+pub fn first_wave(
+    naive: NaiveDateTime,
+    rules: &Rules,
+    zones: &[String],
+) -> (DateTime<Utc>, String) {
     let fallback: Tz = rules.time_zone.parse().unwrap_or(Tz::UTC);
     zones
         .iter()
@@ -132,9 +136,18 @@ mod tests {
     fn skipped_times_move_to_the_next_minute_and_doubled_ones_are_the_first() {
         let berlin: Tz = "Europe/Berlin".parse().unwrap();
         // 29 March 2026: 02:00 → 03:00; 25 October: 03:00 → 02:00.
-        assert_eq!(resolve(berlin, naive("2026-03-29T02:30")), utc(2026, 3, 29, 1, 0));
-        assert_eq!(resolve(berlin, naive("2026-10-25T02:30")), utc(2026, 10, 25, 0, 30));
-        assert_eq!(resolve(berlin, naive("2026-12-08T10:00")), utc(2026, 12, 8, 9, 0));
+        assert_eq!(
+            resolve(berlin, naive("2026-03-29T02:30")),
+            utc(2026, 3, 29, 1, 0)
+        );
+        assert_eq!(
+            resolve(berlin, naive("2026-10-25T02:30")),
+            utc(2026, 10, 25, 0, 30)
+        );
+        assert_eq!(
+            resolve(berlin, naive("2026-12-08T10:00")),
+            utc(2026, 12, 8, 9, 0)
+        );
     }
 
     #[test]
@@ -172,9 +185,15 @@ mod tests {
                 },
             ],
         };
-        let zones: Vec<String> = ["Europe/Berlin", "Europe/Paris", "America/New_York", "", "Mars"]
-            .map(String::from)
-            .to_vec();
+        let zones: Vec<String> = [
+            "Europe/Berlin",
+            "Europe/Paris",
+            "America/New_York",
+            "",
+            "Mars",
+        ]
+        .map(String::from)
+        .to_vec();
         let now = utc(2026, 12, 8, 3, 0); // 22:00 in New York
         let p = plan(now, None, &rules, false, &zones);
         assert_eq!(p.groups[0].prefix.as_deref(), Some("+1268"));
@@ -184,14 +203,22 @@ mod tests {
         assert_eq!(plus1.default_at, utc(2026, 12, 8, 7, 0));
         assert_eq!(
             plus1.by_time,
-            vec![(utc(2026, 12, 8, 13, 0), vec!["America/New_York".to_string()])]
+            vec![(
+                utc(2026, 12, 8, 13, 0),
+                vec!["America/New_York".to_string()]
+            )]
         );
         // Everyone else goes now: no quiet hours for them.
         assert_eq!(p.groups[2].default_at, now);
         assert!(p.groups[2].by_time.is_empty());
         assert_eq!(p.groups[0].default_at, now);
         let exempt = plan(now, None, &rules, true, &zones);
-        assert!(exempt.groups.iter().all(|g| g.default_at == now && g.by_time.is_empty()));
+        assert!(
+            exempt
+                .groups
+                .iter()
+                .all(|g| g.default_at == now && g.by_time.is_empty())
+        );
     }
 
     #[test]
@@ -199,6 +226,9 @@ mod tests {
         let rules = Rules::default();
         let zones = ["Pacific/Auckland", "America/Los_Angeles"].map(String::from);
         let (at, zone) = first_wave(naive("2026-12-08T10:00"), &rules, &zones);
-        assert_eq!((at, zone.as_str()), (utc(2026, 12, 7, 21, 0), "Pacific/Auckland"));
+        assert_eq!(
+            (at, zone.as_str()),
+            (utc(2026, 12, 7, 21, 0), "Pacific/Auckland")
+        );
     }
 }

@@ -329,7 +329,8 @@ impl Db {
             "SELECT DISTINCT c.time_zone FROM customers c WHERE {} ORDER BY c.time_zone",
             a.clause
         );
-        let zones: Vec<String> = on_pool!(self, p => bind_audience!(sqlx::query_scalar(&sql), a).fetch_all(p).await?);
+        let zones: Vec<String> =
+            on_pool!(self, p => bind_audience!(sqlx::query_scalar(&sql), a).fetch_all(p).await?);
         Ok(zones)
     }
 

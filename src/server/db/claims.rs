@@ -46,6 +46,60 @@ pub struct Content {
 const CUT_OFF: &str = "Herald stopped, or lost its claim, while this message's request was in \
      flight, and the channel cannot tell whether it arrived. It may have arrived.";
 
+/// The claim's three statements: settling cut-off sends on channels that cannot tell
+/// (`$1` broadcast, `$2` now, `$3` reason), and claiming lapsed leases, then due pending
+/// deliveries (`$1` lease end, `$2` now, `$3` broadcast, `$4` limit; lapsed: `$5` the
+/// uncertain-before time).
+fn claim_sql(dialect: Dialect) -> (String, String, String) {
+    // An uncertain delivery on a channel that cannot tell is never taken again: it is
+    // settled as unknown first (`settle`).
+    let untold = format!(
+        "SELECT id FROM channels WHERE kind IN ({})",
+        AfterDoubt::UNTOLD_KINDS_SQL
+    );
+    // Two walks, each an index range: leases that ran out (`deliveries_claimed`), then
+    // pending deliveries whose time has come (`deliveries_due`, by not-before time), so
+    // deliveries waiting for a later wave are never read.
+    let live = format!(
+        "EXISTS (SELECT 1 FROM broadcasts x WHERE x.id = $3 AND x.status = {BROADCAST_SENDING} AND NOT x.paused)"
+    );
+    let lapsed = format!(
+        "SELECT d.id FROM deliveries d WHERE d.broadcast_id = $3 AND d.state = {SENDING} \
+         AND d.claimed_until < $2 \
+         AND (d.started_at IS NULL OR (d.started_at < $5 AND d.channel_id NOT IN ({untold}))) \
+         AND {live} ORDER BY d.id LIMIT $4"
+    );
+    let due = format!(
+        "SELECT d.id FROM deliveries d WHERE d.broadcast_id = $3 AND d.state = {PENDING} \
+         AND d.next_attempt_at <= $2 AND {live} \
+         ORDER BY d.next_attempt_at, d.id LIMIT $4"
+    );
+    let lock = match dialect {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => " FOR UPDATE OF d SKIP LOCKED",
+    };
+    let settle = format!(
+        "UPDATE deliveries SET state = {UNKNOWN}, claimed_until = NULL, error = $3 \
+         WHERE id IN (SELECT d.id FROM deliveries d WHERE d.broadcast_id = $1 \
+           AND d.state = {SENDING} AND d.claimed_until < $2 AND d.started_at IS NOT NULL \
+           AND d.channel_id IN ({untold}) ORDER BY d.id{lock}) \
+         RETURNING broadcast_id"
+    );
+    // The SET expressions read the row as it was: `uncertain` says whether this claim
+    // takes over a request that may have reached the provider.
+    let update = |pick: &str| {
+        format!(
+            "UPDATE deliveries SET state = {SENDING}, claimed_until = $1, attempts = attempts + 1, \
+             uncertain = CASE WHEN state = {SENDING} AND started_at IS NOT NULL THEN TRUE ELSE FALSE END, \
+             started_at = NULL \
+             WHERE id IN ({pick}{lock}) \
+             RETURNING id, broadcast_id, customer_id, channel_id, attempts, retry_round, uncertain, parts_sent"
+        )
+    };
+    let (update_lapsed, update_due) = (update(&lapsed), update(&due));
+    (settle, update_lapsed, update_due)
+}
+
 impl Db {
     /// Claims up to `limit` deliveries of broadcast `b` (if it is sending and not paused):
     /// pending ones whose retry time has come, and ones whose lease ran out (their worker
@@ -63,52 +117,7 @@ impl Db {
         lease_until: DateTime<Utc>,
         uncertain_before: DateTime<Utc>,
     ) -> Result<Vec<Claimed>, DbError> {
-        // An uncertain delivery on a channel that cannot tell is never taken again: it is
-        // settled as unknown first (`settle`).
-        let untold = format!(
-            "SELECT id FROM channels WHERE kind IN ({})",
-            AfterDoubt::UNTOLD_KINDS_SQL
-        );
-        // Two walks, each an index range: leases that ran out (`deliveries_claimed`), then
-        // pending deliveries whose time has come (`deliveries_due`, by not-before time), so
-        // deliveries waiting for a later wave are never read.
-        let live = format!(
-            "EXISTS (SELECT 1 FROM broadcasts x WHERE x.id = $3 AND x.status = {BROADCAST_SENDING} AND NOT x.paused)"
-        );
-        let lapsed = format!(
-            "SELECT d.id FROM deliveries d WHERE d.broadcast_id = $3 AND d.state = {SENDING} \
-             AND d.claimed_until < $2 \
-             AND (d.started_at IS NULL OR (d.started_at < $5 AND d.channel_id NOT IN ({untold}))) \
-             AND {live} ORDER BY d.id LIMIT $4"
-        );
-        let due = format!(
-            "SELECT d.id FROM deliveries d WHERE d.broadcast_id = $3 AND d.state = {PENDING} \
-             AND d.next_attempt_at <= $2 AND {live} \
-             ORDER BY d.next_attempt_at, d.id LIMIT $4"
-        );
-        let lock = match self.dialect() {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => " FOR UPDATE OF d SKIP LOCKED",
-        };
-        let settle = format!(
-            "UPDATE deliveries SET state = {UNKNOWN}, claimed_until = NULL, error = $3 \
-             WHERE id IN (SELECT d.id FROM deliveries d WHERE d.broadcast_id = $1 \
-               AND d.state = {SENDING} AND d.claimed_until < $2 AND d.started_at IS NOT NULL \
-               AND d.channel_id IN ({untold}) ORDER BY d.id{lock}) \
-             RETURNING broadcast_id"
-        );
-        // The SET expressions read the row as it was: `uncertain` says whether this claim
-        // takes over a request that may have reached the provider.
-        let update = |pick: &str| {
-            format!(
-                "UPDATE deliveries SET state = {SENDING}, claimed_until = $1, attempts = attempts + 1, \
-                 uncertain = CASE WHEN state = {SENDING} AND started_at IS NOT NULL THEN TRUE ELSE FALSE END, \
-                 started_at = NULL \
-                 WHERE id IN ({pick}{lock}) \
-                 RETURNING id, broadcast_id, customer_id, channel_id, attempts, retry_round, uncertain, parts_sent"
-            )
-        };
-        let (update_lapsed, update_due) = (update(&lapsed), update(&due));
+        let (settle, update_lapsed, update_due) = claim_sql(self.dialect());
         let mut claimed: Vec<Claimed> = on_pool!(self, p => {
             let mut tx = begin_write!(p, self.dialect());
             let settled: Vec<BroadcastId> = sqlx::query_scalar(&settle)

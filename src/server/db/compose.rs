@@ -40,11 +40,18 @@ fn stored_timing(t: &crate::model::compose::Timing) -> Option<String> {
 macro_rules! audit_exemption {
     ($tx:expr, $now:expr, $by:expr, $id:expr, $timing:expr) => {
         if let Some(reason) = &$timing.quiet_exempt {
-            audit_in!($tx, $now, $by, "quiet-hours-exempt", "broadcast", $id, reason.as_str())?;
+            audit_in!(
+                $tx,
+                $now,
+                $by,
+                "quiet-hours-exempt",
+                "broadcast",
+                $id,
+                reason.as_str()
+            )?;
         }
     };
 }
-
 
 /// A channel broadcasts may use now.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

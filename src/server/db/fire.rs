@@ -11,9 +11,9 @@ use super::states::{
 };
 use super::{Db, DbError, Dialect, audit_in, begin_write, on_pool};
 use crate::model::Lifecycle;
-use crate::model::compose::Timing;
 use crate::model::audience::AudienceRule;
 use crate::model::channel::ChannelKind;
+use crate::model::compose::Timing;
 
 /// What firing a due broadcast did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +102,10 @@ impl Builder {
                     .map(|z| self.bind(AudienceBind::Text(z.clone())))
                     .collect();
                 let at = self.bind(AudienceBind::Time(*at));
-                whens.push(format!("WHEN c.time_zone IN ({}) THEN {at}", names.join(", ")));
+                whens.push(format!(
+                    "WHEN c.time_zone IN ({}) THEN {at}",
+                    names.join(", ")
+                ));
             }
             let default_at = self.bind(AudienceBind::Time(g.default_at));
             let value = if whens.is_empty() {
@@ -241,10 +244,21 @@ macro_rules! mark_missed {
         .execute(&mut *$tx)
         .await?
         .rows_affected();
-        audit_in!($tx, now, None::<i64>, "missed", "broadcast", id, format!("due at {at}, found at {now}"))?;
+        audit_in!(
+            $tx,
+            now,
+            None::<i64>,
+            "missed",
+            "broadcast",
+            id,
+            format!("due at {at}, found at {now}")
+        )?;
         n > 0
     }};
 }
+
+/// A due broadcast as firing reads it: its time, audience, channels and timing.
+type DuePlan = (Option<DateTime<Utc>>, String, String, Option<String>);
 
 /// Most zone names a wave's row keeps (the rest are counted).
 const WAVE_ZONES_SHOWN: usize = 3;
@@ -253,16 +267,23 @@ const WAVE_ZONES_SHOWN: usize = 3;
 macro_rules! write_waves {
     ($tx:expr, $id:expr, $waves:expr) => {{
         for (at, zones) in $waves {
-            let mut label = zones.iter().take(WAVE_ZONES_SHOWN).cloned().collect::<Vec<_>>().join(", ");
+            let mut label = zones
+                .iter()
+                .take(WAVE_ZONES_SHOWN)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
             if zones.len() > WAVE_ZONES_SHOWN {
                 label.push_str(&format!(" and {} more", zones.len() - WAVE_ZONES_SHOWN));
             }
-            sqlx::query("INSERT INTO broadcast_waves (broadcast_id, at, zones) VALUES ($1, $2, $3)")
-                .bind($id)
-                .bind(at)
-                .bind(label)
-                .execute(&mut *$tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO broadcast_waves (broadcast_id, at, zones) VALUES ($1, $2, $3)",
+            )
+            .bind($id)
+            .bind(at)
+            .bind(label)
+            .execute(&mut *$tx)
+            .await?;
         }
     }};
 }
@@ -323,7 +344,8 @@ impl Db {
         now: DateTime<Utc>,
         grace: chrono::Duration,
     ) -> Result<Fired, DbError> {
-        self.fire_with(id, now, grace, &WavePlan::at_once(now)).await
+        self.fire_with(id, now, grace, &WavePlan::at_once(now))
+            .await
     }
 
     /// Fires broadcast `id` if it is still due: later than `grace` → missed; otherwise it turns
@@ -340,7 +362,7 @@ impl Db {
         let dialect = self.dialect();
         on_pool!(self, p => {
             let mut tx = begin_write!(p, dialect);
-            let row: Option<(Option<DateTime<Utc>>, String, String, Option<String>)> = sqlx::query_as(
+            let row: Option<DuePlan> = sqlx::query_as(
                 &format!("SELECT scheduled_at, audience, channel_ids, timing FROM broadcasts WHERE id = $1 \
                  AND status = {SCHEDULED} AND NOT paused AND missed_at IS NULL AND scheduled_at <= $2"),
             )

@@ -37,7 +37,10 @@ impl Db {
         .await?);
         Ok(match row {
             // Written by Herald itself; an unreadable value reads as the defaults.
-            Some((rules, at, by)) => (serde_json::from_str(&rules).unwrap_or_default(), Some((at, by))),
+            Some((rules, at, by)) => (
+                serde_json::from_str(&rules).unwrap_or_default(),
+                Some((at, by)),
+            ),
             None => (Rules::default(), None),
         })
     }
@@ -102,7 +105,11 @@ impl Db {
     /// The next wave of broadcast `id` after `now`, if it is waiting for one: the earliest
     /// not-before time of its pending deliveries that is one of its waves (a walk of the due
     /// index, not of its deliveries).
-    pub async fn next_wave(&self, id: i64, now: DateTime<Utc>) -> Result<Option<NextWave>, DbError> {
+    pub async fn next_wave(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<NextWave>, DbError> {
         let next: Option<(DateTime<Utc>, String)> = on_pool!(self, p => sqlx::query_as(
             &format!("SELECT w.at, w.zones FROM broadcast_waves w WHERE w.broadcast_id = $1 AND w.at > $2 \
              AND EXISTS (SELECT 1 FROM deliveries d WHERE d.broadcast_id = $1 AND d.state = {PENDING} \

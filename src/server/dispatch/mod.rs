@@ -23,8 +23,8 @@ use futures::StreamExt;
 
 use crate::model::channel::ChannelKind;
 use crate::model::{BroadcastId, ChannelId};
-use crate::server::channels::sandbox::SandboxProvider;
 use crate::server::broadcast::waves;
+use crate::server::channels::sandbox::SandboxProvider;
 use crate::server::channels::{Channel, adapter};
 use crate::server::clock::Clock;
 use crate::server::db::{Claimed, Db, DbError, Fired, Outcome};

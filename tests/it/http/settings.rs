@@ -38,14 +38,26 @@ async fn only_admins_change_the_rules_and_every_change_is_audited() {
     let audit = app.t.db.inspect().audit_entries("settings").await.unwrap();
     let last = audit.last().unwrap();
     assert!(last.0.is_some(), "the admin is named");
-    assert!(last.1.contains("quiet hours off → 22:00–07:30"), "{audit:?}");
+    assert!(
+        last.1.contains("quiet hours off → 22:00–07:30"),
+        "{audit:?}"
+    );
     let page = app.get("/settings", Some(&admin)).await.body;
-    assert!(page.contains("value=\"22:00\"") && page.contains("+44 none"), "{page}");
+    assert!(
+        page.contains("value=\"22:00\"") && page.contains("+44 none"),
+        "{page}"
+    );
 
     // The same form again changes nothing and audits nothing.
     app.post_form("/settings", &form, Some(&admin)).await;
     assert_eq!(
-        app.t.db.inspect().audit_entries("settings").await.unwrap().len(),
+        app.t
+            .db
+            .inspect()
+            .audit_entries("settings")
+            .await
+            .unwrap()
+            .len(),
         audit.len()
     );
 
@@ -57,8 +69,14 @@ async fn only_admins_change_the_rules_and_every_change_is_audited() {
     let r = app.post_form("/settings", &bad, Some(&admin)).await;
     let to = assert_redirect_to(&r, "/settings?typed=1");
     let page = app.get(&to, Some(&admin)).await.body;
-    assert!(page.contains("Mars/Olympus") && page.contains("+1 late"), "{page}");
-    assert!(page.contains("not a time zone") && page.contains("Line 1"), "{page}");
+    assert!(
+        page.contains("Mars/Olympus") && page.contains("+1 late"),
+        "{page}"
+    );
+    assert!(
+        page.contains("not a time zone") && page.contains("Line 1"),
+        "{page}"
+    );
     assert_eq!(app.t.db.workspace_rules().await.unwrap().0, rules);
 }
 
@@ -69,7 +87,9 @@ async fn a_local_time_broadcast_keeps_its_wall_clock_and_goes_first_where_it_is_
     let admin = app.sign_in(Role::Admin).await;
     let step1 = "step=1&key=k0123456789abcdefLOCAL&name=Morning&body=Hi&timing_shown=1\
                  &send_at=2099-06-01T10%3A00&send_mode=local&expire_hours=48&go=next";
-    let r = app.post_form("/broadcasts/wizard", step1, Some(&staff)).await;
+    let r = app
+        .post_form("/broadcasts/wizard", step1, Some(&staff))
+        .await;
     let to = assert_redirect_to(&r, "/broadcasts/");
     let id: i64 = to.split('/').nth(2).unwrap().parse().unwrap();
     let (c, _, _) = app.t.db.broadcast_for_edit(id).await.unwrap();
@@ -79,21 +99,42 @@ async fn a_local_time_broadcast_keeps_its_wall_clock_and_goes_first_where_it_is_
     // The demo's customers live as far east as Sydney (UTC+10 in June): 00:00 UTC.
     let first = chrono::Utc.with_ymd_and_hms(2099, 6, 1, 0, 0, 0).unwrap();
     assert_eq!(c.scheduled_at, Some(first));
-    let page = app.get(&format!("/broadcasts/{id}/edit?step=1"), Some(&staff)).await.body;
+    let page = app
+        .get(&format!("/broadcasts/{id}/edit?step=1"), Some(&staff))
+        .await
+        .body;
     assert!(page.contains("value=\"2099-06-01T10:00\""), "{page}");
     assert!(!page.contains("id=\"quiet_exempt\""), "staff cannot exempt");
 
     // Staff cannot let it through quiet hours; an admin can, with a reason, audited.
     let exempt = format!("step=1&id={id}&timing_shown=1&quiet_exempt=Outage&go=stay");
-    let r = app.post_form("/broadcasts/wizard", &exempt, Some(&staff)).await;
+    let r = app
+        .post_form("/broadcasts/wizard", &exempt, Some(&staff))
+        .await;
     assert!(location(&r).contains("Only an admin"), "{}", location(&r));
-    assert_eq!(app.t.db.broadcast_for_edit(id).await.unwrap().0.timing.quiet_exempt, None);
-    app.post_form("/broadcasts/wizard", &exempt, Some(&admin)).await;
+    assert_eq!(
+        app.t
+            .db
+            .broadcast_for_edit(id)
+            .await
+            .unwrap()
+            .0
+            .timing
+            .quiet_exempt,
+        None
+    );
+    app.post_form("/broadcasts/wizard", &exempt, Some(&admin))
+        .await;
     let c = app.t.db.broadcast_for_edit(id).await.unwrap().0;
     assert_eq!(c.timing.quiet_exempt.as_deref(), Some("Outage"));
     assert_eq!(c.timing.local_at, Some(local.unwrap()), "the time stays");
     assert_eq!(
-        app.t.db.inspect().audit_count("quiet-hours-exempt", id).await.unwrap(),
+        app.t
+            .db
+            .inspect()
+            .audit_count("quiet-hours-exempt", id)
+            .await
+            .unwrap(),
         1
     );
 }
