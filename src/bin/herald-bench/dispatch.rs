@@ -207,6 +207,44 @@ async fn materialise(db: &Db, author: UserId, fast: ChannelId) -> anyhow::Result
     );
     db.cancel_broadcast(BroadcastId(everyone), author, Utc::now())
         .await?;
+    waves(db, author, fast).await
+}
+
+/// The same audience in each customer's own time zone, tomorrow at 10:00 with the default
+/// quiet hours: one `INSERT … SELECT` with the waves' `CASE`; then claims while every delivery
+/// waits for a later wave (they read the due index's empty range, not the deliveries).
+async fn waves(db: &Db, author: UserId, fast: ChannelId) -> anyhow::Result<()> {
+    use herald::server::broadcast::waves::plan;
+    let id = broadcast(db, author, fast, AudienceRule::default(), "bench-waves").await?;
+    let now = Utc::now();
+    let tomorrow = (now + chrono::Duration::days(1)).date_naive();
+    let local = tomorrow.and_hms_opt(10, 0, 0).expect("10:00 exists");
+    let rules = herald::model::workspace::Rules::default();
+    let zones = db.audience_zones(&AudienceRule::default()).await?;
+    let t = Instant::now();
+    let plan = plan(now, Some(local), &rules, false, &zones);
+    let fired = db
+        .fire_with(id, now, chrono::Duration::hours(1), &plan)
+        .await?;
+    let took = t.elapsed();
+    let Fired::Started { deliveries } = fired else {
+        anyhow::bail!("the broadcast did not start: {fired:?}");
+    };
+    let rounds = 100;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        let lease = Utc::now() + chrono::Duration::seconds(60);
+        let claimed = db.claim_broadcast(id, 500, Utc::now(), lease, now).await?;
+        anyhow::ensure!(claimed.is_empty(), "nothing is due yet");
+    }
+    let claim = t.elapsed().as_secs_f64() * 1000.0 / rounds as f64;
+    println!(
+        "  materialise in waves: {deliveries} deliveries over {} zones in {:.2} s; an idle claim with all of them waiting: {claim:.2} ms",
+        zones.len(),
+        took.as_secs_f64()
+    );
+    db.cancel_broadcast(BroadcastId(id), author, Utc::now())
+        .await?;
     Ok(())
 }
 

@@ -77,7 +77,7 @@ pub async fn live_state(
             .db
             .next_wave(r.id, now)
             .await?
-            .map(|w| wave_text(&w, now))
+            .map(|w| super::waves::wave_text(&w, now))
     } else {
         None
     };
@@ -90,26 +90,6 @@ pub async fn live_state(
         expired: r.expired_count,
         next_wave,
     })
-}
-
-/// `next wave 10:00 Europe/Berlin (12,400 waiting)`: the time in the wave's first zone, with
-/// the date when it is not within the day.
-pub(super) fn wave_text(
-    w: &crate::server::db::NextWave,
-    now: chrono::DateTime<chrono::Utc>,
-) -> String {
-    let first = w.zones.split([',', ' ']).next().unwrap_or("UTC");
-    let local = w.at.with_timezone(&timefmt::zone(first));
-    let time = if w.at - now > chrono::Duration::hours(20) {
-        local.format("%-d %b, %H:%M").to_string()
-    } else {
-        local.format("%H:%M").to_string()
-    };
-    format!(
-        "next wave {time} {} ({} waiting)",
-        w.zones,
-        crate::model::results::thousands(w.waiting)
-    )
 }
 
 /// Pauses or resumes broadcast `id` on behalf of `actor` (whose role was already checked).

@@ -49,7 +49,7 @@ pub async fn results(
         results.next_wave = db
             .next_wave(id, now)
             .await?
-            .map(|w| super::list::wave_text(&w, now));
+            .map(|w| super::waves::wave_text(&w, now));
     }
     if r.failed_count > 0 {
         (results.failure_reasons, results.more_reasons) =

@@ -119,6 +119,23 @@ pub fn first_wave(
         .unwrap_or_else(|| (resolve(fallback, naive), fallback.name().to_string()))
 }
 
+/// `next wave 10:00 Europe/Berlin (12,400 waiting)`: the time in the wave's first zone, with
+/// the date when it is not within the day.
+pub fn wave_text(w: &crate::server::db::NextWave, now: chrono::DateTime<chrono::Utc>) -> String {
+    let first = w.zones.split([',', ' ']).next().unwrap_or("UTC");
+    let local = w.at.with_timezone(&crate::server::timefmt::zone(first));
+    let time = if w.at - now > chrono::Duration::hours(20) {
+        local.format("%-d %b, %H:%M").to_string()
+    } else {
+        local.format("%H:%M").to_string()
+    };
+    format!(
+        "next wave {time} {} ({} waiting)",
+        w.zones,
+        crate::model::results::thousands(w.waiting)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -94,6 +94,7 @@ const TABLE: &[Entry] = &[
     // The channels page tells non-admins that admins manage channels (its data is admins').
     e("GET", "/channels", Rule::Signed, ""),
     e("GET", "/staff", Rule::Admins, ""),
+    e("GET", "/settings", Rule::Admins, ""),
     e("GET", "/audit", Rule::Readers, ""),
     e("GET", "/account", Rule::Signed, ""),
     e("GET", "/password", Rule::Public, ""),
@@ -174,6 +175,7 @@ const TABLE: &[Entry] = &[
     e("POST", "/api/customers/import", Rule::Signed, ""),
     e("POST", "/api/labels/list", Rule::Signed, ""),
     e("POST", "/api/staff/page", Rule::Admins, ""),
+    e("POST", "/api/settings/page", Rule::Admins, ""),
     e("POST", "/api/password/opened", Rule::Public, ""),
     e(
         "POST",
@@ -183,6 +185,13 @@ const TABLE: &[Entry] = &[
     ),
     // Plain routes.
     e("POST", "/staff", Rule::Admins, "action=reset&id=999999"),
+    // A refused form (an unknown zone): nothing changes whoever posts it.
+    e(
+        "POST",
+        "/settings",
+        Rule::Admins,
+        "time_zone=Mars%2FOlympus",
+    ),
     e(
         "POST",
         "/account/password",
