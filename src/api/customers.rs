@@ -63,5 +63,33 @@ pub async fn customer_edit(id: i64) -> Result<crate::model::customer_edit::Custo
             .into_iter()
             .map(|(kind, at)| format!("{kind} since {}", at.format("%-d %b %Y")))
             .collect(),
+        consents: consent_lines(&state, &user, id).await?,
     })
+}
+
+/// A customer's consent as the page shows it, times in the viewer's zone.
+#[cfg(feature = "ssr")]
+async fn consent_lines(
+    state: &crate::server::AppState,
+    viewer: &crate::model::CurrentUser,
+    id: i64,
+) -> Result<Vec<crate::model::consent::ConsentLine>, AppError> {
+    use crate::server::timefmt;
+    let tz = timefmt::zone(&viewer.time_zone);
+    Ok(state
+        .db
+        .consents_of(id)
+        .await?
+        .into_iter()
+        .map(
+            |(kind, purpose, granted, source, note, at)| crate::model::consent::ConsentLine {
+                kind,
+                purpose,
+                granted,
+                source,
+                note,
+                at: timefmt::local(at, tz),
+            },
+        )
+        .collect())
 }

@@ -45,6 +45,9 @@ pub struct Compose {
     pub template: Option<super::template::TemplateChoice>,
     #[serde(default)]
     pub timing: Timing,
+    /// Marketing or service: consent rules and the frequency cap apply to marketing.
+    #[serde(default)]
+    pub purpose: super::consent::Purpose,
 }
 
 /// Most hours a broadcast may be set to expire after (30 days).
@@ -68,6 +71,17 @@ pub struct Timing {
 }
 
 impl Timing {
+    /// The timing `intent` keeps ("Send now" is one moment for everyone); its problems go to
+    /// `errors`, each with its field.
+    fn checked(&self, intent: Intent, errors: &mut Vec<(&'static str, String)>) -> Timing {
+        self.problems(errors);
+        let mut timing = self.clone();
+        if intent == Intent::SendNow {
+            timing.local_at = None;
+        }
+        timing
+    }
+
     /// Problems with the fields, each with its field.
     fn problems(&self, errors: &mut Vec<(&'static str, String)>) {
         if self
@@ -101,6 +115,7 @@ pub struct ValidBroadcast {
     pub attachments: Vec<AttachmentRef>,
     pub template: Option<super::template::TemplateChoice>,
     pub timing: Timing,
+    pub purpose: super::consent::Purpose,
     /// `draft` or `scheduled`.
     pub status: Lifecycle,
 }
@@ -134,12 +149,7 @@ impl Compose {
                 channel_ids.push(*id);
             }
         }
-        self.timing.problems(&mut errors);
-        let mut timing = self.timing.clone();
-        if intent == Intent::SendNow {
-            // "Send now" is one moment for everyone.
-            timing.local_at = None;
-        }
+        let timing = self.timing.checked(intent, &mut errors);
         let scheduled_at = match intent {
             Intent::Draft => self.scheduled_at,
             Intent::SendNow => Some(now),
@@ -182,6 +192,7 @@ impl Compose {
             attachments: self.attachments.clone(),
             template: self.template.clone(),
             timing,
+            purpose: self.purpose,
             status: if intent == Intent::Draft {
                 Lifecycle::Draft
             } else {
@@ -210,6 +221,7 @@ mod tests {
             attachments: Vec::new(),
             template: None,
             timing: Timing::default(),
+            purpose: Default::default(),
         }
     }
 
@@ -332,6 +344,8 @@ pub struct WizardPage {
     /// Step 3 with WhatsApp: of the customers WhatsApp reaches (the second figure), how many
     /// wrote to its number within 24 hours (the first).
     pub in_window: Option<(i64, i64)>,
+    /// Step 3: who the workspace's rules will leave out, and why (consent, the cap).
+    pub left_out: Vec<String>,
     /// The workspace's quiet hours (`21:00–08:00`), when it has them.
     pub quiet_hours: Option<String>,
     /// The zone customers without one of their own follow.

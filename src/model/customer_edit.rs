@@ -36,6 +36,9 @@ pub struct CustomerEdit {
     pub can_edit: bool,
     /// Channel kinds the customer opted out of by message (e.g. "sms since 26 Nov 2026").
     pub channel_opt_outs: Vec<String>,
+    /// The customer's word on each kind of channel and purpose.
+    #[serde(default)]
+    pub consents: Vec<super::consent::ConsentLine>,
 }
 
 /// A customer ready to store.

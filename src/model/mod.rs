@@ -6,6 +6,7 @@ pub mod broadcast;
 pub mod channel;
 pub mod chat;
 pub mod compose;
+pub mod consent;
 pub mod customer;
 pub mod customer_edit;
 pub mod delivery;

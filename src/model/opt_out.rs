@@ -74,6 +74,38 @@ pub fn is_stop_request(text: &str) -> bool {
     STOP_WORDS.contains(&collapsed.as_str())
 }
 
+/// Words that ask to get messages again (SMS carriers' opt-in keywords), compared in lower case.
+const START_WORDS: &[&str] = &["start", "unstop", "subscribe", "opt in", "opt-in", "optin"];
+
+/// Whether `text` as a whole asks to get messages (again): one opt-in word, as
+/// [`is_stop_request`] reads stop words ("START", "Unstop.").
+pub fn is_start_request(text: &str) -> bool {
+    let trimmed = text.trim().trim_matches(|c: char| {
+        c.is_whitespace() || matches!(c, '.' | '!' | '?' | '"' | '\'' | '“' | '”')
+    });
+    if trimmed.is_empty() || trimmed.chars().count() > 20 {
+        return false;
+    }
+    let lower = trimmed.to_lowercase();
+    let collapsed = lower.split_whitespace().collect::<Vec<_>>().join(" ");
+    START_WORDS.contains(&collapsed.as_str())
+}
+
+#[cfg(test)]
+mod start_tests {
+    use super::is_start_request;
+
+    #[test]
+    fn start_words_alone_opt_in() {
+        for yes in ["START", " Unstop. ", "opt in", "Subscribe!"] {
+            assert!(is_start_request(yes), "{yes}");
+        }
+        for no in ["start the order please", "", "stop", "restart"] {
+            assert!(!is_start_request(no), "{no}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_stop_request;

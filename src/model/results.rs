@@ -158,6 +158,14 @@ pub struct Results {
     /// While it waits for a later wave: `next wave 10:00 Europe/Berlin (12,400 waiting)`.
     #[serde(default)]
     pub next_wave: Option<String>,
+    /// Who it left out when it fired: for want of consent, and over the frequency cap.
+    #[serde(default)]
+    pub left_out_consent: i64,
+    #[serde(default)]
+    pub left_out_cap: i64,
+    /// The first of them: (customer id, name, reason).
+    #[serde(default)]
+    pub left_out_first: Vec<(i64, String, String)>,
 }
 
 impl Results {
@@ -489,6 +497,9 @@ impl Results {
             unknown: 0,
             expired: 0,
             next_wave: None,
+            left_out_consent: 0,
+            left_out_cap: 0,
+            left_out_first: Vec::new(),
             totals,
             received: Rate::of(delivered, delivery_whole, true),
             read: Rate::of(read, read_whole, true),

@@ -73,6 +73,45 @@ pub struct Rules {
     /// Overrides by phone number prefix; the longest matching prefix wins.
     #[serde(default)]
     pub quiet_by_prefix: Vec<PrefixQuiet>,
+    /// The kinds of channel (`whatsapp`, `sms` …) on which a marketing broadcast reaches only
+    /// customers who opted in there (Meta and the carriers require it for WhatsApp and SMS).
+    #[serde(default = "consent_by_default")]
+    pub consent_kinds: Vec<String>,
+    /// At most this many marketing broadcasts per customer in a rolling window.
+    #[serde(default)]
+    pub frequency_cap: Option<Cap>,
+}
+
+/// "At most `max` marketing broadcasts per customer per `days` days".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cap {
+    pub max: u32,
+    pub days: u32,
+}
+
+impl Cap {
+    pub fn label(self) -> String {
+        let s = |n: u32| if n == 1 { "" } else { "s" };
+        format!(
+            "at most {} marketing broadcast{} per customer per {} day{}",
+            self.max,
+            s(self.max),
+            self.days,
+            s(self.days)
+        )
+    }
+}
+
+/// The kinds of channel whose marketing may need an opt-in, as the Settings form names them.
+pub const CONSENT_KINDS: [&str; 4] = ["whatsapp", "sms", "email", "telegram"];
+
+/// Most days a frequency cap may span, and most broadcasts it may allow.
+pub const MAX_CAP_DAYS: u32 = 90;
+pub const MAX_CAP_BROADCASTS: u32 = 100;
+
+/// WhatsApp and SMS: opt-in required for marketing, as Meta and the carriers require.
+pub fn consent_by_default() -> Vec<String> {
+    vec!["whatsapp".into(), "sms".into()]
 }
 
 /// The quiet hours a new workspace starts with: 21:00–08:00, as US rules allow marketing
@@ -91,6 +130,8 @@ impl Default for Rules {
             time_zone: "UTC".into(),
             quiet: Some(DEFAULT_QUIET),
             quiet_by_prefix: Vec::new(),
+            consent_kinds: consent_by_default(),
+            frequency_cap: None,
         }
     }
 }
@@ -121,6 +162,28 @@ impl Rules {
                 "quiet hours {} → {}",
                 quiet(old.quiet),
                 quiet(self.quiet)
+            ));
+        }
+        if self.consent_kinds != old.consent_kinds {
+            let list = |k: &[String]| {
+                if k.is_empty() {
+                    "none".to_string()
+                } else {
+                    k.join(", ")
+                }
+            };
+            out.push(format!(
+                "opt-in required for marketing on {} → {}",
+                list(&old.consent_kinds),
+                list(&self.consent_kinds)
+            ));
+        }
+        if self.frequency_cap != old.frequency_cap {
+            let cap = |c: Option<Cap>| c.map(|c| c.label()).unwrap_or_else(|| "no cap".into());
+            out.push(format!(
+                "frequency cap {} → {}",
+                cap(old.frequency_cap),
+                cap(self.frequency_cap)
             ));
         }
         if self.quiet_by_prefix != old.quiet_by_prefix {

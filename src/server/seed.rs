@@ -170,6 +170,8 @@ pub async fn load(db: &Db, now: DateTime<Utc>) -> anyhow::Result<()> {
         .map(|i| demo_customer(i, &mut rng, &tags, &group_ids, &staff[..2]))
         .collect();
     db.insert_customers_bulk(&customers, now).await?;
+    // Most demo customers opted in to marketing on WhatsApp and SMS when they were imported.
+    db.demo_consents(now).await?;
 
     // The demo's broadcasts in progress go out on a channel paced at one message a second,
     // so that a fresh install shows them sending (with real deliveries) for half an hour.

@@ -1,7 +1,9 @@
 //! The workspace's Settings page: reading the admin's form into [`Rules`] (every problem at
 //! once) and storing them, audited.
 
-use crate::model::workspace::{Rules, Window, parse_hhmm, parse_prefixes};
+use crate::model::workspace::{
+    CONSENT_KINDS, Cap, MAX_CAP_BROADCASTS, MAX_CAP_DAYS, Rules, Window, parse_hhmm, parse_prefixes,
+};
 use crate::model::{AppError, CurrentUser};
 use crate::server::AppState;
 use crate::server::timefmt;
@@ -19,6 +21,16 @@ pub struct SettingsForm {
     pub quiet_to: String,
     #[serde(default)]
     pub prefixes: String,
+    /// `on` where marketing needs an opt-in.
+    pub consent_whatsapp: Option<String>,
+    pub consent_sms: Option<String>,
+    pub consent_email: Option<String>,
+    pub consent_telegram: Option<String>,
+    /// The frequency cap; both empty for none.
+    #[serde(default)]
+    pub cap_max: String,
+    #[serde(default)]
+    pub cap_days: String,
 }
 
 /// Longest text a field may hold (the overrides' area included).
@@ -60,14 +72,51 @@ impl SettingsForm {
                 Vec::new()
             })
         };
+        let frequency_cap = self.cap().unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
         if !errors.is_empty() {
             return Err(errors);
         }
+        let ticked = [
+            &self.consent_whatsapp,
+            &self.consent_sms,
+            &self.consent_email,
+            &self.consent_telegram,
+        ];
+        let consent_kinds = CONSENT_KINDS
+            .iter()
+            .zip(ticked)
+            .filter(|(_, on)| on.is_some())
+            .map(|(k, _)| k.to_string())
+            .collect();
         Ok(Rules {
             time_zone: zone.to_string(),
             quiet,
             quiet_by_prefix: prefixes,
+            consent_kinds,
+            frequency_cap,
         })
+    }
+
+    /// The frequency cap typed: none when both fields are empty.
+    fn cap(&self) -> Result<Option<Cap>, String> {
+        let (max, days) = (self.cap_max.trim(), self.cap_days.trim());
+        if max.is_empty() && days.is_empty() {
+            return Ok(None);
+        }
+        match (max.parse::<u32>(), days.parse::<u32>()) {
+            (Ok(max), Ok(days))
+                if (1..=MAX_CAP_BROADCASTS).contains(&max)
+                    && (1..=MAX_CAP_DAYS).contains(&days) =>
+            {
+                Ok(Some(Cap { max, days }))
+            }
+            _ => Err(format!(
+                "The frequency cap needs a number of broadcasts (1–{MAX_CAP_BROADCASTS}) and of days (1–{MAX_CAP_DAYS}), or neither."
+            )),
+        }
     }
 }
 
@@ -121,11 +170,17 @@ mod tests {
             quiet_from: "21:00".into(),
             quiet_to: "08:00".into(),
             prefixes: "+1 21:00-08:00".into(),
+            consent_sms: Some("on".into()),
+            cap_max: "2".into(),
+            cap_days: "7".into(),
+            ..Default::default()
         };
         let rules = form.rules().unwrap();
         assert_eq!(rules.time_zone, "Europe/Berlin");
         assert_eq!(rules.quiet.unwrap().label(), "21:00–08:00");
         assert_eq!(rules.quiet_by_prefix.len(), 1);
+        assert_eq!(rules.consent_kinds, vec!["sms".to_string()]);
+        assert_eq!(rules.frequency_cap, Some(Cap { max: 2, days: 7 }));
         let off = SettingsForm {
             quiet: None,
             quiet_from: "nonsense".into(),
@@ -136,8 +191,9 @@ mod tests {
             time_zone: "Mars/Olympus".into(),
             quiet_from: "25:00".into(),
             prefixes: "44 none".into(),
+            cap_days: "".into(),
             ..form
         };
-        assert_eq!(bad.rules().unwrap_err().len(), 3);
+        assert_eq!(bad.rules().unwrap_err().len(), 4);
     }
 }

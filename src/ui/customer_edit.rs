@@ -124,5 +124,63 @@ fn EditForm(data: CustomerEdit, typed: Option<CustomerForm>) -> impl IntoView {
                 <button type="submit" class="primary">"Save"</button>
             </fieldset>
         </form>
+        <ConsentSection id=data.id lines=data.consents can_edit=data.can_edit/>
+    }
+}
+
+/// The customer's consent per kind of channel and purpose, with how Herald knows; staff record
+/// a change with a note saying how they know.
+#[component]
+fn ConsentSection(
+    id: i64,
+    lines: Vec<crate::model::consent::ConsentLine>,
+    can_edit: bool,
+) -> impl IntoView {
+    use crate::model::consent::{MAX_NOTE_CHARS, Purpose};
+    use crate::model::workspace::CONSENT_KINDS;
+    view! {
+        <section class="consent" aria-labelledby="consent-title">
+            <h2 id="consent-title">"Consent"</h2>
+            {if lines.is_empty() {
+                view! { <p class="muted">"Nothing recorded: marketing goes only where the workspace needs no opt-in."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="consents">
+                        <thead><tr><th scope="col">"Channel"</th><th scope="col">"Purpose"</th><th scope="col">"Word"</th><th scope="col">"How"</th><th scope="col">"When"</th></tr></thead>
+                        <tbody>
+                            {lines.into_iter().map(|l| view! {
+                                <tr data-kind=l.kind.clone() data-purpose=l.purpose.as_str()>
+                                    <td>{l.kind.clone()}</td>
+                                    <td>{l.purpose.as_str()}</td>
+                                    <td>{if l.granted { "opted in" } else { "withdrawn" }}</td>
+                                    <td>{format!("{}{}", l.source.label(), l.note.map(|n| format!(": {n}")).unwrap_or_default())}</td>
+                                    <td>{l.at}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+            {can_edit.then(|| view! {
+                <form method="post" action=format!("/customers/{id}/consent") class="edit consent-form">
+                    <label for="consent-kind">"Channel"</label>
+                    <select id="consent-kind" name="kind">
+                        {CONSENT_KINDS.iter().map(|k| view! { <option value=*k>{*k}</option> }).collect_view()}
+                    </select>
+                    <label for="consent-purpose">"Purpose"</label>
+                    <select id="consent-purpose" name="purpose">
+                        {Purpose::ALL.into_iter().map(|p| view! { <option value=p.as_str()>{p.as_str()}</option> }).collect_view()}
+                    </select>
+                    <label for="consent-granted">"The customer"</label>
+                    <select id="consent-granted" name="granted">
+                        <option value="yes">"agreed"</option>
+                        <option value="no">"withdrew"</option>
+                    </select>
+                    <label for="consent-note">"How you know"</label>
+                    <input id="consent-note" name="note" required maxlength=MAX_NOTE_CHARS.to_string()/>
+                    <button type="submit" class="secondary">"Record consent"</button>
+                </form>
+            })}
+        </section>
     }
 }

@@ -46,6 +46,7 @@ pub fn ResultsBody(r: Results) -> impl IntoView {
                 {format!("Expired: {}. They were not sent before the broadcast's expiry, and are not failures. See them with the “Expired” filter below.", number(r.expired))}
             </p>
         })}
+        {(r.left_out_consent + r.left_out_cap > 0).then(|| view! { <LeftOutList r=r.clone()/> })}
         {r.pause_reason.clone().map(|why| view! {
             <p class="pause-reason" role="status" data-testid="pause-reason">{why}</p>
         })}
@@ -213,4 +214,26 @@ pub fn chat_line(m: ChatMessage, first_unread: bool) -> impl IntoView {
 pub fn chat_line_html(m: ChatMessage) -> String {
     use leptos::tachys::view::RenderHtml;
     Owner::new().with(|| chat_line(m, false).to_html())
+}
+
+/// Who a broadcast left out when it fired, with why, the first of them by name.
+#[component]
+fn LeftOutList(r: Results) -> impl IntoView {
+    let total = r.left_out_consent + r.left_out_cap;
+    let more = total - r.left_out_first.len() as i64;
+    view! {
+        <details class="left-out" data-testid="left-out">
+            <summary>{format!(
+                "Left out: {} for want of consent, {} by the frequency cap",
+                number(r.left_out_consent),
+                number(r.left_out_cap)
+            )}</summary>
+            <ul>
+                {r.left_out_first.into_iter().map(|(id, name, reason)| view! {
+                    <li><a href=format!("/customers/{id}")>{name}</a>{format!(" — {reason}")}</li>
+                }).collect_view()}
+            </ul>
+            {(more > 0).then(|| view! { <p class="muted">{format!("and {} more", number(more))}</p> })}
+        </details>
+    }
 }

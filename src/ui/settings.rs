@@ -7,7 +7,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::settings::settings_page;
-use crate::model::workspace::{DEFAULT_QUIET, SettingsPage, hhmm};
+use crate::model::workspace::{CONSENT_KINDS, DEFAULT_QUIET, SettingsPage, hhmm};
 use crate::ui::header::AppHeader;
 use crate::ui::page_or_error;
 
@@ -19,6 +19,10 @@ struct Typed {
     quiet_from: String,
     quiet_to: String,
     prefixes: String,
+    /// The kinds ticked for "opt-in required for marketing".
+    consent: Vec<String>,
+    cap_max: String,
+    cap_days: String,
 }
 
 #[component]
@@ -30,6 +34,16 @@ pub fn SettingsPageView() -> impl IntoView {
             quiet_from: q.get("quiet_from").unwrap_or_default(),
             quiet_to: q.get("quiet_to").unwrap_or_default(),
             prefixes: q.get("prefixes").unwrap_or_default(),
+            consent: CONSENT_KINDS
+                .iter()
+                .filter(|k| {
+                    q.get(&format!("consent_{k}"))
+                        .is_some_and(|v| !v.is_empty())
+                })
+                .map(|k| k.to_string())
+                .collect(),
+            cap_max: q.get("cap_max").unwrap_or_default(),
+            cap_days: q.get("cap_days").unwrap_or_default(),
         });
         (q.get("notice"), q.get("error"), typed)
     });
@@ -62,6 +76,15 @@ fn RulesForm(page: SettingsPage, typed: Option<Typed>) -> impl IntoView {
         quiet_from: hhmm(r.quiet.unwrap_or(DEFAULT_QUIET).start),
         quiet_to: hhmm(r.quiet.unwrap_or(DEFAULT_QUIET).end),
         prefixes: r.prefixes_text(),
+        consent: r.consent_kinds.clone(),
+        cap_max: r
+            .frequency_cap
+            .map(|c| c.max.to_string())
+            .unwrap_or_default(),
+        cap_days: r
+            .frequency_cap
+            .map(|c| c.days.to_string())
+            .unwrap_or_default(),
     });
     view! {
         {page.updated.map(|u| view! { <p class="muted">{u}</p> })}
@@ -83,9 +106,42 @@ fn RulesForm(page: SettingsPage, typed: Option<Typed>) -> impl IntoView {
                 <label for="prefixes">"Other quiet hours by phone prefix, one per line (“+1 21:00-08:00”, or “+44 none”)"</label>
                 <textarea id="prefixes" name="prefixes" rows="4">{shown.prefixes}</textarea>
             </fieldset>
+            <h2>"Consent"</h2>
+            <fieldset>
+                <legend>"Marketing goes only to customers who opted in, on"</legend>
+                <p class="muted">"Meta and the SMS carriers require an opt-in for marketing. Service broadcasts (updates a customer needs) are not held back; a customer who withdrew either kind on a channel is never sent it there."</p>
+                {CONSENT_KINDS.iter().map(|k| {
+                    let id = format!("consent_{k}");
+                    let on = shown.consent.iter().any(|c| c == k);
+                    view! {
+                        <div class="choice">
+                            <input type="checkbox" id=id.clone() name=id.clone() value="on" checked=on/>
+                            <label for=id>{kind_label(k)}</label>
+                        </div>
+                    }
+                }).collect_view()}
+            </fieldset>
+            <h2>"Frequency cap"</h2>
+            <fieldset>
+                <legend>"At most this many marketing broadcasts per customer (both empty for no cap)"</legend>
+                <label for="cap_max">"Broadcasts"</label>
+                <input id="cap_max" name="cap_max" type="number" min="1" max="100" value=shown.cap_max/>
+                <label for="cap_days">"In any span of days"</label>
+                <input id="cap_days" name="cap_days" type="number" min="1" max="90" value=shown.cap_days/>
+            </fieldset>
             <div class="actions">
                 <button type="submit" class="primary">"Save settings"</button>
             </div>
         </form>
+    }
+}
+
+/// A kind of channel as the Settings page names it.
+fn kind_label(kind: &str) -> &'static str {
+    match kind {
+        "whatsapp" => "WhatsApp",
+        "sms" => "SMS",
+        "email" => "Email",
+        _ => "Telegram",
     }
 }

@@ -10,6 +10,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use crate::api::broadcasts::{CancelBroadcast, SetPaused};
 use crate::api::compose::load_wizard;
 use crate::model::compose::{MAX_EXPIRE_HOURS, MAX_NAME_CHARS, MAX_REASON_CHARS, WizardPage};
+use crate::model::consent::Purpose;
 use crate::ui::compose_islands::{AttachmentPicker, AudienceEditor, MessageEditor};
 use crate::ui::header::AppHeader;
 use crate::ui::page_or_error;
@@ -220,6 +221,18 @@ fn TimingFields(page: WizardPage) -> impl IntoView {
             Some(q) => view! { <p class="muted" data-testid="quiet-note">{format!("Quiet hours {q} in each customer's local time: a message that would land inside waits until they end.")}</p> }.into_any(),
             None => view! { <p class="muted" data-testid="quiet-note">"The workspace has no quiet hours."</p> }.into_any(),
         }}
+        <fieldset class="purpose">
+            <legend>"Purpose"</legend>
+            {Purpose::ALL.into_iter().map(|p| {
+                let id = format!("purpose-{}", p.as_str());
+                view! {
+                    <div class="choice">
+                        <input type="radio" id=id.clone() name="purpose" value=p.as_str() checked=page.compose.purpose == p/>
+                        <label for=id>{p.label()}</label>
+                    </div>
+                }
+            }).collect_view()}
+        </fieldset>
         {page.can_pause.then(|| view! {
             <label for="quiet_exempt">"Send through quiet hours: the reason (admins only; audited)"</label>
             <input id="quiet_exempt" name="quiet_exempt" maxlength=MAX_REASON_CHARS.to_string()
@@ -270,6 +283,11 @@ fn ChannelStep(page: WizardPage, test_to: String) -> impl IntoView {
         <p class="preflight" role="status">
             {format!("{reachable} of {} matching customers can be reached; {} cannot (no address on the picked channels, or opted out there).", page.matching, page.unreachable)}
         </p>
+        {(!page.left_out.is_empty()).then(|| view! {
+            <ul class="muted" data-testid="left-out">
+                {page.left_out.clone().into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}
+            </ul>
+        })}
         {(!page.media_notes.is_empty()).then(|| view! {
             <ul class="muted" data-testid="media-notes">
                 {page.media_notes.clone().into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}

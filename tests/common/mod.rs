@@ -14,11 +14,13 @@ fn sealed(db: Db) -> Db {
     db.with_sealer(Sealer::from_base64(SECRET_KEY).expect("the test key is a key"))
 }
 
-/// A test database starts without quiet hours, so that a test's sends do not depend on the
-/// hour it runs at; the tests of quiet hours set them.
+/// A test database starts without quiet hours and without opt-ins required, so that a test's
+/// sends do not depend on the hour it runs at nor on consent records; the tests of quiet hours
+/// and of consent set their own rules.
 async fn without_quiet_hours(db: &Db) {
     let rules = herald::model::workspace::Rules {
         quiet: None,
+        consent_kinds: Vec::new(),
         ..Default::default()
     };
     db.save_workspace_rules(&rules, None, chrono::Utc::now())

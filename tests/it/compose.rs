@@ -28,6 +28,7 @@ fn vip_sale() -> Compose {
         attachments: Vec::new(),
         template: None,
         timing: Default::default(),
+        purpose: Default::default(),
     }
 }
 

@@ -72,6 +72,7 @@ async fn schedule(db: &Db, s: &Setup, rule: &AudienceRule, channel: i64, in_minu
         attachments: Vec::new(),
         template: None,
         timing: Default::default(),
+        purpose: Default::default(),
     }
     .validate(Intent::Schedule, now - Duration::seconds(1))
     .unwrap();
@@ -971,6 +972,7 @@ async fn a_template_broadcast_reaches_customers_outside_their_window(db: &Db) {
         scheduled_at: Some(now + Duration::minutes(1)),
         attachments: Vec::new(),
         timing: Default::default(),
+        purpose: Default::default(),
         template: Some(TemplateChoice {
             name: "spring_offer".into(),
             language: "en_US".into(),
@@ -1055,6 +1057,7 @@ async fn inside_the_window_customers_get_the_free_text_and_the_rest_the_template
         scheduled_at: Some(now + Duration::minutes(1)),
         attachments: Vec::new(),
         timing: Default::default(),
+        purpose: Default::default(),
         template: Some(TemplateChoice {
             name: "spring_offer".into(),
             language: "en_US".into(),

@@ -15,6 +15,7 @@ mod classify;
 mod compose;
 mod config_agreement;
 mod connected;
+mod consent;
 mod customers;
 mod dispatch;
 mod doubt;

@@ -212,4 +212,61 @@ async fn stop_opts_out_on_that_channel_kind_and_audiences_leave_opt_outs_out(db:
     );
 }
 
-on_both_backends!(stop_opts_out_on_that_channel_kind_and_audiences_leave_opt_outs_out);
+/// START after STOP: the customer is back in audiences on that kind, with a marketing opt-in
+/// recorded as coming from their message (and audited); a sentence with "start" is not one.
+async fn start_opts_back_in_with_a_consent_from_the_message(db: &Db) {
+    use herald::model::consent::{Purpose, Source};
+    seed::load(db, now()).await.unwrap();
+    let sandbox = db
+        .insert_channel(
+            &NewChannel {
+                kind: "sandbox".into(),
+                name: "Start sandbox".into(),
+                config_json: "{}".into(),
+                rate_per_sec: 10,
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    let (who, ..) = tagged(db, "VIP").await.into_iter().find(|c| !c.3).unwrap();
+    let said = |text: &'static str, id: &'static str| {
+        db.record_inbound(ChannelId(sandbox), CustomerId(who), text, Some(id), now())
+    };
+    assert!(said("STOP", "s-1").await.unwrap().opted_out);
+    said("Can we start the order?", "s-2").await.unwrap();
+    let on_sandbox = || async {
+        let all = db.consents_of(who).await.unwrap();
+        all.into_iter()
+            .filter(|c| c.0 == "sandbox")
+            .collect::<Vec<_>>()
+    };
+    assert!(on_sandbox().await.is_empty(), "a sentence is not an opt-in");
+    assert_eq!(db.channel_opt_outs(who).await.unwrap().len(), 1);
+    said(" Start. ", "s-3").await.unwrap();
+    assert!(
+        db.channel_opt_outs(who).await.unwrap().is_empty(),
+        "the STOP is lifted"
+    );
+    let consents = on_sandbox().await;
+    assert_eq!(consents.len(), 1);
+    let (kind, purpose, granted, source, note, _) = &consents[0];
+    assert_eq!(
+        (kind.as_str(), *purpose, *granted, *source),
+        ("sandbox", Purpose::Marketing, true, Source::Inbound)
+    );
+    assert!(note.as_deref().unwrap().contains("Start"), "{note:?}");
+    let audit = db.inspect().audit_entries("consent").await.unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    // The same message delivered again (a provider's retry) records nothing more.
+    said(" Start. ", "s-3").await.unwrap();
+    assert_eq!(
+        db.inspect().audit_entries("consent").await.unwrap().len(),
+        1
+    );
+}
+
+on_both_backends!(
+    stop_opts_out_on_that_channel_kind_and_audiences_leave_opt_outs_out,
+    start_opts_back_in_with_a_consent_from_the_message,
+);

@@ -107,6 +107,7 @@ impl Setup {
             attachments: Vec::new(),
             template: None,
             timing,
+            purpose: Default::default(),
         }
         .validate(Intent::Schedule, self.now())
         .unwrap();
@@ -213,6 +214,8 @@ async fn quiet_hours_hold_deliveries_until_they_end(db: &Db) {
             prefix: "+49".into(),
             window: None,
         }],
+        consent_kinds: Vec::new(),
+        frequency_cap: None,
     };
     let people = [
         ("Europe/Berlin", "+49", 2),

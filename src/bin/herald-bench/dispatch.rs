@@ -224,7 +224,13 @@ async fn waves(db: &Db, author: UserId, fast: ChannelId) -> anyhow::Result<()> {
     let t = Instant::now();
     let plan = plan(now, Some(local), &rules, false, &zones);
     let fired = db
-        .fire_with(id, now, chrono::Duration::hours(1), &plan)
+        .fire_with(
+            id,
+            now,
+            chrono::Duration::hours(1),
+            &plan,
+            &herald::server::db::Eligibility::default(),
+        )
         .await?;
     let took = t.elapsed();
     let Fired::Started { deliveries } = fired else {

@@ -181,10 +181,12 @@ async fn serve(state: herald::server::AppState) -> anyhow::Result<std::net::Sock
     Ok(addr)
 }
 
-/// The benchmarks measure sending, whatever the hour: no quiet hours hold their deliveries.
+/// The benchmarks measure sending, whatever the hour: no quiet hours hold their deliveries,
+/// and their generated customers need no opt-in records.
 pub async fn no_quiet_hours(db: &Db) -> anyhow::Result<()> {
     let rules = herald::model::workspace::Rules {
         quiet: None,
+        consent_kinds: Vec::new(),
         ..Default::default()
     };
     db.save_workspace_rules(&rules, None, chrono::Utc::now())

@@ -12,6 +12,7 @@ use crate::model::compose::{
     AttachmentRef, AudiencePreview, ChannelChoice, Compose, Intent, MAX_ATTACHMENTS,
     ValidBroadcast, WizardPage,
 };
+use crate::model::consent::Purpose;
 use crate::model::list_query::with_param;
 use crate::model::{CurrentUser, Lifecycle, Role};
 use crate::server::AppState;
@@ -48,15 +49,7 @@ pub async fn page(
     step: u8,
 ) -> Result<WizardPage, AppError> {
     let db = &state.db;
-    let (compose, status, paused, sent, unsent) = match id {
-        Some(id) => {
-            let (c, status, _) = db.broadcast_for_edit(id).await.map_err(compose_error)?;
-            let b = db.broadcast(id).await?;
-            let unsent = (b.audience_total - b.sent_count - b.failed_count).max(0);
-            (c, status, b.paused, b.sent_count, unsent)
-        }
-        None => (Compose::default(), Lifecycle::Draft, false, 0, 0),
-    };
+    let (compose, status, paused, sent, unsent) = opened(db, id).await?;
     let tz = timefmt::zone(&user.time_zone);
     let send_at_local = typed_time(&compose, tz);
     let (rules, _) = db.workspace_rules().await?;
@@ -88,8 +81,13 @@ pub async fn page(
         _ => None,
     };
     let (media_notes, media_problems) = channel_notes(db, &compose, &picked, step).await?;
+    let left_out = match step {
+        3 => left_out_note(state, &rules, &compose, &picked).await?,
+        _ => Vec::new(),
+    };
     let channels = channel_choices(all, &picked, &breakdown);
     Ok(WizardPage {
+        left_out,
         quiet_hours: rules.quiet.map(|w| w.label()),
         workspace_zone: rules.time_zone,
         media_notes,
@@ -153,6 +151,51 @@ async fn audience_views(
         Vec::new()
     };
     Ok((breakdown, sample_name, sample))
+}
+
+/// The broadcast the wizard opens (a new one for `None`): its fields, status, whether it is
+/// paused, and its messages sent and not yet sent.
+async fn opened(
+    db: &Db,
+    id: Option<i64>,
+) -> Result<(Compose, Lifecycle, bool, i64, i64), AppError> {
+    let Some(id) = id else {
+        return Ok((Compose::default(), Lifecycle::Draft, false, 0, 0));
+    };
+    let (c, status, _) = db.broadcast_for_edit(id).await.map_err(compose_error)?;
+    let b = db.broadcast(id).await?;
+    let unsent = (b.audience_total - b.sent_count - b.failed_count).max(0);
+    Ok((c, status, b.paused, b.sent_count, unsent))
+}
+
+/// The pre-flight's words for who the workspace's `rules` will leave out of `compose` on
+/// `picked`: for want of consent, and over the cap.
+async fn left_out_note(
+    state: &AppState,
+    rules: &crate::model::workspace::Rules,
+    compose: &Compose,
+    picked: &[(i64, ChannelKind)],
+) -> Result<Vec<String>, AppError> {
+    use crate::model::results::thousands;
+    let e = crate::server::dispatch::eligibility(rules, compose.purpose, state.clock.now());
+    let (consent, cap) = state
+        .db
+        .left_out_preview(&compose.audience, picked, &e)
+        .await?;
+    let mut out = Vec::new();
+    if consent > 0 {
+        out.push(format!(
+            "{} left out for want of consent: no opt-in for marketing on the channel that reaches them, or they withdrew it.",
+            thousands(consent)
+        ));
+    }
+    if cap > 0 {
+        out.push(format!(
+            "{} left out by the frequency cap: they had as many marketing broadcasts as the workspace allows.",
+            thousands(cap)
+        ));
+    }
+    Ok(out)
 }
 
 /// The time field's value: the wall-clock time of a local-time broadcast, else its time in
@@ -395,6 +438,7 @@ pub struct Posted {
     send_mode: Option<String>,
     expire_hours: Option<String>,
     quiet_exempt: Option<String>,
+    purpose: Option<String>,
     matching: Option<String>,
     conditions: Vec<(usize, ConditionRow)>,
     channel_step: bool,
@@ -488,6 +532,7 @@ pub fn parse(fields: &[(String, String)]) -> Posted {
             "send_mode" => p.send_mode = Some(v),
             "expire_hours" => p.expire_hours = Some(v),
             "quiet_exempt" => p.quiet_exempt = Some(v),
+            "purpose" => p.purpose = Some(v),
             "match" => p.matching = Some(v),
             "channels_shown" => p.channel_step = true,
             "attachments_shown" => p.attachments_shown = true,
@@ -698,6 +743,9 @@ async fn merge_timing(
     }
     if !p.timing_shown {
         return problems;
+    }
+    if let Some(purpose) = p.purpose.as_deref().and_then(Purpose::parse) {
+        compose.purpose = purpose;
     }
     let hours = p.expire_hours.as_deref().unwrap_or("").trim();
     compose.timing.expire_hours = None;

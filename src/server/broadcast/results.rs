@@ -20,6 +20,9 @@ pub(crate) fn totals(r: &BroadcastRecord) -> crate::model::results::Counts {
     ])
 }
 
+/// How many of those a broadcast left out the results name.
+pub const LEFT_OUT_SHOWN: i64 = 100;
+
 /// How many reasons the results' "Why they failed" lists.
 pub const FAILURE_REASONS_SHOWN: i64 = 10;
 
@@ -44,6 +47,10 @@ pub async fn results(
     results.resent = r.resent_count;
     results.unknown = r.unknown_count;
     results.expired = r.expired_count;
+    let left_out = db.left_out(id, LEFT_OUT_SHOWN).await?;
+    results.left_out_consent = left_out.consent;
+    results.left_out_cap = left_out.cap;
+    results.left_out_first = left_out.first;
     if r.status == Lifecycle::Sending {
         let now = chrono::Utc::now();
         results.next_wave = db

@@ -201,6 +201,7 @@ mod tests {
                     window: None,
                 },
             ],
+            ..Rules::default()
         };
         let zones: Vec<String> = [
             "Europe/Berlin",

@@ -1,6 +1,7 @@
 //! Customers: the list, editing, tags, import, export, unsubscribe links, and generating
 //! large customer sets.
 
+pub mod consent;
 pub mod edit;
 pub mod export;
 pub mod import;

@@ -80,8 +80,8 @@ impl Db {
             let mut tx = begin_write!(p, self.dialect());
             let id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO broadcasts (name, body, audience, channel_ids, scheduled_at, status, \
-                 created_by, created_at, updated_at, client_key, attachments, template, timing) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12) \
+                 created_by, created_at, updated_at, client_key, attachments, template, timing, purpose) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13) \
                  ON CONFLICT (client_key) WHERE client_key IS NOT NULL DO NOTHING RETURNING id",
             )
             .bind(&b.name)
@@ -96,6 +96,7 @@ impl Db {
             .bind(&attachments)
             .bind(&template)
             .bind(&timing)
+            .bind(b.purpose)
             .fetch_optional(&mut *tx)
             .await?;
             let result = match id {
@@ -137,7 +138,7 @@ impl Db {
             let n = sqlx::query(&format!(
                 "UPDATE broadcasts SET name = $1, body = $2, audience = $3, channel_ids = $4, \
                  scheduled_at = $5, status = $6, updated_at = $7, attachments = $9, template = $10, \
-                 timing = $11 WHERE id = $8 AND status IN ({EDITABLE}) AND started_at IS NULL",
+                 timing = $11, purpose = $12 WHERE id = $8 AND status IN ({EDITABLE}) AND started_at IS NULL",
             ))
             .bind(&b.name)
             .bind(&b.body)
@@ -150,6 +151,7 @@ impl Db {
             .bind(&attachments)
             .bind(&template)
             .bind(&timing)
+            .bind(b.purpose)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -185,9 +187,9 @@ impl Db {
             let mut tx = begin_write!(p, self.dialect());
             let copy: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO broadcasts (name, body, attachments, audience, channel_ids, status, \
-                 created_by, copied_from, created_at, updated_at, template) \
+                 created_by, copied_from, created_at, updated_at, template, purpose) \
                  SELECT 'Copy of ' || name, body, attachments, audience, channel_ids, $4, \
-                 $1, id, $2, $2, template FROM broadcasts WHERE id = $3 RETURNING id",
+                 $1, id, $2, $2, template, purpose FROM broadcasts WHERE id = $3 RETURNING id",
             )
             .bind(by)
             .bind(now)
@@ -222,10 +224,11 @@ impl Db {
             String,
             Option<String>,
             Option<String>,
+            crate::model::consent::Purpose,
         );
         let row: Option<Row> = on_pool!(self, p => sqlx::query_as(
             "SELECT name, body, audience, channel_ids, scheduled_at, status, copied_from, \
-             attachments, template, timing FROM broadcasts WHERE id = $1",
+             attachments, template, timing, purpose FROM broadcasts WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(p)
@@ -241,6 +244,7 @@ impl Db {
             attachments,
             template,
             timing,
+            purpose,
         ) = row.ok_or(ComposeError::NotFound)?;
         Ok((
             crate::model::compose::Compose {
@@ -255,6 +259,7 @@ impl Db {
                 timing: timing
                     .and_then(|t| serde_json::from_str(&t).ok())
                     .unwrap_or_default(),
+                purpose,
             },
             status,
             copied_from,

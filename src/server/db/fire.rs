@@ -5,7 +5,8 @@
 use crate::model::{BroadcastId, UserId};
 use chrono::{DateTime, Utc};
 
-use super::audience::{AudienceBind, Builder};
+use super::audience::{AudienceBind, AudienceSql, Builder, bind_audience};
+use super::eligible::{Eligibility, left_out_sql};
 use super::states::{
     BROADCAST_FAILED, BROADCAST_SENDING, BROADCAST_SENT, CANCELLED, PENDING, SCHEDULED, WAITING,
 };
@@ -137,6 +138,7 @@ pub(super) fn materialise_sql(
     rule: &AudienceRule,
     picked: &[(i64, ChannelKind)],
     plan: &WavePlan,
+    e: &Eligibility,
 ) -> (String, Vec<AudienceBind>) {
     let mut b = Builder {
         dialect,
@@ -144,29 +146,33 @@ pub(super) fn materialise_sql(
         binds: Vec::new(),
     };
     let wave = b.waves(plan);
+    let over = b.over_cap(e);
     if let [(id, kind)] = picked {
         // One channel (the usual case): reachability is a plain condition, which PostgreSQL
         // plans as an anti-join instead of a probe per customer. Rows go in customer order,
         // so the (broadcast, customer) index grows at its end instead of splitting pages.
         let rule_sql = b.rule(rule);
-        let reach = b.reach(*kind);
+        let reach = format!("{} AND {}", b.reach(*kind), b.consents(*kind, e));
         let sql = format!(
             "INSERT INTO deliveries (broadcast_id, customer_id, channel_id, state, created_at, next_attempt_at) \
              SELECT $1, c.id, CAST({id} AS BIGINT), {PENDING}, $2, {wave} FROM customers c \
-             WHERE NOT c.opted_out AND {rule_sql} AND {reach} ORDER BY c.id"
+             WHERE NOT c.opted_out AND {rule_sql} AND {reach} AND NOT ({over}) ORDER BY c.id"
         );
         return (sql, b.binds);
     }
     let whens: Vec<String> = picked
         .iter()
-        .map(|(id, k)| format!("WHEN {} THEN CAST({id} AS BIGINT)", b.reach(*k)))
+        .map(|(id, k)| {
+            let reach = format!("{} AND {}", b.reach(*k), b.consents(*k, e));
+            format!("WHEN {reach} THEN CAST({id} AS BIGINT)")
+        })
         .collect();
     let rule_sql = b.rule(rule);
     let sql = format!(
         "INSERT INTO deliveries (broadcast_id, customer_id, channel_id, state, created_at, next_attempt_at) \
          SELECT $1, s.id, s.channel, {PENDING}, $2, s.wave FROM \
          (SELECT c.id, CASE {} ELSE NULL END AS channel, {wave} AS wave FROM customers c \
-          WHERE NOT c.opted_out AND {rule_sql}) s WHERE s.channel IS NOT NULL ORDER BY s.id",
+          WHERE NOT c.opted_out AND {rule_sql} AND NOT ({over})) s WHERE s.channel IS NOT NULL ORDER BY s.id",
         whens.join(" ")
     );
     (sql, b.binds)
@@ -193,9 +199,9 @@ macro_rules! enabled_of {
 /// One pending delivery per customer the rule reaches (on the first picked channel that
 /// reaches them), and each channel's audience counted; the number of deliveries.
 macro_rules! materialise {
-    ($tx:expr, $dialect:expr, $id:expr, $now:expr, $rule:expr, $picked:expr, $plan:expr) => {{
+    ($tx:expr, $dialect:expr, $id:expr, $now:expr, $rule:expr, $picked:expr, $plan:expr, $e:expr) => {{
         let (id, now, picked): (i64, DateTime<Utc>, &[(i64, ChannelKind)]) = ($id, $now, $picked);
-        let (sql, binds) = materialise_sql($dialect, $rule, picked, $plan);
+        let (sql, binds) = materialise_sql($dialect, $rule, picked, $plan, $e);
         let mut q = sqlx::query(&sql).bind(id).bind(now);
         for b in &binds {
             q = match b {
@@ -259,6 +265,19 @@ macro_rules! mark_missed {
 
 /// A due broadcast as firing reads it: its time, audience, channels and timing.
 type DuePlan = (Option<DateTime<Utc>>, String, String, Option<String>);
+
+/// Records who broadcast `$id` left out (reachable and matched, without a delivery).
+macro_rules! write_left_out {
+    ($tx:expr, $dialect:expr, $id:expr, $rule:expr, $picked:expr, $e:expr) => {{
+        let (sql, binds) = left_out_sql($dialect, $rule, $picked, $e);
+        let q = sqlx::query(&sql).bind($id);
+        let a = AudienceSql {
+            clause: String::new(),
+            binds,
+        };
+        bind_audience!(q, a).execute(&mut *$tx).await?;
+    }};
+}
 
 /// Most zone names a wave's row keeps (the rest are counted).
 const WAVE_ZONES_SHOWN: usize = 3;
@@ -344,7 +363,8 @@ impl Db {
         now: DateTime<Utc>,
         grace: chrono::Duration,
     ) -> Result<Fired, DbError> {
-        self.fire_with(id, now, grace, &WavePlan::at_once(now))
+        let plan = WavePlan::at_once(now);
+        self.fire_with(id, now, grace, &plan, &Eligibility::default())
             .await
     }
 
@@ -358,8 +378,10 @@ impl Db {
         now: DateTime<Utc>,
         grace: chrono::Duration,
         plan: &WavePlan,
+        e: &Eligibility,
     ) -> Result<Fired, DbError> {
         let dialect = self.dialect();
+        let withdrawals = self.any_withdrawal().await?;
         on_pool!(self, p => {
             let mut tx = begin_write!(p, dialect);
             let row: Option<DuePlan> = sqlx::query_as(
@@ -400,8 +422,12 @@ impl Db {
             let deliveries = if picked.is_empty() {
                 0
             } else {
-                materialise!(tx, dialect, id, now, &rule, &picked, plan)
+                materialise!(tx, dialect, id, now, &rule, &picked, plan, e)
             };
+            let kinds: Vec<ChannelKind> = picked.iter().map(|(_, k)| *k).collect();
+            if !picked.is_empty() && (withdrawals || e.restricts(&kinds)) {
+                write_left_out!(tx, dialect, id, &rule, &picked, e);
+            }
             let waves = plan.waves();
             if deliveries > 0 && (waves.len() > 1 || waves.iter().any(|(at, _)| *at > now)) {
                 write_waves!(tx, id, waves);

@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 use super::retry::retrying;
 use super::states::ACCEPTED;
 use super::{Applied, DeliveryEvent, Report};
-use super::{Db, DbError, on_pool};
+use super::{Db, DbError, audit_in, on_pool};
 use crate::model::channel::ChannelKind;
-use crate::model::opt_out::is_stop_request;
+use crate::model::opt_out::{is_start_request, is_stop_request};
 
 /// What storing an inbound message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +68,56 @@ macro_rules! opt_out_by_message {
             .await?;
         }
         opted_out
+    }};
+}
+
+/// A customer's START on a channel: a marketing opt-in on its kind (source: the message), and
+/// their STOP there lifted; recorded and audited.
+macro_rules! opt_in_by_message {
+    ($tx:expr, $customer:expr, $channel:expr, $body:expr, $now:expr) => {{
+        let (customer_id, channel_id, body, now): (i64, i64, &str, DateTime<Utc>) =
+            ($customer, $channel, $body, $now);
+        let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM channels WHERE id = $1")
+            .bind(channel_id)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        let note = format!("replied “{}”", body.trim());
+        if let Some(kind) = &kind {
+            let marketing = crate::model::consent::Purpose::Marketing;
+            let inbound = crate::model::consent::Source::Inbound;
+            sqlx::query(
+                "INSERT INTO customer_consents (customer_id, channel_kind, purpose, granted, source, note, at) \
+                 VALUES ($1, $2, $3, TRUE, $4, $5, $6) ON CONFLICT (customer_id, channel_kind, purpose) \
+                 DO UPDATE SET granted = TRUE, source = $4, note = $5, at = $6",
+            )
+            .bind(customer_id)
+            .bind(kind)
+            .bind(marketing)
+            .bind(inbound)
+            .bind(&note)
+            .bind(now)
+            .execute(&mut *$tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO consent_changes (customer_id, channel_kind, purpose, granted, source, note, at) \
+                 VALUES ($1, $2, $3, TRUE, $4, $5, $6)",
+            )
+            .bind(customer_id)
+            .bind(kind)
+            .bind(marketing)
+            .bind(inbound)
+            .bind(&note)
+            .bind(now)
+            .execute(&mut *$tx)
+            .await?;
+            sqlx::query("DELETE FROM customer_opt_outs WHERE customer_id = $1 AND channel_kind = $2")
+                .bind(customer_id)
+                .bind(kind)
+                .execute(&mut *$tx)
+                .await?;
+            let detail = format!("{kind} marketing given via inbound: {note}");
+            audit_in!($tx, now, None::<i64>, "consent", "customer", customer_id, detail)?;
+        }
     }};
 }
 
@@ -220,6 +270,9 @@ impl Db {
                 .await?,
             };
             let opted_out = stop && new && opt_out_by_message!(tx, customer_id.0, channel_id.0, message_id, body, now);
+            if new && is_start_request(body) {
+                opt_in_by_message!(tx, customer_id.0, channel_id.0, body, now);
+            }
             // Which broadcast message it answers: the one it quotes (perhaps not recorded
             // yet), else the latest within the window.
             let answers: Option<(String, Option<i64>)> = match reply_to {

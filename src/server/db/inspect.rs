@@ -222,6 +222,11 @@ impl Inspect<'_> {
         })
     }
 
+    /// The first column of `sql`'s rows, as numbers: for tests that count in SQL of their own.
+    pub async fn numbers(&self, sql: &str) -> Result<Vec<i64>, DbError> {
+        Ok(on_pool!(self.0, p => sqlx::query_scalar(sql).fetch_all(p).await?))
+    }
+
     /// Runs one SQL statement as given: for tools and benchmarks that shape data in bulk.
     pub async fn execute(&self, sql: &str) -> Result<u64, DbError> {
         self.0.execute(sql).await

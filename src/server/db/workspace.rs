@@ -8,6 +8,7 @@ use super::{Db, DbError, audit_in, begin_write, on_pool};
 use crate::model::UserId;
 use crate::model::audience::AudienceRule;
 use crate::model::compose::Timing;
+use crate::model::consent::Purpose;
 use crate::model::workspace::Rules;
 
 /// The next wave of a sending broadcast.
@@ -83,23 +84,26 @@ impl Db {
         .await?))
     }
 
-    /// A broadcast's timing (the default for one that has none) and the time zones of the
-    /// customers its audience matches.
-    pub async fn broadcast_timing(&self, id: i64) -> Result<(Timing, Vec<String>), DbError> {
-        let row: Option<(Option<String>, String)> = on_pool!(self, p => sqlx::query_as(
-            "SELECT timing, audience FROM broadcasts WHERE id = $1",
+    /// A broadcast's timing (the default for one that has none), its purpose, and the time
+    /// zones of the customers its audience matches.
+    pub async fn broadcast_timing(
+        &self,
+        id: i64,
+    ) -> Result<(Timing, Purpose, Vec<String>), DbError> {
+        let row: Option<(Option<String>, String, Purpose)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT timing, audience, purpose FROM broadcasts WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(p)
         .await?);
-        let Some((timing, audience)) = row else {
+        let Some((timing, audience, purpose)) = row else {
             return Ok(Default::default());
         };
         let rule: AudienceRule = serde_json::from_str(&audience).unwrap_or_default();
         let timing = timing
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
-        Ok((timing, self.audience_zones(&rule).await?))
+        Ok((timing, purpose, self.audience_zones(&rule).await?))
     }
 
     /// The next wave of broadcast `id` after `now`, if it is waiting for one: the earliest

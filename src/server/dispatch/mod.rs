@@ -81,6 +81,28 @@ async fn own_task<T: Send + 'static>(
         .unwrap_or_else(|e| Err(DbError::Task(e.to_string())))
 }
 
+/// Who the workspace's `rules` let a broadcast for `purpose` reach, firing at `now`.
+pub fn eligibility(
+    rules: &crate::model::workspace::Rules,
+    purpose: crate::model::consent::Purpose,
+    now: chrono::DateTime<chrono::Utc>,
+) -> crate::server::db::Eligibility {
+    crate::server::db::Eligibility {
+        purpose,
+        consent_kinds: rules
+            .consent_kinds
+            .iter()
+            .filter_map(|k| ChannelKind::parse(k))
+            .collect(),
+        cap: rules.frequency_cap.map(|c| {
+            (
+                i64::from(c.max),
+                now - chrono::Duration::days(i64::from(c.days)),
+            )
+        }),
+    }
+}
+
 /// A channel as the dispatcher uses it.
 struct ChannelInfo {
     kind: ChannelKind,
@@ -262,12 +284,13 @@ impl Dispatcher {
         }
         let (rules, _) = self.db.workspace_rules().await?;
         for (id, _) in due {
-            let (timing, zones) = self.db.broadcast_timing(id).await?;
+            let (timing, purpose, zones) = self.db.broadcast_timing(id).await?;
             let exempt = timing.quiet_exempt.is_some();
             let plan = waves::plan(now, timing.local_at, &rules, exempt, &zones);
+            let e = eligibility(&rules, purpose, now);
             let fired = self
                 .db
-                .fire_with(id, now, self.settings.grace, &plan)
+                .fire_with(id, now, self.settings.grace, &plan, &e)
                 .instrument(tracing::info_span!("fire", broadcast = id))
                 .await?;
             if fired != Fired::Skipped {

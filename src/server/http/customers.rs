@@ -34,6 +34,7 @@ pub fn routes(import_max_bytes: u64) -> Router<AppState> {
         .route("/customers/export.csv", get(export_csv))
         .route("/customers/tags", post(bulk_tag))
         .route("/customers/{id}/save", post(save))
+        .route("/customers/{id}/consent", post(consent))
         .route(
             "/customers/import",
             // The import streams the file to disk within its own limit; the body as a whole
@@ -192,6 +193,17 @@ async fn import_choose(
     Fields(fields): Fields,
 ) -> Response {
     respond::to(&import_jobs::choose(&state, &user, &id, &fields).await)
+}
+
+/// `POST /customers/{id}/consent`: a staff member records the customer's consent, with a note.
+async fn consent(
+    State(state): State<AppState>,
+    Editor(user): Editor,
+    Path(id): Path<i64>,
+    Form(form): Form<crate::server::customers::consent::ConsentForm>,
+) -> Response {
+    let outcome = crate::server::customers::consent::record(&state, &user, id, &form).await;
+    respond::outcome(&format!("/customers/{id}"), outcome)
 }
 
 #[cfg(test)]

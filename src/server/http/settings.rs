@@ -30,6 +30,18 @@ async fn save(
                 ("quiet_from", f.quiet_from.as_str()),
                 ("quiet_to", f.quiet_to.as_str()),
                 ("prefixes", f.prefixes.as_str()),
+                (
+                    "consent_whatsapp",
+                    f.consent_whatsapp.as_deref().unwrap_or(""),
+                ),
+                ("consent_sms", f.consent_sms.as_deref().unwrap_or("")),
+                ("consent_email", f.consent_email.as_deref().unwrap_or("")),
+                (
+                    "consent_telegram",
+                    f.consent_telegram.as_deref().unwrap_or(""),
+                ),
+                ("cap_max", f.cap_max.as_str()),
+                ("cap_days", f.cap_days.as_str()),
                 ("error", problem.as_str()),
             ];
             respond::to(&respond::with_fields("/settings?typed=1", typed))

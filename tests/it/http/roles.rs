@@ -184,6 +184,8 @@ const TABLE: &[Entry] = &[
         "query[action]=label",
     ),
     // Plain routes.
+    // An unknown kind: refused, nothing recorded.
+    e("POST", "/customers/{id}/consent", Rule::Editors, "kind=fax"),
     e("POST", "/staff", Rule::Admins, "action=reset&id=999999"),
     // A refused form (an unknown zone): nothing changes whoever posts it.
     e(

@@ -138,3 +138,56 @@ async fn a_local_time_broadcast_keeps_its_wall_clock_and_goes_first_where_it_is_
         1
     );
 }
+
+#[tokio::test]
+async fn staff_record_a_customers_consent_with_a_note_and_the_page_shows_it() {
+    let app = TestApp::new().await;
+    let staff = app.sign_in(Role::Staff).await;
+    let id = app
+        .t
+        .db
+        .inspect()
+        // One the demo's data gave no consent (six in seven opted in "by import").
+        .numbers("SELECT MIN(id) FROM customers WHERE id % 7 = 0")
+        .await
+        .unwrap()[0];
+    let path = format!("/customers/{id}/consent");
+    let r = app
+        .post_form(
+            &path,
+            "kind=sms&purpose=marketing&granted=yes&note=",
+            Some(&staff),
+        )
+        .await;
+    assert!(
+        location(&r).contains("Say how you know"),
+        "{}",
+        location(&r)
+    );
+    assert!(
+        app.t.db.consents_of(id).await.unwrap().is_empty(),
+        "nothing recorded"
+    );
+    let form = "kind=sms&purpose=marketing&granted=yes&note=Asked%20on%20the%20phone";
+    let r = app.post_form(&path, form, Some(&staff)).await;
+    assert_redirect_to(&r, &format!("/customers/{id}?notice="));
+    let page = app
+        .get(&format!("/customers/{id}"), Some(&staff))
+        .await
+        .body;
+    assert!(
+        page.contains("opted in") && page.contains("a staff member: Asked on the phone"),
+        "{page}"
+    );
+    let audit = app.t.db.inspect().audit_entries("consent").await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert!(
+        audit[0].0.is_some() && audit[0].1.contains("sms marketing given via staff"),
+        "{audit:?}"
+    );
+    let form = "kind=sms&purpose=marketing&granted=no&note=Asked%20to%20stop%20by%20email";
+    app.post_form(&path, form, Some(&staff)).await;
+    let now = app.t.db.consents_of(id).await.unwrap();
+    assert_eq!(now.len(), 1, "the latest word, one per kind and purpose");
+    assert!(!now[0].2, "withdrawn");
+}

@@ -1,5 +1,7 @@
-// A local-time broadcast: the demo's customers live from Sydney to Los Angeles, so a time a
-// minute or two from now in Sydney reaches Sydney first and the other zones hours later.
+// Runs last (files run in name order): its broadcast then stays Sending, waiting for later
+// waves, for hours, at the top of the list. The demo's customers live from Sydney to Los
+// Angeles, so a time a minute or two from now in Sydney reaches Sydney first and the other
+// zones hours later.
 import { test, expect, signIn, row, hydrated } from './fixtures';
 
 /** `now + ms` as Sydney's wall clock, to the minute: `2026-12-08T01:23`. */
