@@ -18,10 +18,13 @@ pub enum Column {
     AssigneeEmail,
     TimeZone,
     OptedOut,
+    /// Kinds of channel the customer opted in to marketing on (`whatsapp, sms`, or `yes` for
+    /// every address in the row).
+    OptIn,
 }
 
 impl Column {
-    pub const ALL: [Column; 10] = [
+    pub const ALL: [Column; 11] = [
         Column::Name,
         Column::Phone,
         Column::Email,
@@ -32,6 +35,7 @@ impl Column {
         Column::AssigneeEmail,
         Column::TimeZone,
         Column::OptedOut,
+        Column::OptIn,
     ];
 
     /// The form value naming this column (also the export's header).
@@ -47,6 +51,7 @@ impl Column {
             Column::AssigneeEmail => "assignee_email",
             Column::TimeZone => "time_zone",
             Column::OptedOut => "opted_out",
+            Column::OptIn => "opt_in",
         }
     }
 
@@ -63,6 +68,7 @@ impl Column {
             Column::AssigneeEmail => "Assignee email",
             Column::TimeZone => "Time zone",
             Column::OptedOut => "Opted out",
+            Column::OptIn => "Marketing opt-in",
         }
     }
 
@@ -91,6 +97,7 @@ impl Column {
             "assignee" | "assigneeemail" => Column::AssigneeEmail,
             "timezone" | "tz" => Column::TimeZone,
             "optedout" | "optout" | "unsubscribed" => Column::OptedOut,
+            "optin" | "consent" | "marketingoptin" | "marketingconsent" => Column::OptIn,
             _ => return None,
         })
     }

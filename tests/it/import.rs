@@ -208,7 +208,48 @@ async fn export_then_import_is_a_round_trip(db: &Db) {
     );
 }
 
+/// A marketing opt-in column: kinds by name, or yes for every address in the row; recorded as
+/// consent from the import (and in the history); a bad value is the line's error and nothing
+/// of the file is stored.
+async fn an_opt_in_column_records_consent_from_the_import(db: &Db) {
+    use herald::model::consent::{Purpose, Source};
+    seed::load(db, now()).await.unwrap();
+    let bad = "name,phone,email,whatsapp,opt_in\nAda,+442079460101,,,fax\n";
+    let (_dir, path) = file(bad);
+    let Err(Failure::Lines { errors, .. }) = import(db, &path, false).await else {
+        panic!("a bad opt-in is a bad line");
+    };
+    assert!(errors[0].message.contains("marketing opt-in"), "{errors:?}");
+    let good = "name,phone,email,whatsapp,opt_in\n\
+                Ada,+442079460101,,442079460101,\"whatsapp, text\"\n\
+                Bo,+442079460102,bo@example.com,,yes\n\
+                Cy,+442079460103,,,\n";
+    let (_dir, path) = file(good);
+    import(db, &path, false).await.unwrap();
+    let kinds = |phone: &'static str| async move {
+        let sql = format!("SELECT id FROM customers WHERE phone = '{phone}'");
+        let id = db.inspect().numbers(&sql).await.unwrap()[0];
+        let words = db.consents_of(id).await.unwrap();
+        assert!(
+            words
+                .iter()
+                .all(|w| w.1 == Purpose::Marketing && w.2 && w.3 == Source::Import)
+        );
+        words.into_iter().map(|w| w.0).collect::<Vec<_>>()
+    };
+    assert_eq!(kinds("+442079460101").await, vec!["sms", "whatsapp"]);
+    assert_eq!(kinds("+442079460102").await, vec!["email", "sms"]);
+    assert!(kinds("+442079460103").await.is_empty());
+    let history = db
+        .inspect()
+        .numbers("SELECT COUNT(*) FROM consent_changes WHERE source = 'import'")
+        .await
+        .unwrap();
+    assert_eq!(history, vec![4]);
+}
+
 on_both_backends!(
+    an_opt_in_column_records_consent_from_the_import,
     bad_lines_abort_the_whole_import,
     skipping_bad_lines_imports_the_rest_and_reimporting_changes_nothing,
     rows_match_on_phone_or_email_and_conflicts_are_reported,

@@ -116,6 +116,16 @@ pub fn check_row(
     if phone.is_none() && email.is_none() {
         return fail("a customer needs a phone number or an email address".into());
     }
+    let reachable = [
+        ("email", email.is_some()),
+        ("sms", phone.is_some()),
+        ("whatsapp", whatsapp_id.is_some()),
+        ("telegram", telegram_chat_id.is_some()),
+    ];
+    let opt_in = match opt_ins(get(Column::OptIn), &reachable) {
+        Ok(k) => k,
+        Err(e) => return fail(e),
+    };
     Ok(ImportRow {
         line,
         name: name.to_string(),
@@ -128,7 +138,40 @@ pub fn check_row(
         assignee_email,
         time_zone,
         opted_out,
+        opt_in,
     })
+}
+
+/// A marketing opt-in cell: kinds of channel (`whatsapp, sms`), or yes for every kind the row
+/// has an address for, or nothing.
+fn opt_ins(cell: &str, reachable: &[(&'static str, bool)]) -> Result<Vec<&'static str>, String> {
+    let cell = cell.trim().to_lowercase();
+    match cell.as_str() {
+        "" | "no" | "n" | "false" | "0" => return Ok(Vec::new()),
+        "yes" | "y" | "true" | "1" | "x" => {
+            return Ok(reachable
+                .iter()
+                .filter(|(_, has)| *has)
+                .map(|(k, _)| *k)
+                .collect());
+        }
+        _ => {}
+    }
+    let mut kinds = Vec::new();
+    for word in cell.split([';', ',', ' ']).filter(|w| !w.is_empty()) {
+        let word = if word == "text" { "sms" } else { word };
+        match reachable.iter().find(|(k, _)| *k == word) {
+            Some((k, _)) if !kinds.contains(k) => kinds.push(*k),
+            Some(_) => {}
+            None => {
+                let shown: String = word.chars().take(40).collect();
+                return Err(format!(
+                    "“{shown}” under marketing opt-in is not whatsapp, sms, email, telegram or yes"
+                ));
+            }
+        }
+    }
+    Ok(kinds)
 }
 
 /// A cell of tag or robot group names (`;` or `,` between them), each once.

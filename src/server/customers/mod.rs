@@ -8,6 +8,7 @@ pub mod import;
 pub mod import_jobs;
 pub mod import_limits;
 pub mod labels;
+pub mod preferences;
 pub mod tags;
 pub mod unsubscribe;
 

@@ -28,6 +28,9 @@ pub struct ImportRow {
     pub time_zone: Option<String>,
     /// Only ever sets the opt-out: an import never opts anyone back in.
     pub opted_out: bool,
+    /// Kinds of channel the row says the customer opted in to marketing on: recorded as
+    /// consent from the import (never a withdrawal).
+    pub opt_in: Vec<&'static str>,
 }
 
 /// What the checking thread hands the database writer.
@@ -297,6 +300,39 @@ macro_rules! link_labels {
     }};
 }
 
+/// Records the rows' marketing opt-ins as consent from the import, in the history too.
+macro_rules! link_consents {
+    ($t:expr, $stored:expr, $now:expr) => {{
+        let (stored, now): (&[(i64, ImportRow)], DateTime<Utc>) = ($stored, $now);
+        let given: Vec<(i64, &str)> = stored
+            .iter()
+            .flat_map(|(c, r)| r.opt_in.iter().map(move |k| (*c, *k)))
+            .collect();
+        let (marketing, import) = (
+            crate::model::consent::Purpose::Marketing,
+            crate::model::consent::Source::Import,
+        );
+        for part in given.chunks(2000) {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO customer_consents (customer_id, channel_kind, purpose, granted, source, at) ",
+            );
+            qb.push_values(part, |mut row, (c, k)| {
+                row.push_bind(*c).push_bind(*k).push_bind(marketing).push_bind(true).push_bind(import).push_bind(now);
+            });
+            qb.push(" ON CONFLICT (customer_id, channel_kind, purpose) DO UPDATE SET granted = excluded.granted, \
+                     source = excluded.source, note = NULL, at = excluded.at");
+            qb.build().execute(&mut **$t).await?;
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO consent_changes (customer_id, channel_kind, purpose, granted, source, at) ",
+            );
+            qb.push_values(part, |mut row, (c, k)| {
+                row.push_bind(*c).push_bind(*k).push_bind(marketing).push_bind(true).push_bind(import).push_bind(now);
+            });
+            qb.build().execute(&mut **$t).await?;
+        }
+    }};
+}
+
 impl Db {
     /// Staff accounts as (lowercased email, id).
     pub async fn staff_emails(&self) -> Result<Vec<(String, i64)>, DbError> {
@@ -377,6 +413,7 @@ impl Db {
                     }
                     // Tags and robot groups are added (created if new); none is taken away.
                     link_labels!(t, &stored, &mut tag_ids, &mut group_ids);
+                    link_consents!(t, &stored, now);
                     progress.rows_done.fetch_add(stored.len() as u64, Relaxed);
                 }
                 progress.bytes_done.store(end, Relaxed);

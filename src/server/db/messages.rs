@@ -326,6 +326,32 @@ impl Db {
         Ok(changed)
     }
 
+    /// Lifts customer `customer_id`'s opt-out on `kind` (they chose it again on their
+    /// preference page), audited; whether there was one.
+    pub async fn lift_opt_out(
+        &self,
+        customer_id: i64,
+        kind: ChannelKind,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        let changed = on_pool!(self, p => {
+            let mut tx = begin_write!(p, self.dialect());
+            let n = sqlx::query("DELETE FROM customer_opt_outs WHERE customer_id = $1 AND channel_kind = $2")
+                .bind(customer_id)
+                .bind(kind.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n > 0 {
+                let detail = format!("chose {} again on the preference page", kind.as_str());
+                audit_in!(tx, now, None::<i64>, "opt-in", "customer", customer_id, detail)?;
+            }
+            tx.commit().await?;
+            Ok::<bool, DbError>(n > 0)
+        })?;
+        Ok(changed)
+    }
+
     /// The server key called `name`, made from `fresh` the first time any instance asks.
     pub async fn server_key(&self, name: &str, fresh: &str) -> Result<String, DbError> {
         let context = format!("server-key:{name}");

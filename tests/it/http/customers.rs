@@ -505,3 +505,107 @@ async fn deleting_a_tag_asks_first_with_its_count_and_only_the_answer_deletes() 
             .any(|l| l.id == vip.id)
     );
 }
+
+/// The unsubscribe link's preference page: per kind and purpose what the customer gets now
+/// (marketing on SMS only with an opt-in, as the rules say), each change saved as a consent
+/// change from the form and audited; choosing a kind they had stopped lifts the stop and
+/// writes every purpose there as ticked.
+#[tokio::test]
+async fn the_preference_page_records_each_choice_as_a_consent_change() {
+    use herald::model::consent::{Purpose, Source};
+    use herald::server::db::NewCustomer;
+    let (app, t) = app().await;
+    let rules = herald::model::workspace::Rules {
+        quiet: None,
+        consent_kinds: vec!["sms".into()],
+        ..Default::default()
+    };
+    t.db.save_workspace_rules(&rules, None, chrono::Utc::now())
+        .await
+        .unwrap();
+    let customer = NewCustomer {
+        name: "Pref Erence".into(),
+        phone: Some("+447000999111".into()),
+        email: Some("pref@example.com".into()),
+        whatsapp_id: None,
+        telegram_chat_id: None,
+        assignee_id: None,
+        time_zone: "Europe/London".into(),
+        opted_out: false,
+        tag_ids: Vec::new(),
+        group_ids: Vec::new(),
+    };
+    t.db.insert_customers_bulk(&[customer], chrono::Utc::now())
+        .await
+        .unwrap();
+    let sql = "SELECT id FROM customers WHERE phone = '+447000999111'";
+    let id = t.db.inspect().numbers(sql).await.unwrap()[0];
+    let token = test_links().unsubscribe_token(id, ChannelKind::Email);
+    let url = format!("/unsubscribe/{token}");
+    let page = send(&app, get(&url, None)).await.body;
+    let ticked =
+        |page: &str, field: &str| page.contains(&format!("name=\"{field}\" value=\"on\" checked"));
+    assert!(
+        ticked(&page, "want_email_marketing") && ticked(&page, "want_sms_service"),
+        "{page}"
+    );
+    assert!(
+        !ticked(&page, "want_sms_marketing"),
+        "SMS marketing needs an opt-in: {page}"
+    );
+
+    // Email offers off, SMS offers on: two changes, from the form.
+    let form = "prefs=1&want_email_service=on&want_sms_marketing=on&want_sms_service=on";
+    let r = send(&app, post(&url, form, None, true)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("Your choices are saved"));
+    let words = t.db.consents_of(id).await.unwrap();
+    let word = |kind: &str, p: Purpose| {
+        words
+            .iter()
+            .find(|w| w.0 == kind && w.1 == p)
+            .map(|w| (w.2, w.3))
+    };
+    assert_eq!(
+        word("email", Purpose::Marketing),
+        Some((false, Source::Form))
+    );
+    assert_eq!(word("sms", Purpose::Marketing), Some((true, Source::Form)));
+    assert_eq!(
+        word("sms", Purpose::Service),
+        None,
+        "unchanged, not written"
+    );
+    assert_eq!(
+        t.db.inspect().audit_entries("consent").await.unwrap().len(),
+        2
+    );
+
+    // After a STOP on SMS, choosing SMS service only: the stop is lifted, offers stay off.
+    t.db.opt_out_on(
+        id,
+        ChannelKind::Sms,
+        "opt-out",
+        "replied STOP",
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let page = send(&app, get(&url, None)).await.body;
+    assert!(!ticked(&page, "want_sms_service") && !ticked(&page, "want_sms_marketing"));
+    let form = "prefs=1&want_email_service=on&want_sms_service=on";
+    send(&app, post(&url, form, None, true)).await;
+    assert!(
+        t.db.channel_opt_outs(id).await.unwrap().is_empty(),
+        "the stop is lifted"
+    );
+    let words = t.db.consents_of(id).await.unwrap();
+    let word = |kind: &str, p: Purpose| words.iter().find(|w| w.0 == kind && w.1 == p).map(|w| w.2);
+    assert_eq!(
+        word("sms", Purpose::Marketing),
+        Some(false),
+        "written as unticked"
+    );
+    assert_eq!(word("sms", Purpose::Service), Some(true));
+    t.cleanup().await;
+}
