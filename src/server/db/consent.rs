@@ -22,6 +22,52 @@ pub struct ConsentChange<'a> {
 /// A customer's latest word on a kind and purpose: (kind, purpose, granted, source, note, at).
 pub type ConsentRow = (String, Purpose, bool, Source, Option<String>, DateTime<Utc>);
 
+/// Writes consent change `$c` in transaction `$tx`: the latest word, the history and the
+/// audit log.
+macro_rules! write_consent {
+    ($tx:expr, $c:expr, $now:expr) => {{
+        let (c, now): (&$crate::server::db::ConsentChange<'_>, DateTime<Utc>) = ($c, $now);
+        sqlx::query(
+            "INSERT INTO customer_consents (customer_id, channel_kind, purpose, granted, source, note, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (customer_id, channel_kind, purpose) \
+             DO UPDATE SET granted = $4, source = $5, note = $6, at = $7",
+        )
+        .bind(c.customer_id)
+        .bind(c.kind)
+        .bind(c.purpose)
+        .bind(c.granted)
+        .bind(c.source)
+        .bind(c.note)
+        .bind(now)
+        .execute(&mut *$tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO consent_changes (customer_id, channel_kind, purpose, granted, source, note, actor_id, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(c.customer_id)
+        .bind(c.kind)
+        .bind(c.purpose)
+        .bind(c.granted)
+        .bind(c.source)
+        .bind(c.note)
+        .bind(c.actor)
+        .bind(now)
+        .execute(&mut *$tx)
+        .await?;
+        let word = if c.granted { "given" } else { "withdrawn" };
+        let detail = format!(
+            "{} {} {word} via {}{}",
+            c.kind,
+            c.purpose.as_str(),
+            c.source.as_str(),
+            c.note.map(|n| format!(": {n}")).unwrap_or_default()
+        );
+        audit_in!($tx, now, c.actor, "consent", "customer", c.customer_id, detail)?;
+    }};
+}
+pub(super) use write_consent;
+
 impl Db {
     /// Records `c` as the customer's latest word on its kind and purpose, in the history, and
     /// in the audit log, in one transaction.
@@ -32,43 +78,7 @@ impl Db {
     ) -> Result<(), DbError> {
         on_pool!(self, p => {
             let mut tx = begin_write!(p, self.dialect());
-            sqlx::query(
-                "INSERT INTO customer_consents (customer_id, channel_kind, purpose, granted, source, note, at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (customer_id, channel_kind, purpose) \
-                 DO UPDATE SET granted = $4, source = $5, note = $6, at = $7",
-            )
-            .bind(c.customer_id)
-            .bind(c.kind)
-            .bind(c.purpose)
-            .bind(c.granted)
-            .bind(c.source)
-            .bind(c.note)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO consent_changes (customer_id, channel_kind, purpose, granted, source, note, actor_id, at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(c.customer_id)
-            .bind(c.kind)
-            .bind(c.purpose)
-            .bind(c.granted)
-            .bind(c.source)
-            .bind(c.note)
-            .bind(c.actor)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let word = if c.granted { "given" } else { "withdrawn" };
-            let detail = format!(
-                "{} {} {word} via {}{}",
-                c.kind,
-                c.purpose.as_str(),
-                c.source.as_str(),
-                c.note.map(|n| format!(": {n}")).unwrap_or_default()
-            );
-            audit_in!(tx, now, c.actor, "consent", "customer", c.customer_id, detail)?;
+            write_consent!(tx, c, now);
             tx.commit().await?;
         });
         Ok(())

@@ -5,6 +5,7 @@
 use crate::model::{ChannelId, CustomerId};
 use chrono::{DateTime, Utc};
 
+use super::consent::write_consent;
 use super::retry::retrying;
 use super::states::ACCEPTED;
 use super::{Applied, DeliveryEvent, Report};
@@ -83,40 +84,23 @@ macro_rules! opt_in_by_message {
             .await?;
         let note = format!("replied “{}”", body.trim());
         if let Some(kind) = &kind {
-            let marketing = crate::model::consent::Purpose::Marketing;
-            let inbound = crate::model::consent::Source::Inbound;
+            let change = super::ConsentChange {
+                customer_id,
+                kind,
+                purpose: crate::model::consent::Purpose::Marketing,
+                granted: true,
+                source: crate::model::consent::Source::Inbound,
+                note: Some(&note),
+                actor: None,
+            };
+            write_consent!($tx, &change, now);
             sqlx::query(
-                "INSERT INTO customer_consents (customer_id, channel_kind, purpose, granted, source, note, at) \
-                 VALUES ($1, $2, $3, TRUE, $4, $5, $6) ON CONFLICT (customer_id, channel_kind, purpose) \
-                 DO UPDATE SET granted = TRUE, source = $4, note = $5, at = $6",
+                "DELETE FROM customer_opt_outs WHERE customer_id = $1 AND channel_kind = $2",
             )
             .bind(customer_id)
             .bind(kind)
-            .bind(marketing)
-            .bind(inbound)
-            .bind(&note)
-            .bind(now)
             .execute(&mut *$tx)
             .await?;
-            sqlx::query(
-                "INSERT INTO consent_changes (customer_id, channel_kind, purpose, granted, source, note, at) \
-                 VALUES ($1, $2, $3, TRUE, $4, $5, $6)",
-            )
-            .bind(customer_id)
-            .bind(kind)
-            .bind(marketing)
-            .bind(inbound)
-            .bind(&note)
-            .bind(now)
-            .execute(&mut *$tx)
-            .await?;
-            sqlx::query("DELETE FROM customer_opt_outs WHERE customer_id = $1 AND channel_kind = $2")
-                .bind(customer_id)
-                .bind(kind)
-                .execute(&mut *$tx)
-                .await?;
-            let detail = format!("{kind} marketing given via inbound: {note}");
-            audit_in!($tx, now, None::<i64>, "consent", "customer", customer_id, detail)?;
         }
     }};
 }
