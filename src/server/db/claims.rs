@@ -50,7 +50,7 @@ const CUT_OFF: &str = "Herald stopped, or lost its claim, while this message's r
 /// (`$1` broadcast, `$2` now, `$3` reason), and claiming lapsed leases, then due pending
 /// deliveries (`$1` lease end, `$2` now, `$3` broadcast, `$4` limit; lapsed: `$5` the
 /// uncertain-before time).
-fn claim_sql(dialect: Dialect) -> (String, String, String) {
+pub(super) fn claim_sql(dialect: Dialect) -> (String, String, String) {
     // An uncertain delivery on a channel that cannot tell is never taken again: it is
     // settled as unknown first (`settle`).
     let untold = format!(

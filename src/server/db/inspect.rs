@@ -222,6 +222,12 @@ impl Inspect<'_> {
         })
     }
 
+    /// The plan of the claim's walk of due deliveries, as the dispatcher runs it.
+    pub async fn due_claim_plan(&self) -> Result<String, DbError> {
+        let (_, _, due) = super::claims::claim_sql(self.0.dialect());
+        self.query_plan(&due).await
+    }
+
     /// The first column of `sql`'s rows, as numbers: for tests that count in SQL of their own.
     pub async fn numbers(&self, sql: &str) -> Result<Vec<i64>, DbError> {
         Ok(on_pool!(self.0, p => sqlx::query_scalar(sql).fetch_all(p).await?))
