@@ -63,6 +63,9 @@ export default defineConfig({
       // Every test signs in afresh, a few times a minute per demo account: the sign-in limit
       // (10 a minute by default) is tested by the Rust tests, not in the way here.
       HERALD_SIGN_IN_ATTEMPTS: '1000',
+      // "Send now" keeps its undo window, shorter than the default 30 s so the sends the
+      // specs wait for start soon.
+      HERALD_SEND_NOW_UNDO_SECONDS: '3',
       // The e2e providers are fakes on this machine.
       HERALD_ALLOW_PRIVATE_ENDPOINTS: 'true',
     } as Record<string, string>,

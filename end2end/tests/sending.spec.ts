@@ -25,7 +25,8 @@ test('send now: the dispatcher sends it and the list shows it sent without a rel
   await expect(page).toHaveURL(/step=3$/);
   await page.getByLabel('Sandbox (sandbox)').check();
   await page.getByRole('button', { name: 'Send now' }).click();
-  await expect(page.getByRole('status').first()).toContainText('“Flash sale now” is being sent now.');
+  await expect(page.getByRole('status').first()).toContainText('“Flash sale now” goes in 3 seconds: undo now if that was a mistake.');
+  await expect(page.getByTestId('undo')).toBeVisible();
   await hydrated(page);
   await expect(row(page, 'Flash sale now').locator('.status')).toHaveText('Sent', { timeout: 20_000 });
 });

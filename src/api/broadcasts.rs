@@ -123,6 +123,15 @@ pub async fn broadcast_results(id: i64) -> Result<crate::model::results::Results
     crate::server::broadcast::results::results(&state()?.db, &user, id).await
 }
 
+/// A broadcast's cost so far by the workspace's price table (any signed-in role; none when no
+/// price is set). Read when the results page opens, not with every refresh of the numbers.
+#[server(endpoint = "broadcasts/cost")]
+pub async fn broadcast_cost(id: i64) -> Result<Option<crate::model::cost::Cost>, AppError> {
+    use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
+    require_role(ANY_ROLE).await?;
+    crate::server::broadcast::cost::so_far(&state()?, id).await
+}
+
 /// One page of a broadcast's recipients, filtered (any signed-in role).
 #[server(endpoint = "broadcasts/recipients")]
 pub async fn broadcast_recipients(

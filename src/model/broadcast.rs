@@ -186,6 +186,10 @@ pub struct BroadcastRow {
     pub live: LiveState,
     /// Why Herald paused it by itself, while it stays paused.
     pub pause_reason: Option<String>,
+    /// A draft's approval: `pending`, `approved` or `rejected`, with why it needs one or the
+    /// admin's comment.
+    #[serde(default)]
+    pub approval: Option<(String, String)>,
 }
 
 /// What changes while a broadcast sends: its status and how far it has got.

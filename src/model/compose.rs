@@ -346,6 +346,12 @@ pub struct WizardPage {
     pub in_window: Option<(i64, i64)>,
     /// Step 3: who the workspace's rules will leave out, and why (consent, the cap).
     pub left_out: Vec<String>,
+    /// A draft's approval: `pending`, `approved` or `rejected`, with why or the comment.
+    #[serde(default)]
+    pub approval: Option<(String, String)>,
+    /// The estimated cost by the workspace's price table (step 3; none without prices).
+    #[serde(default)]
+    pub cost: Option<String>,
     /// The workspace's quiet hours (`21:00–08:00`), when it has them.
     pub quiet_hours: Option<String>,
     /// The zone customers without one of their own follow.

@@ -7,6 +7,7 @@ pub mod channel;
 pub mod chat;
 pub mod compose;
 pub mod consent;
+pub mod cost;
 pub mod customer;
 pub mod customer_edit;
 pub mod delivery;

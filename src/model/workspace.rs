@@ -80,6 +80,64 @@ pub struct Rules {
     /// At most this many marketing broadcasts per customer in a rolling window.
     #[serde(default)]
     pub frequency_cap: Option<Cap>,
+    /// What messages cost, for the pre-flight's estimate and the results (empty: not shown).
+    #[serde(default)]
+    pub prices: super::cost::Prices,
+    /// Broadcasts this large or costly need an admin's approval (none: off).
+    #[serde(default)]
+    pub approval: Option<Approval>,
+}
+
+/// "Broadcasts reaching more than `customers` customers, or costing more than `cost`, need
+/// an admin's approval"; either may be left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub customers: Option<i64>,
+    pub cost: Option<super::cost::Micros>,
+}
+
+impl Approval {
+    /// Why a broadcast reaching `customers` at `cost` needs approval, if it does.
+    pub fn needed(
+        self,
+        customers: i64,
+        cost: super::cost::Micros,
+        currency: &str,
+    ) -> Option<String> {
+        use super::cost::money;
+        use super::results::thousands;
+        if let Some(n) = self.customers.filter(|n| customers > *n) {
+            return Some(format!(
+                "it reaches {} customers, more than the {} the workspace allows without approval",
+                thousands(customers),
+                thousands(n)
+            ));
+        }
+        self.cost.filter(|c| cost > *c).map(|c| {
+            format!(
+                "it costs about {} {currency}, more than the {} {currency} the workspace allows without approval",
+                money(cost),
+                money(c)
+            )
+        })
+    }
+
+    pub fn label(self, currency: &str) -> String {
+        let mut parts = Vec::new();
+        if let Some(n) = self.customers {
+            parts.push(format!(
+                "reaching more than {} customers",
+                super::results::thousands(n)
+            ));
+        }
+        if let Some(c) = self.cost {
+            parts.push(format!(
+                "costing more than {} {currency}",
+                super::cost::money(c)
+            ));
+        }
+        format!("approval for broadcasts {}", parts.join(" or "))
+    }
 }
 
 /// "At most `max` marketing broadcasts per customer per `days` days".
@@ -132,6 +190,8 @@ impl Default for Rules {
             quiet_by_prefix: Vec::new(),
             consent_kinds: consent_by_default(),
             frequency_cap: None,
+            prices: Default::default(),
+            approval: None,
         }
     }
 }
@@ -185,6 +245,23 @@ impl Rules {
                 cap(old.frequency_cap),
                 cap(self.frequency_cap)
             ));
+        }
+        if self.prices != old.prices {
+            out.push(format!(
+                "prices ({}) [{}] → ({}) [{}]",
+                old.prices.currency,
+                old.prices.text().replace('\n', "; "),
+                self.prices.currency,
+                self.prices.text().replace('\n', "; ")
+            ));
+        }
+        if self.approval != old.approval {
+            let a = |r: &Rules| {
+                r.approval
+                    .map(|a| a.label(&r.prices.currency))
+                    .unwrap_or_else(|| "no approval".into())
+            };
+            out.push(format!("{} → {}", a(old), a(self)));
         }
         if self.quiet_by_prefix != old.quiet_by_prefix {
             out.push(format!(

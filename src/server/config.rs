@@ -31,6 +31,8 @@ pub struct Config {
     /// On SIGTERM or Ctrl-C, how long the requests in flight may take to finish (and be
     /// recorded) before Herald exits anyway.
     pub shutdown_grace_seconds: i64,
+    /// "Send now" waits this long before the first message leaves, so it can be undone.
+    pub send_now_undo_seconds: i64,
     /// How long after a broadcast message a customer's unquoted message may count as the
     /// reply to it (the first message they send on that channel after it).
     pub reply_window_hours: i64,
@@ -65,6 +67,7 @@ struct HeraldTable {
     dispatch_lease_seconds: Option<i64>,
     dispatch_reconcile_seconds: Option<i64>,
     shutdown_grace_seconds: Option<i64>,
+    send_now_undo_seconds: Option<i64>,
     reply_window_hours: Option<i64>,
     public_url: Option<String>,
     sign_in_attempts: Option<i64>,
@@ -189,6 +192,13 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
         30,
         0..=3600,
     )?;
+    let send_now_undo_seconds = number(
+        "HERALD_SEND_NOW_UNDO_SECONDS",
+        "send-now-undo-seconds",
+        file.send_now_undo_seconds,
+        30,
+        0..=600,
+    )?;
     let reply_window_hours = number(
         "HERALD_REPLY_WINDOW_HOURS",
         "reply-window-hours",
@@ -221,6 +231,7 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
         dispatch_lease_seconds,
         dispatch_reconcile_seconds,
         shutdown_grace_seconds,
+        send_now_undo_seconds,
         reply_window_hours,
         dispatcher,
         dispatch_grace_minutes,

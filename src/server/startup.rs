@@ -119,6 +119,7 @@ pub async fn run(demo: bool) -> anyhow::Result<()> {
     );
     if state.config.dispatcher {
         state.dispatcher.clone().spawn();
+        crate::server::reports::prices::spawn(state.clone());
     }
     follow_channel_changes(&state).await;
     crate::server::storage::spawn_sweeper(state.clone());

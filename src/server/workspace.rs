@@ -1,8 +1,10 @@
 //! The workspace's Settings page: reading the admin's form into [`Rules`] (every problem at
 //! once) and storing them, audited.
 
+use crate::model::cost::{Prices, parse_amount, parse_prices};
 use crate::model::workspace::{
-    CONSENT_KINDS, Cap, MAX_CAP_BROADCASTS, MAX_CAP_DAYS, Rules, Window, parse_hhmm, parse_prefixes,
+    Approval, CONSENT_KINDS, Cap, MAX_CAP_BROADCASTS, MAX_CAP_DAYS, Rules, Window, parse_hhmm,
+    parse_prefixes,
 };
 use crate::model::{AppError, CurrentUser};
 use crate::server::AppState;
@@ -31,6 +33,16 @@ pub struct SettingsForm {
     pub cap_max: String,
     #[serde(default)]
     pub cap_days: String,
+    /// The price table's currency (`USD`) and lines.
+    #[serde(default)]
+    pub currency: String,
+    #[serde(default)]
+    pub prices: String,
+    /// The approval rule: more than this many customers, or this cost; both empty for none.
+    #[serde(default)]
+    pub approval_customers: String,
+    #[serde(default)]
+    pub approval_cost: String,
 }
 
 /// Longest text a field may hold (the overrides' area included).
@@ -76,6 +88,14 @@ impl SettingsForm {
             errors.push(e);
             None
         });
+        let prices = self.prices().unwrap_or_else(|e| {
+            errors.extend(e);
+            Default::default()
+        });
+        let approval = self.approval().unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -97,7 +117,60 @@ impl SettingsForm {
             quiet_by_prefix: prefixes,
             consent_kinds,
             frequency_cap,
+            prices,
+            approval,
         })
+    }
+
+    /// The price table typed: a currency code and one price per line.
+    fn prices(&self) -> Result<Prices, Vec<String>> {
+        let currency = match self.currency.trim() {
+            "" => "USD".to_string(),
+            c => c.to_ascii_uppercase(),
+        };
+        let mut errors = Vec::new();
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            errors.push("The currency is a three-letter code, as USD or EUR.".to_string());
+        }
+        if self.prices.len() > MAX_FIELD * 2 {
+            errors.push(format!(
+                "The price table is longer than {} characters.",
+                MAX_FIELD * 2
+            ));
+            return Err(errors);
+        }
+        match parse_prices(&self.prices) {
+            Ok(lines) if errors.is_empty() => Ok(Prices { currency, lines }),
+            Ok(_) => Err(errors),
+            Err(e) => Err(errors.into_iter().chain(e).collect()),
+        }
+    }
+
+    /// The approval rule typed: none when both fields are empty.
+    fn approval(&self) -> Result<Option<Approval>, String> {
+        let (n, c) = (self.approval_customers.trim(), self.approval_cost.trim());
+        if n.is_empty() && c.is_empty() {
+            return Ok(None);
+        }
+        let customers = match n {
+            "" => None,
+            n => Some(
+                n.parse::<i64>()
+                    .ok()
+                    .filter(|n| (0..=1_000_000_000).contains(n))
+                    .ok_or(
+                        "Approval needs a number of customers (0 or more), or leave it empty."
+                            .to_string(),
+                    )?,
+            ),
+        };
+        let cost = match c {
+            "" => None,
+            c => Some(parse_amount(c).ok_or(
+                "Approval needs a cost like 100 or 250.50, or leave it empty.".to_string(),
+            )?),
+        };
+        Ok(Some(Approval { customers, cost }))
     }
 
     /// The frequency cap typed: none when both fields are empty.
@@ -173,9 +246,21 @@ mod tests {
             consent_sms: Some("on".into()),
             cap_max: "2".into(),
             cap_days: "7".into(),
+            currency: "eur".into(),
+            prices: "sms 0.0079\nwhatsapp marketing +49 0.1365".into(),
+            approval_customers: "500".into(),
             ..Default::default()
         };
         let rules = form.rules().unwrap();
+        assert_eq!(rules.prices.currency, "EUR");
+        assert_eq!(rules.prices.lines.len(), 2);
+        assert_eq!(
+            rules.approval,
+            Some(Approval {
+                customers: Some(500),
+                cost: None
+            })
+        );
         assert_eq!(rules.time_zone, "Europe/Berlin");
         assert_eq!(rules.quiet.unwrap().label(), "21:00–08:00");
         assert_eq!(rules.quiet_by_prefix.len(), 1);
@@ -192,8 +277,11 @@ mod tests {
             quiet_from: "25:00".into(),
             prefixes: "44 none".into(),
             cap_days: "".into(),
+            currency: "dollars".into(),
+            prices: "fax 1".into(),
+            approval_cost: "lots".into(),
             ..form
         };
-        assert_eq!(bad.rules().unwrap_err().len(), 4);
+        assert_eq!(bad.rules().unwrap_err().len(), 7);
     }
 }

@@ -20,7 +20,12 @@ const NOT_ADMIN: &str = "Only admins can pause or resume broadcasts.";
 #[component]
 pub fn BroadcastListPage() -> impl IntoView {
     let query = use_query_map();
-    let notice = query.with_untracked(|q| q.get("notice"));
+    let (notice, undo) = query.with_untracked(|q| {
+        (
+            q.get("notice"),
+            q.get("undo").and_then(|u| u.parse::<i64>().ok()),
+        )
+    });
     let (params, error) = query.with_untracked(|q| {
         (
             RawListParams {
@@ -63,6 +68,11 @@ pub fn BroadcastListPage() -> impl IntoView {
                 <button type="submit">"Search"</button>
             </form>
             {notice.map(|n| view! { <p class="success" role="status">{n}</p> })}
+            {undo.map(|id| view! {
+                <form method="post" action=format!("/broadcasts/{id}/undo") class="inline">
+                    <button type="submit" class="secondary" data-testid="undo">"Undo sending"</button>
+                </form>
+            })}
             {error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
             <Suspense fallback=|| view! { <p class="muted">"Loading broadcasts…"</p> }>
                 {move || Suspend::new(async move {
@@ -197,6 +207,9 @@ fn Row(row: BroadcastRow, can_pause: bool, can_edit: bool) -> impl IntoView {
             <td>
                 <LiveStatus id=row.id live=row.live.clone()/>
                 {row.pause_reason.clone().map(|why| view! { <p class="pause-reason small">{why}</p> })}
+                {row.approval.clone().map(|(state, note)| view! {
+                    <Approval id=row.id name=row.name.clone() state note can_decide=can_pause from="list"/>
+                })}
                 {(row.live.missed && can_edit).then(|| view! {
                     <form method="post" action=SendMissedNow::url() class="inline">
                         <input type="hidden" name="id" value=row.id.to_string()/>
@@ -213,6 +226,40 @@ fn Row(row: BroadcastRow, can_pause: bool, can_edit: bool) -> impl IntoView {
                 })}
             </td>
         </tr>
+    }
+}
+
+/// A draft's approval: waiting (with why, and for admins the approve and reject form with a
+/// comment), rejected with the admin's comment, or approved.
+#[component]
+pub fn Approval(
+    id: i64,
+    name: String,
+    state: String,
+    note: String,
+    can_decide: bool,
+    from: &'static str,
+) -> impl IntoView {
+    let (label, class) = match state.as_str() {
+        "pending" => ("Awaiting approval", "approval pending small"),
+        "rejected" => ("Rejected", "approval rejected small"),
+        _ => ("Approved", "approval small"),
+    };
+    let field = format!("comment-{from}-{id}");
+    view! {
+        <p class=class data-testid="approval">
+            <strong>{label}</strong>
+            {(!note.is_empty()).then(|| format!(": {note}"))}
+        </p>
+        {(can_decide && state == "pending").then(|| view! {
+            <form method="post" action=format!("/broadcasts/{id}/approval") class="approve">
+                <input type="hidden" name="from" value=from/>
+                <label for=field.clone()>{format!("Comment on “{name}” (required to reject)")}</label>
+                <textarea id=field name="comment" rows="2" maxlength="1000"></textarea>
+                <button type="submit" name="decision" value="approve" class="primary">"Approve"</button>
+                <button type="submit" name="decision" value="reject" class="secondary">"Reject"</button>
+            </form>
+        })}
     }
 }
 

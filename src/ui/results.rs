@@ -9,7 +9,8 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::broadcasts::{
-    ResendUnknown, RetryFailed, broadcast_recipients, broadcast_results, results_fragment,
+    ResendUnknown, RetryFailed, broadcast_cost, broadcast_recipients, broadcast_results,
+    results_fragment,
 };
 use crate::model::BroadcastStatus;
 use crate::model::delivery::DeliveryState;
@@ -25,6 +26,7 @@ pub fn ResultsPage() -> impl IntoView {
         .and_then(|id| id.parse::<i64>().ok())
         .unwrap_or(0);
     let data = Resource::new(move || id, broadcast_results);
+    let cost = Resource::new(move || id, broadcast_cost);
     let query = use_query_map();
     let (args, notice, error) = query.with_untracked(|q| {
         (
@@ -65,6 +67,11 @@ pub fn ResultsPage() -> impl IntoView {
                             <ResultsBody r=r.clone()/>
                         </LiveResults>
                     }.into_any())
+                })}
+            </Suspense>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    cost.await.ok().flatten().map(|c| view! { <CostSoFar cost=c/> })
                 })}
             </Suspense>
             <Suspense fallback=|| view! { <p class="muted">"Loading recipients…"</p> }>
@@ -110,6 +117,26 @@ fn LiveResults(id: i64, moving: bool, sending: bool, children: Children) -> impl
         }
     });
     view! { <div class="live-results" node_ref=target>{children()}</div> }
+}
+
+/// The cost so far, by the price table: what the providers accepted.
+#[component]
+fn CostSoFar(cost: crate::model::cost::Cost) -> impl IntoView {
+    let reported = cost.lines.iter().any(|l| l.reported);
+    view! {
+        <section aria-labelledby="cost-head" data-testid="cost">
+            <h2 id="cost-head">"Cost so far"</h2>
+            <p>{cost.text()}</p>
+            <p class="muted">
+                {if reported {
+                    "WhatsApp messages are priced by the category WhatsApp reported for each; the others by the template's. "
+                } else {
+                    ""
+                }}
+                "SMS are counted in segments as the message measures for the audience's longest name. Messages the providers accepted; reload the page for the latest."
+            </p>
+        </section>
+    }
 }
 
 /// The per-recipient table: a GET form of filters, one page of rows, page links, the CSV of

@@ -23,6 +23,10 @@ struct Typed {
     consent: Vec<String>,
     cap_max: String,
     cap_days: String,
+    currency: String,
+    prices: String,
+    approval_customers: String,
+    approval_cost: String,
 }
 
 #[component]
@@ -44,6 +48,10 @@ pub fn SettingsPageView() -> impl IntoView {
                 .collect(),
             cap_max: q.get("cap_max").unwrap_or_default(),
             cap_days: q.get("cap_days").unwrap_or_default(),
+            currency: q.get("currency").unwrap_or_default(),
+            prices: q.get("prices").unwrap_or_default(),
+            approval_customers: q.get("approval_customers").unwrap_or_default(),
+            approval_cost: q.get("approval_cost").unwrap_or_default(),
         });
         (q.get("notice"), q.get("error"), typed)
     });
@@ -84,6 +92,18 @@ fn RulesForm(page: SettingsPage, typed: Option<Typed>) -> impl IntoView {
         cap_days: r
             .frequency_cap
             .map(|c| c.days.to_string())
+            .unwrap_or_default(),
+        currency: r.prices.currency.clone(),
+        prices: r.prices.text(),
+        approval_customers: r
+            .approval
+            .and_then(|a| a.customers)
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+        approval_cost: r
+            .approval
+            .and_then(|a| a.cost)
+            .map(crate::model::cost::amount)
             .unwrap_or_default(),
     });
     view! {
@@ -128,6 +148,23 @@ fn RulesForm(page: SettingsPage, typed: Option<Typed>) -> impl IntoView {
                 <input id="cap_max" name="cap_max" type="number" min="1" max="100" value=shown.cap_max/>
                 <label for="cap_days">"In any span of days"</label>
                 <input id="cap_days" name="cap_days" type="number" min="1" max="90" value=shown.cap_days/>
+            </fieldset>
+            <h2>"Prices"</h2>
+            <fieldset>
+                <legend>"What messages cost, for the estimate before sending and the results"</legend>
+                <p class="muted">"One price per line: the kind of channel, for WhatsApp the template's category (marketing, utility, authentication, service), a phone prefix if the price is for those numbers only, and the amount — per message, per segment for SMS. The longest matching prefix wins. Empty: no cost is shown."</p>
+                <label for="currency">"Currency"</label>
+                <input id="currency" name="currency" value=shown.currency maxlength="3" size="4"/>
+                <label for="prices">"Price table (“sms 0.0079”, “whatsapp marketing 0.025”, “whatsapp marketing +49 0.1365”)"</label>
+                <textarea id="prices" name="prices" rows="6">{shown.prices}</textarea>
+            </fieldset>
+            <h2>"Approval"</h2>
+            <fieldset>
+                <legend>"Broadcasts need an admin's approval when they reach more customers or cost more than this (both empty: never)"</legend>
+                <label for="approval_customers">"More customers than"</label>
+                <input id="approval_customers" name="approval_customers" type="number" min="0" value=shown.approval_customers/>
+                <label for="approval_cost">"Costing more than (in the price table's currency)"</label>
+                <input id="approval_cost" name="approval_cost" inputmode="decimal" value=shown.approval_cost/>
             </fieldset>
             <div class="actions">
                 <button type="submit" class="primary">"Save settings"</button>

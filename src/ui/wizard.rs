@@ -11,6 +11,7 @@ use crate::api::broadcasts::{CancelBroadcast, SetPaused};
 use crate::api::compose::load_wizard;
 use crate::model::compose::{MAX_EXPIRE_HOURS, MAX_NAME_CHARS, MAX_REASON_CHARS, WizardPage};
 use crate::model::consent::Purpose;
+use crate::ui::broadcast_list::Approval;
 use crate::ui::compose_islands::{AttachmentPicker, AudienceEditor, MessageEditor};
 use crate::ui::header::AppHeader;
 use crate::ui::page_or_error;
@@ -144,8 +145,16 @@ fn Wizard(page: WizardPage, test_to: String, confirm: bool) -> impl IntoView {
     }
     let step = page.step;
     let steps = ["Content", "Audience", "Channels"];
+    let approval = page
+        .id
+        .zip(page.approval.clone())
+        .map(|(id, (state, note))| {
+            let name = page.compose.name.clone();
+            view! { <Approval id name state note can_decide=page.can_pause from="page"/> }
+        });
     view! {
         <h1>{title}</h1>
+        {approval}
         <ol class="steps" aria-label="Steps">
             {steps.iter().enumerate().map(|(i, s)| {
                 let current = (i as u8 + 1 == step).then_some("step");
@@ -287,6 +296,9 @@ fn ChannelStep(page: WizardPage, test_to: String) -> impl IntoView {
             <ul class="muted" data-testid="left-out">
                 {page.left_out.clone().into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}
             </ul>
+        })}
+        {page.cost.clone().map(|c| view! {
+            <p class="preflight" data-testid="cost">{format!("Estimated cost {c}")}</p>
         })}
         {(!page.media_notes.is_empty()).then(|| view! {
             <ul class="muted" data-testid="media-notes">

@@ -162,6 +162,41 @@ async fn an_sms_channel_made_on_the_channels_page_hears_every_report() {
         "one text each, lost answers included"
     );
     assert_eq!((record.unknown_count, record.resent_count), (0, 0));
+
+    // What Twilio billed, read back from each message resource once its price is set, and
+    // the results' cost from it: counted at the fake.
+    let mut rules = db.workspace_rules().await.unwrap().0;
+    rules.prices.lines = herald::model::cost::parse_prices("sms 0.5").unwrap();
+    db.save_workspace_rules(&rules, None, now).await.unwrap();
+    let mut priced = 0;
+    loop {
+        let round = herald::server::reports::prices::read_once(&state, chrono::Duration::zero())
+            .await
+            .unwrap();
+        if round == 0 {
+            break;
+        }
+        priced += round;
+    }
+    let delivered: Vec<_> = sent
+        .iter()
+        .filter(|s| reported.get(&s.sid).map(String::as_str) == Some("delivered"))
+        .collect();
+    assert_eq!(priced, delivered.len());
+    let billed: i64 = delivered
+        .iter()
+        .map(|s| {
+            herald::model::fit::sms(&s.body).segments as i64 * Config::default().price_per_segment
+        })
+        .sum();
+    let cost = herald::server::broadcast::cost::so_far(&state, b)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cost.lines.len(), 1, "every text priced as billed: {cost:?}");
+    assert_eq!(cost.lines[0].billed, Some(billed));
+    assert_eq!(cost.lines[0].count, delivered.len() as i64);
+    assert_eq!(cost.total(), billed);
     t.cleanup().await;
 }
 

@@ -16,6 +16,7 @@ mod compose;
 mod config_agreement;
 mod connected;
 mod consent;
+mod cost;
 mod customers;
 mod dispatch;
 mod doubt;

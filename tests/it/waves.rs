@@ -215,7 +215,7 @@ async fn quiet_hours_hold_deliveries_until_they_end(db: &Db) {
             window: None,
         }],
         consent_kinds: Vec::new(),
-        frequency_cap: None,
+        ..Rules::default()
     };
     let people = [
         ("Europe/Berlin", "+49", 2),

@@ -81,13 +81,25 @@ pub async fn page(
         _ => None,
     };
     let (media_notes, media_problems) = channel_notes(db, &compose, &picked, step).await?;
-    let left_out = match step {
-        3 => left_out_note(state, &rules, &compose, &picked).await?,
-        _ => Vec::new(),
+    let (left_out, cost) = match step {
+        3 => (
+            left_out_note(state, &rules, &compose, &picked).await?,
+            super::cost::estimate(state, &rules, &compose, &picked, &templates).await?,
+        ),
+        _ => (Vec::new(), None),
     };
     let channels = channel_choices(all, &picked, &breakdown);
+    let approval = match id {
+        Some(id) if status == Lifecycle::Draft => db
+            .approval_of(id)
+            .await?
+            .map(|a| (a.approval, a.note.unwrap_or_default())),
+        _ => None,
+    };
     Ok(WizardPage {
+        approval,
         left_out,
+        cost: cost.map(|c| c.text()),
         quiet_hours: rules.quiet.map(|w| w.label()),
         workspace_zone: rules.time_zone,
         media_notes,
@@ -616,6 +628,10 @@ pub async fn save(
     if let Some(first) = problems.first() {
         return to_step(id, p.step, Some(first));
     }
+    if super::approval::void_if_edited(state, user, id).await {
+        let m = "Edited after it was approved: it is a draft again and needs approval again.";
+        return to_step(id, p.step, Some(m));
+    }
     match p.go.as_str() {
         "test" | "test_me" => test_from_wizard(state, user, id, &p, &compose).await,
         "draft" => with_param(
@@ -1043,7 +1059,7 @@ async fn schedule(
         Ok(c) => c,
         Err(to) => return to,
     };
-    let v = match compose.validate(intent, now) {
+    let mut v = match compose.validate(intent, now) {
         Ok(v) => v,
         Err(errors) => {
             let step = match errors[0].0 {
@@ -1053,6 +1069,19 @@ async fn schedule(
             return to_step(id, step, Some(&joined(errors)));
         }
     };
+    let send_at = (intent == Intent::Schedule)
+        .then_some(v.scheduled_at)
+        .flatten();
+    match super::approval::gate(state, user, id, send_at).await {
+        Ok(super::approval::Gate::Go) => {}
+        Ok(super::approval::Gate::Held(to)) => return to,
+        Err(e) => return to_step(id, 3, Some(&e.to_string())),
+    }
+    let undo = state.config.send_now_undo_seconds;
+    if intent == Intent::SendNow {
+        // The undo window: the first message leaves this long from now.
+        v.scheduled_at = Some(now + chrono::Duration::seconds(undo));
+    }
     if let Err(e) = state
         .db
         .update_broadcast(BroadcastId(id), &v, user.id, now)
@@ -1061,6 +1090,13 @@ async fn schedule(
         return to_step(id, 3, Some(&compose_error(e).to_string()));
     }
     state.dispatcher.poke();
+    if intent == Intent::SendNow && undo > 0 {
+        let notice = format!(
+            "“{}” goes in {undo} seconds: undo now if that was a mistake.",
+            v.name
+        );
+        return with_param(&format!("/?undo={id}"), "notice", &notice);
+    }
     let notice = if intent == Intent::SendNow {
         format!("“{}” is being sent now.", v.name)
     } else if let Some(n) = v.timing.local_at {
@@ -1082,6 +1118,24 @@ async fn schedule(
         )
     };
     with_param("/", "notice", &notice)
+}
+
+/// Schedules broadcast `id`, just approved by `admin`, as it was submitted: at its time, or
+/// at once (after the undo window). Where to go, with the outcome.
+pub async fn schedule_approved(
+    state: &AppState,
+    admin: &CurrentUser,
+    id: i64,
+    compose: &Compose,
+) -> String {
+    let now = state.clock.now();
+    let later = compose.timing.local_at.is_some() || compose.scheduled_at.is_some_and(|t| t > now);
+    let intent = if later {
+        Intent::Schedule
+    } else {
+        Intent::SendNow
+    };
+    schedule(state, admin, id, compose, intent).await
 }
 
 /// "Next", "Back" or staying on the step; step 1 checks its own fields before moving on.

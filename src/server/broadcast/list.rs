@@ -62,6 +62,11 @@ async fn row(
         send_date_actual: actual,
         live: live_state(state, r).await?,
         pause_reason: r.pause_reason.clone().filter(|_| r.paused),
+        approval: r
+            .approval
+            .clone()
+            .filter(|_| r.status == Lifecycle::Draft)
+            .map(|a| (a, r.approval_note.clone().unwrap_or_default())),
     })
 }
 

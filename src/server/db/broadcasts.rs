@@ -41,6 +41,10 @@ pub struct BroadcastRecord {
     pub unknown_count: i64,
     /// Deliveries not sent before its expiry.
     pub expired_count: i64,
+    /// `pending`, `approved` or `rejected` when a rule asked for an admin's approval.
+    pub approval: Option<String>,
+    /// Why it needs approval (pending), or the admin's comment.
+    pub approval_note: Option<String>,
 }
 
 impl BroadcastRecord {
@@ -66,7 +70,7 @@ impl BroadcastRecord {
 
 pub(crate) const COLUMNS: &str = "id, name, body, status, paused, scheduled_at, started_at, finished_at, \
                        created_at, updated_at, status_rank, send_sort, audience_total, sent_count, \
-                       delivered_count, read_count, replied_count, failed_count, missed_at, pause_reason, resent_count, unknown_count, expired_count";
+                       delivered_count, read_count, replied_count, failed_count, missed_at, pause_reason, resent_count, unknown_count, expired_count, approval, approval_note";
 
 /// A broadcast to insert (the wizard and the demo data use this).
 #[derive(Debug, Clone)]

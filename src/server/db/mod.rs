@@ -4,6 +4,7 @@
 //! `$1`-style parameters on SQLite too); where the dialects differ, [`Dialect`] picks the text.
 //! Each method body is written once and compiled for both pool types by [`on_pool!`].
 
+mod approval;
 mod audience;
 mod audit;
 mod broadcasts;
@@ -11,6 +12,7 @@ mod channels;
 mod claims;
 mod compose;
 mod consent;
+mod cost;
 mod counters;
 mod customers;
 mod directory;
@@ -37,6 +39,7 @@ mod upgrade;
 mod users;
 mod workspace;
 
+pub use approval::ApprovalRecord;
 pub use audience::{AudienceBind, AudienceSql, Breakdown, REPLY_WINDOW_HOURS, audience_clause};
 pub use audit::{AuditFilter, AuditRecord};
 pub use broadcasts::{BroadcastRecord, NewBroadcast, PauseError};
@@ -44,6 +47,7 @@ pub use channels::ChannelRecord;
 pub use claims::{Claimed, Content};
 pub use compose::{ComposeError, EnabledChannel};
 pub use consent::{ConsentChange, ConsentRow};
+pub use cost::SentGroup;
 pub use counters::minute as minute_of;
 pub use customers::{CustomerPageRows, CustomerRecord, UpdateError};
 pub use directory::{NewChannel, NewCustomer};

@@ -13,6 +13,11 @@
 //!   `ErrorCode` 30003 for `undelivered_per_mille` of them. Without one, nobody hears back.
 //! - **Lost answers**: `ambiguous_per_mille` of the accepted messages are answered 500 (their
 //!   callbacks still come).
+//! - **Price**: `GET /2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}.json` answers the
+//!   message resource, whose `price` (a negative decimal string, in `price_unit`) is null
+//!   until its final status is known ("populated after the message has been sent; may not be
+//!   immediately available"), then `price_per_segment` × its `num_segments`. An unknown sid is
+//!   404 with code 20404.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +41,8 @@ pub struct Config {
     pub undelivered_per_mille: u64,
     /// Per mille of accepted messages answered 500 (sent all the same).
     pub ambiguous_per_mille: u64,
+    /// What one segment costs, in millionths of a US dollar.
+    pub price_per_segment: i64,
 }
 
 impl Default for Config {
@@ -45,6 +52,7 @@ impl Default for Config {
             auth_token: "twilio-auth-token-fake".into(),
             undelivered_per_mille: 50,
             ambiguous_per_mille: 0,
+            price_per_segment: 7_900,
         }
     }
 }
@@ -64,6 +72,10 @@ struct Inner {
     sent: Vec<Sent>,
     /// The final status each callback reported, by sid (`delivered`, `undelivered`).
     reported: HashMap<String, String>,
+    /// Each message's index in `sent`, by sid.
+    by_sid: HashMap<String, usize>,
+    /// The messages whose final status is known (their price is set), by sid.
+    finals: HashMap<String, String>,
     rng: Option<Rng>,
 }
 
@@ -89,6 +101,10 @@ impl FakeTwilio {
         });
         let app = axum::Router::new()
             .route("/2010-04-01/Accounts/{sid}/Messages.json", post(messages))
+            .route(
+                "/2010-04-01/Accounts/{sid}/Messages/{message}",
+                axum::routing::get(message),
+            )
             .with_state(fake.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -203,6 +219,8 @@ async fn messages(
     let callback = field("StatusCallback").map(str::to_string);
     let (undelivered, lost) = {
         let mut inner = fake.lock();
+        let at = inner.sent.len();
+        inner.by_sid.insert(sid.clone(), at);
         inner.sent.push(Sent {
             sid: sid.clone(),
             to: to.to_string(),
@@ -229,6 +247,7 @@ async fn messages(
             } else {
                 "delivered"
             };
+            fake.lock().finals.insert(sid.clone(), status.to_string());
             if fake.clone().callback(url, sid.clone(), to, status).await {
                 fake.lock().reported.insert(sid, status.to_string());
             }
@@ -250,4 +269,39 @@ async fn messages(
         })),
     )
         .into_response()
+}
+
+/// `GET …/Messages/{MessageSid}.json`: the message resource, its price once its final status
+/// is known.
+async fn message(
+    State(fake): State<Arc<FakeTwilio>>,
+    Path((account, message)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorised(&fake, &account, &headers) {
+        return error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    }
+    let msid = message.strip_suffix(".json").unwrap_or(&message);
+    let inner = fake.lock();
+    let Some(m) = inner.by_sid.get(msid).map(|i| &inner.sent[*i]) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            20404,
+            "The requested resource was not found",
+        );
+    };
+    let segments = crate::model::fit::sms(&m.body).segments.max(1) as i64;
+    let done = inner.finals.get(msid);
+    let price = done.map(|_| {
+        let micros = segments * fake.config.price_per_segment;
+        format!("-{}.{:05}", micros / 1_000_000, (micros % 1_000_000) / 10)
+    });
+    axum::Json(serde_json::json!({
+        "sid": m.sid, "to": m.to, "body": m.body,
+        "status": done.map(String::as_str).unwrap_or("sent"),
+        "num_segments": segments.to_string(),
+        "price": price, "price_unit": "USD",
+        "account_sid": fake.config.account_sid,
+    }))
+    .into_response()
 }

@@ -4,6 +4,7 @@
 //! middleware and a trace span per request.
 
 pub mod accounts;
+pub mod approval;
 pub mod attachments;
 pub mod broadcasts;
 pub mod channels;
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .merge(chat::routes())
         .merge(unsubscribe::routes())
         .merge(settings::routes())
+        .merge(approval::routes())
         .merge(webhooks::routes())
         .leptos_routes_with_context(
             &state,

@@ -42,6 +42,10 @@ async fn save(
                 ),
                 ("cap_max", f.cap_max.as_str()),
                 ("cap_days", f.cap_days.as_str()),
+                ("currency", f.currency.as_str()),
+                ("prices", f.prices.as_str()),
+                ("approval_customers", f.approval_customers.as_str()),
+                ("approval_cost", f.approval_cost.as_str()),
                 ("error", problem.as_str()),
             ];
             respond::to(&respond::with_fields("/settings?typed=1", typed))

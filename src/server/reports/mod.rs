@@ -8,6 +8,7 @@
 //! [`Report`]: crate::server::db::Report
 
 pub mod ingest;
+pub mod prices;
 
 use chrono::{DateTime, Utc};
 

@@ -7,6 +7,7 @@ use crate::common;
 use herald::model::{CustomerId, UserId};
 
 mod accounts;
+mod approval;
 mod audit;
 mod broadcasts;
 mod channels;

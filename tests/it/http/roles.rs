@@ -176,6 +176,7 @@ const TABLE: &[Entry] = &[
     e("POST", "/api/labels/list", Rule::Signed, ""),
     e("POST", "/api/staff/page", Rule::Admins, ""),
     e("POST", "/api/settings/page", Rule::Admins, ""),
+    e("POST", "/api/broadcasts/cost", Rule::Signed, "id=1"),
     e("POST", "/api/password/opened", Rule::Public, ""),
     e(
         "POST",
@@ -212,6 +213,14 @@ const TABLE: &[Entry] = &[
         "step=1&go=draft",
     ),
     e("POST", "/broadcasts/{id}/copy", Rule::Editors, ""),
+    // An unknown decision: refused, nothing changes.
+    e(
+        "POST",
+        "/broadcasts/{id}/approval",
+        Rule::Admins,
+        "decision=maybe",
+    ),
+    e("POST", "/broadcasts/{id}/undo", Rule::Editors, ""),
     e("GET", "/broadcasts/{id}/recipients.csv", Rule::Signed, ""),
     e("POST", "/channels", Rule::Admins, "action=toggle&id=999999"),
     e("GET", "/customers/{id}/events", Rule::Signed, ""),
