@@ -25,18 +25,21 @@ test('staff submit a large broadcast for approval and an admin approves it from 
     await page.getByLabel('Sandbox (sandbox)').check();
     await page.getByRole('button', { name: 'Send now' }).click();
     await expect(page.getByRole('status').first()).toContainText('needs an admin\'s approval before it is sent');
+    // Drafts sort last: the search finds it.
+    await page.goto('/?q=Needs%20a%20second%20look');
     await hydrated(page);
     await expect(row(page, 'Needs a second look').getByTestId('approval')).toContainText('Awaiting approval');
     // Staff get no approve button; the broadcast waits as a draft.
     await expect(row(page, 'Needs a second look').getByRole('button', { name: 'Approve' })).toHaveCount(0);
 
-    await admin.goto('/');
+    await admin.goto('/?q=Needs%20a%20second%20look');
     await hydrated(admin);
     const mine = row(admin, 'Needs a second look');
     await expect(mine.getByTestId('approval')).toContainText(/reaches [\d,]+ customers/);
     await mine.getByLabel(/Comment on “Needs a second look”/).fill('Checked the wording');
     await mine.getByRole('button', { name: 'Approve' }).click();
     await expect(admin.getByRole('status').first()).toContainText('goes in 3 seconds');
+    await admin.goto('/?q=Needs%20a%20second%20look');
     await hydrated(admin);
     await expect(row(admin, 'Needs a second look').locator('.status')).toHaveText('Sent', { timeout: 30_000 });
   } finally {

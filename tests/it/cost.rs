@@ -86,6 +86,13 @@ async fn the_pre_flight_counts_follow_consent_and_the_number_s_start(db: &Db) {
             (1, "+4".into(), 2)
         ]
     );
+    // What quiet hours would hold is worked out per (zone, first matching prefix).
+    let mut zones = db
+        .zone_prefix_counts(&rule, &picked, &e, &["+4917".into(), "+49".into()])
+        .await
+        .unwrap();
+    zones.sort();
+    assert_eq!(zones, vec![("UTC".into(), -1, 2), ("UTC".into(), 0, 3)]);
 }
 
 async fn an_approval_is_submitted_decided_voided_by_an_edit_and_undone(db: &Db) {

@@ -207,7 +207,47 @@ async fn left_out_note(
             thousands(cap)
         ));
     }
+    out.extend(quiet_note(state, rules, compose, picked, &e).await?);
     Ok(out)
+}
+
+/// The pre-flight's words for what quiet hours do at the broadcast's time (or now): how many
+/// wait for their end, and how many of those the expiry would catch first.
+async fn quiet_note(
+    state: &AppState,
+    rules: &crate::model::workspace::Rules,
+    compose: &Compose,
+    picked: &[(i64, ChannelKind)],
+    e: &crate::server::db::Eligibility,
+) -> Result<Option<String>, AppError> {
+    use crate::model::results::thousands;
+    if compose.timing.quiet_exempt.is_some()
+        || (rules.quiet.is_none() && rules.quiet_by_prefix.iter().all(|p| p.window.is_none()))
+    {
+        return Ok(None);
+    }
+    let prefixes = super::waves::prefixes_longest_first(rules);
+    let names: Vec<String> = prefixes.iter().map(|p| p.prefix.clone()).collect();
+    let groups = state
+        .db
+        .zone_prefix_counts(&compose.audience, picked, e, &names)
+        .await?;
+    let start = compose.scheduled_at.unwrap_or_else(|| state.clock.now());
+    let held = super::waves::held(rules, &prefixes, start, &compose.timing, &groups);
+    if held.moved == 0 {
+        return Ok(None);
+    }
+    let mut note = format!(
+        "{} fall in their quiet hours at that time and wait until they end.",
+        thousands(held.moved)
+    );
+    if held.expiring > 0 {
+        note.push_str(&format!(
+            " {} of them would still be waiting when it expires, and expire.",
+            thousands(held.expiring)
+        ));
+    }
+    Ok(Some(note))
 }
 
 /// The time field's value: the wall-clock time of a local-time broadcast, else its time in

@@ -102,6 +102,55 @@ pub fn plan(
     }
 }
 
+/// What quiet hours do to a broadcast starting at `start`: how many recipients they hold
+/// past their time, and how many of those would still wait when it expires.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Held {
+    pub moved: i64,
+    pub expiring: i64,
+}
+
+/// [`Held`] for the audience's `groups` ((stored zone, index into `prefixes` or -1, count),
+/// as [`crate::server::db::Db::zone_prefix_counts`] gives them); `prefixes` are the
+/// workspace's overrides, longest first.
+pub fn held(
+    rules: &Rules,
+    prefixes: &[crate::model::workspace::PrefixQuiet],
+    start: DateTime<Utc>,
+    timing: &crate::model::compose::Timing,
+    groups: &[(String, i64, i64)],
+) -> Held {
+    let fallback: Tz = rules.time_zone.parse().unwrap_or(Tz::UTC);
+    let expiry = timing
+        .expire_hours
+        .map(|h| start + chrono::Duration::hours(i64::from(h)));
+    let mut out = Held::default();
+    for (zone, prefix, n) in groups {
+        let quiet = match usize::try_from(*prefix) {
+            Ok(i) => prefixes.get(i).and_then(|p| p.window),
+            Err(_) => rules.quiet,
+        };
+        let zone = zone_of(zone, fallback);
+        let free = first_time(zone, start, timing.local_at, None);
+        let kept = first_time(zone, start, timing.local_at, quiet);
+        if kept > free {
+            out.moved += n;
+            if expiry.is_some_and(|e| kept >= e) {
+                out.expiring += n;
+            }
+        }
+    }
+    out
+}
+
+/// The workspace's quiet-hours overrides, longest prefix first (the order a phone matches
+/// them in).
+pub fn prefixes_longest_first(rules: &Rules) -> Vec<crate::model::workspace::PrefixQuiet> {
+    let mut p = rules.quiet_by_prefix.clone();
+    p.sort_by_key(|q| std::cmp::Reverse(q.prefix.len()));
+    p
+}
+
 /// The first instant a local-time broadcast reaches anyone: its wall-clock time in the
 /// earliest of `zones` (and the workspace's zone), with that zone's name.
 pub fn first_wave(
@@ -147,6 +196,44 @@ mod tests {
 
     fn naive(text: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M").unwrap()
+    }
+
+    #[test]
+    fn the_pre_flight_counts_who_quiet_hours_hold_and_who_would_expire_first() {
+        let rules = Rules {
+            quiet: Some(DEFAULT_QUIET),
+            quiet_by_prefix: vec![PrefixQuiet {
+                prefix: "+1".into(),
+                window: None,
+            }],
+            ..Rules::default()
+        };
+        let prefixes = prefixes_longest_first(&rules);
+        let groups = [
+            ("Europe/Berlin".to_string(), -1, 10),
+            ("America/New_York".to_string(), -1, 5),
+            ("America/New_York".to_string(), 0, 7),
+        ];
+        let mut timing = crate::model::compose::Timing::default();
+        // 06:00 in Berlin and 00:00 in New York: both inside 21:00–08:00, but +1 numbers
+        // have no quiet hours.
+        let at = utc(2026, 12, 8, 5, 0);
+        assert_eq!(
+            held(&rules, &prefixes, at, &timing, &groups),
+            Held {
+                moved: 15,
+                expiring: 0
+            }
+        );
+        // Expiring after an hour: Berlin's end (07:00 UTC) and New York's (13:00 UTC) both
+        // come after it.
+        timing.expire_hours = Some(1);
+        assert_eq!(held(&rules, &prefixes, at, &timing, &groups).expiring, 15);
+        timing.expire_hours = Some(4);
+        assert_eq!(held(&rules, &prefixes, at, &timing, &groups).expiring, 5);
+        // 08:30 in Berlin: only New York waits.
+        let later = utc(2026, 12, 8, 7, 30);
+        assert_eq!(held(&rules, &prefixes, later, &timing, &groups).moved, 5);
     }
 
     #[test]

@@ -165,6 +165,56 @@ impl Db {
         Ok(row)
     }
 
+    /// The pre-flight's quiet hours: of the customers `rule` matches whom `e` lets some of
+    /// `picked` reach, how many per (stored time zone, index of the first of `prefixes`
+    /// their phone starts with, else -1). One grouped query; the waves are worked out in
+    /// Rust from these few groups.
+    pub async fn zone_prefix_counts(
+        &self,
+        rule: &AudienceRule,
+        picked: &[(i64, ChannelKind)],
+        e: &Eligibility,
+        prefixes: &[String],
+    ) -> Result<Vec<(String, i64, i64)>, DbError> {
+        if picked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut b = Builder {
+            dialect: self.dialect(),
+            first: 1,
+            binds: Vec::new(),
+        };
+        let over = b.over_cap(e);
+        let consenting: Vec<String> = picked
+            .iter()
+            .map(|(_, k)| format!("({} AND {})", b.reach(*k), b.consents(*k, e)))
+            .collect();
+        let consenting = consenting.join(" OR ");
+        let arms: Vec<String> = prefixes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let pattern = b.bind(AudienceBind::Text(format!("{p}%")));
+                format!("WHEN c.phone LIKE {pattern} THEN {i}")
+            })
+            .collect();
+        let prefix = if arms.is_empty() {
+            "-1".to_string()
+        } else {
+            format!("CASE {} ELSE -1 END", arms.join(" "))
+        };
+        let rule_sql = b.rule(rule);
+        let sql = format!(
+            "SELECT c.time_zone, CAST({prefix} AS BIGINT), COUNT(*) FROM customers c \
+             WHERE NOT c.opted_out AND {rule_sql} AND ({consenting}) AND NOT ({over}) GROUP BY 1, 2"
+        );
+        let a = super::AudienceSql {
+            clause: String::new(),
+            binds: b.binds,
+        };
+        Ok(on_pool!(self, p => bind_audience!(sqlx::query_as(&sql), a).fetch_all(p).await?))
+    }
+
     /// Who broadcast `id` left out: the counts by reason and the first `limit` by customer.
     pub async fn left_out(&self, id: i64, limit: i64) -> Result<LeftOut, DbError> {
         let counts: Vec<(String, i64)> = on_pool!(self, p => sqlx::query_as(
