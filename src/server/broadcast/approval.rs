@@ -96,11 +96,7 @@ pub async fn gate(
         .map_err(|_| AppError::NotFound("No such broadcast.".into()))?;
     let compose = &compose;
     let all = db.enabled_channels().await?;
-    let picked: Vec<(i64, ChannelKind)> = compose
-        .channel_ids
-        .iter()
-        .filter_map(|id| all.iter().find(|c| c.id == *id).map(|c| (c.id, c.kind)))
-        .collect();
+    let picked = crate::server::db::EnabledChannel::picked(&all, &compose.channel_ids);
     let Some(why) = needed(state, id, compose, &picked).await? else {
         return Ok(Gate::Go);
     };

@@ -55,11 +55,7 @@ pub async fn page(
     let (rules, _) = db.workspace_rules().await?;
     let (tags, groups) = label_choices(db).await?;
     let all = db.enabled_channels().await?;
-    let picked: Vec<(i64, ChannelKind)> = compose
-        .channel_ids
-        .iter()
-        .filter_map(|id| all.iter().find(|c| c.id == *id).map(|c| (c.id, c.kind)))
-        .collect();
+    let picked = EnabledChannel::picked(&all, &compose.channel_ids);
     let kinds: Vec<ChannelKind> = picked.iter().map(|(_, k)| *k).collect();
     let step = step.clamp(1, 3);
     let (breakdown, sample_name, sample) =

@@ -61,6 +61,19 @@ pub struct EnabledChannel {
     pub kind: crate::model::channel::ChannelKind,
 }
 
+impl EnabledChannel {
+    /// Of `ids` (a broadcast's channels, in its order), those among `all` that are enabled,
+    /// with their kinds.
+    pub fn picked(
+        all: &[EnabledChannel],
+        ids: &[i64],
+    ) -> Vec<(i64, crate::model::channel::ChannelKind)> {
+        ids.iter()
+            .filter_map(|id| all.iter().find(|c| c.id == *id).map(|c| (c.id, c.kind)))
+            .collect()
+    }
+}
+
 impl Db {
     /// Stores a new broadcast. A second call with the same `client_key` returns the first
     /// broadcast's id and changes nothing: `(id, created)`.

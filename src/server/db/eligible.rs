@@ -81,6 +81,27 @@ impl Builder {
     }
 }
 
+/// A builder for a query over whom `e` lets some of `picked` reach, with its first two
+/// conditions compiled in order: over the cap, and "a picked kind reaches them and may carry
+/// it".
+fn consenting(
+    dialect: Dialect,
+    picked: &[(i64, ChannelKind)],
+    e: &Eligibility,
+) -> (Builder, String, String) {
+    let mut b = Builder {
+        dialect,
+        first: 1,
+        binds: Vec::new(),
+    };
+    let over = b.over_cap(e);
+    let any: Vec<String> = picked
+        .iter()
+        .map(|(_, k)| format!("({} AND {})", b.reach(*k), b.consents(*k, e)))
+        .collect();
+    (b, over, any.join(" OR "))
+}
+
 /// The customers `rule` matches whom some picked kind reaches (consent aside).
 fn reachable(b: &mut Builder, rule: &AudienceRule, picked: &[(i64, ChannelKind)]) -> String {
     let rule_sql = b.rule(rule);
@@ -139,17 +160,7 @@ impl Db {
         if picked.is_empty() {
             return Ok((0, 0));
         }
-        let mut b = Builder {
-            dialect: self.dialect(),
-            first: 1,
-            binds: Vec::new(),
-        };
-        let over = b.over_cap(e);
-        let consenting: Vec<String> = picked
-            .iter()
-            .map(|(_, k)| format!("({} AND {})", b.reach(*k), b.consents(*k, e)))
-            .collect();
-        let consenting = consenting.join(" OR ");
+        let (mut b, over, consenting) = consenting(self.dialect(), picked, e);
         let reachable = reachable(&mut b, rule, picked);
         let sql = format!(
             "SELECT CAST(COALESCE(SUM(CASE WHEN {over} THEN 0 WHEN {consenting} THEN 0 ELSE 1 END), 0) AS BIGINT), \
@@ -179,17 +190,7 @@ impl Db {
         if picked.is_empty() {
             return Ok(Vec::new());
         }
-        let mut b = Builder {
-            dialect: self.dialect(),
-            first: 1,
-            binds: Vec::new(),
-        };
-        let over = b.over_cap(e);
-        let consenting: Vec<String> = picked
-            .iter()
-            .map(|(_, k)| format!("({} AND {})", b.reach(*k), b.consents(*k, e)))
-            .collect();
-        let consenting = consenting.join(" OR ");
+        let (mut b, over, consenting) = consenting(self.dialect(), picked, e);
         let arms: Vec<String> = prefixes
             .iter()
             .enumerate()
