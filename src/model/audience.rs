@@ -59,6 +59,10 @@ pub struct AudienceRule {
     #[serde(rename = "match")]
     pub matching: Match,
     pub conditions: Vec<Condition>,
+    /// A follow-up's frozen set of recipients (an earlier broadcast's outcome, as it was when
+    /// the follow-up was made): only they can match; the conditions narrow it further.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frozen: Option<i64>,
 }
 
 /// What the in-memory evaluation needs to know of one customer.
@@ -141,6 +145,7 @@ mod tests {
         let vip_not_churned = AudienceRule {
             matching: Match::All,
             conditions: vec![cond(Field::Tag, Op::Is, 1), cond(Field::Tag, Op::IsNot, 2)],
+            frozen: None,
         };
         assert!(vip_not_churned.matches(&[1, 5], &[]));
         assert!(!vip_not_churned.matches(&[1, 2], &[]));
@@ -150,6 +155,7 @@ mod tests {
                 cond(Field::Tag, Op::Is, 1),
                 cond(Field::RobotGroup, Op::Is, 1),
             ],
+            frozen: None,
         };
         assert!(any.matches(&[], &[1]) && !any.matches(&[2], &[2]));
         assert!(AudienceRule::default().matches(&[], &[]));

@@ -346,6 +346,10 @@ pub struct WizardPage {
     pub in_window: Option<(i64, i64)>,
     /// Step 3: who the workspace's rules will leave out, and why (consent, the cap).
     pub left_out: Vec<String>,
+    /// A follow-up's frozen audience, in words (`The 1,204 recipients of “X” who did not read
+    /// (as of …)`).
+    #[serde(default)]
+    pub frozen: Option<String>,
     /// A draft's approval: `pending`, `approved` or `rejected`, with why or the comment.
     #[serde(default)]
     pub approval: Option<(String, String)>,

@@ -21,6 +21,7 @@ pub mod media;
 pub mod opt_out;
 pub mod personalize;
 pub mod results;
+pub mod retarget;
 pub mod staff;
 pub mod stored;
 pub mod template;

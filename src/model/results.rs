@@ -166,6 +166,14 @@ pub struct Results {
     /// The first of them: (customer id, name, reason).
     #[serde(default)]
     pub left_out_first: Vec<(i64, String, String)>,
+    /// Its follow-ups (id, name), and the broadcast it follows up.
+    #[serde(default)]
+    pub follow_ups: Vec<(i64, String)>,
+    #[serde(default)]
+    pub follow_up_of: Option<(i64, String)>,
+    /// The viewer may make a follow-up (staff and admins, once it has started).
+    #[serde(default)]
+    pub can_follow_up: bool,
 }
 
 impl Results {
@@ -500,6 +508,9 @@ impl Results {
             left_out_consent: 0,
             left_out_cap: 0,
             left_out_first: Vec::new(),
+            follow_ups: Vec::new(),
+            follow_up_of: None,
+            can_follow_up: false,
             totals,
             received: Rate::of(delivered, delivery_whole, true),
             read: Rate::of(read, read_whole, true),

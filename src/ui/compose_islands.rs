@@ -463,7 +463,7 @@ pub fn AudienceEditor(
         groups: StoredValue::new(groups),
         live,
     };
-    recount_on_change(any, rows.list, count, names, failed);
+    recount_on_change(any, rows.list, rule.frozen, (count, names, failed));
     view! {
         <fieldset>
             <legend>"Who receives it"</legend>
@@ -557,6 +557,7 @@ impl Rows {
                     })
                     .collect()
             }),
+            frozen: None,
         }
     }
 }
@@ -571,12 +572,19 @@ struct Choices {
 
 /// Asks the server to count the audience again whenever the rule changes (not on the first
 /// run: the server counted that); an answer to an older question is dropped.
+type Shown = (
+    RwSignal<Option<i64>>,
+    RwSignal<Vec<String>>,
+    RwSignal<Option<String>>,
+);
+
+/// Recounts whenever the rows or the match change; a follow-up's `frozen` set stays part of
+/// the rule asked about.
 fn recount_on_change(
     any: RwSignal<bool>,
     list: RwSignal<Vec<Row>>,
-    count: RwSignal<Option<i64>>,
-    names: RwSignal<Vec<String>>,
-    failed: RwSignal<Option<String>>,
+    frozen: Option<i64>,
+    (count, names, failed): Shown,
 ) {
     let rows = Rows {
         list,
@@ -584,7 +592,8 @@ fn recount_on_change(
     };
     let generation = StoredValue::new(0u64);
     Effect::new(move |previous: Option<AudienceRule>| {
-        let rule = rows.rule(any.get());
+        let mut rule = rows.rule(any.get());
+        rule.frozen = frozen;
         if previous.as_ref().is_some_and(|p| *p != rule) {
             generation.update_value(|g| *g += 1);
             let mine = generation.get_value();

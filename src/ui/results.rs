@@ -58,15 +58,19 @@ pub fn ResultsPage() -> impl IntoView {
             {error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
             <Suspense fallback=|| view! { <p class="muted">"Loading results…"</p> }>
                 {move || Suspend::new(async move {
-                    page_or_error(data.await, |r| view! {
-                        <div class="page-head">
-                            <h1>{r.name.clone()}</h1>
-                            <a href=format!("/broadcasts/{}/edit", r.id) class="button">"Message and settings"</a>
-                        </div>
-                        <LiveResults id=r.id moving=r.moving() sending=r.status == BroadcastStatus::Sending>
-                            <ResultsBody r=r.clone()/>
-                        </LiveResults>
-                    }.into_any())
+                    page_or_error(data.await, |r| {
+                        let follow = r.clone();
+                        view! {
+                            <div class="page-head">
+                                <h1>{r.name.clone()}</h1>
+                                <a href=format!("/broadcasts/{}/edit", r.id) class="button">"Message and settings"</a>
+                            </div>
+                            <LiveResults id=r.id moving=r.moving() sending=r.status == BroadcastStatus::Sending>
+                                <ResultsBody r=r.clone()/>
+                            </LiveResults>
+                            <FollowUps r=follow/>
+                        }.into_any()
+                    })
                 })}
             </Suspense>
             <Suspense fallback=|| ()>
@@ -117,6 +121,40 @@ fn LiveResults(id: i64, moving: bool, sending: bool, children: Children) -> impl
         }
     });
     view! { <div class="live-results" node_ref=target>{children()}</div> }
+}
+
+/// What this broadcast follows up, its follow-ups, and "New broadcast to …" (a draft to the
+/// recipients with the chosen outcome, frozen when it is made).
+#[component]
+fn FollowUps(r: crate::model::results::Results) -> impl IntoView {
+    use crate::model::retarget::Outcome;
+    let id = r.id;
+    view! {
+        <section aria-labelledby="follow-head" data-testid="follow-ups">
+            <h2 id="follow-head">"Follow up"</h2>
+            {r.follow_up_of.clone().map(|(of, name)| view! {
+                <p>"A follow-up of " <a href=format!("/broadcasts/{of}")>{name}</a> "."</p>
+            })}
+            {(!r.follow_ups.is_empty()).then(|| view! {
+                <ul>
+                    {r.follow_ups.clone().into_iter().map(|(f, name)| view! {
+                        <li><a href=format!("/broadcasts/{f}")>{name}</a></li>
+                    }).collect_view()}
+                </ul>
+            })}
+            {r.can_follow_up.then(|| view! {
+                <form method="post" action=format!("/broadcasts/{id}/follow-up") class="inline">
+                    <label for="outcome">"New broadcast to the recipients"</label>
+                    <select id="outcome" name="outcome">
+                        {Outcome::ALL.into_iter().map(|o| view! {
+                            <option value=o.as_str()>{o.label()}</option>
+                        }).collect_view()}
+                    </select>
+                    <button type="submit" class="secondary">"Create follow-up"</button>
+                </form>
+            })}
+        </section>
+    }
 }
 
 /// The cost so far, by the price table: what the providers accepted.

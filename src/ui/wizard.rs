@@ -253,6 +253,9 @@ fn TimingFields(page: WizardPage) -> impl IntoView {
 #[component]
 fn AudienceStep(page: WizardPage) -> impl IntoView {
     view! {
+        {page.frozen.clone().map(|f| view! {
+            <p class="preflight" data-testid="frozen">{format!("{f}; the conditions below narrow it.")}</p>
+        })}
         <AudienceEditor
             rule=page.compose.audience
             tags=page.tags

@@ -147,6 +147,7 @@ async fn sql_and_memory_agree_on_random_rules(db: &Db) {
                     }
                 })
                 .collect(),
+            frozen: None,
         };
         let mut kinds: Vec<ChannelKind> = Vec::new();
         for _ in 0..=r.below(3) {

@@ -22,6 +22,7 @@ fn vip_sale() -> Compose {
                 op: Op::Is,
                 id: 1,
             }],
+            frozen: None,
         },
         channel_ids: vec![1],
         scheduled_at: Some(now() + Duration::days(2)),

@@ -54,6 +54,7 @@ fn tagged(db_tag: i64) -> AudienceRule {
             op: Op::Is,
             id: db_tag,
         }],
+        frozen: None,
     }
 }
 

@@ -57,6 +57,7 @@ async fn priced_customers(db: &Db) -> AudienceRule {
             op: Op::Is,
             id: tag,
         }],
+        frozen: None,
     }
 }
 

@@ -56,6 +56,7 @@ async fn setup(db: &Db, settings: Settings) -> Setup {
                 op: Op::Is,
                 id: vip,
             }],
+            frozen: None,
         },
     }
 }
@@ -352,6 +353,7 @@ async fn busy_providers_are_retried_with_backoff_then_given_up_on(db: &Db) {
             op: Op::Is,
             id: db.ensure_tag("Churned").await.unwrap(),
         }],
+        frozen: None,
     };
     // Busy twice, then accepts: sent on the third attempt.
     let patient = sandbox_channel(db, "Busy sandbox", r#"{"busy_first":2}"#).await;

@@ -28,6 +28,7 @@ mod import;
 mod labels;
 mod opt_out;
 mod replies;
+mod retarget;
 mod secrets;
 mod sms;
 mod ssrf;

@@ -20,6 +20,7 @@ fn rule(matching: Match, conditions: &[(Field, Op, i64)]) -> AudienceRule {
             .iter()
             .map(|&(field, op, id)| Condition { field, op, id })
             .collect(),
+        frozen: None,
     }
 }
 

@@ -86,6 +86,7 @@ async fn setup(db: &Db, at: DateTime<Utc>, rules: &Rules, people: &[(&str, &str,
                 op: Op::Is,
                 id: tag,
             }],
+            frozen: None,
         },
         channel,
     }

@@ -171,6 +171,7 @@ async fn bench(label: &str, db: &Db) -> anyhow::Result<()> {
                 op: Op::Is,
                 id: vip,
             }],
+            frozen: None,
         },
     };
     throughput(&rig).await?;
@@ -365,6 +366,7 @@ async fn on_time(rig: &Rig<'_>) -> anyhow::Result<()> {
                     op: Op::Is,
                     id: -1,
                 }],
+                frozen: None,
             },
             channel_ids: vec![rig.fast.0],
             scheduled_at: Some(at),

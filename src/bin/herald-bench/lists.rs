@@ -188,6 +188,7 @@ async fn audience_bench(db: &Db) -> anyhow::Result<()> {
             AudienceRule {
                 matching: Match::All,
                 conditions: vec![cond(Field::Tag, Op::Is, vip)],
+                frozen: None,
             },
             vec![ChannelKind::Sandbox],
         ),
@@ -199,6 +200,7 @@ async fn audience_bench(db: &Db) -> anyhow::Result<()> {
                     cond(Field::Tag, Op::Is, vip),
                     cond(Field::Tag, Op::IsNot, new),
                 ],
+                frozen: None,
             },
             vec![ChannelKind::Whatsapp, ChannelKind::Sms],
         ),
@@ -210,6 +212,7 @@ async fn audience_bench(db: &Db) -> anyhow::Result<()> {
                     cond(Field::Tag, Op::Is, vip),
                     cond(Field::RobotGroup, Op::Is, sales),
                 ],
+                frozen: None,
             },
             vec![ChannelKind::Email, ChannelKind::Sms],
         ),

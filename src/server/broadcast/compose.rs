@@ -92,7 +92,14 @@ pub async fn page(
             .map(|a| (a.approval, a.note.unwrap_or_default())),
         _ => None,
     };
+    let frozen = match compose.audience.frozen {
+        Some(set) => super::retarget::frozen_set(state, user, set)
+            .await?
+            .map(|f| f.text()),
+        None => None,
+    };
     Ok(WizardPage {
+        frozen,
         approval,
         left_out,
         cost: cost.map(|c| c.text()),

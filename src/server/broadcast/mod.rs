@@ -8,5 +8,6 @@ pub mod cost;
 pub mod fit;
 pub mod list;
 pub mod results;
+pub mod retarget;
 pub mod test_send;
 pub mod waves;

@@ -71,15 +71,23 @@ impl Builder {
                 }
             })
             .collect();
-        if conditions.is_empty() {
-            return "1 = 1".to_string();
-        }
+        let frozen = rule.frozen.map(|set| {
+            let set = self.bind(AudienceBind::Id(set));
+            format!(
+                "c.id IN (SELECT m.customer_id FROM audience_set_members m WHERE m.set_id = {set})"
+            )
+        });
         let joiner = if rule.matching == Match::All {
             " AND "
         } else {
             " OR "
         };
-        format!("({})", conditions.join(joiner))
+        match (frozen, conditions.is_empty()) {
+            (None, true) => "1 = 1".to_string(),
+            (Some(f), true) => f,
+            (None, false) => format!("({})", conditions.join(joiner)),
+            (Some(f), false) => format!("({f} AND ({}))", conditions.join(joiner)),
+        }
     }
 
     /// Whether customer `c` can be reached on `kind`: an address, and no opt-out there.
@@ -370,6 +378,7 @@ mod tests {
                     id: 7,
                 },
             ],
+            frozen: None,
         };
         let a = audience_clause(
             Dialect::Sqlite,

@@ -29,6 +29,7 @@ mod record;
 mod reports;
 mod resend;
 mod results;
+mod retarget;
 pub mod retry;
 pub mod search;
 pub mod secrets;

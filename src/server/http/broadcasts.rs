@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
             post(wizard).layer(DefaultBodyLimit::max(21 * 1024 * 1024)),
         )
         .route("/broadcasts/{id}/copy", post(copy))
+        .route("/broadcasts/{id}/follow-up", post(follow_up))
         .route("/broadcasts/{id}/recipients.csv", get(recipients_csv))
 }
 
@@ -106,6 +107,26 @@ async fn copy(
     Path(id): Path<i64>,
 ) -> Response {
     respond::to(&compose::copy(&state, &user, id).await)
+}
+
+#[derive(Debug, Deserialize)]
+struct FollowUp {
+    #[serde(default)]
+    outcome: String,
+}
+
+/// `POST /broadcasts/{id}/follow-up`: a draft to the recipients with the chosen outcome.
+async fn follow_up(
+    State(state): State<AppState>,
+    Editor(user): Editor,
+    Path(id): Path<i64>,
+    super::form::Form(f): super::form::Form<FollowUp>,
+) -> Response {
+    use crate::server::broadcast::retarget;
+    match retarget::follow_up(&state, &user, id, &f.outcome).await {
+        Ok(to) => respond::to(&to),
+        Err(e) => respond::error(&format!("/broadcasts/{id}"), &e.to_string()),
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -683,3 +683,79 @@ async fn unknown_deliveries_are_shown_and_resent_only_when_confirmed() {
     );
     t.cleanup().await;
 }
+
+/// "New broadcast to …" from the results: staff make a draft to the recipients who did not
+/// read, frozen now, whose count is a recount of the original's deliveries; the wizard names
+/// the set and both broadcasts link to each other. Managers cannot; an unknown outcome
+/// makes nothing.
+#[tokio::test]
+async fn a_follow_up_goes_to_the_frozen_outcome_and_both_link_to_each_other() {
+    let app = TestApp::new().await;
+    let staff = app.sign_in(Role::Staff).await;
+    let db = &app.t.db;
+    let started = db
+        .inspect()
+        .numbers(
+            "SELECT b.id FROM broadcasts b WHERE b.started_at IS NOT NULL AND EXISTS \
+             (SELECT 1 FROM deliveries d WHERE d.broadcast_id = b.id AND d.state IN ('sent', 'delivered') \
+              AND d.replied_at IS NULL) ORDER BY b.id LIMIT 1",
+        )
+        .await
+        .unwrap();
+    let id = started[0];
+    let not_read = db
+        .inspect()
+        .numbers(&format!(
+            "SELECT COUNT(DISTINCT customer_id) FROM deliveries WHERE broadcast_id = {id} \
+             AND state IN ('sent', 'delivered') AND replied_at IS NULL"
+        ))
+        .await
+        .unwrap()[0];
+    let before = db.count_broadcasts().await.unwrap();
+    let path = format!("/broadcasts/{id}/follow-up");
+    let r = app.post_form(&path, "outcome=everyone", Some(&staff)).await;
+    assert!(location(&r).contains("Choose whom"), "{}", location(&r));
+    assert_eq!(db.count_broadcasts().await.unwrap(), before);
+
+    let r = app.post_form(&path, "outcome=not_read", Some(&staff)).await;
+    let to = assert_redirect_to(&r, "/broadcasts/");
+    let new: i64 = to.split('/').nth(2).unwrap().parse().unwrap();
+    assert!(to.contains("step=1"), "{to}");
+    let count = herald::model::results::thousands(not_read);
+    assert!(to.contains(&encode_count(&count)), "{to}");
+    let step2 = app
+        .get(&format!("/broadcasts/{new}/edit?step=2"), Some(&staff))
+        .await
+        .body;
+    assert!(
+        step2.contains(&format!("The {count} recipients of")) && step2.contains("who did not read"),
+        "{step2}"
+    );
+    let (c, _, _) = db.broadcast_for_edit(new).await.unwrap();
+    let ids = db
+        .inspect()
+        .audience_ids(
+            &c.audience,
+            &[ChannelKind::Sandbox, ChannelKind::Email, ChannelKind::Sms],
+        )
+        .await
+        .unwrap();
+    assert!(
+        ids.len() as i64 <= not_read && !ids.is_empty(),
+        "{} of {not_read}",
+        ids.len()
+    );
+    let original = app
+        .get(&format!("/broadcasts/{id}"), Some(&staff))
+        .await
+        .body;
+    assert!(
+        original.contains(&format!("href=\"/broadcasts/{new}\"")),
+        "{original}"
+    );
+    app.t.cleanup().await;
+}
+
+fn encode_count(count: &str) -> String {
+    herald::model::list_query::encode_component(count)
+}

@@ -221,6 +221,13 @@ const TABLE: &[Entry] = &[
         "decision=maybe",
     ),
     e("POST", "/broadcasts/{id}/undo", Rule::Editors, ""),
+    // An unknown outcome: refused, nothing made.
+    e(
+        "POST",
+        "/broadcasts/{id}/follow-up",
+        Rule::Editors,
+        "outcome=everyone",
+    ),
     e("GET", "/broadcasts/{id}/recipients.csv", Rule::Signed, ""),
     e("POST", "/channels", Rule::Admins, "action=toggle&id=999999"),
     e("GET", "/customers/{id}/events", Rule::Signed, ""),
