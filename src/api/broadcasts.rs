@@ -120,7 +120,11 @@ pub async fn send_missed_now(id: i64) -> Result<(), AppError> {
 pub async fn broadcast_results(id: i64) -> Result<crate::model::results::Results, AppError> {
     use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
     let user = require_role(ANY_ROLE).await?;
-    crate::server::broadcast::results::results(&state()?.db, &user, id).await
+    let db = &state()?.db;
+    let mut r = crate::server::broadcast::results::results(db, &user, id).await?;
+    // Read when the page opens; the 2-second refresh of the numbers does not show them.
+    (r.follow_ups, r.follow_up_of) = db.follow_up_links(id).await?;
+    Ok(r)
 }
 
 /// A broadcast's cost so far by the workspace's price table (any signed-in role; none when no

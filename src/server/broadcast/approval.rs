@@ -42,10 +42,15 @@ pub async fn needed(
         return Ok(None);
     }
     let e = crate::server::dispatch::eligibility(&rules, compose.purpose, state.clock.now());
-    let groups = db
-        .cost_groups(&compose.audience, picked, &e, &vec![0; picked.len()])
-        .await?;
-    let customers: i64 = groups.iter().map(|(_, _, n)| n).sum();
+    let customers: i64 = match rule.customers {
+        Some(_) => db
+            .cost_groups(&compose.audience, picked, &e, &vec![0; picked.len()])
+            .await?
+            .iter()
+            .map(|(_, _, n)| n)
+            .sum(),
+        None => 0,
+    };
     let cost = match rule.cost {
         Some(_) => {
             let templates = templates_of(state, picked).await?;

@@ -51,7 +51,6 @@ pub async fn results(
     results.left_out_consent = left_out.consent;
     results.left_out_cap = left_out.cap;
     results.left_out_first = left_out.first;
-    (results.follow_ups, results.follow_up_of) = db.follow_up_links(id).await?;
     results.can_follow_up = viewer.role.can_edit() && r.started_at.is_some();
     if r.status == Lifecycle::Sending {
         let now = chrono::Utc::now();

@@ -3,7 +3,8 @@
 //! immediately available"): `GET …/Accounts/{sid}/Messages/{MessageSid}.json`, `price` a
 //! negative decimal string in `price_unit`. A reader on each dispatching instance asks for
 //! the texts sent a minute ago or more whose price is not known yet, a few at a time, and
-//! stops asking after five reads without one. The results' cost uses these prices where they
+//! stops asking after five answers without one. A refused or lost request (Twilio's 429, a
+//! 5xx, a timeout) is not an answer: the text is asked about again next round. The results' cost uses these prices where they
 //! are known and the price table for the rest.
 
 use std::time::Duration;
@@ -43,7 +44,9 @@ pub async fn read_once(state: &AppState, settle: chrono::Duration) -> Result<usi
     let due = state.db.unpriced_texts(before, PER_ROUND).await?;
     let found = futures::stream::iter(due)
         .map(|(id, channel, sid)| async move {
-            let price = price_of(state, channel, &sid).await;
+            let Some(price) = price_of(state, channel, &sid).await else {
+                return Ok(false);
+            };
             let unit = price.as_ref().map(|(m, u)| (*m, u.as_str()));
             state.db.note_price(id, unit).await.map(|_| price.is_some())
         })
@@ -57,13 +60,17 @@ pub async fn read_once(state: &AppState, settle: chrono::Duration) -> Result<usi
     Ok(priced)
 }
 
-/// What Twilio billed for message `sid` on `channel` (millionths, unit), if it says yet.
-async fn price_of(state: &AppState, channel: i64, sid: &str) -> Option<(i64, String)> {
+/// What Twilio said of message `sid` on `channel`: its price (millionths, unit), or that it
+/// has none yet (`Some(None)`, also for what Herald cannot read or price); `None` when it
+/// did not answer (refused, throttled, lost): ask again later.
+async fn price_of(state: &AppState, channel: i64, sid: &str) -> Option<Option<(i64, String)>> {
     let (kind, config) = state.ingest.channel(channel).await.ok()??;
     if kind != ChannelKind::Sms {
-        return None;
+        return Some(None);
     }
-    let s: Settings = serde_json::from_str(&config).ok()?;
+    let Ok(s) = serde_json::from_str::<Settings>(&config) else {
+        return Some(None);
+    };
     let url = endpoint::api_url(
         &s.base_url,
         &[
@@ -81,11 +88,20 @@ async fn price_of(state: &AppState, channel: i64, sid: &str) -> Option<(i64, Str
         .send()
         .await
         .ok()?;
-    if !response.status().is_success() {
+    let status = response.status();
+    if status.as_u16() == 429 || status.is_server_error() {
         return None;
     }
+    if !status.is_success() {
+        return Some(None);
+    }
     let v = read_json(response, crate::server::channels::ANSWER_CAP).await?;
-    read_price(v["price"].as_str()?, v["price_unit"].as_str()?)
+    Some(
+        v["price"]
+            .as_str()
+            .zip(v["price_unit"].as_str())
+            .and_then(|(p, u)| read_price(p, u)),
+    )
 }
 
 /// Twilio's `"-0.00790"` in `"USD"` as (7,900, `USD`); digits beyond the sixth decimal must
