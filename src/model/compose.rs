@@ -52,6 +52,8 @@ pub struct Compose {
 
 /// Most hours a broadcast may be set to expire after (30 days).
 pub const MAX_EXPIRE_HOURS: u32 = 720;
+/// Most hours a channel may be given to deliver before the next one is tried (a week).
+pub const MAX_FALLBACK_HOURS: u32 = 168;
 /// Longest reason for an exemption from quiet hours.
 pub const MAX_REASON_CHARS: usize = 500;
 
@@ -68,6 +70,11 @@ pub struct Timing {
     /// An admin's reason for sending through quiet hours.
     #[serde(default)]
     pub quiet_exempt: Option<String>,
+    /// Fallback: a channel that has not delivered within this many hours, or failed for
+    /// good, hands the customer to the next picked channel that reaches them. Left out of
+    /// the stored JSON when off, so a broadcast stored before keeps its fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_hours: Option<u32>,
 }
 
 impl Timing {
@@ -91,6 +98,15 @@ impl Timing {
             errors.push((
                 "expire_hours",
                 format!("Choose an expiry between 1 and {MAX_EXPIRE_HOURS} hours, or none."),
+            ));
+        }
+        if self
+            .fallback_hours
+            .is_some_and(|h| h == 0 || h > MAX_FALLBACK_HOURS)
+        {
+            errors.push((
+                "fallback_hours",
+                format!("Give the channel between 1 and {MAX_FALLBACK_HOURS} hours to deliver."),
             ));
         }
         if let Some(r) = &self.quiet_exempt
@@ -150,6 +166,12 @@ impl Compose {
             }
         }
         let timing = self.timing.checked(intent, &mut errors);
+        if intent != Intent::Draft && timing.fallback_hours.is_some() && channel_ids.len() < 2 {
+            errors.push((
+                "fallback_hours",
+                "A fallback needs a second channel: pick at least two, or turn it off.".into(),
+            ));
+        }
         let scheduled_at = match intent {
             Intent::Draft => self.scheduled_at,
             Intent::SendNow => Some(now),

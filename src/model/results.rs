@@ -103,6 +103,44 @@ pub struct ChannelResult {
     pub received: Rate,
     pub read: Rate,
     pub reply: Rate,
+    /// With a fallback: who this channel reached first-hand and by fallback, and how many it
+    /// handed on to a later channel.
+    #[serde(default)]
+    pub fallback: Option<ChannelFallback>,
+}
+
+/// A channel's part in a broadcast's fallback.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelFallback {
+    /// Reached (delivered, or accepted where the channel reports no delivery) as the first
+    /// channel tried.
+    pub first_hand: i64,
+    /// Reached after an earlier channel failed or ran out of time.
+    pub by_fallback: i64,
+    /// Deliveries that left this channel for a later one.
+    pub handed_on: i64,
+}
+
+impl ChannelFallback {
+    /// From a channel's counters and the fallback's figures for it: (handed on, came by
+    /// fallback, of those reached).
+    pub fn of(
+        kind: ChannelKind,
+        counts: &Counts,
+        handed_on: i64,
+        reached_by_fallback: i64,
+    ) -> Self {
+        let reached = if kind.reports_delivery() {
+            counts.delivered
+        } else {
+            counts.sent
+        };
+        ChannelFallback {
+            first_hand: (reached - reached_by_fallback).max(0),
+            by_fallback: reached_by_fallback,
+            handed_on,
+        }
+    }
 }
 
 /// One of a broadcast's channels with its counters, as stored.
@@ -174,6 +212,9 @@ pub struct Results {
     /// The viewer may make a follow-up (staff and admins, once it has started).
     #[serde(default)]
     pub can_follow_up: bool,
+    /// The hours each channel had to deliver before the next was tried, with a fallback.
+    #[serde(default)]
+    pub fallback_hours: Option<i64>,
 }
 
 impl Results {
@@ -511,6 +552,7 @@ impl Results {
             follow_ups: Vec::new(),
             follow_up_of: None,
             can_follow_up: false,
+            fallback_hours: None,
             totals,
             received: Rate::of(delivered, delivery_whole, true),
             read: Rate::of(read, read_whole, true),
@@ -533,6 +575,7 @@ impl Results {
                         read: Rate::of(counts.read, counts.sent, kind.reports_reads()),
                         reply: Rate::of(counts.replied, counts.sent, true),
                         counts,
+                        fallback: None,
                     },
                 )
                 .collect(),
@@ -793,6 +836,9 @@ pub struct RecipientRow {
     pub delivered: Option<String>,
     pub read: Option<String>,
     pub replied: Option<String>,
+    /// The channels it fell back from, first first ("WhatsApp: failed — …").
+    #[serde(default)]
+    pub chain: Vec<String>,
 }
 
 /// One page of the per-recipient table with what its filters offer.

@@ -76,33 +76,7 @@ pub fn ResultsBody(r: Results) -> impl IntoView {
         <Funnel charts=r.charts.clone()/>
         <h2>"Over time"</h2>
         <Timeline charts=r.charts.clone()/>
-        <h2>"By channel"</h2>
-        <table class="channels-results">
-            <thead>
-                <tr>
-                    <th scope="col">"Channel"</th>
-                    <th scope="col" class="num">"Audience"</th>
-                    <th scope="col" class="num">"Successful"</th>
-                    <th scope="col" class="num">"Failed"</th>
-                    <th scope="col" class="num">"Received"</th>
-                    <th scope="col" class="num">"Read"</th>
-                    <th scope="col" class="num">"Replied"</th>
-                </tr>
-            </thead>
-            <tbody>
-                {r.channels.clone().into_iter().map(|c| view! {
-                    <tr data-channel=c.name.clone()>
-                        <th scope="row">{c.name.clone()} " " <span class="small muted">{c.kind.label()}</span></th>
-                        <td class="num">{number(c.counts.audience)}</td>
-                        <td class="num">{number(c.counts.sent)}</td>
-                        <td class="num">{number(c.counts.failed)}</td>
-                        <td class="num" data-rate="received">{c.received.label()}</td>
-                        <td class="num" data-rate="read">{c.read.label()}</td>
-                        <td class="num" data-rate="reply">{c.reply.label()}</td>
-                    </tr>
-                }).collect_view()}
-            </tbody>
-        </table>
+        <ByChannel r=r.clone()/>
         {(!r.failure_reasons.is_empty()).then(|| view! {
             <h2>"Why they failed"</h2>
             <table class="failure-reasons" data-testid="failure-reasons">
@@ -136,6 +110,54 @@ pub fn ResultsBody(r: Results) -> impl IntoView {
 
 /// Horizontal bars, one per step, as an SVG image with a title and a text description (the
 /// geometry comes from the server).
+/// Each channel's counters and rates, and its part in a fallback.
+#[component]
+fn ByChannel(r: Results) -> impl IntoView {
+    let fallback = r.fallback_hours.is_some();
+    view! {
+        <h2>"By channel"</h2>
+        {r.fallback_hours.map(|h| view! {
+            <p class="small muted" data-testid="fallback-note">{format!("With fallback: a channel that refused a message as undeliverable, or had not delivered it within {h} hours, handed the customer to the next picked channel that reaches them. Each customer is counted once, on the channel of their last try.")}</p>
+        })}
+        <table class="channels-results">
+            <thead>
+                <tr>
+                    <th scope="col">"Channel"</th>
+                    <th scope="col" class="num">"Audience"</th>
+                    <th scope="col" class="num">"Successful"</th>
+                    <th scope="col" class="num">"Failed"</th>
+                    <th scope="col" class="num">"Received"</th>
+                    <th scope="col" class="num">"Read"</th>
+                    <th scope="col" class="num">"Replied"</th>
+                    {fallback.then(|| view! {
+                        <th scope="col" class="num">"Reached first-hand"</th>
+                        <th scope="col" class="num">"Reached by fallback"</th>
+                        <th scope="col" class="num">"Handed on"</th>
+                    })}
+                </tr>
+            </thead>
+            <tbody>
+                {r.channels.clone().into_iter().map(|c| view! {
+                    <tr data-channel=c.name.clone()>
+                        <th scope="row">{c.name.clone()} " " <span class="small muted">{c.kind.label()}</span></th>
+                        <td class="num">{number(c.counts.audience)}</td>
+                        <td class="num">{number(c.counts.sent)}</td>
+                        <td class="num">{number(c.counts.failed)}</td>
+                        <td class="num" data-rate="received">{c.received.label()}</td>
+                        <td class="num" data-rate="read">{c.read.label()}</td>
+                        <td class="num" data-rate="reply">{c.reply.label()}</td>
+                        {c.fallback.map(|f| view! {
+                            <td class="num" data-fallback="first-hand">{number(f.first_hand)}</td>
+                            <td class="num" data-fallback="by-fallback">{number(f.by_fallback)}</td>
+                            <td class="num" data-fallback="handed-on">{number(f.handed_on)}</td>
+                        })}
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
 #[component]
 fn Funnel(charts: Charts) -> impl IntoView {
     view! {

@@ -309,7 +309,14 @@ fn RecipientLine(row: RecipientRow) -> impl IntoView {
             </td>
             <td>{row.tags.join(", ")}</td>
             <td>{match row.assignee.clone() { Some(a) => view! { <span>{a}</span> }.into_any(), None => dash().into_any() }}</td>
-            <td>{row.channel.clone()}</td>
+            <td>
+                {row.channel.clone()}
+                {(!row.chain.is_empty()).then(|| view! {
+                    <ol class="small muted chain" data-testid="chain" aria-label="Tried before">
+                        {row.chain.clone().into_iter().map(|h| view! { <li>{h}</li> }).collect_view()}
+                    </ol>
+                })}
+            </td>
             <td>{time(row.sent.clone())}</td>
             <td>{time(row.delivered.clone())}</td>
             <td>{time(row.read.clone())}</td>

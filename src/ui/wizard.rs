@@ -9,7 +9,9 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::broadcasts::{CancelBroadcast, SetPaused};
 use crate::api::compose::load_wizard;
-use crate::model::compose::{MAX_EXPIRE_HOURS, MAX_NAME_CHARS, MAX_REASON_CHARS, WizardPage};
+use crate::model::compose::{
+    MAX_EXPIRE_HOURS, MAX_FALLBACK_HOURS, MAX_NAME_CHARS, MAX_REASON_CHARS, WizardPage,
+};
 use crate::model::consent::Purpose;
 use crate::ui::broadcast_list::Approval;
 use crate::ui::compose_islands::{AttachmentPicker, AudienceEditor, MessageEditor};
@@ -265,6 +267,25 @@ fn AudienceStep(page: WizardPage) -> impl IntoView {
     }
 }
 
+/// Step 3's fallback: whether a customer the first channel does not reach in time gets the
+/// next picked channel that reaches them.
+#[component]
+fn FallbackFields(hours: Option<u32>) -> impl IntoView {
+    view! {
+        <fieldset class="fallback">
+            <legend>"Fallback"</legend>
+            <div class="choice">
+                <input type="checkbox" id="fallback" name="fallback" value="1" checked=hours.is_some()/>
+                <label for="fallback">"Try the next picked channel that reaches the customer when a channel refuses the message as undeliverable, or has not delivered it within:"</label>
+            </div>
+            <label for="fallback_hours">"Hours a channel has to deliver"</label>
+            <input id="fallback_hours" name="fallback_hours" type="number" min="1" max=MAX_FALLBACK_HOURS.to_string()
+                value=hours.unwrap_or(24).to_string()/>
+            <p class="muted">"One message at a time: the next channel is tried only once the earlier one has failed for good or its time is up, never while it may still arrive, and never after an unknown outcome. Channels that do not report delivery (Telegram, email) hand over only on a failure."</p>
+        </fieldset>
+    }
+}
+
 #[component]
 fn ChannelStep(page: WizardPage, test_to: String) -> impl IntoView {
     let reachable: i64 = page.channels.iter().map(|c| c.reached).sum();
@@ -292,6 +313,7 @@ fn ChannelStep(page: WizardPage, test_to: String) -> impl IntoView {
             </table>
             <button type="submit" name="go" value="stay" class="secondary">"Apply and count"</button>
         </fieldset>
+        <FallbackFields hours=page.compose.timing.fallback_hours/>
         <p class="preflight" role="status">
             {format!("{reachable} of {} matching customers can be reached; {} cannot (no address on the picked channels, or opted out there).", page.matching, page.unreachable)}
         </p>

@@ -22,6 +22,7 @@ mod dispatch;
 mod doubt;
 mod email;
 mod events;
+mod fallback;
 mod fuzz;
 mod http;
 mod import;

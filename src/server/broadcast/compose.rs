@@ -498,6 +498,9 @@ pub struct Posted {
     conditions: Vec<(usize, ConditionRow)>,
     channel_step: bool,
     channels: Vec<(i64, Option<usize>)>,
+    /// Step 3's fallback: the box ticked, and the hours a channel has to deliver.
+    fallback: bool,
+    fallback_hours: Option<String>,
     /// Step 1 lists the broadcast's files as `attachment` fields (removing one drops its field).
     attachments_shown: bool,
     attachments: Vec<String>,
@@ -590,6 +593,8 @@ pub fn parse(fields: &[(String, String)]) -> Posted {
             "purpose" => p.purpose = Some(v),
             "match" => p.matching = Some(v),
             "channels_shown" => p.channel_step = true,
+            "fallback" => p.fallback = true,
+            "fallback_hours" => p.fallback_hours = Some(v),
             "attachments_shown" => p.attachments_shown = true,
             "test_to" => p.test_to = Some(v),
             "template_shown" => p.template_shown = true,
@@ -760,9 +765,34 @@ async fn merge(
         // Unnumbered picks go after numbered ones, in the order shown.
         chosen.sort_by_key(|(_, n)| n.unwrap_or(usize::MAX));
         compose.channel_ids = chosen.into_iter().map(|(id, _)| id).collect();
+        merge_fallback(p, compose, &mut problems);
     }
     problems
 }
+
+/// Step 3's fallback: off, or on with the hours each channel has to deliver (a day unless
+/// typed).
+fn merge_fallback(p: &Posted, compose: &mut Compose, problems: &mut Vec<String>) {
+    compose.timing.fallback_hours = None;
+    if !p.fallback {
+        return;
+    }
+    let typed = p.fallback_hours.as_deref().unwrap_or("").trim();
+    if typed.is_empty() {
+        compose.timing.fallback_hours = Some(DEFAULT_FALLBACK_HOURS);
+        return;
+    }
+    match typed.parse::<u32>() {
+        Ok(h) => compose.timing.fallback_hours = Some(h),
+        Err(_) => problems.push(format!(
+            "“{}” is not a whole number of hours.",
+            typed.chars().take(20).collect::<String>()
+        )),
+    }
+}
+
+/// The hours a channel has to deliver before the next is tried, when none are typed.
+const DEFAULT_FALLBACK_HOURS: u32 = 24;
 
 /// Step 1's time and timing: one moment in the person's zone, or a wall-clock time in each
 /// customer's (`scheduled_at` is then its first wave); the expiry; an admin's exemption from

@@ -27,6 +27,26 @@ pub const LEFT_OUT_SHOWN: i64 = 100;
 pub const FAILURE_REASONS_SHOWN: i64 = 10;
 
 /// Broadcast `id`'s results for `viewer`: counters only (never a count over deliveries).
+/// Each channel's part in broadcast `id`'s fallback.
+async fn add_fallback(
+    db: &crate::server::db::Db,
+    id: i64,
+    channels: &mut [crate::model::results::ChannelResult],
+) -> Result<(), AppError> {
+    let figures = db.fallback_by_channel(id).await?;
+    for c in channels {
+        let (handed_on, reached) = figures
+            .iter()
+            .find(|f| f.0 == c.channel_id)
+            .map(|f| (f.1, f.3))
+            .unwrap_or_default();
+        c.fallback = Some(crate::model::results::ChannelFallback::of(
+            c.kind, &c.counts, handed_on, reached,
+        ));
+    }
+    Ok(())
+}
+
 pub async fn results(
     db: &crate::server::db::Db,
     viewer: &CurrentUser,
@@ -52,6 +72,10 @@ pub async fn results(
     results.left_out_cap = left_out.cap;
     results.left_out_first = left_out.first;
     results.can_follow_up = viewer.role.can_edit() && r.started_at.is_some();
+    if r.fallback_hours.is_some() {
+        results.fallback_hours = r.fallback_hours;
+        add_fallback(db, id, &mut results.channels).await?;
+    }
     if r.status == Lifecycle::Sending {
         let now = chrono::Utc::now();
         results.next_wave = db
@@ -99,6 +123,36 @@ pub async fn results(
 pub const RECIPIENTS_PER_PAGE: i64 = 50;
 
 /// One page of broadcast `id`'s recipients for `viewer`, times in the viewer's zone.
+/// Each delivery's chain: the channels it left, as the table says them.
+fn chains(
+    hops: Vec<crate::server::db::Hop>,
+    names: &[(i64, String)],
+) -> std::collections::HashMap<i64, Vec<String>> {
+    let mut out: std::collections::HashMap<i64, Vec<String>> = Default::default();
+    for h in hops {
+        let name = names
+            .iter()
+            .find(|(c, _)| *c == h.channel_id)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_else(|| format!("Channel {}", h.channel_id));
+        let failed = crate::model::delivery::DeliveryState::parse(&h.state)
+            == Some(crate::model::delivery::DeliveryState::Failed);
+        let what = if failed {
+            format!("failed — {}", h.error.unwrap_or_default())
+        } else {
+            "not delivered in time".to_string()
+        };
+        let late = h
+            .late
+            .map(|l| format!(" (then reported {l})"))
+            .unwrap_or_default();
+        out.entry(h.delivery_id)
+            .or_default()
+            .push(format!("{name}: {what}{late}"));
+    }
+    out
+}
+
 pub async fn recipients(
     db: &crate::server::db::Db,
     viewer: &CurrentUser,
@@ -138,9 +192,17 @@ pub async fn recipients(
             .flatten()
             .map(|f| href("before", f)),
     );
+    let channel_names = db.broadcast_channels(id).await?;
+    let mut chains = if record.fallback_hours.is_some() {
+        let ids: Vec<i64> = rows.iter().map(|r| r.delivery_id).collect();
+        chains(db.hops_of(&ids).await?, &channel_names)
+    } else {
+        Default::default()
+    };
     let rows = rows
         .into_iter()
         .map(|r| RecipientRow {
+            chain: chains.remove(&r.delivery_id).unwrap_or_default(),
             tags: tags.remove(&r.customer_id).unwrap_or_default(),
             delivery_id: r.delivery_id,
             customer_id: r.customer_id,
@@ -163,7 +225,7 @@ pub async fn recipients(
         prev,
         tags: tag_choices,
         assignees: db.staff_names().await?,
-        channels: db.broadcast_channels(id).await?,
+        channels: channel_names,
         failed: record.failed_count,
         can_retry: viewer.role.can_edit() && record.status.finished() && record.failed_count > 0,
         unknown: record.unknown_count,

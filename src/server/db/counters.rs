@@ -38,6 +38,8 @@ pub(crate) struct Tally {
     reasons: BTreeMap<(i64, i64), (String, i64)>,
     /// broadcast → unknown deliveries (may have arrived; counted apart from the failed)
     unknown: BTreeMap<i64, i64>,
+    /// (broadcast, channel) → deliveries that moved to (+) or from (−) the channel (fallback)
+    audience: BTreeMap<(i64, i64), i64>,
 }
 
 /// A reason's key in `broadcast_failure_reasons`: FNV-1a of its text, kept to 63 bits so
@@ -80,6 +82,12 @@ impl Tally {
         }
     }
 
+    /// Adds `by` to a broadcast's audience on a channel (a fallback moves people between
+    /// channels; the broadcast's total stays).
+    pub fn add_audience(&mut self, broadcast: BroadcastId, channel: ChannelId, by: i64) {
+        *self.audience.entry((broadcast.0, channel.0)).or_default() += by;
+    }
+
     /// Adds `by` to a broadcast's unknown deliveries.
     pub fn add_unknown(&mut self, broadcast: BroadcastId, by: i64) {
         *self.unknown.entry(broadcast.0).or_default() += by;
@@ -111,13 +119,26 @@ impl Tally {
         for (&broadcast, &unknown) in &self.unknown {
             totals.entry(broadcast).or_default()[5] += unknown;
         }
-        for (&(broadcast, channel), c) in &self.channels {
-            if *c == [0; 5] {
+        let mut per_channel: BTreeMap<(i64, i64), ([i64; 5], i64)> = BTreeMap::new();
+        for (&key, c) in &self.channels {
+            per_channel.entry(key).or_default().0 = *c;
+        }
+        for (&key, by) in &self.audience {
+            per_channel.entry(key).or_default().1 = *by;
+        }
+        for ((broadcast, channel), (c, audience)) in per_channel {
+            if c == [0; 5] && audience == 0 {
                 continue;
             }
             let t = totals.entry(broadcast).or_default();
-            for (total, add) in t.iter_mut().zip(c) {
+            for (total, add) in t.iter_mut().zip(&c) {
                 *total += add;
+            }
+            if audience != 0 {
+                out.push((CHANNEL_AUDIENCE_ADD, vec![broadcast, channel, audience]));
+            }
+            if c == [0; 5] {
+                continue;
             }
             out.push((
                 "UPDATE broadcast_channel_counts SET sent_count = sent_count + $1, \
@@ -174,6 +195,13 @@ macro_rules! write_tally {
     }};
 }
 pub(crate) use write_tally;
+
+/// Adds to a broadcast's audience on a channel, making its row if the channel had none:
+/// ($1 broadcast, $2 channel, $3 by).
+const CHANNEL_AUDIENCE_ADD: &str = "INSERT INTO broadcast_channel_counts \
+     (broadcast_id, channel_id, audience_total) VALUES ($1, $2, $3) \
+     ON CONFLICT (broadcast_id, channel_id) DO UPDATE SET \
+     audience_total = broadcast_channel_counts.audience_total + excluded.audience_total";
 
 /// Adds to a broadcast's timeline: ($1 broadcast, $2 minute, $3 sent, $4 delivered, $5 read,
 /// $6 replied).

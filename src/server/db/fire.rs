@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use super::audience::{AudienceBind, AudienceSql, Builder, bind_audience};
 use super::eligible::{Eligibility, left_out_sql};
 use super::states::{
-    BROADCAST_FAILED, BROADCAST_SENDING, BROADCAST_SENT, CANCELLED, PENDING, SCHEDULED, WAITING,
+    BROADCAST_FAILED, BROADCAST_SENDING, BROADCAST_SENT, CANCELLED, FAILED, PENDING, SCHEDULED,
+    SENT, WAITING,
 };
 use super::{Db, DbError, Dialect, audit_in, begin_write, on_pool};
 use crate::model::Lifecycle;
@@ -92,7 +93,7 @@ impl WavePlan {
 impl Builder {
     /// The not-before time of customer `c` under `plan`, as one `CASE` (a bound value when
     /// everyone gets the same).
-    fn waves(&mut self, plan: &WavePlan) -> String {
+    pub(super) fn waves(&mut self, plan: &WavePlan) -> String {
         let mut by_prefix = Vec::new();
         let mut otherwise = String::new();
         for g in &plan.groups {
@@ -139,6 +140,7 @@ pub(super) fn materialise_sql(
     picked: &[(i64, ChannelKind)],
     plan: &WavePlan,
     e: &Eligibility,
+    fallback: bool,
 ) -> (String, Vec<AudienceBind>) {
     let mut b = Builder {
         dialect,
@@ -168,9 +170,14 @@ pub(super) fn materialise_sql(
         })
         .collect();
     let rule_sql = b.rule(rule);
+    // With a fallback, a delivery on any but the last channel may move on later.
+    let open = match (fallback, picked.last()) {
+        (true, Some((last, _))) => format!("s.channel <> CAST({last} AS BIGINT)"),
+        _ => "FALSE".to_string(),
+    };
     let sql = format!(
-        "INSERT INTO deliveries (broadcast_id, customer_id, channel_id, state, created_at, next_attempt_at) \
-         SELECT $1, s.id, s.channel, {PENDING}, $2, s.wave FROM \
+        "INSERT INTO deliveries (broadcast_id, customer_id, channel_id, state, created_at, next_attempt_at, fallback_open) \
+         SELECT $1, s.id, s.channel, {PENDING}, $2, s.wave, {open} FROM \
          (SELECT c.id, CASE {} ELSE NULL END AS channel, {wave} AS wave FROM customers c \
           WHERE NOT c.opted_out AND {rule_sql} AND NOT ({over})) s WHERE s.channel IS NOT NULL ORDER BY s.id",
         whens.join(" ")
@@ -195,13 +202,14 @@ macro_rules! enabled_of {
         picked
     }};
 }
+pub(super) use enabled_of;
 
 /// One pending delivery per customer the rule reaches (on the first picked channel that
 /// reaches them), and each channel's audience counted; the number of deliveries.
 macro_rules! materialise {
-    ($tx:expr, $dialect:expr, $id:expr, $now:expr, $rule:expr, $picked:expr, $plan:expr, $e:expr) => {{
+    ($tx:expr, $dialect:expr, $id:expr, $now:expr, $rule:expr, $picked:expr, $plan:expr, $e:expr, $fallback:expr) => {{
         let (id, now, picked): (i64, DateTime<Utc>, &[(i64, ChannelKind)]) = ($id, $now, $picked);
-        let (sql, binds) = materialise_sql($dialect, $rule, picked, $plan, $e);
+        let (sql, binds) = materialise_sql($dialect, $rule, picked, $plan, $e, $fallback);
         let mut q = sqlx::query(&sql).bind(id).bind(now);
         for b in &binds {
             q = match b {
@@ -237,6 +245,29 @@ macro_rules! materialise {
     }};
 }
 
+/// Turns scheduled broadcast `$id` Sending at `$now`, with its expiry and fallback from
+/// `$timing`; whether it was still scheduled.
+macro_rules! start_sending {
+    ($tx:expr, $id:expr, $now:expr, $timing:expr) => {{
+        let (id, now, timing): (i64, DateTime<Utc>, &Timing) = ($id, $now, $timing);
+        let expires = timing
+            .expire_hours
+            .map(|h| now + chrono::Duration::hours(i64::from(h)));
+        sqlx::query(&format!(
+            "UPDATE broadcasts SET status = {BROADCAST_SENDING}, started_at = $1, updated_at = $1, \
+             expires_at = $3, fallback_hours = $4 WHERE id = $2 AND status = {SCHEDULED}"
+        ))
+        .bind(now)
+        .bind(id)
+        .bind(expires)
+        .bind(timing.fallback_hours.map(i64::from))
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected()
+            > 0
+    }};
+}
+
 /// Marks a broadcast due at `at` and found at `now` missed (and audits it); whether it was.
 macro_rules! mark_missed {
     ($tx:expr, $id:expr, $at:expr, $now:expr) => {{
@@ -262,6 +293,17 @@ macro_rules! mark_missed {
         n > 0
     }};
 }
+
+/// A delivery of `broadcasts` that may yet fall back: failed for good, or sent on a channel
+/// that reports delivery and not delivered yet, with a later channel to try.
+static MAY_FALL_BACK: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT 1 FROM deliveries d WHERE d.broadcast_id = broadcasts.id AND d.fallback_open \
+         AND d.replied_at IS NULL AND (d.state = {FAILED} OR (d.state = {SENT} AND d.channel_id IN \
+         (SELECT id FROM channels WHERE kind IN ({}))))",
+        super::states::reporting_kinds()
+    )
+});
 
 /// A due broadcast as firing reads it: its time, audience, channels and timing.
 type DuePlan = (Option<DateTime<Utc>>, String, String, Option<String>);
@@ -402,18 +444,8 @@ impl Db {
                 return Ok(if missed { Fired::Missed } else { Fired::Skipped });
             }
             let timing: Timing = timing.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
-            let expires = timing.expire_hours.map(|h| now + chrono::Duration::hours(i64::from(h)));
-            let claimed = sqlx::query(
-                &format!("UPDATE broadcasts SET status = {BROADCAST_SENDING}, started_at = $1, updated_at = $1, \
-                 expires_at = $3 WHERE id = $2 AND status = {SCHEDULED}"),
-            )
-            .bind(now)
-            .bind(id)
-            .bind(expires)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if claimed == 0 {
+            let fallback = timing.fallback_hours;
+            if !start_sending!(tx, id, now, &timing) {
                 tx.rollback().await?;
                 return Ok(Fired::Skipped);
             }
@@ -422,7 +454,7 @@ impl Db {
             let deliveries = if picked.is_empty() {
                 0
             } else {
-                materialise!(tx, dialect, id, now, &rule, &picked, plan, e)
+                materialise!(tx, dialect, id, now, &rule, &picked, plan, e, fallback.is_some())
             };
             let kinds: Vec<ChannelKind> = picked.iter().map(|(_, k)| *k).collect();
             if !picked.is_empty() && (withdrawals || e.restricts(&kinds)) {
@@ -473,11 +505,23 @@ impl Db {
              finished_at = $1, updated_at = $1 \
              WHERE status = {BROADCAST_SENDING} AND NOT EXISTS (SELECT 1 FROM deliveries d \
                WHERE d.broadcast_id = broadcasts.id AND d.state IN ({WAITING})) \
-             RETURNING id"),
+             AND (fallback_hours IS NULL OR NOT EXISTS ({})) \
+             RETURNING id", *MAY_FALL_BACK),
         )
         .bind(now)
         .fetch_all(p)
         .await?);
+        for id in &ids {
+            // Nothing of a finished broadcast falls back any more.
+            on_pool!(self, p => {
+                sqlx::query(
+                    "UPDATE deliveries SET fallback_open = FALSE WHERE broadcast_id = $1 AND fallback_open",
+                )
+                .bind(id)
+                .execute(p)
+                .await?;
+            });
+        }
         Ok(ids)
     }
 

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::counters::{Counter, Tally, minute, write_tally};
+use super::fallback::note_late_hops;
 use super::retry::retrying;
 use super::{Db, DbError, Dialect, begin_write, on_pool};
 use crate::model::delivery::{self, DeliveryState};
@@ -473,12 +474,17 @@ impl Db {
             // SQLite has no row locks (its write lock is taken): no order needed, and an
             // ORDER BY id there would walk the whole table by rowid instead of the index.
             let found = load_reported!(tx, dialect, &channels, &pids);
-            let folded = fold_reports(reports, &found);
+            let mut folded = fold_reports(reports, &found);
+            let noted = if folded.results.contains(&Applied::Unknown) {
+                note_late_hops!(tx, reports, &mut folded.results)
+            } else {
+                0
+            };
             if early.is_none() {
                 keep_early!(tx, reports, &folded.results);
             }
             let kept_any = folded.results.contains(&Applied::Unknown);
-            if folded.changes.is_empty() && folded.links.is_empty() && !kept_any && early.is_none() {
+            if folded.changes.is_empty() && folded.links.is_empty() && !kept_any && noted == 0 && early.is_none() {
                 tx.rollback().await?;
                 return Ok(folded.results);
             }

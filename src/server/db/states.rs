@@ -38,3 +38,14 @@ pub const STOPPABLE: &str = L::STOPPABLE_SQL;
 pub const FINISHED: &str = L::FINISHED_SQL;
 /// Not finished and not cancelled.
 pub const OPEN: &str = L::OPEN_SQL;
+
+/// The channel kinds whose providers report delivery, as an SQL list of their stored names
+/// (`kind IN (…)`).
+pub fn reporting_kinds() -> String {
+    let kinds: Vec<String> = crate::model::channel::ChannelKind::ALL
+        .into_iter()
+        .filter(|k| k.reports_delivery())
+        .map(|k| format!("'{}'", k.as_str()))
+        .collect();
+    kinds.join(", ")
+}

@@ -7,6 +7,7 @@
 
 mod breaker;
 mod deliver;
+mod fallback;
 mod keys;
 mod lease;
 mod outcome;
@@ -133,6 +134,8 @@ pub struct Dispatcher {
     stopped: std::sync::atomic::AtomicBool,
     /// Broadcasts with a sender task in this process.
     active: Arc<Mutex<HashSet<i64>>>,
+    /// Paces the fallback sweep.
+    fallback_gate: fallback::Gate,
 }
 
 impl Dispatcher {
@@ -143,6 +146,7 @@ impl Dispatcher {
         settings: Settings,
     ) -> Self {
         let born = clock.now();
+        let every = settings.fallback_every;
         Dispatcher {
             db,
             clock,
@@ -156,6 +160,7 @@ impl Dispatcher {
             wake: tokio::sync::Notify::new(),
             stopped: Default::default(),
             active: Default::default(),
+            fallback_gate: fallback::Gate::new(every),
         }
     }
 
@@ -370,6 +375,7 @@ impl Dispatcher {
             self.send_some(b, &channels, &mut round).await?;
         }
         self.db.expire_due(self.clock.now()).await?;
+        self.fall_back_due().await?;
         round.finished = self.db.finish_done(self.clock.now()).await?;
         Ok(round)
     }
@@ -506,6 +512,7 @@ impl Dispatcher {
             });
         }
         self.db.expire_due(self.clock.now()).await?;
+        self.fall_back_now_and_then().await?;
         self.db.finish_done(self.clock.now()).await?;
         Ok(())
     }

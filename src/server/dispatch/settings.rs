@@ -39,6 +39,8 @@ pub struct Settings {
     pub breaker_window: usize,
     pub breaker_min: usize,
     pub breaker_ratio: f64,
+    /// How often the supervisor looks for deliveries to hand to a broadcast's next channel.
+    pub fallback_every: Duration,
 }
 
 impl Default for Settings {
@@ -61,6 +63,7 @@ impl Default for Settings {
             breaker_window: 200,
             breaker_min: 20,
             breaker_ratio: 0.2,
+            fallback_every: Duration::from_secs(5),
         }
     }
 }

@@ -972,3 +972,59 @@ async fn an_email_larger_than_its_server_takes_cannot_be_scheduled() {
     );
     t.cleanup().await;
 }
+
+/// Step 3's fallback: on with two channels and the hours typed, it is stored and shown again;
+/// with one channel, or hours that are not a number, the step says why and keeps the rest.
+#[tokio::test]
+async fn a_fallback_needs_two_channels_and_whole_hours() {
+    let (app, t) = app().await;
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let location = |r: &Reply| r.headers[header::LOCATION].to_str().unwrap().to_string();
+    let channels = t.db.enabled_channels().await.unwrap();
+    let (a, b) = (channels[0].id, channels[1].id);
+    let step1 =
+        "step=1&key=k0123456789fallback0001&name=Hop&body=Hi&send_at=2099-12-24T09%3A30&go=next";
+    let r = send(&app, post("/broadcasts/wizard", step1, Some(&staff), true)).await;
+    let id: i64 = location(&r).split('/').nth(2).unwrap().parse().unwrap();
+
+    let one = format!(
+        "step=3&id={id}&channels_shown=1&channel={a}&prio_{a}=1&fallback=1&fallback_hours=6&go=schedule"
+    );
+    let r = send(&app, post("/broadcasts/wizard", &one, Some(&staff), true)).await;
+    assert!(
+        location(&r).contains("error=A%20fallback%20needs%20a%20second%20channel"),
+        "{}",
+        location(&r)
+    );
+    let typo = format!(
+        "step=3&id={id}&channels_shown=1&channel={a}&prio_{a}=1&channel={b}&prio_{b}=2&fallback=1&fallback_hours=six&go=stay"
+    );
+    let r = send(&app, post("/broadcasts/wizard", &typo, Some(&staff), true)).await;
+    assert!(
+        location(&r).contains("is%20not%20a%20whole%20number"),
+        "{}",
+        location(&r)
+    );
+    let (c, _, _) = t.db.broadcast_for_edit(id).await.unwrap();
+    assert_eq!(c.channel_ids, vec![a, b], "the picked channels were kept");
+
+    let two = format!(
+        "step=3&id={id}&channels_shown=1&channel={a}&prio_{a}=1&channel={b}&prio_{b}=2&fallback=1&fallback_hours=6&go=stay"
+    );
+    let r = send(&app, post("/broadcasts/wizard", &two, Some(&staff), true)).await;
+    let page = send(&app, get(&location(&r), Some(&staff))).await.body;
+    let (c, _, _) = t.db.broadcast_for_edit(id).await.unwrap();
+    assert_eq!(c.timing.fallback_hours, Some(6));
+    assert!(
+        page.contains(r#"id="fallback_hours""#) && page.contains(r#"value="6""#),
+        "{page}"
+    );
+    // Unticked, it is off again.
+    let off = format!(
+        "step=3&id={id}&channels_shown=1&channel={a}&prio_{a}=1&channel={b}&prio_{b}=2&go=stay"
+    );
+    send(&app, post("/broadcasts/wizard", &off, Some(&staff), true)).await;
+    let (c, _, _) = t.db.broadcast_for_edit(id).await.unwrap();
+    assert_eq!(c.timing.fallback_hours, None);
+    t.cleanup().await;
+}
