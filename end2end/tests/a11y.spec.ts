@@ -69,3 +69,21 @@ test('the audit log has no serious accessibility violations and filters without 
   expect(actions.length).toBeGreaterThan(0);
   expect(new Set(actions)).toEqual(new Set(['sign_in']));
 });
+
+test('the dashboard draws its rates chart, names a point on focus, and has no serious accessibility violations', async ({ page }) => {
+  await signIn(page, 'manager');
+  await page.goto('/dashboard');
+  await hydrated(page);
+  const all = page.locator('figure.rate-chart[data-chart="All channels"]');
+  await expect(all).toBeVisible();
+  const points = all.locator('a.point');
+  expect(await points.count()).toBeGreaterThan(3);
+  // A point links to its broadcast and names it; focused, its name shows on the chart.
+  const first = points.first();
+  await expect(first).toHaveAttribute('href', /^\/broadcasts\/\d+$/);
+  const label = (await first.getAttribute('aria-label')) ?? '';
+  expect(label).toMatch(/, started .+: (received|read|replied) rate \d/);
+  await first.focus();
+  await expect(first.locator('text.tip')).toBeVisible();
+  expect(await seriousViolations(page)).toEqual([]);
+});

@@ -1,15 +1,55 @@
 // Runs after list.spec and nojs.spec (files run in name order): it adds the newest broadcast.
+import type { Page } from '@playwright/test';
 import { test, expect, signIn, row, hydrated } from './fixtures';
 
-test('a sending broadcast shows its progress rising without a reload', async ({ page }) => {
+/** Records the requests the page makes from now on (an event stream reconnecting aside). */
+function requestsFrom(page: Page): string[] {
+  const made: string[] = [];
+  page.on('request', (r) => {
+    if (!r.url().includes('/live?')) made.push(`${r.method()} ${r.url()}`);
+  });
+  return made;
+}
+
+test('a sending broadcast shows its progress rising without a reload or any polling', async ({ page }) => {
   await signIn(page, 'manager');
   // A demo broadcast in progress on the sandbox channel paced at one message a second.
   const progress = row(page, 'Order delay apology').locator('.progress-text');
   await expect(progress).toHaveText(/^\d+ of \d+$/);
+  const made = requestsFrom(page);
   const done = async () => parseInt((await progress.textContent()) ?? '0', 10);
   const first = await done();
   await expect.poll(done, { timeout: 15_000 }).toBeGreaterThan(first);
+  const second = await done();
+  await expect.poll(done, { timeout: 15_000 }).toBeGreaterThan(second);
   await expect(row(page, 'Order delay apology').locator('.status')).toHaveText('Sending');
+  // It rose twice (a few seconds) and the page asked the server nothing: the events came.
+  expect(made).toEqual([]);
+});
+
+test('the results and the dashboard follow a sending broadcast without polling', async ({ page }) => {
+  await signIn(page, 'manager');
+  await row(page, 'Order delay apology').getByRole('link', { name: 'View' }).click();
+  await hydrated(page);
+  const sent = page.locator('[data-stat="sent"] .stat-value');
+  const num = async () => parseInt(((await sent.textContent()) ?? '0').replace(/,/g, ''), 10);
+  // The lazy island's code arrives first (an open event stream keeps the network busy, so a
+  // short wait stands for "loaded"); from then on nothing is asked.
+  await page.waitForTimeout(1500);
+  const made = requestsFrom(page);
+  const first = await num();
+  await expect.poll(num, { timeout: 15_000 }).toBeGreaterThan(first);
+  expect(made).toEqual([]);
+
+  await page.goto('/dashboard');
+  await hydrated(page);
+  await page.waitForTimeout(1500);
+  const onDashboard = requestsFrom(page);
+  const cell = page.locator('table.dashboard tr', { has: page.getByText('Order delay apology', { exact: true }) }).locator('td.num').nth(1);
+  const dash = async () => parseInt(((await cell.textContent()) ?? '0').replace(/,/g, ''), 10);
+  const before = await dash();
+  await expect.poll(dash, { timeout: 15_000 }).toBeGreaterThan(before);
+  expect(onDashboard).toEqual([]);
 });
 
 test('send now: the dispatcher sends it and the list shows it sent without a reload', async ({ page }) => {

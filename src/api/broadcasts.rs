@@ -77,16 +77,6 @@ pub async fn cancel_broadcast(id: i64, confirmed: Option<String>) -> Result<(), 
     result.map(|_| ())
 }
 
-/// A broadcast's status and progress now; the list's rows ask while it may change. Any role.
-#[server(endpoint = "broadcasts/live")]
-pub async fn broadcast_live(id: i64) -> Result<crate::model::LiveState, AppError> {
-    use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
-    require_role(ANY_ROLE).await?;
-    let state = state()?;
-    let record = state.db.broadcast(id).await?;
-    crate::server::broadcast::list::live_state(&state, &record).await
-}
-
 /// Sends a missed broadcast now (its time passed while Herald was down). Staff and admins.
 #[server(endpoint = "broadcasts/send-missed")]
 pub async fn send_missed_now(id: i64) -> Result<(), AppError> {
@@ -101,6 +91,7 @@ pub async fn send_missed_now(id: i64) -> Result<(), AppError> {
             .await?
         {
             state.dispatcher.poke();
+            state.db.announce_broadcast(id).await;
             Ok(())
         } else {
             Err(AppError::Conflict("It is no longer waiting to be sent.".into()).with_status())
@@ -212,22 +203,4 @@ pub async fn dashboard(
     let user = require_role(ANY_ROLE).await?;
     crate::server::broadcast::list::dashboard(&state()?.db, &user, sort.as_deref(), dir.as_deref())
         .await
-}
-
-/// The results page's live part, re-rendered on the server as HTML, with whether it may still
-/// change and whether the broadcast is sending (any signed-in role).
-#[server(endpoint = "broadcasts/results-fragment")]
-pub async fn results_fragment(id: i64) -> Result<crate::model::results::ResultsFragment, AppError> {
-    use crate::model::BroadcastStatus;
-    use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
-    use leptos::tachys::view::RenderHtml;
-    let user = require_role(ANY_ROLE).await?;
-    let r = crate::server::broadcast::results::results(&state()?.db, &user, id).await?;
-    let (moving, sending) = (r.moving(), r.status == BroadcastStatus::Sending);
-    let html = Owner::new().with(|| view! { <crate::ui::fragments::ResultsBody r=r/> }.to_html());
-    Ok(crate::model::results::ResultsFragment {
-        html,
-        moving,
-        sending,
-    })
 }

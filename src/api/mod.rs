@@ -11,6 +11,8 @@ pub mod error;
 pub mod form;
 pub mod import;
 pub mod labels;
+#[cfg(feature = "ssr")]
+pub mod live;
 pub mod settings;
 pub mod staff;
 

@@ -20,6 +20,7 @@ pub mod list_query;
 pub mod media;
 pub mod opt_out;
 pub mod personalize;
+pub mod rate_chart;
 pub mod results;
 pub mod retarget;
 pub mod staff;

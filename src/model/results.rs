@@ -374,7 +374,9 @@ impl Charts {
             .max(1);
         let n = points.len().max(2) as f64 - 1.0;
         let x = |i: usize| left + (w - left - 10.0) * (i as f64 / n);
-        let y = |v: i64| 8.0 + (h - bottom - 8.0) * (1.0 - v as f64 / top as f64);
+        // The legend sits above the plot, clear of the time labels below it.
+        let plot_top = 28.0;
+        let y = |v: i64| plot_top + (h - bottom - plot_top) * (1.0 - v as f64 / top as f64);
         let series = Self::timeline_series(r);
         let desc = format!(
             "From {} to {}: {}.",
@@ -390,8 +392,9 @@ impl Charts {
             .iter()
             .map(|(key, _, f)| {
                 let pts = if points.len() == 1 {
+                    // Everything within a minute: from nothing at its start to the totals.
                     let v = y(f(&points[0]));
-                    format!("{:.1},{v:.1} {:.1},{v:.1}", x(0), w - 10.0)
+                    format!("{:.1},{:.1} {:.1},{v:.1}", x(0), y(0), w - 10.0)
                 } else {
                     points
                         .iter()
@@ -422,12 +425,21 @@ impl Charts {
             ),
             lines,
             legend,
-            legend_y: format!("{:.0}", h - 14.0),
+            legend_y: "14".into(),
             ticks: vec![
                 tick(0.0, y(top) + 4.0, thousands(top), false),
                 tick(0.0, base + 4.0, "0".into(), false),
-                tick(left, base + 14.0, first.label.clone(), false),
-                tick(w - 10.0, base + 14.0, last.label.clone(), true),
+                tick(left, base + 16.0, first.label.clone(), false),
+                tick(
+                    w - 10.0,
+                    base + 16.0,
+                    if points.len() == 1 {
+                        "within a minute".into()
+                    } else {
+                        last.label.clone()
+                    },
+                    true,
+                ),
             ],
         })
     }
@@ -436,14 +448,6 @@ impl Charts {
 /// One of the timeline's series: its value at a point.
 #[cfg(feature = "ssr")]
 type SeriesValue = fn(&TimelinePoint) -> i64;
-
-/// The results page's live part as HTML rendered on the server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResultsFragment {
-    pub html: String,
-    pub moving: bool,
-    pub sending: bool,
-}
 
 /// One point of the timeline: the totals reached by the end of a time step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -876,6 +880,12 @@ pub struct DashboardRow {
     pub received: Rate,
     pub read: Rate,
     pub reply: Rate,
+    /// Its channels' own rates: (kind, received, read, reply).
+    #[serde(default)]
+    pub channels: Vec<(ChannelKind, Rate, Rate, Rate)>,
+    /// A follow-up or an A/B test.
+    #[serde(default)]
+    pub mark: super::rate_chart::Mark,
 }
 
 /// The columns the dashboard sorts by.
@@ -896,6 +906,9 @@ pub struct Dashboard {
     pub rows: Vec<DashboardRow>,
     pub sort: String,
     pub desc: bool,
+    /// The rates as pictures: all channels, then each kind of channel.
+    #[serde(default)]
+    pub charts: Vec<super::rate_chart::RateChart>,
 }
 
 impl Dashboard {
@@ -943,7 +956,12 @@ impl Dashboard {
             };
             o.then(b.id.cmp(&a.id))
         });
-        Dashboard { rows, sort, desc }
+        Dashboard {
+            rows,
+            sort,
+            desc,
+            charts: Vec::new(),
+        }
     }
 }
 
@@ -962,6 +980,8 @@ mod dashboard_tests {
             received: Rate::NotMeasured,
             read,
             reply: Rate::NotMeasured,
+            channels: Vec::new(),
+            mark: Default::default(),
         }
     }
 

@@ -152,7 +152,7 @@ async fn wait_for_customer(wake: &mut tokio::sync::broadcast::Receiver<i64>, cus
     let _ = tokio::time::timeout(LOOK_ANYWAY, async {
         loop {
             match wake.recv().await {
-                Ok(c) if c == customer => return,
+                Ok(c) if c == customer || c == crate::server::db::RESYNC => return,
                 Ok(_) => {}
                 // Missed some: one of them may be ours.
                 Err(RecvError::Lagged(_)) => return,

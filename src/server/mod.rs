@@ -29,6 +29,7 @@ pub mod dispatch;
 pub mod error;
 pub mod fakes;
 pub mod http;
+pub mod live;
 pub mod reports;
 pub mod seed;
 pub mod startup;

@@ -64,6 +64,9 @@ pub fn state(leptos_options: LeptosOptions, config: Config, parts: Parts) -> App
     AppState {
         accounts: Arc::new(accounts),
         chat: Default::default(),
+        live: Arc::new(crate::server::live::LiveHub::new(Arc::new(
+            crate::api::live::Pages,
+        ))),
         leptos_options,
         imports: import_jobs::Imports::new(
             config.data_dir.join("imports"),
@@ -190,14 +193,14 @@ async fn stop_gracefully(
 
 /// A channel saved on any instance (rate, token, endpoint, enabled) takes effect here at once:
 /// the dispatcher and the webhooks read it again (by `LISTEN` on PostgreSQL, in process on
-/// SQLite). A change announced while the `LISTEN` connection was being re-made is missed
-/// until the next change or restart.
+/// SQLite). After the `LISTEN` connection was re-made, every channel is read again.
 async fn follow_channel_changes(state: &crate::server::AppState) {
     let mut changes = state.db.channel_events().await;
     let state = state.clone();
     tokio::spawn(async move {
         loop {
             match changes.recv().await {
+                Ok(crate::server::db::RESYNC) => state.dispatcher.forget_channels(),
                 Ok(id) => state.dispatcher.forget_channel(id),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     state.dispatcher.forget_channels()

@@ -28,4 +28,6 @@ pub struct AppState {
     pub accounts: Arc<crate::server::accounts::Accounts>,
     /// Live chat streams: a bound per person, one poller per conversation.
     pub chat: Arc<crate::server::chat_hub::ChatHub>,
+    /// Live pages: one reader per followed topic, fanned out to every page showing it.
+    pub live: Arc<crate::server::live::LiveHub>,
 }

@@ -7,7 +7,7 @@ use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::broadcasts::{SendMissedNow, SetPaused, broadcast_live, list_broadcasts};
+use crate::api::broadcasts::{SendMissedNow, SetPaused, list_broadcasts};
 use crate::model::list_query::{MAX_SEARCH_CHARS, RawListParams};
 use crate::model::{
     BroadcastRow, BroadcastStatus, ListPage, ListQuery, LiveState, SortDir, SortKey,
@@ -305,31 +305,18 @@ fn Toggle(id: i64, name: String, status: BroadcastStatus, can_pause: bool) -> im
 }
 
 /// A row's status, with a progress bar while it sends. While it may still change by itself
-/// (scheduled, sending, paused) it asks the server every 1.5 s, so the list follows the
-/// dispatcher without a reload.
+/// (scheduled, sending, paused) it follows the broadcast's events: the page's moving rows share
+/// one stream (`GET /live?rows=…`), opened once they have all hydrated.
 #[island]
 fn LiveStatus(id: i64, live: LiveState) -> impl IntoView {
     let state = RwSignal::new(live);
     Effect::new(move |_| {
-        if !state.get_untracked().moving() {
-            return;
+        #[cfg(feature = "hydrate")]
+        if state.get_untracked().moving() {
+            rows::follow(id, state);
         }
-        let handle = set_interval_with_handle(
-            move || {
-                if !state.get_untracked().moving() {
-                    return;
-                }
-                leptos::task::spawn_local(async move {
-                    if let Ok(now) = broadcast_live(id).await {
-                        state.set(now);
-                    }
-                });
-            },
-            std::time::Duration::from_millis(1500),
-        );
-        if let Ok(h) = handle {
-            on_cleanup(move || h.clear());
-        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = id;
     });
     view! {
         <span class=move || format!("status status-{}", state.get().status.css())>{move || state.get().headline()}</span>
@@ -345,5 +332,51 @@ fn LiveStatus(id: i64, live: LiveState) -> impl IntoView {
                 }
             })
         }}
+    }
+}
+
+/// The list's moving rows and their one event stream (the islands share this module's
+/// memory in the browser).
+#[cfg(feature = "hydrate")]
+mod rows {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    use leptos::prelude::*;
+
+    use crate::model::LiveState;
+
+    thread_local! {
+        static ROWS: RefCell<BTreeMap<i64, RwSignal<LiveState>>> = Default::default();
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Row {
+        id: i64,
+        state: LiveState,
+    }
+
+    /// Follows row `id` into `state`. The first row schedules the stream, which opens once
+    /// every island of the page has hydrated (they do in one go) and follows them all.
+    pub fn follow(id: i64, state: RwSignal<LiveState>) {
+        let first = ROWS.with(|r| {
+            let mut r = r.borrow_mut();
+            r.insert(id, state);
+            r.len() == 1
+        });
+        if first {
+            leptos::task::spawn_local(async {
+                let ids = ROWS.with(|r| r.borrow().keys().map(i64::to_string).collect::<Vec<_>>());
+                let url = format!("/live?rows={}", ids.join(","));
+                crate::ui::live::follow(&url, "row", |data| {
+                    if let Ok(row) = serde_json::from_str::<Row>(&data) {
+                        let signal = ROWS.with(|r| r.borrow().get(&row.id).copied());
+                        if let Some(s) = signal {
+                            s.set(row.state);
+                        }
+                    }
+                });
+            });
+        }
     }
 }

@@ -12,6 +12,7 @@ pub mod fragments;
 pub mod header;
 pub mod import;
 pub mod labels;
+pub mod live;
 pub mod login;
 pub mod results;
 pub mod settings;

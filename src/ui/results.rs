@@ -1,7 +1,7 @@
 //! A broadcast's results page (`/broadcasts/{id}`): the six numbers DESIGN.md defines, a
 //! funnel drawn as accessible SVG, and a breakdown per channel. The numbers live in an island
-//! that asks the server again every 2 s while the broadcast sends and every 10 s after (reports
-//! and replies keep arriving), so they rise without a reload.
+//! that follows the broadcast's events (`GET /live?results=N`): the server renders them again
+//! as sends are recorded and reports and replies arrive, so they rise without a reload.
 
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
@@ -10,13 +10,12 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::broadcasts::{
     ResendUnknown, RetryFailed, broadcast_cost, broadcast_recipients, broadcast_results,
-    results_fragment,
 };
-use crate::model::BroadcastStatus;
 use crate::model::delivery::DeliveryState;
 use crate::model::results::{RecipientPage, RecipientRow, STATUS_CHOICES, state_label};
 use crate::ui::fragments::ResultsBody;
 use crate::ui::header::AppHeader;
+use crate::ui::live::LiveFragment;
 use crate::ui::page_or_error;
 
 #[component]
@@ -65,9 +64,9 @@ pub fn ResultsPage() -> impl IntoView {
                                 <h1>{r.name.clone()}</h1>
                                 <a href=format!("/broadcasts/{}/edit", r.id) class="button">"Message and settings"</a>
                             </div>
-                            <LiveResults id=r.id moving=r.moving() sending=r.status == BroadcastStatus::Sending>
+                            <LiveFragment src=format!("/live?results={}", r.id) event="results".to_string()>
                                 <ResultsBody r=r.clone()/>
-                            </LiveResults>
+                            </LiveFragment>
                             <FollowUps r=follow/>
                         }.into_any()
                     })
@@ -85,42 +84,6 @@ pub fn ResultsPage() -> impl IntoView {
             </Suspense>
         </main>
     }
-}
-
-/// Keeps the results current: every 2 s while the broadcast sends and every 10 s after (reports
-/// and replies keep arriving), it asks the server for the re-rendered fragment and swaps it
-/// in. The fragment is HTML made on the server, so the browser bundle carries no chart or
-/// table code.
-#[cfg_attr(feature = "hydrate", island(lazy))]
-#[cfg_attr(not(feature = "hydrate"), island)]
-fn LiveResults(id: i64, moving: bool, sending: bool, children: Children) -> impl IntoView {
-    let target = NodeRef::<leptos::html::Div>::new();
-    let state = RwSignal::new((moving, sending));
-    Effect::new(move |_| {
-        let ticks = std::cell::Cell::new(0u32);
-        let handle = set_interval_with_handle(
-            move || {
-                ticks.set(ticks.get() + 1);
-                let (moving, sending) = state.get_untracked();
-                if !moving || (!sending && !ticks.get().is_multiple_of(5)) {
-                    return;
-                }
-                leptos::task::spawn_local(async move {
-                    if let Ok(f) = results_fragment(id).await {
-                        if let Some(el) = target.get_untracked() {
-                            el.set_inner_html(&f.html);
-                        }
-                        state.set((f.moving, f.sending));
-                    }
-                });
-            },
-            std::time::Duration::from_millis(2000),
-        );
-        if let Ok(h) = handle {
-            on_cleanup(move || h.clear());
-        }
-    });
-    view! { <div class="live-results" node_ref=target>{children()}</div> }
 }
 
 /// What this broadcast follows up, its follow-ups, and "New broadcast to …" (a draft to the

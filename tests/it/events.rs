@@ -93,3 +93,157 @@ async fn postgres_announces_chat_messages_to_another_instance() {
     other.close().await;
     t.cleanup().await;
 }
+
+/// Two instances on one PostgreSQL: instance B's dispatcher sends a broadcast while a page on
+/// instance A follows its list row. Each time B has recorded more, A's page shows it within
+/// a second, through B's announcements and A's one LISTEN connection (A sends nothing).
+#[tokio::test]
+async fn postgres_a_page_on_one_instance_follows_another_instance_s_sending() {
+    use herald::model::compose::{Compose, Intent};
+    use herald::server::dispatch::{Dispatcher, Settings};
+    use herald::server::live::Topic;
+    let Some(t) = common::postgres().await else {
+        return;
+    };
+    // Instance B: its own pool, events and memory on the same database, sharing the key.
+    let b_db = Db::connect(&t.url)
+        .await
+        .unwrap()
+        .with_sealer(herald::server::db::secrets::Sealer::from_base64(common::SECRET_KEY).unwrap());
+    let (a, _) = crate::http::serve_state(&t.db).await;
+    let now = chrono::Utc::now();
+    let people: Vec<herald::server::db::NewCustomer> = (0..150)
+        .map(|i| herald::server::db::NewCustomer {
+            name: format!("Live {i}"),
+            phone: Some(format!("+4917{i:07}")),
+            time_zone: "UTC".into(),
+            ..Default::default()
+        })
+        .collect();
+    t.db.insert_customers_bulk(&people, now).await.unwrap();
+    let sandbox =
+        t.db.insert_channel(
+            &NewChannel {
+                kind: "sandbox".into(),
+                name: "Paced sandbox".into(),
+                config_json: "{}".into(),
+                rate_per_sec: 50,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let author =
+        t.db.create_user(
+            "live@herald.test",
+            "L",
+            herald::model::Role::Staff,
+            "x",
+            now,
+        )
+        .await
+        .unwrap();
+    let v = Compose {
+        name: "Live".into(),
+        body: "Hello".into(),
+        channel_ids: vec![sandbox],
+        ..Default::default()
+    }
+    .validate(Intent::SendNow, now)
+    .unwrap();
+    let (id, _) =
+        t.db.create_broadcast(&v, UserId(author), "live-key-000000001", now)
+            .await
+            .unwrap();
+    let viewer = herald::model::CurrentUser {
+        id: UserId(author),
+        email: "live@herald.test".into(),
+        name: "L".into(),
+        role: herald::model::Role::Staff,
+        time_zone: "UTC".into(),
+    };
+    let rx = a.live.follow(&a, Topic::Row(id), &viewer).await.unwrap();
+    let shown = || -> i64 {
+        let v: serde_json::Value = serde_json::from_str(&rx.borrow()).unwrap();
+        v["state"]["sent"].as_i64().unwrap_or(0)
+    };
+    let b = std::sync::Arc::new(Dispatcher::new(
+        b_db.clone(),
+        std::sync::Arc::new(herald::server::clock::SystemClock),
+        Default::default(),
+        Settings::default(),
+    ));
+    b.clone().spawn();
+    let (mut seen, mut worst) = (std::collections::BTreeSet::new(), Duration::ZERO);
+    let start = std::time::Instant::now();
+    loop {
+        let truth = b_db.broadcast(id).await.unwrap().sent_count;
+        let asked = std::time::Instant::now();
+        while shown() < truth {
+            assert!(
+                asked.elapsed() < Duration::from_secs(1),
+                "A shows {} a second after B recorded {truth}",
+                shown()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        worst = worst.max(asked.elapsed());
+        seen.insert(shown());
+        if truth == 150 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "B never finished: {:?} {:?}",
+            b_db.broadcast(id).await.unwrap(),
+            b_db.inspect().delivery_states(id).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    b.stop();
+    eprintln!(
+        "A followed B within {worst:?}; it showed {} different counts",
+        seen.len()
+    );
+    assert!(seen.len() >= 4, "progress, not only the end: {seen:?}");
+    b_db.close().await;
+    t.cleanup().await;
+}
+
+/// The LISTEN connection is cut (as a database restart or a network blip would): the listener
+/// listens again, says so to whoever follows (they read again once), and hears later
+/// announcements.
+#[tokio::test]
+async fn postgres_a_dropped_listen_connection_is_made_again() {
+    let Some(t) = common::postgres().await else {
+        return;
+    };
+    let other = Db::connect(&t.url).await.unwrap();
+    let mut rx = t.db.broadcast_events().await;
+    other.announce_broadcast(42).await;
+    assert_eq!(next(&mut rx).await, 42);
+    let cut = t
+        .db
+        .inspect()
+        .numbers(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+        )
+        .await
+        .unwrap()[0];
+    assert!(cut >= 1, "a LISTEN connection was there to cut");
+    assert_eq!(
+        next(&mut rx).await,
+        herald::server::db::RESYNC,
+        "read again once"
+    );
+    assert!(t.db.listener_reconnects() >= 1);
+    other.announce_broadcast(43).await;
+    let mut got = next(&mut rx).await;
+    while got == herald::server::db::RESYNC {
+        got = next(&mut rx).await;
+    }
+    assert_eq!(got, 43);
+    other.close().await;
+    t.cleanup().await;
+}

@@ -199,6 +199,7 @@ pub async fn decide(
     {
         return Err(AppError::Conflict("It is no longer a draft.".into()));
     }
+    db.announce_broadcast(id).await;
     if !approve {
         return Ok(Decided::Rejected(crate::model::list_query::with_param(
             "/",
@@ -215,6 +216,7 @@ pub async fn undo(state: &AppState, user: &CurrentUser, id: i64) -> Result<Strin
     let now = state.clock.now();
     if state.db.undo_send(id, user.id, now).await? {
         state.dispatcher.poke();
+        state.db.announce_broadcast(id).await;
         Ok(crate::model::list_query::with_param(
             &format!("/broadcasts/{id}/edit?step=3"),
             "notice",

@@ -1163,6 +1163,7 @@ async fn schedule(
         return to_step(id, 3, Some(&compose_error(e).to_string()));
     }
     state.dispatcher.poke();
+    state.db.announce_broadcast(id).await;
     if intent == Intent::SendNow && undo > 0 {
         let notice = format!(
             "“{}” goes in {undo} seconds: undo now if that was a mistake.",

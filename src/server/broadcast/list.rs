@@ -2,7 +2,10 @@
 
 use crate::model::AppError;
 use crate::model::BroadcastId;
+use crate::model::channel::ChannelKind;
 use crate::model::list_query::{PageAnchor, RawListParams};
+use crate::model::rate_chart::{Mark, RateChart, RateSample, chart};
+use crate::model::results::Rate;
 use crate::model::{BroadcastRow, CurrentUser, Lifecycle, ListPage, ListQuery};
 use crate::server::AppState;
 use crate::server::db::{BroadcastRecord, PauseError};
@@ -116,6 +119,7 @@ pub async fn set_paused(
             } else {
                 state.dispatcher.resume(id);
             }
+            state.db.announce_broadcast(id).await;
             Ok(())
         }
         Err(PauseError::NotFound(_)) => {
@@ -137,6 +141,7 @@ pub async fn cancel(state: &AppState, actor: &CurrentUser, id: i64) -> Result<St
     {
         Ok(b) => {
             state.dispatcher.halt(id);
+            state.db.announce_broadcast(id).await;
             Ok(b.name)
         }
         Err(PauseError::NotFound(_)) => {
@@ -189,8 +194,58 @@ pub async fn dashboard(
                 received: computed.received,
                 read: computed.read,
                 reply: computed.reply,
+                channels: computed
+                    .channels
+                    .into_iter()
+                    .map(|c| (c.kind, c.received, c.read, c.reply))
+                    .collect(),
+                mark: if r.follow_up_of.is_some() {
+                    Mark::FollowUp
+                } else {
+                    Mark::Plain
+                },
             }
         })
         .collect();
-    Ok(Dashboard::sorted(rows, sort, dir))
+    let mut d = Dashboard::sorted(rows, sort, dir);
+    d.charts = rate_charts(&d.rows);
+    Ok(d)
+}
+
+/// The dashboard's pictures: every broadcast's rates in the order they started, for all
+/// channels and then for each kind of channel they used.
+fn rate_charts(rows: &[crate::model::results::DashboardRow]) -> Vec<RateChart> {
+    let mut by_start: Vec<&crate::model::results::DashboardRow> = rows.iter().collect();
+    by_start.sort_by(|a, b| a.started_key.cmp(&b.started_key).then(a.id.cmp(&b.id)));
+    let sample = |r: &crate::model::results::DashboardRow, rates: (Rate, Rate, Rate)| RateSample {
+        id: r.id,
+        name: r.name.clone(),
+        started: r.started.clone().unwrap_or_default(),
+        mark: r.mark,
+        received: rates.0,
+        read: rates.1,
+        reply: rates.2,
+    };
+    let all: Vec<RateSample> = by_start
+        .iter()
+        .map(|r| sample(r, (r.received.clone(), r.read.clone(), r.reply.clone())))
+        .collect();
+    let mut charts: Vec<RateChart> = chart("All channels", &all).into_iter().collect();
+    let mut kinds: Vec<ChannelKind> = by_start
+        .iter()
+        .flat_map(|r| r.channels.iter().map(|c| c.0))
+        .collect();
+    kinds.sort_by_key(|k| k.as_str());
+    kinds.dedup();
+    for kind in kinds {
+        let samples: Vec<RateSample> = by_start
+            .iter()
+            .filter_map(|r| {
+                let c = r.channels.iter().find(|c| c.0 == kind)?;
+                Some(sample(r, (c.1.clone(), c.2.clone(), c.3.clone())))
+            })
+            .collect();
+        charts.extend(chart(kind.label(), &samples));
+    }
+    charts
 }

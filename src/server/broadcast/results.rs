@@ -259,6 +259,7 @@ pub async fn resend_unknown(
         Ok(n) => {
             if n > 0 {
                 state.dispatcher.poke();
+                state.db.announce_broadcast(id).await;
             }
             Ok(n)
         }
@@ -279,6 +280,7 @@ pub async fn retry_failed(state: &AppState, actor: &CurrentUser, id: i64) -> Res
         Ok(n) => {
             if n > 0 {
                 state.dispatcher.poke();
+                state.db.announce_broadcast(id).await;
             }
             Ok(n)
         }

@@ -102,6 +102,14 @@ impl Tally {
         entry.1 += by;
     }
 
+    /// The broadcasts whose counters this changes.
+    pub fn broadcasts(&self) -> std::collections::BTreeSet<i64> {
+        let mut out: std::collections::BTreeSet<i64> = self.channels.keys().map(|k| k.0).collect();
+        out.extend(self.unknown.keys().copied());
+        out.extend(self.audience.keys().map(|k| k.0));
+        out
+    }
+
     /// The failures-by-reason changes, in the lock order: (broadcast, key, reason, by).
     pub fn reason_changes(&self) -> impl Iterator<Item = (i64, i64, &str, i64)> {
         self.reasons

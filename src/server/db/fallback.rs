@@ -255,6 +255,9 @@ impl Db {
             .rows_affected();
             write_tally!(tx, tally);
             tx.commit().await?;
+            if done.moved > 0 {
+                self.note_progress(b.id);
+            }
             Ok(done)
         })
     }

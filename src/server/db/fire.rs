@@ -512,6 +512,7 @@ impl Db {
         .fetch_all(p)
         .await?);
         for id in &ids {
+            self.announce_broadcast(*id).await;
             // Nothing of a finished broadcast falls back any more.
             on_pool!(self, p => {
                 sqlx::query(

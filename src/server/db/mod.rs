@@ -54,6 +54,7 @@ pub use counters::minute as minute_of;
 pub use customers::{CustomerPageRows, CustomerRecord, UpdateError};
 pub use directory::{NewChannel, NewCustomer};
 pub use eligible::{Eligibility, LeftOut};
+pub use events::RESYNC;
 pub use fallback::{FallbackBroadcast, FellBack, Hop};
 pub use fire::{Fired, PrefixWaves, WavePlan};
 pub use import::{ImportMsg, ImportRow, ImportTally, KEPT_ERRORS, Progress};

@@ -191,6 +191,11 @@ impl Db {
         sorted.sort_by_key(|(c, _)| c.id);
         let results = &sorted[..];
         retrying("recording sends", move || self.record_once(results, now)).await?;
+        let mut broadcasts: Vec<i64> = results.iter().map(|(c, _)| c.broadcast_id.0).collect();
+        broadcasts.dedup();
+        for b in broadcasts {
+            self.note_progress(b);
+        }
         let recorded: Vec<(ChannelId, &str)> = results
             .iter()
             .filter_map(|(c, o)| match o {

@@ -494,6 +494,9 @@ impl Db {
             }
             write_tally!(tx, folded.tally);
             tx.commit().await?;
+            for b in folded.tally.broadcasts() {
+                self.note_progress(b);
+            }
             Ok(folded.results)
         })
     }

@@ -148,7 +148,7 @@ impl Db {
         .await?);
         let mut total = 0;
         for id in due {
-            total += on_pool!(self, p => {
+            let expired = on_pool!(self, p => {
                 let mut tx = begin_write!(p, self.dialect());
                 let n = sqlx::query(&format!(
                     "UPDATE deliveries SET state = {EXPIRED}, error = $1, claimed_until = NULL \
@@ -170,6 +170,10 @@ impl Db {
                 tx.commit().await?;
                 n
             });
+            total += expired;
+            if expired > 0 {
+                self.note_progress(id);
+            }
         }
         Ok(total)
     }

@@ -82,7 +82,10 @@ impl Dispatcher {
         let (db, now) = (self.db.clone(), self.clock.now());
         let why = reason.clone();
         match own_task(async move { db.pause_for_provider(b, &why, now).await }).await {
-            Ok(true) => tracing::warn!(broadcast = b.0, %reason, "broadcast paused by Herald"),
+            Ok(true) => {
+                tracing::warn!(broadcast = b.0, %reason, "broadcast paused by Herald");
+                self.db.announce_broadcast(b.0).await;
+            }
             Ok(false) => {}
             Err(e) => tracing::error!(broadcast = b.0, error = ?e, "pausing a broadcast failed"),
         }

@@ -38,6 +38,9 @@ pub use rate::bucket_capacity;
 pub use settings::{Settings, backoff};
 use starts::Start;
 
+/// How often, on PostgreSQL, the paused broadcasts are read again unannounced.
+const LOST_ANNOUNCEMENT_POLL: Duration = Duration::from_secs(5);
+
 /// What one round did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Round {
@@ -300,6 +303,7 @@ impl Dispatcher {
                 .await?;
             if fired != Fired::Skipped {
                 tracing::info!(broadcast = id, ?fired, "schedule fired");
+                self.db.announce_broadcast(id).await;
             }
             out.push((id, fired));
         }
@@ -459,11 +463,24 @@ impl Dispatcher {
         });
         let poller = self.clone();
         tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            // A pause on any instance is announced (LISTEN/NOTIFY between instances); the
+            // list is read again then, and now and then in case an announcement was lost. On
+            // SQLite (one instance) another process writing the file (a tool, a test) is not
+            // announced: the list is read every `halt_poll`.
+            let mut changes = poller.db.broadcast_events().await;
+            let poll = match poller.db.dialect() {
+                crate::server::db::Dialect::Postgres => LOST_ANNOUNCEMENT_POLL,
+                crate::server::db::Dialect::Sqlite => poller.settings.halt_poll,
+            };
             while !poller.is_stopped() {
                 if let Err(e) = poller.refresh_halted().await {
                     tracing::warn!(error = ?e, "reading paused broadcasts failed");
                 }
-                tokio::time::sleep(poller.settings.halt_poll).await;
+                if let Ok(Err(RecvError::Closed)) = tokio::time::timeout(poll, changes.recv()).await
+                {
+                    tokio::time::sleep(poll).await;
+                }
             }
         });
         tokio::spawn(async move {

@@ -22,9 +22,10 @@ pub struct Settings {
     /// First retry delay; doubles per attempt up to `retry_max`, with jitter.
     pub retry_base: chrono::Duration,
     pub retry_max: chrono::Duration,
-    /// How often an idle dispatcher looks for due broadcasts, and how often it re-reads which
-    /// broadcasts are paused (other instances may have paused them).
+    /// How often an idle dispatcher looks for due broadcasts.
     pub idle: Duration,
+    /// Which broadcasts are paused is read again whenever any instance announces a change
+    /// to a broadcast; on SQLite also this often (another process may write the file).
     pub halt_poll: Duration,
     /// Where attachment files are (`<data-dir>/attachments`).
     pub files: std::path::PathBuf,

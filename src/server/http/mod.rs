@@ -13,6 +13,7 @@ pub mod customers;
 pub mod extract;
 pub mod form;
 pub mod labels;
+pub mod live;
 pub mod middleware;
 pub mod respond;
 pub mod settings;
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(labels::routes())
         .merge(channels::routes())
         .merge(chat::routes())
+        .merge(live::routes())
         .merge(unsubscribe::routes())
         .merge(settings::routes())
         .merge(approval::routes())

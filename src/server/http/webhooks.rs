@@ -486,6 +486,7 @@ async fn template_changed(
         {
             state.dispatcher.halt(b.0);
             state.db.pause_for_provider(b, &reason, now).await?;
+            state.db.announce_broadcast(b.0).await;
         }
     }
     Ok(())

@@ -121,7 +121,6 @@ const TABLE: &[Entry] = &[
         Rule::Editors,
         "id=999999&confirmed=yes",
     ),
-    e("POST", "/api/broadcasts/live", Rule::Signed, "id=1"),
     e(
         "POST",
         "/api/broadcasts/send-missed",
@@ -143,12 +142,7 @@ const TABLE: &[Entry] = &[
         "id=999999&confirmed=yes",
     ),
     e("POST", "/api/broadcasts/dashboard", Rule::Signed, ""),
-    e(
-        "POST",
-        "/api/broadcasts/results-fragment",
-        Rule::Signed,
-        "id=1",
-    ),
+    e("GET", "/live", Rule::Signed, ""),
     e("POST", "/api/broadcasts/wizard", Rule::Signed, "step=1"),
     e(
         "POST",
