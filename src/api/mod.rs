@@ -11,8 +11,6 @@ pub mod error;
 pub mod form;
 pub mod import;
 pub mod labels;
-#[cfg(feature = "ssr")]
-pub mod live;
 pub mod settings;
 pub mod staff;
 

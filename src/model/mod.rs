@@ -1,5 +1,6 @@
 //! Types shared by the browser and the server.
 
+pub mod ab;
 pub mod audience;
 pub mod audit;
 pub mod broadcast;

@@ -3,7 +3,9 @@
 //! reader per topic (a row, a results page as a role in a time zone sees it, a dashboard
 //! order) reads the database once per burst of events and hands what it read to every page
 //! showing that topic, so a page with many viewers costs the database nothing per viewer.
-//! What a topic shows is made by a [`Snapshots`] (the API layer renders pages' fragments).
+//! What a topic shows is read by [`Pages`]: a list row's state as JSON, the results and the
+//! dashboard as `ui::fragments` renders them (the same components the pages render first), so
+//! the browser only swaps them in.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -179,4 +181,54 @@ async fn wait_for(events: &mut broadcast::Receiver<i64>, topic: &Topic) -> bool 
             Err(RecvError::Closed) => return false,
         }
     }
+}
+
+/// The snapshots of Herald's live pages.
+pub struct Pages;
+
+impl Snapshots for Pages {
+    fn read(
+        &self,
+        state: AppState,
+        topic: Topic,
+        viewer: CurrentUser,
+    ) -> BoxFuture<'static, Result<String, AppError>> {
+        Box::pin(async move {
+            match topic {
+                Topic::Row(id) => row(&state, id).await,
+                Topic::Results { id, .. } => results_html(&state, &viewer, id).await,
+                Topic::Dashboard { sort, dir, .. } => {
+                    dashboard_html(&state, &viewer, sort.as_deref(), dir.as_deref()).await
+                }
+            }
+        })
+    }
+}
+
+/// A list row's state: `{"id": …, "state": LiveState}`.
+async fn row(state: &AppState, id: i64) -> Result<String, AppError> {
+    let record = state.db.broadcast(id).await?;
+    let live = crate::server::broadcast::list::live_state(state, &record).await?;
+    Ok(serde_json::json!({ "id": id, "state": live }).to_string())
+}
+
+/// The results page's live part, as HTML.
+async fn results_html(state: &AppState, viewer: &CurrentUser, id: i64) -> Result<String, AppError> {
+    use leptos::prelude::*;
+    use leptos::tachys::view::RenderHtml;
+    let r = crate::server::broadcast::results::results(&state.db, viewer, id).await?;
+    Ok(Owner::new().with(|| view! { <crate::ui::fragments::ResultsBody r=r/> }.to_html()))
+}
+
+/// The dashboard's live part, as HTML.
+async fn dashboard_html(
+    state: &AppState,
+    viewer: &CurrentUser,
+    sort: Option<&str>,
+    dir: Option<&str>,
+) -> Result<String, AppError> {
+    use leptos::prelude::*;
+    use leptos::tachys::view::RenderHtml;
+    let d = crate::server::broadcast::list::dashboard(&state.db, viewer, sort, dir).await?;
+    Ok(Owner::new().with(|| view! { <crate::ui::fragments::DashboardBody d=d/> }.to_html()))
 }

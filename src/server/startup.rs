@@ -65,7 +65,7 @@ pub fn state(leptos_options: LeptosOptions, config: Config, parts: Parts) -> App
         accounts: Arc::new(accounts),
         chat: Default::default(),
         live: Arc::new(crate::server::live::LiveHub::new(Arc::new(
-            crate::api::live::Pages,
+            crate::server::live::Pages,
         ))),
         leptos_options,
         imports: import_jobs::Imports::new(
