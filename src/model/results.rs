@@ -719,6 +719,41 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn the_timeline_keeps_its_legend_clear_and_rises_within_a_minute() {
+        let c = counts([10, 8, 6, 3, 2, 0]);
+        let mut r = Results::compute(
+            1,
+            "B".into(),
+            BroadcastStatus::Sent,
+            c,
+            vec![row(2, "Sandbox", ChannelKind::Sandbox, c)],
+        );
+        r.timeline = vec![TimelinePoint {
+            label: "10:00".into(),
+            sent: 8,
+            delivered: 6,
+            read: 3,
+            replied: 2,
+        }];
+        let t = Charts::of(&r).timeline.unwrap();
+        let legend_y: f64 = t.legend_y.parse().unwrap();
+        let below = |k: &Tick| k.y.parse::<f64>().unwrap();
+        // The legend is above every tick (they sit on and under the axis).
+        assert!(t.ticks.iter().all(|k| below(k) > legend_y + 8.0), "{t:?}");
+        // Everything in one minute: each line rises from nothing to its total, not flat.
+        for (key, pts) in &t.lines {
+            let ys: Vec<f64> = pts
+                .split(' ')
+                .map(|p| p.split(',').nth(1).unwrap().parse().unwrap())
+                .collect();
+            assert_eq!(ys.len(), 2, "{key}");
+            assert!(ys[0] > ys[1], "{key} rises: {pts}");
+        }
+        assert_eq!(t.ticks.last().unwrap().text, "within a minute");
+    }
+
     #[test]
     fn a_telegram_only_broadcast_measures_no_delivery_or_read() {
         let c = counts([10, 10, 0, 0, 3, 0]);

@@ -291,9 +291,9 @@ pub fn DashboardBody(d: Dashboard) -> impl IntoView {
             <section class="rate-charts" aria-labelledby="rates-head">
                 <h2 id="rates-head">"Rates over time"</h2>
                 <p class="small muted">"Each point is a broadcast, in the order they started; a square is a follow-up, a diamond an A/B test. Point at one, or move to it with Tab, to see which."</p>
-                {charts.into_iter().map(|c| view! { <RateChartView c=c/> }).collect_view()}
+                {charts.into_iter().map(|c| view! { <RateChartView c=c/> }.into_any()).collect_view()}
             </section>
-        })}
+        }.into_any())}
         <table class="dashboard">
             <caption class="visually-hidden">"Recent broadcasts and their rates"</caption>
             <thead>
@@ -330,7 +330,7 @@ fn RateChartView(c: RateChart) -> impl IntoView {
             <figcaption id=title_id.clone()>{c.title.clone()}</figcaption>
             <svg viewBox=c.view_box.clone() role="group" aria-labelledby=title_id.clone() aria-describedby=desc_id.clone()>
                 <desc id=desc_id.clone()>{c.desc.clone()}</desc>
-                <g aria-hidden="true">
+                {view! { <g aria-hidden="true">
                     {c.grid.iter().map(|y| view! {
                         <line class="grid" x1=c.grid_x.0.clone() x2=c.grid_x.1.clone() y1=y.clone() y2=y.clone()></line>
                     }).collect_view()}
@@ -346,11 +346,12 @@ fn RateChartView(c: RateChart) -> impl IntoView {
                     {c.lines.iter().map(|(k, pts)| view! {
                         <polyline class=format!("line series-{k}") points=pts.clone()></polyline>
                     }).collect_view()}
-                </g>
-                {c.points.into_iter().map(|p| view! { <RatePoint p=p/> }).collect_view()}
+                </g> }.into_any()}
+                {c.points.into_iter().map(|p| view! { <RatePoint p=p/> }.into_any()).collect_view()}
             </svg>
         </figure>
     }
+    .into_any()
 }
 
 /// A point: a link to its broadcast, drawn by its mark, with its name shown on hover/focus.
@@ -375,4 +376,5 @@ fn RatePoint(p: ChartPoint) -> impl IntoView {
             <text class="tip" x=p.tip_x y=p.tip_y text-anchor=if p.tip_end { "end" } else { "start" }>{p.label}</text>
         </a>
     }
+    .into_any()
 }

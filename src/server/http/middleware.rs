@@ -94,6 +94,7 @@ pub async fn no_cross_site_reads(req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let guarded = req.method() == Method::GET
         && (path.ends_with(".csv")
+            || path == "/live"
             || (path.starts_with("/customers/") && path.ends_with("/events")));
     if guarded && !from_here(req.headers()) {
         tracing::warn!(path, "refused a cross-site export or live read");

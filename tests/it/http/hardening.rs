@@ -111,6 +111,7 @@ async fn exports_and_live_chats_refuse_cross_site_reads() {
         "/customers/export.csv",
         "/audit.csv",
         "/customers/1/events?after=0",
+        "/live?rows=1",
     ] {
         let mut req = get(path, Some(&staff));
         req.headers_mut()
@@ -383,4 +384,76 @@ async fn request_spans_log_the_path_but_never_the_query() {
     assert!(logged.contains("path=/password"), "{logged}");
     assert!(!logged.contains(&token), "{logged}");
     assert!(!logged.contains("private-search-term"), "{logged}");
+}
+
+/// `GET /live`: a list row's state goes first, then each change as the broadcast's events
+/// bring it (here a pause); what it cannot follow is refused with the reason.
+#[tokio::test]
+async fn the_live_stream_starts_with_the_state_and_follows_a_pause() {
+    let app = TestApp::new().await;
+    let admin = app.sign_in(Role::Admin).await;
+    let db = &app.state.db;
+    let (id, _) = db
+        .sending_broadcasts()
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .expect("the demo has a broadcast sending");
+    for bad in [
+        "/live",
+        "/live?rows=1,x",
+        &format!("/live?rows={}", vec!["1"; 101].join(",")),
+    ] {
+        let r = app
+            .router
+            .clone()
+            .oneshot(get(bad, Some(&admin)))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let res = app
+        .router
+        .clone()
+        .oneshot(get(&format!("/live?rows={id}"), Some(&admin)))
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let mut body = res.into_body();
+    let mut read = async |until: &str| {
+        let mut seen = String::new();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        while !seen.contains(until) {
+            let frame = tokio::time::timeout_at(deadline, body.frame())
+                .await
+                .unwrap_or_else(|_| panic!("{until} within 2 s: {seen}"))
+                .unwrap()
+                .unwrap();
+            if let Ok(data) = frame.into_data() {
+                seen.push_str(&String::from_utf8_lossy(&data));
+            }
+        }
+        seen
+    };
+    let first = read(&format!("\"id\":{id}")).await;
+    assert!(
+        first.contains("event: row") && first.contains("\"status\":\"sending\""),
+        "{first}"
+    );
+    let paused = app
+        .post_form(
+            "/api/broadcasts/set-paused",
+            &format!("id={id}&paused=true"),
+            Some(&admin),
+        )
+        .await;
+    assert!(
+        paused.status.is_success() || paused.status.is_redirection(),
+        "{}",
+        paused.status
+    );
+    let next = read("\"status\":\"paused\"").await;
+    assert!(next.contains("event: row"), "{next}");
+    app.t.cleanup().await;
 }
