@@ -69,10 +69,34 @@ const GATHER: Duration = Duration::from_millis(100);
 /// How often an idle reader looks whether anyone still follows its topic.
 const IDLE_CHECK: Duration = Duration::from_secs(20);
 
-/// The readers, one per followed topic.
+/// Live page streams one person may keep open (tabs, and pages just left whose stream the
+/// server has not seen close yet); more are refused.
+pub const MAX_LIVE_STREAMS_PER_USER: usize = 32;
+
+/// The readers, one per followed topic, and the open streams per person.
 pub struct LiveHub {
     snapshots: Arc<dyn Snapshots>,
     topics: tokio::sync::Mutex<HashMap<Topic, watch::Sender<Arc<str>>>>,
+    streams: std::sync::Mutex<HashMap<crate::model::UserId, usize>>,
+}
+
+/// One open live stream of a person; counted until dropped.
+pub struct LiveSlot {
+    hub: Arc<LiveHub>,
+    user: crate::model::UserId,
+}
+
+impl Drop for LiveSlot {
+    fn drop(&mut self) {
+        if let Ok(mut streams) = self.hub.streams.lock()
+            && let Some(n) = streams.get_mut(&self.user)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                streams.remove(&self.user);
+            }
+        }
+    }
 }
 
 impl LiveHub {
@@ -80,7 +104,23 @@ impl LiveHub {
         LiveHub {
             snapshots,
             topics: Default::default(),
+            streams: Default::default(),
         }
+    }
+
+    /// A slot for one more live stream of `user`, unless they have
+    /// [`MAX_LIVE_STREAMS_PER_USER`] open.
+    pub fn open_stream(self: &Arc<Self>, user: crate::model::UserId) -> Option<LiveSlot> {
+        let mut streams = self.streams.lock().ok()?;
+        let n = streams.entry(user).or_default();
+        if *n >= MAX_LIVE_STREAMS_PER_USER {
+            return None;
+        }
+        *n += 1;
+        Some(LiveSlot {
+            hub: self.clone(),
+            user,
+        })
     }
 
     /// Topics with a reader running.

@@ -58,6 +58,15 @@ async fn email_channel(db: &Db, port: u16, at: DateTime<Utc>) -> i64 {
 
 /// A broadcast sent now on `channels` with a fallback after `hours`.
 async fn send_with_fallback(db: &Db, channels: Vec<i64>, hours: u32, at: DateTime<Utc>) -> i64 {
+    let timing = Timing {
+        fallback_hours: Some(hours),
+        ..Default::default()
+    };
+    send_with(db, channels, timing, at).await
+}
+
+/// A broadcast sent now on `channels` with `timing`.
+async fn send_with(db: &Db, channels: Vec<i64>, timing: Timing, at: DateTime<Utc>) -> i64 {
     let author = db
         .create_user("fallback@herald.test", "F", Role::Staff, "x", at)
         .await
@@ -66,10 +75,7 @@ async fn send_with_fallback(db: &Db, channels: Vec<i64>, hours: u32, at: DateTim
         name: "Fallback".into(),
         body: "Hello {{first_name|there}}".into(),
         channel_ids: channels,
-        timing: Timing {
-            fallback_hours: Some(hours),
-            ..Default::default()
-        },
+        timing,
         ..Default::default()
     }
     .validate(Intent::SendNow, at)
@@ -83,6 +89,14 @@ async fn send_with_fallback(db: &Db, channels: Vec<i64>, hours: u32, at: DateTim
 /// A sandbox channel refusing a quarter of its numbers for good, then email: a fallback after
 /// two hours.
 async fn setup(db: &Db) -> Setup {
+    let timing = Timing {
+        fallback_hours: Some(2),
+        ..Default::default()
+    };
+    setup_with(db, timing).await
+}
+
+async fn setup_with(db: &Db, timing: Timing) -> Setup {
     let people: Vec<NewCustomer> = (0..PEOPLE)
         .map(|i| NewCustomer {
             name: format!("Hop {i}"),
@@ -108,7 +122,7 @@ async fn setup(db: &Db) -> Setup {
     let seen = Arc::new(Seen::default());
     let port = smtp_sink(seen.clone()).await.unwrap();
     let email = email_channel(db, port, t0()).await;
-    let broadcast = send_with_fallback(db, vec![sandbox, email], 2, t0()).await;
+    let broadcast = send_with(db, vec![sandbox, email], timing, t0()).await;
     let clock = FixedClock::new(t0());
     let provider = Arc::new(SandboxProvider::default());
     let dispatcher = Dispatcher::new(
@@ -302,6 +316,30 @@ async fn falls_back_only_when_final_and_once(db: &Db) {
     assert_eq!(came as usize, mails.len());
 }
 
+/// Past the broadcast's expiry nothing falls back: a message still undelivered at the
+/// expiry stays where it is, and the broadcast is done then, not at the fallback's deadline.
+async fn nothing_falls_back_after_the_expiry(db: &Db) {
+    let timing = Timing {
+        fallback_hours: Some(2),
+        expire_hours: Some(1),
+        ..Default::default()
+    };
+    let s = setup_with(db, timing).await;
+    s.after(Duration::zero()).await;
+    let mailed = s.mails().len();
+    assert!(
+        mailed > 0,
+        "the refused ones fell back at once, before the expiry"
+    );
+    s.after(Duration::minutes(61)).await;
+    assert_eq!(
+        db.broadcast(s.broadcast).await.unwrap().status,
+        Lifecycle::Sent
+    );
+    s.after(Duration::minutes(120)).await;
+    assert_eq!(s.mails().len(), mailed, "nothing after the expiry");
+}
+
 /// Telegram cannot say whether a message whose answer was lost arrived: such a delivery is
 /// "unknown" and never falls back; sent ones are final there (it reports no delivery), so the
 /// broadcast finishes without waiting for the fallback's hours.
@@ -359,5 +397,6 @@ async fn unknown_never_falls_back(db: &Db) {
 
 on_both_backends!(
     falls_back_only_when_final_and_once,
+    nothing_falls_back_after_the_expiry,
     unknown_never_falls_back
 );

@@ -244,9 +244,15 @@ impl Db {
                 let open = k + 1 < picked.len();
                 done.moved += move_to!(tx, dialect, b.id, now, &rows, target, open, plan, tally);
             }
+            // Past its expiry nothing falls back any more; before it, what no later channel
+            // took, and what needs no fallback.
+            let close = if expired {
+                " AND ($2 IS NULL OR 1 = 1)".to_string()
+            } else {
+                format!(" AND (state IN ({FAILED}, {DELIVERED}, {READ}, {UNKNOWN}, {EXPIRED}) OR (state = {SENT} AND sent_at <= $2))")
+            };
             done.closed = sqlx::query(&format!(
-                "UPDATE deliveries SET fallback_open = FALSE WHERE broadcast_id = $1 AND fallback_open \
-                 AND (state IN ({FAILED}, {DELIVERED}, {READ}, {UNKNOWN}, {EXPIRED}) OR (state = {SENT} AND sent_at <= $2))"
+                "UPDATE deliveries SET fallback_open = FALSE WHERE broadcast_id = $1 AND fallback_open{close}"
             ))
             .bind(b.id)
             .bind(deadline)

@@ -3,7 +3,7 @@
 //! that reconnects after missing events reads again once), then each change as the
 //! broadcasts' events bring it: `row` events carry a list row's state as JSON, `results` and
 //! `dashboard` events the fragment's HTML. Any signed-in role; the stream ends with the
-//! session, and counts against the person's open streams.
+//! session, and counts against the person's open live streams (apart from their chats).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -88,7 +88,7 @@ async fn live(
         Ok(t) => t,
         Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
     };
-    let Some(slot) = state.chat.open_stream(viewer.id) else {
+    let Some(slot) = state.live.open_stream(viewer.id) else {
         return (
             StatusCode::TOO_MANY_REQUESTS,
             "Too many live pages are open in your name; close some tabs.",
@@ -120,10 +120,15 @@ async fn live(
                 let _held = &slot;
                 Ok::<_, Infallible>(Event::default().event(event).data(&*data))
             });
+    // A page left closes its stream; the server sees that at its next write, so it writes
+    // something every few seconds and the person's slot comes back soon.
     Sse::new(events)
-        .keep_alive(KeepAlive::default())
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response()
 }
+
+/// How often a quiet stream sends a comment (and so finds out that its page is gone).
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A topic's state now, then each new state: (event name, data).
 fn changes(

@@ -457,3 +457,29 @@ async fn the_live_stream_starts_with_the_state_and_follows_a_pause() {
     assert!(next.contains("event: row"), "{next}");
     app.t.cleanup().await;
 }
+
+/// Live page streams are bounded per person, apart from their chats: the bound refuses one
+/// more with 429, a chat still opens, and a stream given back frees its slot.
+#[tokio::test]
+async fn live_streams_are_bounded_per_person_apart_from_chats() {
+    let app = TestApp::new().await;
+    let staff = app.sign_in(Role::Staff).await;
+    let open = || async {
+        app.router
+            .clone()
+            .oneshot(get("/live?rows=1", Some(&staff)))
+            .await
+            .unwrap()
+    };
+    let mut held = Vec::new();
+    for _ in 0..herald::server::live::MAX_LIVE_STREAMS_PER_USER {
+        let r = open().await;
+        assert_eq!(r.status(), StatusCode::OK);
+        held.push(r);
+    }
+    assert_eq!(open().await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(open_chat(&app, &staff).await.status(), StatusCode::OK);
+    drop(held.pop());
+    assert_eq!(open().await.status(), StatusCode::OK);
+    app.t.cleanup().await;
+}
