@@ -348,6 +348,8 @@ mod rows {
 
     thread_local! {
         static ROWS: RefCell<BTreeMap<i64, RwSignal<LiveState>>> = Default::default();
+        /// Rows registered since the last stream was opened.
+        static WAITING: RefCell<Vec<i64>> = Default::default();
     }
 
     #[derive(serde::Deserialize)]
@@ -356,27 +358,34 @@ mod rows {
         state: LiveState,
     }
 
-    /// Follows row `id` into `state`. The first row schedules the stream, which opens once
-    /// every island of the page has hydrated (they do in one go) and follows them all.
+    /// Follows row `id` into `state`. Islands hydrate one task after another, so the rows
+    /// registered within 50 ms share a stream; a row registered later gets the next one.
     pub fn follow(id: i64, state: RwSignal<LiveState>) {
-        let first = ROWS.with(|r| {
-            let mut r = r.borrow_mut();
-            r.insert(id, state);
-            r.len() == 1
+        ROWS.with(|r| r.borrow_mut().insert(id, state));
+        let first = WAITING.with(|w| {
+            let mut w = w.borrow_mut();
+            w.push(id);
+            w.len() == 1
         });
         if first {
-            leptos::task::spawn_local(async {
-                let ids = ROWS.with(|r| r.borrow().keys().map(i64::to_string).collect::<Vec<_>>());
-                let url = format!("/live?rows={}", ids.join(","));
-                crate::ui::live::follow(&url, "row", |data| {
-                    if let Ok(row) = serde_json::from_str::<Row>(&data) {
-                        let signal = ROWS.with(|r| r.borrow().get(&row.id).copied());
-                        if let Some(s) = signal {
-                            s.set(row.state);
-                        }
-                    }
-                });
-            });
+            set_timeout(open, std::time::Duration::from_millis(50));
         }
+    }
+
+    /// Opens one stream for the rows waiting.
+    fn open() {
+        let ids: Vec<String> = WAITING.with(|w| w.take().iter().map(i64::to_string).collect());
+        if ids.is_empty() {
+            return;
+        }
+        let url = format!("/live?rows={}", ids.join(","));
+        crate::ui::live::follow(&url, "row", |data| {
+            if let Ok(row) = serde_json::from_str::<Row>(&data) {
+                let signal = ROWS.with(|r| r.borrow().get(&row.id).copied());
+                if let Some(s) = signal {
+                    s.set(row.state);
+                }
+            }
+        });
     }
 }
