@@ -9,10 +9,15 @@ use crate::model::compose::{AudiencePreview, WizardPage};
 /// One wizard step for a new broadcast (`id` absent) or an existing one. Any role may look;
 /// staff and admins may save (the form says so, and the save handler checks).
 #[server(endpoint = "broadcasts/wizard")]
-pub async fn load_wizard(id: Option<i64>, step: Option<u8>) -> Result<WizardPage, AppError> {
+pub async fn load_wizard(
+    id: Option<i64>,
+    step: Option<u8>,
+    variant: Option<usize>,
+) -> Result<WizardPage, AppError> {
     use crate::server::accounts::auth::{ANY_ROLE, require_role, state};
     let user = require_role(ANY_ROLE).await?;
-    crate::server::broadcast::compose::page(&state()?, &user, id, step.unwrap_or(1)).await
+    let (step, variant) = (step.unwrap_or(1), variant.unwrap_or(0));
+    crate::server::broadcast::compose::page(&state()?, &user, id, step, variant).await
 }
 
 /// How many customers `rule` matches (opted-out ones left out) and a few of their names: the

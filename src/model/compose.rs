@@ -48,6 +48,10 @@ pub struct Compose {
     /// Marketing or service: consent rules and the frequency cap apply to marketing.
     #[serde(default)]
     pub purpose: super::consent::Purpose,
+    /// An A/B test: further variants of the message and how the audience is split. Left out
+    /// of the stored JSON when off, so a broadcast stored before keeps its fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ab: Option<super::ab::AbPlan>,
 }
 
 /// Most hours a broadcast may be set to expire after (30 days).
@@ -132,6 +136,7 @@ pub struct ValidBroadcast {
     pub template: Option<super::template::TemplateChoice>,
     pub timing: Timing,
     pub purpose: super::consent::Purpose,
+    pub ab: Option<super::ab::AbPlan>,
     /// `draft` or `scheduled`.
     pub status: Lifecycle,
 }
@@ -152,12 +157,7 @@ impl Compose {
             ));
         }
         let body = self.body.trim_end().to_string();
-        if body.chars().count() > MAX_BODY_CHARS {
-            errors.push((
-                "body",
-                format!("The message is longer than {MAX_BODY_CHARS} characters."),
-            ));
-        }
+        too_long(&body, "", &mut errors);
         let mut channel_ids = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for id in &self.channel_ids {
@@ -191,16 +191,11 @@ impl Compose {
             },
         };
         if intent != Intent::Draft {
-            if body.trim().is_empty() && self.attachments.is_empty() {
-                errors.push(("body", "Write the message or attach a file.".into()));
-            }
-            // A draft keeps whatever was typed; sending needs placeholders it can fill in.
-            if let Some(p) = super::personalize::problem(&body) {
-                errors.push(("body", p));
-            }
-            if channel_ids.is_empty() {
-                errors.push(("channels", "Choose at least one channel.".into()));
-            }
+            unsendable(&body, !self.attachments.is_empty(), "", &mut errors);
+        }
+        let ab = self.checked_ab(intent, &mut errors);
+        if intent != Intent::Draft && channel_ids.is_empty() {
+            errors.push(("channels", "Choose at least one channel.".into()));
         }
         if !errors.is_empty() {
             return Err(errors);
@@ -215,12 +210,102 @@ impl Compose {
             template: self.template.clone(),
             timing,
             purpose: self.purpose,
+            ab,
             status: if intent == Intent::Draft {
                 Lifecycle::Draft
             } else {
                 Lifecycle::Scheduled
             },
         })
+    }
+}
+
+/// A message text over the limit (`who`: "" for the broadcast's own, "Variant B: " for a
+/// variant).
+fn too_long(body: &str, who: &str, errors: &mut Vec<(&'static str, String)>) {
+    if body.chars().count() > MAX_BODY_CHARS {
+        errors.push((
+            "body",
+            format!("{who}The message is longer than {MAX_BODY_CHARS} characters."),
+        ));
+    }
+}
+
+/// What keeps a message from being sent: empty without files, or a placeholder it cannot
+/// fill (a draft keeps whatever was typed).
+fn unsendable(body: &str, has_files: bool, who: &str, errors: &mut Vec<(&'static str, String)>) {
+    if body.trim().is_empty() && !has_files {
+        errors.push(("body", format!("{who}Write the message or attach a file.")));
+    }
+    if let Some(p) = super::personalize::problem(body) {
+        errors.push(("body", format!("{who}{p}")));
+    }
+}
+
+impl Compose {
+    /// The A/B test as kept: each variant's text trimmed at its end and checked like the
+    /// broadcast's own, and the plan's settings (a draft keeps unfinished settings).
+    fn checked_ab(
+        &self,
+        intent: Intent,
+        errors: &mut Vec<(&'static str, String)>,
+    ) -> Option<super::ab::AbPlan> {
+        let mut ab = self.ab.clone()?;
+        for (i, v) in ab.variants.iter_mut().enumerate() {
+            v.body = v.body.trim_end().to_string();
+            let who = format!("Variant {}: ", super::ab::letter(i + 1));
+            too_long(&v.body, &who, errors);
+            if intent != Intent::Draft {
+                unsendable(&v.body, !v.attachments.is_empty(), &who, errors);
+            }
+            if v.attachments.len() > MAX_ATTACHMENTS {
+                errors.push((
+                    "body",
+                    format!("{who}a message can carry at most {MAX_ATTACHMENTS} files."),
+                ));
+            }
+        }
+        if intent != Intent::Draft {
+            ab.problems(self.timing.expire_hours, errors);
+        } else if ab.count() > super::ab::MAX_VARIANTS {
+            ab.variants.truncate(super::ab::MAX_VARIANTS - 1);
+        }
+        Some(ab)
+    }
+
+    /// Shows variant `n` (1 is B) as the broadcast's own message: swaps their text, files
+    /// and template; the same call swaps them back. False (and nothing swapped) when there
+    /// is no such variant.
+    pub fn swap_variant(&mut self, n: usize) -> bool {
+        let Compose {
+            body,
+            attachments,
+            template,
+            ab,
+            ..
+        } = self;
+        let Some(v) = ab
+            .as_mut()
+            .and_then(|a| a.variants.get_mut(n.wrapping_sub(1)))
+        else {
+            return false;
+        };
+        std::mem::swap(body, &mut v.body);
+        std::mem::swap(attachments, &mut v.attachments);
+        std::mem::swap(template, &mut v.template);
+        true
+    }
+
+    /// Each variant's message in turn as the broadcast's own (A first): (letter, compose).
+    pub fn variant_views(&self) -> Vec<(char, Compose)> {
+        let n = self.ab.as_ref().map_or(1, super::ab::AbPlan::count);
+        (0..n)
+            .map(|i| {
+                let mut c = self.clone();
+                c.swap_variant(i);
+                (super::ab::letter(i), c)
+            })
+            .collect()
     }
 }
 
@@ -244,6 +329,7 @@ mod tests {
             template: None,
             timing: Timing::default(),
             purpose: Default::default(),
+            ab: None,
         }
     }
 
@@ -328,6 +414,9 @@ pub struct WizardPage {
     /// Makes a repeated first save find the same broadcast.
     pub key: String,
     pub step: u8,
+    /// The variant steps 1 and 3 show (0 is A): `compose`'s message is that variant's.
+    #[serde(default)]
+    pub variant: usize,
     pub compose: Compose,
     /// The send time as the person's wall clock (`2026-12-24T09:30`), for the time field.
     pub send_at_local: String,

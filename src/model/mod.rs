@@ -22,6 +22,7 @@ pub mod media;
 pub mod opt_out;
 pub mod personalize;
 pub mod rate_chart;
+pub mod rates;
 pub mod results;
 pub mod retarget;
 pub mod staff;

@@ -5,6 +5,7 @@
 
 use leptos::prelude::*;
 
+use crate::model::ab::AbResults;
 use crate::model::chat::ChatMessage;
 use crate::model::rate_chart::{ChartPoint, Mark, RateChart};
 use crate::model::results::{
@@ -75,6 +76,7 @@ pub fn ResultsBody(r: Results) -> impl IntoView {
                 }
             }}
         </section>
+        {r.ab.clone().map(|ab| view! { <AbSection ab/> })}
         <h2>"Funnel"</h2>
         <Funnel charts=r.charts.clone()/>
         <h2>"Over time"</h2>
@@ -108,6 +110,75 @@ pub fn ResultsBody(r: Results) -> impl IntoView {
                 number(n)
             )}</p>
         })}
+    }
+}
+
+/// An A/B test's variants side by side: counts and rates, the winner, and whether the
+/// difference by the test's measure is more than chance.
+#[component]
+fn AbSection(ab: AbResults) -> impl IntoView {
+    let split = match ab.test_share {
+        Some(p) => format!(
+            "{p} % of the audience was split evenly between {} variants; the winner by {} goes to the rest.",
+            ab.variants.len(),
+            ab.measure.label()
+        ),
+        None => format!(
+            "The audience was split evenly between {} variants; compared by {}.",
+            ab.variants.len(),
+            ab.measure.label()
+        ),
+    };
+    view! {
+        <section class="ab-results" aria-labelledby="ab-title" data-testid="ab-results">
+            <h2 id="ab-title">"A/B test"</h2>
+            <p class="small muted">{split}</p>
+            <table class="ab-variants">
+                <thead>
+                    <tr>
+                        <th scope="col">"Variant"</th>
+                        <th scope="col" class="num">"Audience"</th>
+                        <th scope="col" class="num">"Successful"</th>
+                        <th scope="col" class="num">"Failed"</th>
+                        <th scope="col" class="num">"Received rate"</th>
+                        <th scope="col" class="num">"Read rate"</th>
+                        <th scope="col" class="num">"Reply rate"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {ab.variants.clone().into_iter().map(|v| view! {
+                        <tr data-variant=v.letter().to_string() class=v.winner.then_some("winner")>
+                            <th scope="row">
+                                {format!("{}{}", v.letter(), if v.winner { " (winner)" } else { "" })}
+                                " " <span class="small muted">{v.preview.clone()}</span>
+                            </th>
+                            <td class="num" data-count="audience">{number(v.counts.audience)}</td>
+                            <td class="num" data-count="sent">{number(v.counts.sent)}</td>
+                            <td class="num" data-count="failed">{number(v.counts.failed)}</td>
+                            <td class="num" data-rate="received">{rate_cell(&v.received)}</td>
+                            <td class="num" data-rate="read">{rate_cell(&v.read)}</td>
+                            <td class="num" data-rate="reply">{rate_cell(&v.reply)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            {(ab.waiting > 0).then(|| view! {
+                <p class="small muted" data-testid="ab-waiting">{format!("{} recipients wait for the winner.", number(ab.waiting))}</p>
+            })}
+            <p data-testid="ab-verdict">{ab.verdict.clone()}</p>
+            {ab.decision.clone().map(|d| view! { <p class="notice" data-testid="ab-decision">{d}</p> })}
+        </section>
+    }
+    .into_any()
+}
+
+/// A rate with its counts ("12 % (30 of 250)").
+fn rate_cell(r: &Rate) -> String {
+    match r {
+        Rate::Measured { part, whole, text } => {
+            format!("{text} ({} of {})", number(*part), number(*whole))
+        }
+        Rate::NotMeasured => "not measured".into(),
     }
 }
 

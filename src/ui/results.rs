@@ -274,6 +274,7 @@ fn RecipientLine(row: RecipientRow) -> impl IntoView {
             <td>{match row.assignee.clone() { Some(a) => view! { <span>{a}</span> }.into_any(), None => dash().into_any() }}</td>
             <td>
                 {row.channel.clone()}
+                {row.variant.clone().map(|v| view! { <div class="small muted" data-testid="variant">{v}</div> })}
                 {(!row.chain.is_empty()).then(|| view! {
                     <ol class="small muted chain" data-testid="chain" aria-label="Tried before">
                         {row.chain.clone().into_iter().map(|h| view! { <li>{h}</li> }).collect_view()}

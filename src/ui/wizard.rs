@@ -9,6 +9,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::broadcasts::{CancelBroadcast, SetPaused};
 use crate::api::compose::load_wizard;
+use crate::model::ab::{MAX_SHARE, MAX_VARIANTS, MAX_WAIT_HOURS, MIN_SHARE, Measure, letter};
 use crate::model::compose::{
     MAX_EXPIRE_HOURS, MAX_FALLBACK_HOURS, MAX_NAME_CHARS, MAX_REASON_CHARS, WizardPage,
 };
@@ -21,9 +22,14 @@ use crate::ui::page_or_error;
 #[component]
 pub fn WizardView() -> impl IntoView {
     let id = use_params_map().with_untracked(|p| p.get("id").and_then(|i| i.parse::<i64>().ok()));
-    let (step, error, body, notice, test_to, confirm) = use_query_map().with_untracked(|q| {
+    let (step, variant) = use_query_map().with_untracked(|q| {
         (
             q.get("step").and_then(|s| s.parse::<u8>().ok()),
+            q.get("variant").and_then(|s| s.parse::<usize>().ok()),
+        )
+    });
+    let (error, body, notice, test_to, confirm) = use_query_map().with_untracked(|q| {
+        (
             q.get("error"),
             q.get("body"),
             q.get("notice"),
@@ -31,7 +37,10 @@ pub fn WizardView() -> impl IntoView {
             q.get("confirm").as_deref() == Some("cancel"),
         )
     });
-    let data = Resource::new(move || (id, step), |(id, step)| load_wizard(id, step));
+    let data = Resource::new(
+        move || (id, step, variant),
+        |(id, step, variant)| load_wizard(id, step, variant),
+    );
     view! {
         <Title text="Broadcast · Herald"/>
         <AppHeader current="broadcasts"/>
@@ -167,6 +176,7 @@ fn Wizard(page: WizardPage, test_to: String, confirm: bool) -> impl IntoView {
             enctype=(step == 1).then_some("multipart/form-data")>
             <input type="hidden" name="step" value=step.to_string()/>
             <input type="hidden" name="key" value=page.key.clone()/>
+            <input type="hidden" name="variant" value=page.variant.to_string()/>
             {page.id.map(|id| view! { <input type="hidden" name="id" value=id.to_string()/> })}
             {match step {
                 1 => view! { <ContentStep page=page.clone()/> }.into_any(),
@@ -192,14 +202,98 @@ fn Wizard(page: WizardPage, test_to: String, confirm: bool) -> impl IntoView {
 #[component]
 fn ContentStep(page: WizardPage) -> impl IntoView {
     let timing = page.clone();
+    let ab = page.clone();
     let c = page.compose;
+    // A variant's tab edits its message only: the name and the time are the broadcast's.
+    let own = page.variant == 0;
     view! {
-        <label for="name">"Name (only staff see it)"</label>
-        <input id="name" name="name" value=c.name required maxlength=MAX_NAME_CHARS.to_string()/>
+        {own.then(|| view! {
+            <label for="name">"Name (only staff see it)"</label>
+            <input id="name" name="name" value=c.name.clone() required maxlength=MAX_NAME_CHARS.to_string()/>
+        })}
+        {(!own).then(|| view! {
+            <p class="notice" data-testid="variant-editing">{format!("Variant {}: its own text and files. The name, time and audience are the broadcast's.", letter(page.variant))}</p>
+        })}
         <MessageEditor body=c.body sample_name=page.sample_name/>
         <AttachmentPicker attachments=c.attachments/>
-        <TimingFields page=timing/>
+        {own.then(|| view! { <TimingFields page=timing/> })}
+        <AbFields page=ab/>
     }
+}
+
+/// The variants' buttons: each saves the step and shows that variant.
+#[component]
+fn VariantTabs(page: WizardPage, what: &'static str) -> impl IntoView {
+    let count = page.compose.ab.as_ref().map_or(1, |a| a.count());
+    view! {
+        <div class="variant-tabs" role="group" aria-label=format!("Variants' {what}")>
+            {(0..count).map(|i| {
+                let current = i == page.variant;
+                view! {
+                    <button type="submit" name="go" value=format!("variant_{i}")
+                        class=if current { "primary" } else { "secondary" }
+                        aria-pressed=if current { "true" } else { "false" }>
+                        {format!("Variant {}", letter(i))}
+                    </button>
+                }
+            }).collect_view()}
+        </div>
+    }
+}
+
+/// Step 1's A/B test: the variants (each edited on its own tab), how the audience is split
+/// between them, and how the winner is chosen.
+#[component]
+fn AbFields(page: WizardPage) -> impl IntoView {
+    let Some(plan) = page.compose.ab.clone() else {
+        return view! {
+            <fieldset class="ab-test">
+                <legend>"A/B test"</legend>
+                <p class="muted">"Send two or more versions of the message and learn which works better."</p>
+                <button type="submit" name="go" value="add_variant" class="secondary">"Add variant B"</button>
+            </fieldset>
+        }
+        .into_any();
+    };
+    let count = plan.count();
+    let test = plan.test_share.is_some();
+    view! {
+        <fieldset class="ab-test">
+            <legend>"A/B test"</legend>
+            <input type="hidden" name="ab_shown" value="1"/>
+            <VariantTabs page=page.clone() what="messages"/>
+            <div class="actions">
+                {(count < MAX_VARIANTS).then(|| view! {
+                    <button type="submit" name="go" value="add_variant" class="secondary">{format!("Add variant {}", letter(count))}</button>
+                })}
+                {(page.variant > 0).then(|| view! {
+                    <button type="submit" name="go" value="remove_variant" class="link">{format!("Remove variant {}", letter(page.variant))}</button>
+                })}
+            </div>
+            <div class="choice">
+                <input type="radio" id="ab-even" name="ab_split" value="even" checked=!test/>
+                <label for="ab-even">"Split the whole audience evenly between the variants"</label>
+            </div>
+            <div class="choice">
+                <input type="radio" id="ab-test" name="ab_split" value="test" checked=test/>
+                <label for="ab-test">"Test on a share of the audience, then send the winner to the rest"</label>
+            </div>
+            <label for="ab_share">"Share of the audience in the test (%)"</label>
+            <input id="ab_share" name="ab_share" type="number" min=MIN_SHARE.to_string() max=MAX_SHARE.to_string()
+                value=plan.test_share.unwrap_or(20).to_string()/>
+            <label for="ab_measure">"The winner is the variant with the highest"</label>
+            <select id="ab_measure" name="ab_measure">
+                {Measure::ALL.into_iter().map(|m| view! {
+                    <option value=m.as_str() selected=m == plan.measure>{m.label()}</option>
+                }).collect_view()}
+            </select>
+            <label for="ab_wait">"Choose the winner this many hours after the start"</label>
+            <input id="ab_wait" name="ab_wait" type="number" min="1" max=MAX_WAIT_HOURS.to_string()
+                value=plan.wait_hours.to_string()/>
+            <p class="muted">"Each customer gets one variant, chosen at random but the same every time for this broadcast. The results compare the variants side by side and say whether the difference is more than chance."</p>
+        </fieldset>
+    }
+    .into_any()
 }
 
 /// Step 1's time: one moment in the person's zone, or a wall-clock time in each customer's
@@ -335,7 +429,10 @@ fn ChannelStep(page: WizardPage, test_to: String) -> impl IntoView {
                 {page.media_problems.clone().into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}
             </ul>
         })}
-        {template_page.map(|page| view! { <TemplateSection page/> })}
+        {template_page.map(|page| {
+            let tabs = page.compose.ab.is_some().then(|| view! { <VariantTabs page=page.clone() what="templates"/> });
+            view! { {tabs} <TemplateSection page/> }
+        })}
         <fieldset class="test-send">
             <legend>"Send a test"</legend>
             <p class="muted">"The message goes to one customer now, personalised for them, on the first picked channel that reaches them. The broadcast itself stays as it is."</p>
@@ -385,7 +482,10 @@ fn TemplateSection(page: WizardPage) -> impl IntoView {
         .collect();
     view! {
         <fieldset class="template">
-            <legend>"WhatsApp message template"</legend>
+            <legend>{match page.compose.ab.is_some() {
+                true => format!("WhatsApp message template of variant {}", letter(page.variant)),
+                false => "WhatsApp message template".to_string(),
+            }}</legend>
             <input type="hidden" name="template_shown" value="1"/>
             <p class="muted">"WhatsApp delivers a broadcast only as an approved template to customers who have not written in the last 24 hours."</p>
             {if approved.is_empty() {

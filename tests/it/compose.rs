@@ -30,6 +30,7 @@ fn vip_sale() -> Compose {
         template: None,
         timing: Default::default(),
         purpose: Default::default(),
+        ab: None,
     }
 }
 

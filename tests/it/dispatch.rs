@@ -74,6 +74,7 @@ async fn schedule(db: &Db, s: &Setup, rule: &AudienceRule, channel: i64, in_minu
         template: None,
         timing: Default::default(),
         purpose: Default::default(),
+        ab: None,
     }
     .validate(Intent::Schedule, now - Duration::seconds(1))
     .unwrap();
@@ -975,6 +976,7 @@ async fn a_template_broadcast_reaches_customers_outside_their_window(db: &Db) {
         attachments: Vec::new(),
         timing: Default::default(),
         purpose: Default::default(),
+        ab: None,
         template: Some(TemplateChoice {
             name: "spring_offer".into(),
             language: "en_US".into(),
@@ -1060,6 +1062,7 @@ async fn inside_the_window_customers_get_the_free_text_and_the_rest_the_template
         attachments: Vec::new(),
         timing: Default::default(),
         purpose: Default::default(),
+        ab: None,
         template: Some(TemplateChoice {
             name: "spring_offer".into(),
             language: "en_US".into(),

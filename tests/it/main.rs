@@ -8,6 +8,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod ab;
 mod architecture;
 mod audience;
 mod channels_e2e;

@@ -109,6 +109,7 @@ impl Setup {
             template: None,
             timing,
             purpose: Default::default(),
+            ab: None,
         }
         .validate(Intent::Schedule, self.now())
         .unwrap();

@@ -19,6 +19,8 @@ use crate::server::AppState;
 use crate::server::db::{Breakdown, ComposeError, Db, EnabledChannel, LabelKind};
 use crate::server::timefmt;
 
+use super::compose_ab::{AbPosted, merge_ab, with_variant};
+
 /// Names shown as a sample of the audience.
 const SAMPLE: usize = 5;
 /// Condition rows are named `cond_{key}_…`; the editor's keys grow as rows come and go.
@@ -47,9 +49,16 @@ pub async fn page(
     user: &CurrentUser,
     id: Option<i64>,
     step: u8,
+    variant: usize,
 ) -> Result<WizardPage, AppError> {
     let db = &state.db;
-    let (compose, status, paused, sent, unsent) = opened(db, id).await?;
+    let (mut compose, status, paused, sent, unsent) = opened(db, id).await?;
+    // Steps 1 and 3 show one variant's message through the broadcast's own fields.
+    let variant = if variant > 0 && compose.swap_variant(variant) {
+        variant
+    } else {
+        0
+    };
     let tz = timefmt::zone(&user.time_zone);
     let send_at_local = typed_time(&compose, tz);
     let (rules, _) = db.workspace_rules().await?;
@@ -99,6 +108,7 @@ pub async fn page(
         None => None,
     };
     Ok(WizardPage {
+        variant,
         frozen,
         approval,
         left_out,
@@ -511,6 +521,8 @@ pub struct Posted {
     template_shown: bool,
     template: Option<String>,
     template_fields: Vec<(String, String)>,
+    /// The A/B test: the variant shown and the split's settings.
+    ab: AbPosted,
 }
 
 /// A field whose name carries a number: `prio_{channel}` (its place in the order) or
@@ -620,7 +632,11 @@ pub fn parse(fields: &[(String, String)]) -> Posted {
                     picked.push(id);
                 }
             }
-            k => numbered_field(k, &v, &mut conds, &mut prio),
+            k => {
+                if !p.ab.take(k, &v) {
+                    numbered_field(k, &v, &mut conds, &mut prio)
+                }
+            }
         }
     }
     p.conditions = conds.into_iter().collect();
@@ -657,7 +673,7 @@ pub async fn save(
         Ok(loaded) => loaded,
         Err(to) => return to,
     };
-    let problems = merge(state, user, &p, upload, &mut compose).await;
+    let (problems, shown) = merge_shown(state, user, &p, upload, &mut compose).await;
     let kept = if was_scheduled {
         compose
             .validate(Intent::Schedule, now)
@@ -673,6 +689,25 @@ pub async fn save(
         Ok(id) => id,
         Err(to) => return to,
     };
+    let own_step = format!("/broadcasts/{id}/edit?step={}", p.step);
+    let to = go_on(state, user, id, &p, &compose, &draft, problems, shown).await;
+    with_variant(to, &own_step, shown, &compose)
+}
+
+/// Where the browser goes once the step is kept: the step again with its first problem,
+/// a test send's outcome, the list, the schedule's outcome, or the next step.
+#[allow(clippy::too_many_arguments)]
+async fn go_on(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    p: &Posted,
+    compose: &Compose,
+    draft: &ValidBroadcast,
+    problems: Vec<String>,
+    shown: usize,
+) -> String {
+    let now = state.clock.now();
     if let Some(first) = problems.first() {
         return to_step(id, p.step, Some(first));
     }
@@ -681,7 +716,12 @@ pub async fn save(
         return to_step(id, p.step, Some(m));
     }
     match p.go.as_str() {
-        "test" | "test_me" => test_from_wizard(state, user, id, &p, &compose).await,
+        "test" | "test_me" => {
+            // A test sends the variant the step shows.
+            let mut shown_message = compose.clone();
+            shown_message.swap_variant(shown);
+            test_from_wizard(state, user, id, p, &shown_message).await
+        }
         "draft" => with_param(
             "/",
             "notice",
@@ -691,10 +731,37 @@ pub async fn save(
                 format!("Saved the draft “{}”.", draft.name)
             },
         ),
-        "schedule" => schedule(state, user, id, &compose, Intent::Schedule).await,
-        "now" => schedule(state, user, id, &compose, Intent::SendNow).await,
-        go => next_step(id, p.step, go, &compose, now),
+        "schedule" => schedule(state, user, id, compose, Intent::Schedule).await,
+        "now" => schedule(state, user, id, compose, Intent::SendNow).await,
+        "add_variant" | "remove_variant" => to_step(id, p.step, None),
+        go if go.starts_with("variant_") => to_step(id, p.step, None),
+        go => next_step(id, p.step, go, compose, now),
     }
+}
+
+/// [`merge`] into the variant the step showed (its text, files and template are edited
+/// through the broadcast's own fields), then the test's settings and buttons: the problems,
+/// and the variant to show next.
+async fn merge_shown(
+    state: &AppState,
+    user: &CurrentUser,
+    p: &Posted,
+    upload: Option<Upload>,
+    compose: &mut Compose,
+) -> (Vec<String>, usize) {
+    let n = p.ab.variant;
+    let mut problems = if n == 0 {
+        merge(state, user, p, upload, compose).await
+    } else if compose.swap_variant(n) {
+        let problems = merge(state, user, p, upload, compose).await;
+        compose.swap_variant(n);
+        problems
+    } else {
+        // That variant is gone (removed in another tab): nothing typed for it is kept.
+        return (vec!["That variant was removed meanwhile.".into()], 0);
+    };
+    let shown = merge_ab(&p.ab, &p.go, compose, &mut problems);
+    (problems, shown)
 }
 
 /// The messages of a failed validation, as one line.
@@ -1049,6 +1116,29 @@ async fn test_from_wizard(
 /// message: a WhatsApp template missing or unfilled, a file no channel carries, a text over a
 /// hard limit.
 async fn refusal(state: &AppState, id: i64, compose: &Compose) -> Option<String> {
+    let tested = compose.ab.is_some();
+    for (i, (letter, shown)) in compose.variant_views().into_iter().enumerate() {
+        let Some((step, m)) = refusal_of(state, &shown).await else {
+            continue;
+        };
+        let to = to_step(
+            id,
+            step,
+            Some(&if tested {
+                format!("Variant {letter}: {m}")
+            } else {
+                m
+            }),
+        );
+        let own = format!("/broadcasts/{id}/edit?step={step}");
+        return Some(with_variant(to, &own, i, compose));
+    }
+    None
+}
+
+/// What keeps one message (a variant's, or the broadcast's own) from going: the step to
+/// fix it on, and why.
+async fn refusal_of(state: &AppState, compose: &Compose) -> Option<(u8, String)> {
     // WhatsApp takes only an approved template, every parameter filled, from customers
     // outside their 24-hour window.
     let all = state.db.enabled_channels().await.unwrap_or_default();
@@ -1060,7 +1150,7 @@ async fn refusal(state: &AppState, id: i64, compose: &Compose) -> Option<String>
         let templates = state.db.templates(*wa).await.unwrap_or_default();
         let (problems, _) = template_check(compose, &templates, true);
         if let Some(first) = problems.first() {
-            return Some(to_step(id, 3, Some(first)));
+            return Some((3, first.clone()));
         }
     }
     // A file a picked channel cannot carry at all.
@@ -1072,18 +1162,18 @@ async fn refusal(state: &AppState, id: i64, compose: &Compose) -> Option<String>
     let kinds: Vec<ChannelKind> = picked.iter().map(|(_, k)| *k).collect();
     let limit = match email_limit(&state.db, &picked).await {
         Ok(limit) => limit,
-        Err(e) => return Some(to_step(id, 3, Some(&AppError::from(e).to_string()))),
+        Err(e) => return Some((3, AppError::from(e).to_string())),
     };
     if let Some(first) = media_notes(compose, &kinds, limit).1.first() {
-        return Some(to_step(id, 3, Some(first)));
+        return Some((3, first.clone()));
     }
     // A message over a channel's hard limit, for the audience's longest name.
     let longest = match state.db.audience_longest_name(&compose.audience).await {
         Ok(name) => name.unwrap_or_default(),
-        Err(e) => return Some(to_step(id, 3, Some(&AppError::from(e).to_string()))),
+        Err(e) => return Some((3, AppError::from(e).to_string())),
     };
     if let Some(first) = super::fit::text_fit(compose, &kinds, &longest).1.first() {
-        return Some(to_step(id, 3, Some(first)));
+        return Some((3, first.clone()));
     }
     None
 }
@@ -1136,7 +1226,7 @@ async fn schedule(
         Ok(v) => v,
         Err(errors) => {
             let step = match errors[0].0 {
-                "name" | "body" | "scheduled_at" => 1,
+                "name" | "body" | "scheduled_at" | "ab" => 1,
                 _ => 3,
             };
             return to_step(id, step, Some(&joined(errors)));

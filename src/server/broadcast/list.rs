@@ -199,7 +199,9 @@ pub async fn dashboard(
                     .into_iter()
                     .map(|c| (c.kind, c.received, c.read, c.reply))
                     .collect(),
-                mark: if r.follow_up_of.is_some() {
+                mark: if r.ab_variants > 1 {
+                    Mark::AbTest
+                } else if r.follow_up_of.is_some() {
                     Mark::FollowUp
                 } else {
                     Mark::Plain

@@ -1,9 +1,11 @@
 //! A broadcast from the staff's side: composing it in the wizard (with attachments and test
 //! sends), scheduling it, the list with its pause toggle, and its results.
 
+pub mod ab;
 pub mod approval;
 pub mod attachments;
 pub mod compose;
+pub mod compose_ab;
 pub mod cost;
 pub mod fit;
 pub mod list;

@@ -76,6 +76,7 @@ pub async fn results(
         results.fallback_hours = r.fallback_hours;
         add_fallback(db, id, &mut results.channels).await?;
     }
+    results.ab = super::ab::ab_results(db, viewer, id, r.started_at).await?;
     if r.status == Lifecycle::Sending {
         let now = chrono::Utc::now();
         results.next_wave = db
@@ -215,6 +216,10 @@ pub async fn recipients(
             delivered: when(r.delivered_at),
             read: when(r.read_at),
             replied: when(r.replied_at),
+            variant: (record.ab_variants > 1).then(|| match usize::try_from(r.variant) {
+                Ok(v) => format!("Variant {}", crate::model::ab::letter(v)),
+                Err(_) => "Waits for the winner".to_string(),
+            }),
         })
         .collect();
     let tag_choices = db.label_choices(crate::server::db::LabelKind::Tag).await?;

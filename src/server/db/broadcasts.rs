@@ -50,6 +50,8 @@ pub struct BroadcastRecord {
     pub fallback_hours: Option<i64>,
     /// The broadcast this one follows up (its audience a set of that one's recipients).
     pub follow_up_of: Option<i64>,
+    /// How many variants its A/B test splits it between (0: no test).
+    pub ab_variants: i64,
 }
 
 impl BroadcastRecord {
@@ -75,7 +77,7 @@ impl BroadcastRecord {
 
 pub(crate) const COLUMNS: &str = "id, name, body, status, paused, scheduled_at, started_at, finished_at, \
                        created_at, updated_at, status_rank, send_sort, audience_total, sent_count, \
-                       delivered_count, read_count, replied_count, failed_count, missed_at, pause_reason, resent_count, unknown_count, expired_count, approval, approval_note, fallback_hours, follow_up_of";
+                       delivered_count, read_count, replied_count, failed_count, missed_at, pause_reason, resent_count, unknown_count, expired_count, approval, approval_note, fallback_hours, follow_up_of, ab_variants";
 
 /// A broadcast to insert (the wizard and the demo data use this).
 #[derive(Debug, Clone)]

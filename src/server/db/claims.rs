@@ -30,6 +30,8 @@ pub struct Claimed {
     /// `[[part, provider id], …]`, which this claim does not send again; after its send, what
     /// to record.
     pub parts_sent: Option<String>,
+    /// The variant of the message it sends (0 is A).
+    pub variant: i64,
 }
 
 /// What a broadcast sends: its name (an email's subject), message and files.
@@ -93,7 +95,7 @@ pub(super) fn claim_sql(dialect: Dialect) -> (String, String, String) {
              uncertain = CASE WHEN state = {SENDING} AND started_at IS NOT NULL THEN TRUE ELSE FALSE END, \
              started_at = NULL \
              WHERE id IN ({pick}{lock}) \
-             RETURNING id, broadcast_id, customer_id, channel_id, attempts, retry_round, uncertain, parts_sent"
+             RETURNING id, broadcast_id, customer_id, channel_id, attempts, retry_round, uncertain, parts_sent, variant"
         )
     };
     let (update_lapsed, update_due) = (update(&lapsed), update(&due));
@@ -256,21 +258,34 @@ impl Db {
         .await
     }
 
-    /// A broadcast's message and files.
-    pub async fn broadcast_content(&self, id: i64) -> Result<Content, DbError> {
-        let row: Option<(String, String, String, Option<String>)> = on_pool!(self, p => sqlx::query_as(
-            "SELECT name, body, attachments, template FROM broadcasts WHERE id = $1",
+    /// A broadcast's message and files: its own (`variant` 0, A) or variant `variant`'s of
+    /// its A/B test (the broadcast's own when it has no such variant).
+    pub async fn broadcast_content(&self, id: i64, variant: i64) -> Result<Content, DbError> {
+        type Row = (String, String, String, Option<String>, Option<String>);
+        let row: Option<Row> = on_pool!(self, p => sqlx::query_as(
+            "SELECT name, body, attachments, template, ab FROM broadcasts WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(p)
         .await?);
-        Ok(row
-            .map(|(name, body, files, template)| Content {
-                name,
-                body,
-                attachments: serde_json::from_str(&files).unwrap_or_default(),
-                template: template.and_then(|t| serde_json::from_str(&t).ok()),
-            })
-            .unwrap_or_default())
+        let Some((name, body, files, template, ab)) = row else {
+            return Ok(Content::default());
+        };
+        let mut content = Content {
+            name,
+            body,
+            attachments: serde_json::from_str(&files).unwrap_or_default(),
+            template: template.and_then(|t| serde_json::from_str(&t).ok()),
+        };
+        let chosen = usize::try_from(variant).ok().and_then(|n| {
+            let plan: crate::model::ab::AbPlan = serde_json::from_str(ab.as_deref()?).ok()?;
+            plan.variants.into_iter().nth(n.checked_sub(1)?)
+        });
+        if let Some(v) = chosen {
+            content.body = v.body;
+            content.attachments = v.attachments;
+            content.template = v.template;
+        }
+        Ok(content)
     }
 }

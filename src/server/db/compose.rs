@@ -36,6 +36,15 @@ fn stored_timing(t: &crate::model::compose::Timing) -> Option<String> {
     (*t != crate::model::compose::Timing::default()).then(|| json(t))
 }
 
+/// A broadcast's A/B test as stored: its JSON (none without a test) and its number of
+/// variants (0 without).
+fn stored_ab(ab: Option<&crate::model::ab::AbPlan>) -> (Option<String>, i64) {
+    match ab {
+        Some(a) => (Some(json(a)), a.count() as i64),
+        None => (None, 0),
+    }
+}
+
 /// Audits an admin's exemption from quiet hours, with its reason.
 macro_rules! audit_exemption {
     ($tx:expr, $now:expr, $by:expr, $id:expr, $timing:expr) => {
@@ -89,12 +98,14 @@ impl Db {
         let attachments = json(&b.attachments);
         let template = b.template.as_ref().map(json);
         let timing = stored_timing(&b.timing);
+        let (ab, variants) = stored_ab(b.ab.as_ref());
         let created = on_pool!(self, p => {
             let mut tx = begin_write!(p, self.dialect());
             let id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO broadcasts (name, body, audience, channel_ids, scheduled_at, status, \
-                 created_by, created_at, updated_at, client_key, attachments, template, timing, purpose) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13) \
+                 created_by, created_at, updated_at, client_key, attachments, template, timing, purpose, \
+                 ab, ab_variants) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13, $14, $15) \
                  ON CONFLICT (client_key) WHERE client_key IS NOT NULL DO NOTHING RETURNING id",
             )
             .bind(&b.name)
@@ -110,6 +121,8 @@ impl Db {
             .bind(&template)
             .bind(&timing)
             .bind(b.purpose)
+            .bind(&ab)
+            .bind(variants)
             .fetch_optional(&mut *tx)
             .await?;
             let result = match id {
@@ -146,12 +159,13 @@ impl Db {
         let attachments = json(&b.attachments);
         let template = b.template.as_ref().map(json);
         let timing = stored_timing(&b.timing);
+        let (ab, variants) = stored_ab(b.ab.as_ref());
         on_pool!(self, p => {
             let mut tx = begin_write!(p, self.dialect());
             let n = sqlx::query(&format!(
                 "UPDATE broadcasts SET name = $1, body = $2, audience = $3, channel_ids = $4, \
                  scheduled_at = $5, status = $6, updated_at = $7, attachments = $9, template = $10, \
-                 timing = $11, purpose = $12 WHERE id = $8 AND status IN ({EDITABLE}) AND started_at IS NULL",
+                 timing = $11, purpose = $12, ab = $13, ab_variants = $14 WHERE id = $8 AND status IN ({EDITABLE}) AND started_at IS NULL",
             ))
             .bind(&b.name)
             .bind(&b.body)
@@ -165,6 +179,8 @@ impl Db {
             .bind(&template)
             .bind(&timing)
             .bind(b.purpose)
+            .bind(&ab)
+            .bind(variants)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -200,9 +216,9 @@ impl Db {
             let mut tx = begin_write!(p, self.dialect());
             let copy: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO broadcasts (name, body, attachments, audience, channel_ids, status, \
-                 created_by, copied_from, created_at, updated_at, template, purpose) \
+                 created_by, copied_from, created_at, updated_at, template, purpose, ab, ab_variants) \
                  SELECT 'Copy of ' || name, body, attachments, audience, channel_ids, $4, \
-                 $1, id, $2, $2, template, purpose FROM broadcasts WHERE id = $3 RETURNING id",
+                 $1, id, $2, $2, template, purpose, ab, ab_variants FROM broadcasts WHERE id = $3 RETURNING id",
             )
             .bind(by)
             .bind(now)
@@ -238,10 +254,11 @@ impl Db {
             Option<String>,
             Option<String>,
             crate::model::consent::Purpose,
+            Option<String>,
         );
         let row: Option<Row> = on_pool!(self, p => sqlx::query_as(
             "SELECT name, body, audience, channel_ids, scheduled_at, status, copied_from, \
-             attachments, template, timing, purpose FROM broadcasts WHERE id = $1",
+             attachments, template, timing, purpose, ab FROM broadcasts WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(p)
@@ -258,6 +275,7 @@ impl Db {
             template,
             timing,
             purpose,
+            ab,
         ) = row.ok_or(ComposeError::NotFound)?;
         Ok((
             crate::model::compose::Compose {
@@ -273,6 +291,7 @@ impl Db {
                     .and_then(|t| serde_json::from_str(&t).ok())
                     .unwrap_or_default(),
                 purpose,
+                ab: ab.and_then(|a| serde_json::from_str(&a).ok()),
             },
             status,
             copied_from,
@@ -281,8 +300,8 @@ impl Db {
 }
 
 /// No broadcast's attachment list names `a.id`.
-const UNREFERENCED: &str =
-    "NOT EXISTS (SELECT 1 FROM broadcasts b WHERE b.attachments LIKE '%' || a.id || '%')";
+const UNREFERENCED: &str = "NOT EXISTS (SELECT 1 FROM broadcasts b WHERE b.attachments LIKE '%' || a.id || '%' \
+     OR b.ab LIKE '%' || a.id || '%')";
 
 impl Db {
     /// Records an uploaded attachment (its file is already under its id).

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::audience::{AudienceBind, AudienceSql, Builder, bind_audience};
 use super::eligible::{Eligibility, left_out_sql};
+use super::split::{Shape, Split};
 use super::states::{
     BROADCAST_FAILED, BROADCAST_SENDING, BROADCAST_SENT, CANCELLED, FAILED, PENDING, SCHEDULED,
     SENT, WAITING,
@@ -140,7 +141,7 @@ pub(super) fn materialise_sql(
     picked: &[(i64, ChannelKind)],
     plan: &WavePlan,
     e: &Eligibility,
-    fallback: bool,
+    shape: Shape,
 ) -> (String, Vec<AudienceBind>) {
     let mut b = Builder {
         dialect,
@@ -148,6 +149,11 @@ pub(super) fn materialise_sql(
         binds: Vec::new(),
     };
     let wave = b.waves(plan);
+    let (variant, wave) = match shape.split {
+        Some(split) => split.columns(&mut b, wave),
+        None => ("0".to_string(), wave),
+    };
+    let fallback = shape.fallback;
     let over = b.over_cap(e);
     if let [(id, kind)] = picked {
         // One channel (the usual case): reachability is a plain condition, which PostgreSQL
@@ -156,8 +162,8 @@ pub(super) fn materialise_sql(
         let rule_sql = b.rule(rule);
         let reach = format!("{} AND {}", b.reach(*kind), b.consents(*kind, e));
         let sql = format!(
-            "INSERT INTO deliveries (broadcast_id, customer_id, channel_id, state, created_at, next_attempt_at) \
-             SELECT $1, c.id, CAST({id} AS BIGINT), {PENDING}, $2, {wave} FROM customers c \
+            "INSERT INTO deliveries (broadcast_id, customer_id, channel_id, state, created_at, next_attempt_at, variant) \
+             SELECT $1, c.id, CAST({id} AS BIGINT), {PENDING}, $2, {wave}, {variant} FROM customers c \
              WHERE NOT c.opted_out AND {rule_sql} AND {reach} AND NOT ({over}) ORDER BY c.id"
         );
         return (sql, b.binds);
@@ -176,9 +182,9 @@ pub(super) fn materialise_sql(
         _ => "FALSE".to_string(),
     };
     let sql = format!(
-        "INSERT INTO deliveries (broadcast_id, customer_id, channel_id, state, created_at, next_attempt_at, fallback_open) \
-         SELECT $1, s.id, s.channel, {PENDING}, $2, s.wave, {open} FROM \
-         (SELECT c.id, CASE {} ELSE NULL END AS channel, {wave} AS wave FROM customers c \
+        "INSERT INTO deliveries (broadcast_id, customer_id, channel_id, state, created_at, next_attempt_at, fallback_open, variant) \
+         SELECT $1, s.id, s.channel, {PENDING}, $2, s.wave, {open}, s.variant FROM \
+         (SELECT c.id, CASE {} ELSE NULL END AS channel, {wave} AS wave, {variant} AS variant FROM customers c \
           WHERE NOT c.opted_out AND {rule_sql} AND NOT ({over})) s WHERE s.channel IS NOT NULL ORDER BY s.id",
         whens.join(" ")
     );
@@ -207,9 +213,9 @@ pub(super) use enabled_of;
 /// One pending delivery per customer the rule reaches (on the first picked channel that
 /// reaches them), and each channel's audience counted; the number of deliveries.
 macro_rules! materialise {
-    ($tx:expr, $dialect:expr, $id:expr, $now:expr, $rule:expr, $picked:expr, $plan:expr, $e:expr, $fallback:expr) => {{
+    ($tx:expr, $dialect:expr, $id:expr, $now:expr, $rule:expr, $picked:expr, $plan:expr, $e:expr, $shape:expr) => {{
         let (id, now, picked): (i64, DateTime<Utc>, &[(i64, ChannelKind)]) = ($id, $now, $picked);
-        let (sql, binds) = materialise_sql($dialect, $rule, picked, $plan, $e, $fallback);
+        let (sql, binds) = materialise_sql($dialect, $rule, picked, $plan, $e, $shape);
         let mut q = sqlx::query(&sql).bind(id).bind(now);
         for b in &binds {
             q = match b {
@@ -305,8 +311,14 @@ static MAY_FALL_BACK: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
     )
 });
 
-/// A due broadcast as firing reads it: its time, audience, channels and timing.
-type DuePlan = (Option<DateTime<Utc>>, String, String, Option<String>);
+/// A due broadcast as firing reads it: its time, audience, channels, timing and A/B test.
+type DuePlan = (
+    Option<DateTime<Utc>>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
 
 /// Records who broadcast `$id` left out (reachable and matched, without a delivery).
 macro_rules! write_left_out {
@@ -427,14 +439,14 @@ impl Db {
         on_pool!(self, p => {
             let mut tx = begin_write!(p, dialect);
             let row: Option<DuePlan> = sqlx::query_as(
-                &format!("SELECT scheduled_at, audience, channel_ids, timing FROM broadcasts WHERE id = $1 \
+                &format!("SELECT scheduled_at, audience, channel_ids, timing, ab FROM broadcasts WHERE id = $1 \
                  AND status = {SCHEDULED} AND NOT paused AND missed_at IS NULL AND scheduled_at <= $2"),
             )
             .bind(id)
             .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
-            let Some((Some(at), audience, channels, timing)) = row else {
+            let Some((Some(at), audience, channels, timing, ab)) = row else {
                 tx.rollback().await?;
                 return Ok(Fired::Skipped);
             };
@@ -454,7 +466,8 @@ impl Db {
             let deliveries = if picked.is_empty() {
                 0
             } else {
-                materialise!(tx, dialect, id, now, &rule, &picked, plan, e, fallback.is_some())
+                let shape = Shape { fallback: fallback.is_some(), split: Split::of(id, ab.as_deref()) };
+                materialise!(tx, dialect, id, now, &rule, &picked, plan, e, shape)
             };
             let kinds: Vec<ChannelKind> = picked.iter().map(|(_, k)| *k).collect();
             if !picked.is_empty() && (withdrawals || e.restricts(&kinds)) {

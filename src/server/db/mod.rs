@@ -4,6 +4,7 @@
 //! `$1`-style parameters on SQLite too); where the dialects differ, [`Dialect`] picks the text.
 //! Each method body is written once and compiled for both pool types by [`on_pool!`].
 
+mod ab;
 mod approval;
 mod audience;
 mod audit;
@@ -35,12 +36,14 @@ pub mod retry;
 pub mod search;
 pub mod secrets;
 mod sign_in;
+mod split;
 mod staff;
 pub mod states;
 mod upgrade;
 mod users;
 mod workspace;
 
+pub use ab::{AbDecision, AbDue, VariantRow};
 pub use approval::ApprovalRecord;
 pub use audience::{AudienceBind, AudienceSql, Breakdown, REPLY_WINDOW_HOURS, audience_clause};
 pub use audit::{AuditFilter, AuditRecord};

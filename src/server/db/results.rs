@@ -33,6 +33,8 @@ pub struct RecipientRecord {
     pub read_at: Option<DateTime<Utc>>,
     pub replied_at: Option<DateTime<Utc>>,
     pub assignee: Option<String>,
+    /// The variant of an A/B test it sends (0 is A; -1 waits for the winner).
+    pub variant: i64,
 }
 
 /// Why "Retry failed" did nothing.
@@ -115,7 +117,7 @@ impl Db {
         };
         let sql = format!(
             "SELECT d.id AS delivery_id, d.customer_id, c.name, d.state, d.error, ch.name AS channel, \
-             d.sent_at, d.delivered_at, d.read_at, d.replied_at, u.name AS assignee \
+             d.sent_at, d.delivered_at, d.read_at, d.replied_at, u.name AS assignee, d.variant \
              FROM deliveries d JOIN customers c ON c.id = d.customer_id \
              JOIN channels ch ON ch.id = d.channel_id \
              LEFT JOIN staff_users u ON u.id = c.assignee_id \

@@ -28,10 +28,12 @@ impl Dispatcher {
         lease: Arc<Lease>,
     ) -> Result<Vec<impl std::future::Future<Output = (Claimed, Outcome)> + '_>, DbError> {
         // What the batch needs, read once: each broadcast's message and each customer.
-        let mut content: HashMap<BroadcastId, Arc<Content>> = HashMap::new();
+        let mut content: HashMap<(BroadcastId, i64), Arc<Content>> = HashMap::new();
         for c in &claimed {
-            if let std::collections::hash_map::Entry::Vacant(e) = content.entry(c.broadcast_id) {
-                e.insert(Arc::new(self.db.broadcast_content(c.broadcast_id.0).await?));
+            let key = (c.broadcast_id, c.variant);
+            if let std::collections::hash_map::Entry::Vacant(e) = content.entry(key) {
+                let message = self.db.broadcast_content(key.0.0, key.1).await?;
+                e.insert(Arc::new(message));
             }
         }
         let ids: Vec<i64> = claimed.iter().map(|c| c.customer_id.0).collect();
@@ -53,7 +55,7 @@ impl Dispatcher {
         let mut asking: HashMap<ChannelId, Vec<i64>> = HashMap::new();
         for c in &claimed {
             let free = content
-                .get(&c.broadcast_id)
+                .get(&(c.broadcast_id, c.variant))
                 .is_some_and(|b| b.template.as_ref().is_some_and(|t| t.free_text_in_window));
             if free {
                 asking
@@ -72,7 +74,7 @@ impl Dispatcher {
         Ok(claimed
             .into_iter()
             .map(|c| {
-                let body = content.get(&c.broadcast_id).cloned();
+                let body = content.get(&(c.broadcast_id, c.variant)).cloned();
                 let person = people.get(&c.customer_id).cloned();
                 let channel = channels.get(&c.channel_id).cloned().flatten();
                 let lease = lease.clone();

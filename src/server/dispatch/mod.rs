@@ -5,6 +5,7 @@
 //! through [`Clock`] (the database's, in the binary), so tests drive it round by round with a
 //! fixed clock instead of sleeping.
 
+mod ab;
 mod breaker;
 mod deliver;
 mod fallback;
@@ -139,6 +140,8 @@ pub struct Dispatcher {
     active: Arc<Mutex<HashSet<i64>>>,
     /// Paces the fallback sweep.
     fallback_gate: fallback::Gate,
+    /// Paces the A/B winners' check.
+    ab_gate: fallback::Gate,
 }
 
 impl Dispatcher {
@@ -164,6 +167,7 @@ impl Dispatcher {
             stopped: Default::default(),
             active: Default::default(),
             fallback_gate: fallback::Gate::new(every),
+            ab_gate: fallback::Gate::new(every),
         }
     }
 
@@ -380,6 +384,7 @@ impl Dispatcher {
         }
         self.db.expire_due(self.clock.now()).await?;
         self.fall_back_due().await?;
+        self.decide_ab_due().await?;
         round.finished = self.db.finish_done(self.clock.now()).await?;
         Ok(round)
     }
@@ -530,6 +535,7 @@ impl Dispatcher {
         }
         self.db.expire_due(self.clock.now()).await?;
         self.fall_back_now_and_then().await?;
+        self.decide_ab_now_and_then().await?;
         self.db.finish_done(self.clock.now()).await?;
         Ok(())
     }
