@@ -226,7 +226,7 @@ fn ContentStep(page: WizardPage) -> impl IntoView {
 fn VariantTabs(page: WizardPage, what: &'static str) -> impl IntoView {
     let count = page.compose.ab.as_ref().map_or(1, |a| a.count());
     view! {
-        <div class="variant-tabs" role="group" aria-label=format!("Variants' {what}")>
+        <div class="variant-tabs" role="group" aria-label=format!("Variant whose {what} is shown")>
             {(0..count).map(|i| {
                 let current = i == page.variant;
                 view! {
@@ -261,7 +261,7 @@ fn AbFields(page: WizardPage) -> impl IntoView {
         <fieldset class="ab-test">
             <legend>"A/B test"</legend>
             <input type="hidden" name="ab_shown" value="1"/>
-            <VariantTabs page=page.clone() what="messages"/>
+            <VariantTabs page=page.clone() what="text and files"/>
             <div class="actions">
                 {(count < MAX_VARIANTS).then(|| view! {
                     <button type="submit" name="go" value="add_variant" class="secondary">{format!("Add variant {}", letter(count))}</button>
@@ -430,7 +430,7 @@ fn ChannelStep(page: WizardPage, test_to: String) -> impl IntoView {
             </ul>
         })}
         {template_page.map(|page| {
-            let tabs = page.compose.ab.is_some().then(|| view! { <VariantTabs page=page.clone() what="templates"/> });
+            let tabs = page.compose.ab.is_some().then(|| view! { <VariantTabs page=page.clone() what="template"/> });
             view! { {tabs} <TemplateSection page/> }
         })}
         <fieldset class="test-send">

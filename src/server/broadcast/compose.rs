@@ -691,6 +691,10 @@ pub async fn save(
     };
     let own_step = format!("/broadcasts/{id}/edit?step={}", p.step);
     let to = go_on(state, user, id, &p, &compose, &draft, problems, shown).await;
+    if matches!(p.go.as_str(), "schedule" | "now") {
+        // A refusal names the variant it is about, and shows that one.
+        return to;
+    }
     with_variant(to, &own_step, shown, &compose)
 }
 

@@ -1028,3 +1028,118 @@ async fn a_fallback_needs_two_channels_and_whole_hours() {
     assert_eq!(c.timing.fallback_hours, None);
     t.cleanup().await;
 }
+
+/// An A/B test from the wizard's forms: variant B is added as a copy of A and edited on its
+/// own tab, carries its own WhatsApp template, and a variant without one keeps the broadcast
+/// from being scheduled, named and shown.
+#[tokio::test]
+async fn a_variant_has_its_own_message_and_template_and_is_checked_before_it_goes() {
+    use herald::model::template::Template;
+    let (app, t) = app().await;
+    let staff = sign_in(&app, "staff@herald.test").await;
+    let location = |r: &Reply| r.headers[header::LOCATION].to_str().unwrap().to_string();
+    let wa =
+        t.db.insert_channel(
+            &herald::server::db::NewChannel {
+                kind: "whatsapp".into(),
+                name: "WA".into(),
+                config_json: "{}".into(),
+                rate_per_sec: 80,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let graph = |name: &str, text: &str| {
+        Template::from_graph(&serde_json::json!({
+            "name": name, "language": "en_US", "status": "APPROVED", "category": "MARKETING",
+            "components": [{ "type": "BODY", "text": text }]
+        }))
+        .unwrap()
+    };
+    let templates = [
+        graph("spring_offer", "Spring is here"),
+        graph("winter_offer", "Winter is here"),
+    ];
+    t.db.replace_templates(wa, &templates, chrono::Utc::now())
+        .await
+        .unwrap();
+    let step1 = "step=1&key=k0123456789abcdef0ab1&name=Which&body=Hi%20A&send_at=2099-12-24T09%3A30&go=next";
+    let r = send(&app, post("/broadcasts/wizard", step1, Some(&staff), true)).await;
+    let id: i64 = location(&r).split('/').nth(2).unwrap().parse().unwrap();
+    let add = format!("step=1&id={id}&variant=0&body=Hi%20A&go=add_variant");
+    let r = send(&app, post("/broadcasts/wizard", &add, Some(&staff), true)).await;
+    assert_eq!(
+        location(&r),
+        format!("/broadcasts/{id}/edit?step=1&variant=1")
+    );
+    let page = send(&app, get(&location(&r), Some(&staff))).await.body;
+    assert!(page.contains("Variant B: its own text and files"), "{page}");
+    let edit_b = format!(
+        "step=1&id={id}&variant=1&body=Hi%20B&ab_shown=1&ab_split=test&ab_share=30&ab_measure=reply&ab_wait=6&go=next"
+    );
+    let r = send(
+        &app,
+        post("/broadcasts/wizard", &edit_b, Some(&staff), true),
+    )
+    .await;
+    assert_eq!(location(&r), format!("/broadcasts/{id}/edit?step=2"));
+    let pick = format!("step=3&id={id}&channels_shown=1&channel={wa}&prio_{wa}=1&template_shown=1");
+    // A's template chosen, B's not: refused, naming B and showing its tab.
+    let a = format!("{pick}&variant=0&template=spring_offer%7Cen_US&go=schedule");
+    let r = send(&app, post("/broadcasts/wizard", &a, Some(&staff), true)).await;
+    let to = location(&r);
+    assert!(
+        to.contains("step=3") && to.contains("Variant%20B") && to.ends_with("variant=1"),
+        "{to}"
+    );
+    let b = format!("{pick}&variant=1&template=winter_offer%7Cen_US&go=stay");
+    send(&app, post("/broadcasts/wizard", &b, Some(&staff), true)).await;
+    let page = send(
+        &app,
+        get(
+            &format!("/broadcasts/{id}/edit?step=3&variant=1"),
+            Some(&staff),
+        ),
+    )
+    .await
+    .body;
+    assert!(
+        page.contains("WhatsApp message template of variant B"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Winter is here"),
+        "B's template shown: {page}"
+    );
+    let r = send(&app, post("/broadcasts/wizard", &a, Some(&staff), true)).await;
+    assert!(location(&r).starts_with("/?notice="), "{}", location(&r));
+    let (c, status, _) = t.db.broadcast_for_edit(id).await.unwrap();
+    assert_eq!(status, herald::model::Lifecycle::Scheduled);
+    assert_eq!(
+        (c.body.as_str(), c.template.unwrap().name.as_str()),
+        ("Hi A", "spring_offer")
+    );
+    let plan = c.ab.unwrap();
+    assert_eq!(plan.variants.len(), 1);
+    assert_eq!(plan.variants[0].body, "Hi B");
+    assert_eq!(
+        plan.variants[0].template.as_ref().unwrap().name,
+        "winter_offer"
+    );
+    assert_eq!(
+        (plan.test_share, plan.measure, plan.wait_hours),
+        (Some(30), herald::model::ab::Measure::Reply, 6)
+    );
+    // A wait longer than the broadcast lives is refused with the reason.
+    let expire = format!(
+        "step=1&id={id}&variant=0&body=Hi%20A&timing_shown=1&send_mode=moment&send_at=2099-12-24T09%3A30&expire_hours=5&go=schedule"
+    );
+    let r = send(
+        &app,
+        post("/broadcasts/wizard", &expire, Some(&staff), true),
+    )
+    .await;
+    assert!(location(&r).contains("expires"), "{}", location(&r));
+    t.cleanup().await;
+}
