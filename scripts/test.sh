@@ -40,6 +40,29 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
   fi
 fi
 
+# An S3-compatible server for the shared-files tests: moto's, from PyPI, on a free port.
+if [ -z "${HERALD_TEST_S3:-}" ]; then
+  moto_bin="$HERALD_CACHE/moto/bin/moto_server"
+  if ! [ -x "$moto_bin" ]; then
+    say "Installing moto's S3 server (PyPI, once)"
+    python3 -m venv "$HERALD_CACHE/moto" >/dev/null 2>&1 \
+      && "$HERALD_CACHE/moto/bin/pip" install --quiet 'moto[server]' >/dev/null 2>&1 || true
+  fi
+  if [ -x "$moto_bin" ]; then
+    moto_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    "$moto_bin" -H 127.0.0.1 -p "$moto_port" >/dev/null 2>&1 &
+    moto_pid=$!
+    trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+    for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$moto_port") 2>/dev/null && break; sleep 0.2; done
+    export HERALD_TEST_S3="http://127.0.0.1:$moto_port"
+  elif is_ci; then
+    echo "CI=true: moto's S3 server could not be installed (python3 -m venv, pip install 'moto[server]')" >&2
+    exit 1
+  else
+    skipped+=("S3 tests: moto_server could not be installed (pip install 'moto[server]', or set HERALD_TEST_S3)")
+  fi
+fi
+
 say "Rust tests (SQLite${TEST_DATABASE_URL:+ and PostgreSQL})"
 # Built first, then run under a time limit: a test that hangs fails the run within minutes
 # instead of holding CI until its own limit (a warm run takes about a minute and a half).
@@ -81,7 +104,7 @@ if [ "$run_e2e" = 1 ]; then
   say "End-to-end tests (Playwright, headless Chromium)"
   (cd end2end && { [ -d node_modules/@playwright/test ] && [ node_modules/.package-lock.json -nt package-lock.json ]; } || npm ci --no-audit --no-fund --silent)
   e2e_data="$(mktemp -d)"
-  trap 'rm -rf "$e2e_data"' EXIT
+  trap 'rm -rf "$e2e_data"; [ -n "${moto_pid:-}" ] && kill "$moto_pid" 2>/dev/null || true' EXIT
   # herald-fake (the strict Cloud API fake) is built with the Rust tests above.
   export HERALD_BIN="$CARGO_TARGET_DIR/debug/herald" HERALD_FAKE="$CARGO_TARGET_DIR/debug/herald-fake" HERALD_E2E_DATA="$e2e_data"
   set +e

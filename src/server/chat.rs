@@ -211,7 +211,7 @@ pub async fn reply(
         kind,
         &config,
         &state.sandbox,
-        &crate::server::broadcast::attachments::folder(state),
+        &state.files,
         state.config.allow_private_endpoints,
         &state.links.public_url,
     )

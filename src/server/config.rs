@@ -50,6 +50,8 @@ pub struct Config {
     pub trust_proxy_flag: bool,
     /// Channels may send to loopback, private and link-local addresses (local fakes, tests).
     pub allow_private_endpoints: bool,
+    /// Files go to this S3-compatible bucket instead of the data folder (several instances).
+    pub s3: Option<crate::server::files::S3Settings>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -75,6 +77,10 @@ struct HeraldTable {
     trust_proxy: Option<bool>,
     trusted_proxies: Option<Vec<String>>,
     allow_private_endpoints: Option<bool>,
+    s3_bucket: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_prefix: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,6 +120,7 @@ pub fn load(path: &Path) -> Result<(LeptosOptions, Config)> {
 
 /// Applies defaults and environment overrides (`env` looks a variable up; injectable for tests).
 fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Config> {
+    let s3 = s3_settings(&file, &env);
     let data_dir = env("HERALD_DATA_DIR")
         .map(PathBuf::from)
         .or(file.data_dir)
@@ -222,6 +229,7 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
     )?;
     let public_url = public_url(env("HERALD_PUBLIC_URL").or(file.public_url))?;
     Ok(Config {
+        s3,
         public_url,
         sign_in_attempts,
         sign_in_window_seconds,
@@ -242,6 +250,30 @@ fn resolve(file: HeraldTable, env: impl Fn(&str) -> Option<String>) -> Result<Co
         session_hours,
         session_idle_minutes,
         secure_cookies,
+    })
+}
+
+/// The bucket files go to, when `HERALD_S3_BUCKET` or `s3-bucket` names one (with the
+/// endpoint, region and key prefix beside it).
+fn s3_settings(
+    file: &HeraldTable,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Option<crate::server::files::S3Settings> {
+    let pick = |var: &str, from_file: &Option<String>| {
+        env(var)
+            .or_else(|| from_file.clone())
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let bucket = pick("HERALD_S3_BUCKET", &file.s3_bucket);
+    (!bucket.is_empty()).then(|| crate::server::files::S3Settings {
+        bucket,
+        endpoint: pick("HERALD_S3_ENDPOINT", &file.s3_endpoint),
+        region: pick("HERALD_S3_REGION", &file.s3_region),
+        prefix: pick("HERALD_S3_PREFIX", &file.s3_prefix),
+        // Secrets come from the environment only, never the configuration file.
+        access_key_id: env("HERALD_S3_ACCESS_KEY_ID").unwrap_or_default(),
+        secret_access_key: env("HERALD_S3_SECRET_ACCESS_KEY").unwrap_or_default(),
     })
 }
 

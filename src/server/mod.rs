@@ -28,6 +28,7 @@ pub mod db;
 pub mod dispatch;
 pub mod error;
 pub mod fakes;
+pub mod files;
 pub mod http;
 pub mod live;
 pub mod reports;

@@ -33,7 +33,8 @@ pub fn dispatcher_settings(config: &Config, links: &Links) -> Settings {
         grace: chrono::Duration::minutes(config.dispatch_grace_minutes),
         lease: chrono::Duration::seconds(config.dispatch_lease_seconds),
         reconcile: chrono::Duration::seconds(config.dispatch_reconcile_seconds),
-        files: config.data_dir.join("attachments"),
+        files: crate::server::files::Files::configured(config.s3.as_ref(), &config.data_dir)
+            .unwrap_or_else(|_| crate::server::files::Files::local(&config.data_dir)),
         links: links.clone(),
         allow_private_endpoints: config.allow_private_endpoints,
         ..Default::default()
@@ -61,7 +62,9 @@ pub fn state(leptos_options: LeptosOptions, config: Config, parts: Parts) -> App
         config.sign_in_attempts,
         std::time::Duration::from_secs(config.sign_in_window_seconds as u64),
     );
+    let files = dispatcher.files().clone();
     AppState {
+        files,
         accounts: Arc::new(accounts),
         chat: Default::default(),
         live: Arc::new(crate::server::live::LiveHub::new(Arc::new(
@@ -97,6 +100,9 @@ pub async fn run(demo: bool) -> anyhow::Result<()> {
         );
     }
     let clock = database_clock(&db).await?;
+    let files = crate::server::files::Files::configured(config.s3.as_ref(), &config.data_dir)
+        .context("the S3 settings (s3-bucket, s3-endpoint, s3-region) cannot be used")?;
+    tracing::info!(files = %files.place, "uploaded files are kept in");
     if config.demo_data {
         load_demo(&db, clock.now()).await?;
     }

@@ -30,4 +30,6 @@ pub struct AppState {
     pub chat: Arc<crate::server::chat_hub::ChatHub>,
     /// Live pages: one reader per followed topic, fanned out to every page showing it.
     pub live: Arc<crate::server::live::LiveHub>,
+    /// Where uploaded files are: the data folder, or a bucket every instance shares.
+    pub files: crate::server::files::Files,
 }

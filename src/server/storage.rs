@@ -2,7 +2,6 @@
 //! uploads never started are removed after a grace period (hourly, in every process), and
 //! admins see how much space attachments, waiting imports and the database take.
 
-use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -10,6 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 pub use crate::model::staff::DiskUsage;
 use crate::server::AppState;
 use crate::server::db::DbError;
+use crate::server::files::ATTACHMENTS;
 
 /// How long an upload may wait for the broadcast or the import that uses it.
 pub const GRACE: TimeDelta = TimeDelta::hours(24);
@@ -30,19 +30,27 @@ pub struct Swept {
 /// folder with no record that are as old (an upload cut off between file and record), and
 /// import uploads never started for as long.
 pub async fn sweep(state: &AppState, now: DateTime<Utc>) -> Result<Swept, DbError> {
-    let dir = crate::server::broadcast::attachments::folder(state);
     let mut swept = Swept::default();
     for id in state.db.unreferenced_attachments(now - GRACE).await? {
         if state.db.delete_unreferenced_attachment(&id).await? {
             swept.attachments += 1;
-            swept.attachment_bytes += remove(&dir.join(&id)).await;
+            swept.attachment_bytes += remove(state, &id).await;
         }
     }
-    for (name, modified) in files(&dir).await {
-        let old = DateTime::<Utc>::from(modified) < now - GRACE;
-        if old && state.db.attachment(&name).await?.is_none() {
+    // The whole shared store: an instance sweeps what any instance left.
+    let listed = match state.files.list(ATTACHMENTS).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "the attachments could not be listed");
+            Vec::new()
+        }
+    };
+    for file in listed {
+        let is_id = file.name.len() == 32 && file.name.bytes().all(|b| b.is_ascii_hexdigit());
+        if is_id && file.modified < now - GRACE && state.db.attachment(&file.name).await?.is_none()
+        {
             swept.attachments += 1;
-            swept.attachment_bytes += remove(&dir.join(&name)).await;
+            swept.attachment_bytes += remove(state, &file.name).await;
         }
     }
     let grace = GRACE.to_std().unwrap_or(Duration::from_secs(86_400));
@@ -86,33 +94,7 @@ pub async fn usage(state: &AppState) -> Result<DiskUsage, DbError> {
     })
 }
 
-/// The files directly in `dir` (named like attachment ids) with their modification times.
-async fn files(dir: &Path) -> Vec<(String, std::time::SystemTime)> {
-    let mut out = Vec::new();
-    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
-        return out;
-    };
-    while let Ok(Some(e)) = entries.next_entry().await {
-        let name = e.file_name().to_string_lossy().to_string();
-        let is_id = name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit());
-        if let (true, Ok(meta)) = (is_id, e.metadata().await)
-            && meta.is_file()
-            && let Ok(modified) = meta.modified()
-        {
-            out.push((name, modified));
-        }
-    }
-    out
-}
-
-/// Removes a file; the bytes it held (0 if it was not there).
-async fn remove(path: &Path) -> u64 {
-    let size = tokio::fs::metadata(path)
-        .await
-        .map(|m| m.len())
-        .unwrap_or(0);
-    match tokio::fs::remove_file(path).await {
-        Ok(()) => size,
-        Err(_) => 0,
-    }
+/// Removes attachment `id`'s file; the bytes it held (0 if it was not there).
+async fn remove(state: &AppState, id: &str) -> u64 {
+    state.files.remove(ATTACHMENTS, id).await.unwrap_or(0)
 }

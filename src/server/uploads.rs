@@ -34,7 +34,7 @@ pub enum Refused {
 /// Streams `field` to `path` (creating `dir`), at most `limit` bytes. `check_head` sees the
 /// first [`HEAD`] bytes as soon as they are in (or the whole file, if smaller).
 pub async fn to_file(
-    mut field: Field<'_>,
+    field: Field<'_>,
     dir: &Path,
     path: &Path,
     limit: u64,
@@ -46,6 +46,61 @@ pub async fn to_file(
     let mut out = tokio::fs::File::create(path)
         .await
         .map_err(Refused::Storage)?;
+    let received = receive(field, limit, check_head, Sink::File(&mut out)).await?;
+    out.flush().await.map_err(Refused::Storage)?;
+    Ok(received)
+}
+
+/// Streams `field` into the file store as `folder/name`, at most `limit` bytes, checked as
+/// [`to_file`] checks. The file appears only once it is whole and accepted: a refusal leaves
+/// nothing behind.
+pub async fn to_store(
+    field: Field<'_>,
+    files: &crate::server::files::Files,
+    (folder, name): (&str, &str),
+    limit: u64,
+    check_head: impl Fn(&[u8]) -> Result<(), String>,
+) -> Result<Received, Refused> {
+    let mut out = files.write(folder, name).await.map_err(stored)?;
+    let received = receive(field, limit, check_head, Sink::Store(&mut out)).await;
+    match received {
+        Ok(r) => {
+            out.finish().await.map_err(stored)?;
+            Ok(r)
+        }
+        Err(refused) => {
+            out.abort().await;
+            Err(refused)
+        }
+    }
+}
+
+fn stored(e: crate::server::files::StoreError) -> Refused {
+    Refused::Storage(std::io::Error::other(e))
+}
+
+/// Where an upload's chunks go.
+enum Sink<'a> {
+    File(&'a mut tokio::fs::File),
+    Store(&'a mut crate::server::files::Writing),
+}
+
+impl Sink<'_> {
+    async fn put(&mut self, chunk: &[u8]) -> Result<(), Refused> {
+        match self {
+            Sink::File(f) => f.write_all(chunk).await.map_err(Refused::Storage),
+            Sink::Store(w) => w.put(chunk).await.map_err(stored),
+        }
+    }
+}
+
+/// Reads `field` chunk by chunk into `sink`, at most `limit` bytes, its head checked.
+async fn receive(
+    mut field: Field<'_>,
+    limit: u64,
+    check_head: impl Fn(&[u8]) -> Result<(), String>,
+    mut sink: Sink<'_>,
+) -> Result<Received, Refused> {
     let (mut size, mut head) = (0u64, Vec::new());
     while let Some(chunk) = field.chunk().await.map_err(|_| Refused::Interrupted)? {
         size += chunk.len() as u64;
@@ -58,11 +113,10 @@ pub async fn to_file(
                 check_head(&head).map_err(Refused::Content)?;
             }
         }
-        out.write_all(&chunk).await.map_err(Refused::Storage)?;
+        sink.put(&chunk).await?;
     }
     if head.len() < HEAD {
         check_head(&head).map_err(Refused::Content)?;
     }
-    out.flush().await.map_err(Refused::Storage)?;
     Ok(Received { size, head })
 }

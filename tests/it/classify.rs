@@ -24,7 +24,7 @@ fn out(to: &str) -> Outgoing {
 fn whatsapp_adapter(
     config: &whatsapp::Config,
     base: &str,
-    files: std::path::PathBuf,
+    files: herald::server::files::Files,
     timeout_ms: Option<u64>,
 ) -> herald::server::channels::whatsapp::WhatsApp {
     herald::server::channels::whatsapp::WhatsApp::new(
@@ -72,7 +72,7 @@ async fn telegram_answers_are_sent_maybe_sent_or_not_sent() {
                 timeout_ms: Some(300),
             },
             http_client(),
-            std::env::temp_dir(),
+            herald::server::files::Files::in_folder(&std::env::temp_dir()),
         )
     };
     let tg = bot(&base, &config.bot_token);
@@ -114,7 +114,14 @@ async fn whatsapp_answers_are_sent_maybe_sent_or_not_sent() {
         ..whatsapp::Config::default()
     };
     let (fake, base) = whatsapp::FakeWhatsApp::start(config.clone()).await.unwrap();
-    let wa = |base: &str| whatsapp_adapter(&config, base, std::env::temp_dir(), Some(300));
+    let wa = |base: &str| {
+        whatsapp_adapter(
+            &config,
+            base,
+            herald::server::files::Files::in_folder(&std::env::temp_dir()),
+            Some(300),
+        )
+    };
     let sender = wa(&base);
     // Sent, then 500 with 131000; sent, then no answer in time.
     assert_eq!(
@@ -196,7 +203,12 @@ async fn only_the_last_part_of_a_whatsapp_message_names_the_delivery() {
     let (fake, base) = whatsapp::FakeWhatsApp::start(config.clone()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a".repeat(32)), b"ID3\x03\0\0\0\0\0\0audio").unwrap();
-    let wa = whatsapp_adapter(&config, &base, dir.path().to_path_buf(), None);
+    let wa = whatsapp_adapter(
+        &config,
+        &base,
+        herald::server::files::Files::in_folder(dir.path()),
+        None,
+    );
     let mut m = out("4915100000042");
     m.attachments = vec![AttachmentRef {
         id: "a".repeat(32),

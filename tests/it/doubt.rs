@@ -73,7 +73,12 @@ async fn send_now_with(
 }
 
 /// A photo in `t`'s attachments folder: the folder, and the file as a broadcast carries it.
-fn photo(t: &crate::common::TestDb) -> (std::path::PathBuf, herald::model::compose::AttachmentRef) {
+fn photo(
+    t: &crate::common::TestDb,
+) -> (
+    herald::server::files::Files,
+    herald::model::compose::AttachmentRef,
+) {
     let files = t.dir().join("attachments");
     std::fs::create_dir_all(&files).unwrap();
     std::fs::write(files.join("p".repeat(32)), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
@@ -83,7 +88,7 @@ fn photo(t: &crate::common::TestDb) -> (std::path::PathBuf, herald::model::compo
         mime: "image/png".into(),
         size: 16,
     };
-    (files, photo)
+    (herald::server::files::Files::in_folder(&files), photo)
 }
 
 /// Runs `dispatcher` until broadcast `b` finishes (or `limit` passes).

@@ -120,7 +120,10 @@ async fn large_files_are_encoded_block_by_block_and_arrive_whole() {
     }
     std::fs::write(files.path().join("b".repeat(32)), &big).unwrap();
     std::fs::write(files.path().join("e".repeat(32)), b"").unwrap();
-    let email = Email::new(settings(port), files.path().to_path_buf());
+    let email = Email::new(
+        settings(port),
+        herald::server::files::Files::in_folder(files.path()),
+    );
     let attachments = vec![
         AttachmentRef {
             id: "b".repeat(32),
@@ -170,7 +173,10 @@ async fn a_message_arrives_with_both_bodies_its_files_and_the_unsubscribe_header
     let files = tempfile::tempdir().unwrap();
     std::fs::write(files.path().join("p".repeat(32)), PNG).unwrap();
     std::fs::write(files.path().join("d".repeat(32)), b"%PDF-1.7\nmenu\n").unwrap();
-    let email = Email::new(settings(port), files.path().to_path_buf());
+    let email = Email::new(
+        settings(port),
+        herald::server::files::Files::in_folder(files.path()),
+    );
     let attachments = vec![
         AttachmentRef {
             id: "p".repeat(32),
@@ -277,7 +283,10 @@ async fn a_message_arrives_with_both_bodies_its_files_and_the_unsubscribe_header
 async fn refusals_are_read_as_the_smtp_codes_mean() {
     let (port, inbox) = smtp_server();
     let files = tempfile::tempdir().unwrap();
-    let email = Email::new(settings(port), files.path().to_path_buf());
+    let email = Email::new(
+        settings(port),
+        herald::server::files::Files::in_folder(files.path()),
+    );
     // 550 on RCPT: the mailbox is gone; the address is unreachable from now on.
     assert!(matches!(
         email.send(&out("gone@example.com", vec![])).await,
@@ -311,13 +320,19 @@ async fn refusals_are_read_as_the_smtp_codes_mean() {
         .local_addr()
         .unwrap()
         .port();
-    let down = Email::new(settings(closed), files.path().to_path_buf());
+    let down = Email::new(
+        settings(closed),
+        herald::server::files::Files::in_folder(files.path()),
+    );
     assert!(matches!(
         down.send(&out("ann@example.com", vec![])).await,
         Err(SendError::Transient { .. })
     ));
     // A channel without a host or with a bad From refuses every message, saying why.
-    let no_host = Email::new(Settings::default(), files.path().to_path_buf());
+    let no_host = Email::new(
+        Settings::default(),
+        herald::server::files::Files::in_folder(files.path()),
+    );
     assert!(matches!(
         no_host.send(&out("ann@example.com", vec![])).await,
         Err(SendError::Permanent { reason }) if reason.contains("no SMTP host")
@@ -327,7 +342,7 @@ async fn refusals_are_read_as_the_smtp_codes_mean() {
             from: "herald".into(),
             ..settings(port)
         },
-        files.path().to_path_buf(),
+        herald::server::files::Files::in_folder(files.path()),
     );
     assert!(matches!(
         bad_from.send(&out("ann@example.com", vec![])).await,
@@ -346,7 +361,11 @@ async fn a_host_name_resolving_to_a_private_address_is_refused_before_connecting
         smtp_host: "localhost".into(),
         ..settings(port)
     };
-    let guarded = Email::new(by_name.clone(), files.path().to_path_buf()).public_only(true);
+    let guarded = Email::new(
+        by_name.clone(),
+        herald::server::files::Files::in_folder(files.path()),
+    )
+    .public_only(true);
     let e = guarded
         .send(&out("ann@example.com", vec![]))
         .await
@@ -359,7 +378,11 @@ async fn a_host_name_resolving_to_a_private_address_is_refused_before_connecting
         inbox.lock().unwrap().is_empty(),
         "nothing reached the server"
     );
-    let open = Email::new(by_name, files.path().to_path_buf()).public_only(false);
+    let open = Email::new(
+        by_name,
+        herald::server::files::Files::in_folder(files.path()),
+    )
+    .public_only(false);
     open.send(&out("ann@example.com", vec![])).await.unwrap();
     assert_eq!(inbox.lock().unwrap().len(), 1);
 }
@@ -412,10 +435,16 @@ fn relay(after_data: Option<&'static [u8]>) -> u16 {
 #[tokio::test]
 async fn a_session_broken_after_the_data_may_have_sent_it() {
     let files = tempfile::tempdir().unwrap();
-    let dropped = Email::new(settings(relay(None)), files.path().to_path_buf());
+    let dropped = Email::new(
+        settings(relay(None)),
+        herald::server::files::Files::in_folder(files.path()),
+    );
     let sent = dropped.send(&out("ann@example.com", vec![])).await;
     assert!(matches!(sent, Err(SendError::MaybeSent { .. })), "{sent:?}");
-    let nobody = Email::new(settings(9), files.path().to_path_buf());
+    let nobody = Email::new(
+        settings(9),
+        herald::server::files::Files::in_folder(files.path()),
+    );
     let sent = nobody.send(&out("ann@example.com", vec![])).await;
     assert!(matches!(sent, Err(SendError::Transient { .. })), "{sent:?}");
 }
@@ -427,7 +456,10 @@ async fn a_session_broken_after_the_data_may_have_sent_it() {
 async fn a_message_refused_after_its_data_as_too_big_pauses_the_broadcast() {
     let port = relay(Some(b"552 5.3.4 Message too big for system\r\n"));
     let files = tempfile::tempdir().unwrap();
-    let email = Email::new(settings(port), files.path().to_path_buf());
+    let email = Email::new(
+        settings(port),
+        herald::server::files::Files::in_folder(files.path()),
+    );
     let sent = email.send(&out("ann@example.com", vec![])).await;
     assert!(
         matches!(&sent, Err(SendError::Systemic { reason })

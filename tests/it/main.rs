@@ -24,6 +24,7 @@ mod doubt;
 mod email;
 mod events;
 mod fallback;
+mod files;
 mod fuzz;
 mod http;
 mod import;

@@ -33,7 +33,7 @@ fn channel(
         kind,
         &config.to_string(),
         &Arc::new(SandboxProvider::default()),
-        std::path::Path::new("data"),
+        &herald::server::files::Files::local(std::path::Path::new("data")),
         allow_private,
         "http://127.0.0.1:3000",
     )

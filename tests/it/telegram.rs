@@ -84,7 +84,7 @@ async fn text_and_files_go_by_the_methods_telegram_documents() {
             timeout_ms: None,
         },
         http_client(),
-        dir.path().to_path_buf(),
+        herald::server::files::Files::in_folder(dir.path()),
     );
     // Text alone: sendMessage with chat_id and text; the id is made unique by the chat.
     let a = tg.send(&out("42", "Hi Ann 🎉", vec![])).await.unwrap();

@@ -78,7 +78,7 @@ async fn text_and_media_go_as_the_cloud_api_documents_and_errors_are_read() {
             timeout_ms: None,
         },
         http_client(),
-        dir.path().to_path_buf(),
+        herald::server::files::Files::in_folder(dir.path()),
     );
     let a = wa.send(&out("4915112345678", vec![])).await.unwrap();
     assert_eq!(a.provider_message_id, "wamid.1");
@@ -178,7 +178,11 @@ async fn templates_are_synced_page_by_page_and_template_sends_are_checked() {
         base_url: base.clone(),
         timeout_ms: None,
     };
-    let wa = WhatsApp::new(settings.clone(), http_client(), std::env::temp_dir());
+    let wa = WhatsApp::new(
+        settings.clone(),
+        http_client(),
+        herald::server::files::Files::in_folder(&std::env::temp_dir()),
+    );
     let got = wa.templates().await.unwrap();
     assert_eq!(got.len(), 130, "all two pages of 100");
     assert_eq!(got[0].body_parameters(), vec!["1", "2"]);
@@ -190,7 +194,7 @@ async fn templates_are_synced_page_by_page_and_template_sends_are_checked() {
             ..settings.clone()
         },
         http_client(),
-        std::env::temp_dir(),
+        herald::server::files::Files::in_folder(&std::env::temp_dir()),
     );
     assert!(
         none.templates()
@@ -205,7 +209,7 @@ async fn templates_are_synced_page_by_page_and_template_sends_are_checked() {
             ..settings
         },
         http_client(),
-        std::env::temp_dir(),
+        herald::server::files::Files::in_folder(&std::env::temp_dir()),
     );
     assert!(wrong.templates().await.unwrap_err().contains("190"));
 
@@ -290,7 +294,7 @@ async fn media_is_uploaded_once_and_its_id_reused() {
             timeout_ms: None,
         },
         http_client(),
-        dir.path().to_path_buf(),
+        herald::server::files::Files::in_folder(dir.path()),
     );
     let pdf = AttachmentRef {
         id: "e".repeat(32),
@@ -352,7 +356,7 @@ async fn template_headers_buttons_and_the_marketing_limit() {
             timeout_ms: None,
         },
         http_client(),
-        dir.path().to_path_buf(),
+        herald::server::files::Files::in_folder(dir.path()),
     );
     let photo = AttachmentRef {
         id: "f".repeat(32),

@@ -111,7 +111,7 @@ async fn bench(db: &Db, files: &std::path::Path) -> anyhow::Result<()> {
         Arc::new(SystemClock),
         Arc::new(SandboxProvider::default()),
         Settings {
-            files: files.to_path_buf(),
+            files: herald::server::files::Files::in_folder(files),
             ..Settings::default()
         },
     ));

@@ -4,7 +4,6 @@
 //! people only, with their real type, `nosniff`, and as a download unless they are media).
 
 use crate::model::UserId;
-use std::path::{Path, PathBuf};
 
 use axum::extract::Multipart;
 use axum::http::StatusCode;
@@ -13,6 +12,7 @@ use serde::Serialize;
 use crate::model::compose::AttachmentRef;
 use crate::server::AppState;
 use crate::server::db::DbError;
+use crate::server::files::{ATTACHMENTS, Files};
 
 /// One kind of file a broadcast may carry.
 #[derive(Debug, PartialEq, Eq)]
@@ -237,10 +237,6 @@ pub struct Uploaded {
     pub url: String,
 }
 
-pub fn folder(state: &AppState) -> PathBuf {
-    state.config.data_dir.join("attachments")
-}
-
 /// Stores one multipart file field: streamed to a generated name within its type's limit,
 /// checked by content, then recorded. On any refusal nothing is left behind.
 pub async fn store(
@@ -248,16 +244,9 @@ pub async fn store(
     user_id: UserId,
     field: axum::extract::multipart::Field<'_>,
 ) -> Result<AttachmentRef, (StatusCode, String)> {
-    let dir = folder(state);
     let id = crate::server::accounts::auth::new_session_token()[..32].to_string();
-    let path = dir.join(&id);
-    let (name, t, size) = match receive_field(field, &dir, &path).await {
-        Ok(r) => r,
-        Err(refusal) => {
-            let _ = tokio::fs::remove_file(&path).await;
-            return Err(refusal);
-        }
-    };
+    // A refused upload is discarded by `to_store` before it ever becomes a file.
+    let (name, t, size) = receive_field(field, &state.files, &id).await?;
     let now = state.clock.now();
     if let Err(e) = state
         .db
@@ -265,7 +254,7 @@ pub async fn store(
         .await
     {
         tracing::error!(error = ?e, "storing an attachment's record failed");
-        let _ = tokio::fs::remove_file(&path).await;
+        let _ = state.files.remove(ATTACHMENTS, &id).await;
         return Err((
             StatusCode::SERVICE_UNAVAILABLE,
             "The upload could not be stored; please try again.".into(),
@@ -302,11 +291,12 @@ pub async fn receive(
     }
 }
 
-/// Streams one multipart file field to `path` within its type's limit, then checks it.
+/// Streams one multipart file field into the store as attachment `id`, within its type's
+/// limit, then checks it (a file that fails is removed).
 async fn receive_field(
     field: axum::extract::multipart::Field<'_>,
-    dir: &Path,
-    path: &Path,
+    files: &Files,
+    id: &str,
 ) -> Result<(String, &'static AllowedType, u64), (StatusCode, String)> {
     use crate::server::uploads::{self, Refused};
     let bad = |m: String| (StatusCode::UNSUPPORTED_MEDIA_TYPE, m);
@@ -316,11 +306,14 @@ async fn receive_field(
     let t = type_for_name(&raw_name).map_err(bad)?;
     // The content is checked once the whole file is in (its type decides from the head and
     // the size together).
-    match uploads::to_file(field, dir, path, t.max_bytes, |_| Ok(())).await {
-        Ok(r) => {
-            let t = check(&raw_name, &r.head, r.size).map_err(bad)?;
-            Ok((name, t, r.size))
-        }
+    match uploads::to_store(field, files, (ATTACHMENTS, id), t.max_bytes, |_| Ok(())).await {
+        Ok(r) => match check(&raw_name, &r.head, r.size) {
+            Ok(t) => Ok((name, t, r.size)),
+            Err(m) => {
+                let _ = files.remove(ATTACHMENTS, id).await;
+                Err(bad(m))
+            }
+        },
         Err(Refused::TooBig { size, head }) => Err((
             StatusCode::PAYLOAD_TOO_LARGE,
             check(&raw_name, &head, size).err().unwrap_or_default(),
@@ -341,11 +334,12 @@ async fn receive_field(
 }
 
 /// A stored attachment ready to download: its stored type, how a browser should take it
-/// (media inline, other files as downloads, under a plain ASCII name), and its bytes.
+/// (media inline, other files as downloads, under a plain ASCII name), its size and bytes.
 pub struct Download {
     pub mime: String,
     pub disposition: String,
-    pub file: tokio::fs::File,
+    pub size: u64,
+    pub bytes: futures::stream::BoxStream<'static, Result<bytes::Bytes, std::io::Error>>,
 }
 
 /// Attachment `id` opened for download; `None` when no stored file has that id.
@@ -357,7 +351,7 @@ pub async fn open(state: &AppState, id: &str) -> Result<Option<Download>, DbErro
     let Some(record) = state.db.attachment(id).await? else {
         return Ok(None);
     };
-    let Ok(file) = tokio::fs::File::open(folder(state).join(id)).await else {
+    let Ok(Some(file)) = state.files.open(ATTACHMENTS, id).await else {
         return Ok(None);
     };
     let inline = ALLOWED.iter().any(|t| t.mime == record.mime && t.inline);
@@ -379,27 +373,9 @@ pub async fn open(state: &AppState, id: &str) -> Result<Option<Download>, DbErro
     Ok(Some(Download {
         mime: record.mime,
         disposition,
-        file,
+        size: file.size,
+        bytes: file.bytes,
     }))
-}
-
-/// The file as a stream of chunks.
-pub fn file_chunks(
-    file: tokio::fs::File,
-) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
-    use tokio::io::AsyncReadExt;
-    futures::stream::unfold(Some(file), |file| async move {
-        let mut file = file?;
-        let mut buf = vec![0u8; 64 * 1024];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(buf), Some(file)))
-            }
-            Err(e) => Some((Err(e), None)),
-        }
-    })
 }
 
 #[cfg(test)]

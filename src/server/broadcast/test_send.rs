@@ -76,7 +76,7 @@ pub async fn test_send(
         kind,
         &config,
         &state.sandbox,
-        &crate::server::broadcast::attachments::folder(state),
+        &state.files,
         state.config.allow_private_endpoints,
         &state.links.public_url,
     )?;

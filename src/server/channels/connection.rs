@@ -30,7 +30,8 @@ async fn telegram_of(state: &AppState, id: i64) -> Result<telegram::Telegram, St
     Ok(telegram::Telegram::new(
         settings,
         endpoint::client(state.config.allow_private_endpoints),
-        std::path::PathBuf::new(),
+        // Checking a connection reads no file.
+        crate::server::files::Files::local(std::path::Path::new("data")),
     ))
 }
 

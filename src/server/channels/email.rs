@@ -8,7 +8,6 @@
 //! reads; 4xx answers and lost connections are retried, 5xx answers fail the delivery, and
 //! "no such mailbox" answers (550/551/553) mark the address unreachable.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -72,12 +71,12 @@ pub struct Email {
     transport: tokio::sync::OnceCell<AsyncSmtpTransport<Tokio1Executor>>,
     /// Connect only to a public address the host name resolves to (see `channels::endpoint`).
     public_only: bool,
-    files: PathBuf,
+    files: crate::server::files::Files,
 }
 
 impl Email {
     /// An email channel that connects wherever its host is (tests and the local fakes).
-    pub fn new(settings: Settings, files: PathBuf) -> Self {
+    pub fn new(settings: Settings, files: crate::server::files::Files) -> Self {
         Email {
             settings,
             transport: tokio::sync::OnceCell::new(),
@@ -287,10 +286,11 @@ impl Email {
         } else {
             let mut mixed = MultiPart::mixed().multipart(body);
             for (i, file) in m.attachments.iter().enumerate() {
-                if !tokio::fs::try_exists(self.files.join(&file.id))
-                    .await
-                    .unwrap_or(false)
-                {
+                let there = self
+                    .files
+                    .size(crate::server::files::ATTACHMENTS, &file.id)
+                    .await;
+                if !matches!(there, Ok(Some(_))) {
                     return Err(permanent(format!(
                         "The attachment {} is missing.",
                         file.name
@@ -344,9 +344,13 @@ impl Email {
             })?;
             out.extend_from_slice(&rest[..at]);
             rest = &rest[at + mark.len()..];
-            let mut handle = tokio::fs::File::open(self.files.join(&file.id))
+            let opened = self
+                .files
+                .open(crate::server::files::ATTACHMENTS, &file.id)
                 .await
-                .map_err(|_| missing())?;
+                .map_err(|_| missing())?
+                .ok_or_else(missing)?;
+            let mut handle = tokio_util::io::StreamReader::new(opened.bytes);
             let mut first = true;
             loop {
                 // Fill the block (a read may return less), so only the last one is short.

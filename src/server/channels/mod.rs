@@ -203,7 +203,7 @@ pub fn adapter(
     kind: ChannelKind,
     config: &str,
     sandbox: &std::sync::Arc<sandbox::SandboxProvider>,
-    files: &std::path::Path,
+    files: &crate::server::files::Files,
     allow_private: bool,
     public_url: &str,
 ) -> Result<Box<dyn Channel>, String> {
@@ -229,12 +229,12 @@ pub fn adapter(
         ChannelKind::Telegram => Ok(Box::new(telegram::Telegram::new(
             serde_json::from_str(config).unwrap_or_default(),
             client,
-            files.to_path_buf(),
+            files.clone(),
         ))),
         ChannelKind::Whatsapp => Ok(Box::new(whatsapp::WhatsApp::new(
             serde_json::from_str(config).unwrap_or_default(),
             client,
-            files.to_path_buf(),
+            files.clone(),
         ))),
         ChannelKind::Sms => {
             let mut settings: sms::Settings = serde_json::from_str(config).unwrap_or_default();
@@ -250,7 +250,7 @@ pub fn adapter(
         ChannelKind::Email => Ok(Box::new(
             email::Email::new(
                 serde_json::from_str(config).unwrap_or_default(),
-                files.to_path_buf(),
+                files.clone(),
             )
             .public_only(!allow_private),
         )),

@@ -391,7 +391,8 @@ pub async fn sync_templates(state: &AppState, id: i64) -> Result<usize, String> 
     let wa = super::whatsapp::WhatsApp::new(
         settings,
         super::endpoint::client(allow_private),
-        std::path::PathBuf::new(),
+        // Checking a connection reads no file.
+        crate::server::files::Files::local(std::path::Path::new("data")),
     );
     let templates = wa.templates().await?;
     state

@@ -12,7 +12,6 @@
 //! timeout or a reset after the request went out may mean "sent" ([`SendError::MaybeSent`]);
 //! other errors fail with Telegram's description.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,8 +43,8 @@ impl Settings {
 pub struct Telegram {
     settings: Settings,
     client: reqwest::Client,
-    /// Where attachment files are kept (`<data-dir>/attachments`).
-    files: PathBuf,
+    /// Where attachment files are kept (the data folder, or the shared bucket).
+    files: crate::server::files::Files,
     /// Telegram's `file_id` of each file this bot sent already, by attachment id: a file goes
     /// up once (streamed from disk), and every further send names it by its id. Sends that
     /// need a file while its first send uploads it wait for that one.
@@ -57,7 +56,11 @@ pub struct Telegram {
 const CAPTION_MAX: usize = 1024;
 
 impl Telegram {
-    pub fn new(settings: Settings, client: reqwest::Client, files: PathBuf) -> Self {
+    pub fn new(
+        settings: Settings,
+        client: reqwest::Client,
+        files: crate::server::files::Files,
+    ) -> Self {
         Telegram {
             settings,
             client,
@@ -169,17 +172,19 @@ impl Telegram {
         .await
     }
 
-    /// The file as a multipart part read from disk as it is sent.
+    /// The file as a multipart part read from the store as it is sent.
     async fn streamed(&self, file: &AttachmentRef) -> Result<reqwest::multipart::Part, SendError> {
         let missing = || SendError::Permanent {
             reason: format!("The attachment {} is missing on the server.", file.name),
         };
-        let handle = tokio::fs::File::open(self.files.join(&file.id))
+        let opened = self
+            .files
+            .open(crate::server::files::ATTACHMENTS, &file.id)
             .await
-            .map_err(|_| missing())?;
-        let length = handle.metadata().await.map_err(|_| missing())?.len();
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(handle));
-        reqwest::multipart::Part::stream_with_length(body, length)
+            .map_err(|_| missing())?
+            .ok_or_else(missing)?;
+        let body = reqwest::Body::wrap_stream(opened.bytes);
+        reqwest::multipart::Part::stream_with_length(body, opened.size)
             .file_name(file.name.clone())
             .mime_str(&file.mime)
             .map_err(|_| SendError::Permanent {

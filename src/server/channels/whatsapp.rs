@@ -18,7 +18,6 @@
 //! body with the app secret>`, carrying `statuses` (sent, delivered, read, failed) and
 //! `messages` (with `context.id` when the customer replied to one of ours).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,7 +48,7 @@ pub struct Settings {
 pub struct WhatsApp {
     settings: Settings,
     client: reqwest::Client,
-    files: PathBuf,
+    files: crate::server::files::Files,
     /// Media ids of files uploaded already, by attachment id: each file goes up once per
     /// channel (the dispatcher keeps one adapter per channel), however many recipients and
     /// broadcasts carry it, until the id is old enough to expire.
@@ -66,7 +65,11 @@ const TEMPLATE_PAGE_CAP: usize = 4 * 1024 * 1024;
 const MEDIA_ID_LIFETIME: Duration = Duration::from_secs(29 * 24 * 3600);
 
 impl WhatsApp {
-    pub fn new(settings: Settings, client: reqwest::Client, files: PathBuf) -> Self {
+    pub fn new(
+        settings: Settings,
+        client: reqwest::Client,
+        files: crate::server::files::Files,
+    ) -> Self {
         WhatsApp {
             settings,
             client,
@@ -139,13 +142,18 @@ impl WhatsApp {
 
     /// Uploads a file; its media id.
     async fn upload(&self, file: &AttachmentRef) -> Result<String, SendError> {
-        let _held = super::attachment_budget(file.size).await;
-        let bytes = tokio::fs::read(self.files.join(&file.id))
+        let missing = || SendError::Permanent {
+            reason: format!("The attachment {} is missing on the server.", file.name),
+        };
+        // Read from the store as it goes up: never held whole.
+        let opened = self
+            .files
+            .open(crate::server::files::ATTACHMENTS, &file.id)
             .await
-            .map_err(|_| SendError::Permanent {
-                reason: format!("The attachment {} is missing on the server.", file.name),
-            })?;
-        let part = reqwest::multipart::Part::bytes(bytes)
+            .map_err(|_| missing())?
+            .ok_or_else(missing)?;
+        let body = reqwest::Body::wrap_stream(opened.bytes);
+        let part = reqwest::multipart::Part::stream_with_length(body, opened.size)
             .file_name(file.name.clone())
             .mime_str(&file.mime)
             .map_err(|_| SendError::Permanent {

@@ -171,6 +171,11 @@ impl Dispatcher {
         }
     }
 
+    /// Where attachment files are.
+    pub fn files(&self) -> &crate::server::files::Files {
+        &self.settings.files
+    }
+
     /// Stops new provider requests for `broadcast` at once in this process (the pause and
     /// cancel handlers call it; other instances see the change at their next poll).
     pub fn halt(&self, broadcast: i64) {

@@ -27,8 +27,8 @@ pub struct Settings {
     /// Which broadcasts are paused is read again whenever any instance announces a change
     /// to a broadcast; on SQLite also this often (another process may write the file).
     pub halt_poll: Duration,
-    /// Where attachment files are (`<data-dir>/attachments`).
-    pub files: std::path::PathBuf,
+    /// Where attachment files are (the data folder, or the shared bucket).
+    pub files: crate::server::files::Files,
     /// Signs the unsubscribe links in emails.
     pub links: crate::server::customers::unsubscribe::Links,
     /// Channels may send to loopback and private addresses (local fakes, tests); the
@@ -57,7 +57,7 @@ impl Default for Settings {
             retry_max: chrono::Duration::minutes(10),
             idle: Duration::from_millis(250),
             halt_poll: Duration::from_millis(50),
-            files: std::path::PathBuf::from("data/attachments"),
+            files: crate::server::files::Files::local(std::path::Path::new("data")),
             links: Default::default(),
             // A dispatcher built by hand is a test's or the benchmark's, sending to local fakes.
             allow_private_endpoints: true,

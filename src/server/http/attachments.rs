@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 
 use super::extract::{AnyUser, Editor};
 use crate::server::AppState;
-use crate::server::broadcast::attachments::{self, Uploaded, file_chunks, receive};
+use crate::server::broadcast::attachments::{self, Uploaded, receive};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -73,8 +73,9 @@ async fn serve(
             (header::CONTENT_TYPE, download.mime),
             (header::CONTENT_DISPOSITION, download.disposition),
             (header::CACHE_CONTROL, "no-store".to_string()),
+            (header::CONTENT_LENGTH, download.size.to_string()),
         ],
-        Body::from_stream(file_chunks(download.file)),
+        Body::from_stream(download.bytes),
     )
         .into_response()
 }

@@ -18,6 +18,7 @@ mod results;
 mod roles;
 mod security;
 mod settings;
+mod shared_files;
 mod storage;
 mod webhooks;
 
@@ -80,8 +81,18 @@ impl TestApp {
 
     /// Another Herald on the same database, with its own memory (limits, caches) and `clock`.
     pub fn another_instance(&self, clock: Arc<dyn herald::server::clock::Clock>) -> Router {
+        self.another_instance_with(clock, |_| {})
+    }
+
+    /// [`TestApp::another_instance`] with its configuration changed by `change`.
+    pub fn another_instance_with(
+        &self,
+        clock: Arc<dyn herald::server::clock::Clock>,
+        change: impl FnOnce(&mut config::Config),
+    ) -> Router {
         let (leptos_options, mut config) = config::load(Path::new("Leptos.toml")).unwrap();
         config.data_dir = self.t.dir();
+        change(&mut config);
         config.allow_private_endpoints = true;
         let parts = herald::server::startup::Parts {
             db: self.t.db.clone(),

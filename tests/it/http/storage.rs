@@ -10,7 +10,7 @@ async fn the_sweep_removes_old_unused_uploads_and_keeps_the_rest() {
     let app = TestApp::new().await;
     let state = &app.state;
     let db = &state.db;
-    let dir = herald::server::broadcast::attachments::folder(state);
+    let dir = state.config.data_dir.join("attachments");
     std::fs::create_dir_all(&dir).unwrap();
     let author = db
         .user_by_email("staff@herald.test")
@@ -90,5 +90,5 @@ async fn the_sweep_removes_old_unused_uploads_and_keeps_the_rest() {
 }
 
 fn dir_of(state: &herald::server::AppState) -> std::path::PathBuf {
-    herald::server::broadcast::attachments::folder(state)
+    state.config.data_dir.join("attachments")
 }
