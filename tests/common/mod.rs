@@ -159,3 +159,22 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// Moves `clock` on by `by` and runs `dispatcher`'s rounds until two in a row claim nothing
+/// (a round that falls back or chooses an A/B winner sends in the next).
+pub async fn rounds_after(
+    dispatcher: &herald::server::dispatch::Dispatcher,
+    clock: &herald::server::clock::FixedClock,
+    by: chrono::Duration,
+) {
+    clock.advance(by);
+    let mut idle = 0;
+    for _ in 0..100 {
+        let r = dispatcher.round().await.unwrap();
+        idle = if r.claimed == 0 { idle + 1 } else { 0 };
+        if idle == 2 {
+            return;
+        }
+    }
+    panic!("rounds kept claiming");
+}

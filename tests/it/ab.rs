@@ -99,18 +99,8 @@ async fn start(db: &Db, people: usize, plan: AbPlan) -> Run {
 }
 
 impl Run {
-    /// Moves the clock on by `by` and runs rounds until two in a row claim nothing.
     async fn after(&self, by: Duration) {
-        self.clock.advance(by);
-        let mut idle = 0;
-        for _ in 0..100 {
-            let r = self.dispatcher.round().await.unwrap();
-            idle = if r.claimed == 0 { idle + 1 } else { 0 };
-            if idle == 2 {
-                return;
-            }
-        }
-        panic!("rounds kept claiming");
+        crate::common::rounds_after(&self.dispatcher, &self.clock, by).await;
     }
 
     /// What each customer got at the fake: the texts, by customer id.

@@ -149,16 +149,7 @@ impl Setup {
     /// Moves the clock on by `by` and runs rounds until two in a row claim nothing (a round
     /// that falls back sends in the next).
     async fn after(&self, by: Duration) {
-        self.clock.advance(by);
-        let mut idle = 0;
-        for _ in 0..50 {
-            let r = self.dispatcher.round().await.unwrap();
-            idle = if r.claimed == 0 { idle + 1 } else { 0 };
-            if idle == 2 {
-                return;
-            }
-        }
-        panic!("rounds kept claiming");
+        crate::common::rounds_after(&self.dispatcher, &self.clock, by).await;
     }
 
     /// Mails each address got, at the SMTP server.

@@ -612,18 +612,7 @@ async fn the_wizard_asks_a_whatsapp_broadcast_for_an_approved_template_and_its_p
     let (app, t) = app().await;
     let staff = sign_in(&app, "staff@herald.test").await;
     let location = |r: &Reply| r.headers[header::LOCATION].to_str().unwrap().to_string();
-    let wa =
-        t.db.insert_channel(
-            &herald::server::db::NewChannel {
-                kind: "whatsapp".into(),
-                name: "WA".into(),
-                config_json: "{}".into(),
-                rate_per_sec: 80,
-            },
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
+    let wa = whatsapp_channel(&t).await;
     let graph = |name: &str, status: &str| {
         Template::from_graph(&serde_json::json!({
             "name": name, "language": "en_US", "status": status, "category": "MARKETING",
@@ -744,18 +733,7 @@ async fn the_wizard_fills_a_template_s_header_and_buttons_and_counts_the_window(
     let (app, t) = app().await;
     let staff = sign_in(&app, "staff@herald.test").await;
     let location = |r: &Reply| r.headers[header::LOCATION].to_str().unwrap().to_string();
-    let wa =
-        t.db.insert_channel(
-            &herald::server::db::NewChannel {
-                kind: "whatsapp".into(),
-                name: "WA".into(),
-                config_json: "{}".into(),
-                rate_per_sec: 80,
-            },
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
+    let wa = whatsapp_channel(&t).await;
     let sale = Template::from_graph(&serde_json::json!({
         "name": "sale", "language": "en", "status": "APPROVED", "category": "MARKETING",
         "components": [
@@ -1038,18 +1016,7 @@ async fn a_variant_has_its_own_message_and_template_and_is_checked_before_it_goe
     let (app, t) = app().await;
     let staff = sign_in(&app, "staff@herald.test").await;
     let location = |r: &Reply| r.headers[header::LOCATION].to_str().unwrap().to_string();
-    let wa =
-        t.db.insert_channel(
-            &herald::server::db::NewChannel {
-                kind: "whatsapp".into(),
-                name: "WA".into(),
-                config_json: "{}".into(),
-                rate_per_sec: 80,
-            },
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
+    let wa = whatsapp_channel(&t).await;
     let graph = |name: &str, text: &str| {
         Template::from_graph(&serde_json::json!({
             "name": name, "language": "en_US", "status": "APPROVED", "category": "MARKETING",

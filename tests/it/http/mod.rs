@@ -335,23 +335,27 @@ pub fn telegram_update(path: &str, secret: Option<&str>, json: &str) -> Request<
     b.body(Body::from(json.to_string())).unwrap()
 }
 
+/// A WhatsApp channel "WA" (no provider behind it); its id.
+pub async fn whatsapp_channel(t: &common::TestDb) -> i64 {
+    t.db.insert_channel(
+        &herald::server::db::NewChannel {
+            kind: "whatsapp".into(),
+            name: "WA".into(),
+            config_json: "{}".into(),
+            rate_per_sec: 80,
+        },
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap()
+}
+
 /// A broadcast to everyone on `channel`, fired, every delivery accepted by the provider:
 /// `customer`'s as `theirs`, the others as `other(delivery id)`. Returns the broadcast.
 /// A WhatsApp channel "WA" and a broadcast sent on it to the demo audience there (provider
 /// ids `wamid.<delivery id>`): (channel, broadcast).
 pub async fn sent_on_whatsapp(t: &common::TestDb, key: &str) -> (i64, i64) {
-    let wa =
-        t.db.insert_channel(
-            &herald::server::db::NewChannel {
-                kind: "whatsapp".into(),
-                name: "WA".into(),
-                config_json: "{}".into(),
-                rate_per_sec: 80,
-            },
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
+    let wa = whatsapp_channel(t).await;
     let b = sent_on(t, wa, 0, String::new(), |d| format!("wamid.{d}"), key).await;
     (wa, b)
 }
