@@ -3,13 +3,14 @@
 //! messages (once per wake-up, at most [`LIVE_BATCH`]) and hands them to all of them.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
 use crate::model::UserId;
 use crate::server::clock::Clock;
 use crate::server::db::{ChatRecord, Db};
+use crate::server::stream_slots::{StreamSlot, StreamSlots};
 
 /// Live streams one person may keep open (tabs, windows); more are refused.
 pub const MAX_STREAMS_PER_USER: usize = 8;
@@ -20,44 +21,24 @@ pub const LIVE_BATCH: i64 = 200;
 /// New messages of one conversation, as its poller read them.
 pub type Batch = Arc<Vec<ChatRecord>>;
 
-#[derive(Default)]
 pub struct ChatHub {
     pollers: tokio::sync::Mutex<HashMap<i64, broadcast::Sender<Batch>>>,
-    streams: Mutex<HashMap<UserId, usize>>,
+    streams: StreamSlots,
 }
 
-/// One open stream of a person; counted until dropped.
-pub struct StreamSlot {
-    hub: Arc<ChatHub>,
-    user: UserId,
-}
-
-impl Drop for StreamSlot {
-    fn drop(&mut self) {
-        if let Ok(mut streams) = self.hub.streams.lock()
-            && let Some(n) = streams.get_mut(&self.user)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                streams.remove(&self.user);
-            }
+impl Default for ChatHub {
+    fn default() -> Self {
+        ChatHub {
+            pollers: Default::default(),
+            streams: StreamSlots::new(MAX_STREAMS_PER_USER),
         }
     }
 }
 
 impl ChatHub {
     /// A slot for one more stream of `user`, unless they have [`MAX_STREAMS_PER_USER`] open.
-    pub fn open_stream(self: &Arc<Self>, user: UserId) -> Option<StreamSlot> {
-        let mut streams = self.streams.lock().ok()?;
-        let n = streams.entry(user).or_default();
-        if *n >= MAX_STREAMS_PER_USER {
-            return None;
-        }
-        *n += 1;
-        Some(StreamSlot {
-            hub: self.clone(),
-            user,
-        })
+    pub fn open_stream(&self, user: UserId) -> Option<StreamSlot> {
+        self.streams.open(user)
     }
 
     /// Conversations with a poller running.

@@ -17,6 +17,7 @@ use tokio::sync::{broadcast, watch};
 use crate::model::{AppError, CurrentUser, Role};
 use crate::server::AppState;
 use crate::server::db::RESYNC;
+use crate::server::stream_slots::{StreamSlot, StreamSlots};
 
 /// What a live page follows.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -77,26 +78,7 @@ pub const MAX_LIVE_STREAMS_PER_USER: usize = 32;
 pub struct LiveHub {
     snapshots: Arc<dyn Snapshots>,
     topics: tokio::sync::Mutex<HashMap<Topic, watch::Sender<Arc<str>>>>,
-    streams: std::sync::Mutex<HashMap<crate::model::UserId, usize>>,
-}
-
-/// One open live stream of a person; counted until dropped.
-pub struct LiveSlot {
-    hub: Arc<LiveHub>,
-    user: crate::model::UserId,
-}
-
-impl Drop for LiveSlot {
-    fn drop(&mut self) {
-        if let Ok(mut streams) = self.hub.streams.lock()
-            && let Some(n) = streams.get_mut(&self.user)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                streams.remove(&self.user);
-            }
-        }
-    }
+    streams: StreamSlots,
 }
 
 impl LiveHub {
@@ -104,23 +86,14 @@ impl LiveHub {
         LiveHub {
             snapshots,
             topics: Default::default(),
-            streams: Default::default(),
+            streams: StreamSlots::new(MAX_LIVE_STREAMS_PER_USER),
         }
     }
 
     /// A slot for one more live stream of `user`, unless they have
     /// [`MAX_LIVE_STREAMS_PER_USER`] open.
-    pub fn open_stream(self: &Arc<Self>, user: crate::model::UserId) -> Option<LiveSlot> {
-        let mut streams = self.streams.lock().ok()?;
-        let n = streams.entry(user).or_default();
-        if *n >= MAX_LIVE_STREAMS_PER_USER {
-            return None;
-        }
-        *n += 1;
-        Some(LiveSlot {
-            hub: self.clone(),
-            user,
-        })
+    pub fn open_stream(&self, user: crate::model::UserId) -> Option<StreamSlot> {
+        self.streams.open(user)
     }
 
     /// Topics with a reader running.

@@ -36,6 +36,7 @@ pub mod seed;
 pub mod startup;
 pub mod state;
 pub mod storage;
+pub mod stream_slots;
 pub mod timefmt;
 pub mod uploads;
 pub mod workspace;

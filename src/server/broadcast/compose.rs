@@ -1120,66 +1120,78 @@ async fn test_from_wizard(
 /// message: a WhatsApp template missing or unfilled, a file no channel carries, a text over a
 /// hard limit.
 async fn refusal(state: &AppState, id: i64, compose: &Compose) -> Option<String> {
+    let checks = match Checks::read(state, compose).await {
+        Ok(c) => c,
+        Err(e) => return Some(to_step(id, 3, Some(&e.to_string()))),
+    };
     let tested = compose.ab.is_some();
     for (i, (letter, shown)) in compose.variant_views().into_iter().enumerate() {
-        let Some((step, m)) = refusal_of(state, &shown).await else {
+        let Some(m) = checks.refusal_of(&shown) else {
             continue;
         };
-        let to = to_step(
-            id,
-            step,
-            Some(&if tested {
-                format!("Variant {letter}: {m}")
-            } else {
-                m
-            }),
-        );
-        let own = format!("/broadcasts/{id}/edit?step={step}");
-        return Some(with_variant(to, &own, i, compose));
+        let m = if tested {
+            format!("Variant {letter}: {m}")
+        } else {
+            m
+        };
+        let own = format!("/broadcasts/{id}/edit?step=3");
+        return Some(with_variant(to_step(id, 3, Some(&m)), &own, i, compose));
     }
     None
 }
 
-/// What keeps one message (a variant's, or the broadcast's own) from going: the step to
-/// fix it on, and why.
-async fn refusal_of(state: &AppState, compose: &Compose) -> Option<(u8, String)> {
-    // WhatsApp takes only an approved template, every parameter filled, from customers
-    // outside their 24-hour window.
-    let all = state.db.enabled_channels().await.unwrap_or_default();
-    let whatsapp = compose.channel_ids.iter().find(|id| {
-        all.iter()
-            .any(|c| c.id == **id && c.kind == ChannelKind::Whatsapp)
-    });
-    if let Some(wa) = whatsapp {
-        let templates = state.db.templates(*wa).await.unwrap_or_default();
-        let (problems, _) = template_check(compose, &templates, true);
-        if let Some(first) = problems.first() {
-            return Some((3, first.clone()));
+/// What each message of a broadcast (its own, and each variant's) is checked against before
+/// it is scheduled, read once for all of them.
+struct Checks {
+    /// The first picked WhatsApp channel's templates, when one is picked.
+    templates: Option<Vec<crate::model::template::Template>>,
+    kinds: Vec<ChannelKind>,
+    email_limit: Option<u64>,
+    /// The audience's longest name, which the text must fit with.
+    longest: String,
+}
+
+impl Checks {
+    async fn read(state: &AppState, compose: &Compose) -> Result<Checks, AppError> {
+        let all = state.db.enabled_channels().await?;
+        let picked = EnabledChannel::picked(&all, &compose.channel_ids);
+        let templates = match picked.iter().find(|(_, k)| *k == ChannelKind::Whatsapp) {
+            Some((wa, _)) => Some(state.db.templates(*wa).await?),
+            None => None,
+        };
+        Ok(Checks {
+            templates,
+            kinds: picked.iter().map(|(_, k)| *k).collect(),
+            email_limit: email_limit(&state.db, &picked).await?,
+            longest: state
+                .db
+                .audience_longest_name(&compose.audience)
+                .await?
+                .unwrap_or_default(),
+        })
+    }
+
+    /// What keeps one message from going (fixed on step 3): WhatsApp takes only an approved
+    /// template, every parameter filled, from customers outside their 24-hour window; a
+    /// picked channel cannot carry a file at all; the text is over a channel's hard limit
+    /// for the audience's longest name.
+    fn refusal_of(&self, compose: &Compose) -> Option<String> {
+        if let Some(templates) = &self.templates
+            && let Some(first) = template_check(compose, templates, true).0.first()
+        {
+            return Some(first.clone());
         }
+        if let Some(first) = media_notes(compose, &self.kinds, self.email_limit)
+            .1
+            .first()
+        {
+            return Some(first.clone());
+        }
+        super::fit::text_fit(compose, &self.kinds, &self.longest)
+            .1
+            .first()
+            .cloned()
     }
-    // A file a picked channel cannot carry at all.
-    let picked: Vec<(i64, ChannelKind)> = compose
-        .channel_ids
-        .iter()
-        .filter_map(|id| all.iter().find(|c| c.id == *id).map(|c| (c.id, c.kind)))
-        .collect();
-    let kinds: Vec<ChannelKind> = picked.iter().map(|(_, k)| *k).collect();
-    let limit = match email_limit(&state.db, &picked).await {
-        Ok(limit) => limit,
-        Err(e) => return Some((3, AppError::from(e).to_string())),
-    };
-    if let Some(first) = media_notes(compose, &kinds, limit).1.first() {
-        return Some((3, first.clone()));
-    }
-    // A message over a channel's hard limit, for the audience's longest name.
-    let longest = match state.db.audience_longest_name(&compose.audience).await {
-        Ok(name) => name.unwrap_or_default(),
-        Err(e) => return Some((3, AppError::from(e).to_string())),
-    };
-    if let Some(first) = super::fit::text_fit(compose, &kinds, &longest).1.first() {
-        return Some((3, first.clone()));
-    }
-    None
 }
 
 /// `compose` with a local-time broadcast's first wave as its time (the customers' zones may

@@ -76,7 +76,9 @@ pub async fn results(
         results.fallback_hours = r.fallback_hours;
         add_fallback(db, id, &mut results.channels).await?;
     }
-    results.ab = super::ab::ab_results(db, viewer, id, r.started_at).await?;
+    if r.ab_variants > 1 {
+        results.ab = super::ab::ab_results(db, viewer, id, r.started_at).await?;
+    }
     if r.status == Lifecycle::Sending {
         let now = chrono::Utc::now();
         results.next_wave = db

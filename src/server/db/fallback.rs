@@ -244,18 +244,15 @@ impl Db {
                 let open = k + 1 < picked.len();
                 done.moved += move_to!(tx, dialect, b.id, now, &rows, target, open, plan, tally);
             }
-            // Past its expiry nothing falls back any more; before it, what no later channel
-            // took, and what needs no fallback.
-            let close = if expired {
-                " AND ($2 IS NULL OR 1 = 1)".to_string()
-            } else {
-                format!(" AND (state IN ({FAILED}, {DELIVERED}, {READ}, {UNKNOWN}, {EXPIRED}) OR (state = {SENT} AND sent_at <= $2))")
-            };
+            // Past its expiry (`$3`) nothing falls back any more; before it, what no later
+            // channel took, and what needs no fallback.
             done.closed = sqlx::query(&format!(
-                "UPDATE deliveries SET fallback_open = FALSE WHERE broadcast_id = $1 AND fallback_open{close}"
+                "UPDATE deliveries SET fallback_open = FALSE WHERE broadcast_id = $1 AND fallback_open \
+                 AND ($3 OR state IN ({FAILED}, {DELIVERED}, {READ}, {UNKNOWN}, {EXPIRED}) OR (state = {SENT} AND sent_at <= $2))"
             ))
             .bind(b.id)
             .bind(deadline)
+            .bind(expired)
             .execute(&mut *tx)
             .await?
             .rows_affected();

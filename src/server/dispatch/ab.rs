@@ -17,9 +17,9 @@ impl Dispatcher {
         let (rules, _) = self.db.workspace_rules().await?;
         let mut total = 0;
         for d in due {
-            let own = self.db.broadcast_content(d.id, 0).await?;
             let rows = self.db.variant_rows(d.id).await?;
-            let (variants, _) = variant_results(&rows, &d.plan, &own);
+            // The winner needs the figures only, not A's text for a preview.
+            let (variants, _) = variant_results(&rows, &d.plan, &Default::default());
             let (winner, reason) =
                 crate::model::ab::winner(&variants, d.plan.measure, d.plan.wait_hours);
             // The rest get it at their time (a local-time broadcast's wall clock, if still
